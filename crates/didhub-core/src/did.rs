@@ -1,0 +1,216 @@
+//! DID statuses and the rules on them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DidStatus {
+    InStock,
+    Reserved,
+    Assigned,
+    Porting,
+    Hold,
+    Archive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusError {
+    #[error("unknown status '{0}' (expected one of in_stock, reserved, assigned, porting, hold, archive)")]
+    Unknown(String),
+    #[error("a new DID starts as in_stock, reserved or archive, not {0}")]
+    NotInitial(DidStatus),
+    #[error("after-hold status must be in_stock, reserved or archive, not {0}")]
+    NotAfterHold(DidStatus),
+    #[error("status {0} is set by assignment and porting, not by an edit")]
+    NotEditable(DidStatus),
+    #[error("a DID that is {0} cannot be deleted; release it first")]
+    NotDeletable(DidStatus),
+    #[error("a DID that is {0} cannot be changed by a stock edit; release it first")]
+    Locked(DidStatus),
+}
+
+impl DidStatus {
+    pub const ALL: [DidStatus; 6] = [
+        DidStatus::InStock,
+        DidStatus::Reserved,
+        DidStatus::Assigned,
+        DidStatus::Porting,
+        DidStatus::Hold,
+        DidStatus::Archive,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DidStatus::InStock => "in_stock",
+            DidStatus::Reserved => "reserved",
+            DidStatus::Assigned => "assigned",
+            DidStatus::Porting => "porting",
+            DidStatus::Hold => "hold",
+            DidStatus::Archive => "archive",
+        }
+    }
+
+    /// Statuses a DID may be created with (and edited to by a stock edit).
+    pub fn is_stock(&self) -> bool {
+        matches!(
+            self,
+            DidStatus::InStock | DidStatus::Reserved | DidStatus::Archive
+        )
+    }
+
+    /// Checks a status given for a new DID.
+    pub fn initial(self) -> Result<Self, StatusError> {
+        if self.is_stock() {
+            Ok(self)
+        } else {
+            Err(StatusError::NotInitial(self))
+        }
+    }
+
+    /// Checks a status given as after-hold status.
+    pub fn after_hold(self) -> Result<Self, StatusError> {
+        if self.is_stock() {
+            Ok(self)
+        } else {
+            Err(StatusError::NotAfterHold(self))
+        }
+    }
+
+    /// A DID in use by a customer (or on its way to one) is not stock to delete.
+    pub fn check_delete(self) -> Result<(), StatusError> {
+        match self {
+            DidStatus::Assigned | DidStatus::Porting | DidStatus::Hold => {
+                Err(StatusError::NotDeletable(self))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A stock edit may move a stock DID between stock statuses only; assignment, porting
+    /// and hold are owned by their own workflows.
+    pub fn check_stock_edit(self, to: DidStatus) -> Result<DidStatus, StatusError> {
+        if !self.is_stock() {
+            return Err(StatusError::Locked(self));
+        }
+        if !to.is_stock() {
+            return Err(StatusError::NotEditable(to));
+        }
+        Ok(to)
+    }
+}
+
+impl fmt::Display for DidStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DidStatus {
+    type Err = StatusError;
+    /// Accepts the API names and the portal's labels ("In Stock", "in-stock").
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let k: String = s
+            .trim()
+            .chars()
+            .map(|c| match c {
+                ' ' | '-' => '_',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
+        DidStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == k)
+            .ok_or_else(|| StatusError::Unknown(s.trim().to_string()))
+    }
+}
+
+/// Longest tag and notes accepted.
+pub const MAX_TAG: usize = 64;
+pub const MAX_NOTES: usize = 4000;
+pub const MAX_OPERATOR_NAME: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("{field} is longer than {max} characters")]
+    TooLong { field: &'static str, max: usize },
+    #[error("{field} must not be empty")]
+    Empty { field: &'static str },
+    #[error("{field} must not contain control characters")]
+    Control { field: &'static str },
+}
+
+/// Trims and checks free text; empty optional text is `None`.
+pub fn optional_text(
+    field: &'static str,
+    v: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, TextError> {
+    let Some(t) = v.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if t.chars().count() > max {
+        return Err(TextError::TooLong { field, max });
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(TextError::Control { field });
+    }
+    Ok(Some(t.to_string()))
+}
+
+/// A required name (operator names).
+pub fn name(field: &'static str, v: &str, max: usize) -> Result<String, TextError> {
+    optional_text(field, Some(v), max)?.ok_or(TextError::Empty { field })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parse_labels() {
+        assert_eq!("In Stock".parse::<DidStatus>().unwrap(), DidStatus::InStock);
+        assert_eq!("in-stock".parse::<DidStatus>().unwrap(), DidStatus::InStock);
+        assert_eq!("ARCHIVE".parse::<DidStatus>().unwrap(), DidStatus::Archive);
+        assert!("gone".parse::<DidStatus>().is_err());
+    }
+
+    #[test]
+    fn creation_and_delete_rules() {
+        assert!(DidStatus::InStock.initial().is_ok());
+        assert!(DidStatus::Assigned.initial().is_err());
+        assert!(DidStatus::Hold.after_hold().is_err());
+        for s in [DidStatus::Assigned, DidStatus::Porting, DidStatus::Hold] {
+            assert!(s.check_delete().is_err());
+            assert!(s.check_stock_edit(DidStatus::InStock).is_err());
+        }
+        assert!(DidStatus::Archive.check_delete().is_ok());
+        assert!(DidStatus::InStock
+            .check_stock_edit(DidStatus::Assigned)
+            .is_err());
+    }
+
+    #[test]
+    fn text_rules() {
+        assert_eq!(optional_text("tag", Some("  "), 10), Ok(None));
+        assert_eq!(
+            optional_text("tag", Some(" a "), 10),
+            Ok(Some("a".to_string()))
+        );
+        assert!(optional_text("tag", Some("abcdefghijk"), 10).is_err());
+        assert!(name("name", " ", 10).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn status_names_round_trip(i in 0usize..6) {
+            let s = DidStatus::ALL[i];
+            prop_assert_eq!(s.as_str().parse::<DidStatus>().unwrap(), s);
+            let json = serde_json::to_string(&s).unwrap();
+            prop_assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Import rules: which column is which, what a row means, and why a row is refused. File
+//! decoding lives with the store; everything decided about a row is decided here.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::did::{optional_text, DidStatus, MAX_NOTES, MAX_OPERATOR_NAME, MAX_TAG};
+use crate::number::{Classified, Country};
+use crate::range::classify_entry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Number,
+    Operator,
+    Status,
+    AfterHold,
+    Tag,
+    Notes,
+}
+
+impl Column {
+    fn from_header(h: &str) -> Option<Column> {
+        let k: String = h
+            .trim()
+            .trim_start_matches('\u{feff}')
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '_' | '-' | '.'))
+            .collect::<String>()
+            .to_ascii_lowercase();
+        Some(match k.as_str() {
+            "number" | "did" | "dids" | "e164" | "phone" | "phonenumber" | "didnumber" => {
+                Column::Number
+            }
+            "operator" | "provider" | "didprovider" => Column::Operator,
+            "status" => Column::Status,
+            "afterhold" | "afterholdstatus" => Column::AfterHold,
+            "tag" => Column::Tag,
+            "notes" | "note" => Column::Notes,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("no number column in the header row (expected one of number, did, e164, phone); found: {0}")]
+    NoNumberColumn(String),
+    #[error("column '{0}' appears twice in the header row")]
+    Duplicate(String),
+}
+
+/// Column positions found in the header row. Unknown columns are ignored.
+#[derive(Debug, Clone, Default)]
+pub struct Header {
+    number: usize,
+    operator: Option<usize>,
+    status: Option<usize>,
+    after_hold: Option<usize>,
+    tag: Option<usize>,
+    notes: Option<usize>,
+}
+
+impl Header {
+    pub fn parse<S: AsRef<str>>(cells: &[S]) -> Result<Header, HeaderError> {
+        if cells.iter().all(|c| c.as_ref().trim().is_empty()) {
+            return Err(HeaderError::Empty);
+        }
+        let mut found: HashMap<usize, usize> = HashMap::new();
+        let mut cols: [Option<usize>; 6] = [None; 6];
+        for (i, c) in cells.iter().enumerate() {
+            if let Some(col) = Column::from_header(c.as_ref()) {
+                let slot = col as usize;
+                if cols[slot].is_some() {
+                    return Err(HeaderError::Duplicate(c.as_ref().trim().to_string()));
+                }
+                cols[slot] = Some(i);
+                found.insert(slot, i);
+            }
+        }
+        let number = cols[Column::Number as usize].ok_or_else(|| {
+            HeaderError::NoNumberColumn(
+                cells
+                    .iter()
+                    .map(|c| c.as_ref().trim())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })?;
+        Ok(Header {
+            number,
+            operator: cols[Column::Operator as usize],
+            status: cols[Column::Status as usize],
+            after_hold: cols[Column::AfterHold as usize],
+            tag: cols[Column::Tag as usize],
+            notes: cols[Column::Notes as usize],
+        })
+    }
+
+    pub fn has_operator(&self) -> bool {
+        self.operator.is_some()
+    }
+}
+
+/// What the request says for columns the file does not have (or leaves empty).
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub operator: Option<String>,
+    pub status: DidStatus,
+    pub after_hold: DidStatus,
+    pub tag: Option<String>,
+    pub country: Option<Country>,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            operator: None,
+            status: DidStatus::InStock,
+            after_hold: DidStatus::InStock,
+            tag: None,
+            country: None,
+        }
+    }
+}
+
+/// One accepted row: its numbers (more than one for a range) and their attributes.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub row: usize,
+    pub numbers: Vec<Classified>,
+    pub operator: String,
+    pub status: DidStatus,
+    pub after_hold: DidStatus,
+    pub tag: Option<String>,
+    pub notes: Option<String>,
+}
+
+/// A refused row, numbered as a spreadsheet shows it (the header is row 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub row: usize,
+    pub value: String,
+    pub reason: String,
+}
+
+fn cell<'a, S: AsRef<str>>(cells: &'a [S], i: Option<usize>) -> Option<&'a str> {
+    i.and_then(|i| cells.get(i))
+        .map(|c| c.as_ref().trim())
+        .filter(|c| !c.is_empty())
+}
+
+/// Validates one data row. `row` is the spreadsheet row number.
+pub fn parse_row<S: AsRef<str>>(
+    header: &Header,
+    row: usize,
+    cells: &[S],
+    defaults: &Defaults,
+) -> Result<Row, Rejection> {
+    let value = cell(cells, Some(header.number)).unwrap_or("").to_string();
+    let reject = |reason: String| Rejection {
+        row,
+        value: value.clone(),
+        reason,
+    };
+    if value.is_empty() {
+        return Err(reject("number is empty".into()));
+    }
+    let numbers = classify_entry(&value, defaults.country).map_err(|e| reject(e.to_string()))?;
+    let operator = match cell(cells, header.operator) {
+        Some(o) => optional_text("operator", Some(o), MAX_OPERATOR_NAME)
+            .map_err(|e| reject(e.to_string()))?
+            .unwrap_or_default(),
+        None => defaults
+            .operator
+            .clone()
+            .ok_or_else(|| reject("no operator: the row has none and no default was given".into()))?,
+    };
+    let status = match cell(cells, header.status) {
+        Some(s) => s
+            .parse::<DidStatus>()
+            .and_then(DidStatus::initial)
+            .map_err(|e| reject(format!("status: {e}")))?,
+        None => defaults.status,
+    };
+    let after_hold = match cell(cells, header.after_hold) {
+        Some(s) => s
+            .parse::<DidStatus>()
+            .and_then(DidStatus::after_hold)
+            .map_err(|e| reject(format!("after_hold: {e}")))?,
+        None => defaults.after_hold,
+    };
+    let tag = match cell(cells, header.tag) {
+        Some(t) => optional_text("tag", Some(t), MAX_TAG).map_err(|e| reject(e.to_string()))?,
+        None => defaults.tag.clone(),
+    };
+    let notes =
+        optional_text("notes", cell(cells, header.notes), MAX_NOTES).map_err(|e| reject(e.to_string()))?;
+    Ok(Row {
+        row,
+        numbers,
+        operator,
+        status,
+        after_hold,
+        tag,
+        notes,
+    })
+}
+
+/// Finds numbers that occur twice in a file; the first occurrence wins and later ones are
+/// reported against it.
+#[derive(Debug, Default)]
+pub struct Dedup {
+    seen: HashMap<String, usize>,
+}
+
+impl Dedup {
+    pub fn with_capacity(n: usize) -> Self {
+        Dedup {
+            seen: HashMap::with_capacity(n),
+        }
+    }
+
+    /// Checks a row's numbers; on a duplicate nothing of the row is recorded.
+    pub fn check(&mut self, r: &Row) -> Result<(), Rejection> {
+        for n in &r.numbers {
+            if let Some(first) = self.seen.get(n.e164.as_str()) {
+                return Err(Rejection {
+                    row: r.row,
+                    value: n.e164.to_string(),
+                    reason: format!("duplicate: {} is already in row {first} of this file", n.e164),
+                });
+            }
+        }
+        let mut inner: HashMap<&str, ()> = HashMap::new();
+        for n in &r.numbers {
+            if inner.insert(n.e164.as_str(), ()).is_some() {
+                return Err(Rejection {
+                    row: r.row,
+                    value: n.e164.to_string(),
+                    reason: format!("duplicate: {} appears twice in this row", n.e164),
+                });
+            }
+        }
+        for n in &r.numbers {
+            self.seen.insert(n.e164.to_string(), r.row);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Defaults {
+        Defaults {
+            operator: Some("op".into()),
+            ..Defaults::default()
+        }
+    }
+
+    #[test]
+    fn header_matching() {
+        let h = Header::parse(&["\u{feff}DID", "Operator", "After Hold", "TAG"]).unwrap();
+        assert_eq!(h.number, 0);
+        assert_eq!(h.operator, Some(1));
+        assert_eq!(h.after_hold, Some(2));
+        assert_eq!(h.tag, Some(3));
+        assert!(matches!(
+            Header::parse(&["name", "x"]),
+            Err(HeaderError::NoNumberColumn(_))
+        ));
+        assert!(matches!(
+            Header::parse(&["number", "phone"]),
+            Err(HeaderError::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn rows() {
+        let h = Header::parse(&["number", "status", "tag"]).unwrap();
+        let r = parse_row(&h, 2, &["+442079460100-+442079460109", "reserved", "demo"], &defaults())
+            .unwrap();
+        assert_eq!(r.numbers.len(), 10);
+        assert_eq!(r.status, DidStatus::Reserved);
+        assert_eq!(r.tag.as_deref(), Some("demo"));
+        let e = parse_row(&h, 4, &["bogus", "", ""], &defaults()).unwrap_err();
+        assert_eq!(e.row, 4);
+        assert_eq!(e.value, "bogus");
+        let e = parse_row(&h, 5, &["+442079460100", "assigned", ""], &defaults()).unwrap_err();
+        assert!(e.reason.contains("status"), "{}", e.reason);
+        let e = parse_row(&h, 6, &["+442079460100"], &Defaults::default()).unwrap_err();
+        assert!(e.reason.contains("operator"));
+    }
+
+    #[test]
+    fn duplicates() {
+        let h = Header::parse(&["number"]).unwrap();
+        let mut d = Dedup::default();
+        let a = parse_row(&h, 2, &["+442079460100-+442079460109"], &defaults()).unwrap();
+        let b = parse_row(&h, 3, &["+44 20 7946 0105"], &defaults()).unwrap();
+        assert!(d.check(&a).is_ok());
+        let e = d.check(&b).unwrap_err();
+        assert!(e.reason.contains("row 2"));
+    }
+}

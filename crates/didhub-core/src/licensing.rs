@@ -1,0 +1,273 @@
+//! PBX license terms and pro-rata pricing of co-terminated services.
+//!
+//! Rounding rule: the amount is `price × days / period_days`, computed exactly in decimal and
+//! rounded once, half away from zero (half-up for the positive amounts used here), to the
+//! currency's minor unit.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{Months, NaiveDate};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TermKind {
+    Monthly,
+    Yearly,
+    FiveYear,
+}
+
+impl TermKind {
+    pub const ALL: [TermKind; 3] = [TermKind::Monthly, TermKind::Yearly, TermKind::FiveYear];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TermKind::Monthly => "monthly",
+            TermKind::Yearly => "yearly",
+            TermKind::FiveYear => "five_year",
+        }
+    }
+
+    fn months(&self) -> u32 {
+        match self {
+            TermKind::Monthly => 1,
+            TermKind::Yearly => 12,
+            TermKind::FiveYear => 60,
+        }
+    }
+
+    /// Expiry of a period starting on `start`: calendar months, a missing day clamped to the
+    /// month's last day (31 Jan + 1 month = 28/29 Feb).
+    pub fn expiry(&self, start: NaiveDate) -> Result<NaiveDate, LicenseError> {
+        start
+            .checked_add_months(Months::new(self.months()))
+            .ok_or(LicenseError::DateOutOfRange)
+    }
+}
+
+impl fmt::Display for TermKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TermKind {
+    type Err = LicenseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let k = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        match k.as_str() {
+            "monthly" | "month" => Ok(TermKind::Monthly),
+            "yearly" | "year" | "annual" => Ok(TermKind::Yearly),
+            "five_year" | "5_year" | "5y" | "five_yearly" => Ok(TermKind::FiveYear),
+            _ => Err(LicenseError::UnknownTerm(s.trim().to_string())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LicenseError {
+    #[error("unknown term kind '{0}' (expected monthly, yearly or five_year)")]
+    UnknownTerm(String),
+    #[error("date out of range")]
+    DateOutOfRange,
+    #[error("service start {service_start} is before the license period start {period_start}")]
+    BeforePeriod {
+        service_start: NaiveDate,
+        period_start: NaiveDate,
+    },
+    #[error("service start {service_start} is on or after the license expiry {expires}; renew the license first")]
+    AfterExpiry {
+        service_start: NaiveDate,
+        expires: NaiveDate,
+    },
+    #[error("price must not be negative")]
+    NegativePrice,
+    #[error("price {0} has more decimals than the currency's minor unit allows")]
+    TooPrecise(Decimal),
+    #[error("a {service} service cannot be attached to a PBX with a {license} license: all services of a PBX share its term kind")]
+    TermMismatch { service: TermKind, license: TermKind },
+}
+
+/// The pro-rata price of a service ordered within a license period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quote {
+    pub expires: NaiveDate,
+    pub days: i64,
+    pub period_days: i64,
+    /// Serialised as a decimal string.
+    pub amount: Decimal,
+}
+
+/// Prices a service started on `service_start` under a license period of `term` from
+/// `period_start`; `minor_units` is the currency's number of decimals (2 for EUR/USD).
+pub fn quote(
+    term: TermKind,
+    period_start: NaiveDate,
+    service_start: NaiveDate,
+    price: Decimal,
+    minor_units: u32,
+) -> Result<Quote, LicenseError> {
+    if price.is_sign_negative() && !price.is_zero() {
+        return Err(LicenseError::NegativePrice);
+    }
+    if price.normalize().scale() > minor_units {
+        return Err(LicenseError::TooPrecise(price));
+    }
+    let expires = term.expiry(period_start)?;
+    if service_start < period_start {
+        return Err(LicenseError::BeforePeriod {
+            service_start,
+            period_start,
+        });
+    }
+    if service_start >= expires {
+        return Err(LicenseError::AfterExpiry {
+            service_start,
+            expires,
+        });
+    }
+    let days = (expires - service_start).num_days();
+    let period_days = (expires - period_start).num_days();
+    let amount = (price * Decimal::from(days) / Decimal::from(period_days))
+        .round_dp_with_strategy(minor_units, RoundingStrategy::MidpointAwayFromZero);
+    Ok(Quote {
+        expires,
+        days,
+        period_days,
+        amount,
+    })
+}
+
+/// Services co-terminate with their PBX: the same term kind or nothing.
+pub fn check_same_term(service: TermKind, license: TermKind) -> Result<(), LicenseError> {
+    if service == license {
+        Ok(())
+    } else {
+        Err(LicenseError::TermMismatch { service, license })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn seed_example() {
+        let q = quote(
+            TermKind::Yearly,
+            d("2020-05-15"),
+            d("2020-08-10"),
+            Decimal::new(120000, 2),
+            2,
+        )
+        .unwrap();
+        assert_eq!(q.expires, d("2021-05-15"));
+        assert_eq!(q.days, 278);
+        assert_eq!(q.period_days, 365);
+        assert_eq!(q.amount.to_string(), "913.97");
+    }
+
+    #[test]
+    fn month_end_clamps() {
+        assert_eq!(
+            TermKind::Monthly.expiry(d("2021-01-31")).unwrap(),
+            d("2021-02-28")
+        );
+        assert_eq!(
+            TermKind::Monthly.expiry(d("2024-01-31")).unwrap(),
+            d("2024-02-29")
+        );
+        assert_eq!(
+            TermKind::FiveYear.expiry(d("2020-02-29")).unwrap(),
+            d("2025-02-28")
+        );
+    }
+
+    #[test]
+    fn refused_cases() {
+        let p = Decimal::new(1000, 2);
+        assert!(matches!(
+            quote(TermKind::Yearly, d("2020-05-15"), d("2021-05-15"), p, 2),
+            Err(LicenseError::AfterExpiry { .. })
+        ));
+        assert!(matches!(
+            quote(TermKind::Yearly, d("2020-05-15"), d("2020-05-14"), p, 2),
+            Err(LicenseError::BeforePeriod { .. })
+        ));
+        assert!(quote(TermKind::Yearly, d("2020-05-15"), d("2020-06-01"), Decimal::new(-1, 0), 2).is_err());
+        assert!(check_same_term(TermKind::Monthly, TermKind::Yearly).is_err());
+        assert!("weekly".parse::<TermKind>().is_err());
+    }
+
+    #[test]
+    fn half_up() {
+        // 1.00 × 1/8 = 0.125 → 0.13
+        let q = quote(TermKind::Monthly, d("2021-02-01"), d("2021-02-28"), Decimal::new(100, 2), 2);
+        // Feb 2021 has 28 days: 1 day of 28 = 0.0357 → 0.04
+        assert_eq!(q.unwrap().amount.to_string(), "0.04");
+    }
+
+    fn date() -> impl Strategy<Value = NaiveDate> {
+        (2000i32..2100, 1u32..=12, 1u32..=31).prop_map(|(y, m, dd)| {
+            NaiveDate::from_ymd_opt(y, m, dd)
+                .or_else(|| NaiveDate::from_ymd_opt(y, m, 28))
+                .unwrap()
+        })
+    }
+
+    fn term() -> impl Strategy<Value = TermKind> {
+        prop_oneof![Just(TermKind::Monthly), Just(TermKind::Yearly), Just(TermKind::FiveYear)]
+    }
+
+    proptest! {
+        #[test]
+        fn never_exceeds_price(t in term(), start in date(), off in 0i64..2000, cents in 0i64..10_000_000) {
+            let price = Decimal::new(cents, 2);
+            let exp = t.expiry(start).unwrap();
+            let s = start + chrono::Duration::days(off % (exp - start).num_days());
+            let q = quote(t, start, s, price, 2).unwrap();
+            prop_assert!(q.amount <= price);
+            prop_assert!(q.amount >= Decimal::ZERO);
+        }
+
+        #[test]
+        fn full_period_costs_full_price(t in term(), start in date(), cents in 0i64..10_000_000) {
+            let price = Decimal::new(cents, 2);
+            prop_assert_eq!(quote(t, start, start, price, 2).unwrap().amount, price);
+        }
+
+        #[test]
+        fn split_sums_to_price(t in term(), start in date(), cents in 0i64..10_000_000, cuts in proptest::collection::vec(1i64..1900, 0..6)) {
+            // Parts of the period [c_i, c_{i+1}) priced as (quote from c_i) − (quote from c_{i+1}).
+            let price = Decimal::new(cents, 2);
+            let exp = t.expiry(start).unwrap();
+            let total = (exp - start).num_days();
+            let mut pts: Vec<i64> = cuts.into_iter().map(|c| c % total).filter(|&c| c > 0).collect();
+            pts.push(0);
+            pts.sort();
+            pts.dedup();
+            let n = pts.len();
+            let mut sum = Decimal::ZERO;
+            for (i, &p) in pts.iter().enumerate() {
+                let from = quote(t, start, start + chrono::Duration::days(p), price, 2).unwrap().amount;
+                let to = match pts.get(i + 1) {
+                    Some(&q) => quote(t, start, start + chrono::Duration::days(q), price, 2).unwrap().amount,
+                    None => Decimal::ZERO,
+                };
+                // Each part priced on its own days.
+                let own = (price * Decimal::from(pts.get(i + 1).copied().unwrap_or(total) - p) / Decimal::from(total))
+                    .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+                prop_assert!((from - to - own).abs() <= Decimal::new(1, 2));
+                sum += own;
+            }
+            prop_assert!((sum - price).abs() <= Decimal::new(n as i64, 2));
+        }
+    }
+}

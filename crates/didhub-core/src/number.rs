@@ -1,0 +1,457 @@
+//! Phone numbers: the one place where input is parsed into E.164 and classified.
+//!
+//! The metadata engine (`rlibphonenumber`, a port of Google's libphonenumber) is wrapped here so
+//! that it can be swapped without touching callers: nothing outside this module names it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rlibphonenumber::{enums::Region, PhoneNumberFormat, PhoneNumberType, PHONE_NUMBER_UTIL};
+use serde::{Deserialize, Serialize};
+
+/// Longest E.164 number: 15 digits after the `+`.
+pub const MAX_DIGITS: usize = 15;
+
+/// Why input is not a usable phone number. Messages name the value's problem, not the engine's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NumberError {
+    #[error("empty value")]
+    Empty,
+    #[error("not a phone number: only digits, '+', spaces, dots, dashes and brackets are allowed")]
+    NotANumber,
+    #[error("national number without a country: give a default country or use the +CC form")]
+    NeedsCountry,
+    #[error("unknown country calling code")]
+    InvalidCountryCode,
+    #[error("too short to be a phone number")]
+    TooShort,
+    #[error("too long to be a phone number (E.164 allows at most 15 digits)")]
+    TooLong,
+    #[error("{0} is not a valid number in any numbering plan")]
+    Invalid(String),
+    #[error("unknown country code '{0}' (expected ISO 3166 alpha-2, e.g. GB)")]
+    UnknownCountry(String),
+}
+
+/// ISO 3166-1 alpha-2 country code, upper case, known to the numbering metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Country([u8; 2]);
+
+impl Country {
+    pub fn parse(s: &str) -> Result<Self, NumberError> {
+        let t = s.trim();
+        let b = t.as_bytes();
+        if b.len() != 2 || !b.iter().all(u8::is_ascii_alphabetic) {
+            return Err(NumberError::UnknownCountry(t.to_string()));
+        }
+        let c = Country([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()]);
+        let region = c.region();
+        // `Region::from_code` accepts any two letters; only regions with metadata are countries.
+        if PHONE_NUMBER_UTIL
+            .get_country_code_for_region(region)
+            .is_none()
+        {
+            return Err(NumberError::UnknownCountry(t.to_string()));
+        }
+        Ok(c)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Always two ASCII letters by construction.
+        std::str::from_utf8(&self.0).unwrap_or("ZZ")
+    }
+
+    fn region(&self) -> Region {
+        Region::from_code(self.as_str()).unwrap_or(Region::World)
+    }
+
+    /// Every country the numbering metadata knows.
+    pub fn all() -> Vec<Country> {
+        let mut v: Vec<Country> = PHONE_NUMBER_UTIL
+            .get_supported_regions()
+            .filter_map(|r| {
+                let s = r.as_region_str();
+                let b = s.as_bytes();
+                (b.len() == 2).then(|| Country([b[0], b[1]]))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Country {
+    type Err = NumberError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for Country {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Country {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Country::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Number type, as libphonenumber names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberType {
+    FixedLine,
+    Mobile,
+    FixedLineOrMobile,
+    TollFree,
+    PremiumRate,
+    SharedCost,
+    Voip,
+    PersonalNumber,
+    Pager,
+    Uan,
+    Voicemail,
+    Unknown,
+}
+
+impl NumberType {
+    pub const ALL: [NumberType; 12] = [
+        NumberType::FixedLine,
+        NumberType::Mobile,
+        NumberType::FixedLineOrMobile,
+        NumberType::TollFree,
+        NumberType::PremiumRate,
+        NumberType::SharedCost,
+        NumberType::Voip,
+        NumberType::PersonalNumber,
+        NumberType::Pager,
+        NumberType::Uan,
+        NumberType::Voicemail,
+        NumberType::Unknown,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NumberType::FixedLine => "fixed_line",
+            NumberType::Mobile => "mobile",
+            NumberType::FixedLineOrMobile => "fixed_line_or_mobile",
+            NumberType::TollFree => "toll_free",
+            NumberType::PremiumRate => "premium_rate",
+            NumberType::SharedCost => "shared_cost",
+            NumberType::Voip => "voip",
+            NumberType::PersonalNumber => "personal_number",
+            NumberType::Pager => "pager",
+            NumberType::Uan => "uan",
+            NumberType::Voicemail => "voicemail",
+            NumberType::Unknown => "unknown",
+        }
+    }
+
+    fn from_engine(t: PhoneNumberType) -> Self {
+        match t {
+            PhoneNumberType::FixedLine => NumberType::FixedLine,
+            PhoneNumberType::Mobile => NumberType::Mobile,
+            PhoneNumberType::FixedLineOrMobile => NumberType::FixedLineOrMobile,
+            PhoneNumberType::TollFree => NumberType::TollFree,
+            PhoneNumberType::PremiumRate => NumberType::PremiumRate,
+            PhoneNumberType::SharedCost => NumberType::SharedCost,
+            PhoneNumberType::VoIP => NumberType::Voip,
+            PhoneNumberType::PersonalNumber => NumberType::PersonalNumber,
+            PhoneNumberType::Pager => NumberType::Pager,
+            PhoneNumberType::UAN => NumberType::Uan,
+            PhoneNumberType::VoiceMail => NumberType::Voicemail,
+            PhoneNumberType::Unknown => NumberType::Unknown,
+        }
+    }
+}
+
+impl fmt::Display for NumberType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for NumberType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NumberType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown number type '{s}'"))
+    }
+}
+
+/// A number in E.164 form (`+` and 1 to 15 digits), known valid by the numbering metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct E164(String);
+
+impl E164 {
+    /// Parses and validates; the result is canonical E.164.
+    pub fn parse(input: &str, default_country: Option<Country>) -> Result<Self, NumberError> {
+        classify(input, default_country).map(|c| c.e164)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// Digits after the `+`.
+    pub fn digits(&self) -> &str {
+        &self.0[1..]
+    }
+}
+
+impl fmt::Display for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for E164 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        E164::parse(&s, None).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A valid number with its country and type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Classified {
+    pub e164: E164,
+    pub country: Country,
+    pub number_type: NumberType,
+}
+
+/// The outcome of classifying one input, for reports: a number can parse (so has an E.164 form
+/// and maybe a country) and still be invalid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Classification {
+    pub input: String,
+    pub valid: bool,
+    pub e164: Option<String>,
+    pub country: Option<String>,
+    #[serde(rename = "type")]
+    pub number_type: Option<NumberType>,
+    pub error: Option<String>,
+}
+
+/// Characters a written phone number may carry besides digits and a leading `+`.
+fn is_punctuation(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\t' | '.' | '-' | '(' | ')' | '[' | ']' | '/' | '\u{a0}' | '\u{2010}'..='\u{2015}'
+    )
+}
+
+/// Normalises written forms to what the engine parses: strips punctuation, turns a leading
+/// `00` into `+`, and reads a bare digit string as international when no country is given
+/// (how spreadsheets store numbers).
+fn normalise(input: &str, default_country: Option<Country>) -> Result<String, NumberError> {
+    let t = input.trim();
+    if t.is_empty() {
+        return Err(NumberError::Empty);
+    }
+    let mut out = String::with_capacity(t.len() + 1);
+    for (i, c) in t.chars().enumerate() {
+        if c.is_ascii_digit() {
+            out.push(c);
+        } else if c == '+' && i == 0 {
+            out.push('+');
+        } else if is_punctuation(c) {
+            continue;
+        } else {
+            return Err(NumberError::NotANumber);
+        }
+    }
+    let digits = out.trim_start_matches('+').len();
+    if digits == 0 {
+        return Err(NumberError::NotANumber);
+    }
+    if let Some(rest) = out.strip_prefix("00") {
+        out = format!("+{rest}");
+    } else if !out.starts_with('+') && default_country.is_none() {
+        if out.starts_with('0') {
+            return Err(NumberError::NeedsCountry);
+        }
+        out.insert(0, '+');
+    }
+    if out.trim_start_matches('+').len() > 17 {
+        // National forms carry a trunk prefix; anything this long is not a number.
+        return Err(NumberError::TooLong);
+    }
+    Ok(out)
+}
+
+fn engine_parse(
+    s: &str,
+    country: Option<Country>,
+) -> Result<rlibphonenumber::PhoneNumber, NumberError> {
+    use rlibphonenumber::ParseError as P;
+    PHONE_NUMBER_UTIL
+        .parse(s, country.map(|c| c.region()))
+        .map_err(|e| match e {
+            P::InvalidCountryCode => NumberError::InvalidCountryCode,
+            P::TooShortAfterIdd | P::TooShortNsn => NumberError::TooShort,
+            P::TooLongNsn => NumberError::TooLong,
+            _ => NumberError::NotANumber,
+        })
+}
+
+/// Parses and classifies one written number. The only entry point to the metadata engine.
+pub fn classify(input: &str, default_country: Option<Country>) -> Result<Classified, NumberError> {
+    let norm = normalise(input, default_country)?;
+    let pn = engine_parse(&norm, default_country)?;
+    let e164 = pn.format_as(PhoneNumberFormat::E164).into_owned();
+    if !pn.is_valid() {
+        // A spreadsheet may hold an international number without '+' even when a default
+        // country is set for the national ones; try that reading before giving up.
+        if default_country.is_some() && !norm.starts_with('+') && !norm.starts_with('0') {
+            if let Ok(c) = classify(&format!("+{norm}"), None) {
+                return Ok(c);
+            }
+        }
+        return Err(NumberError::Invalid(e164));
+    }
+    let country = pn
+        .get_region_code()
+        .and_then(|r| {
+            let s = r.as_region_str();
+            let b = s.as_bytes();
+            (b.len() == 2).then(|| Country([b[0], b[1]]))
+        })
+        // Non-geographic numbers (+800, +882 ...) belong to region 001; record them as XX.
+        .unwrap_or(Country(*b"XX"));
+    if e164.len() > MAX_DIGITS + 1 {
+        return Err(NumberError::TooLong);
+    }
+    Ok(Classified {
+        e164: E164(e164),
+        country,
+        number_type: NumberType::from_engine(pn.get_type()),
+    })
+}
+
+/// Like [`classify`] but never fails: the report form used by `numbers classify` and imports.
+pub fn classification(input: &str, default_country: Option<Country>) -> Classification {
+    match classify(input, default_country) {
+        Ok(c) => Classification {
+            input: input.to_string(),
+            valid: true,
+            e164: Some(c.e164.into_string()),
+            country: Some(c.country.to_string()),
+            number_type: Some(c.number_type),
+            error: None,
+        },
+        Err(e) => {
+            let e164 = match &e {
+                NumberError::Invalid(s) => Some(s.clone()),
+                _ => None,
+            };
+            Classification {
+                input: input.to_string(),
+                valid: false,
+                e164,
+                country: None,
+                number_type: None,
+                error: Some(e.to_string()),
+            }
+        }
+    }
+}
+
+/// An example number of a type in a country, from the metadata (for tests and fixtures).
+pub fn example(country: Country, t: NumberType) -> Option<String> {
+    let pt = match t {
+        NumberType::FixedLine => PhoneNumberType::FixedLine,
+        NumberType::Mobile => PhoneNumberType::Mobile,
+        NumberType::TollFree => PhoneNumberType::TollFree,
+        NumberType::PremiumRate => PhoneNumberType::PremiumRate,
+        NumberType::SharedCost => PhoneNumberType::SharedCost,
+        NumberType::Voip => PhoneNumberType::VoIP,
+        NumberType::PersonalNumber => PhoneNumberType::PersonalNumber,
+        NumberType::Pager => PhoneNumberType::Pager,
+        NumberType::Uan => PhoneNumberType::UAN,
+        NumberType::Voicemail => PhoneNumberType::VoiceMail,
+        _ => return None,
+    };
+    PHONE_NUMBER_UTIL
+        .get_example_number_for_type_and_region(country.region(), pt)
+        .ok()
+        .map(|n| n.format_as(PhoneNumberFormat::E164).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gb() -> Option<Country> {
+        Some(Country::parse("GB").unwrap())
+    }
+
+    #[test]
+    fn written_forms_agree() {
+        for s in [
+            "+442079460018",
+            "+44 20 7946 0018",
+            "+44.20.7946.0018",
+            "+44-20-7946-0018",
+            "+44 (0)20 7946 0018",
+            "0044 20 7946 0018",
+            "442079460018",
+        ] {
+            let c = classify(s, None).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(c.e164.as_str(), "+442079460018", "{s}");
+            assert_eq!(c.country.as_str(), "GB");
+            assert_eq!(c.number_type, NumberType::FixedLine);
+        }
+        let c = classify("020 7946 0018", gb()).unwrap();
+        assert_eq!(c.e164.as_str(), "+442079460018");
+        let c = classify("07400 123456", gb()).unwrap();
+        assert_eq!(c.number_type, NumberType::Mobile);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        assert_eq!(classify("", None), Err(NumberError::Empty));
+        assert_eq!(classify("not a number", None), Err(NumberError::NotANumber));
+        assert_eq!(classify("020 7946 0018", None), Err(NumberError::NeedsCountry));
+        assert!(classify("+999 123", None).is_err());
+        assert!(classify("+44 1", None).is_err());
+        assert!(classify(&"9".repeat(40), None).is_err());
+        assert!(matches!(
+            classify("+1 212 000 0000", None),
+            Err(NumberError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn countries() {
+        assert_eq!(Country::parse("gb").unwrap().as_str(), "GB");
+        assert!(Country::parse("ZZ").is_err());
+        assert!(Country::parse("GBR").is_err());
+        assert!(Country::all().len() > 200);
+    }
+
+    #[test]
+    fn italian_landline_keeps_its_zero() {
+        let c = classify("+39 06 4880 1234", None).unwrap();
+        assert_eq!(c.e164.as_str(), "+390648801234");
+        assert_eq!(c.country.as_str(), "IT");
+        assert_eq!(c.number_type, NumberType::FixedLine);
+    }
+}
