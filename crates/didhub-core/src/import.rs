@@ -146,7 +146,7 @@ pub struct Rejection {
     pub reason: String,
 }
 
-fn cell<'a, S: AsRef<str>>(cells: &'a [S], i: Option<usize>) -> Option<&'a str> {
+fn cell<S: AsRef<str>>(cells: &[S], i: Option<usize>) -> Option<&str> {
     i.and_then(|i| cells.get(i))
         .map(|c| c.as_ref().trim())
         .filter(|c| !c.is_empty())

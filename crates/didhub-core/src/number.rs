@@ -374,6 +374,36 @@ pub fn classification(input: &str, default_country: Option<Country>) -> Classifi
     }
 }
 
+/// A number prefix for searching (`+44 207`, `44207`): `+` and 1 to 15 digits.
+pub fn prefix(input: &str) -> Result<String, NumberError> {
+    let t = input.trim();
+    let mut out = String::from("+");
+    for (i, c) in t.chars().enumerate() {
+        if c.is_ascii_digit() {
+            out.push(c);
+        } else if (c == '+' && i == 0) || is_punctuation(c) {
+            continue;
+        } else {
+            return Err(NumberError::NotANumber);
+        }
+    }
+    match out.len() - 1 {
+        0 => Err(NumberError::Empty),
+        n if n > MAX_DIGITS => Err(NumberError::TooLong),
+        _ => Ok(out),
+    }
+}
+
+/// The smallest string above every string that starts with `prefix` (for range scans).
+pub fn prefix_upper_bound(prefix: &str) -> String {
+    // Prefixes are '+' and ASCII digits; ':' sorts right after '9'.
+    let mut b = prefix.as_bytes().to_vec();
+    if let Some(last) = b.last_mut() {
+        *last += 1;
+    }
+    String::from_utf8(b).unwrap_or_default()
+}
+
 /// An example number of a type in a country, from the metadata (for tests and fixtures).
 pub fn example(country: Country, t: NumberType) -> Option<String> {
     let pt = match t {
@@ -437,6 +467,17 @@ mod tests {
             classify("+1 212 000 0000", None),
             Err(NumberError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(prefix("+44 207").unwrap(), "+44207");
+        assert_eq!(prefix("44207").unwrap(), "+44207");
+        assert!(prefix("44a").is_err());
+        assert!(prefix("").is_err());
+        assert_eq!(prefix_upper_bound("+44207"), "+44208");
+        assert_eq!(prefix_upper_bound("+449"), "+44:");
+        assert!("+4499999" < prefix_upper_bound("+449").as_str());
     }
 
     #[test]

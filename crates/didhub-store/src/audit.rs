@@ -1,0 +1,95 @@
+//! The audit log: append-only (the schema refuses updates and deletes).
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::sql::{bind_all, decode_cursor, encode_cursor, on_tx, Param, Sql, Tx};
+use crate::{new_id, now, on, Actor, AuditEntry, AuditFilter, AuditRow, Page, Result, Store, StoreError};
+
+const AUDIT_SELECT: &str =
+    "SELECT id, at, actor, action, entity, entity_id, subject, changes, reason FROM audit_log";
+
+pub(crate) struct AuditWrite<'a> {
+    pub id: Option<Uuid>,
+    pub actor: &'a Actor,
+    pub action: &'a str,
+    pub entity: &'a str,
+    pub entity_id: Option<Uuid>,
+    pub subject: Option<String>,
+    pub changes: Value,
+    pub reason: Option<&'a str>,
+}
+
+pub(crate) async fn write_audit(tx: &mut Tx, a: AuditWrite<'_>) -> Result<Uuid> {
+    let id = a.id.unwrap_or_else(new_id);
+    let reason = a.reason.map(str::trim).filter(|r| !r.is_empty()).map(|r| r.chars().take(2000).collect::<String>());
+    on_tx!(tx, c => sqlx::query("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+        .bind(id).bind(now()).bind(a.actor.as_str()).bind(a.action).bind(a.entity).bind(a.entity_id)
+        .bind(a.subject).bind(a.changes.to_string()).bind(reason)
+        .execute(&mut *c).await?.rows_affected());
+    Ok(id)
+}
+
+impl Store {
+    /// Writes one audit entry on its own (security events, CLI actions).
+    pub async fn audit_event(&self, actor: &Actor, action: &str, entity: &str, subject: Option<String>, changes: Value) -> Result<Uuid> {
+        let mut tx = self.begin().await?;
+        let id = write_audit(&mut tx, AuditWrite { id: None, actor, action, entity, entity_id: None, subject, changes, reason: None }).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The global log, newest first, filtered.
+    pub async fn list_audit(&self, f: &AuditFilter, limit: u32, cursor: Option<&str>) -> Result<Page<AuditEntry>> {
+        let limit = limit.clamp(1, 1000) as i64;
+        let mut sql = Sql::new(AUDIT_SELECT);
+        sql.push(" WHERE 1=1");
+        if let Some(v) = f.entity.as_deref().filter(|s| !s.is_empty()) {
+            sql.push(" AND entity = ").bind(Param::Text(v.into()));
+        }
+        if let Some(v) = f.entity_id {
+            sql.push(" AND entity_id = ").bind(Param::Uuid(v));
+        }
+        if let Some(v) = f.action.as_deref().filter(|s| !s.is_empty()) {
+            sql.push(" AND action = ").bind(Param::Text(v.into()));
+        }
+        if let Some(v) = f.actor.as_deref().filter(|s| !s.is_empty()) {
+            sql.push(" AND actor = ").bind(Param::Text(v.into()));
+        }
+        if let Some(v) = f.subject.as_deref().filter(|s| !s.is_empty()) {
+            sql.push(" AND subject = ").bind(Param::Text(v.trim().into()));
+        }
+        if let Some(v) = f.since {
+            sql.push(" AND at >= ").bind(Param::Time(v));
+        }
+        if let Some(v) = f.until {
+            sql.push(" AND at < ").bind(Param::Time(v));
+        }
+        if let Some(c) = cursor {
+            let v = decode_cursor(c)?;
+            let id = v.get(0).and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok())
+                .ok_or_else(|| StoreError::invalid("cursor", "not an audit cursor"))?;
+            sql.push(" AND id < ").bind(Param::Uuid(id));
+        }
+        sql.push(" ORDER BY id DESC LIMIT ").bind(Param::Int(limit + 1));
+        let rows: Vec<AuditRow> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
+        let mut items: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|e| encode_cursor(&json!([e.id.to_string()])))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// A DID's history, oldest first: the batch (create or import) that made it, then every
+    /// entry about its number (edits, status changes, a delete and any later re-creation).
+    pub async fn did_history(&self, id: Uuid) -> Result<Vec<AuditEntry>> {
+        let (number, batch): (String, Uuid) = on!(self, p => sqlx::query_as("SELECT number, batch_id FROM dids WHERE id = $1").bind(id).fetch_optional(p).await?)
+            .ok_or_else(|| StoreError::not_found("DID", id))?;
+        let sql = format!("{AUDIT_SELECT} WHERE id = $1 OR subject = $2 ORDER BY id");
+        let rows: Vec<AuditRow> = on!(self, p => sqlx::query_as(&sql).bind(batch).bind(&number).fetch_all(p).await?);
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+}

@@ -1,0 +1,655 @@
+//! DIDs: create (one, many, ranges), list, edit, delete; every change audited.
+
+use std::collections::{BTreeMap, HashSet};
+
+use didhub_core::did::{optional_text, DidStatus, MAX_NOTES, MAX_TAG};
+use didhub_core::number::{prefix, prefix_upper_bound, Classified, Country};
+use didhub_core::range::{classify_entry, MAX_RANGE};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::audit::{write_audit, AuditWrite};
+use crate::sql::{bind_all, decode_cursor, encode_cursor, like_escape, on_tx, Param, Sql, Tx};
+use crate::{
+    new_id, now, on, retry, Actor, Did, DidFilter, DidRow, DidSort, Page, Result, Store,
+    StoreError,
+};
+
+pub(crate) const DID_SELECT: &str = "SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.created_at, d.updated_at, d.version FROM dids d JOIN operators o ON o.id = d.operator_id";
+
+/// A request to create DIDs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewDids {
+    /// Numbers or ranges `FIRST-LAST`.
+    pub numbers: Vec<String>,
+    /// Default country for national-format numbers.
+    pub country: Option<Country>,
+    pub operator_id: Uuid,
+    pub status: DidStatus,
+    pub after_hold: DidStatus,
+    pub tag: Option<String>,
+    pub notes: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Created {
+    pub created: usize,
+    /// The audit entry of this creation; each DID's history points to it.
+    pub batch_id: Uuid,
+    /// The created DIDs (the first 1,000 of a large batch).
+    pub items: Vec<Did>,
+}
+
+/// A DID ready to insert.
+#[derive(Debug, Clone)]
+pub(crate) struct NewRow {
+    pub number: String,
+    pub country: String,
+    pub number_type: &'static str,
+    pub operator_id: Uuid,
+    pub status: DidStatus,
+    pub after_hold: DidStatus,
+    pub tag: Option<String>,
+    pub notes: Option<String>,
+}
+
+impl NewRow {
+    pub fn from_classified(
+        c: &Classified,
+        operator_id: Uuid,
+        status: DidStatus,
+        after_hold: DidStatus,
+        tag: Option<String>,
+        notes: Option<String>,
+    ) -> NewRow {
+        NewRow {
+            number: c.e164.to_string(),
+            country: c.country.to_string(),
+            number_type: c.number_type.as_str(),
+            operator_id,
+            status,
+            after_hold,
+            tag,
+            notes,
+        }
+    }
+}
+
+/// Rows per multi-row INSERT: 12 columns × 400 stays far below SQLite's variable limit.
+const INSERT_CHUNK: usize = 400;
+
+/// Inserts rows, skipping numbers already in the inventory; returns those skipped numbers.
+pub(crate) async fn insert_rows(
+    tx: &mut Tx,
+    rows: &[NewRow],
+    batch_id: Uuid,
+) -> Result<Vec<String>> {
+    let at = now();
+    let mut existing = Vec::new();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut sql = Sql::new("INSERT INTO dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version) VALUES ");
+        for (i, r) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(",");
+            }
+            sql.push("(")
+                .bind(Param::Uuid(new_id()))
+                .push(",")
+                .bind(Param::Text(r.number.clone()))
+                .push(",")
+                .bind(Param::Text(r.country.clone()))
+                .push(",")
+                .bind(Param::Text(r.number_type.to_string()))
+                .push(",")
+                .bind(Param::Uuid(r.operator_id))
+                .push(",")
+                .bind(Param::Text(r.status.as_str().into()))
+                .push(",")
+                .bind(Param::Text(r.after_hold.as_str().into()))
+                .push(",")
+                .bind(Param::OptText(r.tag.clone()))
+                .push(",")
+                .bind(Param::OptText(r.notes.clone()))
+                .push(",")
+                .bind(Param::Uuid(batch_id))
+                .push(",")
+                .bind(Param::Time(at))
+                .push(",")
+                .bind(Param::Time(at))
+                .push(",1)");
+        }
+        sql.push(" ON CONFLICT (number) DO NOTHING");
+        let n = on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+        if n as usize != chunk.len() {
+            existing.extend(already_there(tx, chunk, batch_id).await?);
+        }
+    }
+    Ok(existing)
+}
+
+/// Which of `rows` were in the inventory before this batch.
+async fn already_there(tx: &mut Tx, rows: &[NewRow], batch_id: Uuid) -> Result<Vec<String>> {
+    let mut sql = Sql::new("SELECT number FROM dids WHERE batch_id <> ");
+    sql.bind(Param::Uuid(batch_id)).push(" AND number IN (");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(",");
+        }
+        sql.bind(Param::Text(r.number.clone()));
+    }
+    sql.push(")");
+    let v: Vec<String> = on_tx!(tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_all(&mut *c).await?);
+    Ok(v)
+}
+
+/// Appends the WHERE conditions of a filter.
+pub(crate) fn push_filter(sql: &mut Sql, f: &DidFilter) -> Result<()> {
+    sql.push(" WHERE 1=1");
+    if let Some(p) = f.prefix.as_deref().filter(|p| !p.trim().is_empty()) {
+        let p = prefix(p).map_err(|e| StoreError::invalid("prefix", format!("'{p}': {e}")))?;
+        // A range on the unique number index; never a LIKE that could scan.
+        sql.push(" AND d.number >= ")
+            .bind(Param::Text(p.clone()))
+            .push(" AND d.number < ")
+            .bind(Param::Text(prefix_upper_bound(&p)));
+    }
+    if let Some(c) = f.country.as_deref().filter(|c| !c.trim().is_empty()) {
+        let c = Country::parse(c).map_err(|e| StoreError::invalid("country", e))?;
+        sql.push(" AND d.country = ").bind(Param::Text(c.to_string()));
+    }
+    if let Some(t) = f.number_type.as_deref().filter(|c| !c.trim().is_empty()) {
+        let t: didhub_core::number::NumberType =
+            t.parse().map_err(|e: String| StoreError::invalid("type", e))?;
+        sql.push(" AND d.number_type = ")
+            .bind(Param::Text(t.as_str().into()));
+    }
+    if let Some(s) = f.status {
+        sql.push(" AND d.status = ").bind(Param::Text(s.as_str().into()));
+    }
+    if let Some(o) = f.operator_id {
+        sql.push(" AND d.operator_id = ").bind(Param::Uuid(o));
+    }
+    if let Some(t) = f.tag.as_deref().filter(|c| !c.is_empty()) {
+        sql.push(" AND d.tag = ").bind(Param::Text(t.trim().into()));
+    }
+    if let Some(n) = f.notes.as_deref().filter(|c| !c.is_empty()) {
+        sql.push(" AND lower(d.notes) LIKE ")
+            .bind(Param::Text(format!("%{}%", like_escape(&n.to_lowercase()))))
+            .push(" ESCAPE '\\'");
+    }
+    Ok(())
+}
+
+/// Which DIDs an edit or delete applies to.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// DIDs by id, each optionally with the version the client last saw.
+    Ids(Vec<Target>),
+    /// Every DID matching a filter (at most 100,000).
+    Filter(DidFilter),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Target {
+    pub id: Uuid,
+    /// When given, the edit fails with a version conflict if the DID changed since.
+    pub version: Option<i64>,
+}
+
+/// Fields a bulk edit may set; `None` leaves a field alone, `Some(None)` clears tag/notes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct DidPatch {
+    pub operator_id: Option<Uuid>,
+    pub status: Option<DidStatus>,
+    pub after_hold: Option<DidStatus>,
+    #[serde(default, with = "double_option")]
+    pub tag: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    pub notes: Option<Option<String>>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+    pub fn serialize<S: Serializer>(v: &Option<Option<String>>, s: S) -> Result<S::Ok, S::Error> {
+        v.serialize(s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Changed {
+    pub updated: usize,
+    pub items: Vec<Did>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Deleted {
+    pub deleted: usize,
+}
+
+impl Store {
+    /// Creates DIDs from numbers and ranges; all or nothing.
+    pub async fn create_dids(&self, actor: &Actor, req: NewDids) -> Result<Created> {
+        let status = req
+            .status
+            .initial()
+            .map_err(|e| StoreError::invalid("status", e))?;
+        let after_hold = req
+            .after_hold
+            .after_hold()
+            .map_err(|e| StoreError::invalid("after_hold", e))?;
+        let tag = optional_text("tag", req.tag.as_deref(), MAX_TAG)
+            .map_err(|e| StoreError::invalid("tag", e))?;
+        let notes = optional_text("notes", req.notes.as_deref(), MAX_NOTES)
+            .map_err(|e| StoreError::invalid("notes", e))?;
+        if req.numbers.is_empty() {
+            return Err(StoreError::invalid("numbers", "give at least one number or range"));
+        }
+        let mut rows = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, entry) in req.numbers.iter().enumerate() {
+            let field = format!("numbers[{i}]");
+            let got = classify_entry(entry, req.country).map_err(|e| StoreError::invalid(&field, e))?;
+            if rows.len() + got.len() > MAX_RANGE as usize {
+                return Err(StoreError::invalid(
+                    "numbers",
+                    format!("the request holds more than {MAX_RANGE} numbers; split it"),
+                ));
+            }
+            for c in got {
+                if !seen.insert(c.e164.to_string()) {
+                    return Err(StoreError::invalid(
+                        &field,
+                        format!("{} is given twice in this request", c.e164),
+                    ));
+                }
+                rows.push(NewRow::from_classified(
+                    &c,
+                    req.operator_id,
+                    status,
+                    after_hold,
+                    tag.clone(),
+                    notes.clone(),
+                ));
+            }
+        }
+        let operator = self.get_operator(req.operator_id).await.map_err(|e| match e {
+            StoreError::NotFound { .. } => {
+                StoreError::invalid("operator_id", format!("operator {} does not exist", req.operator_id))
+            }
+            e => e,
+        })?;
+        let batch_id = retry(|| async {
+            let mut tx = self.begin().await?;
+            let batch_id = new_id();
+            let existing = insert_rows(&mut tx, &rows, batch_id).await?;
+            if !existing.is_empty() {
+                let shown: Vec<&str> = existing.iter().take(10).map(String::as_str).collect();
+                return Err(StoreError::Conflict(format!(
+                    "{} number(s) already in the inventory: {}{}",
+                    existing.len(),
+                    shown.join(", "),
+                    if existing.len() > 10 { ", …" } else { "" }
+                )));
+            }
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: Some(batch_id),
+                    actor,
+                    action: "did.create",
+                    entity: "batch",
+                    entity_id: Some(batch_id),
+                    subject: (rows.len() == 1).then(|| rows[0].number.clone()),
+                    changes: json!({
+                        "count": rows.len(),
+                        "first": rows.first().map(|r| &r.number),
+                        "last": rows.last().map(|r| &r.number),
+                        "operator": operator.name,
+                        "status": status,
+                        "after_hold": after_hold,
+                        "tag": tag,
+                        "notes": notes,
+                    }),
+                    reason: req.reason.as_deref(),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(batch_id)
+        })
+        .await?;
+        let items = self.dids_of_batch(batch_id, 1000).await?;
+        Ok(Created {
+            created: rows.len(),
+            batch_id,
+            items,
+        })
+    }
+
+    async fn dids_of_batch(&self, batch_id: Uuid, limit: i64) -> Result<Vec<Did>> {
+        let sql = format!("{DID_SELECT} WHERE d.batch_id = $1 ORDER BY d.number LIMIT $2");
+        let rows: Vec<DidRow> = on!(self, p => sqlx::query_as(&sql).bind(batch_id).bind(limit).fetch_all(p).await?);
+        Ok(rows.into_iter().map(Did::from).collect())
+    }
+
+    pub async fn get_did(&self, id: Uuid) -> Result<Did> {
+        let sql = format!("{DID_SELECT} WHERE d.id = $1");
+        let row: Option<DidRow> = on!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        row.map(Did::from).ok_or_else(|| StoreError::not_found("DID", id))
+    }
+
+    pub async fn get_did_by_number(&self, number: &str) -> Result<Did> {
+        let sql = format!("{DID_SELECT} WHERE d.number = $1");
+        let row: Option<DidRow> = on!(self, p => sqlx::query_as(&sql).bind(number).fetch_optional(p).await?);
+        row.map(Did::from).ok_or_else(|| StoreError::not_found("DID", number))
+    }
+
+    /// One page of DIDs, keyset-paginated on (sort column, number).
+    pub async fn list_dids(
+        &self,
+        f: &DidFilter,
+        sort: DidSort,
+        desc: bool,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Did>> {
+        let limit = limit.clamp(1, 1000) as i64;
+        let mut sql = Sql::new(DID_SELECT);
+        push_filter(&mut sql, f)?;
+        let col = sort.column();
+        let op = if desc { "<" } else { ">" };
+        let dir = if desc { "DESC" } else { "ASC" };
+        if let Some(c) = cursor {
+            let v = decode_cursor(c)?;
+            let bad = || StoreError::invalid("cursor", "not a cursor of this sort order");
+            let arr = v.as_array().ok_or_else(bad)?;
+            match sort {
+                DidSort::Number => {
+                    let n = arr.first().and_then(Value::as_str).ok_or_else(bad)?;
+                    sql.push(&format!(" AND d.number {op} ")).bind(Param::Text(n.into()));
+                }
+                DidSort::Created => {
+                    let id = arr
+                        .first()
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse::<Uuid>().ok())
+                        .ok_or_else(bad)?;
+                    sql.push(&format!(" AND d.id {op} ")).bind(Param::Uuid(id));
+                }
+                DidSort::Updated => {
+                    let t = arr
+                        .first()
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok())
+                        .ok_or_else(bad)?;
+                    let n = arr.get(1).and_then(Value::as_str).ok_or_else(bad)?;
+                    sql.push(&format!(" AND ({col}, d.number) {op} ("))
+                        .bind(Param::Time(t))
+                        .push(", ")
+                        .bind(Param::Text(n.into()))
+                        .push(")");
+                }
+                DidSort::Status | DidSort::Country => {
+                    let k = arr.first().and_then(Value::as_str).ok_or_else(bad)?;
+                    let n = arr.get(1).and_then(Value::as_str).ok_or_else(bad)?;
+                    sql.push(&format!(" AND ({col}, d.number) {op} ("))
+                        .bind(Param::Text(k.into()))
+                        .push(", ")
+                        .bind(Param::Text(n.into()))
+                        .push(")");
+                }
+            }
+        }
+        match sort {
+            DidSort::Number | DidSort::Created => sql.push(&format!(" ORDER BY {col} {dir}")),
+            _ => sql.push(&format!(" ORDER BY {col} {dir}, d.number {dir}")),
+        };
+        sql.push(" LIMIT ").bind(Param::Int(limit + 1));
+        let rows: Vec<DidRow> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
+        let mut items: Vec<Did> = rows.into_iter().map(Did::from).collect();
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|d| {
+                encode_cursor(&match sort {
+                    DidSort::Number => json!([d.number]),
+                    DidSort::Created => json!([d.id.to_string()]),
+                    DidSort::Updated => json!([d.updated_at.to_rfc3339(), d.number]),
+                    DidSort::Status => json!([d.status.as_str(), d.number]),
+                    DidSort::Country => json!([d.country, d.number]),
+                })
+            })
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn count_dids(&self, f: &DidFilter) -> Result<i64> {
+        let mut sql = Sql::new("SELECT count(*) FROM dids d");
+        push_filter(&mut sql, f)?;
+        let n: i64 = on!(self, p => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_one(p).await?);
+        Ok(n)
+    }
+
+    /// Loads the selected DIDs inside a transaction, checking client versions.
+    async fn load_selection(&self, tx: &mut Tx, sel: &Selection) -> Result<Vec<Did>> {
+        let mut sql = Sql::new(DID_SELECT);
+        let mut expected: BTreeMap<Uuid, i64> = BTreeMap::new();
+        match sel {
+            Selection::Ids(ids) => {
+                if ids.is_empty() {
+                    return Err(StoreError::invalid("ids", "select at least one DID"));
+                }
+                if ids.len() > MAX_RANGE as usize {
+                    return Err(StoreError::invalid("ids", format!("at most {MAX_RANGE} DIDs per request")));
+                }
+                sql.push(" WHERE d.id IN (");
+                for (i, t) in ids.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(",");
+                    }
+                    sql.bind(Param::Uuid(t.id));
+                    if let Some(v) = t.version {
+                        expected.insert(t.id, v);
+                    }
+                }
+                sql.push(")");
+            }
+            Selection::Filter(f) => {
+                push_filter(&mut sql, f)?;
+                sql.push(" LIMIT ").bind(Param::Int(MAX_RANGE as i64 + 1));
+            }
+        }
+        let rows: Vec<DidRow> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(&mut *c).await?);
+        let dids: Vec<Did> = rows.into_iter().map(Did::from).collect();
+        if dids.len() > MAX_RANGE as usize {
+            return Err(StoreError::invalid(
+                "filter",
+                format!("the filter selects more than {MAX_RANGE} DIDs; narrow it"),
+            ));
+        }
+        if let Selection::Ids(ids) = sel {
+            let found: HashSet<Uuid> = dids.iter().map(|d| d.id).collect();
+            if let Some(t) = ids.iter().find(|t| !found.contains(&t.id)) {
+                return Err(StoreError::not_found("DID", t.id));
+            }
+        }
+        for d in &dids {
+            if let Some(&v) = expected.get(&d.id) {
+                if v != d.version {
+                    return Err(StoreError::VersionMismatch {
+                        entity: "DID",
+                        id: d.id,
+                        expected: v,
+                        actual: d.version,
+                    });
+                }
+            }
+        }
+        Ok(dids)
+    }
+
+    /// Edits the selected DIDs; all or nothing, one audit entry per changed DID.
+    pub async fn update_dids(
+        &self,
+        actor: &Actor,
+        sel: &Selection,
+        patch: &DidPatch,
+        reason: Option<&str>,
+    ) -> Result<Changed> {
+        let tag = match &patch.tag {
+            Some(t) => Some(
+                optional_text("tag", t.as_deref(), MAX_TAG).map_err(|e| StoreError::invalid("tag", e))?,
+            ),
+            None => None,
+        };
+        let notes = match &patch.notes {
+            Some(t) => Some(
+                optional_text("notes", t.as_deref(), MAX_NOTES)
+                    .map_err(|e| StoreError::invalid("notes", e))?,
+            ),
+            None => None,
+        };
+        if let Some(a) = patch.after_hold {
+            a.after_hold().map_err(|e| StoreError::invalid("after_hold", e))?;
+        }
+        let operator = match patch.operator_id {
+            Some(id) => Some(self.get_operator(id).await.map_err(|e| match e {
+                StoreError::NotFound { .. } => {
+                    StoreError::invalid("operator_id", format!("operator {id} does not exist"))
+                }
+                e => e,
+            })?),
+            None => None,
+        };
+        let ids = retry(|| async {
+            let mut tx = self.begin().await?;
+            let dids = self.load_selection(&mut tx, sel).await?;
+            let at = now();
+            let mut changed = Vec::new();
+            for d in &dids {
+                let mut diff = serde_json::Map::new();
+                let mut sql = Sql::new("UPDATE dids SET updated_at = ");
+                sql.bind(Param::Time(at)).push(", version = version + 1");
+                if let Some(s) = patch.status.filter(|s| *s != d.status) {
+                    d.status
+                        .check_stock_edit(s)
+                        .map_err(|e| StoreError::invalid("status", format!("{}: {e}", d.number)))?;
+                    sql.push(", status = ").bind(Param::Text(s.as_str().into()));
+                    diff.insert("status".into(), json!([d.status, s]));
+                }
+                if let Some(a) = patch.after_hold.filter(|a| *a != d.after_hold) {
+                    sql.push(", after_hold = ").bind(Param::Text(a.as_str().into()));
+                    diff.insert("after_hold".into(), json!([d.after_hold, a]));
+                }
+                if let Some(o) = operator.as_ref().filter(|o| o.id != d.operator_id) {
+                    sql.push(", operator_id = ").bind(Param::Uuid(o.id));
+                    diff.insert("operator".into(), json!([d.operator, o.name]));
+                }
+                if let Some(t) = tag.as_ref().filter(|t| **t != d.tag) {
+                    sql.push(", tag = ").bind(Param::OptText(t.clone()));
+                    diff.insert("tag".into(), json!([d.tag, t]));
+                }
+                if let Some(n) = notes.as_ref().filter(|n| **n != d.notes) {
+                    sql.push(", notes = ").bind(Param::OptText(n.clone()));
+                    diff.insert("notes".into(), json!([d.notes, n]));
+                }
+                if diff.is_empty() {
+                    continue;
+                }
+                sql.push(" WHERE id = ")
+                    .bind(Param::Uuid(d.id))
+                    .push(" AND version = ")
+                    .bind(Param::Int(d.version));
+                let n = on_tx!(&mut tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+                if n != 1 {
+                    // Changed between our read and our write (PostgreSQL READ COMMITTED).
+                    return Err(StoreError::VersionMismatch {
+                        entity: "DID",
+                        id: d.id,
+                        expected: d.version,
+                        actual: d.version + 1,
+                    });
+                }
+                let action = if diff.contains_key("status") {
+                    "did.status"
+                } else {
+                    "did.update"
+                };
+                write_audit(
+                    &mut tx,
+                    AuditWrite {
+                        id: None,
+                        actor,
+                        action,
+                        entity: "did",
+                        entity_id: Some(d.id),
+                        subject: Some(d.number.clone()),
+                        changes: Value::Object(diff),
+                        reason,
+                    },
+                )
+                .await?;
+                changed.push(d.id);
+            }
+            tx.commit().await?;
+            Ok(changed)
+        })
+        .await?;
+        let mut items = Vec::new();
+        for id in ids.iter().take(1000) {
+            items.push(self.get_did(*id).await?);
+        }
+        Ok(Changed {
+            updated: ids.len(),
+            items,
+        })
+    }
+
+    /// Deletes the selected DIDs; refused (for all) if any is in use.
+    pub async fn delete_dids(&self, actor: &Actor, sel: &Selection, reason: Option<&str>) -> Result<Deleted> {
+        retry(|| async {
+            let mut tx = self.begin().await?;
+            let dids = self.load_selection(&mut tx, sel).await?;
+            for d in &dids {
+                d.status
+                    .check_delete()
+                    .map_err(|e| StoreError::InUse(format!("{}: {e}", d.number)))?;
+            }
+            for d in &dids {
+                let n = on_tx!(&mut tx, c => sqlx::query("DELETE FROM dids WHERE id = $1 AND version = $2").bind(d.id).bind(d.version).execute(&mut *c).await?.rows_affected());
+                if n != 1 {
+                    return Err(StoreError::VersionMismatch {
+                        entity: "DID",
+                        id: d.id,
+                        expected: d.version,
+                        actual: d.version + 1,
+                    });
+                }
+                write_audit(
+                    &mut tx,
+                    AuditWrite {
+                        id: None,
+                        actor,
+                        action: "did.delete",
+                        entity: "did",
+                        entity_id: Some(d.id),
+                        subject: Some(d.number.clone()),
+                        changes: serde_json::to_value(d).unwrap_or(Value::Null),
+                        reason,
+                    },
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(Deleted { deleted: dids.len() })
+        })
+        .await
+    }
+}

@@ -1,0 +1,68 @@
+use uuid::Uuid;
+
+/// What went wrong in the store. Validation errors name the field and value.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: String },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{entity} {id} was changed by someone else (expected version {expected}, now {actual}); reload and retry")]
+    VersionMismatch {
+        entity: &'static str,
+        id: Uuid,
+        expected: i64,
+        actual: i64,
+    },
+    #[error("{0}")]
+    InUse(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    pub fn invalid(field: impl Into<String>, message: impl ToString) -> Self {
+        StoreError::Invalid {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
+        StoreError::NotFound {
+            entity,
+            id: id.to_string(),
+        }
+    }
+
+    fn db_code(&self) -> Option<String> {
+        match self {
+            StoreError::Db(sqlx::Error::Database(d)) => d.code().map(|c| c.into_owned()),
+            _ => None,
+        }
+    }
+
+    /// Serialization failure, deadlock (PostgreSQL) or busy/locked (SQLite).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.db_code().as_deref(),
+            Some("40001") | Some("40P01") | Some("5") | Some("6") | Some("517") | Some("261")
+        )
+    }
+
+    /// A unique constraint violation.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(d)) => d.is_unique_violation(),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! Import of DIDs from CSV, XLSX and XLS.
+//!
+//! A decoder thread reads the file and validates rows with the core rules while the database
+//! writes the previous chunk, all in one transaction: an import lands whole or not at all
+//! (a killed process leaves nothing). Skipping invalid rows, dry runs and inventory duplicates
+//! are decided on the same path.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+
+use calamine::{Data, Reader};
+use didhub_core::import::{parse_row, Dedup, Defaults, Header, Rejection, Row};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::audit::{write_audit, AuditWrite};
+use crate::dids::{insert_rows, NewRow};
+use crate::operators::insert_operator;
+use crate::sql::Tx;
+use crate::{Actor, Result, Store, StoreError};
+
+/// Longest value quoted back in a report.
+const MAX_SHOWN: usize = 120;
+/// Rows validated per chunk handed to the writer.
+const CHUNK_ROWS: usize = 20_000;
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub defaults: Defaults,
+    pub skip_invalid: bool,
+    pub dry_run: bool,
+    /// File name, for the format guess and the audit entry.
+    pub file_name: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ImportReport {
+    /// DIDs created (0 on a dry run or a refused import).
+    pub imported: usize,
+    pub rejected: Vec<Rejection>,
+    /// Rejected rows whose number was already in the file or in the inventory.
+    pub duplicates: usize,
+    /// Operators named in the file (or by the request) that did not exist and were created.
+    pub operators_created: Vec<String>,
+    /// DIDs that would be imported (equals `imported` unless dry run or refused).
+    pub valid: usize,
+    pub dry_run: bool,
+    /// The import's audit entry; each imported DID's history points to it.
+    pub batch_id: Option<Uuid>,
+}
+
+/// Why a file cannot be read at all.
+fn file_error(msg: impl std::fmt::Display) -> StoreError {
+    StoreError::invalid("file", msg)
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= MAX_SHOWN {
+        s.to_string()
+    } else {
+        let t: String = s.chars().take(MAX_SHOWN).collect();
+        format!("{t}…")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Spreadsheet,
+}
+
+fn sniff(data: &[u8]) -> Format {
+    // ZIP (xlsx, ods) or OLE2 compound file (xls).
+    if data.starts_with(b"PK\x03\x04") || data.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        Format::Spreadsheet
+    } else {
+        Format::Csv
+    }
+}
+
+/// Comma, semicolon or tab: whichever the header line holds most of (outside quotes).
+fn detect_delimiter(data: &[u8]) -> u8 {
+    let line = data.split(|&b| b == b'\n').next().unwrap_or(data);
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &b in line.iter().take(64 * 1024) {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let delims = [b',', b';', b'\t'];
+    let mut best = 0;
+    for i in 1..3 {
+        if counts[i] > counts[best] {
+            best = i;
+        }
+    }
+    delims[best]
+}
+
+/// A spreadsheet cell as text; numbers as whole numbers, never `4.4e11`.
+fn cell_text(d: &Data) -> String {
+    match d {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e17 => format!("{}", *f as i128),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(d) => d.to_string(),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+/// What the decoder thread sends.
+enum Msg {
+    Chunk {
+        rows: Vec<Row>,
+        rejected: Vec<Rejection>,
+        duplicates: usize,
+        processed: usize,
+    },
+    Fatal(StoreError),
+}
+
+struct Validator {
+    header: Option<Header>,
+    defaults: Defaults,
+    dedup: Dedup,
+    rows: Vec<Row>,
+    rejected: Vec<Rejection>,
+    duplicates: usize,
+    processed: usize,
+    stop_inserting: bool,
+    skip_invalid: bool,
+    tx: mpsc::Sender<Msg>,
+}
+
+impl Validator {
+    /// Handles one record; false when the writer has gone away.
+    fn record(&mut self, row: usize, cells: Result<Vec<String>, Rejection>) -> bool {
+        let cells = match cells {
+            Ok(c) => c,
+            Err(r) => {
+                self.reject(r, false);
+                return self.maybe_flush();
+            }
+        };
+        let Some(h) = &self.header else {
+            match Header::parse(&cells) {
+                Ok(h) => {
+                    if !h.has_operator() && self.defaults.operator.is_none() {
+                        let _ = self.tx.blocking_send(Msg::Fatal(StoreError::invalid(
+                            "operator",
+                            "the file has no operator column and no default operator was given",
+                        )));
+                        return false;
+                    }
+                    self.header = Some(h);
+                }
+                Err(e) => {
+                    let _ = self
+                        .tx
+                        .blocking_send(Msg::Fatal(file_error(format!("row {row}: {}", shorten(&e.to_string())))));
+                    return false;
+                }
+            }
+            return true;
+        };
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            return true;
+        }
+        self.processed += 1;
+        match parse_row(h, row, &cells, &self.defaults) {
+            Ok(r) => match self.dedup.check(&r) {
+                Ok(()) => {
+                    if !self.stop_inserting {
+                        self.rows.push(r);
+                    }
+                }
+                Err(rej) => self.reject(rej, true),
+            },
+            Err(mut rej) => {
+                rej.value = shorten(&rej.value);
+                self.reject(rej, false)
+            }
+        }
+        self.maybe_flush()
+    }
+
+    fn reject(&mut self, r: Rejection, duplicate: bool) {
+        if duplicate {
+            self.duplicates += 1;
+        }
+        if !self.skip_invalid {
+            // All-or-nothing: nothing will be written, so stop buffering rows.
+            self.stop_inserting = true;
+            self.rows.clear();
+        }
+        self.rejected.push(r);
+    }
+
+    fn maybe_flush(&mut self) -> bool {
+        if self.rows.len() + self.rejected.len() >= CHUNK_ROWS || self.processed % CHUNK_ROWS == 0 {
+            return self.flush();
+        }
+        true
+    }
+
+    fn flush(&mut self) -> bool {
+        let msg = Msg::Chunk {
+            rows: std::mem::take(&mut self.rows),
+            rejected: std::mem::take(&mut self.rejected),
+            duplicates: std::mem::take(&mut self.duplicates),
+            processed: self.processed,
+        };
+        self.tx.blocking_send(msg).is_ok()
+    }
+}
+
+fn decode_csv(data: &[u8], v: &mut Validator) {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(detect_delimiter(data))
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(data);
+    let mut rec = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                let row = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+                let cells: Result<Vec<String>, Rejection> = rec
+                    .iter()
+                    .map(|f| std::str::from_utf8(f).map(str::to_string))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| Rejection {
+                        row,
+                        value: shorten(&String::from_utf8_lossy(rec.get(0).unwrap_or_default())),
+                        reason: "not UTF-8 text: save the file as CSV UTF-8".into(),
+                    });
+                if v.header.is_none() {
+                    if let Err(r) = &cells {
+                        let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!(
+                            "row 1: {} (is this a CSV, XLSX or XLS file?)",
+                            r.reason
+                        ))));
+                        return;
+                    }
+                }
+                if !v.record(row, cells) {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!("not a readable CSV file: {e}"))));
+                return;
+            }
+        }
+    }
+    v.flush();
+}
+
+fn decode_spreadsheet(data: Vec<u8>, v: &mut Validator) {
+    let mut wb = match calamine::open_workbook_auto_from_rs(Cursor::new(data)) {
+        Ok(wb) => wb,
+        Err(e) => {
+            let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!(
+                "not a readable XLSX or XLS file: {}",
+                shorten(&e.to_string())
+            ))));
+            return;
+        }
+    };
+    let range = match wb.worksheet_range_at(0) {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!("cannot read the first sheet: {}", shorten(&e.to_string())))));
+            return;
+        }
+        None => {
+            let _ = v.tx.blocking_send(Msg::Fatal(file_error("the workbook has no sheet")));
+            return;
+        }
+    };
+    let first_row = range.start().map(|(r, _)| r as usize).unwrap_or(0);
+    let first_col = range.start().map(|(_, c)| c as usize).unwrap_or(0);
+    for (i, r) in range.rows().enumerate() {
+        // Cells left of the used range are empty; keep column positions as the sheet has them.
+        let mut cells = vec![String::new(); first_col];
+        cells.extend(r.iter().map(cell_text));
+        if !v.record(first_row + i + 1, Ok(cells)) {
+            return;
+        }
+    }
+    v.flush();
+}
+
+impl Store {
+    /// Imports a file. `progress` is called with the number of data rows processed.
+    pub async fn import_dids(
+        &self,
+        actor: &Actor,
+        data: Vec<u8>,
+        opts: ImportOptions,
+        progress: Option<&(dyn Fn(usize) + Sync)>,
+    ) -> Result<ImportReport> {
+        if data.is_empty() {
+            return Err(file_error("the file is empty"));
+        }
+        let (tx, mut rx) = mpsc::channel::<Msg>(2);
+        let defaults = opts.defaults.clone();
+        let skip_invalid = opts.skip_invalid;
+        let decoder = std::thread::spawn(move || {
+            let mut v = Validator {
+                header: None,
+                defaults,
+                dedup: Dedup::with_capacity(1024),
+                rows: Vec::new(),
+                rejected: Vec::new(),
+                duplicates: 0,
+                processed: 0,
+                stop_inserting: false,
+                skip_invalid,
+                tx,
+            };
+            match sniff(&data) {
+                Format::Csv => decode_csv(&data, &mut v),
+                Format::Spreadsheet => decode_spreadsheet(data, &mut v),
+            }
+            if v.header.is_none() && v.processed == 0 {
+                let _ = v.tx.blocking_send(Msg::Fatal(file_error("the file has no header row")));
+            }
+        });
+
+        let mut db = self.begin().await?;
+        let batch_id = crate::new_id();
+        let mut operators: HashMap<String, Uuid> = self
+            .list_operators()
+            .await?
+            .into_iter()
+            .map(|o| (o.name.to_lowercase(), o.id))
+            .collect();
+        let mut report = ImportReport {
+            imported: 0,
+            rejected: Vec::new(),
+            duplicates: 0,
+            operators_created: Vec::new(),
+            valid: 0,
+            dry_run: opts.dry_run,
+            batch_id: None,
+        };
+        let mut fatal = None;
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Fatal(e) => {
+                    fatal = Some(e);
+                    break;
+                }
+                Msg::Chunk { rows, rejected, duplicates, processed } => {
+                    report.rejected.extend(rejected);
+                    report.duplicates += duplicates;
+                    let refused = !opts.skip_invalid && !report.rejected.is_empty();
+                    if !refused && !rows.is_empty() {
+                        if let Err(e) = self.write_chunk(&mut db, actor, &rows, batch_id, &mut operators, &mut report, opts.skip_invalid).await {
+                            fatal = Some(e);
+                            break;
+                        }
+                    }
+                    if let Some(p) = progress {
+                        p(processed);
+                    }
+                }
+            }
+        }
+        drop(rx);
+        let _ = tokio::task::spawn_blocking(move || decoder.join()).await;
+        if let Some(e) = fatal {
+            return Err(e);
+        }
+        report.rejected.sort_by_key(|r| r.row);
+        let refused = !opts.skip_invalid && !report.rejected.is_empty();
+        if refused || opts.dry_run || report.valid == 0 {
+            // Dropping the transaction rolls it back.
+            if refused {
+                report.valid = 0;
+            }
+            return Ok(report);
+        }
+        write_audit(
+            &mut db,
+            AuditWrite {
+                id: Some(batch_id),
+                actor,
+                action: "did.import",
+                entity: "batch",
+                entity_id: Some(batch_id),
+                subject: None,
+                changes: json!({
+                    "file": opts.file_name,
+                    "imported": report.valid,
+                    "rejected": report.rejected.len(),
+                    "duplicates": report.duplicates,
+                    "operators_created": report.operators_created,
+                    "skip_invalid": opts.skip_invalid,
+                    "defaults": {
+                        "operator": opts.defaults.operator,
+                        "status": opts.defaults.status,
+                        "after_hold": opts.defaults.after_hold,
+                        "tag": opts.defaults.tag,
+                        "country": opts.defaults.country.map(|c| c.to_string()),
+                    },
+                }),
+                reason: opts.reason.as_deref(),
+            },
+        )
+        .await?;
+        db.commit().await?;
+        report.imported = report.valid;
+        report.batch_id = Some(batch_id);
+        metrics::counter!("didhub_import_rows_total").increment(report.imported as u64);
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn write_chunk(
+        &self,
+        db: &mut Tx,
+        actor: &Actor,
+        rows: &[Row],
+        batch_id: Uuid,
+        operators: &mut HashMap<String, Uuid>,
+        report: &mut ImportReport,
+        skip_invalid: bool,
+    ) -> Result<()> {
+        let mut new_rows = Vec::with_capacity(rows.len());
+        let mut row_of: HashMap<&str, usize> = HashMap::new();
+        for r in rows {
+            let key = r.operator.to_lowercase();
+            let op = match operators.get(&key) {
+                Some(id) => *id,
+                None => {
+                    let id = insert_operator(db, actor, &r.operator, Some("created by import")).await?;
+                    operators.insert(key, id);
+                    report.operators_created.push(r.operator.clone());
+                    id
+                }
+            };
+            for n in &r.numbers {
+                new_rows.push(NewRow::from_classified(n, op, r.status, r.after_hold, r.tag.clone(), r.notes.clone()));
+            }
+        }
+        let existing = self.bulk_insert(db, &new_rows, batch_id).await?;
+        if !existing.is_empty() {
+            for r in rows {
+                for n in &r.numbers {
+                    row_of.entry(n.e164.as_str()).or_insert(r.row);
+                }
+            }
+            for num in &existing {
+                report.duplicates += 1;
+                report.rejected.push(Rejection {
+                    row: row_of.get(num.as_str()).copied().unwrap_or(0),
+                    value: num.clone(),
+                    reason: format!("duplicate: {num} is already in the inventory"),
+                });
+            }
+        }
+        report.valid += new_rows.len() - existing.len();
+        let _ = skip_invalid;
+        Ok(())
+    }
+
+    /// Inserts rows, returning numbers that were already in the inventory. On PostgreSQL the
+    /// rows go in by COPY under a savepoint; only if a number collides is the chunk redone
+    /// with the portable conflict-skipping insert that names the duplicates.
+    async fn bulk_insert(&self, db: &mut Tx, rows: &[NewRow], batch_id: Uuid) -> Result<Vec<String>> {
+        if let Tx::Postgres(t) = db {
+            use sqlx::Connection;
+            let mut sp = (&mut **t).begin().await?;
+            match crate::export::pg_copy_in(&mut sp, rows, batch_id).await {
+                Ok(()) => {
+                    sp.commit().await?;
+                    return Ok(Vec::new());
+                }
+                Err(e) if e.is_unique_violation() => sp.rollback().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        insert_rows(db, rows, batch_id).await
+    }
+}

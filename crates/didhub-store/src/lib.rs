@@ -1,0 +1,181 @@
+//! didhub persistence: one code path over SQLite (embedded default) and PostgreSQL.
+//!
+//! Every query is written once, in the SQL both engines share (`$n` placeholders work on both
+//! through sqlx), and run against whichever pool is configured by the [`on!`] macro, which
+//! expands the same code for each backend with its native types (uuid/timestamptz on
+//! PostgreSQL, blob/text on SQLite). Backend-specific code exists only where it pays: bulk
+//! import uses COPY on PostgreSQL.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub mod audit;
+pub mod dids;
+pub mod error;
+pub mod export;
+pub mod idempotency;
+pub mod import;
+pub mod model;
+pub mod operators;
+mod sql;
+pub mod tokens;
+
+pub use error::StoreError;
+pub use model::*;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same block against whichever pool is configured.
+#[macro_export]
+macro_rules! on {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// How to reach the database.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// `postgres://…` for PostgreSQL, `sqlite://…` or a file path for SQLite.
+    pub database_url: Option<String>,
+    /// Where the SQLite file lives when no URL is given.
+    pub data_dir: std::path::PathBuf,
+    pub pool_size: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub backend: Backend,
+}
+
+impl Store {
+    pub async fn connect(cfg: &StoreConfig) -> Result<Store> {
+        let url = cfg.database_url.as_deref().filter(|u| !u.is_empty());
+        let backend = match url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                let opts = PgConnectOptions::from_str(u)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(cfg.pool_size.max(1))
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(opts)
+                    .await?;
+                Backend::Postgres(pool)
+            }
+            Some(u) => sqlite_pool(SqliteConnectOptions::from_str(u)?, cfg).await?,
+            None => {
+                std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+                    StoreError::Config(format!(
+                        "cannot create data directory {}: {e}",
+                        cfg.data_dir.display()
+                    ))
+                })?;
+                let file = cfg.data_dir.join("didhub.sqlite3");
+                sqlite_pool(SqliteConnectOptions::new().filename(file), cfg).await?
+            }
+        };
+        Ok(Store { backend })
+    }
+
+    /// Opens (creating if needed) and migrates.
+    pub async fn open(cfg: &StoreConfig) -> Result<Store> {
+        let s = Store::connect(cfg).await?;
+        s.migrate().await?;
+        Ok(s)
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+            Backend::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Pool gauges for metrics: (connections, idle).
+    pub fn pool_stats(&self) -> (u32, usize) {
+        on!(self, p => (p.size(), p.num_idle()))
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        on!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on!(self, p => p.close().await)
+    }
+}
+
+async fn sqlite_pool(opts: SqliteConnectOptions, cfg: &StoreConfig) -> Result<Backend> {
+    let opts = opts
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    if let Some(parent) = opts.get_filename().parent() {
+        if !parent.as_os_str().is_empty() && !Path::new(parent).exists() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Config(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(cfg.pool_size.clamp(1, 16))
+        .connect_with(opts)
+        .await?;
+    Ok(Backend::Sqlite(pool))
+}
+
+/// A time-ordered id.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
+/// Now, truncated to microseconds so that SQLite and PostgreSQL store the same value.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
+/// Retries a transaction body on serialization failures and deadlocks (PostgreSQL and
+/// compatible distributed engines) and on SQLite's busy/locked errors.
+pub async fn retry<T, F, Fut>(mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match f().await {
+            Err(e) if e.is_retryable() && attempt < 8 => {
+                attempt += 1;
+                let ms = 5u64 << attempt.min(6);
+                tracing::debug!(attempt, "retrying transaction after {e}");
+                tokio::time::sleep(Duration::from_millis(ms + rand::random::<u64>() % ms)).await;
+            }
+            r => return r,
+        }
+    }
+}

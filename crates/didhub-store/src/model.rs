@@ -1,0 +1,209 @@
+//! Rows as the API and CLI see them.
+
+use chrono::{DateTime, Utc};
+use didhub_core::did::DidStatus;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Who did something, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(pub String);
+
+impl Actor {
+    pub fn cli() -> Actor {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        Actor(format!("cli:{user}"))
+    }
+    pub fn system() -> Actor {
+        Actor("system".into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, PartialEq)]
+pub struct Operator {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    /// How many DIDs reference it.
+    #[sqlx(default)]
+    pub did_count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Did {
+    pub id: Uuid,
+    pub number: String,
+    pub country: String,
+    pub number_type: String,
+    pub operator_id: Uuid,
+    pub operator: String,
+    pub status: DidStatus,
+    pub after_hold: DidStatus,
+    pub tag: Option<String>,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DidRow {
+    pub id: Uuid,
+    pub number: String,
+    pub country: String,
+    pub number_type: String,
+    pub operator_id: Uuid,
+    pub operator: String,
+    pub status: String,
+    pub after_hold: String,
+    pub tag: Option<String>,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl From<DidRow> for Did {
+    fn from(r: DidRow) -> Did {
+        Did {
+            id: r.id,
+            number: r.number,
+            country: r.country,
+            number_type: r.number_type,
+            operator_id: r.operator_id,
+            operator: r.operator,
+            // The schema's CHECK constraints keep these to known names.
+            status: r.status.parse().unwrap_or(DidStatus::Archive),
+            after_hold: r.after_hold.parse().unwrap_or(DidStatus::InStock),
+            tag: r.tag,
+            notes: r.notes,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        }
+    }
+}
+
+/// Which DIDs a list, count, export or bulk edit applies to. All parts are ANDed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DidFilter {
+    /// Number prefix in E.164 (`+44207`); digits without `+` are accepted.
+    pub prefix: Option<String>,
+    pub country: Option<String>,
+    pub number_type: Option<String>,
+    pub status: Option<DidStatus>,
+    pub operator_id: Option<Uuid>,
+    pub tag: Option<String>,
+    /// Case-insensitive substring of the notes.
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DidSort {
+    #[default]
+    Number,
+    Created,
+    Updated,
+    Status,
+    Country,
+}
+
+impl DidSort {
+    pub(crate) fn column(&self) -> &'static str {
+        match self {
+            DidSort::Number => "d.number",
+            DidSort::Created => "d.id",
+            DidSort::Updated => "d.updated_at",
+            DidSort::Status => "d.status",
+            DidSort::Country => "d.country",
+        }
+    }
+}
+
+impl std::str::FromStr for DidSort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "number" => DidSort::Number,
+            "created" | "created_at" => DidSort::Created,
+            "updated" | "updated_at" => DidSort::Updated,
+            "status" => DidSort::Status,
+            "country" => DidSort::Country,
+            _ => {
+                return Err(format!(
+                    "unknown sort '{s}' (expected number, created, updated, status or country)"
+                ))
+            }
+        })
+    }
+}
+
+/// A page of results and the cursor for the next one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: Option<Uuid>,
+    /// The number or name the entry is about (kept after a delete).
+    pub subject: Option<String>,
+    /// Field diff `{"field": [before, after]}` or a summary of a batch.
+    pub changes: serde_json::Value,
+    pub reason: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: Option<Uuid>,
+    pub subject: Option<String>,
+    pub changes: String,
+    pub reason: Option<String>,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            id: r.id,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            entity: r.entity,
+            entity_id: r.entity_id,
+            subject: r.subject,
+            changes: serde_json::from_str(&r.changes).unwrap_or(serde_json::Value::String(r.changes)),
+            reason: r.reason,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuditFilter {
+    pub entity: Option<String>,
+    pub entity_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    /// The number (or operator name) the entry is about.
+    pub subject: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}

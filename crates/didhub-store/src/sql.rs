@@ -1,0 +1,129 @@
+//! A small SQL builder: text with numbered `$n` placeholders (valid on both engines) and the
+//! values to bind, plus the transaction handle shared by repositories.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{Backend, Result, Store};
+
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Text(String),
+    OptText(Option<String>),
+    Uuid(Uuid),
+    Int(i64),
+    Time(DateTime<Utc>),
+}
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<Param>,
+}
+
+impl Sql {
+    pub fn new(s: &str) -> Sql {
+        Sql {
+            text: s.to_string(),
+            params: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    pub fn bind(&mut self, p: Param) -> &mut Self {
+        self.params.push(p);
+        let _ = write!(self.text, "${}", self.params.len());
+        self
+    }
+}
+
+/// Binds every parameter of a [`Sql`] to a sqlx query (works for both engines' query types).
+macro_rules! bind_all {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                $crate::sql::Param::Text(v) => q.bind(v),
+                $crate::sql::Param::OptText(v) => q.bind(v),
+                $crate::sql::Param::Uuid(v) => q.bind(v),
+                $crate::sql::Param::Int(v) => q.bind(v),
+                $crate::sql::Param::Time(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use bind_all;
+
+/// An open transaction on either engine.
+pub(crate) enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs a block with `$c` bound to the transaction's connection (`&mut *$c` to reuse it).
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::sql::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::sql::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl Store {
+    /// Begins a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so
+    /// that two writers never deadlock upgrading a read lock.
+    pub(crate) async fn begin(&self) -> Result<Tx> {
+        Ok(match &self.backend {
+            Backend::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern used with `ESCAPE '\'`.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            o.push('\\');
+        }
+        o.push(c);
+    }
+    o
+}
+
+/// Keyset cursors are opaque to clients: hex of a small JSON array.
+pub(crate) fn encode_cursor(v: &serde_json::Value) -> String {
+    hex::encode(v.to_string())
+}
+
+pub(crate) fn decode_cursor(s: &str) -> Result<serde_json::Value> {
+    let bad = || crate::StoreError::invalid("cursor", "not a cursor returned by this API");
+    let bytes = hex::decode(s).map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad())
+}
