@@ -139,7 +139,7 @@ pub struct Row {
 }
 
 /// A refused row, numbered as a spreadsheet shows it (the header is row 1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     pub row: usize,
     pub value: String,

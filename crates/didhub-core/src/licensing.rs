@@ -11,7 +11,7 @@ use chrono::{Months, NaiveDate};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TermKind {
     Monthly,
@@ -91,12 +91,13 @@ pub enum LicenseError {
 }
 
 /// The pro-rata price of a service ordered within a license period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Quote {
     pub expires: NaiveDate,
     pub days: i64,
     pub period_days: i64,
     /// Serialised as a decimal string.
+    #[schema(value_type = String, example = "913.97")]
     pub amount: Decimal,
 }
 

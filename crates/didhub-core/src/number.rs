@@ -107,7 +107,7 @@ impl<'de> Deserialize<'de> for Country {
 }
 
 /// Number type, as libphonenumber names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NumberType {
     FixedLine,
@@ -239,7 +239,7 @@ pub struct Classified {
 
 /// The outcome of classifying one input, for reports: a number can parse (so has an E.164 form
 /// and maybe a country) and still be invalid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Classification {
     pub input: String,
     pub valid: bool,

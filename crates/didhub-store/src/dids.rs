@@ -19,11 +19,12 @@ use crate::{
 pub(crate) const DID_SELECT: &str = "SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.created_at, d.updated_at, d.version FROM dids d JOIN operators o ON o.id = d.operator_id";
 
 /// A request to create DIDs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct NewDids {
     /// Numbers or ranges `FIRST-LAST`.
     pub numbers: Vec<String>,
     /// Default country for national-format numbers.
+    #[schema(value_type = Option<String>, example = "GB")]
     pub country: Option<Country>,
     pub operator_id: Uuid,
     pub status: DidStatus,
@@ -33,7 +34,7 @@ pub struct NewDids {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Created {
     pub created: usize,
     /// The audit entry of this creation; each DID's history points to it.
@@ -183,7 +184,7 @@ pub(crate) fn push_filter(sql: &mut Sql, f: &DidFilter) -> Result<()> {
 }
 
 /// Which DIDs an edit or delete applies to.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Selection {
     /// DIDs by id, each optionally with the version the client last saw.
@@ -192,7 +193,7 @@ pub enum Selection {
     Filter(DidFilter),
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Target {
     pub id: Uuid,
     /// When given, the edit fails with a version conflict if the DID changed since.
@@ -200,14 +201,16 @@ pub struct Target {
 }
 
 /// Fields a bulk edit may set; `None` leaves a field alone, `Some(None)` clears tag/notes.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct DidPatch {
     pub operator_id: Option<Uuid>,
     pub status: Option<DidStatus>,
     pub after_hold: Option<DidStatus>,
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
     pub tag: Option<Option<String>>,
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
     pub notes: Option<Option<String>>,
 }
 
@@ -221,13 +224,13 @@ mod double_option {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Changed {
     pub updated: usize,
     pub items: Vec<Did>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Deleted {
     pub deleted: usize,
 }
@@ -428,6 +431,11 @@ impl Store {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    /// Checks a filter without running it.
+    pub fn count_dids_check(&self, f: &DidFilter) -> Result<()> {
+        push_filter(&mut Sql::new(""), f)
     }
 
     pub async fn count_dids(&self, f: &DidFilter) -> Result<i64> {

@@ -36,7 +36,7 @@ pub struct ImportOptions {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ImportReport {
     /// DIDs created (0 on a dry run or a refused import).
     pub imported: usize,

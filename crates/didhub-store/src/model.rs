@@ -22,7 +22,7 @@ impl Actor {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, PartialEq, utoipa::ToSchema)]
 pub struct Operator {
     pub id: Uuid,
     pub name: String,
@@ -34,11 +34,12 @@ pub struct Operator {
     pub did_count: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Did {
     pub id: Uuid,
     pub number: String,
     pub country: String,
+    #[serde(rename = "type")]
     pub number_type: String,
     pub operator_id: Uuid,
     pub operator: String,
@@ -90,11 +91,13 @@ impl From<DidRow> for Did {
 }
 
 /// Which DIDs a list, count, export or bulk edit applies to. All parts are ANDed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DidFilter {
     /// Number prefix in E.164 (`+44207`); digits without `+` are accepted.
     pub prefix: Option<String>,
     pub country: Option<String>,
+    #[serde(rename = "type")]
     pub number_type: Option<String>,
     pub status: Option<DidStatus>,
     pub operator_id: Option<Uuid>,
@@ -103,7 +106,7 @@ pub struct DidFilter {
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DidSort {
     #[default]
@@ -145,14 +148,14 @@ impl std::str::FromStr for DidSort {
 }
 
 /// A page of results and the cursor for the next one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: Uuid,
     pub at: DateTime<Utc>,
@@ -163,6 +166,7 @@ pub struct AuditEntry {
     /// The number or name the entry is about (kept after a delete).
     pub subject: Option<String>,
     /// Field diff `{"field": [before, after]}` or a summary of a batch.
+    #[schema(value_type = Object)]
     pub changes: serde_json::Value,
     pub reason: Option<String>,
 }
@@ -196,7 +200,8 @@ impl From<AuditRow> for AuditEntry {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     pub entity: Option<String>,
     pub entity_id: Option<Uuid>,

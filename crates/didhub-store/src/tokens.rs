@@ -11,7 +11,7 @@ use crate::{new_id, now, on, Actor, Result, Store, StoreError};
 
 pub const TOKEN_PREFIX: &str = "dh_";
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub id: Uuid,
     pub name: String,

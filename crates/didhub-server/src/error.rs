@@ -1,0 +1,106 @@
+//! RFC 9457 problem details: every error the API returns, with a stable `type`.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use didhub_store::StoreError;
+use serde::Serialize;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// A problem+json body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Stable identifier of the kind of problem, e.g. `urn:didhub:problem:validation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("authentication required: send 'Authorization: Bearer <token>'")]
+    Unauthorized,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{field}: {message}")]
+    Field { field: String, message: String },
+    #[error("{0}")]
+    PreconditionRequired(String),
+    #[error("{0}")]
+    IdempotencyMismatch(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl ToString) -> Self {
+        ApiError::Field {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use StoreError as S;
+        match self {
+            ApiError::Store(S::NotFound { .. }) | ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Store(S::Invalid { .. }) | ApiError::Field { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid request"),
+            ApiError::Store(S::Conflict(_)) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::Store(S::InUse(_)) => (StatusCode::CONFLICT, "in-use", "In use"),
+            ApiError::Store(S::VersionMismatch { .. }) => (StatusCode::PRECONDITION_FAILED, "version-mismatch", "Changed by someone else"),
+            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::PreconditionRequired(_) => (StatusCode::PRECONDITION_REQUIRED, "precondition-required", "Precondition required"),
+            ApiError::IdempotencyMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency key reused"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Payload too large"),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (status, kind, title) = self.parts();
+        let errors = match self {
+            ApiError::Store(StoreError::Invalid { field, message }) | ApiError::Field { field, message } => {
+                vec![FieldError { field: field.clone(), message: message.clone() }]
+            }
+            _ => Vec::new(),
+        };
+        let detail = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // Internal details go to the log, not to the client.
+            "the server could not complete the request; it has been logged".to_string()
+        } else {
+            self.to_string()
+        };
+        Problem { kind: format!("urn:didhub:problem:{kind}"), title: title.into(), status: status.as_u16(), detail, errors }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let p = self.problem();
+        if p.status >= 500 {
+            tracing::error!(error = %self, "request failed");
+        }
+        let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_string(&p).unwrap_or_default();
+        let mut r = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

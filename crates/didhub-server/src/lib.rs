@@ -1,0 +1,136 @@
+//! didhub's HTTP face: the JSON API under `/api/v1` (with its OpenAPI document), health and
+//! metrics endpoints.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use didhub_store::Store;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_scalar::Servable;
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+
+pub use auth::Principal;
+use auth::BearerScheme;
+
+/// Largest upload accepted by the import endpoint.
+pub const MAX_UPLOAD: usize = 256 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "didhub API", description = "DID inventory, ordering, licenses and support for VoIP service providers. Every route needs `Authorization: Bearer <token>`; errors are RFC 9457 problem+json."),
+    modifiers(&BearerScheme),
+    security(("bearer" = [])),
+    components(schemas(error::Problem, error::FieldError))
+)]
+struct ApiDoc;
+
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0])
+            .map(|b| b.build_recorder())
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        // Only the first recorder of the process is installed (tests start several apps).
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// The API router and its OpenAPI document, built from the same route list.
+pub fn api_router(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (v1, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(api::routes())
+        .split_for_parts();
+    let v1 = v1.layer(middleware::from_fn_with_state(state, auth::require_token));
+    (v1, doc)
+}
+
+pub fn app(state: AppState) -> Router {
+    let _ = prometheus();
+    let (api, doc) = api_router(state.clone());
+    let spec = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let api: Router<AppState> = api;
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], spec) }
+            }),
+        )
+        .merge(utoipa_scalar::Scalar::with_url("/api/docs", doc))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_endpoint))
+        .fallback(|| async { error::ApiError::NotFound("route".into()) })
+        .layer(middleware::from_fn(track))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    match s.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::warn!("health check failed: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+async fn metrics_endpoint(State(s): State<AppState>) -> Response {
+    let (size, idle) = s.store.pool_stats();
+    metrics::gauge!("didhub_db_pool_connections").set(size as f64);
+    metrics::gauge!("didhub_db_pool_idle").set(idle as f64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        prometheus().render(),
+    )
+        .into_response()
+}
+
+/// Request counts and latencies by route template (never by raw path: ids would explode it).
+async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("didhub_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("didhub_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,533 @@
+//! The `didhub` binary: the server and the command line over the same store and rules.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use didhub_core::did::DidStatus;
+use didhub_core::import::Defaults;
+use didhub_core::licensing::{quote, TermKind};
+use didhub_core::number::{classification, Country};
+use didhub_store::dids::NewDids;
+use didhub_store::import::ImportOptions;
+use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store, StoreConfig};
+use serde::Deserialize;
+
+#[derive(Parser)]
+#[command(name = "didhub", version, about = "Back office for VoIP service providers: DID inventory, ordering, licenses, support")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Directory for the SQLite database and documents.
+    #[arg(long, global = true, env = "DIDHUB_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://…); without it the embedded SQLite database is used.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size, log_format).
+    #[arg(long, global = true, env = "DIDHUB_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database connection pool size.
+    #[arg(long, global = true, env = "DIDHUB_POOL_SIZE")]
+    pool_size: Option<u32>,
+    /// Log format: text or json.
+    #[arg(long, global = true, env = "DIDHUB_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    listen: Option<String>,
+    pool_size: Option<u32>,
+    log_format: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the HTTP server (API, docs, health, metrics).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "DIDHUB_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Phone number tools.
+    Numbers {
+        #[command(subcommand)]
+        cmd: NumbersCmd,
+    },
+    /// Import DIDs from a CSV, XLSX or XLS file.
+    Import(ImportArgs),
+    /// Export DIDs as CSV.
+    Export {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Operators (DID providers).
+    Operators {
+        #[command(subcommand)]
+        cmd: OperatorsCmd,
+    },
+    /// DIDs.
+    Dids {
+        #[command(subcommand)]
+        cmd: DidsCmd,
+    },
+    /// The audit log, newest first.
+    Audit {
+        /// Number or operator name the entries are about.
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// PBX licenses and co-terminated services.
+    License {
+        #[command(subcommand)]
+        cmd: LicenseCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum NumbersCmd {
+    /// Read numbers (one per line) on stdin; write one JSON object per line.
+    Classify {
+        /// Default country for national-format numbers (ISO 3166 alpha-2).
+        #[arg(long)]
+        country: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    file: PathBuf,
+    /// Operator for rows without one (created if it does not exist).
+    #[arg(long)]
+    operator: Option<String>,
+    /// Default country for national-format numbers.
+    #[arg(long)]
+    country: Option<String>,
+    /// Status for rows without one: in_stock, reserved or archive.
+    #[arg(long, default_value = "in_stock")]
+    status: String,
+    /// After-hold status for rows without one.
+    #[arg(long, default_value = "in_stock")]
+    after_hold: String,
+    /// Tag for rows without one.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Import the valid rows and report the others (default: all or nothing).
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Check and report only; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Why, for the audit log.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+#[derive(Args, Default)]
+struct FilterArgs {
+    /// Number prefix, e.g. +44207.
+    #[arg(long)]
+    prefix: Option<String>,
+    #[arg(long)]
+    country: Option<String>,
+    /// Number type, e.g. mobile.
+    #[arg(long = "type")]
+    number_type: Option<String>,
+    #[arg(long)]
+    status: Option<String>,
+    /// Operator name.
+    #[arg(long)]
+    operator: Option<String>,
+    #[arg(long)]
+    tag: Option<String>,
+    /// Text in the notes.
+    #[arg(long)]
+    notes: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create an admin API token and print it (it is shown only once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Expire after this many days (default: never).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorsCmd {
+    List,
+    Create { name: String },
+    Rename { name: String, new_name: String },
+    Delete { name: String },
+}
+
+#[derive(Subcommand)]
+enum DidsCmd {
+    /// List DIDs (first page; use the API for more).
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create DIDs from numbers or ranges FIRST-LAST.
+    Create {
+        #[arg(required = true)]
+        numbers: Vec<String>,
+        #[arg(long)]
+        operator: String,
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long, default_value = "in_stock")]
+        status: String,
+        #[arg(long, default_value = "in_stock")]
+        after_hold: String,
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// A DID's history.
+    History { number: String },
+}
+
+#[derive(Subcommand)]
+enum LicenseCmd {
+    /// Price a service co-terminated with a PBX license period.
+    Quote {
+        /// monthly, yearly or five_year.
+        #[arg(long)]
+        term: String,
+        /// Start of the license's current period (YYYY-MM-DD).
+        #[arg(long)]
+        period_start: String,
+        /// Day the service starts (YYYY-MM-DD).
+        #[arg(long)]
+        service_start: String,
+        /// List price for a full period, e.g. 1200.00.
+        #[arg(long)]
+        price: String,
+        /// Decimals of the currency's minor unit.
+        #[arg(long, default_value_t = 2)]
+        minor_units: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+struct Ctx {
+    store_cfg: StoreConfig,
+    listen: String,
+}
+
+fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
+    let file: FileConfig = match &g.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("config file {}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let store_cfg = StoreConfig {
+        database_url: g.database_url.clone().filter(|u| !u.is_empty()).or(file.database_url),
+        data_dir: g.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./didhub-data")),
+        pool_size: g.pool_size.or(file.pool_size).unwrap_or(16),
+    };
+    let listen = file.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+    Ok((Ctx { store_cfg, listen }, g.log_format.clone().or(file.log_format)))
+}
+
+fn init_logs(format: Option<&str>, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DIDHUB_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == Some("json") {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let (ctx, log_format) = context(&cli.global)?;
+    let is_serve = matches!(cli.cmd, Cmd::Serve { .. });
+    init_logs(log_format.as_deref(), if is_serve { "info" } else { "warn" });
+    match cli.cmd {
+        Cmd::Numbers { cmd: NumbersCmd::Classify { country } } => classify(country.as_deref()),
+        Cmd::License { cmd: LicenseCmd::Quote { term, period_start, service_start, price, minor_units, json } } => {
+            license_quote(&term, &period_start, &service_start, &price, minor_units, json)
+        }
+        Cmd::Serve { listen } => {
+            let store = Store::open(&ctx.store_cfg).await.context("opening the database")?;
+            let addr = listen.unwrap_or(ctx.listen);
+            let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+            tracing::info!(addr = %addr, backend = store.backend_name(), "didhub serving");
+            didhub_server::serve(listener, didhub_server::AppState { store }, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+            Ok(())
+        }
+        Cmd::Migrate => {
+            let store = Store::open(&ctx.store_cfg).await.context("migrating the database")?;
+            println!("database is up to date ({})", store.backend_name());
+            Ok(())
+        }
+        cmd => {
+            let store = Store::open(&ctx.store_cfg).await.context("opening the database")?;
+            let r = command(&store, cmd).await;
+            store.close().await;
+            r
+        }
+    }
+}
+
+fn classify(country: Option<&str>) -> Result<()> {
+    let country = country.map(Country::parse).transpose().context("--country")?;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for line in stdin.lock().split(b'\n') {
+        let line = line?;
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches('\r');
+        if text.trim().is_empty() {
+            continue;
+        }
+        serde_json::to_writer(&mut out, &classification(text, country))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn license_quote(term: &str, period_start: &str, service_start: &str, price: &str, minor_units: u32, json: bool) -> Result<()> {
+    let term: TermKind = term.parse().context("--term")?;
+    let ps = chrono::NaiveDate::parse_from_str(period_start, "%Y-%m-%d").with_context(|| format!("--period-start '{period_start}' is not a date YYYY-MM-DD"))?;
+    let ss = chrono::NaiveDate::parse_from_str(service_start, "%Y-%m-%d").with_context(|| format!("--service-start '{service_start}' is not a date YYYY-MM-DD"))?;
+    let price: rust_decimal::Decimal = price.trim().parse().with_context(|| format!("--price '{price}' is not a decimal amount"))?;
+    let q = quote(term, ps, ss, price, minor_units)?;
+    if json {
+        println!("{}", serde_json::to_string(&q)?);
+    } else {
+        println!("expires:     {}\ndays:        {} of {}\namount:      {}", q.expires, q.days, q.period_days, q.amount);
+    }
+    Ok(())
+}
+
+async fn operator_id(store: &Store, name: &str) -> Result<uuid::Uuid> {
+    match store.find_operator(name).await? {
+        Some(o) => Ok(o.id),
+        None => bail!("no operator named '{name}'"),
+    }
+}
+
+async fn filter(store: &Store, f: FilterArgs) -> Result<DidFilter> {
+    Ok(DidFilter {
+        prefix: f.prefix,
+        country: f.country,
+        number_type: f.number_type,
+        status: f.status.map(|s| s.parse::<DidStatus>()).transpose().context("--status")?,
+        operator_id: match f.operator {
+            Some(n) => Some(operator_id(store, &n).await?),
+            None => None,
+        },
+        tag: f.tag,
+        notes: f.notes,
+    })
+}
+
+async fn command(store: &Store, cmd: Cmd) -> Result<()> {
+    let actor = Actor::cli();
+    match cmd {
+        Cmd::Import(a) => import(store, &actor, a).await,
+        Cmd::Export { filter: f, output } => {
+            let f = filter(store, f).await?;
+            let rows = match output {
+                Some(path) => {
+                    let mut file = tokio::fs::File::create(&path).await.with_context(|| format!("creating {}", path.display()))?;
+                    store.export_dids(&f, &mut file).await?
+                }
+                None => store.export_dids(&f, &mut tokio::io::stdout()).await?,
+            };
+            tracing::info!(rows, "exported");
+            Ok(())
+        }
+        Cmd::Token { cmd: TokenCmd::Create { name, expires_days } } => {
+            let expires = expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d as i64));
+            let (_info, token) = store.create_token(&actor, &name, "admin", expires).await?;
+            println!("{token}");
+            eprintln!("This token is shown once; store it safely. Use it as 'Authorization: Bearer <token>'.");
+            Ok(())
+        }
+        Cmd::Operators { cmd } => match cmd {
+            OperatorsCmd::List => {
+                for o in store.list_operators().await? {
+                    println!("{}\t{}\t{} DIDs", o.id, o.name, o.did_count);
+                }
+                Ok(())
+            }
+            OperatorsCmd::Create { name } => {
+                let o = store.create_operator(&actor, &name).await?;
+                println!("{}\t{}", o.id, o.name);
+                Ok(())
+            }
+            OperatorsCmd::Rename { name, new_name } => {
+                let id = operator_id(store, &name).await?;
+                let o = store.rename_operator(&actor, id, &new_name, None).await?;
+                println!("{}\t{}", o.id, o.name);
+                Ok(())
+            }
+            OperatorsCmd::Delete { name } => {
+                let id = operator_id(store, &name).await?;
+                store.delete_operator(&actor, id).await?;
+                Ok(())
+            }
+        },
+        Cmd::Dids { cmd } => match cmd {
+            DidsCmd::List { filter: f, limit, json } => {
+                let f = filter(store, f).await?;
+                let page = store.list_dids(&f, DidSort::Number, false, limit, None).await?;
+                for d in page.items {
+                    if json {
+                        println!("{}", serde_json::to_string(&d)?);
+                    } else {
+                        println!("{}\t{}\t{}\t{}\t{}\t{}", d.number, d.country, d.number_type, d.operator, d.status, d.tag.unwrap_or_default());
+                    }
+                }
+                Ok(())
+            }
+            DidsCmd::Create { numbers, operator, country, status, after_hold, tag, notes } => {
+                let req = NewDids {
+                    numbers,
+                    country: country.map(|c| Country::parse(&c)).transpose().context("--country")?,
+                    operator_id: operator_id(store, &operator).await?,
+                    status: status.parse().context("--status")?,
+                    after_hold: after_hold.parse().context("--after-hold")?,
+                    tag,
+                    notes,
+                    reason: None,
+                };
+                let c = store.create_dids(&actor, req).await?;
+                println!("created {} DID(s)", c.created);
+                Ok(())
+            }
+            DidsCmd::History { number } => {
+                let e164 = didhub_core::number::E164::parse(&number, None).with_context(|| format!("'{number}'"))?;
+                let d = store.get_did_by_number(e164.as_str()).await?;
+                for e in store.did_history(d.id).await? {
+                    println!("{}\t{}\t{}\t{}\t{}", e.at.to_rfc3339(), e.actor, e.action, e.changes, e.reason.unwrap_or_default());
+                }
+                Ok(())
+            }
+        },
+        Cmd::Audit { subject, action, limit } => {
+            let f = AuditFilter { subject, action, ..Default::default() };
+            for e in store.list_audit(&f, limit, None).await?.items {
+                println!("{}\t{}\t{}\t{}\t{}", e.at.to_rfc3339(), e.actor, e.action, e.subject.unwrap_or_default(), e.changes);
+            }
+            Ok(())
+        }
+        Cmd::Serve { .. } | Cmd::Migrate | Cmd::Numbers { .. } | Cmd::License { .. } => unreachable!("handled before opening the store"),
+    }
+}
+
+async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
+    let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let defaults = Defaults {
+        operator: a.operator.clone().filter(|o| !o.trim().is_empty()),
+        status: a.status.parse::<DidStatus>().and_then(DidStatus::initial).context("--status")?,
+        after_hold: a.after_hold.parse::<DidStatus>().and_then(DidStatus::after_hold).context("--after-hold")?,
+        tag: a.tag.clone(),
+        country: a.country.as_deref().map(Country::parse).transpose().context("--country")?,
+    };
+    let opts = ImportOptions {
+        defaults,
+        skip_invalid: a.skip_invalid,
+        dry_run: a.dry_run,
+        file_name: a.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        reason: a.reason.clone(),
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} rows checked ({per_sec}) {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        b
+    });
+    let progress = |n: usize| {
+        if let Some(b) = &bar {
+            b.set_position(n as u64);
+        }
+    };
+    let report = store.import_dids(actor, data, opts, Some(&progress)).await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        for r in report.rejected.iter().take(50) {
+            println!("row {}: {} — {}", r.row, r.value, r.reason);
+        }
+        if report.rejected.len() > 50 {
+            println!("… and {} more rejected rows (use --json for all)", report.rejected.len() - 50);
+        }
+        for o in &report.operators_created {
+            println!("created operator '{o}'");
+        }
+        if a.dry_run {
+            println!("dry run: {} DID(s) would be imported, {} row(s) rejected ({} duplicates)", report.valid, report.rejected.len(), report.duplicates);
+        } else {
+            println!("imported {} DID(s), {} row(s) rejected ({} duplicates)", report.imported, report.rejected.len(), report.duplicates);
+        }
+    }
+    if report.imported == 0 && !report.rejected.is_empty() && !a.dry_run {
+        if !a.json {
+            eprintln!("nothing was imported: fix the rows above or use --skip-invalid");
+        }
+        std::process::exit(2);
+    }
+    Ok(())
+}
