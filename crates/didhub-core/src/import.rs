@@ -46,7 +46,9 @@ impl Column {
 pub enum HeaderError {
     #[error("the file is empty")]
     Empty,
-    #[error("no number column in the header row (expected one of number, did, e164, phone); found: {0}")]
+    #[error(
+        "no number column in the header row (expected one of number, did, e164, phone); found: {0}"
+    )]
     NoNumberColumn(String),
     #[error("column '{0}' appears twice in the header row")]
     Duplicate(String),
@@ -173,10 +175,9 @@ pub fn parse_row<S: AsRef<str>>(
         Some(o) => optional_text("operator", Some(o), MAX_OPERATOR_NAME)
             .map_err(|e| reject(e.to_string()))?
             .unwrap_or_default(),
-        None => defaults
-            .operator
-            .clone()
-            .ok_or_else(|| reject("no operator: the row has none and no default was given".into()))?,
+        None => defaults.operator.clone().ok_or_else(|| {
+            reject("no operator: the row has none and no default was given".into())
+        })?,
     };
     let status = match cell(cells, header.status) {
         Some(s) => s
@@ -196,8 +197,8 @@ pub fn parse_row<S: AsRef<str>>(
         Some(t) => optional_text("tag", Some(t), MAX_TAG).map_err(|e| reject(e.to_string()))?,
         None => defaults.tag.clone(),
     };
-    let notes =
-        optional_text("notes", cell(cells, header.notes), MAX_NOTES).map_err(|e| reject(e.to_string()))?;
+    let notes = optional_text("notes", cell(cells, header.notes), MAX_NOTES)
+        .map_err(|e| reject(e.to_string()))?;
     Ok(Row {
         row,
         numbers,
@@ -230,7 +231,10 @@ impl Dedup {
                 return Err(Rejection {
                     row: r.row,
                     value: n.e164.to_string(),
-                    reason: format!("duplicate: {} is already in row {first} of this file", n.e164),
+                    reason: format!(
+                        "duplicate: {} is already in row {first} of this file",
+                        n.e164
+                    ),
                 });
             }
         }
@@ -282,8 +286,13 @@ mod tests {
     #[test]
     fn rows() {
         let h = Header::parse(&["number", "status", "tag"]).unwrap();
-        let r = parse_row(&h, 2, &["+442079460100-+442079460109", "reserved", "demo"], &defaults())
-            .unwrap();
+        let r = parse_row(
+            &h,
+            2,
+            &["+442079460100-+442079460109", "reserved", "demo"],
+            &defaults(),
+        )
+        .unwrap();
         assert_eq!(r.numbers.len(), 10);
         assert_eq!(r.status, DidStatus::Reserved);
         assert_eq!(r.tag.as_deref(), Some("demo"));

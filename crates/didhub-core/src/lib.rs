@@ -1,7 +1,7 @@
 //! didhub's domain: types, rules and calculations. No I/O, no async.
 
+pub mod did;
+pub mod import;
+pub mod licensing;
 pub mod number;
 pub mod range;
-pub mod did;
-pub mod licensing;
-pub mod import;

@@ -87,7 +87,10 @@ pub enum LicenseError {
     #[error("price {0} has more decimals than the currency's minor unit allows")]
     TooPrecise(Decimal),
     #[error("a {service} service cannot be attached to a PBX with a {license} license: all services of a PBX share its term kind")]
-    TermMismatch { service: TermKind, license: TermKind },
+    TermMismatch {
+        service: TermKind,
+        license: TermKind,
+    },
 }
 
 /// The pro-rata price of a service ordered within a license period.
@@ -202,7 +205,14 @@ mod tests {
             quote(TermKind::Yearly, d("2020-05-15"), d("2020-05-14"), p, 2),
             Err(LicenseError::BeforePeriod { .. })
         ));
-        assert!(quote(TermKind::Yearly, d("2020-05-15"), d("2020-06-01"), Decimal::new(-1, 0), 2).is_err());
+        assert!(quote(
+            TermKind::Yearly,
+            d("2020-05-15"),
+            d("2020-06-01"),
+            Decimal::new(-1, 0),
+            2
+        )
+        .is_err());
         assert!(check_same_term(TermKind::Monthly, TermKind::Yearly).is_err());
         assert!("weekly".parse::<TermKind>().is_err());
     }
@@ -210,7 +220,13 @@ mod tests {
     #[test]
     fn half_up() {
         // 1.00 × 1/8 = 0.125 → 0.13
-        let q = quote(TermKind::Monthly, d("2021-02-01"), d("2021-02-28"), Decimal::new(100, 2), 2);
+        let q = quote(
+            TermKind::Monthly,
+            d("2021-02-01"),
+            d("2021-02-28"),
+            Decimal::new(100, 2),
+            2,
+        );
         // Feb 2021 has 28 days: 1 day of 28 = 0.0357 → 0.04
         assert_eq!(q.unwrap().amount.to_string(), "0.04");
     }
@@ -224,7 +240,11 @@ mod tests {
     }
 
     fn term() -> impl Strategy<Value = TermKind> {
-        prop_oneof![Just(TermKind::Monthly), Just(TermKind::Yearly), Just(TermKind::FiveYear)]
+        prop_oneof![
+            Just(TermKind::Monthly),
+            Just(TermKind::Yearly),
+            Just(TermKind::FiveYear)
+        ]
     }
 
     proptest! {

@@ -459,7 +459,10 @@ mod tests {
     fn bad_input_is_an_error_not_a_panic() {
         assert_eq!(classify("", None), Err(NumberError::Empty));
         assert_eq!(classify("not a number", None), Err(NumberError::NotANumber));
-        assert_eq!(classify("020 7946 0018", None), Err(NumberError::NeedsCountry));
+        assert_eq!(
+            classify("020 7946 0018", None),
+            Err(NumberError::NeedsCountry)
+        );
         assert!(classify("+999 123", None).is_err());
         assert!(classify("+44 1", None).is_err());
         assert!(classify(&"9".repeat(40), None).is_err());

@@ -29,14 +29,21 @@ pub async fn require_token(State(s): State<AppState>, mut req: Request, next: Ne
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let Some(token) = token else {
         return ApiError::Unauthorized.into_response();
     };
     match s.store.verify_token(token).await {
         Ok(Some(t)) => {
-            req.extensions_mut().insert(Principal { token_id: t.id, name: t.name, role: t.role });
+            req.extensions_mut().insert(Principal {
+                token_id: t.id,
+                name: t.name,
+                role: t.role,
+            });
             next.run(req).await
         }
         Ok(None) => ApiError::Unauthorized.into_response(),
@@ -49,6 +56,9 @@ pub struct BearerScheme;
 impl utoipa::Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let c = openapi.components.get_or_insert_with(Default::default);
-        c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }

@@ -55,25 +55,55 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use StoreError as S;
         match self {
-            ApiError::Store(S::NotFound { .. }) | ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            ApiError::Store(S::Invalid { .. }) | ApiError::Field { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid request"),
+            ApiError::Store(S::NotFound { .. }) | ApiError::NotFound(_) => {
+                (StatusCode::NOT_FOUND, "not-found", "Not found")
+            }
+            ApiError::Store(S::Invalid { .. }) | ApiError::Field { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid request",
+            ),
             ApiError::Store(S::Conflict(_)) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::Store(S::InUse(_)) => (StatusCode::CONFLICT, "in-use", "In use"),
-            ApiError::Store(S::VersionMismatch { .. }) => (StatusCode::PRECONDITION_FAILED, "version-mismatch", "Changed by someone else"),
-            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            ApiError::Store(S::VersionMismatch { .. }) => (
+                StatusCode::PRECONDITION_FAILED,
+                "version-mismatch",
+                "Changed by someone else",
+            ),
+            ApiError::Store(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
-            ApiError::PreconditionRequired(_) => (StatusCode::PRECONDITION_REQUIRED, "precondition-required", "Precondition required"),
-            ApiError::IdempotencyMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency key reused"),
-            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Payload too large"),
+            ApiError::PreconditionRequired(_) => (
+                StatusCode::PRECONDITION_REQUIRED,
+                "precondition-required",
+                "Precondition required",
+            ),
+            ApiError::IdempotencyMismatch(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+            ),
+            ApiError::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Payload too large",
+            ),
         }
     }
 
     pub fn problem(&self) -> Problem {
         let (status, kind, title) = self.parts();
         let errors = match self {
-            ApiError::Store(StoreError::Invalid { field, message }) | ApiError::Field { field, message } => {
-                vec![FieldError { field: field.clone(), message: message.clone() }]
+            ApiError::Store(StoreError::Invalid { field, message })
+            | ApiError::Field { field, message } => {
+                vec![FieldError {
+                    field: field.clone(),
+                    message: message.clone(),
+                }]
             }
             _ => Vec::new(),
         };
@@ -83,7 +113,13 @@ impl ApiError {
         } else {
             self.to_string()
         };
-        Problem { kind: format!("urn:didhub:problem:{kind}"), title: title.into(), status: status.as_u16(), detail, errors }
+        Problem {
+            kind: format!("urn:didhub:problem:{kind}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail,
+            errors,
+        }
     }
 }
 
@@ -95,9 +131,17 @@ impl IntoResponse for ApiError {
         }
         let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_string(&p).unwrap_or_default();
-        let mut r = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
+        let mut r = (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         r
     }

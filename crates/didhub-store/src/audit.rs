@@ -4,7 +4,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::sql::{bind_all, decode_cursor, encode_cursor, on_tx, Param, Sql, Tx};
-use crate::{new_id, now, on, Actor, AuditEntry, AuditFilter, AuditRow, Page, Result, Store, StoreError};
+use crate::{
+    new_id, now, on, Actor, AuditEntry, AuditFilter, AuditRow, Page, Result, Store, StoreError,
+};
 
 const AUDIT_SELECT: &str =
     "SELECT id, at, actor, action, entity, entity_id, subject, changes, reason FROM audit_log";
@@ -22,7 +24,11 @@ pub(crate) struct AuditWrite<'a> {
 
 pub(crate) async fn write_audit(tx: &mut Tx, a: AuditWrite<'_>) -> Result<Uuid> {
     let id = a.id.unwrap_or_else(new_id);
-    let reason = a.reason.map(str::trim).filter(|r| !r.is_empty()).map(|r| r.chars().take(2000).collect::<String>());
+    let reason = a
+        .reason
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| r.chars().take(2000).collect::<String>());
     on_tx!(tx, c => sqlx::query("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
         .bind(id).bind(now()).bind(a.actor.as_str()).bind(a.action).bind(a.entity).bind(a.entity_id)
         .bind(a.subject).bind(a.changes.to_string()).bind(reason)
@@ -32,15 +38,40 @@ pub(crate) async fn write_audit(tx: &mut Tx, a: AuditWrite<'_>) -> Result<Uuid> 
 
 impl Store {
     /// Writes one audit entry on its own (security events, CLI actions).
-    pub async fn audit_event(&self, actor: &Actor, action: &str, entity: &str, subject: Option<String>, changes: Value) -> Result<Uuid> {
+    pub async fn audit_event(
+        &self,
+        actor: &Actor,
+        action: &str,
+        entity: &str,
+        subject: Option<String>,
+        changes: Value,
+    ) -> Result<Uuid> {
         let mut tx = self.begin().await?;
-        let id = write_audit(&mut tx, AuditWrite { id: None, actor, action, entity, entity_id: None, subject, changes, reason: None }).await?;
+        let id = write_audit(
+            &mut tx,
+            AuditWrite {
+                id: None,
+                actor,
+                action,
+                entity,
+                entity_id: None,
+                subject,
+                changes,
+                reason: None,
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
 
     /// The global log, newest first, filtered.
-    pub async fn list_audit(&self, f: &AuditFilter, limit: u32, cursor: Option<&str>) -> Result<Page<AuditEntry>> {
+    pub async fn list_audit(
+        &self,
+        f: &AuditFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<AuditEntry>> {
         let limit = limit.clamp(1, 1000) as i64;
         let mut sql = Sql::new(AUDIT_SELECT);
         sql.push(" WHERE 1=1");
@@ -57,7 +88,8 @@ impl Store {
             sql.push(" AND actor = ").bind(Param::Text(v.into()));
         }
         if let Some(v) = f.subject.as_deref().filter(|s| !s.is_empty()) {
-            sql.push(" AND subject = ").bind(Param::Text(v.trim().into()));
+            sql.push(" AND subject = ")
+                .bind(Param::Text(v.trim().into()));
         }
         if let Some(v) = f.since {
             sql.push(" AND at >= ").bind(Param::Time(v));
@@ -67,16 +99,23 @@ impl Store {
         }
         if let Some(c) = cursor {
             let v = decode_cursor(c)?;
-            let id = v.get(0).and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok())
+            let id = v
+                .get(0)
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<Uuid>().ok())
                 .ok_or_else(|| StoreError::invalid("cursor", "not an audit cursor"))?;
             sql.push(" AND id < ").bind(Param::Uuid(id));
         }
-        sql.push(" ORDER BY id DESC LIMIT ").bind(Param::Int(limit + 1));
-        let rows: Vec<AuditRow> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .bind(Param::Int(limit + 1));
+        let rows: Vec<AuditRow> =
+            on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
         let mut items: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
-            items.last().map(|e| encode_cursor(&json!([e.id.to_string()])))
+            items
+                .last()
+                .map(|e| encode_cursor(&json!([e.id.to_string()])))
         } else {
             None
         };
@@ -89,7 +128,8 @@ impl Store {
         let (number, batch): (String, Uuid) = on!(self, p => sqlx::query_as("SELECT number, batch_id FROM dids WHERE id = $1").bind(id).fetch_optional(p).await?)
             .ok_or_else(|| StoreError::not_found("DID", id))?;
         let sql = format!("{AUDIT_SELECT} WHERE id = $1 OR subject = $2 ORDER BY id");
-        let rows: Vec<AuditRow> = on!(self, p => sqlx::query_as(&sql).bind(batch).bind(&number).fetch_all(p).await?);
+        let rows: Vec<AuditRow> =
+            on!(self, p => sqlx::query_as(&sql).bind(batch).bind(&number).fetch_all(p).await?);
         Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 }

@@ -12,8 +12,7 @@ use uuid::Uuid;
 use crate::audit::{write_audit, AuditWrite};
 use crate::sql::{bind_all, decode_cursor, encode_cursor, like_escape, on_tx, Param, Sql, Tx};
 use crate::{
-    new_id, now, on, retry, Actor, Did, DidFilter, DidRow, DidSort, Page, Result, Store,
-    StoreError,
+    new_id, now, on, retry, Actor, Did, DidFilter, DidRow, DidSort, Page, Result, Store, StoreError,
 };
 
 pub(crate) const DID_SELECT: &str = "SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.created_at, d.updated_at, d.version FROM dids d JOIN operators o ON o.id = d.operator_id";
@@ -158,16 +157,19 @@ pub(crate) fn push_filter(sql: &mut Sql, f: &DidFilter) -> Result<()> {
     }
     if let Some(c) = f.country.as_deref().filter(|c| !c.trim().is_empty()) {
         let c = Country::parse(c).map_err(|e| StoreError::invalid("country", e))?;
-        sql.push(" AND d.country = ").bind(Param::Text(c.to_string()));
+        sql.push(" AND d.country = ")
+            .bind(Param::Text(c.to_string()));
     }
     if let Some(t) = f.number_type.as_deref().filter(|c| !c.trim().is_empty()) {
-        let t: didhub_core::number::NumberType =
-            t.parse().map_err(|e: String| StoreError::invalid("type", e))?;
+        let t: didhub_core::number::NumberType = t
+            .parse()
+            .map_err(|e: String| StoreError::invalid("type", e))?;
         sql.push(" AND d.number_type = ")
             .bind(Param::Text(t.as_str().into()));
     }
     if let Some(s) = f.status {
-        sql.push(" AND d.status = ").bind(Param::Text(s.as_str().into()));
+        sql.push(" AND d.status = ")
+            .bind(Param::Text(s.as_str().into()));
     }
     if let Some(o) = f.operator_id {
         sql.push(" AND d.operator_id = ").bind(Param::Uuid(o));
@@ -216,7 +218,9 @@ pub struct DidPatch {
 
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
         Option::<String>::deserialize(d).map(Some)
     }
     pub fn serialize<S: Serializer>(v: &Option<Option<String>>, s: S) -> Result<S::Ok, S::Error> {
@@ -251,13 +255,17 @@ impl Store {
         let notes = optional_text("notes", req.notes.as_deref(), MAX_NOTES)
             .map_err(|e| StoreError::invalid("notes", e))?;
         if req.numbers.is_empty() {
-            return Err(StoreError::invalid("numbers", "give at least one number or range"));
+            return Err(StoreError::invalid(
+                "numbers",
+                "give at least one number or range",
+            ));
         }
         let mut rows = Vec::new();
         let mut seen = HashSet::new();
         for (i, entry) in req.numbers.iter().enumerate() {
             let field = format!("numbers[{i}]");
-            let got = classify_entry(entry, req.country).map_err(|e| StoreError::invalid(&field, e))?;
+            let got =
+                classify_entry(entry, req.country).map_err(|e| StoreError::invalid(&field, e))?;
             if rows.len() + got.len() > MAX_RANGE as usize {
                 return Err(StoreError::invalid(
                     "numbers",
@@ -281,12 +289,16 @@ impl Store {
                 ));
             }
         }
-        let operator = self.get_operator(req.operator_id).await.map_err(|e| match e {
-            StoreError::NotFound { .. } => {
-                StoreError::invalid("operator_id", format!("operator {} does not exist", req.operator_id))
-            }
-            e => e,
-        })?;
+        let operator = self
+            .get_operator(req.operator_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => StoreError::invalid(
+                    "operator_id",
+                    format!("operator {} does not exist", req.operator_id),
+                ),
+                e => e,
+            })?;
         let batch_id = retry(|| async {
             let mut tx = self.begin().await?;
             let batch_id = new_id();
@@ -337,20 +349,25 @@ impl Store {
 
     async fn dids_of_batch(&self, batch_id: Uuid, limit: i64) -> Result<Vec<Did>> {
         let sql = format!("{DID_SELECT} WHERE d.batch_id = $1 ORDER BY d.number LIMIT $2");
-        let rows: Vec<DidRow> = on!(self, p => sqlx::query_as(&sql).bind(batch_id).bind(limit).fetch_all(p).await?);
+        let rows: Vec<DidRow> =
+            on!(self, p => sqlx::query_as(&sql).bind(batch_id).bind(limit).fetch_all(p).await?);
         Ok(rows.into_iter().map(Did::from).collect())
     }
 
     pub async fn get_did(&self, id: Uuid) -> Result<Did> {
         let sql = format!("{DID_SELECT} WHERE d.id = $1");
-        let row: Option<DidRow> = on!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
-        row.map(Did::from).ok_or_else(|| StoreError::not_found("DID", id))
+        let row: Option<DidRow> =
+            on!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        row.map(Did::from)
+            .ok_or_else(|| StoreError::not_found("DID", id))
     }
 
     pub async fn get_did_by_number(&self, number: &str) -> Result<Did> {
         let sql = format!("{DID_SELECT} WHERE d.number = $1");
-        let row: Option<DidRow> = on!(self, p => sqlx::query_as(&sql).bind(number).fetch_optional(p).await?);
-        row.map(Did::from).ok_or_else(|| StoreError::not_found("DID", number))
+        let row: Option<DidRow> =
+            on!(self, p => sqlx::query_as(&sql).bind(number).fetch_optional(p).await?);
+        row.map(Did::from)
+            .ok_or_else(|| StoreError::not_found("DID", number))
     }
 
     /// One page of DIDs, keyset-paginated on (sort column, number).
@@ -375,7 +392,8 @@ impl Store {
             match sort {
                 DidSort::Number => {
                     let n = arr.first().and_then(Value::as_str).ok_or_else(bad)?;
-                    sql.push(&format!(" AND d.number {op} ")).bind(Param::Text(n.into()));
+                    sql.push(&format!(" AND d.number {op} "))
+                        .bind(Param::Text(n.into()));
                 }
                 DidSort::Created => {
                     let id = arr
@@ -414,7 +432,8 @@ impl Store {
             _ => sql.push(&format!(" ORDER BY {col} {dir}, d.number {dir}")),
         };
         sql.push(" LIMIT ").bind(Param::Int(limit + 1));
-        let rows: Vec<DidRow> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
+        let rows: Vec<DidRow> =
+            on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
         let mut items: Vec<Did> = rows.into_iter().map(Did::from).collect();
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
@@ -455,7 +474,10 @@ impl Store {
                     return Err(StoreError::invalid("ids", "select at least one DID"));
                 }
                 if ids.len() > MAX_RANGE as usize {
-                    return Err(StoreError::invalid("ids", format!("at most {MAX_RANGE} DIDs per request")));
+                    return Err(StoreError::invalid(
+                        "ids",
+                        format!("at most {MAX_RANGE} DIDs per request"),
+                    ));
                 }
                 sql.push(" WHERE d.id IN (");
                 for (i, t) in ids.iter().enumerate() {
@@ -513,7 +535,8 @@ impl Store {
     ) -> Result<Changed> {
         let tag = match &patch.tag {
             Some(t) => Some(
-                optional_text("tag", t.as_deref(), MAX_TAG).map_err(|e| StoreError::invalid("tag", e))?,
+                optional_text("tag", t.as_deref(), MAX_TAG)
+                    .map_err(|e| StoreError::invalid("tag", e))?,
             ),
             None => None,
         };
@@ -525,7 +548,8 @@ impl Store {
             None => None,
         };
         if let Some(a) = patch.after_hold {
-            a.after_hold().map_err(|e| StoreError::invalid("after_hold", e))?;
+            a.after_hold()
+                .map_err(|e| StoreError::invalid("after_hold", e))?;
         }
         let operator = match patch.operator_id {
             Some(id) => Some(self.get_operator(id).await.map_err(|e| match e {
@@ -621,7 +645,12 @@ impl Store {
     }
 
     /// Deletes the selected DIDs; refused (for all) if any is in use.
-    pub async fn delete_dids(&self, actor: &Actor, sel: &Selection, reason: Option<&str>) -> Result<Deleted> {
+    pub async fn delete_dids(
+        &self,
+        actor: &Actor,
+        sel: &Selection,
+        reason: Option<&str>,
+    ) -> Result<Deleted> {
         retry(|| async {
             let mut tx = self.begin().await?;
             let dids = self.load_selection(&mut tx, sel).await?;

@@ -11,7 +11,8 @@ use crate::sql::{Param, Sql};
 use crate::{now, Backend, DidFilter, DidRow, Result, Store};
 
 /// Columns of an export; the file re-imports as is.
-pub const EXPORT_HEADER: &str = "number,country,type,operator,status,after_hold,tag,notes,created_at,updated_at\n";
+pub const EXPORT_HEADER: &str =
+    "number,country,type,operator,status,after_hold,tag,notes,created_at,updated_at\n";
 const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 const FLUSH_AT: usize = 256 * 1024;
 
@@ -68,7 +69,11 @@ fn csv_field(out: &mut String, s: &str) {
 
 impl Store {
     /// Writes every DID matching the filter as CSV, ordered by number. Returns rows written.
-    pub async fn export_dids<W: AsyncWrite + Unpin + Send>(&self, f: &DidFilter, out: &mut W) -> Result<u64> {
+    pub async fn export_dids<W: AsyncWrite + Unpin + Send>(
+        &self,
+        f: &DidFilter,
+        out: &mut W,
+    ) -> Result<u64> {
         let mut sql = Sql::new("");
         push_filter(&mut sql, f)?;
         let filter = sql;
@@ -93,13 +98,28 @@ impl Store {
                 Ok(rows)
             }
             Backend::Sqlite(p) => {
-                let q = format!("{}{} ORDER BY d.number", crate::dids::DID_SELECT, filter.text);
+                let q = format!(
+                    "{}{} ORDER BY d.number",
+                    crate::dids::DID_SELECT,
+                    filter.text
+                );
                 out.write_all(EXPORT_HEADER.as_bytes()).await?;
-                let mut stream = crate::sql::bind_all!(sqlx::query_as::<_, DidRow>(&q), filter.params).fetch(p);
+                let mut stream =
+                    crate::sql::bind_all!(sqlx::query_as::<_, DidRow>(&q), filter.params).fetch(p);
                 let mut buf = String::with_capacity(FLUSH_AT + 4096);
                 let mut rows = 0u64;
                 while let Some(d) = stream.try_next().await? {
-                    for (i, v) in [&d.number, &d.country, &d.number_type, &d.operator, &d.status, &d.after_hold].into_iter().enumerate() {
+                    for (i, v) in [
+                        &d.number,
+                        &d.country,
+                        &d.number_type,
+                        &d.operator,
+                        &d.status,
+                        &d.after_hold,
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
                         if i > 0 {
                             buf.push(',');
                         }
@@ -109,7 +129,12 @@ impl Store {
                     csv_field(&mut buf, d.tag.as_deref().unwrap_or(""));
                     buf.push(',');
                     csv_field(&mut buf, d.notes.as_deref().unwrap_or(""));
-                    let _ = write!(buf, ",{},{}\n", d.created_at.format(TS_FORMAT), d.updated_at.format(TS_FORMAT));
+                    let _ = writeln!(
+                        buf,
+                        ",{},{}",
+                        d.created_at.format(TS_FORMAT),
+                        d.updated_at.format(TS_FORMAT)
+                    );
                     rows += 1;
                     if buf.len() >= FLUSH_AT {
                         out.write_all(buf.as_bytes()).await?;
@@ -188,7 +213,9 @@ mod tests {
     #[test]
     fn inline_quotes_and_numbers() {
         let mut s = Sql::new("a = ");
-        s.bind(Param::Text("it's $2".into())).push(" AND b = ").bind(Param::Int(5));
+        s.bind(Param::Text("it's $2".into()))
+            .push(" AND b = ")
+            .bind(Param::Int(5));
         assert_eq!(inline(&s), "a = 'it''s $2' AND b = 5");
     }
 }

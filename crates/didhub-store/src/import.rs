@@ -74,7 +74,9 @@ enum Format {
 
 fn sniff(data: &[u8]) -> Format {
     // ZIP (xlsx, ods) or OLE2 compound file (xls).
-    if data.starts_with(b"PK\x03\x04") || data.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+    if data.starts_with(b"PK\x03\x04")
+        || data.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
+    {
         Format::Spreadsheet
     } else {
         Format::Csv
@@ -139,6 +141,7 @@ struct Validator {
     rejected: Vec<Rejection>,
     duplicates: usize,
     processed: usize,
+    flushed_at: usize,
     stop_inserting: bool,
     skip_invalid: bool,
     tx: mpsc::Sender<Msg>,
@@ -167,9 +170,10 @@ impl Validator {
                     self.header = Some(h);
                 }
                 Err(e) => {
-                    let _ = self
-                        .tx
-                        .blocking_send(Msg::Fatal(file_error(format!("row {row}: {}", shorten(&e.to_string())))));
+                    let _ = self.tx.blocking_send(Msg::Fatal(file_error(format!(
+                        "row {row}: {}",
+                        shorten(&e.to_string())
+                    ))));
                     return false;
                 }
             }
@@ -209,13 +213,16 @@ impl Validator {
     }
 
     fn maybe_flush(&mut self) -> bool {
-        if self.rows.len() + self.rejected.len() >= CHUNK_ROWS || self.processed % CHUNK_ROWS == 0 {
+        if self.rows.len() + self.rejected.len() >= CHUNK_ROWS
+            || self.processed - self.flushed_at >= CHUNK_ROWS
+        {
             return self.flush();
         }
         true
     }
 
     fn flush(&mut self) -> bool {
+        self.flushed_at = self.processed;
         let msg = Msg::Chunk {
             rows: std::mem::take(&mut self.rows),
             rejected: std::mem::take(&mut self.rejected),
@@ -262,7 +269,9 @@ fn decode_csv(data: &[u8], v: &mut Validator) {
                 }
             }
             Err(e) => {
-                let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!("not a readable CSV file: {e}"))));
+                let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!(
+                    "not a readable CSV file: {e}"
+                ))));
                 return;
             }
         }
@@ -284,11 +293,15 @@ fn decode_spreadsheet(data: Vec<u8>, v: &mut Validator) {
     let range = match wb.worksheet_range_at(0) {
         Some(Ok(r)) => r,
         Some(Err(e)) => {
-            let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!("cannot read the first sheet: {}", shorten(&e.to_string())))));
+            let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!(
+                "cannot read the first sheet: {}",
+                shorten(&e.to_string())
+            ))));
             return;
         }
         None => {
-            let _ = v.tx.blocking_send(Msg::Fatal(file_error("the workbook has no sheet")));
+            let _ =
+                v.tx.blocking_send(Msg::Fatal(file_error("the workbook has no sheet")));
             return;
         }
     };
@@ -329,6 +342,7 @@ impl Store {
                 rejected: Vec::new(),
                 duplicates: 0,
                 processed: 0,
+                flushed_at: 0,
                 stop_inserting: false,
                 skip_invalid,
                 tx,
@@ -338,7 +352,8 @@ impl Store {
                 Format::Spreadsheet => decode_spreadsheet(data, &mut v),
             }
             if v.header.is_none() && v.processed == 0 {
-                let _ = v.tx.blocking_send(Msg::Fatal(file_error("the file has no header row")));
+                let _ =
+                    v.tx.blocking_send(Msg::Fatal(file_error("the file has no header row")));
             }
         });
 
@@ -366,12 +381,28 @@ impl Store {
                     fatal = Some(e);
                     break;
                 }
-                Msg::Chunk { rows, rejected, duplicates, processed } => {
+                Msg::Chunk {
+                    rows,
+                    rejected,
+                    duplicates,
+                    processed,
+                } => {
                     report.rejected.extend(rejected);
                     report.duplicates += duplicates;
                     let refused = !opts.skip_invalid && !report.rejected.is_empty();
                     if !refused && !rows.is_empty() {
-                        if let Err(e) = self.write_chunk(&mut db, actor, &rows, batch_id, &mut operators, &mut report, opts.skip_invalid).await {
+                        if let Err(e) = self
+                            .write_chunk(
+                                &mut db,
+                                actor,
+                                &rows,
+                                batch_id,
+                                &mut operators,
+                                &mut report,
+                                opts.skip_invalid,
+                            )
+                            .await
+                        {
                             fatal = Some(e);
                             break;
                         }
@@ -449,14 +480,22 @@ impl Store {
             let op = match operators.get(&key) {
                 Some(id) => *id,
                 None => {
-                    let id = insert_operator(db, actor, &r.operator, Some("created by import")).await?;
+                    let id =
+                        insert_operator(db, actor, &r.operator, Some("created by import")).await?;
                     operators.insert(key, id);
                     report.operators_created.push(r.operator.clone());
                     id
                 }
             };
             for n in &r.numbers {
-                new_rows.push(NewRow::from_classified(n, op, r.status, r.after_hold, r.tag.clone(), r.notes.clone()));
+                new_rows.push(NewRow::from_classified(
+                    n,
+                    op,
+                    r.status,
+                    r.after_hold,
+                    r.tag.clone(),
+                    r.notes.clone(),
+                ));
             }
         }
         let existing = self.bulk_insert(db, &new_rows, batch_id).await?;
@@ -483,10 +522,15 @@ impl Store {
     /// Inserts rows, returning numbers that were already in the inventory. On PostgreSQL the
     /// rows go in by COPY under a savepoint; only if a number collides is the chunk redone
     /// with the portable conflict-skipping insert that names the duplicates.
-    async fn bulk_insert(&self, db: &mut Tx, rows: &[NewRow], batch_id: Uuid) -> Result<Vec<String>> {
+    async fn bulk_insert(
+        &self,
+        db: &mut Tx,
+        rows: &[NewRow],
+        batch_id: Uuid,
+    ) -> Result<Vec<String>> {
         if let Tx::Postgres(t) = db {
             use sqlx::Connection;
-            let mut sp = (&mut **t).begin().await?;
+            let mut sp = (**t).begin().await?;
             match crate::export::pg_copy_in(&mut sp, rows, batch_id).await {
                 Ok(()) => {
                     sp.commit().await?;

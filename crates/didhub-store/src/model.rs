@@ -11,7 +11,9 @@ pub struct Actor(pub String);
 
 impl Actor {
     pub fn cli() -> Actor {
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
         Actor(format!("cli:{user}"))
     }
     pub fn system() -> Actor {
@@ -91,7 +93,9 @@ impl From<DidRow> for Did {
 }
 
 /// Which DIDs a list, count, export or bulk edit applies to. All parts are ANDed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema, utoipa::IntoParams)]
+#[derive(
+    Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema, utoipa::IntoParams,
+)]
 #[into_params(parameter_in = Query)]
 pub struct DidFilter {
     /// Number prefix in E.164 (`+44207`); digits without `+` are accepted.
@@ -194,7 +198,8 @@ impl From<AuditRow> for AuditEntry {
             entity: r.entity,
             entity_id: r.entity_id,
             subject: r.subject,
-            changes: serde_json::from_str(&r.changes).unwrap_or(serde_json::Value::String(r.changes)),
+            changes: serde_json::from_str(&r.changes)
+                .unwrap_or(serde_json::Value::String(r.changes)),
             reason: r.reason,
         }
     }

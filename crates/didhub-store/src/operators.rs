@@ -15,7 +15,12 @@ fn check_name(n: &str) -> Result<String> {
 }
 
 /// Creates an operator inside a transaction (shared with import).
-pub(crate) async fn insert_operator(tx: &mut Tx, actor: &Actor, name: &str, reason: Option<&str>) -> Result<Uuid> {
+pub(crate) async fn insert_operator(
+    tx: &mut Tx,
+    actor: &Actor,
+    name: &str,
+    reason: Option<&str>,
+) -> Result<Uuid> {
     let id = new_id();
     let at = now();
     let r = on_tx!(tx, c => sqlx::query("INSERT INTO operators (id, name, created_at, updated_at, version) VALUES ($1,$2,$3,$4,1)")
@@ -28,7 +33,20 @@ pub(crate) async fn insert_operator(tx: &mut Tx, actor: &Actor, name: &str, reas
             e
         });
     }
-    write_audit(tx, AuditWrite { id: None, actor, action: "operator.create", entity: "operator", entity_id: Some(id), subject: Some(name.to_string()), changes: json!({"name": [null, name]}), reason }).await?;
+    write_audit(
+        tx,
+        AuditWrite {
+            id: None,
+            actor,
+            action: "operator.create",
+            entity: "operator",
+            entity_id: Some(id),
+            subject: Some(name.to_string()),
+            changes: json!({"name": [null, name]}),
+            reason,
+        },
+    )
+    .await?;
     Ok(id)
 }
 
@@ -52,7 +70,8 @@ impl Store {
 
     pub async fn get_operator(&self, id: Uuid) -> Result<Operator> {
         let sql = format!("{OPERATOR_SELECT} WHERE o.id = $1");
-        let o: Option<Operator> = on!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        let o: Option<Operator> =
+            on!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
         o.ok_or_else(|| StoreError::not_found("operator", id))
     }
 
@@ -62,7 +81,13 @@ impl Store {
     }
 
     /// Renames; `version` guards against lost updates.
-    pub async fn rename_operator(&self, actor: &Actor, id: Uuid, new_name: &str, version: Option<i64>) -> Result<Operator> {
+    pub async fn rename_operator(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        new_name: &str,
+        version: Option<i64>,
+    ) -> Result<Operator> {
         let new_name = check_name(new_name)?;
         retry(|| async {
             let mut tx = self.begin().await?;

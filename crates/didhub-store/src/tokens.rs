@@ -26,8 +26,15 @@ fn hash(token: &str) -> String {
 
 impl Store {
     /// Creates a token and returns it in clear, once.
-    pub async fn create_token(&self, actor: &Actor, name: &str, role: &str, expires_at: Option<DateTime<Utc>>) -> Result<(TokenInfo, String)> {
-        let name = didhub_core::did::name("name", name, 200).map_err(|e| StoreError::invalid("name", e))?;
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        name: &str,
+        role: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(TokenInfo, String)> {
+        let name = didhub_core::did::name("name", name, 200)
+            .map_err(|e| StoreError::invalid("name", e))?;
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         let token = format!("{TOKEN_PREFIX}{}", hex::encode(raw));
@@ -35,8 +42,24 @@ impl Store {
         let at = now();
         on!(self, p => sqlx::query("INSERT INTO api_tokens (id, name, token_hash, role, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6)")
             .bind(id).bind(&name).bind(hash(&token)).bind(role).bind(at).bind(expires_at).execute(p).await?.rows_affected());
-        self.audit_event(actor, "token.create", "token", Some(name.clone()), serde_json::json!({"id": id, "role": role})).await?;
-        Ok((TokenInfo { id, name, role: role.to_string(), created_at: at, expires_at }, token))
+        self.audit_event(
+            actor,
+            "token.create",
+            "token",
+            Some(name.clone()),
+            serde_json::json!({"id": id, "role": role}),
+        )
+        .await?;
+        Ok((
+            TokenInfo {
+                id,
+                name,
+                role: role.to_string(),
+                created_at: at,
+                expires_at,
+            },
+            token,
+        ))
     }
 
     /// The token's identity when it is valid (known, not revoked, not expired).

@@ -15,7 +15,11 @@ use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store, StoreConfig};
 use serde::Deserialize;
 
 #[derive(Parser)]
-#[command(name = "didhub", version, about = "Back office for VoIP service providers: DID inventory, ordering, licenses, support")]
+#[command(
+    name = "didhub",
+    version,
+    about = "Back office for VoIP service providers: DID inventory, ordering, licenses, support"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -257,23 +261,38 @@ struct Ctx {
 fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
     let file: FileConfig = match &g.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading config file {}", p.display()))?;
             toml::from_str(&text).with_context(|| format!("config file {}", p.display()))?
         }
         None => FileConfig::default(),
     };
     let store_cfg = StoreConfig {
-        database_url: g.database_url.clone().filter(|u| !u.is_empty()).or(file.database_url),
-        data_dir: g.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./didhub-data")),
+        database_url: g
+            .database_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or(file.database_url),
+        data_dir: g
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./didhub-data")),
         pool_size: g.pool_size.or(file.pool_size).unwrap_or(16),
     };
     let listen = file.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
-    Ok((Ctx { store_cfg, listen }, g.log_format.clone().or(file.log_format)))
+    Ok((
+        Ctx { store_cfg, listen },
+        g.log_format.clone().or(file.log_format),
+    ))
 }
 
 fn init_logs(format: Option<&str>, default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DIDHUB_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DIDHUB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == Some("json") {
         b.json().init();
     } else {
@@ -293,16 +312,40 @@ async fn main() {
 async fn run(cli: Cli) -> Result<()> {
     let (ctx, log_format) = context(&cli.global)?;
     let is_serve = matches!(cli.cmd, Cmd::Serve { .. });
-    init_logs(log_format.as_deref(), if is_serve { "info" } else { "warn" });
+    init_logs(
+        log_format.as_deref(),
+        if is_serve { "info" } else { "warn" },
+    );
     match cli.cmd {
-        Cmd::Numbers { cmd: NumbersCmd::Classify { country } } => classify(country.as_deref()),
-        Cmd::License { cmd: LicenseCmd::Quote { term, period_start, service_start, price, minor_units, json } } => {
-            license_quote(&term, &period_start, &service_start, &price, minor_units, json)
-        }
+        Cmd::Numbers {
+            cmd: NumbersCmd::Classify { country },
+        } => classify(country.as_deref()),
+        Cmd::License {
+            cmd:
+                LicenseCmd::Quote {
+                    term,
+                    period_start,
+                    service_start,
+                    price,
+                    minor_units,
+                    json,
+                },
+        } => license_quote(
+            &term,
+            &period_start,
+            &service_start,
+            &price,
+            minor_units,
+            json,
+        ),
         Cmd::Serve { listen } => {
-            let store = Store::open(&ctx.store_cfg).await.context("opening the database")?;
+            let store = Store::open(&ctx.store_cfg)
+                .await
+                .context("opening the database")?;
             let addr = listen.unwrap_or(ctx.listen);
-            let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?;
             tracing::info!(addr = %addr, backend = store.backend_name(), "didhub serving");
             didhub_server::serve(listener, didhub_server::AppState { store }, async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -311,12 +354,16 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Migrate => {
-            let store = Store::open(&ctx.store_cfg).await.context("migrating the database")?;
+            let store = Store::open(&ctx.store_cfg)
+                .await
+                .context("migrating the database")?;
             println!("database is up to date ({})", store.backend_name());
             Ok(())
         }
         cmd => {
-            let store = Store::open(&ctx.store_cfg).await.context("opening the database")?;
+            let store = Store::open(&ctx.store_cfg)
+                .await
+                .context("opening the database")?;
             let r = command(&store, cmd).await;
             store.close().await;
             r
@@ -325,7 +372,10 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn classify(country: Option<&str>) -> Result<()> {
-    let country = country.map(Country::parse).transpose().context("--country")?;
+    let country = country
+        .map(Country::parse)
+        .transpose()
+        .context("--country")?;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -343,16 +393,31 @@ fn classify(country: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn license_quote(term: &str, period_start: &str, service_start: &str, price: &str, minor_units: u32, json: bool) -> Result<()> {
+fn license_quote(
+    term: &str,
+    period_start: &str,
+    service_start: &str,
+    price: &str,
+    minor_units: u32,
+    json: bool,
+) -> Result<()> {
     let term: TermKind = term.parse().context("--term")?;
-    let ps = chrono::NaiveDate::parse_from_str(period_start, "%Y-%m-%d").with_context(|| format!("--period-start '{period_start}' is not a date YYYY-MM-DD"))?;
-    let ss = chrono::NaiveDate::parse_from_str(service_start, "%Y-%m-%d").with_context(|| format!("--service-start '{service_start}' is not a date YYYY-MM-DD"))?;
-    let price: rust_decimal::Decimal = price.trim().parse().with_context(|| format!("--price '{price}' is not a decimal amount"))?;
+    let ps = chrono::NaiveDate::parse_from_str(period_start, "%Y-%m-%d")
+        .with_context(|| format!("--period-start '{period_start}' is not a date YYYY-MM-DD"))?;
+    let ss = chrono::NaiveDate::parse_from_str(service_start, "%Y-%m-%d")
+        .with_context(|| format!("--service-start '{service_start}' is not a date YYYY-MM-DD"))?;
+    let price: rust_decimal::Decimal = price
+        .trim()
+        .parse()
+        .with_context(|| format!("--price '{price}' is not a decimal amount"))?;
     let q = quote(term, ps, ss, price, minor_units)?;
     if json {
         println!("{}", serde_json::to_string(&q)?);
     } else {
-        println!("expires:     {}\ndays:        {} of {}\namount:      {}", q.expires, q.days, q.period_days, q.amount);
+        println!(
+            "expires:     {}\ndays:        {} of {}\namount:      {}",
+            q.expires, q.days, q.period_days, q.amount
+        );
     }
     Ok(())
 }
@@ -369,7 +434,11 @@ async fn filter(store: &Store, f: FilterArgs) -> Result<DidFilter> {
         prefix: f.prefix,
         country: f.country,
         number_type: f.number_type,
-        status: f.status.map(|s| s.parse::<DidStatus>()).transpose().context("--status")?,
+        status: f
+            .status
+            .map(|s| s.parse::<DidStatus>())
+            .transpose()
+            .context("--status")?,
         operator_id: match f.operator {
             Some(n) => Some(operator_id(store, &n).await?),
             None => None,
@@ -387,16 +456,30 @@ async fn command(store: &Store, cmd: Cmd) -> Result<()> {
             let f = filter(store, f).await?;
             let rows = match output {
                 Some(path) => {
-                    let mut file = tokio::fs::File::create(&path).await.with_context(|| format!("creating {}", path.display()))?;
+                    let mut file = tokio::fs::File::create(&path)
+                        .await
+                        .with_context(|| format!("creating {}", path.display()))?;
                     store.export_dids(&f, &mut file).await?
                 }
-                None => store.export_dids(&f, &mut tokio::io::stdout()).await?,
+                None => match store.export_dids(&f, &mut tokio::io::stdout()).await {
+                    Ok(n) => n,
+                    // The reader stopped early (`| head`): not an error.
+                    Err(didhub_store::StoreError::Io(e))
+                        if e.kind() == std::io::ErrorKind::BrokenPipe =>
+                    {
+                        return Ok(())
+                    }
+                    Err(e) => return Err(e.into()),
+                },
             };
             tracing::info!(rows, "exported");
             Ok(())
         }
-        Cmd::Token { cmd: TokenCmd::Create { name, expires_days } } => {
-            let expires = expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d as i64));
+        Cmd::Token {
+            cmd: TokenCmd::Create { name, expires_days },
+        } => {
+            let expires =
+                expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d as i64));
             let (_info, token) = store.create_token(&actor, &name, "admin", expires).await?;
             println!("{token}");
             eprintln!("This token is shown once; store it safely. Use it as 'Authorization: Bearer <token>'.");
@@ -427,22 +510,47 @@ async fn command(store: &Store, cmd: Cmd) -> Result<()> {
             }
         },
         Cmd::Dids { cmd } => match cmd {
-            DidsCmd::List { filter: f, limit, json } => {
+            DidsCmd::List {
+                filter: f,
+                limit,
+                json,
+            } => {
                 let f = filter(store, f).await?;
-                let page = store.list_dids(&f, DidSort::Number, false, limit, None).await?;
+                let page = store
+                    .list_dids(&f, DidSort::Number, false, limit, None)
+                    .await?;
                 for d in page.items {
                     if json {
                         println!("{}", serde_json::to_string(&d)?);
                     } else {
-                        println!("{}\t{}\t{}\t{}\t{}\t{}", d.number, d.country, d.number_type, d.operator, d.status, d.tag.unwrap_or_default());
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\t{}",
+                            d.number,
+                            d.country,
+                            d.number_type,
+                            d.operator,
+                            d.status,
+                            d.tag.unwrap_or_default()
+                        );
                     }
                 }
                 Ok(())
             }
-            DidsCmd::Create { numbers, operator, country, status, after_hold, tag, notes } => {
+            DidsCmd::Create {
+                numbers,
+                operator,
+                country,
+                status,
+                after_hold,
+                tag,
+                notes,
+            } => {
                 let req = NewDids {
                     numbers,
-                    country: country.map(|c| Country::parse(&c)).transpose().context("--country")?,
+                    country: country
+                        .map(|c| Country::parse(&c))
+                        .transpose()
+                        .context("--country")?,
                     operator_id: operator_id(store, &operator).await?,
                     status: status.parse().context("--status")?,
                     after_hold: after_hold.parse().context("--after-hold")?,
@@ -455,22 +563,47 @@ async fn command(store: &Store, cmd: Cmd) -> Result<()> {
                 Ok(())
             }
             DidsCmd::History { number } => {
-                let e164 = didhub_core::number::E164::parse(&number, None).with_context(|| format!("'{number}'"))?;
+                let e164 = didhub_core::number::E164::parse(&number, None)
+                    .with_context(|| format!("'{number}'"))?;
                 let d = store.get_did_by_number(e164.as_str()).await?;
                 for e in store.did_history(d.id).await? {
-                    println!("{}\t{}\t{}\t{}\t{}", e.at.to_rfc3339(), e.actor, e.action, e.changes, e.reason.unwrap_or_default());
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        e.at.to_rfc3339(),
+                        e.actor,
+                        e.action,
+                        e.changes,
+                        e.reason.unwrap_or_default()
+                    );
                 }
                 Ok(())
             }
         },
-        Cmd::Audit { subject, action, limit } => {
-            let f = AuditFilter { subject, action, ..Default::default() };
+        Cmd::Audit {
+            subject,
+            action,
+            limit,
+        } => {
+            let f = AuditFilter {
+                subject,
+                action,
+                ..Default::default()
+            };
             for e in store.list_audit(&f, limit, None).await?.items {
-                println!("{}\t{}\t{}\t{}\t{}", e.at.to_rfc3339(), e.actor, e.action, e.subject.unwrap_or_default(), e.changes);
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    e.at.to_rfc3339(),
+                    e.actor,
+                    e.action,
+                    e.subject.unwrap_or_default(),
+                    e.changes
+                );
             }
             Ok(())
         }
-        Cmd::Serve { .. } | Cmd::Migrate | Cmd::Numbers { .. } | Cmd::License { .. } => unreachable!("handled before opening the store"),
+        Cmd::Serve { .. } | Cmd::Migrate | Cmd::Numbers { .. } | Cmd::License { .. } => {
+            unreachable!("handled before opening the store")
+        }
     }
 }
 
@@ -478,21 +611,43 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
     let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
     let defaults = Defaults {
         operator: a.operator.clone().filter(|o| !o.trim().is_empty()),
-        status: a.status.parse::<DidStatus>().and_then(DidStatus::initial).context("--status")?,
-        after_hold: a.after_hold.parse::<DidStatus>().and_then(DidStatus::after_hold).context("--after-hold")?,
+        status: a
+            .status
+            .parse::<DidStatus>()
+            .and_then(DidStatus::initial)
+            .context("--status")?,
+        after_hold: a
+            .after_hold
+            .parse::<DidStatus>()
+            .and_then(DidStatus::after_hold)
+            .context("--after-hold")?,
         tag: a.tag.clone(),
-        country: a.country.as_deref().map(Country::parse).transpose().context("--country")?,
+        country: a
+            .country
+            .as_deref()
+            .map(Country::parse)
+            .transpose()
+            .context("--country")?,
     };
     let opts = ImportOptions {
         defaults,
         skip_invalid: a.skip_invalid,
         dry_run: a.dry_run,
-        file_name: a.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        file_name: a
+            .file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         reason: a.reason.clone(),
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new_spinner();
-        b.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} rows checked ({per_sec}) {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos} rows checked ({per_sec}) {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
         b
     });
     let progress = |n: usize| {
@@ -512,15 +667,28 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
             println!("row {}: {} — {}", r.row, r.value, r.reason);
         }
         if report.rejected.len() > 50 {
-            println!("… and {} more rejected rows (use --json for all)", report.rejected.len() - 50);
+            println!(
+                "… and {} more rejected rows (use --json for all)",
+                report.rejected.len() - 50
+            );
         }
         for o in &report.operators_created {
             println!("created operator '{o}'");
         }
         if a.dry_run {
-            println!("dry run: {} DID(s) would be imported, {} row(s) rejected ({} duplicates)", report.valid, report.rejected.len(), report.duplicates);
+            println!(
+                "dry run: {} DID(s) would be imported, {} row(s) rejected ({} duplicates)",
+                report.valid,
+                report.rejected.len(),
+                report.duplicates
+            );
         } else {
-            println!("imported {} DID(s), {} row(s) rejected ({} duplicates)", report.imported, report.rejected.len(), report.duplicates);
+            println!(
+                "imported {} DID(s), {} row(s) rejected ({} duplicates)",
+                report.imported,
+                report.rejected.len(),
+                report.duplicates
+            );
         }
     }
     if report.imported == 0 && !report.rejected.is_empty() && !a.dry_run {

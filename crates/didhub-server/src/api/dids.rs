@@ -38,7 +38,15 @@ pub struct FilterQuery {
 
 impl From<FilterQuery> for DidFilter {
     fn from(q: FilterQuery) -> Self {
-        DidFilter { prefix: q.prefix, country: q.country, number_type: q.number_type, status: q.status, operator_id: q.operator_id, tag: q.tag, notes: q.notes }
+        DidFilter {
+            prefix: q.prefix,
+            country: q.country,
+            number_type: q.number_type,
+            status: q.status,
+            operator_id: q.operator_id,
+            tag: q.tag,
+            notes: q.notes,
+        }
     }
 }
 
@@ -65,7 +73,10 @@ pub struct ListQuery {
 
 /// List DIDs: filtered, sorted, keyset-paginated.
 #[utoipa::path(get, path = "/api/v1/dids", tag = "dids", params(ListQuery), responses((status = 200, body = Page<Did>), (status = 422, body = Problem)))]
-pub async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Page<Did>>> {
+pub async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Page<Did>>> {
     let sort = match q.sort.as_deref() {
         None | Some("") => DidSort::Number,
         Some(v) => v.parse().map_err(|e| ApiError::field("sort", e))?,
@@ -73,10 +84,27 @@ pub async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> ApiR
     let desc = match q.order.as_deref() {
         None | Some("") | Some("asc") => false,
         Some("desc") => true,
-        Some(o) => return Err(ApiError::field("order", format!("'{o}' is not asc or desc"))),
+        Some(o) => {
+            return Err(ApiError::field(
+                "order",
+                format!("'{o}' is not asc or desc"),
+            ))
+        }
     };
-    let f = DidFilter { prefix: q.prefix, country: q.country, number_type: q.number_type, status: q.status, operator_id: q.operator_id, tag: q.tag, notes: q.notes };
-    Ok(Json(s.store.list_dids(&f, sort, desc, q.limit.unwrap_or(100), q.cursor.as_deref()).await?))
+    let f = DidFilter {
+        prefix: q.prefix,
+        country: q.country,
+        number_type: q.number_type,
+        status: q.status,
+        operator_id: q.operator_id,
+        tag: q.tag,
+        notes: q.notes,
+    };
+    Ok(Json(
+        s.store
+            .list_dids(&f, sort, desc, q.limit.unwrap_or(100), q.cursor.as_deref())
+            .await?,
+    ))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -86,8 +114,13 @@ pub struct Count {
 
 /// Count the DIDs matching a filter.
 #[utoipa::path(get, path = "/api/v1/dids/count", tag = "dids", params(FilterQuery), responses((status = 200, body = Count), (status = 422, body = Problem)))]
-pub async fn count(State(s): State<AppState>, Query(q): Query<FilterQuery>) -> ApiResult<Json<Count>> {
-    Ok(Json(Count { count: s.store.count_dids(&q.into()).await? }))
+pub async fn count(
+    State(s): State<AppState>,
+    Query(q): Query<FilterQuery>,
+) -> ApiResult<Json<Count>> {
+    Ok(Json(Count {
+        count: s.store.count_dids(&q.into()).await?,
+    }))
 }
 
 fn default_status() -> DidStatus {
@@ -117,7 +150,13 @@ pub struct CreateBody {
 
 /// Runs a create once per `Idempotency-Key`: a retry with the same key and body gets the first
 /// answer; the same key with another body is refused.
-async fn idempotent<T, F, Fut>(s: &AppState, p: &Principal, headers: &HeaderMap, request: &T, f: F) -> ApiResult<Response>
+async fn idempotent<T, F, Fut>(
+    s: &AppState,
+    p: &Principal,
+    headers: &HeaderMap,
+    request: &T,
+    f: F,
+) -> ApiResult<Response>
 where
     T: Serialize,
     F: FnOnce() -> Fut,
@@ -126,50 +165,94 @@ where
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
-            let k = v.to_str().map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?.trim().to_string();
+            let k = v
+                .to_str()
+                .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?
+                .trim()
+                .to_string();
             if k.is_empty() || k.len() > 200 {
-                return Err(ApiError::field("Idempotency-Key", "must be 1 to 200 characters"));
+                return Err(ApiError::field(
+                    "Idempotency-Key",
+                    "must be 1 to 200 characters",
+                ));
             }
             Some(k)
         }
     };
     let principal = p.token_id.to_string();
-    let hash = hex::encode(Sha256::digest(serde_json::to_vec(request).unwrap_or_default()));
+    let hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(request).unwrap_or_default(),
+    ));
     if let Some(k) = &key {
         if let Some(prev) = s.store.idempotent_get(&principal, k).await? {
             if prev.request_hash != hash {
-                return Err(ApiError::IdempotencyMismatch(format!("Idempotency-Key '{k}' was used for a different request")));
+                return Err(ApiError::IdempotencyMismatch(format!(
+                    "Idempotency-Key '{k}' was used for a different request"
+                )));
             }
             let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
-            return Ok((status, [(header::CONTENT_TYPE, "application/json"), (header::HeaderName::from_static("idempotent-replayed"), "true")], prev.body).into_response());
+            return Ok((
+                status,
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (
+                        header::HeaderName::from_static("idempotent-replayed"),
+                        "true",
+                    ),
+                ],
+                prev.body,
+            )
+                .into_response());
         }
     }
     let (status, body) = f().await?;
     let text = body.to_string();
     if let Some(k) = &key {
-        s.store.idempotent_put(&principal, k, &hash, status.as_u16(), &text).await?;
+        s.store
+            .idempotent_put(&principal, k, &hash, status.as_u16(), &text)
+            .await?;
     }
     Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
 /// Create DIDs: single numbers, several, or ranges. All or nothing. Accepts `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/dids", tag = "dids", request_body = CreateBody, params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Created), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(State(s): State<AppState>, Extension(p): Extension<Principal>, headers: HeaderMap, Json(b): Json<CreateBody>) -> ApiResult<Response> {
+pub async fn create(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Json(b): Json<CreateBody>,
+) -> ApiResult<Response> {
     idempotent(&s, &p, &headers, &b, || async {
         let country = match b.country.as_deref().filter(|c| !c.trim().is_empty()) {
             Some(c) => Some(Country::parse(c).map_err(|e| ApiError::field("country", e))?),
             None => None,
         };
-        let req = NewDids { numbers: b.numbers.clone(), country, operator_id: b.operator_id, status: b.status, after_hold: b.after_hold, tag: b.tag.clone(), notes: b.notes.clone(), reason: b.reason.clone() };
+        let req = NewDids {
+            numbers: b.numbers.clone(),
+            country,
+            operator_id: b.operator_id,
+            status: b.status,
+            after_hold: b.after_hold,
+            tag: b.tag.clone(),
+            notes: b.notes.clone(),
+            reason: b.reason.clone(),
+        };
         let created = s.store.create_dids(&p.actor(), req).await?;
-        Ok((StatusCode::CREATED, serde_json::to_value(created).unwrap_or_default()))
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(created).unwrap_or_default(),
+        ))
     })
     .await
 }
 
 /// Get one DID (its `ETag` is its version).
 #[utoipa::path(get, path = "/api/v1/dids/{id}", tag = "dids", params(("id" = Uuid, Path)), responses((status = 200, body = Did), (status = 404, body = Problem)))]
-pub async fn get_one(State(s): State<AppState>, Path(id): Path<Uuid>) -> ApiResult<impl IntoResponse> {
+pub async fn get_one(
+    State(s): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<impl IntoResponse> {
     let d = s.store.get_did(id).await?;
     Ok(([etag(d.version)], Json(d)))
 }
@@ -183,10 +266,25 @@ pub struct PatchBody {
 
 /// Edit one DID. `If-Match: "<version>"` is required: an edit based on a stale read gets 412.
 #[utoipa::path(patch, path = "/api/v1/dids/{id}", tag = "dids", params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = PatchBody, responses((status = 200, body = Did), (status = 412, body = Problem), (status = 428, body = Problem), (status = 422, body = Problem)))]
-pub async fn update_one(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<Uuid>, headers: HeaderMap, Json(b): Json<PatchBody>) -> ApiResult<impl IntoResponse> {
-    let version = if_match(&headers)?.ok_or_else(|| ApiError::PreconditionRequired("send If-Match with the version you read (the ETag of GET /api/v1/dids/{id})".into()))?;
-    let sel = Selection::Ids(vec![Target { id, version: Some(version) }]);
-    s.store.update_dids(&p.actor(), &sel, &b.patch, b.reason.as_deref()).await?;
+pub async fn update_one(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    Json(b): Json<PatchBody>,
+) -> ApiResult<impl IntoResponse> {
+    let version = if_match(&headers)?.ok_or_else(|| {
+        ApiError::PreconditionRequired(
+            "send If-Match with the version you read (the ETag of GET /api/v1/dids/{id})".into(),
+        )
+    })?;
+    let sel = Selection::Ids(vec![Target {
+        id,
+        version: Some(version),
+    }]);
+    s.store
+        .update_dids(&p.actor(), &sel, &b.patch, b.reason.as_deref())
+        .await?;
     let d = s.store.get_did(id).await?;
     Ok(([etag(d.version)], Json(d)))
 }
@@ -200,15 +298,29 @@ pub struct ReasonQuery {
 
 /// Delete one DID; refused while assigned, porting or on hold. `If-Match` is honoured.
 #[utoipa::path(delete, path = "/api/v1/dids/{id}", tag = "dids", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header), ReasonQuery), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
-pub async fn delete_one(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<Uuid>, headers: HeaderMap, Query(q): Query<ReasonQuery>) -> ApiResult<StatusCode> {
-    let sel = Selection::Ids(vec![Target { id, version: if_match(&headers)? }]);
-    s.store.delete_dids(&p.actor(), &sel, q.reason.as_deref()).await?;
+pub async fn delete_one(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    Query(q): Query<ReasonQuery>,
+) -> ApiResult<StatusCode> {
+    let sel = Selection::Ids(vec![Target {
+        id,
+        version: if_match(&headers)?,
+    }]);
+    s.store
+        .delete_dids(&p.actor(), &sel, q.reason.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// A DID's history: the create or import that made it, then every change, oldest first.
 #[utoipa::path(get, path = "/api/v1/dids/{id}/history", tag = "dids", params(("id" = Uuid, Path)), responses((status = 200, body = Vec<AuditEntry>), (status = 404, body = Problem)))]
-pub async fn history(State(s): State<AppState>, Path(id): Path<Uuid>) -> ApiResult<Json<Vec<AuditEntry>>> {
+pub async fn history(
+    State(s): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
     Ok(Json(s.store.did_history(id).await?))
 }
 
@@ -223,8 +335,16 @@ pub struct BulkEditBody {
 /// Edit many DIDs at once (by ids, with versions, or by filter). All or nothing; any stale
 /// version fails the whole edit with 412.
 #[utoipa::path(post, path = "/api/v1/dids/bulk-edit", tag = "dids", request_body = BulkEditBody, responses((status = 200, body = Changed), (status = 412, body = Problem), (status = 422, body = Problem)))]
-pub async fn bulk_update(State(s): State<AppState>, Extension(p): Extension<Principal>, Json(b): Json<BulkEditBody>) -> ApiResult<Json<Changed>> {
-    Ok(Json(s.store.update_dids(&p.actor(), &b.selection, &b.patch, b.reason.as_deref()).await?))
+pub async fn bulk_update(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Json(b): Json<BulkEditBody>,
+) -> ApiResult<Json<Changed>> {
+    Ok(Json(
+        s.store
+            .update_dids(&p.actor(), &b.selection, &b.patch, b.reason.as_deref())
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -235,8 +355,16 @@ pub struct BulkDeleteBody {
 
 /// Delete many DIDs; refused for all if any is assigned, porting or on hold.
 #[utoipa::path(post, path = "/api/v1/dids/bulk-delete", tag = "dids", request_body = BulkDeleteBody, responses((status = 200, body = Deleted), (status = 409, body = Problem), (status = 412, body = Problem)))]
-pub async fn bulk_delete(State(s): State<AppState>, Extension(p): Extension<Principal>, Json(b): Json<BulkDeleteBody>) -> ApiResult<Json<Deleted>> {
-    Ok(Json(s.store.delete_dids(&p.actor(), &b.selection, b.reason.as_deref()).await?))
+pub async fn bulk_delete(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Json(b): Json<BulkDeleteBody>,
+) -> ApiResult<Json<Deleted>> {
+    Ok(Json(
+        s.store
+            .delete_dids(&p.actor(), &b.selection, b.reason.as_deref())
+            .await?,
+    ))
 }
 
 /// Multipart form of an import.
@@ -262,7 +390,10 @@ fn truthy(field: &str, v: &str) -> ApiResult<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "" | "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ApiError::field(field, format!("'{v}' is not true or false"))),
+        _ => Err(ApiError::field(
+            field,
+            format!("'{v}' is not true or false"),
+        )),
     }
 }
 
@@ -270,16 +401,28 @@ fn truthy(field: &str, v: &str) -> ApiResult<bool> {
 /// run), 422 with the same report when refused (all or nothing, unless `skip_invalid`).
 /// Accepts `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/dids/import", tag = "dids", request_body(content = ImportForm, content_type = "multipart/form-data"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 200, body = ImportReport), (status = 422, body = ImportReport)))]
-pub async fn import(State(s): State<AppState>, Extension(p): Extension<Principal>, headers: HeaderMap, mut form: Multipart) -> ApiResult<Response> {
+pub async fn import(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> ApiResult<Response> {
     let mut file: Option<(String, Vec<u8>)> = None;
     let mut defaults = Defaults::default();
     let (mut skip_invalid, mut dry_run, mut reason) = (false, false, None);
     let mut fields = serde_json::Map::new();
-    while let Some(field) = form.next_field().await.map_err(|e| ApiError::BadRequest(format!("multipart: {e}")))? {
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("multipart: {e}")))?
+    {
         let name = field.name().unwrap_or("").to_string();
         if name == "file" {
             let fname = field.file_name().unwrap_or("upload").to_string();
-            let data = field.bytes().await.map_err(|e| ApiError::TooLarge(format!("file: {e}")))?;
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::TooLarge(format!("file: {e}")))?;
             file = Some((fname, data.to_vec()));
             continue;
         }
@@ -288,9 +431,22 @@ pub async fn import(State(s): State<AppState>, Extension(p): Extension<Principal
         let v = v.trim().to_string();
         match name.as_str() {
             "operator" => defaults.operator = Some(v).filter(|v| !v.is_empty()),
-            "country" if !v.is_empty() => defaults.country = Some(Country::parse(&v).map_err(|e| ApiError::field("country", e))?),
-            "status" if !v.is_empty() => defaults.status = v.parse::<DidStatus>().and_then(DidStatus::initial).map_err(|e| ApiError::field("status", e))?,
-            "after_hold" if !v.is_empty() => defaults.after_hold = v.parse::<DidStatus>().and_then(DidStatus::after_hold).map_err(|e| ApiError::field("after_hold", e))?,
+            "country" if !v.is_empty() => {
+                defaults.country =
+                    Some(Country::parse(&v).map_err(|e| ApiError::field("country", e))?)
+            }
+            "status" if !v.is_empty() => {
+                defaults.status = v
+                    .parse::<DidStatus>()
+                    .and_then(DidStatus::initial)
+                    .map_err(|e| ApiError::field("status", e))?
+            }
+            "after_hold" if !v.is_empty() => {
+                defaults.after_hold = v
+                    .parse::<DidStatus>()
+                    .and_then(DidStatus::after_hold)
+                    .map_err(|e| ApiError::field("after_hold", e))?
+            }
             "tag" => defaults.tag = Some(v).filter(|v| !v.is_empty()),
             "skip_invalid" => skip_invalid = truthy("skip_invalid", &v)?,
             "dry_run" => dry_run = truthy("dry_run", &v)?,
@@ -298,13 +454,24 @@ pub async fn import(State(s): State<AppState>, Extension(p): Extension<Principal
             _ => {}
         }
     }
-    let (file_name, data) = file.ok_or_else(|| ApiError::field("file", "attach the file as the multipart field 'file'"))?;
+    let (file_name, data) = file
+        .ok_or_else(|| ApiError::field("file", "attach the file as the multipart field 'file'"))?;
     let digest = hex::encode(Sha256::digest(&data));
     let request = serde_json::json!({ "fields": fields, "file": digest });
     idempotent(&s, &p, &headers, &request, || async {
-        let opts = ImportOptions { defaults, skip_invalid, dry_run, file_name, reason };
+        let opts = ImportOptions {
+            defaults,
+            skip_invalid,
+            dry_run,
+            file_name,
+            reason,
+        };
         let report = s.store.import_dids(&p.actor(), data, opts, None).await?;
-        let status = if report.imported > 0 || dry_run || report.rejected.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+        let status = if report.imported > 0 || dry_run || report.rejected.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
         Ok((status, serde_json::to_value(report).unwrap_or_default()))
     })
     .await
@@ -312,7 +479,10 @@ pub async fn import(State(s): State<AppState>, Extension(p): Extension<Principal
 
 /// Export the DIDs matching a filter as CSV (streamed; any size). Re-importable as is.
 #[utoipa::path(get, path = "/api/v1/dids/export", tag = "dids", params(FilterQuery), responses((status = 200, content_type = "text/csv", body = String), (status = 422, body = Problem)))]
-pub async fn export(State(s): State<AppState>, Query(q): Query<FilterQuery>) -> ApiResult<Response> {
+pub async fn export(
+    State(s): State<AppState>,
+    Query(q): Query<FilterQuery>,
+) -> ApiResult<Response> {
     let f: DidFilter = q.into();
     // Validate before the 200 goes out; a bad filter must be a problem, not a broken stream.
     s.store.count_dids_check(&f)?;
@@ -325,7 +495,13 @@ pub async fn export(State(s): State<AppState>, Query(q): Query<FilterQuery>) -> 
     });
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(r));
     Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"dids.csv\"")],
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"dids.csv\"",
+            ),
+        ],
         body,
     )
         .into_response())

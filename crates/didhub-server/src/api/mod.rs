@@ -14,7 +14,11 @@ pub mod operators;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(operators::list, operators::create))
-        .routes(routes!(operators::get_one, operators::update, operators::delete))
+        .routes(routes!(
+            operators::get_one,
+            operators::update,
+            operators::delete
+        ))
         .routes(routes!(dids::list, dids::create))
         .routes(routes!(dids::count))
         .routes(routes!(dids::get_one, dids::update_one, dids::delete_one))

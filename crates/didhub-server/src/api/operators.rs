@@ -25,28 +25,48 @@ pub async fn list(State(s): State<AppState>) -> ApiResult<Json<Vec<Operator>>> {
 
 /// Create an operator.
 #[utoipa::path(post, path = "/api/v1/operators", tag = "operators", request_body = OperatorBody, responses((status = 201, body = Operator), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(State(s): State<AppState>, Extension(p): Extension<Principal>, Json(b): Json<OperatorBody>) -> ApiResult<impl IntoResponse> {
+pub async fn create(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Json(b): Json<OperatorBody>,
+) -> ApiResult<impl IntoResponse> {
     let o = s.store.create_operator(&p.actor(), &b.name).await?;
     Ok((StatusCode::CREATED, [etag(o.version)], Json(o)))
 }
 
 /// Get one operator.
 #[utoipa::path(get, path = "/api/v1/operators/{id}", tag = "operators", params(("id" = Uuid, Path)), responses((status = 200, body = Operator), (status = 404, body = Problem)))]
-pub async fn get_one(State(s): State<AppState>, Path(id): Path<Uuid>) -> ApiResult<impl IntoResponse> {
+pub async fn get_one(
+    State(s): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<impl IntoResponse> {
     let o = s.store.get_operator(id).await?;
     Ok(([etag(o.version)], Json(o)))
 }
 
 /// Rename an operator. Send `If-Match` with the version you read to avoid lost updates.
 #[utoipa::path(patch, path = "/api/v1/operators/{id}", tag = "operators", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = OperatorBody, responses((status = 200, body = Operator), (status = 412, body = Problem), (status = 409, body = Problem)))]
-pub async fn update(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<Uuid>, headers: HeaderMap, Json(b): Json<OperatorBody>) -> ApiResult<impl IntoResponse> {
-    let o = s.store.rename_operator(&p.actor(), id, &b.name, if_match(&headers)?).await?;
+pub async fn update(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    Json(b): Json<OperatorBody>,
+) -> ApiResult<impl IntoResponse> {
+    let o = s
+        .store
+        .rename_operator(&p.actor(), id, &b.name, if_match(&headers)?)
+        .await?;
     Ok(([etag(o.version)], Json(o)))
 }
 
 /// Delete an operator; refused while DIDs reference it.
 #[utoipa::path(delete, path = "/api/v1/operators/{id}", tag = "operators", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn delete(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     s.store.delete_operator(&p.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
