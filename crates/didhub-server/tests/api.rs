@@ -1,0 +1,716 @@
+//! Black-box stories through a real server, on SQLite and PostgreSQL.
+
+mod common;
+
+use common::TestApp;
+use serde_json::{json, Value};
+
+async fn auth_is_required(app: &TestApp) {
+    let r = app
+        .client
+        .get(app.url("/api/v1/dids"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:didhub:problem:unauthorized");
+    assert_eq!(p["status"], 401);
+    let r = app
+        .client
+        .get(app.url("/api/v1/operators"))
+        .bearer_auth("dh_0000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .post(app.url("/api/v1/dids"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (s, _) = app.get_json("/api/v1/dids").await;
+    assert_eq!(s, 200);
+    // Public endpoints.
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let spec: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/dids",
+        "/api/v1/dids/import",
+        "/api/v1/dids/export",
+        "/api/v1/operators",
+        "/api/v1/audit",
+        "/api/v1/dids/{id}/history",
+    ] {
+        assert!(
+            spec["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    assert_eq!(
+        app.client
+            .get(app.url("/api/docs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let m = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("didhub_http_requests_total"), "{m}");
+    assert!(m.contains("didhub_db_pool_connections"));
+}
+both_backends!(auth, auth_is_required);
+
+async fn operators_story(app: &TestApp) {
+    let op = app.operator("Upstream One").await;
+    let (s, p) = app
+        .post_json("/api/v1/operators", &json!({"name": "upstream one"}))
+        .await;
+    assert_eq!(s, 409, "names are unique case-insensitively: {p}");
+    let (s, p) = app
+        .post_json("/api/v1/operators", &json!({"name": "  "}))
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(p["errors"][0]["field"], "name");
+    // Rename with a stale version is refused.
+    let r = app
+        .patch(&format!("/api/v1/operators/{op}"))
+        .header("If-Match", "\"1\"")
+        .json(&json!({"name": "Upstream 1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "\"2\"");
+    let r = app
+        .patch(&format!("/api/v1/operators/{op}"))
+        .header("If-Match", "\"1\"")
+        .json(&json!({"name": "Other"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    // Delete refused while DIDs reference it.
+    app.create(&op, &["+442079460001"]).await;
+    let r = app
+        .delete(&format!("/api/v1/operators/{op}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let (_, list) = app.get_json("/api/v1/operators").await;
+    assert_eq!(list[0]["did_count"], 1);
+    assert_eq!(list[0]["name"], "Upstream 1");
+    let op2 = app.operator("Spare").await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/operators/{op2}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/operators/{op2}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get("/api/v1/operators/not-a-uuid")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let (_, audit) = app.get_json("/api/v1/audit?entity=operator").await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "operator.delete",
+            "operator.create",
+            "operator.update",
+            "operator.create"
+        ]
+    );
+}
+both_backends!(operators, operators_story);
+
+async fn create_story(app: &TestApp) {
+    let op = app.operator("op").await;
+    let v = app
+        .create(
+            &op,
+            &[
+                "+442079460100-+442079460199",
+                "+33 1 23 45 67 89",
+                "+44 7400 123456",
+            ],
+        )
+        .await;
+    assert_eq!(v["created"], 102, "{v}");
+    // National number without a country is refused and nothing is created.
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": ["+442079460300", "07400 123457"]}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "numbers[1]");
+    let (_, c) = app.get_json("/api/v1/dids/count").await;
+    assert_eq!(c["count"], 102);
+    // With a default country it works, classified as a UK mobile.
+    let (s, v) = app.post_json("/api/v1/dids", &json!({"operator_id": op, "country": "GB", "numbers": ["07400 123457"], "status": "reserved", "tag": "vip"})).await;
+    assert_eq!(s, 201, "{v}");
+    let d = &v["items"][0];
+    assert_eq!(d["number"], "+447400123457");
+    assert_eq!(d["country"], "GB");
+    assert_eq!(d["type"], "mobile");
+    assert_eq!(d["status"], "reserved");
+    assert_eq!(d["tag"], "vip");
+    assert_eq!(d["version"], 1);
+    // Already in the inventory: conflict, nothing created.
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": ["+442079460500", "+442079460150"]}),
+        )
+        .await;
+    assert_eq!(s, 409, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("+442079460150"));
+    assert_eq!(app.get_json("/api/v1/dids/count").await.1["count"], 103);
+    // Too many numbers, bad status, reversed range.
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": ["+442070000000-+442079999999"]}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("100000"),
+        "{p}"
+    );
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": ["+442079460600"], "status": "assigned"}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(p["errors"][0]["field"], "status");
+    let (s, _) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": ["+442079460609-+442079460600"]}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": ["+442079460600"], "status": "bogus"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    let r = app
+        .post("/api/v1/dids")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert_eq!(app.get_json("/api/v1/dids/count").await.1["count"], 103);
+}
+both_backends!(create, create_story);
+
+async fn idempotency_story(app: &TestApp) {
+    let op = app.operator("op").await;
+    let body = json!({"operator_id": op, "numbers": ["+442079460700-+442079460709"]});
+    let send = |b: Value| {
+        app.post("/api/v1/dids")
+            .header("Idempotency-Key", "k-1")
+            .json(&b)
+            .send()
+    };
+    let r1 = send(body.clone()).await.unwrap();
+    assert_eq!(r1.status(), 201);
+    let v1: Value = r1.json().await.unwrap();
+    let r2 = send(body.clone()).await.unwrap();
+    assert_eq!(r2.status(), 201);
+    assert_eq!(r2.headers()["idempotent-replayed"], "true");
+    let v2: Value = r2.json().await.unwrap();
+    assert_eq!(v1["batch_id"], v2["batch_id"]);
+    assert_eq!(app.get_json("/api/v1/dids/count").await.1["count"], 10);
+    let r3 = send(json!({"operator_id": op, "numbers": ["+442079460800"]}))
+        .await
+        .unwrap();
+    assert_eq!(r3.status(), 422);
+}
+both_backends!(idempotency, idempotency_story);
+
+async fn list_story(app: &TestApp) {
+    let op = app.operator("op").await;
+    let other = app.operator("other").await;
+    app.create(&op, &["+442079460000-+442079460249"]).await;
+    app.create(&other, &["+33123456700-+33123456749"]).await;
+    let (s, v) = app.post_json("/api/v1/dids", &json!({"operator_id": op, "numbers": ["+442079461000-+442079461009"], "tag": "blue", "notes": "Customer 50% discount", "status": "archive"})).await;
+    assert_eq!(s, 201, "{v}");
+    // Prefix, country, operator, status, tag, notes.
+    let count = |q: &'static str| async move {
+        app.get_json(&format!("/api/v1/dids/count?{q}")).await.1["count"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(count("prefix=%2B44207946").await, 260);
+    assert_eq!(count("prefix=44207946001").await, 10);
+    assert_eq!(count("country=FR").await, 50);
+    assert_eq!(count("country=fr").await, 50);
+    assert_eq!(
+        count(Box::leak(format!("operator_id={other}").into_boxed_str())).await,
+        50
+    );
+    assert_eq!(count("status=archive").await, 10);
+    assert_eq!(count("tag=blue").await, 10);
+    assert_eq!(count("notes=50%25").await, 10);
+    assert_eq!(count("notes=discount&prefix=%2B33").await, 0);
+    assert_eq!(count("type=fixed_line").await, 310);
+    // Bad filters are named.
+    let (s, p) = app.get_json("/api/v1/dids?prefix=abc").await;
+    assert_eq!(s, 422);
+    assert_eq!(p["errors"][0]["field"], "prefix");
+    let (s, p) = app.get_json("/api/v1/dids?status=gone").await;
+    assert_eq!(s, 422, "{p}");
+    let (s, p) = app.get_json("/api/v1/dids?sort=colour").await;
+    assert_eq!(s, 422);
+    assert_eq!(p["errors"][0]["field"], "sort");
+    let (s, _) = app.get_json("/api/v1/dids?cursor=zz").await;
+    assert_eq!(s, 422);
+    // Keyset pagination visits every row once, in order, for each sort.
+    for (sort, order) in [
+        ("number", "asc"),
+        ("number", "desc"),
+        ("created", "asc"),
+        ("status", "desc"),
+        ("country", "asc"),
+        ("updated", "desc"),
+    ] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/dids?sort={sort}&order={order}&limit=37");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let (s, page) = app.get_json(&path).await;
+            assert_eq!(s, 200, "{page}");
+            for d in page["items"].as_array().unwrap() {
+                seen.push(d["number"].as_str().unwrap().to_string());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 310, "{sort} {order}");
+        let mut uniq = seen.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), 310, "{sort} {order}: no row twice");
+        if sort == "number" {
+            let mut sorted = seen.clone();
+            sorted.sort();
+            if order == "desc" {
+                sorted.reverse();
+            }
+            assert_eq!(seen, sorted);
+        }
+    }
+}
+both_backends!(list, list_story);
+
+async fn prefix_uses_index(app: &TestApp) {
+    let op = app.operator("op").await;
+    app.create(&op, &["+442079400000-+442079419999"]).await;
+    match &app.store.backend {
+        didhub_store::Backend::Sqlite(p) => {
+            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as("EXPLAIN QUERY PLAN SELECT d.number FROM dids d JOIN operators o ON o.id = d.operator_id WHERE 1=1 AND d.number >= $1 AND d.number < $2 ORDER BY d.number LIMIT 101")
+                .bind("+4420794").bind("+4420795").fetch_all(p).await.unwrap();
+            let text: Vec<String> = plan.into_iter().map(|r| r.3).collect();
+            assert!(
+                text.iter()
+                    .any(|l| l.contains("USING INDEX dids_number_key")
+                        || l.contains("USING COVERING INDEX dids_number_key")),
+                "{text:?}"
+            );
+            assert!(!text.iter().any(|l| l.starts_with("SCAN d")), "{text:?}");
+        }
+        didhub_store::Backend::Postgres(p) => {
+            sqlx::query("ANALYZE dids").execute(p).await.unwrap();
+            let plan: Vec<String> = sqlx::query_scalar("EXPLAIN SELECT d.number FROM dids d JOIN operators o ON o.id = d.operator_id WHERE 1=1 AND d.number >= $1 AND d.number < $2 ORDER BY d.number LIMIT 101")
+                .bind("+4420794").bind("+4420795").fetch_all(p).await.unwrap();
+            assert!(
+                plan.iter().any(|l| l.contains("dids_number_key")),
+                "{plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|l| l.contains("Seq Scan on dids")),
+                "{plan:?}"
+            );
+        }
+    }
+}
+both_backends!(prefix_index, prefix_uses_index);
+
+async fn edit_story(app: &TestApp) {
+    let op = app.operator("op").await;
+    let op2 = app.operator("op2").await;
+    let v = app.create(&op, &["+442079460100-+442079460104"]).await;
+    let id = v["items"][0]["id"].as_str().unwrap().to_string();
+    // Single edit needs If-Match.
+    let r = app
+        .patch(&format!("/api/v1/dids/{id}"))
+        .json(&json!({"tag": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 428);
+    let r = app
+        .patch(&format!("/api/v1/dids/{id}"))
+        .header("If-Match", "\"1\"")
+        .json(&json!({"tag": "x", "status": "reserved", "reason": "held for ACME"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "\"2\"");
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(d["tag"], "x");
+    assert_eq!(d["status"], "reserved");
+    // Stale version.
+    let r = app
+        .patch(&format!("/api/v1/dids/{id}"))
+        .header("If-Match", "\"1\"")
+        .json(&json!({"tag": "y"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:didhub:problem:version-mismatch");
+    // Status set by workflows cannot be set by an edit.
+    let r = app
+        .patch(&format!("/api/v1/dids/{id}"))
+        .header("If-Match", "2")
+        .json(&json!({"status": "assigned"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    // Clearing the tag with null.
+    let r = app
+        .patch(&format!("/api/v1/dids/{id}"))
+        .header("If-Match", "2")
+        .json(&json!({"tag": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["tag"], Value::Null);
+    // Bulk edit by filter.
+    let (s, v) = app.post_json("/api/v1/dids/bulk-edit", &json!({"selection": {"filter": {"prefix": "+44207946010"}}, "patch": {"operator_id": op2, "after_hold": "archive", "notes": "moved"}, "reason": "migration"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["updated"], 5);
+    assert!(v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["operator"] == "op2" && d["after_hold"] == "archive"));
+    // Bulk edit by ids with a stale version fails as a whole.
+    let items = v["items"].as_array().unwrap();
+    let sel: Vec<Value> = items.iter().enumerate().map(|(i, d)| json!({"id": d["id"], "version": if i == 0 { json!(1) } else { d["version"].clone() }})).collect();
+    let (s, _) = app
+        .post_json(
+            "/api/v1/dids/bulk-edit",
+            &json!({"selection": {"ids": sel}, "patch": {"tag": "z"}}),
+        )
+        .await;
+    assert_eq!(s, 412);
+    assert_eq!(app.get_json("/api/v1/dids/count?tag=z").await.1["count"], 0);
+    // History of the DID: create batch, edits with diffs and the reason.
+    let (s, h) = app.get_json(&format!("/api/v1/dids/{id}/history")).await;
+    assert_eq!(s, 200);
+    let actions: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["did.create", "did.status", "did.update", "did.update"]
+    );
+    assert_eq!(h[1]["changes"]["status"], json!(["in_stock", "reserved"]));
+    assert_eq!(h[1]["changes"]["tag"], json!([null, "x"]));
+    assert_eq!(h[1]["reason"], "held for ACME");
+    assert_eq!(h[3]["changes"]["operator"], json!(["op", "op2"]));
+    assert_eq!(h[3]["reason"], "migration");
+    assert!(h[0]["actor"].as_str().unwrap().starts_with("token:"));
+}
+both_backends!(edit, edit_story);
+
+async fn concurrent_edit_story(app: &TestApp) {
+    let op = app.operator("op").await;
+    let v = app.create(&op, &["+442079460100"]).await;
+    let id = v["items"][0]["id"].as_str().unwrap().to_string();
+    // Many rounds: two clients edit with the same version; exactly one wins each round.
+    for round in 0..10 {
+        let (_, d) = app.get_json(&format!("/api/v1/dids/{id}")).await;
+        let ver = d["version"].as_i64().unwrap();
+        let a = app
+            .patch(&format!("/api/v1/dids/{id}"))
+            .header("If-Match", ver.to_string())
+            .json(&json!({"notes": format!("a{round}")}))
+            .send();
+        let b = app
+            .patch(&format!("/api/v1/dids/{id}"))
+            .header("If-Match", ver.to_string())
+            .json(&json!({"notes": format!("b{round}")}))
+            .send();
+        let (a, b) = tokio::join!(a, b);
+        let mut codes = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+        codes.sort();
+        assert_eq!(codes, [200, 412], "round {round}");
+        let (_, d) = app.get_json(&format!("/api/v1/dids/{id}")).await;
+        assert_eq!(d["version"].as_i64().unwrap(), ver + 1);
+    }
+    let (_, h) = app.get_json(&format!("/api/v1/dids/{id}/history")).await;
+    assert_eq!(
+        h.as_array().unwrap().len(),
+        11,
+        "one create + one entry per winning edit"
+    );
+}
+both_backends!(concurrent_edit, concurrent_edit_story);
+
+async fn delete_story(app: &TestApp) {
+    let op = app.operator("op").await;
+    let v = app.create(&op, &["+442079460100-+442079460103"]).await;
+    let ids: Vec<String> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    // Put one DID into use the way the assignment workflow will.
+    let assigned = uuid::Uuid::parse_str(&ids[1]).unwrap();
+    didhub_store::on!(app.store, p => sqlx::query("UPDATE dids SET status = 'assigned' WHERE id = $1").bind(assigned).execute(p).await.unwrap().rows_affected());
+    let r = app
+        .delete(&format!("/api/v1/dids/{}", ids[1]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let p: Value = r.json().await.unwrap();
+    assert!(p["detail"].as_str().unwrap().contains("assigned"), "{p}");
+    // Bulk delete including it is refused for all.
+    let (s, _) = app
+        .post_json(
+            "/api/v1/dids/bulk-delete",
+            &json!({"selection": {"ids": [{"id": ids[0]}, {"id": ids[1]}]}}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    assert_eq!(app.get_json("/api/v1/dids/count").await.1["count"], 4);
+    let r = app
+        .delete(&format!("/api/v1/dids/{}?reason=returned", ids[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (s, v) = app
+        .post_json(
+            "/api/v1/dids/bulk-delete",
+            &json!({"selection": {"ids": [{"id": ids[2]}, {"id": ids[3]}]}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["deleted"], 2);
+    assert_eq!(
+        app.get(&format!("/api/v1/dids/{}", ids[0]))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let (_, a) = app
+        .get_json("/api/v1/audit?action=did.delete&subject=%2B442079460100")
+        .await;
+    assert_eq!(a["items"][0]["reason"], "returned");
+    assert_eq!(a["items"][0]["changes"]["number"], "+442079460100");
+    // The audit log is append-only at the database level.
+    let r = didhub_store::on!(app.store, p => sqlx::query("UPDATE audit_log SET actor = 'x'").execute(p).await.map(|_| ()));
+    assert!(r.is_err());
+    let r = didhub_store::on!(app.store, p => sqlx::query("DELETE FROM audit_log").execute(p).await.map(|_| ()));
+    assert!(r.is_err());
+}
+both_backends!(delete, delete_story);
+
+async fn import_export_story(app: &TestApp) {
+    let csv = "DID;Operator;Status;Tag\n+442079460100-+442079460109;Carrier A;reserved;t1\n+33 1 23 45 67 89;;;\nbogus;;;\n+442079460105;;;\n";
+    let form = || {
+        reqwest::multipart::Form::new()
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("dids.csv"),
+            )
+            .text("operator", "Default Op")
+    };
+    // Strict: refused, nothing changed, every bad row named.
+    let r = app
+        .post("/api/v1/dids/import")
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let rep: Value = r.json().await.unwrap();
+    assert_eq!(rep["imported"], 0);
+    let rows: Vec<i64> = rep["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["row"].as_i64().unwrap())
+        .collect();
+    assert_eq!(rows, [4, 5], "{rep}");
+    assert_eq!(rep["duplicates"], 1);
+    assert_eq!(app.get_json("/api/v1/dids/count").await.1["count"], 0);
+    assert_eq!(
+        app.get_json("/api/v1/operators")
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "operators of a refused import are not kept"
+    );
+    // Dry run with skip: reports, changes nothing.
+    let r = app
+        .post("/api/v1/dids/import")
+        .multipart(form().text("skip_invalid", "true").text("dry_run", "true"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rep: Value = r.json().await.unwrap();
+    assert_eq!(rep["valid"], 11);
+    assert_eq!(rep["imported"], 0);
+    assert_eq!(app.get_json("/api/v1/dids/count").await.1["count"], 0);
+    // Skip invalid: imports the good rows and creates the operators.
+    let r = app
+        .post("/api/v1/dids/import")
+        .multipart(form().text("skip_invalid", "1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rep: Value = r.json().await.unwrap();
+    assert_eq!(rep["imported"], 11, "{rep}");
+    let mut created: Vec<&str> = rep["operators_created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    created.sort();
+    assert_eq!(created, ["Carrier A", "Default Op"]);
+    let (_, d) = app.get_json("/api/v1/dids?prefix=%2B33").await;
+    assert_eq!(d["items"][0]["operator"], "Default Op");
+    assert_eq!(d["items"][0]["status"], "in_stock");
+    // One audit entry for the import; each DID's history shows it.
+    let (_, a) = app.get_json("/api/v1/audit?action=did.import").await;
+    assert_eq!(a["items"].as_array().unwrap().len(), 1);
+    assert_eq!(a["items"][0]["changes"]["imported"], 11);
+    let id = d["items"][0]["id"].as_str().unwrap();
+    let (_, h) = app.get_json(&format!("/api/v1/dids/{id}/history")).await;
+    assert_eq!(h[0]["action"], "did.import");
+    assert_eq!(h[0]["id"], rep["batch_id"]);
+    // Export with a filter.
+    let r = app
+        .get("/api/v1/dids/export?prefix=%2B4420794601&status=reserved")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = r.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "number,country,type,operator,status,after_hold,tag,notes,created_at,updated_at"
+    );
+    assert_eq!(lines.len(), 11);
+    assert!(lines[1].starts_with("+442079460100,GB,fixed_line,Carrier A,reserved,in_stock,t1,,"));
+    let (s, _) = app.get_json("/api/v1/dids/export?country=ZZ").await;
+    assert_eq!(s, 422);
+    // Missing file.
+    let r = app
+        .post("/api/v1/dids/import")
+        .multipart(reqwest::multipart::Form::new().text("operator", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "file");
+}
+both_backends!(import_export, import_export_story);

@@ -1,0 +1,181 @@
+//! `spawn_app`: a real server on a fresh real database (SQLite in a temp dir, or a new
+//! PostgreSQL database when `DIDHUB_TEST_DATABASE_URL` is set), reached over HTTP.
+#![allow(dead_code)]
+
+use didhub_store::{Actor, Store, StoreConfig};
+use serde_json::Value;
+
+pub const PG_ENV: &str = "DIDHUB_TEST_DATABASE_URL";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub db: Db,
+    _dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// A fresh PostgreSQL database on the server named by the env var: (admin url, db name, url).
+pub async fn fresh_pg() -> Option<(String, String, String)> {
+    let admin = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty())?;
+    let name = format!("didhub_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("connect to the PostgreSQL test server");
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
+    let url = match admin.rfind('/') {
+        Some(i) => format!("{}/{name}", &admin[..i]),
+        None => panic!("{PG_ENV} must be a URL ending in /database"),
+    };
+    Some((admin, name, url))
+}
+
+pub async fn drop_pg(admin: &str, name: &str) {
+    if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await {
+        let _ = sqlx::Executor::execute(
+            &mut conn,
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+        )
+        .await;
+    }
+}
+
+/// Starts didhub on `db`; `None` when PostgreSQL is asked for but not configured.
+pub async fn spawn_app(db: Db) -> Option<TestApp> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (url, pg) = match db {
+        Db::Sqlite => (None, None),
+        Db::Postgres => {
+            let (admin, name, url) = fresh_pg().await?;
+            (Some(url), Some((admin, name)))
+        }
+    };
+    let cfg = StoreConfig {
+        database_url: url,
+        data_dir: dir.path().to_path_buf(),
+        pool_size: 8,
+    };
+    let store = Store::open(&cfg).await.expect("open store");
+    let (_, token) = store
+        .create_token(&Actor::system(), "test", "admin", None)
+        .await
+        .expect("token");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let state = didhub_server::AppState {
+        store: store.clone(),
+    };
+    let server = tokio::spawn(async move {
+        let _ = didhub_server::serve(listener, state, std::future::pending()).await;
+    });
+    Some(TestApp {
+        base: format!("http://{addr}"),
+        token,
+        client: reqwest::Client::new(),
+        store,
+        db,
+        _dir: dir,
+        pg,
+        server,
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(&self.token)
+    }
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(&self.token)
+    }
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.patch(self.url(path)).bearer_auth(&self.token)
+    }
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.delete(self.url(path)).bearer_auth(&self.token)
+    }
+
+    /// GET returning (status, json).
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.get(path).send().await.expect("request");
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.post(path).json(body).send().await.expect("request");
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn operator(&self, name: &str) -> String {
+        let (s, v) = self
+            .post_json("/api/v1/operators", &serde_json::json!({"name": name}))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v["id"].as_str().expect("id").to_string()
+    }
+
+    /// Creates DIDs and returns the response body.
+    pub async fn create(&self, op: &str, numbers: &[&str]) -> Value {
+        let (s, v) = self
+            .post_json(
+                "/api/v1/dids",
+                &serde_json::json!({"operator_id": op, "numbers": numbers}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v
+    }
+
+    pub async fn stop(self) {
+        self.server.abort();
+        self.store.close().await;
+        if let Some((admin, name)) = &self.pg {
+            drop_pg(admin, name).await;
+        }
+    }
+}
+
+/// Runs one story on SQLite and, when configured, on PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $story:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let app = common::spawn_app(common::Db::Sqlite)
+                    .await
+                    .expect("sqlite app");
+                $story(&app).await;
+                app.stop().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let Some(app) = common::spawn_app(common::Db::Postgres).await else {
+                    eprintln!("{} not set: PostgreSQL run skipped", common::PG_ENV);
+                    return;
+                };
+                $story(&app).await;
+                app.stop().await;
+            }
+        }
+    };
+}
