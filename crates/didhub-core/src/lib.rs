@@ -1,7 +1,9 @@
 //! didhub's domain: types, rules and calculations. No I/O, no async.
 
+pub mod access;
 pub mod did;
 pub mod import;
 pub mod licensing;
+pub mod money;
 pub mod number;
 pub mod range;

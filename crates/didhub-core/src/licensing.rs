@@ -144,6 +144,26 @@ pub fn quote(
     })
 }
 
+/// A license is active on `day` when its current period covers it.
+pub fn is_active(period_start: NaiveDate, expires: NaiveDate, day: NaiveDate) -> bool {
+    period_start <= day && day < expires
+}
+
+/// The period after one that ends on `expires`: it starts on the old expiry.
+pub fn renew(term: TermKind, expires: NaiveDate) -> Result<(NaiveDate, NaiveDate), LicenseError> {
+    Ok((expires, term.expiry(expires)?))
+}
+
+/// Order states that count as confirmed for a customer to be active (ordering will add the
+/// states themselves).
+pub const CONFIRMED_ORDER_STATES: [&str; 3] = ["confirmed", "in_progress", "completed"];
+
+/// A customer is active with at least one confirmed order and one PBX with an active license:
+/// then it may order without a quote.
+pub fn customer_active(has_confirmed_order: bool, has_active_license: bool) -> bool {
+    has_confirmed_order && has_active_license
+}
+
 /// Services co-terminate with their PBX: the same term kind or nothing.
 pub fn check_same_term(service: TermKind, license: TermKind) -> Result<(), LicenseError> {
     if service == license {
@@ -192,6 +212,20 @@ mod tests {
             TermKind::FiveYear.expiry(d("2020-02-29")).unwrap(),
             d("2025-02-28")
         );
+    }
+
+    #[test]
+    fn renewal_and_activity() {
+        let (s, e) = renew(TermKind::Yearly, d("2021-05-15")).unwrap();
+        assert_eq!((s, e), (d("2021-05-15"), d("2022-05-15")));
+        assert!(is_active(d("2020-05-15"), d("2021-05-15"), d("2020-05-15")));
+        assert!(!is_active(
+            d("2020-05-15"),
+            d("2021-05-15"),
+            d("2021-05-15")
+        ));
+        assert!(!customer_active(true, false));
+        assert!(customer_active(true, true));
     }
 
     #[test]

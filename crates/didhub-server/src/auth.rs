@@ -1,31 +1,113 @@
-//! Bearer-token authentication for `/api`.
+//! Authentication (bearer token or session cookie with CSRF) and authorisation: every route has
+//! an entry in [`crate::api::POLICY`]; a route without one is refused, never open.
 
-use axum::extract::{Request, State};
-use axum::http::header;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use didhub_core::access::{Need, Role};
+use didhub_store::orgs::Scope;
+use didhub_store::tokens::Identity;
 use didhub_store::Actor;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use crate::api::{policy_for, Policy};
 use crate::error::ApiError;
 use crate::AppState;
+
+pub const SESSION_COOKIE: &str = "didhub_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Who is calling, attached to every authenticated request.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub token_id: uuid::Uuid,
-    pub name: String,
-    pub role: String,
+    pub user_id: uuid::Uuid,
+    pub email: String,
+    pub role: Role,
+    pub partner_id: Option<uuid::Uuid>,
+    pub credential_id: uuid::Uuid,
+    pub session: bool,
+    pub token_name: Option<String>,
 }
 
 impl Principal {
+    fn from_identity(i: Identity) -> Self {
+        Principal {
+            user_id: i.user_id,
+            email: i.email,
+            role: i.role,
+            partner_id: i.partner_id,
+            credential_id: i.credential_id,
+            session: i.csrf.is_some(),
+            token_name: i.token_name,
+        }
+    }
+
     pub fn actor(&self) -> Actor {
-        Actor(format!("token:{}", self.name))
+        match &self.token_name {
+            Some(t) => Actor(format!("user:{} (token {t})", self.email)),
+            None => Actor(format!("user:{}", self.email)),
+        }
+    }
+
+    /// The rows this caller may see.
+    pub fn scope(&self) -> Scope {
+        match self.partner_id {
+            Some(p) if self.role.is_partner() => Scope::Partner(p),
+            _ => Scope::All,
+        }
+    }
+
+    /// Refuses a need the role lacks: 404 for partner users (they must not learn what exists
+    /// beyond their own data), 403 for staff.
+    pub fn require(&self, need: Need) -> Result<(), ApiError> {
+        if self.role.allows(need) {
+            Ok(())
+        } else if self.role.is_partner() {
+            Err(ApiError::NotFound("resource".into()))
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "the {} role may not do this",
+                self.role
+            )))
+        }
     }
 }
 
-pub async fn require_token(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
-    let token = req
+fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Constant-time comparison for secrets.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let Some(policy) = policy_for(req.method(), &path) else {
+        tracing::error!(method = %req.method(), path, "route has no access policy; refused");
+        return ApiError::Forbidden("this route has no access policy".into()).into_response();
+    };
+    if policy == Policy::Public {
+        return next.run(req).await;
+    }
+    let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -33,22 +115,60 @@ pub async fn require_token(State(s): State<AppState>, mut req: Request, next: Ne
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::trim);
-    let Some(token) = token else {
-        return ApiError::Unauthorized.into_response();
-    };
-    match s.store.verify_token(token).await {
-        Ok(Some(t)) => {
-            req.extensions_mut().insert(Principal {
-                token_id: t.id,
-                name: t.name,
-                role: t.role,
-            });
-            next.run(req).await
+        .map(|t| t.trim().to_string());
+    let identity = match (&bearer, cookie(&req, SESSION_COOKIE)) {
+        (Some(t), _) => s.store.verify_token(t).await,
+        (None, Some(c)) => {
+            let c = c.to_string();
+            match s.store.verify_session(&c).await {
+                Ok(Some(i)) => {
+                    // Cookies ride along on cross-site requests; unsafe ones must prove origin.
+                    let unsafe_method =
+                        !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+                    let sent = req
+                        .headers()
+                        .get(CSRF_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    if unsafe_method && !i.csrf.as_deref().is_some_and(|c| same(c, sent)) {
+                        return ApiError::Forbidden(format!(
+                            "missing or wrong {CSRF_HEADER} header"
+                        ))
+                        .into_response();
+                    }
+                    Ok(Some(i))
+                }
+                other => other,
+            }
         }
-        Ok(None) => ApiError::Unauthorized.into_response(),
-        Err(e) => ApiError::Store(e).into_response(),
+        (None, None) => Ok(None),
+    };
+    let p = match identity {
+        Ok(Some(i)) => Principal::from_identity(i),
+        Ok(None) => return ApiError::Unauthorized.into_response(),
+        Err(e) => return ApiError::Store(e).into_response(),
+    };
+    if let Policy::Need(n) = policy {
+        if let Err(e) = p.require(n) {
+            return e.into_response();
+        }
     }
+    req.extensions_mut().insert(p);
+    next.run(req).await
+}
+
+/// The client address for login throttling.
+pub fn client_address(req: &axum::http::Extensions) -> String {
+    req.get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn session_cookie(token: &str, secure: bool, max_age: i64) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    )
 }
 
 pub struct BearerScheme;

@@ -42,6 +42,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Throttled(String, u64),
 }
 
 impl ApiError {
@@ -92,6 +96,12 @@ impl ApiError {
                 "too-large",
                 "Payload too large",
             ),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::Throttled(..) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                "Too many attempts",
+            ),
         }
     }
 
@@ -137,6 +147,16 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
+        if let ApiError::Throttled(_, secs) = &self {
+            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        if let ApiError::Throttled(_, secs) = &self {
+            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
         if status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

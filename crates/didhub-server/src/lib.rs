@@ -30,6 +30,17 @@ pub const MAX_UPLOAD: usize = 256 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Mark the session cookie `Secure` (turn off only for plain-HTTP development).
+    pub secure_cookies: bool,
+}
+
+impl AppState {
+    pub fn new(store: Store) -> Self {
+        AppState {
+            store,
+            secure_cookies: true,
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -62,7 +73,7 @@ pub fn api_router(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenAp
     let (v1, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::routes())
         .split_for_parts();
-    let v1 = v1.layer(middleware::from_fn_with_state(state, auth::require_token));
+    let v1 = v1.layer(middleware::from_fn_with_state(state, auth::authorize));
     (v1, doc)
 }
 

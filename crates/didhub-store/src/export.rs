@@ -28,6 +28,7 @@ fn literal(p: &Param) -> String {
         Param::Uuid(u) => format!("'{u}'::uuid"),
         Param::Int(i) => i.to_string(),
         Param::Time(t) => format!("'{}'::timestamptz", t.to_rfc3339()),
+        Param::Date(d) => format!("'{d}'::date"),
     }
 }
 

@@ -20,10 +20,13 @@ pub mod error;
 pub mod export;
 pub mod idempotency;
 pub mod import;
+pub mod licenses;
 pub mod model;
 pub mod operators;
+pub mod orgs;
 mod sql;
 pub mod tokens;
+pub mod users;
 
 pub use error::StoreError;
 pub use model::*;

@@ -15,6 +15,7 @@ pub(crate) enum Param {
     Uuid(Uuid),
     Int(i64),
     Time(DateTime<Utc>),
+    Date(chrono::NaiveDate),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -54,6 +55,7 @@ macro_rules! bind_all {
                 $crate::sql::Param::Uuid(v) => q.bind(v),
                 $crate::sql::Param::Int(v) => q.bind(v),
                 $crate::sql::Param::Time(v) => q.bind(v),
+                $crate::sql::Param::Date(v) => q.bind(v),
             };
         }
         q

@@ -14,6 +14,8 @@ use didhub_store::import::ImportOptions;
 use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store, StoreConfig};
 use serde::Deserialize;
 
+mod accounts;
+
 #[derive(Parser)]
 #[command(
     name = "didhub",
@@ -41,6 +43,9 @@ struct Global {
     /// Database connection pool size.
     #[arg(long, global = true, env = "DIDHUB_POOL_SIZE")]
     pool_size: Option<u32>,
+    /// Mark the session cookie Secure (set false only for plain-HTTP development).
+    #[arg(long, global = true, env = "DIDHUB_SECURE_COOKIES")]
+    secure_cookies: Option<bool>,
     /// Log format: text or json.
     #[arg(long, global = true, env = "DIDHUB_LOG_FORMAT")]
     log_format: Option<String>,
@@ -54,6 +59,7 @@ struct FileConfig {
     listen: Option<String>,
     pool_size: Option<u32>,
     log_format: Option<String>,
+    secure_cookies: Option<bool>,
 }
 
 #[derive(Subcommand)]
@@ -105,6 +111,31 @@ enum Cmd {
         action: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+    },
+    /// Users and their roles.
+    Users {
+        #[command(subcommand)]
+        cmd: accounts::UsersCmd,
+    },
+    /// Partners (resellers).
+    Partners {
+        #[command(subcommand)]
+        cmd: accounts::PartnersCmd,
+    },
+    /// Customers of partners.
+    Customers {
+        #[command(subcommand)]
+        cmd: accounts::CustomersCmd,
+    },
+    /// PBXs, their licenses and services.
+    Pbxs {
+        #[command(subcommand)]
+        cmd: accounts::PbxsCmd,
+    },
+    /// The service catalog.
+    ServiceKinds {
+        #[command(subcommand)]
+        cmd: accounts::ServiceKindsCmd,
     },
     /// PBX licenses and co-terminated services.
     License {
@@ -179,10 +210,14 @@ struct FilterArgs {
 
 #[derive(Subcommand)]
 enum TokenCmd {
-    /// Create an admin API token and print it (it is shown only once).
+    /// Create an API token and print it (it is shown only once). Without --user, the token
+    /// belongs to the bootstrap admin (admin@localhost).
     Create {
         #[arg(long)]
         name: String,
+        /// E-mail of the user the token acts as.
+        #[arg(long)]
+        user: Option<String>,
         /// Expire after this many days (default: never).
         #[arg(long)]
         expires_days: Option<u32>,
@@ -256,6 +291,7 @@ enum LicenseCmd {
 struct Ctx {
     store_cfg: StoreConfig,
     listen: String,
+    secure_cookies: bool,
 }
 
 fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
@@ -281,8 +317,13 @@ fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
         pool_size: g.pool_size.or(file.pool_size).unwrap_or(16),
     };
     let listen = file.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+    let secure_cookies = g.secure_cookies.or(file.secure_cookies).unwrap_or(true);
     Ok((
-        Ctx { store_cfg, listen },
+        Ctx {
+            store_cfg,
+            listen,
+            secure_cookies,
+        },
         g.log_format.clone().or(file.log_format),
     ))
 }
@@ -347,7 +388,11 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
             tracing::info!(addr = %addr, backend = store.backend_name(), "didhub serving");
-            didhub_server::serve(listener, didhub_server::AppState { store }, async {
+            let state = didhub_server::AppState {
+                store,
+                secure_cookies: ctx.secure_cookies,
+            };
+            didhub_server::serve(listener, state, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
@@ -451,6 +496,11 @@ async fn filter(store: &Store, f: FilterArgs) -> Result<DidFilter> {
 async fn command(store: &Store, cmd: Cmd) -> Result<()> {
     let actor = Actor::cli();
     match cmd {
+        Cmd::Users { cmd } => accounts::users(store, &actor, cmd).await,
+        Cmd::Partners { cmd } => accounts::partners(store, &actor, cmd).await,
+        Cmd::Customers { cmd } => accounts::customers(store, &actor, cmd).await,
+        Cmd::Pbxs { cmd } => accounts::pbxs(store, &actor, cmd).await,
+        Cmd::ServiceKinds { cmd } => accounts::service_kinds(store, &actor, cmd).await,
         Cmd::Import(a) => import(store, &actor, a).await,
         Cmd::Export { filter: f, output } => {
             let f = filter(store, f).await?;
@@ -476,11 +526,26 @@ async fn command(store: &Store, cmd: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Token {
-            cmd: TokenCmd::Create { name, expires_days },
+            cmd:
+                TokenCmd::Create {
+                    name,
+                    user,
+                    expires_days,
+                },
         } => {
             let expires =
                 expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d as i64));
-            let (_info, token) = store.create_token(&actor, &name, "admin", expires).await?;
+            let user_id = match user {
+                Some(email) => {
+                    store
+                        .find_user(&email)
+                        .await?
+                        .with_context(|| format!("no user with e-mail {email}"))?
+                        .id
+                }
+                None => store.bootstrap_admin().await?,
+            };
+            let (_info, token) = store.create_token(&actor, user_id, &name, expires).await?;
             println!("{token}");
             eprintln!("This token is shown once; store it safely. Use it as 'Authorization: Bearer <token>'.");
             Ok(())

@@ -179,7 +179,7 @@ where
             Some(k)
         }
     };
-    let principal = p.token_id.to_string();
+    let principal = p.user_id.to_string();
     let hash = hex::encode(Sha256::digest(
         serde_json::to_vec(request).unwrap_or_default(),
     ));

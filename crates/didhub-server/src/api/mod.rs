@@ -1,18 +1,121 @@
-//! `/api/v1` handlers. Each is thin: parse, call the store (which applies core rules), answer.
+//! `/api/v1` handlers and the access policy of every route. Handlers are thin: parse, call the
+//! store (which applies core rules, scoped to the caller), answer.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
+use didhub_core::access::Need;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
+pub mod accounts;
 pub mod audit;
 pub mod dids;
+pub mod licenses;
 pub mod operators;
+pub mod orgs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// No credentials needed (login only).
+    Public,
+    Need(Need),
+}
+
+use Need::*;
+use Policy::Need as N;
+
+/// What each route needs. The authorisation middleware refuses any route missing here, and a
+/// test checks this table against the OpenAPI document and walks it with every role.
+pub const POLICY: &[(&str, &str, Policy)] = &[
+    ("POST", "/api/v1/auth/login", Policy::Public),
+    ("POST", "/api/v1/auth/logout", N(Authenticated)),
+    ("GET", "/api/v1/auth/me", N(Authenticated)),
+    ("GET", "/api/v1/tokens", N(Authenticated)),
+    ("POST", "/api/v1/tokens", N(Authenticated)),
+    ("DELETE", "/api/v1/tokens/{id}", N(Authenticated)),
+    ("GET", "/api/v1/users", N(Users)),
+    ("POST", "/api/v1/users", N(Users)),
+    ("GET", "/api/v1/users/{id}", N(Users)),
+    ("PATCH", "/api/v1/users/{id}", N(Users)),
+    ("PUT", "/api/v1/users/{id}/password", N(Users)),
+    ("GET", "/api/v1/partners", N(OrgRead)),
+    ("POST", "/api/v1/partners", N(StaffAdmin)),
+    ("GET", "/api/v1/partners/{id}", N(OrgRead)),
+    ("GET", "/api/v1/customers", N(OrgRead)),
+    ("POST", "/api/v1/customers", N(OrgWrite)),
+    ("GET", "/api/v1/customers/{id}", N(OrgRead)),
+    ("PATCH", "/api/v1/customers/{id}", N(OrgWrite)),
+    ("DELETE", "/api/v1/customers/{id}", N(OrgWrite)),
+    ("GET", "/api/v1/pbxs", N(OrgRead)),
+    ("POST", "/api/v1/pbxs", N(OrgWrite)),
+    ("GET", "/api/v1/pbxs/{id}", N(OrgRead)),
+    ("PATCH", "/api/v1/pbxs/{id}", N(OrgWrite)),
+    ("GET", "/api/v1/pbxs/{id}/license", N(OrgRead)),
+    ("PUT", "/api/v1/pbxs/{id}/license", N(OrgWrite)),
+    ("POST", "/api/v1/pbxs/{id}/license/renew", N(OrgWrite)),
+    ("GET", "/api/v1/pbxs/{id}/services", N(OrgRead)),
+    ("POST", "/api/v1/pbxs/{id}/services", N(OrgWrite)),
+    ("POST", "/api/v1/pbxs/{id}/services/preview", N(OrgRead)),
+    ("GET", "/api/v1/service-kinds", N(Authenticated)),
+    ("POST", "/api/v1/service-kinds", N(StaffAdmin)),
+    ("POST", "/api/v1/licenses/quote", N(Authenticated)),
+    ("GET", "/api/v1/operators", N(InventoryRead)),
+    ("POST", "/api/v1/operators", N(InventoryAdmin)),
+    ("GET", "/api/v1/operators/{id}", N(InventoryRead)),
+    ("PATCH", "/api/v1/operators/{id}", N(InventoryAdmin)),
+    ("DELETE", "/api/v1/operators/{id}", N(InventoryAdmin)),
+    ("GET", "/api/v1/dids", N(InventoryRead)),
+    ("POST", "/api/v1/dids", N(InventoryAdmin)),
+    ("GET", "/api/v1/dids/count", N(InventoryRead)),
+    ("GET", "/api/v1/dids/{id}", N(InventoryRead)),
+    ("PATCH", "/api/v1/dids/{id}", N(InventoryAdmin)),
+    ("DELETE", "/api/v1/dids/{id}", N(InventoryAdmin)),
+    ("GET", "/api/v1/dids/{id}/history", N(InventoryRead)),
+    ("POST", "/api/v1/dids/bulk-edit", N(InventoryAdmin)),
+    ("POST", "/api/v1/dids/bulk-delete", N(InventoryAdmin)),
+    ("POST", "/api/v1/dids/import", N(InventoryAdmin)),
+    ("GET", "/api/v1/dids/export", N(InventoryAdmin)),
+    ("GET", "/api/v1/audit", N(InventoryAdmin)),
+];
+
+pub fn policy_for(method: &Method, path: &str) -> Option<Policy> {
+    POLICY
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        .map(|(_, _, pol)| *pol)
+}
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::list_tokens, accounts::create_token))
+        .routes(routes!(accounts::revoke_token))
+        .routes(routes!(accounts::list_users, accounts::create_user))
+        .routes(routes!(accounts::get_user, accounts::update_user))
+        .routes(routes!(accounts::set_password))
+        .routes(routes!(orgs::list_partners, orgs::create_partner))
+        .routes(routes!(orgs::get_partner))
+        .routes(routes!(orgs::list_customers, orgs::create_customer))
+        .routes(routes!(
+            orgs::get_customer,
+            orgs::update_customer,
+            orgs::delete_customer
+        ))
+        .routes(routes!(orgs::list_pbxs, orgs::create_pbx))
+        .routes(routes!(orgs::get_pbx, orgs::update_pbx))
+        .routes(routes!(licenses::get_license, licenses::set_license))
+        .routes(routes!(licenses::renew_license))
+        .routes(routes!(licenses::list_services, licenses::add_service))
+        .routes(routes!(licenses::preview_service))
+        .routes(routes!(
+            licenses::list_service_kinds,
+            licenses::create_service_kind
+        ))
+        .routes(routes!(licenses::quote))
         .routes(routes!(operators::list, operators::create))
         .routes(routes!(
             operators::get_one,

@@ -67,8 +67,9 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
         pool_size: 8,
     };
     let store = Store::open(&cfg).await.expect("open store");
+    let admin = store.bootstrap_admin().await.expect("admin");
     let (_, token) = store
-        .create_token(&Actor::system(), "test", "admin", None)
+        .create_token(&Actor::system(), admin, "test", None)
         .await
         .expect("token");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -77,6 +78,7 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
     let addr = listener.local_addr().expect("addr");
     let state = didhub_server::AppState {
         store: store.clone(),
+        secure_cookies: false,
     };
     let server = tokio::spawn(async move {
         let _ = didhub_server::serve(listener, state, std::future::pending()).await;

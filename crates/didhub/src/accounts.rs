@@ -1,0 +1,329 @@
+//! CLI for users, partners, customers, PBXs, licenses and services.
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use didhub_core::access::Role;
+use didhub_core::licensing::TermKind;
+use didhub_store::licenses::{Price, ServiceRequest};
+use didhub_store::orgs::{NewPbx, Scope};
+use didhub_store::{Actor, Store};
+
+#[derive(Subcommand)]
+pub enum UsersCmd {
+    /// Create a user. The password is read from the DIDHUB_PASSWORD environment variable or,
+    /// with --password-stdin, from the first line of standard input (never from a flag, so it
+    /// stays out of shell history and process lists). Without one, the user can only use tokens.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// admin, operations, support, partner_admin or partner_member.
+        #[arg(long)]
+        role: String,
+        /// Partner name (required for partner roles).
+        #[arg(long)]
+        partner: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    List,
+    /// Change a user's role.
+    SetRole {
+        email: String,
+        role: String,
+    },
+    /// Disable or enable a user.
+    Disable {
+        email: String,
+        #[arg(long)]
+        enable: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PartnersCmd {
+    List,
+    Create { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum CustomersCmd {
+    List {
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    Create {
+        #[arg(long)]
+        partner: String,
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PbxsCmd {
+    List,
+    Create {
+        /// Customer id.
+        #[arg(long)]
+        customer: uuid::Uuid,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        serial: String,
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Set the license: term kind and current period start.
+    SetLicense {
+        serial: String,
+        #[arg(long)]
+        term: String,
+        #[arg(long)]
+        period_start: chrono::NaiveDate,
+    },
+    /// Renew the license (and its services) for the next period.
+    Renew {
+        serial: String,
+    },
+    /// Add a service (co-terminated, pro rata).
+    AddService {
+        serial: String,
+        /// Service kind code.
+        #[arg(long)]
+        kind: String,
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        /// Start day (default today).
+        #[arg(long)]
+        start: Option<chrono::NaiveDate>,
+        /// Only price it.
+        #[arg(long)]
+        preview: bool,
+    },
+    /// Services of a PBX with their charges.
+    Services {
+        serial: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ServiceKindsCmd {
+    List,
+    /// Add a service kind: --price TERM:CURRENCY:AMOUNT, repeatable (e.g. yearly:EUR:1200.00).
+    Create {
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "price")]
+        prices: Vec<String>,
+    },
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn read_password(stdin: bool) -> Result<Option<String>> {
+    if stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(Some(line.trim_end_matches(['\r', '\n']).to_string()));
+    }
+    Ok(std::env::var("DIDHUB_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty()))
+}
+
+pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
+    match cmd {
+        UsersCmd::Create {
+            email,
+            role,
+            partner,
+            password_stdin,
+        } => {
+            let role: Role = role.parse().context("--role")?;
+            let partner_id = match partner {
+                Some(p) => Some(store.find_partner(&p).await?.id),
+                None => None,
+            };
+            let pw = read_password(password_stdin)?;
+            let u = store
+                .create_user(actor, None, &email, role, partner_id, pw.as_deref())
+                .await?;
+            println!("{}\t{}\t{}", u.id, u.email, u.role);
+        }
+        UsersCmd::List => {
+            for u in store.list_users(None).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.id,
+                    u.email,
+                    u.role,
+                    if u.disabled { "disabled" } else { "" }
+                );
+            }
+        }
+        UsersCmd::SetRole { email, role } => {
+            let u = store
+                .find_user(&email)
+                .await?
+                .with_context(|| format!("no user {email}"))?;
+            let role: Role = role.parse().context("role")?;
+            let u = store
+                .update_user(actor, Role::Admin, None, u.id, Some(role), None)
+                .await?;
+            println!("{}\t{}", u.email, u.role);
+        }
+        UsersCmd::Disable { email, enable } => {
+            let u = store
+                .find_user(&email)
+                .await?
+                .with_context(|| format!("no user {email}"))?;
+            store
+                .update_user(actor, Role::Admin, None, u.id, None, Some(!enable))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn partners(store: &Store, actor: &Actor, cmd: PartnersCmd) -> Result<()> {
+    match cmd {
+        PartnersCmd::List => {
+            for p in store.list_partners(Scope::All).await? {
+                println!("{}\t{}", p.id, p.name);
+            }
+        }
+        PartnersCmd::Create { name } => {
+            let p = store.create_partner(actor, &name).await?;
+            println!("{}\t{}", p.id, p.name);
+        }
+    }
+    Ok(())
+}
+
+pub async fn customers(store: &Store, actor: &Actor, cmd: CustomersCmd) -> Result<()> {
+    match cmd {
+        CustomersCmd::List { partner } => {
+            let pid = match partner {
+                Some(p) => Some(store.find_partner(&p).await?.id),
+                None => None,
+            };
+            for c in store.list_customers(Scope::All, pid).await? {
+                println!(
+                    "{}\t{}\t{}",
+                    c.id,
+                    c.name,
+                    if c.active { "active" } else { "inactive" }
+                );
+            }
+        }
+        CustomersCmd::Create { partner, name } => {
+            let pid = store.find_partner(&partner).await?.id;
+            let c = store.create_customer(actor, Scope::All, pid, &name).await?;
+            println!("{}\t{}", c.id, c.name);
+        }
+    }
+    Ok(())
+}
+
+pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
+    let all = Scope::All;
+    match cmd {
+        PbxsCmd::List => {
+            for p in store.list_pbxs(all, None).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    p.id,
+                    p.serial_number,
+                    p.name,
+                    p.region.unwrap_or_default()
+                );
+            }
+        }
+        PbxsCmd::Create {
+            customer,
+            name,
+            serial,
+            region,
+        } => {
+            let p = store
+                .create_pbx(
+                    actor,
+                    all,
+                    customer,
+                    &NewPbx {
+                        name,
+                        serial_number: serial,
+                        region,
+                    },
+                )
+                .await?;
+            println!("{}\t{}", p.id, p.serial_number);
+        }
+        PbxsCmd::SetLicense {
+            serial,
+            term,
+            period_start,
+        } => {
+            let p = store.find_pbx(all, &serial).await?;
+            let t: TermKind = term.parse().context("--term")?;
+            print_json(&store.set_license(actor, all, p.id, t, period_start).await?)?;
+        }
+        PbxsCmd::Renew { serial } => {
+            let p = store.find_pbx(all, &serial).await?;
+            print_json(&store.renew_license(actor, all, p.id).await?)?;
+        }
+        PbxsCmd::AddService {
+            serial,
+            kind,
+            currency,
+            start,
+            preview,
+        } => {
+            let p = store.find_pbx(all, &serial).await?;
+            let req = ServiceRequest {
+                kind,
+                currency,
+                service_start: start,
+                term_kind: None,
+            };
+            if preview {
+                print_json(&store.quote_service(all, p.id, &req).await?.1)?;
+            } else {
+                let (s, q) = store.add_service(actor, all, p.id, &req).await?;
+                print_json(&serde_json::json!({"service": s, "quote": q}))?;
+            }
+        }
+        PbxsCmd::Services { serial } => {
+            let p = store.find_pbx(all, &serial).await?;
+            print_json(&store.list_services(all, p.id).await?)?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn service_kinds(store: &Store, actor: &Actor, cmd: ServiceKindsCmd) -> Result<()> {
+    match cmd {
+        ServiceKindsCmd::List => print_json(&store.list_service_kinds().await?),
+        ServiceKindsCmd::Create { code, name, prices } => {
+            let mut ps = Vec::new();
+            for p in prices {
+                let parts: Vec<&str> = p.split(':').collect();
+                let [t, c, a] = parts.as_slice() else {
+                    anyhow::bail!(
+                        "--price '{p}': expected TERM:CURRENCY:AMOUNT, e.g. yearly:EUR:1200.00"
+                    );
+                };
+                ps.push(Price {
+                    term_kind: t.parse().with_context(|| format!("--price '{p}'"))?,
+                    currency: c.to_string(),
+                    amount: didhub_core::money::parse_amount(a)
+                        .with_context(|| format!("--price '{p}'"))?,
+                });
+            }
+            print_json(&store.create_service_kind(actor, &code, &name, &ps).await?)
+        }
+    }
+}
