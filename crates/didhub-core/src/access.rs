@@ -81,15 +81,15 @@ impl Role {
     pub fn allows(&self, need: Need) -> bool {
         use Need::*;
         use Role::*;
-        match (self, need) {
-            (_, Authenticated) => true,
-            (Admin, _) => true,
-            (Operations, InventoryRead | InventoryAdmin | OrgRead | OrgWrite) => true,
-            (Support, InventoryRead | OrgRead) => true,
-            (PartnerAdmin, OrgRead | OrgWrite | Users) => true,
-            (PartnerMember, OrgRead | OrgWrite) => true,
-            _ => false,
-        }
+        matches!(
+            (self, need),
+            (_, Authenticated)
+                | (Admin, _)
+                | (Operations, InventoryRead | InventoryAdmin | OrgRead | OrgWrite)
+                | (Support, InventoryRead | OrgRead)
+                | (PartnerAdmin, OrgRead | OrgWrite | Users)
+                | (PartnerMember, OrgRead | OrgWrite)
+        )
     }
 
     /// Checks that a user of this role has (or has not) a partner.
@@ -138,7 +138,11 @@ pub fn email(s: &str) -> Result<String, String> {
     let t = s.trim().to_lowercase();
     let ok = t.len() <= 254
         && t.split_once('@').is_some_and(|(l, d)| {
-            !l.is_empty() && !d.is_empty() && !d.starts_with('.') && !d.ends_with('.') && !d.contains("..")
+            !l.is_empty()
+                && !d.is_empty()
+                && !d.starts_with('.')
+                && !d.ends_with('.')
+                && !d.contains("..")
         })
         && !t.chars().any(|c| c.is_whitespace() || c.is_control())
         && t.matches('@').count() == 1;

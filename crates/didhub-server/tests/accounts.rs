@@ -1,0 +1,819 @@
+//! Accounts, tenancy, the access matrix and licensing, on SQLite and PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::TestApp;
+use didhub_core::access::{Need, Role};
+use didhub_server::api::{Policy, POLICY};
+use didhub_store::orgs::{NewPbx, Scope};
+use didhub_store::Actor;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// A user of a role with a token.
+struct Caller {
+    role: Role,
+    partner: Option<Uuid>,
+    token: String,
+}
+
+struct World {
+    partner_a: Uuid,
+    partner_b: Uuid,
+    customer_a: Uuid,
+    pbx_a: Uuid,
+    user_a: Uuid,
+    operator: Uuid,
+    did: Uuid,
+    callers: Vec<Caller>,
+}
+
+async fn caller(app: &TestApp, role: Role, partner: Option<Uuid>, n: usize) -> Caller {
+    let sys = Actor::system();
+    let u = app
+        .store
+        .create_user(
+            &sys,
+            None,
+            &format!("{}{n}@example.com", role.as_str()),
+            role,
+            partner,
+            None,
+        )
+        .await
+        .unwrap();
+    let (_, token) = app.store.create_token(&sys, u.id, "t", None).await.unwrap();
+    Caller {
+        role,
+        partner,
+        token,
+    }
+}
+
+async fn world(app: &TestApp) -> World {
+    let sys = Actor::system();
+    let s = &app.store;
+    let pa = s.create_partner(&sys, "Partner A").await.unwrap().id;
+    let pb = s.create_partner(&sys, "Partner B").await.unwrap().id;
+    let ca = s
+        .create_customer(&sys, Scope::All, pa, "Customer A")
+        .await
+        .unwrap()
+        .id;
+    s.create_customer(&sys, Scope::All, pb, "Customer B")
+        .await
+        .unwrap();
+    let pbx = s
+        .create_pbx(
+            &sys,
+            Scope::All,
+            ca,
+            &NewPbx {
+                name: "pbx".into(),
+                serial_number: "SN-A-1".into(),
+                region: Some("EU".into()),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    s.set_license(
+        &sys,
+        Scope::All,
+        pbx,
+        didhub_core::licensing::TermKind::Yearly,
+        "2020-05-15".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    s.create_service_kind(
+        &sys,
+        "sip_trunk",
+        "SIP trunk",
+        &[didhub_store::licenses::Price {
+            term_kind: didhub_core::licensing::TermKind::Yearly,
+            currency: "EUR".into(),
+            amount: "1200.00".parse().unwrap(),
+        }],
+    )
+    .await
+    .unwrap();
+    let user_a = s
+        .create_user(
+            &sys,
+            None,
+            "member@a.example",
+            Role::PartnerMember,
+            Some(pa),
+            None,
+        )
+        .await
+        .unwrap()
+        .id;
+    let op = s.create_operator(&sys, "Op").await.unwrap().id;
+    let created = s
+        .create_dids(
+            &sys,
+            didhub_store::dids::NewDids {
+                numbers: vec!["+442079460100".into()],
+                country: None,
+                operator_id: op,
+                status: didhub_core::did::DidStatus::InStock,
+                after_hold: didhub_core::did::DidStatus::InStock,
+                tag: None,
+                notes: None,
+                reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    let did = created.items[0].id;
+    // In use, so that an allowed DELETE is refused by the rule, not carried out.
+    didhub_store::on!(app.store, p => sqlx::query("UPDATE dids SET status = 'assigned' WHERE id = $1").bind(did).execute(p).await.unwrap().rows_affected());
+    let mut callers = Vec::new();
+    for (i, (role, partner)) in [
+        (Role::Admin, None),
+        (Role::Operations, None),
+        (Role::Support, None),
+        (Role::PartnerAdmin, Some(pa)),
+        (Role::PartnerMember, Some(pa)),
+        (Role::PartnerAdmin, Some(pb)),
+        (Role::PartnerMember, Some(pb)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        callers.push(caller(app, role, partner, i).await);
+    }
+    World {
+        partner_a: pa,
+        partner_b: pb,
+        customer_a: ca,
+        pbx_a: pbx,
+        user_a,
+        operator: op,
+        did,
+        callers,
+    }
+}
+
+fn path_for(w: &World, template: &str) -> String {
+    let id = if template.starts_with("/api/v1/partners/") {
+        w.partner_a
+    } else if template.starts_with("/api/v1/customers/") {
+        w.customer_a
+    } else if template.starts_with("/api/v1/pbxs/") {
+        w.pbx_a
+    } else if template.starts_with("/api/v1/users/") {
+        w.user_a
+    } else if template.starts_with("/api/v1/operators/") {
+        w.operator
+    } else if template.starts_with("/api/v1/dids/") {
+        w.did
+    } else {
+        Uuid::now_v7()
+    };
+    template.replace("{id}", &id.to_string())
+}
+
+/// Routes whose `{id}` names partner A's data: invisible to partner B.
+fn partner_a_data(template: &str) -> bool {
+    [
+        "/api/v1/partners/{id}",
+        "/api/v1/customers/{id}",
+        "/api/v1/pbxs/{id}",
+        "/api/v1/users/{id}",
+    ]
+    .iter()
+    .any(|p| template.starts_with(p))
+}
+
+async fn access_matrix(app: &TestApp) {
+    // No route without a policy, no policy without a route.
+    let spec: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for m in ["get", "post", "put", "patch", "delete"] {
+            if item.get(m).is_some() {
+                documented.insert((m.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let listed: BTreeSet<(String, String)> = POLICY
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, listed,
+        "every route needs an entry in api::POLICY (and every entry a route)"
+    );
+
+    let w = world(app).await;
+    let mut checked = 0;
+    for (method, template, policy) in POLICY {
+        if *policy == Policy::Public {
+            continue;
+        }
+        let Policy::Need(need) = *policy else {
+            unreachable!()
+        };
+        let url = app.url(&path_for(&w, template));
+        // Without credentials: 401 everywhere.
+        let r = app
+            .client
+            .request(method.parse().unwrap(), &url)
+            .json(&json!({"__probe": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{method} {template} without a token");
+        for c in &w.callers {
+            let r = app
+                .client
+                .request(method.parse().unwrap(), &url)
+                .bearer_auth(&c.token)
+                .json(&json!({"__probe": true}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap_or_default();
+            let what = format!(
+                "{method} {template} as {} of {:?}: {status} {body}",
+                c.role, c.partner
+            );
+            if !c.role.allows(need) {
+                let expected = if c.role.is_partner() { 404 } else { 403 };
+                assert_eq!(status, expected, "{what}");
+            } else if c.role.is_partner()
+                && c.partner == Some(w.partner_b)
+                && partner_a_data(template)
+            {
+                // Partner A's data must look exactly like data that does not exist.
+                let ghost = app.url(&template.replace("{id}", &Uuid::now_v7().to_string()));
+                let g = app
+                    .client
+                    .request(method.parse().unwrap(), &ghost)
+                    .bearer_auth(&c.token)
+                    .json(&json!({"__probe": true}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(status, g.status().as_u16(), "tenancy: {what}");
+                assert!([404, 422].contains(&status), "tenancy: {what}");
+            } else {
+                assert!(![401, 403].contains(&status), "{what}");
+                if *method == "GET" && !template.contains("/api/v1/tokens") {
+                    assert_eq!(status, 200, "{what}");
+                }
+                if need == Need::Users
+                    && c.role == Role::PartnerAdmin
+                    && c.partner == Some(w.partner_a)
+                    && *method == "GET"
+                {
+                    assert_eq!(status, 200, "{what}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= POLICY.len() * 6, "{checked}");
+}
+both_backends!(matrix, access_matrix);
+
+async fn tenancy_story(app: &TestApp) {
+    let w = world(app).await;
+    let b = w
+        .callers
+        .iter()
+        .find(|c| c.role == Role::PartnerAdmin && c.partner == Some(w.partner_b))
+        .unwrap();
+    let a = w
+        .callers
+        .iter()
+        .find(|c| c.role == Role::PartnerMember && c.partner == Some(w.partner_a))
+        .unwrap();
+    let get = |tok: &str, path: &str| {
+        let r = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(tok.to_string())
+            .send();
+        async move {
+            let r = r.await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (_, v) = get(&b.token, "/api/v1/customers").await;
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Customer B"]);
+    let (_, v) = get(&a.token, "/api/v1/customers").await;
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["name"], "Customer A");
+    let (_, v) = get(&b.token, "/api/v1/partners").await;
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["name"], "Partner B");
+    let (_, v) = get(&b.token, "/api/v1/pbxs").await;
+    assert_eq!(v.as_array().unwrap().len(), 0);
+    // Filtering for another partner's customers shows nothing.
+    let (_, v) = get(
+        &b.token,
+        &format!("/api/v1/customers?partner_id={}", w.partner_a),
+    )
+    .await;
+    assert_eq!(v.as_array().unwrap().len(), 0);
+    // Creating under another partner's customer: not found.
+    let r = app
+        .client
+        .post(app.url("/api/v1/pbxs"))
+        .bearer_auth(&b.token)
+        .json(&json!({"customer_id": w.customer_a, "name": "x", "serial_number": "SN-X"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = app
+        .client
+        .post(app.url("/api/v1/customers"))
+        .bearer_auth(&b.token)
+        .json(&json!({"partner_id": w.partner_a, "name": "sneaky"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    // Partner B creates its own customer without naming the partner.
+    let r = app
+        .client
+        .post(app.url("/api/v1/customers"))
+        .bearer_auth(&b.token)
+        .json(&json!({"name": "New B"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["partner_id"],
+        w.partner_b.to_string()
+    );
+    // Partner admins manage their partner's users only, and only with partner roles.
+    let r = app
+        .client
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&b.token)
+        .json(&json!({"email": "x@b.example", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = app
+        .client
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&b.token)
+        .json(&json!({"email": "x@b.example", "role": "partner_member", "partner_id": w.partner_a}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["partner_id"],
+        w.partner_b.to_string(),
+        "bound to the caller's partner"
+    );
+    let (_, users) = get(&b.token, "/api/v1/users").await;
+    assert!(users
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["partner_id"] == w.partner_b.to_string()));
+    let r = app
+        .client
+        .patch(app.url(&format!("/api/v1/users/{}", w.user_a)))
+        .bearer_auth(&b.token)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+both_backends!(tenancy, tenancy_story);
+
+async fn login_story(app: &TestApp) {
+    let sys = Actor::system();
+    let u = app
+        .store
+        .create_user(
+            &sys,
+            None,
+            "ops@example.com",
+            Role::Operations,
+            None,
+            Some("correct horse battery"),
+        )
+        .await
+        .unwrap();
+    let login = |email: &str, pw: &str| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": pw}))
+            .send()
+    };
+    let r = login("ops@example.com", "wrong password!!").await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = login("nobody@example.com", "wrong password!!")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "unknown accounts look the same");
+    let r = login("OPS@example.com", "correct horse battery")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_string();
+    let v: Value = r.json().await.unwrap();
+    let csrf = v["csrf_token"].as_str().unwrap().to_string();
+    assert_eq!(v["user"]["role"], "operations");
+    // The session works; unsafe requests need the CSRF token.
+    let r = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .post(app.url("/api/v1/operators"))
+        .header("cookie", &session)
+        .json(&json!({"name": "via session"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .post(app.url("/api/v1/operators"))
+        .header("cookie", &session)
+        .header("x-csrf-token", "nope")
+        .json(&json!({"name": "via session"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .post(app.url("/api/v1/operators"))
+        .header("cookie", &session)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "via session"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Tokens: created for yourself, shown once, listed, revoked.
+    let r = app
+        .client
+        .post(app.url("/api/v1/tokens"))
+        .header("cookie", &session)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "script"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let t: Value = r.json().await.unwrap();
+    let secret = t["secret"].as_str().unwrap().to_string();
+    let tid = t["token"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.client
+            .get(app.url("/api/v1/dids"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = app
+        .client
+        .delete(app.url(&format!("/api/v1/tokens/{tid}")))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        app.client
+            .get(app.url("/api/v1/dids"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // Logout ends the session.
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/logout"))
+        .header("cookie", &session)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        app.client
+            .get(app.url("/api/v1/auth/me"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // A role change applies to existing tokens and is a security entry.
+    let (_, tok) = app
+        .store
+        .create_token(&sys, u.id, "t2", None)
+        .await
+        .unwrap();
+    let r = app
+        .patch(&format!("/api/v1/users/{}", u.id))
+        .json(&json!({"role": "support"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        app.client
+            .post(app.url("/api/v1/operators"))
+            .bearer_auth(&tok)
+            .json(&json!({"name": "n"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    // Disabled users' tokens stop working.
+    app.patch(&format!("/api/v1/users/{}", u.id))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.client
+            .get(app.url("/api/v1/auth/me"))
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let (_, audit) = app.get_json("/api/v1/audit?entity=user&limit=100").await;
+    let actions: BTreeSet<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "auth.login",
+        "auth.login_failed",
+        "auth.logout",
+        "user.role",
+        "user.disable",
+        "user.create",
+    ] {
+        assert!(actions.contains(a), "{a} missing from {actions:?}");
+    }
+    let (_, audit) = app.get_json("/api/v1/audit?action=token.create").await;
+    assert!(audit["items"].as_array().unwrap().len() >= 2);
+    // Throttling per account: after 5 failures even the right password is refused.
+    app.store
+        .create_user(
+            &sys,
+            None,
+            "victim@example.com",
+            Role::Support,
+            None,
+            Some("another long password"),
+        )
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            login("victim@example.com", "guess guess guess")
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    let r = login("victim@example.com", "another long password")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+}
+both_backends!(login, login_story);
+
+async fn licensing_story(app: &TestApp) {
+    let sys = Actor::system();
+    let s = &app.store;
+    let pa = s.create_partner(&sys, "P").await.unwrap().id;
+    let ca = s
+        .create_customer(&sys, Scope::All, pa, "C")
+        .await
+        .unwrap()
+        .id;
+    let (st, pbx) = app
+        .post_json(
+            "/api/v1/pbxs",
+            &json!({"customer_id": ca, "name": "HQ", "serial_number": "SN-1", "region": "EU"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{pbx}");
+    let pbx = pbx["id"].as_str().unwrap().to_string();
+    let (st, _) = app.post_json("/api/v1/service-kinds", &json!({"code": "sip_trunk", "name": "SIP trunk", "prices": [{"term_kind": "yearly", "currency": "EUR", "amount": "1200.00"}, {"term_kind": "monthly", "currency": "EUR", "amount": "110.00"}]})).await;
+    assert_eq!(st, 201);
+    // No license yet: refused.
+    let (st, p) = app
+        .post_json(
+            &format!("/api/v1/pbxs/{pbx}/services"),
+            &json!({"kind": "sip_trunk", "currency": "EUR", "service_start": "2020-08-10"}),
+        )
+        .await;
+    assert_eq!(st, 422, "{p}");
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/pbxs/{pbx}/license")))
+        .bearer_auth(&app.token)
+        .json(&json!({"term_kind": "yearly", "period_start": "2020-05-15"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let lic: Value = r.json().await.unwrap();
+    assert_eq!(lic["expires"], "2021-05-15");
+    // The seed's example, previewed then added.
+    let body = json!({"kind": "sip_trunk", "currency": "EUR", "service_start": "2020-08-10"});
+    let (st, q) = app
+        .post_json(&format!("/api/v1/pbxs/{pbx}/services/preview"), &body)
+        .await;
+    assert_eq!(st, 200, "{q}");
+    assert_eq!(
+        (
+            q["expires"].as_str(),
+            q["days"].as_i64(),
+            q["period_days"].as_i64(),
+            q["amount"].as_str()
+        ),
+        (Some("2021-05-15"), Some(278), Some(365), Some("913.97"))
+    );
+    assert_eq!(
+        app.get_json(&format!("/api/v1/pbxs/{pbx}/services"))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "preview adds nothing"
+    );
+    let (st, added) = app
+        .post_json(&format!("/api/v1/pbxs/{pbx}/services"), &body)
+        .await;
+    assert_eq!(st, 201, "{added}");
+    assert_eq!(added["quote"]["amount"], "913.97");
+    assert_eq!(added["service"]["term_kind"], "yearly");
+    assert_eq!(added["service"]["expires"], "2021-05-15");
+    // Refused: another term kind, on the expiry, before the period, unknown currency price.
+    let (st, p) = app.post_json(&format!("/api/v1/pbxs/{pbx}/services"), &json!({"kind": "sip_trunk", "currency": "EUR", "service_start": "2020-08-10", "term_kind": "monthly"})).await;
+    assert_eq!(st, 422);
+    assert_eq!(p["errors"][0]["field"], "term_kind");
+    let (st, _) = app
+        .post_json(
+            &format!("/api/v1/pbxs/{pbx}/services"),
+            &json!({"kind": "sip_trunk", "currency": "EUR", "service_start": "2021-05-15"}),
+        )
+        .await;
+    assert_eq!(st, 422);
+    let (st, _) = app
+        .post_json(
+            &format!("/api/v1/pbxs/{pbx}/services"),
+            &json!({"kind": "sip_trunk", "currency": "EUR", "service_start": "2020-05-14"}),
+        )
+        .await;
+    assert_eq!(st, 422);
+    let (st, p) = app
+        .post_json(
+            &format!("/api/v1/pbxs/{pbx}/services"),
+            &json!({"kind": "sip_trunk", "currency": "USD", "service_start": "2020-08-10"}),
+        )
+        .await;
+    assert_eq!(st, 422);
+    assert_eq!(p["errors"][0]["field"], "currency");
+    // Replacing the term kind under existing services is refused; renewal renews them at full price.
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/pbxs/{pbx}/license")))
+        .bearer_auth(&app.token)
+        .json(&json!({"term_kind": "monthly", "period_start": "2020-05-15"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let (st, lic) = app
+        .post_json(&format!("/api/v1/pbxs/{pbx}/license/renew"), &json!({}))
+        .await;
+    assert_eq!(st, 200, "{lic}");
+    assert_eq!(
+        (lic["period_start"].as_str(), lic["expires"].as_str()),
+        (Some("2021-05-15"), Some("2022-05-15"))
+    );
+    let (_, services) = app.get_json(&format!("/api/v1/pbxs/{pbx}/services")).await;
+    let charges = services[0]["charges"].as_array().unwrap();
+    assert_eq!(charges.len(), 2);
+    assert_eq!(
+        (charges[0]["kind"].as_str(), charges[0]["amount"].as_str()),
+        (Some("initial"), Some("913.97"))
+    );
+    assert_eq!(
+        (
+            charges[1]["kind"].as_str(),
+            charges[1]["amount"].as_str(),
+            charges[1]["days"].as_i64()
+        ),
+        (Some("renewal"), Some("1200.00"), Some(365))
+    );
+    assert_eq!(services[0]["expires"], "2022-05-15");
+    // The stand-alone quote endpoint agrees with the CLI's contract.
+    let (st, q) = app.post_json("/api/v1/licenses/quote", &json!({"term_kind": "yearly", "period_start": "2020-05-15", "service_start": "2020-08-10", "price": "1200.00"})).await;
+    assert_eq!(st, 200);
+    assert_eq!(q["amount"], "913.97");
+    // Active customer: a confirmed order and a PBX with a license active today.
+    let (_, c) = app.get_json(&format!("/api/v1/customers/{ca}")).await;
+    assert_eq!(c["active"], false);
+    let today = chrono::Utc::now().date_naive();
+    let (st, pbx2) = app
+        .post_json(
+            "/api/v1/pbxs",
+            &json!({"customer_id": ca, "name": "Branch", "serial_number": "SN-2"}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let pbx2 = pbx2["id"].as_str().unwrap().to_string();
+    app.client
+        .put(app.url(&format!("/api/v1/pbxs/{pbx2}/license")))
+        .bearer_auth(&app.token)
+        .json(&json!({"term_kind": "monthly", "period_start": today}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get_json(&format!("/api/v1/customers/{ca}")).await.1["active"],
+        false,
+        "no confirmed order yet"
+    );
+    let cid = Uuid::parse_str(&ca.to_string()).unwrap();
+    didhub_store::on!(app.store, p => sqlx::query("INSERT INTO orders (id, customer_id, state, created_at, updated_at) VALUES ($1, $2, 'confirmed', $3, $3)").bind(Uuid::now_v7()).bind(cid).bind(chrono::Utc::now()).execute(p).await.unwrap().rows_affected());
+    assert_eq!(
+        app.get_json(&format!("/api/v1/customers/{ca}")).await.1["active"],
+        true
+    );
+    // Organisation changes are audited.
+    let (_, a) = app.get_json("/api/v1/audit?entity=pbx").await;
+    let actions: BTreeSet<&str> = a["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for x in ["pbx.create", "license.set", "license.renew", "service.add"] {
+        assert!(actions.contains(x), "{x} in {actions:?}");
+    }
+}
+both_backends!(licensing, licensing_story);
