@@ -85,7 +85,10 @@ impl Role {
             (self, need),
             (_, Authenticated)
                 | (Admin, _)
-                | (Operations, InventoryRead | InventoryAdmin | OrgRead | OrgWrite)
+                | (
+                    Operations,
+                    InventoryRead | InventoryAdmin | OrgRead | OrgWrite
+                )
                 | (Support, InventoryRead | OrgRead)
                 | (PartnerAdmin, OrgRead | OrgWrite | Users)
                 | (PartnerMember, OrgRead | OrgWrite)

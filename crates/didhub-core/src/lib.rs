@@ -1,6 +1,7 @@
 //! didhub's domain: types, rules and calculations. No I/O, no async.
 
 pub mod access;
+pub mod assignment;
 pub mod did;
 pub mod import;
 pub mod licensing;

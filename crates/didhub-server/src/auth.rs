@@ -16,6 +16,42 @@ use crate::error::ApiError;
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "didhub_session";
+
+/// How long a verified token is trusted without asking the database again. A revocation made
+/// on this instance clears the cache at once; one made elsewhere takes effect within this time.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Verified bearer tokens, so that hot paths (routing lookups) cost no database round trip.
+#[derive(Default)]
+pub struct TokenCache {
+    inner: std::sync::Mutex<std::collections::HashMap<String, (Identity, std::time::Instant)>>,
+}
+
+impl TokenCache {
+    fn key(token: &str) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    }
+
+    pub fn get(&self, token: &str) -> Option<Identity> {
+        let m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&Self::key(token))
+            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(i, _)| i.clone())
+    }
+
+    pub fn put(&self, token: &str, i: Identity) {
+        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() > 10_000 {
+            m.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
+        }
+        m.insert(Self::key(token), (i, std::time::Instant::now()));
+    }
+
+    pub fn clear(&self) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Who is calling, attached to every authenticated request.
@@ -117,7 +153,16 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
         })
         .map(|t| t.trim().to_string());
     let identity = match (&bearer, cookie(&req, SESSION_COOKIE)) {
-        (Some(t), _) => s.store.verify_token(t).await,
+        (Some(t), _) => match s.tokens.get(t) {
+            Some(i) => Ok(Some(i)),
+            None => {
+                let r = s.store.verify_token(t).await;
+                if let Ok(Some(i)) = &r {
+                    s.tokens.put(t, i.clone());
+                }
+                r
+            }
+        },
         (None, Some(c)) => {
             let c = c.to_string();
             match s.store.verify_session(&c).await {

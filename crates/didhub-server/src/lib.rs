@@ -20,6 +20,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod routing;
 
 use auth::BearerScheme;
 pub use auth::Principal;
@@ -32,6 +33,10 @@ pub struct AppState {
     pub store: Store,
     /// Mark the session cookie `Secure` (turn off only for plain-HTTP development).
     pub secure_cookies: bool,
+    /// How long DIDs of an inactive package stay on hold.
+    pub hold: chrono::Duration,
+    pub routing: std::sync::Arc<routing::RoutingTable>,
+    pub tokens: std::sync::Arc<auth::TokenCache>,
 }
 
 impl AppState {
@@ -39,7 +44,18 @@ impl AppState {
         AppState {
             store,
             secure_cookies: true,
+            hold: chrono::Duration::days(didhub_core::assignment::DEFAULT_HOLD_DAYS),
+            routing: Default::default(),
+            tokens: Default::default(),
         }
+    }
+
+    /// Loads the routing table and starts the routing follower and the hold worker.
+    pub async fn start_background(&self) -> Result<(), didhub_store::StoreError> {
+        self.routing.refresh(&self.store).await?;
+        routing::spawn_follower(self.routing.clone(), self.store.clone());
+        routing::spawn_hold_worker(self.store.clone(), std::time::Duration::from_secs(30));
+        Ok(())
     }
 }
 

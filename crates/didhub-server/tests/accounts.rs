@@ -27,6 +27,8 @@ struct World {
     user_a: Uuid,
     operator: Uuid,
     did: Uuid,
+    package: Uuid,
+    client_package_a: Uuid,
     callers: Vec<Caller>,
 }
 
@@ -131,7 +133,27 @@ async fn world(app: &TestApp) -> World {
         .unwrap();
     let did = created.items[0].id;
     // In use, so that an allowed DELETE is refused by the rule, not carried out.
-    didhub_store::on!(app.store, p => sqlx::query("UPDATE dids SET status = 'assigned' WHERE id = $1").bind(did).execute(p).await.unwrap().rows_affected());
+    common::assign(&app.store, did).await;
+    let package = s
+        .create_package(
+            &sys,
+            &didhub_store::assignment::NewPackage {
+                name: "Basic".into(),
+                did_allowance: 5,
+                tag: None,
+                country: None,
+                number_type: None,
+                prices: vec![],
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let client_package_a = s
+        .create_client_package(&sys, ca, package, "2026-01-01".parse().unwrap())
+        .await
+        .unwrap()
+        .id;
     let mut callers = Vec::new();
     for (i, (role, partner)) in [
         (Role::Admin, None),
@@ -155,6 +177,8 @@ async fn world(app: &TestApp) -> World {
         user_a,
         operator: op,
         did,
+        package,
+        client_package_a,
         callers,
     }
 }
@@ -172,10 +196,17 @@ fn path_for(w: &World, template: &str) -> String {
         w.operator
     } else if template.starts_with("/api/v1/dids/") {
         w.did
+    } else if template.starts_with("/api/v1/packages/") {
+        w.package
+    } else if template.starts_with("/api/v1/client-packages/") {
+        w.client_package_a
     } else {
         Uuid::now_v7()
     };
-    template.replace("{id}", &id.to_string())
+    template
+        .replace("{id}", &id.to_string())
+        .replace("{did_id}", &w.did.to_string())
+        .replace("{number}", "+442079460100")
 }
 
 /// Routes whose `{id}` names partner A's data: invisible to partner B.
@@ -185,6 +216,7 @@ fn partner_a_data(template: &str) -> bool {
         "/api/v1/customers/{id}",
         "/api/v1/pbxs/{id}",
         "/api/v1/users/{id}",
+        "/api/v1/client-packages/{id}",
     ]
     .iter()
     .any(|p| template.starts_with(p))
@@ -260,7 +292,11 @@ async fn access_matrix(app: &TestApp) {
                 && partner_a_data(template)
             {
                 // Partner A's data must look exactly like data that does not exist.
-                let ghost = app.url(&template.replace("{id}", &Uuid::now_v7().to_string()));
+                let ghost = app.url(
+                    &template
+                        .replace("{id}", &Uuid::now_v7().to_string())
+                        .replace("{did_id}", &w.did.to_string()),
+                );
                 let g = app
                     .client
                     .request(method.parse().unwrap(), &ghost)

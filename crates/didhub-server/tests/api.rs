@@ -548,7 +548,7 @@ async fn delete_story(app: &TestApp) {
         .collect();
     // Put one DID into use the way the assignment workflow will.
     let assigned = uuid::Uuid::parse_str(&ids[1]).unwrap();
-    didhub_store::on!(app.store, p => sqlx::query("UPDATE dids SET status = 'assigned' WHERE id = $1").bind(assigned).execute(p).await.unwrap().rows_affected());
+    common::assign(&app.store, assigned).await;
     let r = app
         .delete(&format!("/api/v1/dids/{}", ids[1]))
         .send()

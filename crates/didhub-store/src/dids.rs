@@ -15,7 +15,7 @@ use crate::{
     new_id, now, on, retry, Actor, Did, DidFilter, DidRow, DidSort, Page, Result, Store, StoreError,
 };
 
-pub(crate) const DID_SELECT: &str = "SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.created_at, d.updated_at, d.version FROM dids d JOIN operators o ON o.id = d.operator_id";
+pub(crate) const DID_SELECT: &str = "SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version FROM dids d JOIN operators o ON o.id = d.operator_id";
 
 /// A request to create DIDs.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]

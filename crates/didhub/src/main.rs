@@ -46,6 +46,9 @@ struct Global {
     /// Mark the session cookie Secure (set false only for plain-HTTP development).
     #[arg(long, global = true, env = "DIDHUB_SECURE_COOKIES")]
     secure_cookies: Option<bool>,
+    /// Days a DID stays on hold after its package stops being active.
+    #[arg(long, global = true, env = "DIDHUB_HOLD_DAYS")]
+    hold_days: Option<i64>,
     /// Log format: text or json.
     #[arg(long, global = true, env = "DIDHUB_LOG_FORMAT")]
     log_format: Option<String>,
@@ -60,6 +63,7 @@ struct FileConfig {
     pool_size: Option<u32>,
     log_format: Option<String>,
     secure_cookies: Option<bool>,
+    hold_days: Option<i64>,
 }
 
 #[derive(Subcommand)]
@@ -292,6 +296,7 @@ struct Ctx {
     store_cfg: StoreConfig,
     listen: String,
     secure_cookies: bool,
+    hold_days: i64,
 }
 
 fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
@@ -318,11 +323,19 @@ fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
     };
     let listen = file.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
     let secure_cookies = g.secure_cookies.or(file.secure_cookies).unwrap_or(true);
+    let hold_days = g
+        .hold_days
+        .or(file.hold_days)
+        .unwrap_or(didhub_core::assignment::DEFAULT_HOLD_DAYS);
+    if !(0..=3650).contains(&hold_days) {
+        bail!("--hold-days must be between 0 and 3650, not {hold_days}");
+    }
     Ok((
         Ctx {
             store_cfg,
             listen,
             secure_cookies,
+            hold_days,
         },
         g.log_format.clone().or(file.log_format),
     ))
@@ -388,10 +401,13 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
             tracing::info!(addr = %addr, backend = store.backend_name(), "didhub serving");
-            let state = didhub_server::AppState {
-                store,
-                secure_cookies: ctx.secure_cookies,
-            };
+            let mut state = didhub_server::AppState::new(store);
+            state.secure_cookies = ctx.secure_cookies;
+            state.hold = chrono::Duration::days(ctx.hold_days);
+            state
+                .start_background()
+                .await
+                .context("loading the routing table")?;
             didhub_server::serve(listener, state, async {
                 let _ = tokio::signal::ctrl_c().await;
             })

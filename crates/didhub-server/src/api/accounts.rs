@@ -147,6 +147,7 @@ pub async fn revoke_token(
 ) -> ApiResult<StatusCode> {
     let owner = (p.role != Role::Admin).then_some(p.user_id);
     s.store.revoke_token(&p.actor(), id, owner).await?;
+    s.tokens.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -220,11 +221,13 @@ pub async fn update_user(
     Path(id): Path<Uuid>,
     Json(b): Json<UserPatch>,
 ) -> ApiResult<Json<User>> {
-    Ok(Json(
-        s.store
-            .update_user(&p.actor(), p.role, user_scope(&p), id, b.role, b.disabled)
-            .await?,
-    ))
+    let u = s
+        .store
+        .update_user(&p.actor(), p.role, user_scope(&p), id, b.role, b.disabled)
+        .await?;
+    // Role and disabled flag are part of cached identities.
+    s.tokens.clear();
+    Ok(Json(u))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

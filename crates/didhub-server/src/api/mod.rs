@@ -10,6 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
 pub mod accounts;
+pub mod assignment;
 pub mod audit;
 pub mod dids;
 pub mod licenses;
@@ -61,6 +62,25 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/service-kinds", N(Authenticated)),
     ("POST", "/api/v1/service-kinds", N(StaffAdmin)),
     ("POST", "/api/v1/licenses/quote", N(Authenticated)),
+    ("GET", "/api/v1/packages", N(OrgRead)),
+    ("POST", "/api/v1/packages", N(InventoryAdmin)),
+    ("GET", "/api/v1/packages/{id}", N(OrgRead)),
+    ("GET", "/api/v1/client-packages", N(OrgRead)),
+    ("POST", "/api/v1/client-packages", N(InventoryAdmin)),
+    ("GET", "/api/v1/client-packages/{id}", N(OrgRead)),
+    ("PATCH", "/api/v1/client-packages/{id}", N(InventoryAdmin)),
+    (
+        "POST",
+        "/api/v1/client-packages/{id}/dids",
+        N(InventoryAdmin),
+    ),
+    (
+        "DELETE",
+        "/api/v1/client-packages/{id}/dids/{did_id}",
+        N(InventoryAdmin),
+    ),
+    ("GET", "/api/v1/customers/{id}/dids", N(OrgRead)),
+    ("GET", "/api/v1/routing/{number}", N(InventoryRead)),
     ("GET", "/api/v1/operators", N(InventoryRead)),
     ("POST", "/api/v1/operators", N(InventoryAdmin)),
     ("GET", "/api/v1/operators/{id}", N(InventoryRead)),
@@ -116,6 +136,23 @@ pub fn routes() -> OpenApiRouter<AppState> {
             licenses::create_service_kind
         ))
         .routes(routes!(licenses::quote))
+        .routes(routes!(
+            assignment::list_packages,
+            assignment::create_package
+        ))
+        .routes(routes!(assignment::get_package))
+        .routes(routes!(
+            assignment::list_client_packages,
+            assignment::create_client_package
+        ))
+        .routes(routes!(
+            assignment::get_client_package,
+            assignment::set_state
+        ))
+        .routes(routes!(assignment::assign))
+        .routes(routes!(assignment::unassign))
+        .routes(routes!(assignment::customer_dids))
+        .routes(routes!(assignment::routing))
         .routes(routes!(operators::list, operators::create))
         .routes(routes!(
             operators::get_one,

@@ -18,6 +18,7 @@ pub struct TestApp {
     pub token: String,
     pub client: reqwest::Client,
     pub store: Store,
+    pub state: didhub_server::AppState,
     pub db: Db,
     _dir: tempfile::TempDir,
     pg: Option<(String, String)>,
@@ -76,18 +77,19 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let state = didhub_server::AppState {
-        store: store.clone(),
-        secure_cookies: false,
-    };
+    let mut state = didhub_server::AppState::new(store.clone());
+    state.secure_cookies = false;
+    state.start_background().await.expect("background tasks");
+    let served = state.clone();
     let server = tokio::spawn(async move {
-        let _ = didhub_server::serve(listener, state, std::future::pending()).await;
+        let _ = didhub_server::serve(listener, served, std::future::pending()).await;
     });
     Some(TestApp {
         base: format!("http://{addr}"),
         token,
         client: reqwest::Client::new(),
         store,
+        state,
         db,
         _dir: dir,
         pg,
@@ -180,4 +182,74 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+/// A customer with an active client package of a package allowing `allowance` DIDs, made
+/// through the store: (customer id, client package id).
+pub async fn customer_with_package(
+    store: &Store,
+    name: &str,
+    allowance: i32,
+) -> (uuid::Uuid, uuid::Uuid) {
+    use didhub_store::orgs::Scope;
+    let sys = Actor::system();
+    let partner = match store.find_partner("Test Partner").await {
+        Ok(p) => p.id,
+        Err(_) => {
+            store
+                .create_partner(&sys, "Test Partner")
+                .await
+                .expect("partner")
+                .id
+        }
+    };
+    let customer = store
+        .create_customer(&sys, Scope::All, partner, name)
+        .await
+        .expect("customer")
+        .id;
+    let pkg = store
+        .create_package(
+            &sys,
+            &didhub_store::assignment::NewPackage {
+                name: format!("pkg {name}"),
+                did_allowance: allowance,
+                tag: None,
+                country: None,
+                number_type: None,
+                prices: vec![],
+            },
+        )
+        .await
+        .expect("package")
+        .id;
+    let cp = store
+        .create_client_package(
+            &sys,
+            customer,
+            pkg,
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+        )
+        .await
+        .expect("client package")
+        .id;
+    (customer, cp)
+}
+
+/// Puts a DID in use the way the assignment workflow does.
+pub async fn assign(store: &Store, did: uuid::Uuid) {
+    let (_, cp) = customer_with_package(store, &format!("c-{did}"), 10).await;
+    store
+        .assign_dids(
+            &Actor::system(),
+            cp,
+            &didhub_store::assignment::AssignRequest {
+                did_ids: vec![did],
+                numbers: vec![],
+                destination: "sip:test@pbx.example.com".into(),
+                reason: None,
+            },
+        )
+        .await
+        .expect("assign");
 }

@@ -1,0 +1,325 @@
+//! Packages, client packages, DID assignment, the hold lifecycle and routing answers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::did::DidStatus;
+
+/// How long a DID stays on hold before it goes to its after-hold status, unless configured.
+pub const DEFAULT_HOLD_DAYS: i64 = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PackageState {
+    Active,
+    Inactive,
+    Terminated,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssignmentError {
+    #[error("unknown package state '{0}' (expected active, inactive or terminated)")]
+    UnknownState(String),
+    #[error("a terminated client package cannot change state")]
+    Terminated,
+    #[error("the client package is {0}; DIDs are assigned under an active package only")]
+    NotActive(PackageState),
+    #[error("{number} is {status}, not in stock")]
+    NotInStock { number: String, status: DidStatus },
+    #[error("{number} does not qualify for this package: {why}")]
+    NotQualified { number: String, why: String },
+    #[error(
+        "the package allows {allowance} DIDs; {used} are assigned and {adding} more were asked for"
+    )]
+    OverAllowance {
+        allowance: u32,
+        used: u32,
+        adding: u32,
+    },
+    #[error("destination '{0}' is neither a PBX of this customer (pbx:<id>) nor a SIP URI (sip:user@host)")]
+    BadDestination(String),
+}
+
+impl PackageState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PackageState::Active => "active",
+            PackageState::Inactive => "inactive",
+            PackageState::Terminated => "terminated",
+        }
+    }
+
+    /// Terminated is final; any other change is allowed.
+    pub fn check_change(self, to: PackageState) -> Result<PackageState, AssignmentError> {
+        if self == PackageState::Terminated && to != PackageState::Terminated {
+            Err(AssignmentError::Terminated)
+        } else {
+            Ok(to)
+        }
+    }
+}
+
+impl fmt::Display for PackageState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PackageState {
+    type Err = AssignmentError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "active" => Ok(PackageState::Active),
+            "inactive" => Ok(PackageState::Inactive),
+            "terminated" => Ok(PackageState::Terminated),
+            _ => Err(AssignmentError::UnknownState(s.trim().to_string())),
+        }
+    }
+}
+
+/// Which DIDs a package admits and how many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageRule {
+    pub allowance: u32,
+    pub tag: Option<String>,
+    pub country: Option<String>,
+    pub number_type: Option<String>,
+}
+
+impl PackageRule {
+    /// Whether a DID with these attributes qualifies (tag, then country and type if set).
+    pub fn qualifies(
+        &self,
+        number: &str,
+        tag: Option<&str>,
+        country: &str,
+        number_type: &str,
+    ) -> Result<(), AssignmentError> {
+        let fail = |why: String| {
+            Err(AssignmentError::NotQualified {
+                number: number.to_string(),
+                why,
+            })
+        };
+        if let Some(t) = &self.tag {
+            if tag != Some(t.as_str()) {
+                return fail(format!(
+                    "tag is {}, the package takes tag {t}",
+                    tag.unwrap_or("none")
+                ));
+            }
+        }
+        if let Some(c) = &self.country {
+            if c != country {
+                return fail(format!("country is {country}, the package takes {c}"));
+            }
+        }
+        if let Some(t) = &self.number_type {
+            if t != number_type {
+                return fail(format!("type is {number_type}, the package takes {t}"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn check_allowance(&self, used: u32, adding: u32) -> Result<(), AssignmentError> {
+        if used.saturating_add(adding) > self.allowance {
+            Err(AssignmentError::OverAllowance {
+                allowance: self.allowance,
+                used,
+                adding,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Where calls to an assigned DID go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A PBX of the customer, by id.
+    Pbx(String),
+    /// A SIP URI.
+    Sip(String),
+}
+
+impl Destination {
+    pub fn parse(s: &str) -> Result<Destination, AssignmentError> {
+        let t = s.trim();
+        let bad = || AssignmentError::BadDestination(t.chars().take(200).collect());
+        if let Some(id) = t.strip_prefix("pbx:") {
+            if id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                return Ok(Destination::Pbx(id.to_ascii_lowercase()));
+            }
+            return Err(bad());
+        }
+        let lower = t.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("sips:")
+            .or_else(|| lower.strip_prefix("sip:"))
+            .ok_or_else(bad)?;
+        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        let host = host.split(';').next().unwrap_or("");
+        let (name, port) = host.split_once(':').unwrap_or((host, "5060"));
+        let ok_host = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && !name.starts_with('.')
+            && !name.ends_with('.');
+        let ok_port = port.parse::<u16>().is_ok_and(|p| p > 0);
+        if t.len() > 255
+            || t.chars().any(|c| c.is_whitespace() || c.is_control())
+            || !ok_host
+            || !ok_port
+        {
+            return Err(bad());
+        }
+        Ok(Destination::Sip(t.to_string()))
+    }
+
+    pub fn as_string(&self) -> String {
+        match self {
+            Destination::Pbx(id) => format!("pbx:{id}"),
+            Destination::Sip(u) => u.clone(),
+        }
+    }
+}
+
+/// What a change of a client package's state does to one of its DIDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldAction {
+    /// Assigned → hold (routing unreachable) until the hold period ends.
+    Hold,
+    /// Hold → assigned again, with its routing.
+    Restore,
+    /// → its after-hold status, losing customer and routing.
+    Release,
+}
+
+/// The hold rule: a package that is not active puts its DIDs on hold; active again brings them
+/// back; terminated releases them.
+pub fn on_package_state(did: DidStatus, to: PackageState) -> Option<HoldAction> {
+    match (did, to) {
+        (DidStatus::Assigned, PackageState::Inactive) => Some(HoldAction::Hold),
+        (DidStatus::Hold, PackageState::Active) => Some(HoldAction::Restore),
+        (DidStatus::Assigned | DidStatus::Hold, PackageState::Terminated) => {
+            Some(HoldAction::Release)
+        }
+        _ => None,
+    }
+}
+
+/// The answer to "where does a call to this number go?".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Route {
+    pub number: String,
+    pub reachable: bool,
+    /// The destination when reachable.
+    pub destination: Option<String>,
+    /// Why not, when unreachable: `hold`, `porting`, `not_assigned` or `unknown`.
+    pub reason: Option<String>,
+}
+
+/// Routing: only an assigned DID with a destination is reachable.
+pub fn route(number: &str, known: Option<(DidStatus, Option<&str>)>) -> Route {
+    let (reachable, destination, reason) = match known {
+        None => (false, None, Some("unknown")),
+        Some((DidStatus::Assigned, Some(d))) => (true, Some(d.to_string()), None),
+        Some((DidStatus::Hold, _)) => (false, None, Some("hold")),
+        Some((DidStatus::Porting, _)) => (false, None, Some("porting")),
+        Some(_) => (false, None, Some("not_assigned")),
+    };
+    Route {
+        number: number.to_string(),
+        reachable,
+        destination,
+        reason: reason.map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_rule() {
+        let r = PackageRule {
+            allowance: 3,
+            tag: Some("uk".into()),
+            country: Some("GB".into()),
+            number_type: None,
+        };
+        assert!(r.qualifies("+44", Some("uk"), "GB", "mobile").is_ok());
+        assert!(r.qualifies("+44", None, "GB", "mobile").is_err());
+        assert!(r.qualifies("+33", Some("uk"), "FR", "fixed_line").is_err());
+        assert!(r.check_allowance(2, 1).is_ok());
+        assert!(matches!(
+            r.check_allowance(2, 2),
+            Err(AssignmentError::OverAllowance { .. })
+        ));
+    }
+
+    #[test]
+    fn destinations() {
+        assert!(Destination::parse("sip:trunk@pbx.example.com").is_ok());
+        assert!(Destination::parse("sips:pbx.example.com:5061").is_ok());
+        assert!(Destination::parse("pbx:01a2007d-b612-73d0-b585-a4b70237dc4b").is_ok());
+        for bad in [
+            "",
+            "http://x",
+            "sip:",
+            "sip:a b@c",
+            "sip:x@host:0",
+            "pbx:42",
+            "sip:x@.bad",
+        ] {
+            assert!(Destination::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hold_rule() {
+        use DidStatus::*;
+        assert_eq!(
+            on_package_state(Assigned, PackageState::Inactive),
+            Some(HoldAction::Hold)
+        );
+        assert_eq!(
+            on_package_state(Hold, PackageState::Active),
+            Some(HoldAction::Restore)
+        );
+        assert_eq!(
+            on_package_state(Hold, PackageState::Terminated),
+            Some(HoldAction::Release)
+        );
+        assert_eq!(on_package_state(Assigned, PackageState::Active), None);
+        assert!(PackageState::Terminated
+            .check_change(PackageState::Active)
+            .is_err());
+        assert!(PackageState::Inactive
+            .check_change(PackageState::Active)
+            .is_ok());
+    }
+
+    #[test]
+    fn routes() {
+        assert!(route("+1", Some((DidStatus::Assigned, Some("sip:a@b")))).reachable);
+        assert_eq!(
+            route("+1", Some((DidStatus::Hold, Some("sip:a@b"))))
+                .reason
+                .as_deref(),
+            Some("hold")
+        );
+        assert_eq!(route("+1", None).reason.as_deref(), Some("unknown"));
+        assert_eq!(
+            route("+1", Some((DidStatus::InStock, None)))
+                .reason
+                .as_deref(),
+            Some("not_assigned")
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! Packages, client packages, assignment and routing.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Extension;
+use chrono::NaiveDate;
+use didhub_core::assignment::{PackageState, Route};
+use didhub_store::assignment::{AssignRequest, ClientPackage, NewPackage, Package};
+use didhub_store::Did;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, Path, Query};
+use crate::{AppState, Principal};
+
+/// The package catalog.
+#[utoipa::path(get, path = "/api/v1/packages", tag = "assignment", responses((status = 200, body = Vec<Package>)))]
+pub async fn list_packages(State(s): State<AppState>) -> ApiResult<Json<Vec<Package>>> {
+    Ok(Json(s.store.list_packages().await?))
+}
+
+/// Create a package: how many DIDs, which qualify (tag, country, type), prices.
+#[utoipa::path(post, path = "/api/v1/packages", tag = "assignment", request_body = NewPackage, responses((status = 201, body = Package), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_package(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Json(b): Json<NewPackage>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.store.create_package(&p.actor(), &b).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path)), responses((status = 200, body = Package), (status = 404, body = Problem)))]
+pub async fn get_package(
+    State(s): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Package>> {
+    Ok(Json(s.store.get_package(id).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CpQuery {
+    pub customer_id: Option<Uuid>,
+}
+
+/// Client packages (partner users: their customers').
+#[utoipa::path(get, path = "/api/v1/client-packages", tag = "assignment", params(CpQuery), responses((status = 200, body = Vec<ClientPackage>)))]
+pub async fn list_client_packages(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<CpQuery>,
+) -> ApiResult<Json<Vec<ClientPackage>>> {
+    Ok(Json(
+        s.store
+            .list_client_packages(p.scope(), q.customer_id)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CpBody {
+    pub customer_id: Uuid,
+    pub package_id: Uuid,
+    pub start_date: NaiveDate,
+}
+
+/// Assign a package to a customer (starts active).
+#[utoipa::path(post, path = "/api/v1/client-packages", tag = "assignment", request_body = CpBody, responses((status = 201, body = ClientPackage), (status = 422, body = Problem)))]
+pub async fn create_client_package(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Json(b): Json<CpBody>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.store
+                .create_client_package(&p.actor(), b.customer_id, b.package_id, b.start_date)
+                .await?,
+        ),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/client-packages/{id}", tag = "assignment", params(("id" = Uuid, Path)), responses((status = 200, body = ClientPackage), (status = 404, body = Problem)))]
+pub async fn get_client_package(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ClientPackage>> {
+    Ok(Json(s.store.get_client_package(p.scope(), id).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct StateBody {
+    pub state: PackageState,
+}
+
+/// Change the state: `inactive` puts its DIDs on hold (routing unreachable) for the hold
+/// period, `active` brings them back, `terminated` releases them to their after-hold status.
+#[utoipa::path(patch, path = "/api/v1/client-packages/{id}", tag = "assignment", params(("id" = Uuid, Path)), request_body = StateBody, responses((status = 200, body = ClientPackage), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_state(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+    Json(b): Json<StateBody>,
+) -> ApiResult<Json<ClientPackage>> {
+    let cp = s
+        .store
+        .set_client_package_state(&p.actor(), id, b.state, s.hold)
+        .await?;
+    refresh(&s).await;
+    Ok(Json(cp))
+}
+
+async fn refresh(s: &AppState) {
+    if let Err(e) = s.routing.refresh(&s.store).await {
+        tracing::warn!("routing refresh after a write failed: {e}");
+    }
+}
+
+/// Assign in-stock DIDs to the customer under this package, with a routing destination.
+#[utoipa::path(post, path = "/api/v1/client-packages/{id}/dids", tag = "assignment", params(("id" = Uuid, Path)), request_body = AssignRequest, responses((status = 200, body = Vec<Did>), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn assign(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+    Json(b): Json<AssignRequest>,
+) -> ApiResult<Json<Vec<Did>>> {
+    let dids = s.store.assign_dids(&p.actor(), id, &b).await?;
+    refresh(&s).await;
+    Ok(Json(dids))
+}
+
+/// Unassign a DID: it goes to its after-hold status and loses customer and routing.
+#[utoipa::path(delete, path = "/api/v1/client-packages/{id}/dids/{did_id}", tag = "assignment", params(("id" = Uuid, Path), ("did_id" = Uuid, Path)), responses((status = 200, body = Did), (status = 404, body = Problem)))]
+pub async fn unassign(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((id, did)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Json<Did>> {
+    let d = s.store.unassign_did(&p.actor(), id, did, None).await?;
+    refresh(&s).await;
+    Ok(Json(d))
+}
+
+/// A customer's DIDs (assigned or on hold).
+#[utoipa::path(get, path = "/api/v1/customers/{id}/dids", tag = "assignment", params(("id" = Uuid, Path)), responses((status = 200, body = Vec<Did>), (status = 404, body = Problem)))]
+pub async fn customer_dids(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<Did>>> {
+    Ok(Json(s.store.customer_dids(p.scope(), id).await?))
+}
+
+/// Where a call to this number goes: the destination of an assigned DID, or unreachable
+/// (on hold, porting, not assigned, unknown). Answered from memory.
+#[utoipa::path(get, path = "/api/v1/routing/{number}", tag = "assignment", params(("number" = String, Path)), responses((status = 200, body = Route), (status = 422, body = Problem)))]
+pub async fn routing(
+    State(s): State<AppState>,
+    Path(number): Path<String>,
+) -> ApiResult<Json<Route>> {
+    let e164 = if number.starts_with('+')
+        && number[1..].bytes().all(|b| b.is_ascii_digit())
+        && number.len() <= 16
+    {
+        number
+    } else {
+        didhub_core::number::E164::parse(&number, None)
+            .map_err(|e| ApiError::field("number", format!("'{number}': {e}")))?
+            .into_string()
+    };
+    Ok(Json(s.routing.lookup(&e164)))
+}
