@@ -220,18 +220,19 @@ pub struct Route {
     pub reachable: bool,
     /// The destination when reachable.
     pub destination: Option<String>,
-    /// Why not, when unreachable: `hold`, `porting`, `not_assigned` or `unknown`.
+    /// Why not, when unreachable: `hold`, `porting`, or `not_in_service` (not assigned to a
+    /// customer, or not a number of this provider).
     pub reason: Option<String>,
 }
 
 /// Routing: only an assigned DID with a destination is reachable.
 pub fn route(number: &str, known: Option<(DidStatus, Option<&str>)>) -> Route {
     let (reachable, destination, reason) = match known {
-        None => (false, None, Some("unknown")),
+        None => (false, None, Some("not_in_service")),
         Some((DidStatus::Assigned, Some(d))) => (true, Some(d.to_string()), None),
         Some((DidStatus::Hold, _)) => (false, None, Some("hold")),
         Some((DidStatus::Porting, _)) => (false, None, Some("porting")),
-        Some(_) => (false, None, Some("not_assigned")),
+        Some(_) => (false, None, Some("not_in_service")),
     };
     Route {
         number: number.to_string(),
@@ -314,12 +315,12 @@ mod tests {
                 .as_deref(),
             Some("hold")
         );
-        assert_eq!(route("+1", None).reason.as_deref(), Some("unknown"));
+        assert_eq!(route("+1", None).reason.as_deref(), Some("not_in_service"));
         assert_eq!(
             route("+1", Some((DidStatus::InStock, None)))
                 .reason
                 .as_deref(),
-            Some("not_assigned")
+            Some("not_in_service")
         );
     }
 }

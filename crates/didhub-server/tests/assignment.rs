@@ -1,0 +1,459 @@
+//! Packages, assignment, the hold lifecycle, routing and safety under concurrency.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use common::TestApp;
+use didhub_store::Actor;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+async fn setup(app: &TestApp, numbers: &[&str], tag: Option<&str>) -> (String, Vec<Value>) {
+    let op = app.operator(&format!("op {}", Uuid::now_v7())).await;
+    let (s, v) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": numbers, "tag": tag}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    (op, v["items"].as_array().unwrap().clone())
+}
+
+async fn package(
+    app: &TestApp,
+    name: &str,
+    allowance: i64,
+    tag: Option<&str>,
+    country: Option<&str>,
+) -> String {
+    let (s, v) = app.post_json("/api/v1/packages", &json!({"name": name, "did_allowance": allowance, "tag": tag, "country": country, "prices": [{"term_kind": "monthly", "currency": "EUR", "amount": "10.00"}]})).await;
+    assert_eq!(s, 201, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn client_package(app: &TestApp, customer: Uuid, package: &str) -> String {
+    let (s, v) = app
+        .post_json(
+            "/api/v1/client-packages",
+            &json!({"customer_id": customer, "package_id": package, "start_date": "2026-11-01"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["state"], "active");
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn customer(app: &TestApp, name: &str) -> Uuid {
+    let (c, _) = common::customer_with_package(&app.store, name, 0).await;
+    c
+}
+
+async fn route(app: &TestApp, number: &str) -> Value {
+    let (s, v) = app
+        .get_json(&format!("/api/v1/routing/{}", number.replace('+', "%2B")))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+async fn assignment_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079460100-+442079460104"], Some("uk")).await;
+    let (_, other) = setup_more(app).await;
+    let pkg = package(app, "UK two", 2, Some("uk"), Some("GB")).await;
+    let c = customer(app, "ACME").await;
+    let cp = client_package(app, c, &pkg).await;
+    let id = |i: usize| dids[i]["id"].as_str().unwrap().to_string();
+    // Qualification and allowance.
+    let (s, p) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": [other], "destination": "sip:acme@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 422, "untagged DID does not qualify: {p}");
+    let (s, p) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": [id(0), id(1), id(2)], "destination": "sip:acme@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("allows 2"), "{p}");
+    let (s, p) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": [id(0)], "destination": "http://nope"}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(p["errors"][0]["field"], "destination");
+    let (s, v) = app.post_json(&format!("/api/v1/client-packages/{cp}/dids"), &json!({"numbers": ["+44 20 7946 0100"], "did_ids": [id(1)], "destination": "sip:acme@pbx.example.com", "reason": "order 42"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["status"] == "assigned" && d["customer_id"] == c.to_string()));
+    // Taken DIDs cannot be taken again; the allowance is used up.
+    let c2 = customer(app, "Other").await;
+    let pkg2 = package(app, "UK many", 10, Some("uk"), None).await;
+    let cp2 = client_package(app, c2, &pkg2).await;
+    let (s, _) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp2}/dids"),
+            &json!({"did_ids": [id(0)], "destination": "sip:x@y.example"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (s, _) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": [id(2)], "destination": "sip:acme@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    // Assigned DIDs route; others do not.
+    let r = route(app, "+442079460100").await;
+    assert_eq!(
+        (r["reachable"].as_bool(), r["destination"].as_str()),
+        (Some(true), Some("sip:acme@pbx.example.com"))
+    );
+    assert_eq!(
+        route(app, "+442079460102").await["reason"],
+        "not_in_service"
+    );
+    assert_eq!(route(app, "+15550000000").await["reason"], "not_in_service");
+    let (s, _) = app.get_json("/api/v1/routing/not-a-number").await;
+    assert_eq!(s, 422);
+    // A stock edit cannot move an assigned DID; delete is refused.
+    let (s, _) = app
+        .post_json(
+            "/api/v1/dids/bulk-edit",
+            &json!({"selection": {"ids": [{"id": id(0)}]}, "patch": {"status": "archive"}}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    // The customer's DIDs.
+    let (_, cd) = app.get_json(&format!("/api/v1/customers/{c}/dids")).await;
+    assert_eq!(cd.as_array().unwrap().len(), 2);
+    // Unassign: to its after-hold status, without customer or routing.
+    let r = app
+        .delete(&format!("/api/v1/client-packages/{cp}/dids/{}", id(1)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            d["status"].as_str(),
+            d["customer_id"].as_str(),
+            d["destination"].as_str()
+        ),
+        (Some("in_stock"), None, None)
+    );
+    assert_eq!(route(app, "+442079460101").await["reachable"], false);
+    // History tells the story.
+    let (_, h) = app
+        .get_json(&format!("/api/v1/dids/{}/history", id(1)))
+        .await;
+    let actions: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["did.create", "did.assign", "did.unassign"]);
+    assert_eq!(h[1]["reason"], "order 42");
+    assert_eq!(h[1]["changes"]["status"], json!(["in_stock", "assigned"]));
+}
+
+async fn setup_more(app: &TestApp) -> (String, String) {
+    let (op, v) = setup(app, &["+442079460900"], None).await;
+    (op, v[0]["id"].as_str().unwrap().to_string())
+}
+both_backends!(assignment, assignment_story);
+
+async fn hold_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079460200-+442079460202"], None).await;
+    let pkg = package(app, "Any", 5, None, None).await;
+    let c = customer(app, "Hold Co").await;
+    let cp = client_package(app, c, &pkg).await;
+    let ids: Vec<String> = dids
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    // The after-hold status decides where a DID goes when it leaves hold.
+    let (s, _) = app
+        .post_json(
+            "/api/v1/dids/bulk-edit",
+            &json!({"selection": {"ids": [{"id": ids[1]}]}, "patch": {"after_hold": "archive"}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": ids, "destination": "sip:hold@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Inactive: on hold, unreachable.
+    let r = app
+        .patch(&format!("/api/v1/client-packages/{cp}"))
+        .json(&json!({"state": "inactive"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, d) = app.get_json(&format!("/api/v1/dids/{}", ids[0])).await;
+    assert_eq!(d["status"], "hold");
+    assert!(d["hold_until"].is_string());
+    assert_eq!(route(app, "+442079460200").await["reason"], "hold");
+    // Active again within the period: back, with the routing.
+    app.patch(&format!("/api/v1/client-packages/{cp}"))
+        .json(&json!({"state": "active"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        route(app, "+442079460200").await["destination"],
+        "sip:hold@pbx.example.com"
+    );
+    // Inactive with an ended hold period: the worker releases them (idempotently).
+    let cpid = Uuid::parse_str(&cp).unwrap();
+    app.store
+        .set_client_package_state(
+            &Actor::system(),
+            cpid,
+            didhub_core::assignment::PackageState::Inactive,
+            chrono::Duration::seconds(-1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(app.store.release_expired_holds(2).await.unwrap(), 2);
+    assert_eq!(app.store.release_expired_holds(2).await.unwrap(), 1);
+    assert_eq!(app.store.release_expired_holds(2).await.unwrap(), 0);
+    let (_, d0) = app.get_json(&format!("/api/v1/dids/{}", ids[0])).await;
+    let (_, d1) = app.get_json(&format!("/api/v1/dids/{}", ids[1])).await;
+    assert_eq!(
+        (
+            d0["status"].as_str(),
+            d0["customer_id"].as_str(),
+            d0["destination"].as_str()
+        ),
+        (Some("in_stock"), None, None)
+    );
+    assert_eq!(d1["status"], "archive");
+    app.state.routing.refresh(&app.store).await.unwrap();
+    assert_eq!(
+        route(app, "+442079460200").await["reason"],
+        "not_in_service"
+    );
+    let (_, h) = app
+        .get_json(&format!("/api/v1/dids/{}/history", ids[0]))
+        .await;
+    let actions: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "did.create",
+            "did.assign",
+            "did.hold",
+            "did.restore",
+            "did.hold",
+            "did.hold_expired"
+        ]
+    );
+    assert_eq!(h[5]["actor"], "worker:hold");
+    // Terminated: released at once; a terminated package stays terminated.
+    let (_, more) = setup(app, &["+442079460300"], None).await;
+    let cp2 = client_package(app, c, &pkg).await;
+    app.post_json(
+        &format!("/api/v1/client-packages/{cp2}/dids"),
+        &json!({"did_ids": [more[0]["id"]], "destination": "sip:t@pbx.example.com"}),
+    )
+    .await;
+    let r = app
+        .patch(&format!("/api/v1/client-packages/{cp2}"))
+        .json(&json!({"state": "terminated"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, d) = app
+        .get_json(&format!("/api/v1/dids/{}", more[0]["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(d["status"], "in_stock");
+    let r = app
+        .patch(&format!("/api/v1/client-packages/{cp2}"))
+        .json(&json!({"state": "active"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let (s, _) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp2}/dids"),
+            &json!({"did_ids": [more[0]["id"]], "destination": "sip:t@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 422, "no assignment under a terminated package");
+}
+both_backends!(hold, hold_story);
+
+async fn no_double_assignment(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079461000-+442079461019"], None).await;
+    let pkg = package(app, "Big", 1000, None, None).await;
+    let mut cps = Vec::new();
+    for i in 0..8 {
+        let c = customer(app, &format!("racer {i}")).await;
+        cps.push(client_package(app, c, &pkg).await);
+    }
+    // Eight customers race for each DID: exactly one wins each.
+    for d in &dids {
+        let id = d["id"].as_str().unwrap();
+        let reqs = cps.iter().map(|cp| {
+            app.post(&format!("/api/v1/client-packages/{cp}/dids"))
+                .json(&json!({"did_ids": [id], "destination": "sip:r@pbx.example.com"}))
+                .send()
+        });
+        let results = futures::future::join_all(reqs).await;
+        let ok = results
+            .iter()
+            .filter(|r| r.as_ref().unwrap().status() == 200)
+            .count();
+        assert_eq!(ok, 1, "{id}");
+        assert!(results
+            .iter()
+            .all(|r| [200, 409].contains(&r.as_ref().unwrap().status().as_u16())));
+    }
+}
+both_backends!(race, no_double_assignment);
+
+/// Many clients assign and unassign over a shared pool; then the audit log is replayed to prove
+/// that no number was ever held by two customers and that the counts add up.
+async fn stress(app: &TestApp) {
+    let (clients, rounds, pool) = match app.db {
+        common::Db::Postgres => (32, 40, 200),
+        common::Db::Sqlite => (8, 25, 60),
+    };
+    let last = 442079470000u64 + pool as u64 - 1;
+    let (_, dids) = setup(app, &[&format!("+442079470000-+{last}")], None).await;
+    let pkg = package(app, "Stress", 100_000, None, None).await;
+    let mut cps = Vec::new();
+    for i in 0..clients {
+        let c = customer(app, &format!("stress {i}")).await;
+        cps.push(client_package(app, c, &pkg).await);
+    }
+    let ids: Vec<String> = dids
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut tasks = Vec::new();
+    for (k, cp) in cps.iter().enumerate() {
+        let client = app.client.clone();
+        let base = app.base.clone();
+        let token = app.token.clone();
+        let cp = cp.clone();
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut won, mut lost) = (0u32, 0u32);
+            for r in 0..rounds {
+                let id = &ids[(k * 7 + r * 13) % ids.len()];
+                let res = client
+                    .post(format!("{base}/api/v1/client-packages/{cp}/dids"))
+                    .bearer_auth(&token)
+                    .json(&json!({"did_ids": [id], "destination": "sip:s@pbx.example.com"}))
+                    .send()
+                    .await
+                    .unwrap();
+                match res.status().as_u16() {
+                    200 => {
+                        won += 1;
+                        let u = client
+                            .delete(format!("{base}/api/v1/client-packages/{cp}/dids/{id}"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(u.status(), 200);
+                    }
+                    409 => lost += 1,
+                    s => panic!("unexpected {s}: {}", res.text().await.unwrap_or_default()),
+                }
+            }
+            (won, lost)
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        let (w, _) = t.await.unwrap();
+        won += w;
+    }
+    assert!(won > 0);
+    // Replay: per number, assignments and unassignments must alternate, one holder at a time.
+    let mut holder: HashMap<String, Option<String>> = HashMap::new();
+    let mut assigns = 0;
+    let mut cursor: Option<String> = None;
+    let mut entries = Vec::new();
+    loop {
+        let mut path = "/api/v1/audit?entity=did&limit=1000".to_string();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (_, page) = app.get_json(&path).await;
+        entries.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    entries.reverse();
+    for e in &entries {
+        let number = e["subject"].as_str().unwrap().to_string();
+        let slot = holder.entry(number.clone()).or_insert(None);
+        match e["action"].as_str().unwrap() {
+            "did.assign" => {
+                assert!(slot.is_none(), "{number} assigned while held by {slot:?}");
+                *slot = Some(e["changes"]["customer_id"][1].as_str().unwrap().to_string());
+                assigns += 1;
+            }
+            "did.unassign" => {
+                assert!(slot.is_some(), "{number} unassigned while free");
+                *slot = None;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        assigns, won,
+        "every successful assignment is in the log once"
+    );
+    assert!(
+        holder.values().all(Option::is_none),
+        "everything was unassigned"
+    );
+    let (_, c) = app.get_json("/api/v1/dids/count?status=in_stock").await;
+    assert_eq!(c["count"], pool as i64);
+    let mut by_status = BTreeMap::new();
+    for st in ["assigned", "hold"] {
+        by_status.insert(
+            st,
+            app.get_json(&format!("/api/v1/dids/count?status={st}"))
+                .await
+                .1["count"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    assert_eq!(by_status.values().sum::<i64>(), 0);
+}
+both_backends!(stress_test, stress);
