@@ -130,7 +130,11 @@ pub(crate) async fn insert_rows(
 }
 
 /// Which of `rows` were in the inventory before this batch.
-async fn already_there(tx: &mut Tx, rows: &[NewRow], batch_id: Uuid) -> Result<Vec<String>> {
+pub(crate) async fn already_there(
+    tx: &mut Tx,
+    rows: &[NewRow],
+    batch_id: Uuid,
+) -> Result<Vec<String>> {
     let mut sql = Sql::new("SELECT number FROM dids WHERE batch_id <> ");
     sql.bind(Param::Uuid(batch_id)).push(" AND number IN (");
     for (i, r) in rows.iter().enumerate() {

@@ -142,8 +142,6 @@ struct Validator {
     duplicates: usize,
     processed: usize,
     flushed_at: usize,
-    stop_inserting: bool,
-    skip_invalid: bool,
     tx: mpsc::Sender<Msg>,
 }
 
@@ -185,15 +183,20 @@ impl Validator {
         self.processed += 1;
         match parse_row(h, row, &cells, &self.defaults) {
             Ok(r) => match self.dedup.check(&r) {
-                Ok(()) => {
-                    if !self.stop_inserting {
-                        self.rows.push(r);
-                    }
-                }
+                // Valid rows go on even in a refused import: the writer still checks them
+                // against the inventory so that the report names every problem.
+                Ok(()) => self.rows.push(r),
                 Err(rej) => self.reject(rej, true),
             },
             Err(mut rej) => {
                 rej.value = shorten(&rej.value);
+                // Reasons may quote the value; keep them readable whatever the cell holds.
+                if rej.reason.chars().count() > 4 * MAX_SHOWN {
+                    rej.reason = format!(
+                        "{}…",
+                        rej.reason.chars().take(4 * MAX_SHOWN).collect::<String>()
+                    );
+                }
                 self.reject(rej, false)
             }
         }
@@ -203,11 +206,6 @@ impl Validator {
     fn reject(&mut self, r: Rejection, duplicate: bool) {
         if duplicate {
             self.duplicates += 1;
-        }
-        if !self.skip_invalid {
-            // All-or-nothing: nothing will be written, so stop buffering rows.
-            self.stop_inserting = true;
-            self.rows.clear();
         }
         self.rejected.push(r);
     }
@@ -241,11 +239,31 @@ fn decode_csv(data: &[u8], v: &mut Validator) {
         .flexible(true)
         .from_reader(data);
     let mut rec = csv::ByteRecord::new();
+    // Rows as a spreadsheet shows them: blank lines count, a quoted cell spanning lines does
+    // not. Counted from byte offsets (the reader's line numbers are off after blank lines):
+    // (start of the previous record, its row, newlines inside its cells).
+    let newlines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
+    let mut prev: Option<(usize, usize, usize)> = None;
     loop {
         match rdr.read_byte_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {
-                let row = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+                // The reported start is where the previous record ended; skip the blank lines.
+                let mut start = rec
+                    .position()
+                    .map(|p| p.byte() as usize)
+                    .unwrap_or(0)
+                    .min(data.len());
+                while start < data.len() && matches!(data[start], b'\n' | b'\r') {
+                    start += 1;
+                }
+                let row = match prev {
+                    None => 1 + newlines(&data[..start]),
+                    Some((ps, prow, pnl)) => {
+                        prow + newlines(&data[ps.min(start)..start]).saturating_sub(pnl)
+                    }
+                };
+                prev = Some((start, row, rec.iter().map(newlines).sum()));
                 let cells: Result<Vec<String>, Rejection> = rec
                     .iter()
                     .map(|f| std::str::from_utf8(f).map(str::to_string))
@@ -332,7 +350,6 @@ impl Store {
         }
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
         let defaults = opts.defaults.clone();
-        let skip_invalid = opts.skip_invalid;
         let decoder = std::thread::spawn(move || {
             let mut v = Validator {
                 header: None,
@@ -343,8 +360,6 @@ impl Store {
                 duplicates: 0,
                 processed: 0,
                 flushed_at: 0,
-                stop_inserting: false,
-                skip_invalid,
                 tx,
             };
             match sniff(&data) {
@@ -390,7 +405,16 @@ impl Store {
                     report.rejected.extend(rejected);
                     report.duplicates += duplicates;
                     let refused = !opts.skip_invalid && !report.rejected.is_empty();
-                    if !refused && !rows.is_empty() {
+                    if refused && !rows.is_empty() {
+                        // Nothing will be written; still name the inventory duplicates.
+                        if let Err(e) = self
+                            .report_existing(&mut db, &rows, batch_id, &mut report)
+                            .await
+                        {
+                            fatal = Some(e);
+                            break;
+                        }
+                    } else if !rows.is_empty() {
                         if let Err(e) = self
                             .write_chunk(
                                 &mut db,
@@ -516,6 +540,42 @@ impl Store {
         }
         report.valid += new_rows.len() - existing.len();
         let _ = skip_invalid;
+        Ok(())
+    }
+
+    /// Adds the rows' numbers that are already in the inventory to the report.
+    async fn report_existing(
+        &self,
+        db: &mut Tx,
+        rows: &[Row],
+        batch_id: Uuid,
+        report: &mut ImportReport,
+    ) -> Result<()> {
+        let mut row_of: HashMap<String, usize> = HashMap::new();
+        let mut probe = Vec::new();
+        for r in rows {
+            for n in &r.numbers {
+                row_of.entry(n.e164.to_string()).or_insert(r.row);
+                probe.push(NewRow::from_classified(
+                    n,
+                    Uuid::nil(),
+                    r.status,
+                    r.after_hold,
+                    None,
+                    None,
+                ));
+            }
+        }
+        for chunk in probe.chunks(500) {
+            for num in crate::dids::already_there(db, chunk, batch_id).await? {
+                report.duplicates += 1;
+                report.rejected.push(Rejection {
+                    row: row_of.get(&num).copied().unwrap_or(0),
+                    reason: format!("duplicate: {num} is already in the inventory"),
+                    value: num,
+                });
+            }
+        }
         Ok(())
     }
 

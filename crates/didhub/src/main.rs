@@ -358,6 +358,13 @@ fn init_logs(format: Option<&str>, default: &str) {
 async fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
+        // The reader went away (`| head`): not our failure.
+        if e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        }) {
+            return;
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -741,35 +748,39 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
         b.finish_and_clear();
     }
     let report = report?;
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
         for r in report.rejected.iter().take(50) {
-            println!("row {}: {} — {}", r.row, r.value, r.reason);
+            writeln!(out, "row {}: {} — {}", r.row, r.value, r.reason)?;
         }
         if report.rejected.len() > 50 {
-            println!(
+            writeln!(
+                out,
                 "… and {} more rejected rows (use --json for all)",
                 report.rejected.len() - 50
-            );
+            )?;
         }
         for o in &report.operators_created {
-            println!("created operator '{o}'");
+            writeln!(out, "created operator '{o}'")?;
         }
         if a.dry_run {
-            println!(
+            writeln!(
+                out,
                 "dry run: {} DID(s) would be imported, {} row(s) rejected ({} duplicates)",
                 report.valid,
                 report.rejected.len(),
                 report.duplicates
-            );
+            )?;
         } else {
-            println!(
+            writeln!(
+                out,
                 "imported {} DID(s), {} row(s) rejected ({} duplicates)",
                 report.imported,
                 report.rejected.len(),
                 report.duplicates
-            );
+            )?;
         }
     }
     if report.imported == 0 && !report.rejected.is_empty() && !a.dry_run {

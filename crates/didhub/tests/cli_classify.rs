@@ -1,0 +1,164 @@
+//! `didhub numbers classify`: one JSON object per input line.
+//!
+//! Classification touches no database, so these tests run once (on the SQLite harness) rather
+//! than once per backend.
+
+mod common;
+
+use common::{Backend, Db, XorShift};
+use serde_json::Value;
+
+const KEYS: [&str; 6] = ["input", "valid", "e164", "country", "type", "error"];
+
+fn classify(args: &[&str], stdin: &str) -> Vec<Value> {
+    classify_bytes(args, stdin.as_bytes())
+}
+
+fn classify_bytes(args: &[&str], stdin: &[u8]) -> Vec<Value> {
+    let db = Db::new(Backend::Sqlite);
+    let mut a = vec!["numbers", "classify"];
+    a.extend_from_slice(args);
+    let r = db.run_stdin(&a, stdin.to_vec());
+    assert!(r.success(), "classify failed: {}", r.stderr);
+    r.stdout
+        .lines()
+        .map(|l| {
+            let v: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"));
+            let obj = v.as_object().expect("a JSON object per line");
+            let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            let mut want = KEYS.to_vec();
+            want.sort_unstable();
+            assert_eq!(keys, want, "keys of {l}");
+            v
+        })
+        .collect()
+}
+
+fn assert_valid(v: &Value, e164: &str, country: &str, typ: &str) {
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["e164"], e164, "{v}");
+    assert_eq!(v["country"], country, "{v}");
+    assert_eq!(v["type"], typ, "{v}");
+    assert!(v["error"].is_null(), "{v}");
+}
+
+fn assert_invalid(v: &Value) {
+    assert_eq!(v["valid"], false, "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| !e.trim().is_empty()),
+        "an invalid number needs an error message: {v}"
+    );
+    assert!(v["country"].is_null(), "{v}");
+    assert!(v["type"].is_null(), "{v}");
+}
+
+#[test]
+fn international_formats_all_give_the_same_e164() {
+    let inputs = [
+        "+442079460100",
+        "+44 20 7946 0100",
+        "+44.20.7946.0100",
+        "+44-20-7946-0100",
+        "+44 (20) 7946 0100",
+        "0044 20 7946 0100",
+        "442079460100",
+    ];
+    let out = classify(&[], &inputs.join("\n"));
+    assert_eq!(out.len(), inputs.len());
+    for (v, input) in out.iter().zip(inputs) {
+        assert_eq!(v["input"], input);
+        assert_valid(v, "+442079460100", "GB", "fixed_line");
+    }
+}
+
+#[test]
+fn number_types() {
+    let out = classify(
+        &[],
+        "+44 7400 123456\n+44 800 123 4567\n+33 6 12 34 56 78\n+1 201 555 0123\n+33 1 42 68 53 00\n",
+    );
+    assert_eq!(out.len(), 5);
+    assert_valid(&out[0], "+447400123456", "GB", "mobile");
+    assert_valid(&out[1], "+448001234567", "GB", "toll_free");
+    assert_valid(&out[2], "+33612345678", "FR", "mobile");
+    assert_valid(&out[3], "+12015550123", "US", "fixed_line_or_mobile");
+    assert_valid(&out[4], "+33142685300", "FR", "fixed_line");
+}
+
+#[test]
+fn national_numbers_need_a_country() {
+    let out = classify(&[], "020 7946 0100\n");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["input"], "020 7946 0100");
+    assert_invalid(&out[0]);
+
+    let out = classify(
+        &["--country", "GB"],
+        "020 7946 0100\n07400 123456\n+33 1 42 68 53 00\n",
+    );
+    assert_eq!(out.len(), 3);
+    assert_valid(&out[0], "+442079460100", "GB", "fixed_line");
+    assert_valid(&out[1], "+447400123456", "GB", "mobile");
+    // An international number keeps its own country whatever the default.
+    assert_valid(&out[2], "+33142685300", "FR", "fixed_line");
+
+    let out = classify(&["--country", "us"], "(201) 555-0123\n");
+    assert_valid(&out[0], "+12015550123", "US", "fixed_line_or_mobile");
+}
+
+#[test]
+fn invalid_lines_are_reported_not_fatal() {
+    let inputs = [
+        "bogus",
+        "+44 20 7946 01",
+        "+999 1234 5678",
+        "12",
+        "+44 20 7946 0100 ext. banana",
+        "+",
+        "++442079460100",
+    ];
+    // CRLF line ends, as a file saved on Windows has them; the input echoed has no '\r'.
+    let stdin = format!("{}\r\n+442079460100\r\n", inputs.join("\r\n"));
+    let out = classify(&[], &stdin);
+    assert_eq!(
+        out.len(),
+        inputs.len() + 1,
+        "one output line per input line"
+    );
+    for (v, input) in out.iter().zip(inputs) {
+        assert_eq!(v["input"], input);
+        assert_invalid(v);
+    }
+    assert_valid(&out[inputs.len()], "+442079460100", "GB", "fixed_line");
+}
+
+#[test]
+fn binary_junk_on_stdin_does_not_crash() {
+    let mut rng = XorShift(0x5eed_1234_abcd_ef01);
+    let mut junk = rng.bytes(256 * 1024);
+    // Some very long "numbers" too.
+    junk.extend_from_slice(b"\n");
+    junk.extend(std::iter::repeat_n(b'7', 1024 * 1024));
+    junk.extend_from_slice(b"\n+442079460100\n");
+    let out = classify_bytes(&[], &junk);
+    assert!(!out.is_empty());
+    let last = out.last().unwrap();
+    assert_valid(last, "+442079460100", "GB", "fixed_line");
+    for v in &out[..out.len() - 1] {
+        assert_eq!(v["valid"], false, "junk classified as valid: {v}");
+        assert!(v["error"].is_string(), "{v}");
+    }
+}
+
+#[test]
+fn unknown_default_country_is_a_clear_error() {
+    let db = Db::new(Backend::Sqlite);
+    let r = db.run_stdin(
+        &["numbers", "classify", "--country", "XX"],
+        "020 7946 0100\n",
+    );
+    assert!(!r.success(), "an unknown --country must fail");
+    assert!(r.stderr.contains("country"), "stderr: {}", r.stderr);
+}

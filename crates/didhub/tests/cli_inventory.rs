@@ -1,0 +1,248 @@
+//! `didhub token create`, `operators`, `dids create|list|history`, and the audit trail of an
+//! import.
+
+mod common;
+
+use common::{each_backend, Run};
+use serde_json::Value;
+
+#[test]
+fn token_create_prints_a_token() {
+    each_backend(|db| {
+        let a = db.ok(&["token", "create", "--name", "ci"]);
+        let lines: Vec<&str> = a.stdout.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "exactly the token on stdout: {:?}",
+            a.stdout
+        );
+        let token = lines[0];
+        assert!(
+            token.len() >= 20,
+            "token too short to be a secret: {token:?}"
+        );
+        assert!(
+            token.chars().all(|c| c.is_ascii_graphic()),
+            "a token is pasteable into a header: {token:?}"
+        );
+        let b = db.ok(&["token", "create", "--name", "ci2", "--expires-days", "30"]);
+        assert_ne!(b.stdout.trim(), token, "every token is new");
+
+        let r = db.run(&["token", "create"]);
+        assert!(!r.success(), "--name is required");
+    });
+}
+
+#[test]
+fn operators_create_list_rename_delete() {
+    each_backend(|db| {
+        assert!(db.operators().is_empty());
+        let r = db.ok(&["operators", "create", "Acme Telecom"]);
+        assert!(r.stdout.contains("Acme Telecom"), "{}", r.stdout);
+        db.ok(&["operators", "create", "Other"]);
+        let mut ops = db.operators();
+        ops.sort();
+        assert_eq!(ops, vec!["Acme Telecom", "Other"]);
+
+        let r = db.run(&["operators", "create", "Acme Telecom"]);
+        assert!(!r.success(), "operator names are unique");
+        assert!(r.stderr.contains("error"), "stderr: {}", r.stderr);
+        assert_eq!(db.operators().len(), 2);
+
+        db.ok(&["operators", "rename", "Other", "Renamed"]);
+        let mut ops = db.operators();
+        ops.sort();
+        assert_eq!(ops, vec!["Acme Telecom", "Renamed"]);
+
+        db.ok(&[
+            "dids",
+            "create",
+            "+442079464000",
+            "--operator",
+            "Acme Telecom",
+        ]);
+        let list = db.ok(&["operators", "list"]).stdout;
+        let acme = list
+            .lines()
+            .find(|l| l.contains("Acme Telecom"))
+            .expect("listed");
+        assert!(acme.contains("1 DIDs"), "{acme}");
+
+        let r = db.run(&["operators", "delete", "Acme Telecom"]);
+        assert!(!r.success(), "an operator with DIDs cannot be deleted");
+        assert!(!r.stderr.trim().is_empty());
+        assert!(db.operators().contains(&"Acme Telecom".to_string()));
+
+        db.ok(&["operators", "delete", "Renamed"]);
+        assert_eq!(db.operators(), vec!["Acme Telecom"]);
+        let r = db.run(&["operators", "delete", "Renamed"]);
+        assert!(!r.success());
+        assert!(r.stderr.contains("Renamed"), "stderr: {}", r.stderr);
+    });
+}
+
+#[test]
+fn dids_create_single_several_and_range() {
+    each_backend(|db| {
+        db.ok(&["operators", "create", "Op"]);
+        let r = db.ok(&["dids", "create", "+44 20 7946 5000", "--operator", "Op"]);
+        assert!(r.stdout.contains("created 1"), "{}", r.stdout);
+        let r = db.ok(&[
+            "dids",
+            "create",
+            "+442079465001",
+            "020 7946 5002",
+            "+442079465010-+442079465019",
+            "--operator",
+            "Op",
+            "--country",
+            "GB",
+            "--status",
+            "reserved",
+            "--tag",
+            "t",
+            "--notes",
+            "n",
+        ]);
+        assert!(r.stdout.contains("created 12"), "{}", r.stdout);
+
+        let list = db.ok(&["dids", "list", "--json"]).stdout;
+        let items: Vec<Value> = list
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        assert_eq!(items.len(), 13);
+        assert_eq!(items[0]["number"], "+442079465000");
+        assert_eq!(items[0]["status"], "in_stock");
+        let d = items
+            .iter()
+            .find(|d| d["number"] == "+442079465002")
+            .expect("national number read with --country");
+        assert_eq!(d["status"], "reserved");
+        assert_eq!(d["tag"], "t");
+        assert_eq!(d["country"], "GB");
+
+        let text = db.ok(&["dids", "list", "--prefix", "+44207946501"]).stdout;
+        assert_eq!(text.lines().count(), 10, "{text}");
+        assert!(text.lines().all(|l| l.starts_with("+44207946501")));
+
+        // Refusals change nothing and say why.
+        let r = db.run(&["dids", "create", "+442079465000", "--operator", "Op"]);
+        assert!(!r.success(), "a number is unique");
+        assert!(r.stderr.contains("+442079465000"), "stderr: {}", r.stderr);
+        let r = db.run(&[
+            "dids",
+            "create",
+            "+442079465100",
+            "--operator",
+            "Op",
+            "--status",
+            "assigned",
+        ]);
+        assert!(
+            !r.success(),
+            "new DIDs start in stock, reserved or archived"
+        );
+        assert!(r.stderr.contains("status"), "stderr: {}", r.stderr);
+        let r = db.run(&["dids", "create", "+442079465100", "--operator", "Nope"]);
+        assert!(!r.success());
+        assert!(r.stderr.contains("Nope"), "stderr: {}", r.stderr);
+        let r = db.run(&[
+            "dids",
+            "create",
+            "+442079400000-+442079599999",
+            "--operator",
+            "Op",
+        ]);
+        assert!(!r.success(), "more than 100,000 numbers in one request");
+        assert!(
+            r.stderr.contains("100000")
+                || r.stderr.contains("100,000")
+                || r.stderr.contains("split"),
+            "stderr: {}",
+            r.stderr
+        );
+        let r = db.run(&["dids", "create", "banana", "--operator", "Op"]);
+        assert!(!r.success());
+        assert!(r.stderr.contains("banana"), "stderr: {}", r.stderr);
+        assert_eq!(db.count(), 13);
+    });
+}
+
+#[test]
+fn dids_history_shows_create_and_import() {
+    each_backend(|db| {
+        db.ok(&["operators", "create", "Op"]);
+        db.ok(&["dids", "create", "+442079466000", "--operator", "Op"]);
+        let h = db.ok(&["dids", "history", "+442079466000"]).stdout;
+        let lines: Vec<&str> = h.lines().collect();
+        assert_eq!(lines.len(), 1, "{h}");
+        assert!(lines[0].contains("did.create"), "{h}");
+
+        let f = db.write(
+            "history-import.csv",
+            "number\n+442079466100-+442079466599\n+442079466600\n",
+        );
+        let report = db.import_ok(&f, &["--operator", "Op", "--reason", "stock from supplier"]);
+        assert_eq!(report["imported"], 501);
+        assert!(report["batch_id"].is_string(), "{report}");
+        for n in [
+            "+442079466100",
+            "+442079466350",
+            "+442079466600",
+            "+44 20 7946 6599",
+        ] {
+            let h = db.ok(&["dids", "history", n]).stdout;
+            let lines: Vec<&str> = h.lines().collect();
+            assert_eq!(lines.len(), 1, "one entry for an imported DID: {h}");
+            assert!(lines[0].contains("did.import"), "{h}");
+            assert!(
+                lines[0].contains("history-import.csv"),
+                "names the file: {h}"
+            );
+            assert!(
+                lines[0].contains("stock from supplier"),
+                "carries the reason: {h}"
+            );
+        }
+        // One audit entry for the whole import, not one per DID.
+        let audit = db.ok(&["audit", "--action", "did.import"]).stdout;
+        assert_eq!(audit.lines().count(), 1, "{audit}");
+        assert!(
+            audit.contains("\"imported\":501") || audit.contains("501"),
+            "{audit}"
+        );
+
+        let r = db.run(&["dids", "history", "+442079469999"]);
+        assert!(!r.success(), "history of an unknown number");
+        assert!(r.stderr.contains("+442079469999"), "stderr: {}", r.stderr);
+    });
+}
+
+#[test]
+fn database_flags_work_after_the_subcommand_and_from_the_environment() {
+    each_backend(|db| {
+        // Flags after the subcommand.
+        let mut c = db.bare_command();
+        c.args(["operators", "create", "AfterFlags"])
+            .args(db.global_args());
+        let r = Run::from_output("operators create (flags after)", c.output().unwrap());
+        assert!(r.success(), "{}", r.stderr);
+
+        // The environment instead of flags.
+        let mut c = db.bare_command();
+        c.args(["operators", "create", "FromEnv"])
+            .envs(db.global_env());
+        let r = Run::from_output("operators create (environment)", c.output().unwrap());
+        assert!(r.success(), "{}", r.stderr);
+
+        let mut ops = db.operators();
+        ops.sort();
+        assert_eq!(
+            ops,
+            vec!["AfterFlags", "FromEnv"],
+            "all three ways reach one database"
+        );
+    });
+}
