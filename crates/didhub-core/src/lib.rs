@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod assignment;
+pub mod blocks;
 pub mod did;
 pub mod import;
 pub mod licensing;

@@ -455,5 +455,98 @@ async fn stress(app: &TestApp) {
         );
     }
     assert_eq!(by_status.values().sum::<i64>(), 0);
+    check_block_counts(app).await;
 }
 both_backends!(stress_test, stress);
+
+type BlockRow = (String, Uuid, String, String, i64);
+
+/// The kept block counts equal a recount from the DIDs.
+async fn check_block_counts(app: &TestApp) {
+    for (size, k) in [(100i64, 2i64), (1000, 3), (10000, 4), (100000, 5)] {
+        let q = format!("SELECT substr(number, 1, length(number) - {k}) AS p, operator_id, country, number_type, count(*) AS n FROM dids WHERE status = 'in_stock' GROUP BY substr(number, 1, length(number) - {k}), operator_id, country, number_type");
+        let kept = "SELECT prefix, operator_id, country, number_type, free FROM stock_blocks WHERE size = $1 AND free <> 0";
+        let (mut a, mut b): (Vec<BlockRow>, Vec<BlockRow>) = didhub_store::on!(app.store, p => (
+            sqlx::query_as(&q).fetch_all(p).await.unwrap(),
+            sqlx::query_as(kept).bind(size).fetch_all(p).await.unwrap(),
+        ));
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "block counts of size {size}");
+    }
+}
+
+async fn blocks_story(app: &TestApp) {
+    let (_, _) = setup(app, &["+442079460000-+442079469999"], None).await;
+    let pkg = package(app, "Blocks", 20_000, None, None).await;
+    let c = customer(app, "Block Co").await;
+    let cp = client_package(app, c, &pkg).await;
+    let path = format!("/api/v1/client-packages/{cp}/blocks");
+    let alloc = |size: u32| {
+        let body = json!({"size": size, "country": "GB", "number_type": "fixed_line", "destination": "sip:b@pbx.example.com"});
+        let path = path.clone();
+        async move { app.post_json(&path, &body).await }
+    };
+    check_block_counts(app).await;
+    // Break the pristine range with one assignment.
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"numbers": ["+442079465555"], "destination": "sip:b@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Best fit: each block comes from the most used enclosing block.
+    let (s, v) = alloc(10).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["block"]["first"].as_str(), v["block"]["last"].as_str()),
+        (Some("+442079465500"), Some("+442079465509"))
+    );
+    let (s, v) = alloc(100).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["block"]["first"], "+442079465000",
+        "inside the broken thousand"
+    );
+    let (s, v) = alloc(1000).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["block"]["first"].as_str(), v["block"]["last"].as_str()),
+        (Some("+442079460000"), Some("+442079460999"))
+    );
+    assert_eq!(v["assigned"], 1000);
+    let (_, n) = app.get_json("/api/v1/dids/count?status=assigned").await;
+    assert_eq!(n["count"], 1 + 10 + 100 + 1000);
+    // None left of 10,000: a clear answer with what there is.
+    let (s, p) = alloc(10000).await;
+    assert_eq!(s, 409, "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no free aligned block of 10000")
+            && detail.contains("whole blocks of 1000"),
+        "{detail}"
+    );
+    let (s, p) = alloc(50).await;
+    assert_eq!(s, 422);
+    assert_eq!(p["errors"][0]["field"], "size");
+    let (s, a) = app
+        .get_json("/api/v1/stock/blocks?country=GB&number_type=fixed_line")
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(a[0]["free_blocks"], 10000 - 1111);
+    check_block_counts(app).await;
+    // Releasing returns the numbers to the counts.
+    app.patch(&format!("/api/v1/client-packages/{cp}"))
+        .json(&json!({"state": "terminated"}))
+        .send()
+        .await
+        .unwrap();
+    check_block_counts(app).await;
+    let (_, a) = app
+        .get_json("/api/v1/stock/blocks?country=GB&number_type=fixed_line")
+        .await;
+    assert_eq!(a[0]["free_blocks"], 10000);
+    assert_eq!(a[3]["free_blocks"], 1, "the 10,000 block is whole again");
+}
+both_backends!(blocks, blocks_story);

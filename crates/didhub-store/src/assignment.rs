@@ -15,6 +15,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{write_audit, AuditWrite};
+use crate::blocks::{status_change, Availability, Block, BlockRequest, StockDelta};
 use crate::licenses::Price;
 use crate::orgs::Scope;
 use crate::sql::{bind_all, on_tx, Param, Sql, Tx};
@@ -357,6 +358,17 @@ impl Store {
             },
         )
         .await?;
+        crate::blocks::adjust(
+            tx,
+            &status_change(
+                &d.number,
+                &d.country,
+                &d.number_type,
+                (d.status, d.operator_id),
+                (status, d.operator_id),
+            ),
+        )
+        .await?;
         Ok(())
     }
 
@@ -454,6 +466,8 @@ impl Store {
                 }
                 write_audit(&mut tx, AuditWrite { id: None, actor, action: "did.assign", entity: "did", entity_id: Some(d.id), subject: Some(d.number.clone()), changes: did_diff(d, DidStatus::Assigned, Some(cp.customer_id), Some(&destination), None), reason: req.reason.as_deref() }).await?;
             }
+            let deltas: Vec<StockDelta> = targets.iter().map(|d| StockDelta { number: &d.number, operator_id: d.operator_id, country: &d.country, number_type: &d.number_type, delta: -1 }).collect();
+            crate::blocks::adjust(&mut tx, &deltas).await?;
             tx.commit().await
         })
         .await?;
@@ -484,6 +498,7 @@ impl Store {
                 return Err(StoreError::VersionMismatch { entity: "DID", id: d.id, expected: d.version, actual: d.version + 1 });
             }
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "did.unassign", entity: "did", entity_id: Some(d.id), subject: Some(d.number.clone()), changes: did_diff(&d, d.after_hold, None, None, None), reason }).await?;
+            crate::blocks::adjust(&mut tx, &status_change(&d.number, &d.country, &d.number_type, (d.status, d.operator_id), (d.after_hold, d.operator_id))).await?;
             tx.commit().await
         })
         .await?;
@@ -525,5 +540,157 @@ impl Store {
                 on!(self, p => sqlx::query_as("SELECT number, status, destination, updated_at FROM dids WHERE status IN ('assigned', 'hold', 'porting')").fetch_all(p).await?)
             }
         })
+    }
+}
+
+/// The answer to a block allocation.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Allocated {
+    pub block: Block,
+    pub assigned: usize,
+}
+
+impl Store {
+    /// Finds a free aligned block (best fit) and assigns it to the client package, all in one
+    /// transaction; the update is conditional on every number still being in stock, so a block
+    /// taken concurrently is retried elsewhere, never shared.
+    pub async fn allocate_block(
+        &self,
+        actor: &Actor,
+        cp_id: Uuid,
+        req: &BlockRequest,
+        destination: &str,
+        reason: Option<&str>,
+    ) -> Result<Allocated> {
+        let mut req = req.clone();
+        req.country = Country::parse(&req.country)
+            .map_err(|e| StoreError::invalid("country", e))?
+            .to_string();
+        req.number_type = req
+            .number_type
+            .parse::<NumberType>()
+            .map_err(|e| StoreError::invalid("number_type", e))?
+            .as_str()
+            .to_string();
+        didhub_core::blocks::check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
+        let cp = self.get_client_package(Scope::All, cp_id).await?;
+        let state = state_of(&cp.state);
+        if state != PackageState::Active {
+            return Err(StoreError::invalid(
+                "client_package",
+                didhub_core::assignment::AssignmentError::NotActive(state),
+            ));
+        }
+        let package = self.get_package(cp.package_id).await?;
+        let rule = PackageRule {
+            allowance: package.did_allowance.max(0) as u32,
+            tag: package.tag.clone(),
+            country: package.country.clone(),
+            number_type: package.number_type.clone(),
+        };
+        rule.qualifies(
+            &format!("a {} block", req.size),
+            package.tag.as_deref(),
+            &req.country,
+            &req.number_type,
+        )
+        .map_err(|e| StoreError::invalid("country", e))?;
+        let dest = Destination::parse(destination)
+            .map_err(|e| StoreError::invalid("destination", e))?
+            .as_string();
+        let size = req.size as usize;
+        for _attempt in 0..5 {
+            let mut tx = self.begin().await?;
+            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET version = version WHERE id = $1").bind(cp_id).execute(&mut *c).await?.rows_affected());
+            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM dids WHERE client_package_id = $1").bind(cp_id).fetch_one(&mut *c).await?);
+            rule.check_allowance(used as u32, req.size)
+                .map_err(|e| StoreError::invalid("size", e))?;
+            let Some(block) = crate::blocks::find(&mut tx, &req).await? else {
+                let avail = crate::blocks::availability(&mut tx, &req).await?;
+                let desc: Vec<String> = avail
+                    .iter()
+                    .map(|a| {
+                        if a.size == 1 {
+                            format!("{} free numbers", a.free_blocks)
+                        } else {
+                            format!("{} whole blocks of {}", a.free_blocks, a.size)
+                        }
+                    })
+                    .collect();
+                return Err(StoreError::Conflict(format!(
+                    "no free aligned block of {} {} {} numbers{}; available: {}",
+                    req.size,
+                    req.country,
+                    req.number_type,
+                    req.operator_id
+                        .map(|o| format!(" from operator {o}"))
+                        .unwrap_or_default(),
+                    desc.join(", ")
+                )));
+            };
+            if let Some(tag) = &package.tag {
+                let tagged: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM dids WHERE number >= $1 AND number <= $2 AND tag = $3").bind(&block.first).bind(&block.last).bind(tag).fetch_one(&mut *c).await?);
+                if tagged as usize != size {
+                    return Err(StoreError::Conflict(format!(
+                        "the free block {}…{} is not all tagged '{tag}' as the package requires",
+                        block.first, block.last
+                    )));
+                }
+            }
+            let rows: Vec<DidRow> = on_tx!(&mut tx, c => sqlx::query_as(&format!("{} WHERE d.number >= $1 AND d.number <= $2 AND d.status = 'in_stock' AND d.operator_id = $3", crate::dids::DID_SELECT)).bind(&block.first).bind(&block.last).bind(block.operator_id).fetch_all(&mut *c).await?);
+            let at = now();
+            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE dids SET status = 'assigned', customer_id = $1, client_package_id = $2, destination = $3, hold_until = NULL, updated_at = $4, version = version + 1 WHERE number >= $5 AND number <= $6 AND status = 'in_stock' AND operator_id = $7")
+                .bind(cp.customer_id).bind(cp_id).bind(&dest).bind(at).bind(&block.first).bind(&block.last).bind(block.operator_id).execute(&mut *c).await?.rows_affected());
+            if n as usize != size || rows.len() != size {
+                // Taken while we looked: drop the transaction and look again.
+                continue;
+            }
+            let dids: Vec<Did> = rows.into_iter().map(Did::from).collect();
+            let entries = dids
+                .iter()
+                .map(|d| AuditWrite {
+                    id: None,
+                    actor,
+                    action: "did.assign",
+                    entity: "did",
+                    entity_id: Some(d.id),
+                    subject: Some(d.number.clone()),
+                    changes: did_diff(
+                        d,
+                        DidStatus::Assigned,
+                        Some(cp.customer_id),
+                        Some(&dest),
+                        None,
+                    ),
+                    reason,
+                })
+                .collect();
+            crate::audit::write_audit_many(&mut tx, entries).await?;
+            let deltas: Vec<StockDelta> = dids
+                .iter()
+                .map(|d| StockDelta {
+                    number: &d.number,
+                    operator_id: d.operator_id,
+                    country: &d.country,
+                    number_type: &d.number_type,
+                    delta: -1,
+                })
+                .collect();
+            crate::blocks::adjust(&mut tx, &deltas).await?;
+            tx.commit().await?;
+            return Ok(Allocated {
+                block,
+                assigned: size,
+            });
+        }
+        Err(StoreError::Conflict(
+            "the stock changed too fast to allocate a block; try again".into(),
+        ))
+    }
+
+    /// Free numbers and whole free blocks for a country and type.
+    pub async fn block_availability(&self, req: &BlockRequest) -> Result<Vec<Availability>> {
+        let mut tx = self.begin().await?;
+        crate::blocks::availability(&mut tx, req).await
     }
 }

@@ -133,3 +133,37 @@ impl Store {
         Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 }
+
+/// Writes many entries at once (block allocation: one per DID) with multi-row inserts.
+pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) -> Result<()> {
+    let at = now();
+    for chunk in entries.chunks(300) {
+        let mut sql = crate::sql::Sql::new("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ");
+        for (i, a) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(",");
+            }
+            sql.push("(")
+                .bind(Param::Uuid(a.id.unwrap_or_else(new_id)))
+                .push(",")
+                .bind(Param::Time(at))
+                .push(",")
+                .bind(Param::Text(a.actor.as_str().to_string()))
+                .push(",")
+                .bind(Param::Text(a.action.to_string()))
+                .push(",")
+                .bind(Param::Text(a.entity.to_string()))
+                .push(",")
+                .bind(Param::OptUuid(a.entity_id))
+                .push(",")
+                .bind(Param::OptText(a.subject.clone()))
+                .push(",")
+                .bind(Param::Text(a.changes.to_string()))
+                .push(",")
+                .bind(Param::OptText(a.reason.map(str::to_string)))
+                .push(")");
+        }
+        on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+    }
+    Ok(())
+}

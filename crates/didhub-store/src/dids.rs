@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::audit::{write_audit, AuditWrite};
+use crate::blocks::{status_change, StockDelta};
 use crate::sql::{bind_all, decode_cursor, encode_cursor, like_escape, on_tx, Param, Sql, Tx};
 use crate::{
     new_id, now, on, retry, Actor, Did, DidFilter, DidRow, DidSort, Page, Result, Store, StoreError,
@@ -122,9 +123,24 @@ pub(crate) async fn insert_rows(
         }
         sql.push(" ON CONFLICT (number) DO NOTHING");
         let n = on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+        let mut skipped = HashSet::new();
         if n as usize != chunk.len() {
-            existing.extend(already_there(tx, chunk, batch_id).await?);
+            let there = already_there(tx, chunk, batch_id).await?;
+            skipped.extend(there.iter().cloned());
+            existing.extend(there);
         }
+        let deltas: Vec<StockDelta> = chunk
+            .iter()
+            .filter(|r| r.status == DidStatus::InStock && !skipped.contains(&r.number))
+            .map(|r| StockDelta {
+                number: &r.number,
+                operator_id: r.operator_id,
+                country: &r.country,
+                number_type: r.number_type,
+                delta: 1,
+            })
+            .collect();
+        crate::blocks::adjust(tx, &deltas).await?;
     }
     Ok(existing)
 }
@@ -569,7 +585,8 @@ impl Store {
             let dids = self.load_selection(&mut tx, sel).await?;
             let at = now();
             let mut changed = Vec::new();
-            for d in &dids {
+            let mut moves: Vec<(usize, DidStatus, Uuid)> = Vec::new();
+            for (idx, d) in dids.iter().enumerate() {
                 let mut diff = serde_json::Map::new();
                 let mut sql = Sql::new("UPDATE dids SET updated_at = ");
                 sql.bind(Param::Time(at)).push(", version = version + 1");
@@ -633,7 +650,18 @@ impl Store {
                 )
                 .await?;
                 changed.push(d.id);
+                let new_status = patch.status.unwrap_or(d.status);
+                let new_op = operator.as_ref().map_or(d.operator_id, |o| o.id);
+                moves.push((idx, new_status, new_op));
             }
+            let deltas: Vec<StockDelta> = moves
+                .iter()
+                .flat_map(|(i, st, op)| {
+                    let d = &dids[*i];
+                    status_change(&d.number, &d.country, &d.number_type, (d.status, d.operator_id), (*st, *op))
+                })
+                .collect();
+            crate::blocks::adjust(&mut tx, &deltas).await?;
             tx.commit().await?;
             Ok(changed)
         })
@@ -688,6 +716,12 @@ impl Store {
                 )
                 .await?;
             }
+            let deltas: Vec<StockDelta> = dids
+                .iter()
+                .filter(|d| d.status == DidStatus::InStock)
+                .map(|d| StockDelta { number: &d.number, operator_id: d.operator_id, country: &d.country, number_type: &d.number_type, delta: -1 })
+                .collect();
+            crate::blocks::adjust(&mut tx, &deltas).await?;
             tx.commit().await?;
             Ok(Deleted { deleted: dids.len() })
         })

@@ -26,6 +26,8 @@ fn literal(p: &Param) -> String {
         Param::OptText(Some(s)) => q(s),
         Param::OptText(None) => "NULL".into(),
         Param::Uuid(u) => format!("'{u}'::uuid"),
+        Param::OptUuid(Some(u)) => format!("'{u}'::uuid"),
+        Param::OptUuid(None) => "NULL".into(),
         Param::Int(i) => i.to_string(),
         Param::Time(t) => format!("'{}'::timestamptz", t.to_rfc3339()),
         Param::Date(d) => format!("'{d}'::date"),

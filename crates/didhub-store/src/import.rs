@@ -594,6 +594,18 @@ impl Store {
             match crate::export::pg_copy_in(&mut sp, rows, batch_id).await {
                 Ok(()) => {
                     sp.commit().await?;
+                    let deltas: Vec<crate::blocks::StockDelta> = rows
+                        .iter()
+                        .filter(|r| r.status == didhub_core::did::DidStatus::InStock)
+                        .map(|r| crate::blocks::StockDelta {
+                            number: &r.number,
+                            operator_id: r.operator_id,
+                            country: &r.country,
+                            number_type: r.number_type,
+                            delta: 1,
+                        })
+                        .collect();
+                    crate::blocks::adjust(db, &deltas).await?;
                     return Ok(Vec::new());
                 }
                 Err(e) if e.is_unique_violation() => sp.rollback().await?,

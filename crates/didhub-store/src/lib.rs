@@ -16,6 +16,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub mod assignment;
 pub mod audit;
+pub mod blocks;
 pub mod dids;
 pub mod error;
 pub mod export;

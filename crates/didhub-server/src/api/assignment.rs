@@ -177,3 +177,68 @@ pub async fn routing(
     };
     Ok(Json(s.routing.lookup(&e164)))
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct BlockBody {
+    #[serde(flatten)]
+    pub block: didhub_store::blocks::BlockRequest,
+    /// `pbx:<id>` or a SIP URI for every number of the block.
+    pub destination: String,
+    pub reason: Option<String>,
+}
+
+/// Allocate a block of 10, 100, 1,000 or 10,000 consecutive in-stock numbers (same operator,
+/// aligned to the block size) to this client package, best fit. Nothing found: 409 saying what
+/// is available.
+#[utoipa::path(post, path = "/api/v1/client-packages/{id}/blocks", tag = "assignment", params(("id" = Uuid, Path)), request_body = BlockBody, responses((status = 200, body = didhub_store::assignment::Allocated), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn allocate_block(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+    Json(b): Json<BlockBody>,
+) -> ApiResult<Json<didhub_store::assignment::Allocated>> {
+    let a = s
+        .store
+        .allocate_block(
+            &p.actor(),
+            id,
+            &b.block,
+            &b.destination,
+            b.reason.as_deref(),
+        )
+        .await?;
+    refresh(&s).await;
+    Ok(Json(a))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AvailabilityQuery {
+    pub country: String,
+    pub number_type: String,
+    pub operator_id: Option<Uuid>,
+}
+
+/// Free numbers and whole free blocks (100 … 100,000) for a country and type.
+#[utoipa::path(get, path = "/api/v1/stock/blocks", tag = "assignment", params(AvailabilityQuery), responses((status = 200, body = Vec<didhub_store::blocks::Availability>), (status = 422, body = Problem)))]
+pub async fn availability(
+    State(s): State<AppState>,
+    Query(q): Query<AvailabilityQuery>,
+) -> ApiResult<Json<Vec<didhub_store::blocks::Availability>>> {
+    let country = didhub_core::number::Country::parse(&q.country)
+        .map_err(|e| ApiError::field("country", e))?
+        .to_string();
+    let number_type = q
+        .number_type
+        .parse::<didhub_core::number::NumberType>()
+        .map_err(|e| ApiError::field("number_type", e))?
+        .as_str()
+        .to_string();
+    let req = didhub_store::blocks::BlockRequest {
+        size: 10,
+        country,
+        number_type,
+        operator_id: q.operator_id,
+    };
+    Ok(Json(s.store.block_availability(&req).await?))
+}

@@ -79,6 +79,12 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
         "/api/v1/client-packages/{id}/dids/{did_id}",
         N(InventoryAdmin),
     ),
+    (
+        "POST",
+        "/api/v1/client-packages/{id}/blocks",
+        N(InventoryAdmin),
+    ),
+    ("GET", "/api/v1/stock/blocks", N(InventoryRead)),
     ("GET", "/api/v1/customers/{id}/dids", N(OrgRead)),
     ("GET", "/api/v1/routing/{number}", N(InventoryRead)),
     ("GET", "/api/v1/operators", N(InventoryRead)),
@@ -151,6 +157,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(assignment::assign))
         .routes(routes!(assignment::unassign))
+        .routes(routes!(assignment::allocate_block))
+        .routes(routes!(assignment::availability))
         .routes(routes!(assignment::customer_dids))
         .routes(routes!(assignment::routing))
         .routes(routes!(operators::list, operators::create))

@@ -1,0 +1,248 @@
+//! Free-block counts and block allocation. `stock_blocks` counts the in-stock numbers of every
+//! aligned block of 100 … 100,000 per operator, country and type; every change of a DID into or
+//! out of stock adjusts it in the same transaction. Allocation then looks at blocks, not at
+//! the stock, so its cost grows with the block size, not with the inventory.
+
+use std::collections::BTreeMap;
+
+use didhub_core::blocks::{check_size, digits, prefix, range, TRACKED};
+use didhub_core::did::DidStatus;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::sql::{bind_all, on_tx, Param, Sql, Tx};
+use crate::{Result, StoreError};
+
+/// One number entering (+1) or leaving (-1) the stock.
+pub(crate) struct StockDelta<'a> {
+    pub number: &'a str,
+    pub operator_id: Uuid,
+    pub country: &'a str,
+    pub number_type: &'a str,
+    pub delta: i64,
+}
+
+type Key = (u32, String, Uuid, String, String);
+
+/// Applies stock changes to the block counts (keys in a fixed order, so concurrent writers
+/// lock rows in the same order and cannot deadlock).
+pub(crate) async fn adjust(tx: &mut Tx, deltas: &[StockDelta<'_>]) -> Result<()> {
+    let mut sum: BTreeMap<Key, i64> = BTreeMap::new();
+    for d in deltas {
+        for size in TRACKED {
+            if let Some(p) = prefix(d.number, size) {
+                *sum.entry((
+                    size,
+                    p.to_string(),
+                    d.operator_id,
+                    d.country.to_string(),
+                    d.number_type.to_string(),
+                ))
+                .or_default() += d.delta;
+            }
+        }
+    }
+    let items: Vec<(Key, i64)> = sum.into_iter().filter(|(_, v)| *v != 0).collect();
+    for chunk in items.chunks(300) {
+        let mut sql = Sql::new("INSERT INTO stock_blocks (size, prefix, operator_id, country, number_type, free) VALUES ");
+        for (i, ((size, p, op, c, t), v)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(",");
+            }
+            sql.push("(")
+                .bind(Param::Int(*size as i64))
+                .push(",")
+                .bind(Param::Text(p.clone()))
+                .push(",")
+                .bind(Param::Uuid(*op))
+                .push(",")
+                .bind(Param::Text(c.clone()))
+                .push(",")
+                .bind(Param::Text(t.clone()))
+                .push(",")
+                .bind(Param::Int(*v))
+                .push(")");
+        }
+        sql.push(" ON CONFLICT (size, prefix, operator_id, country, number_type) DO UPDATE SET free = stock_blocks.free + excluded.free");
+        on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+    }
+    Ok(())
+}
+
+/// Stock deltas for a status change of one DID (and an operator change).
+pub(crate) fn status_change<'a>(
+    number: &'a str,
+    country: &'a str,
+    number_type: &'a str,
+    from: (DidStatus, Uuid),
+    to: (DidStatus, Uuid),
+) -> Vec<StockDelta<'a>> {
+    let mut v = Vec::new();
+    if from.0 == DidStatus::InStock && (to.0 != DidStatus::InStock || to.1 != from.1) {
+        v.push(StockDelta {
+            number,
+            operator_id: from.1,
+            country,
+            number_type,
+            delta: -1,
+        });
+    }
+    if to.0 == DidStatus::InStock && (from.0 != DidStatus::InStock || to.1 != from.1) {
+        v.push(StockDelta {
+            number,
+            operator_id: to.1,
+            country,
+            number_type,
+            delta: 1,
+        });
+    }
+    v
+}
+
+/// A block to allocate.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct BlockRequest {
+    /// 10, 100, 1000 or 10000.
+    pub size: u32,
+    /// ISO 3166 alpha-2.
+    pub country: String,
+    /// e.g. `fixed_line`.
+    pub number_type: String,
+    /// Only from this operator (default: any; a block never mixes operators).
+    pub operator_id: Option<Uuid>,
+}
+
+/// A found block: its first and last number and operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Block {
+    pub first: String,
+    pub last: String,
+    pub size: u32,
+    pub operator_id: Uuid,
+}
+
+/// Free whole blocks per size, for the "nothing found" answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Availability {
+    pub size: u32,
+    pub free_blocks: i64,
+}
+
+fn filters(sql: &mut Sql, req: &BlockRequest, alias: &str) {
+    sql.push(&format!(" AND {alias}.country = "))
+        .bind(Param::Text(req.country.clone()));
+    sql.push(&format!(" AND {alias}.number_type = "))
+        .bind(Param::Text(req.number_type.clone()));
+    if let Some(o) = req.operator_id {
+        sql.push(&format!(" AND {alias}.operator_id = "))
+            .bind(Param::Uuid(o));
+    }
+}
+
+/// A wholly free child block of `size` inside the block `parent` (of `parent_size`).
+async fn full_child(
+    tx: &mut Tx,
+    parent: &str,
+    parent_size: u32,
+    op: Uuid,
+    req: &BlockRequest,
+) -> Result<Option<String>> {
+    let size = req.size;
+    if size >= 100 {
+        let (lo, hi) = (parent.to_string(), format!("{parent}:"));
+        let sql = "SELECT prefix FROM stock_blocks WHERE size = $1 AND prefix >= $2 AND prefix < $3 AND free = $1 AND operator_id = $4 AND country = $5 AND number_type = $6 ORDER BY prefix LIMIT 1";
+        let r: Option<String> = on_tx!(tx, c => sqlx::query_scalar(sql).bind(size as i64).bind(&lo).bind(&hi).bind(op).bind(&req.country).bind(&req.number_type).fetch_optional(&mut *c).await?);
+        Ok(r)
+    } else {
+        // Blocks of 10 are counted from the DIDs of the parent (at most `parent_size` rows).
+        let (first, last) = range(parent, parent_size);
+        let sql = "SELECT substr(number, 1, length(number) - 1) AS p FROM dids WHERE number >= $1 AND number <= $2 AND status = 'in_stock' AND operator_id = $3 AND country = $4 AND number_type = $5 GROUP BY substr(number, 1, length(number) - 1) HAVING count(*) = 10 ORDER BY p LIMIT 1";
+        let r: Option<String> = on_tx!(tx, c => sqlx::query_scalar(sql).bind(&first).bind(&last).bind(op).bind(&req.country).bind(&req.number_type).fetch_optional(&mut *c).await?);
+        Ok(r)
+    }
+}
+
+/// Best fit: a free block inside the most used (fewest free numbers) partly used enclosing
+/// block, smallest enclosing size first, so that large free runs stay whole while smaller ones
+/// exist; only then the first wholly free larger block.
+pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block>> {
+    let size = check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
+    let k = digits(size);
+    for level in TRACKED.into_iter().filter(|l| *l > size) {
+        // Counting blocks of 10 from the DIDs is cheap only inside small parents.
+        if size == 10 && level > 1_000 {
+            break;
+        }
+        let mut sql =
+            Sql::new("SELECT b.prefix, b.operator_id FROM stock_blocks b WHERE b.size = ");
+        sql.bind(Param::Int(level as i64))
+            .push(" AND b.free >= ")
+            .bind(Param::Int(size as i64))
+            .push(" AND b.free < ")
+            .bind(Param::Int(level as i64));
+        filters(&mut sql, req, "b");
+        sql.push(" ORDER BY b.free, b.prefix LIMIT 32");
+        let parents: Vec<(String, Uuid)> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(&mut *c).await?);
+        for (p, op) in parents {
+            if let Some(child) = full_child(tx, &p, level, op, req).await? {
+                let (first, last) = range(&child, size);
+                return Ok(Some(Block {
+                    first,
+                    last,
+                    size,
+                    operator_id: op,
+                }));
+            }
+        }
+    }
+    // No partly used block has room: take the first wholly free block of the smallest size.
+    for level in TRACKED.into_iter().filter(|l| *l >= size.max(100)) {
+        let mut sql =
+            Sql::new("SELECT b.prefix, b.operator_id FROM stock_blocks b WHERE b.size = ");
+        sql.bind(Param::Int(level as i64))
+            .push(" AND b.free = ")
+            .bind(Param::Int(level as i64));
+        filters(&mut sql, req, "b");
+        sql.push(" ORDER BY b.prefix LIMIT 1");
+        let r: Option<(String, Uuid)> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(&mut *c).await?);
+        if let Some((p, op)) = r {
+            let child = format!("{p}{}", "0".repeat(digits(level) - k));
+            let (first, last) = range(&child, size);
+            return Ok(Some(Block {
+                first,
+                last,
+                size,
+                operator_id: op,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Wholly free blocks per tracked size for a country and type.
+pub(crate) async fn availability(tx: &mut Tx, req: &BlockRequest) -> Result<Vec<Availability>> {
+    let mut out = Vec::new();
+    for size in TRACKED {
+        let mut sql = Sql::new("SELECT count(*) FROM stock_blocks b WHERE b.size = ");
+        sql.bind(Param::Int(size as i64))
+            .push(" AND b.free = ")
+            .bind(Param::Int(size as i64));
+        filters(&mut sql, req, "b");
+        let n: i64 = on_tx!(tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_one(&mut *c).await?);
+        out.push(Availability {
+            size,
+            free_blocks: n,
+        });
+    }
+    let mut sql = Sql::new("SELECT count(*) FROM dids b WHERE b.status = 'in_stock'");
+    filters(&mut sql, req, "b");
+    let n: i64 = on_tx!(tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_one(&mut *c).await?);
+    out.insert(
+        0,
+        Availability {
+            size: 1,
+            free_blocks: n,
+        },
+    );
+    Ok(out)
+}
