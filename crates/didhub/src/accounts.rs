@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use didhub_core::access::Role;
 use didhub_core::licensing::TermKind;
-use didhub_store::licenses::{Price, ServiceRequest};
+use didhub_store::licenses::ServiceRequest;
 use didhub_store::orgs::{NewPbx, Scope};
 use didhub_store::{Actor, Store};
 
@@ -308,21 +308,7 @@ pub async fn service_kinds(store: &Store, actor: &Actor, cmd: ServiceKindsCmd) -
     match cmd {
         ServiceKindsCmd::List => print_json(&store.list_service_kinds().await?),
         ServiceKindsCmd::Create { code, name, prices } => {
-            let mut ps = Vec::new();
-            for p in prices {
-                let parts: Vec<&str> = p.split(':').collect();
-                let [t, c, a] = parts.as_slice() else {
-                    anyhow::bail!(
-                        "--price '{p}': expected TERM:CURRENCY:AMOUNT, e.g. yearly:EUR:1200.00"
-                    );
-                };
-                ps.push(Price {
-                    term_kind: t.parse().with_context(|| format!("--price '{p}'"))?,
-                    currency: c.to_string(),
-                    amount: didhub_core::money::parse_amount(a)
-                        .with_context(|| format!("--price '{p}'"))?,
-                });
-            }
+            let ps = crate::assign_cli::parse_prices(&prices)?;
             print_json(&store.create_service_kind(actor, &code, &name, &ps).await?)
         }
     }

@@ -15,6 +15,7 @@ use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store, StoreConfig};
 use serde::Deserialize;
 
 mod accounts;
+mod assign_cli;
 
 #[derive(Parser)]
 #[command(
@@ -141,6 +142,18 @@ enum Cmd {
         #[command(subcommand)]
         cmd: accounts::ServiceKindsCmd,
     },
+    /// Packages (DID allowances).
+    Packages {
+        #[command(subcommand)]
+        cmd: assign_cli::PackagesCmd,
+    },
+    /// Packages given to customers, and the DIDs assigned under them.
+    ClientPackages {
+        #[command(subcommand)]
+        cmd: assign_cli::ClientPackagesCmd,
+    },
+    /// Where a call to a number goes.
+    Route { number: String },
     /// PBX licenses and co-terminated services.
     License {
         #[command(subcommand)]
@@ -432,7 +445,7 @@ async fn run(cli: Cli) -> Result<()> {
             let store = Store::open(&ctx.store_cfg)
                 .await
                 .context("opening the database")?;
-            let r = command(&store, cmd).await;
+            let r = command(&store, cmd, chrono::Duration::days(ctx.hold_days)).await;
             store.close().await;
             r
         }
@@ -516,10 +529,13 @@ async fn filter(store: &Store, f: FilterArgs) -> Result<DidFilter> {
     })
 }
 
-async fn command(store: &Store, cmd: Cmd) -> Result<()> {
+async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> {
     let actor = Actor::cli();
     match cmd {
         Cmd::Users { cmd } => accounts::users(store, &actor, cmd).await,
+        Cmd::Packages { cmd } => assign_cli::packages(store, &actor, cmd).await,
+        Cmd::ClientPackages { cmd } => assign_cli::client_packages(store, &actor, cmd, hold).await,
+        Cmd::Route { number } => assign_cli::route(store, &number).await,
         Cmd::Partners { cmd } => accounts::partners(store, &actor, cmd).await,
         Cmd::Customers { cmd } => accounts::customers(store, &actor, cmd).await,
         Cmd::Pbxs { cmd } => accounts::pbxs(store, &actor, cmd).await,

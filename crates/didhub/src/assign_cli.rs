@@ -1,0 +1,218 @@
+//! CLI for packages, client packages, assignment and block allocation.
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use didhub_core::assignment::PackageState;
+use didhub_store::assignment::{AssignRequest, NewPackage};
+use didhub_store::blocks::BlockRequest;
+use didhub_store::licenses::Price;
+use didhub_store::orgs::Scope;
+use didhub_store::{Actor, Store};
+use uuid::Uuid;
+
+#[derive(Subcommand)]
+pub enum PackagesCmd {
+    List,
+    /// Create a package: how many DIDs, which qualify, prices (TERM:CURRENCY:AMOUNT).
+    Create {
+        name: String,
+        #[arg(long)]
+        allowance: i32,
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long = "type")]
+        number_type: Option<String>,
+        #[arg(long = "price")]
+        prices: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ClientPackagesCmd {
+    List {
+        #[arg(long)]
+        customer: Option<Uuid>,
+    },
+    /// Give a package to a customer (starts active).
+    Create {
+        #[arg(long)]
+        customer: Uuid,
+        /// Package name.
+        #[arg(long)]
+        package: String,
+        #[arg(long)]
+        start: chrono::NaiveDate,
+    },
+    /// active, inactive (its DIDs go on hold) or terminated (its DIDs are released).
+    SetState { id: Uuid, state: String },
+    /// Assign in-stock DIDs under the client package.
+    Assign {
+        id: Uuid,
+        #[arg(required = true)]
+        numbers: Vec<String>,
+        /// pbx:<id> or a SIP URI.
+        #[arg(long)]
+        destination: String,
+    },
+    /// Unassign a DID (it goes to its after-hold status).
+    Unassign { id: Uuid, number: String },
+    /// Allocate a block of 10, 100, 1000 or 10000 consecutive numbers (best fit).
+    Allocate {
+        id: Uuid,
+        #[arg(long)]
+        size: u32,
+        #[arg(long)]
+        country: String,
+        #[arg(long = "type")]
+        number_type: String,
+        #[arg(long)]
+        destination: String,
+    },
+}
+
+pub fn parse_prices(prices: &[String]) -> Result<Vec<Price>> {
+    let mut ps = Vec::new();
+    for p in prices {
+        let parts: Vec<&str> = p.split(':').collect();
+        let [t, c, a] = parts.as_slice() else {
+            bail!("--price '{p}': expected TERM:CURRENCY:AMOUNT, e.g. monthly:EUR:10.00");
+        };
+        ps.push(Price {
+            term_kind: t.parse().with_context(|| format!("--price '{p}'"))?,
+            currency: c.to_string(),
+            amount: didhub_core::money::parse_amount(a)
+                .with_context(|| format!("--price '{p}'"))?,
+        });
+    }
+    Ok(ps)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+pub async fn packages(store: &Store, actor: &Actor, cmd: PackagesCmd) -> Result<()> {
+    match cmd {
+        PackagesCmd::List => print_json(&store.list_packages().await?),
+        PackagesCmd::Create {
+            name,
+            allowance,
+            tag,
+            country,
+            number_type,
+            prices,
+        } => {
+            let p = NewPackage {
+                name,
+                did_allowance: allowance,
+                tag,
+                country,
+                number_type,
+                prices: parse_prices(&prices)?,
+            };
+            print_json(&store.create_package(actor, &p).await?)
+        }
+    }
+}
+
+pub async fn client_packages(
+    store: &Store,
+    actor: &Actor,
+    cmd: ClientPackagesCmd,
+    hold: chrono::Duration,
+) -> Result<()> {
+    match cmd {
+        ClientPackagesCmd::List { customer } => {
+            print_json(&store.list_client_packages(Scope::All, customer).await?)
+        }
+        ClientPackagesCmd::Create {
+            customer,
+            package,
+            start,
+        } => {
+            let pkg = store
+                .list_packages()
+                .await?
+                .into_iter()
+                .find(|p| p.name.eq_ignore_ascii_case(package.trim()))
+                .with_context(|| format!("no package named '{package}'"))?;
+            print_json(
+                &store
+                    .create_client_package(actor, customer, pkg.id, start)
+                    .await?,
+            )
+        }
+        ClientPackagesCmd::SetState { id, state } => {
+            let st: PackageState = state.parse()?;
+            print_json(&store.set_client_package_state(actor, id, st, hold).await?)
+        }
+        ClientPackagesCmd::Assign {
+            id,
+            numbers,
+            destination,
+        } => {
+            let req = AssignRequest {
+                did_ids: vec![],
+                numbers,
+                destination,
+                reason: None,
+            };
+            let dids = store.assign_dids(actor, id, &req).await?;
+            for d in dids {
+                println!(
+                    "{}\t{}\t{}",
+                    d.number,
+                    d.status,
+                    d.destination.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        ClientPackagesCmd::Unassign { id, number } => {
+            let e164 = didhub_core::number::E164::parse(&number, None)
+                .with_context(|| format!("'{number}'"))?;
+            let d = store.get_did_by_number(e164.as_str()).await?;
+            let d = store.unassign_did(actor, id, d.id, None).await?;
+            println!("{}\t{}", d.number, d.status);
+            Ok(())
+        }
+        ClientPackagesCmd::Allocate {
+            id,
+            size,
+            country,
+            number_type,
+            destination,
+        } => {
+            let req = BlockRequest {
+                size,
+                country,
+                number_type,
+                operator_id: None,
+            };
+            print_json(
+                &store
+                    .allocate_block(actor, id, &req, &destination, None)
+                    .await?,
+            )
+        }
+    }
+}
+
+/// Where a call to the number goes, from the database (the server answers from memory).
+pub async fn route(store: &Store, number: &str) -> Result<()> {
+    let e164 =
+        didhub_core::number::E164::parse(number, None).with_context(|| format!("'{number}'"))?;
+    let known = match store.get_did_by_number(e164.as_str()).await {
+        Ok(d) => Some((d.status, d.destination)),
+        Err(didhub_store::StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let r = didhub_core::assignment::route(
+        e164.as_str(),
+        known.as_ref().map(|(s, d)| (*s, d.as_deref())),
+    );
+    print_json(&r)
+}

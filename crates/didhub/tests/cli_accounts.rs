@@ -1,0 +1,196 @@
+//! The account, licensing and assignment commands, end to end.
+
+mod common;
+
+use common::each_backend;
+use serde_json::Value;
+
+fn first_field(s: &str) -> String {
+    s.split('\t').next().unwrap_or_default().trim().to_string()
+}
+
+#[test]
+fn partner_customer_license_assignment_and_routing() {
+    each_backend(|db| {
+        db.ok(&["partners", "create", "Reseller"]);
+        let customer = first_field(
+            &db.ok(&["customers", "create", "--partner", "reseller", "ACME"])
+                .stdout,
+        );
+        let listed = db.ok(&["customers", "list"]).stdout;
+        assert!(
+            listed.contains("ACME") && listed.contains("inactive"),
+            "{listed}"
+        );
+        // Users: partner roles need a partner; passwords come from the environment.
+        let r = db.run(&[
+            "users",
+            "create",
+            "--email",
+            "p@acme.example",
+            "--role",
+            "partner_member",
+        ]);
+        assert!(!r.success() && r.stderr.contains("partner"), "{}", r.stderr);
+        let mut cmd = db.command();
+        cmd.args([
+            "users",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "operations",
+        ])
+        .env("DIDHUB_PASSWORD", "a long enough password");
+        assert!(cmd.output().unwrap().status.success());
+        assert!(db
+            .ok(&["users", "list"])
+            .stdout
+            .contains("ops@example.com\toperations"));
+        let t = db.ok(&[
+            "token",
+            "create",
+            "--name",
+            "ops",
+            "--user",
+            "ops@example.com",
+        ]);
+        assert!(t.stdout.trim().starts_with("dh_"));
+        // PBX, license, service: the seed's example.
+        db.ok(&[
+            "pbxs",
+            "create",
+            "--customer",
+            &customer,
+            "--name",
+            "HQ",
+            "--serial",
+            "SN-9",
+        ]);
+        db.ok(&[
+            "pbxs",
+            "set-license",
+            "SN-9",
+            "--term",
+            "yearly",
+            "--period-start",
+            "2020-05-15",
+        ]);
+        db.ok(&[
+            "service-kinds",
+            "create",
+            "sip_trunk",
+            "--name",
+            "SIP trunk",
+            "--price",
+            "yearly:EUR:1200.00",
+        ]);
+        let q: Value = serde_json::from_str(
+            &db.ok(&[
+                "pbxs",
+                "add-service",
+                "SN-9",
+                "--kind",
+                "sip_trunk",
+                "--start",
+                "2020-08-10",
+                "--preview",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(q["amount"], "913.97");
+        let r = db.run(&[
+            "pbxs",
+            "add-service",
+            "SN-9",
+            "--kind",
+            "sip_trunk",
+            "--start",
+            "2021-05-15",
+        ]);
+        assert!(!r.success() && r.stderr.contains("expiry"), "{}", r.stderr);
+        // Package, client package, assignment, hold.
+        let f = db.write("stock.csv", "number\n+442079460100-+442079460109\n");
+        db.import_ok(&f, &["--operator", "Op"]);
+        db.ok(&[
+            "packages",
+            "create",
+            "Five",
+            "--allowance",
+            "5",
+            "--price",
+            "monthly:EUR:5.00",
+        ]);
+        let cp: Value = serde_json::from_str(
+            &db.ok(&[
+                "client-packages",
+                "create",
+                "--customer",
+                &customer,
+                "--package",
+                "five",
+                "--start",
+                "2026-11-01",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        let cp = cp["id"].as_str().unwrap().to_string();
+        let a = db.ok(&[
+            "client-packages",
+            "assign",
+            &cp,
+            "+442079460100",
+            "+442079460101",
+            "--destination",
+            "sip:acme@pbx.example.com",
+        ]);
+        assert_eq!(a.stdout.lines().count(), 2);
+        let r: Value = serde_json::from_str(&db.ok(&["route", "+442079460100"]).stdout).unwrap();
+        assert_eq!(r["destination"], "sip:acme@pbx.example.com");
+        let r = db.run(&[
+            "client-packages",
+            "assign",
+            &cp,
+            "+442079460102",
+            "+442079460103",
+            "+442079460104",
+            "+442079460105",
+            "--destination",
+            "sip:acme@pbx.example.com",
+        ]);
+        assert!(
+            !r.success() && r.stderr.contains("allows 5"),
+            "{}",
+            r.stderr
+        );
+        db.ok(&["client-packages", "set-state", &cp, "inactive"]);
+        let r: Value = serde_json::from_str(&db.ok(&["route", "+442079460100"]).stdout).unwrap();
+        assert_eq!(
+            (r["reachable"].as_bool(), r["reason"].as_str()),
+            (Some(false), Some("hold"))
+        );
+        db.ok(&["client-packages", "set-state", &cp, "active"]);
+        let u = db.ok(&["client-packages", "unassign", &cp, "+442079460101"]);
+        assert!(u.stdout.contains("in_stock"));
+        let r = db.run(&[
+            "client-packages",
+            "allocate",
+            &cp,
+            "--size",
+            "10",
+            "--country",
+            "GB",
+            "--type",
+            "fixed_line",
+            "--destination",
+            "sip:x@y.example",
+        ]);
+        assert!(
+            !r.success() && r.stderr.contains("allows 5"),
+            "the block would exceed the allowance: {}",
+            r.stderr
+        );
+    });
+}
