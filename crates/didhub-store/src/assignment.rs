@@ -337,12 +337,7 @@ impl Store {
         let n = on_tx!(tx, c => sqlx::query("UPDATE dids SET status = $1, customer_id = $2, client_package_id = $3, destination = $4, hold_until = $5, updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8")
             .bind(status.as_str()).bind(customer).bind(cp).bind(destination).bind(hold_until).bind(now()).bind(d.id).bind(d.version).execute(&mut *c).await?.rows_affected());
         if n != 1 {
-            return Err(StoreError::VersionMismatch {
-                entity: "DID",
-                id: d.id,
-                expected: d.version,
-                actual: d.version + 1,
-            });
+            return Err(StoreError::stale("DID", d.id, d.version));
         }
         write_audit(
             tx,
@@ -372,14 +367,8 @@ impl Store {
         Ok(())
     }
 
-    /// Assigns in-stock DIDs to the client package's customer, within its allowance. All or
-    /// nothing; a DID taken concurrently makes the whole request fail with a conflict.
-    pub async fn assign_dids(
-        &self,
-        actor: &Actor,
-        cp_id: Uuid,
-        req: &AssignRequest,
-    ) -> Result<Vec<Did>> {
+    /// An active client package with its package and the package's rule.
+    async fn active_package(&self, cp_id: Uuid) -> Result<(ClientPackage, Package, PackageRule)> {
         let cp = self.get_client_package(Scope::All, cp_id).await?;
         let state = state_of(&cp.state);
         if state != PackageState::Active {
@@ -395,6 +384,18 @@ impl Store {
             country: package.country.clone(),
             number_type: package.number_type.clone(),
         };
+        Ok((cp, package, rule))
+    }
+
+    /// Assigns in-stock DIDs to the client package's customer, within its allowance. All or
+    /// nothing; a DID taken concurrently makes the whole request fail with a conflict.
+    pub async fn assign_dids(
+        &self,
+        actor: &Actor,
+        cp_id: Uuid,
+        req: &AssignRequest,
+    ) -> Result<Vec<Did>> {
+        let (cp, _, rule) = self.active_package(cp_id).await?;
         let dest = Destination::parse(&req.destination)
             .map_err(|e| StoreError::invalid("destination", e))?;
         if let Destination::Pbx(id) = &dest {
@@ -495,7 +496,7 @@ impl Store {
             let n = on_tx!(&mut tx, c => sqlx::query("UPDATE dids SET status = $1, customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4 AND client_package_id = $5")
                 .bind(d.after_hold.as_str()).bind(now()).bind(d.id).bind(d.version).bind(cp_id).execute(&mut *c).await?.rows_affected());
             if n != 1 {
-                return Err(StoreError::VersionMismatch { entity: "DID", id: d.id, expected: d.version, actual: d.version + 1 });
+                return Err(StoreError::stale("DID", d.id, d.version));
             }
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "did.unassign", entity: "did", entity_id: Some(d.id), subject: Some(d.number.clone()), changes: did_diff(&d, d.after_hold, None, None, None), reason }).await?;
             crate::blocks::adjust(&mut tx, &status_change(&d.number, &d.country, &d.number_type, (d.status, d.operator_id), (d.after_hold, d.operator_id))).await?;
@@ -573,21 +574,7 @@ impl Store {
             .as_str()
             .to_string();
         didhub_core::blocks::check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
-        let cp = self.get_client_package(Scope::All, cp_id).await?;
-        let state = state_of(&cp.state);
-        if state != PackageState::Active {
-            return Err(StoreError::invalid(
-                "client_package",
-                didhub_core::assignment::AssignmentError::NotActive(state),
-            ));
-        }
-        let package = self.get_package(cp.package_id).await?;
-        let rule = PackageRule {
-            allowance: package.did_allowance.max(0) as u32,
-            tag: package.tag.clone(),
-            country: package.country.clone(),
-            number_type: package.number_type.clone(),
-        };
+        let (cp, package, rule) = self.active_package(cp_id).await?;
         rule.qualifies(
             &format!("a {} block", req.size),
             package.tag.as_deref(),

@@ -623,12 +623,7 @@ impl Store {
                 let n = on_tx!(&mut tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
                 if n != 1 {
                     // Changed between our read and our write (PostgreSQL READ COMMITTED).
-                    return Err(StoreError::VersionMismatch {
-                        entity: "DID",
-                        id: d.id,
-                        expected: d.version,
-                        actual: d.version + 1,
-                    });
+                    return Err(StoreError::stale("DID", d.id, d.version));
                 }
                 let action = if diff.contains_key("status") {
                     "did.status"
@@ -694,12 +689,7 @@ impl Store {
             for d in &dids {
                 let n = on_tx!(&mut tx, c => sqlx::query("DELETE FROM dids WHERE id = $1 AND version = $2").bind(d.id).bind(d.version).execute(&mut *c).await?.rows_affected());
                 if n != 1 {
-                    return Err(StoreError::VersionMismatch {
-                        entity: "DID",
-                        id: d.id,
-                        expected: d.version,
-                        actual: d.version + 1,
-                    });
+                    return Err(StoreError::stale("DID", d.id, d.version));
                 }
                 write_audit(
                     &mut tx,

@@ -36,6 +36,16 @@ impl StoreError {
         }
     }
 
+    /// A row changed between our read and our conditional write.
+    pub fn stale(entity: &'static str, id: Uuid, read: i64) -> Self {
+        StoreError::VersionMismatch {
+            entity,
+            id,
+            expected: read,
+            actual: read + 1,
+        }
+    }
+
     pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
         StoreError::NotFound {
             entity,

@@ -194,7 +194,7 @@ impl Store {
             let n = on_tx!(&mut tx, c => sqlx::query("UPDATE licenses SET period_start = $1, expires = $2, updated_at = $3, version = version + 1 WHERE pbx_id = $4 AND version = $5")
                 .bind(start).bind(expires).bind(now()).bind(pbx_id).bind(cur.version).execute(&mut *c).await?.rows_affected());
             if n != 1 {
-                return Err(StoreError::VersionMismatch { entity: "license", id: pbx_id, expected: cur.version, actual: cur.version + 1 });
+                return Err(StoreError::stale("license", pbx_id, cur.version));
             }
             let services: Vec<(Uuid, Uuid, String)> = on_tx!(&mut tx, c => sqlx::query_as("SELECT id, service_kind_id, currency FROM services WHERE pbx_id = $1 AND expires = $2").bind(pbx_id).bind(cur.expires).fetch_all(&mut *c).await?);
             let mut renewed = Vec::new();
