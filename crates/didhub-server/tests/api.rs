@@ -269,6 +269,25 @@ async fn create_story(app: &TestApp) {
 both_backends!(create, create_story);
 
 async fn idempotency_story(app: &TestApp) {
+    for _ in 0..2 {
+        let r = app
+            .post("/api/v1/operators")
+            .header("Idempotency-Key", "op-1")
+            .json(&json!({"name": "Once"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    assert_eq!(
+        app.get_json("/api/v1/operators")
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let op = app.operator("op").await;
     let body = json!({"operator_id": op, "numbers": ["+442079460700-+442079460709"]});
     let send = |b: Value| {

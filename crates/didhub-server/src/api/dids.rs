@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{etag, if_match};
+use super::{etag, idempotent, if_match};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::{AppState, Principal};
@@ -146,73 +146,6 @@ pub struct CreateBody {
     pub notes: Option<String>,
     /// Why, for the audit log.
     pub reason: Option<String>,
-}
-
-/// Runs a create once per `Idempotency-Key`: a retry with the same key and body gets the first
-/// answer; the same key with another body is refused.
-async fn idempotent<T, F, Fut>(
-    s: &AppState,
-    p: &Principal,
-    headers: &HeaderMap,
-    request: &T,
-    f: F,
-) -> ApiResult<Response>
-where
-    T: Serialize,
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = ApiResult<(StatusCode, serde_json::Value)>>,
-{
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let k = v
-                .to_str()
-                .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?
-                .trim()
-                .to_string();
-            if k.is_empty() || k.len() > 200 {
-                return Err(ApiError::field(
-                    "Idempotency-Key",
-                    "must be 1 to 200 characters",
-                ));
-            }
-            Some(k)
-        }
-    };
-    let principal = p.user_id.to_string();
-    let hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(request).unwrap_or_default(),
-    ));
-    if let Some(k) = &key {
-        if let Some(prev) = s.store.idempotent_get(&principal, k).await? {
-            if prev.request_hash != hash {
-                return Err(ApiError::IdempotencyMismatch(format!(
-                    "Idempotency-Key '{k}' was used for a different request"
-                )));
-            }
-            let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
-            return Ok((
-                status,
-                [
-                    (header::CONTENT_TYPE, "application/json"),
-                    (
-                        header::HeaderName::from_static("idempotent-replayed"),
-                        "true",
-                    ),
-                ],
-                prev.body,
-            )
-                .into_response());
-        }
-    }
-    let (status, body) = f().await?;
-    let text = body.to_string();
-    if let Some(k) = &key {
-        s.store
-            .idempotent_put(&principal, k, &hash, status.as_u16(), &text)
-            .await?;
-    }
-    Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
 /// Create DIDs: single numbers, several, or ranges. All or nothing. Accepts `Idempotency-Key`.

@@ -1,7 +1,12 @@
 //! `/api/v1` handlers and the access policy of every route. Handlers are thin: parse, call the
 //! store (which applies core rules, scoped to the caller), answer.
 
-use axum::http::{HeaderMap, Method};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::Principal;
 use didhub_core::access::Need;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -193,4 +198,71 @@ pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
 /// An entity tag for a version.
 pub fn etag(version: i64) -> (axum::http::HeaderName, String) {
     (axum::http::header::ETAG, format!("\"{version}\""))
+}
+
+/// Runs a create once per `Idempotency-Key`: a retry with the same key and body gets the first
+/// answer; the same key with another body is refused.
+pub async fn idempotent<T, F, Fut>(
+    s: &AppState,
+    p: &Principal,
+    headers: &HeaderMap,
+    request: &T,
+    f: F,
+) -> ApiResult<Response>
+where
+    T: Serialize,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ApiResult<(StatusCode, serde_json::Value)>>,
+{
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v
+                .to_str()
+                .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?
+                .trim()
+                .to_string();
+            if k.is_empty() || k.len() > 200 {
+                return Err(ApiError::field(
+                    "Idempotency-Key",
+                    "must be 1 to 200 characters",
+                ));
+            }
+            Some(k)
+        }
+    };
+    let principal = p.user_id.to_string();
+    let hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(request).unwrap_or_default(),
+    ));
+    if let Some(k) = &key {
+        if let Some(prev) = s.store.idempotent_get(&principal, k).await? {
+            if prev.request_hash != hash {
+                return Err(ApiError::IdempotencyMismatch(format!(
+                    "Idempotency-Key '{k}' was used for a different request"
+                )));
+            }
+            let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
+            return Ok((
+                status,
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (
+                        header::HeaderName::from_static("idempotent-replayed"),
+                        "true",
+                    ),
+                ],
+                prev.body,
+            )
+                .into_response());
+        }
+    }
+    let (status, body) = f().await?;
+    let text = body.to_string();
+    if let Some(k) = &key {
+        s.store
+            .idempotent_put(&principal, k, &hash, status.as_u16(), &text)
+            .await?;
+    }
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
 }

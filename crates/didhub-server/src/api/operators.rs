@@ -11,7 +11,7 @@ use crate::error::{ApiResult, Problem};
 use crate::extract::{Json, Path};
 use crate::{AppState, Principal};
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub struct OperatorBody {
     /// Name of the DID provider; unique, case-insensitively.
     pub name: String,
@@ -24,14 +24,21 @@ pub async fn list(State(s): State<AppState>) -> ApiResult<Json<Vec<Operator>>> {
 }
 
 /// Create an operator.
-#[utoipa::path(post, path = "/api/v1/operators", tag = "operators", request_body = OperatorBody, responses((status = 201, body = Operator), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/operators", tag = "operators", request_body = OperatorBody, params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Operator), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
+    headers: HeaderMap,
     Json(b): Json<OperatorBody>,
-) -> ApiResult<impl IntoResponse> {
-    let o = s.store.create_operator(&p.actor(), &b.name).await?;
-    Ok((StatusCode::CREATED, [etag(o.version)], Json(o)))
+) -> ApiResult<axum::response::Response> {
+    super::idempotent(&s, &p, &headers, &b, || async {
+        let o = s.store.create_operator(&p.actor(), &b.name).await?;
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(o).unwrap_or_default(),
+        ))
+    })
+    .await
 }
 
 /// Get one operator.
