@@ -102,6 +102,20 @@ async fn world(app: &TestApp) -> World {
     )
     .await
     .unwrap();
+    // A service, so that an allowed DELETE of the PBX is refused by the rule, not carried out.
+    s.add_service(
+        &sys,
+        Scope::All,
+        pbx,
+        &didhub_store::licenses::ServiceRequest {
+            kind: "sip_trunk".into(),
+            currency: "EUR".into(),
+            service_start: Some("2020-06-01".parse().unwrap()),
+            term_kind: None,
+        },
+    )
+    .await
+    .unwrap();
     let user_a = s
         .create_user(
             &sys,
@@ -184,6 +198,9 @@ async fn world(app: &TestApp) -> World {
 }
 
 fn path_for(w: &World, template: &str) -> String {
+    if template == "/api/v1/stock/blocks" {
+        return format!("{template}?country=GB&number_type=fixed_line");
+    }
     let id = if template.starts_with("/api/v1/partners/") {
         w.partner_a
     } else if template.starts_with("/api/v1/customers/") {

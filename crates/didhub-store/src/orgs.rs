@@ -358,3 +358,66 @@ impl Store {
         self.get_pbx(scope, id).await
     }
 }
+
+impl Store {
+    pub async fn rename_partner(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        pname: &str,
+        version: Option<i64>,
+    ) -> Result<Partner> {
+        let pname = name("name", pname, 200).map_err(|e| StoreError::invalid("name", e))?;
+        retry(|| async {
+            let cur = self.get_partner(Scope::All, id).await?;
+            if let Some(v) = version.filter(|v| *v != cur.version) {
+                return Err(StoreError::VersionMismatch { entity: "partner", id, expected: v, actual: cur.version });
+            }
+            let mut tx = self.begin().await?;
+            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE partners SET name = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
+                .bind(&pname).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
+                .map_err(|e| unique_or(e, format!("a partner named '{pname}' already exists")))?;
+            if n != 1 {
+                return Err(StoreError::stale("partner", id, cur.version));
+            }
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "partner.update", entity: "partner", entity_id: Some(id), subject: Some(pname.clone()), changes: json!({"name": [cur.name, pname]}), reason: None }).await?;
+            tx.commit().await
+        })
+        .await?;
+        self.get_partner(Scope::All, id).await
+    }
+
+    /// Deletes a partner without customers or users.
+    pub async fn delete_partner(&self, actor: &Actor, id: Uuid) -> Result<()> {
+        let cur = self.get_partner(Scope::All, id).await?;
+        retry(|| async {
+            let mut tx = self.begin().await?;
+            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT (SELECT count(*) FROM customers WHERE partner_id = $1) + (SELECT count(*) FROM users WHERE partner_id = $1)").bind(id).fetch_one(&mut *c).await?);
+            if used > 0 {
+                return Err(StoreError::InUse(format!("partner '{}' has customers or users; remove them first", cur.name)));
+            }
+            on_tx!(&mut tx, c => sqlx::query("DELETE FROM partners WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "partner.delete", entity: "partner", entity_id: Some(id), subject: Some(cur.name.clone()), changes: json!({"name": [cur.name, null]}), reason: None }).await?;
+            tx.commit().await
+        })
+        .await
+    }
+
+    /// Deletes a PBX without services or assigned DIDs routed to it; its license goes with it.
+    pub async fn delete_pbx(&self, actor: &Actor, scope: Scope, id: Uuid) -> Result<()> {
+        let cur = self.get_pbx(scope, id).await?;
+        retry(|| async {
+            let mut tx = self.begin().await?;
+            let dest = format!("pbx:{id}");
+            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT (SELECT count(*) FROM services WHERE pbx_id = $1) + (SELECT count(*) FROM dids WHERE destination = $2)").bind(id).bind(&dest).fetch_one(&mut *c).await?);
+            if used > 0 {
+                return Err(StoreError::InUse(format!("PBX '{}' has services or DIDs routed to it; remove them first", cur.serial_number)));
+            }
+            on_tx!(&mut tx, c => sqlx::query("DELETE FROM licenses WHERE pbx_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
+            on_tx!(&mut tx, c => sqlx::query("DELETE FROM pbxs WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "pbx.delete", entity: "pbx", entity_id: Some(id), subject: Some(cur.serial_number.clone()), changes: serde_json::to_value(&cur).unwrap_or_default(), reason: None }).await?;
+            tx.commit().await
+        })
+        .await
+    }
+}

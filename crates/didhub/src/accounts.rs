@@ -42,7 +42,17 @@ pub enum UsersCmd {
 #[derive(Subcommand)]
 pub enum PartnersCmd {
     List,
-    Create { name: String },
+    Create {
+        name: String,
+    },
+    Rename {
+        name: String,
+        new_name: String,
+    },
+    /// Delete a partner without customers or users.
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -55,6 +65,14 @@ pub enum CustomersCmd {
         #[arg(long)]
         partner: String,
         name: String,
+    },
+    Rename {
+        id: uuid::Uuid,
+        new_name: String,
+    },
+    /// Delete a customer without PBXs or orders.
+    Delete {
+        id: uuid::Uuid,
     },
 }
 
@@ -101,6 +119,10 @@ pub enum PbxsCmd {
     },
     /// Services of a PBX with their charges.
     Services {
+        serial: String,
+    },
+    /// Delete a PBX without services or DIDs routed to it.
+    Delete {
         serial: String,
     },
 }
@@ -199,6 +221,15 @@ pub async fn partners(store: &Store, actor: &Actor, cmd: PartnersCmd) -> Result<
             let p = store.create_partner(actor, &name).await?;
             println!("{}\t{}", p.id, p.name);
         }
+        PartnersCmd::Rename { name, new_name } => {
+            let p = store.find_partner(&name).await?;
+            let p = store.rename_partner(actor, p.id, &new_name, None).await?;
+            println!("{}\t{}", p.id, p.name);
+        }
+        PartnersCmd::Delete { name } => {
+            let p = store.find_partner(&name).await?;
+            store.delete_partner(actor, p.id).await?;
+        }
     }
     Ok(())
 }
@@ -224,6 +255,13 @@ pub async fn customers(store: &Store, actor: &Actor, cmd: CustomersCmd) -> Resul
             let c = store.create_customer(actor, Scope::All, pid, &name).await?;
             println!("{}\t{}", c.id, c.name);
         }
+        CustomersCmd::Rename { id, new_name } => {
+            let c = store
+                .rename_customer(actor, Scope::All, id, &new_name, None)
+                .await?;
+            println!("{}\t{}", c.id, c.name);
+        }
+        CustomersCmd::Delete { id } => store.delete_customer(actor, Scope::All, id).await?,
     }
     Ok(())
 }
@@ -299,6 +337,10 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
         PbxsCmd::Services { serial } => {
             let p = store.find_pbx(all, &serial).await?;
             print_json(&store.list_services(all, p.id).await?)?;
+        }
+        PbxsCmd::Delete { serial } => {
+            let p = store.find_pbx(all, &serial).await?;
+            store.delete_pbx(actor, all, p.id).await?;
         }
     }
     Ok(())

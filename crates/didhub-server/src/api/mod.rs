@@ -49,6 +49,8 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/partners", N(OrgRead)),
     ("POST", "/api/v1/partners", N(StaffAdmin)),
     ("GET", "/api/v1/partners/{id}", N(OrgRead)),
+    ("PATCH", "/api/v1/partners/{id}", N(StaffAdmin)),
+    ("DELETE", "/api/v1/partners/{id}", N(StaffAdmin)),
     ("GET", "/api/v1/customers", N(OrgRead)),
     ("POST", "/api/v1/customers", N(OrgWrite)),
     ("GET", "/api/v1/customers/{id}", N(OrgRead)),
@@ -58,6 +60,7 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("POST", "/api/v1/pbxs", N(OrgWrite)),
     ("GET", "/api/v1/pbxs/{id}", N(OrgRead)),
     ("PATCH", "/api/v1/pbxs/{id}", N(OrgWrite)),
+    ("DELETE", "/api/v1/pbxs/{id}", N(OrgWrite)),
     ("GET", "/api/v1/pbxs/{id}/license", N(OrgRead)),
     ("PUT", "/api/v1/pbxs/{id}/license", N(OrgWrite)),
     ("POST", "/api/v1/pbxs/{id}/license/renew", N(OrgWrite)),
@@ -129,7 +132,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::get_user, accounts::update_user))
         .routes(routes!(accounts::set_password))
         .routes(routes!(orgs::list_partners, orgs::create_partner))
-        .routes(routes!(orgs::get_partner))
+        .routes(routes!(
+            orgs::get_partner,
+            orgs::update_partner,
+            orgs::delete_partner
+        ))
         .routes(routes!(orgs::list_customers, orgs::create_customer))
         .routes(routes!(
             orgs::get_customer,
@@ -137,7 +144,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             orgs::delete_customer
         ))
         .routes(routes!(orgs::list_pbxs, orgs::create_pbx))
-        .routes(routes!(orgs::get_pbx, orgs::update_pbx))
+        .routes(routes!(orgs::get_pbx, orgs::update_pbx, orgs::delete_pbx))
         .routes(routes!(licenses::get_license, licenses::set_license))
         .routes(routes!(licenses::renew_license))
         .routes(routes!(licenses::list_services, licenses::add_service))

@@ -196,3 +196,41 @@ pub async fn update_pbx(
         .await?;
     Ok(([etag(v.version)], Json(v)))
 }
+
+/// Rename a partner (`If-Match` honoured).
+#[utoipa::path(patch, path = "/api/v1/partners/{id}", tag = "organisations", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = NameBody, responses((status = 200, body = Partner), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
+pub async fn update_partner(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    Json(b): Json<NameBody>,
+) -> ApiResult<Json<Partner>> {
+    Ok(Json(
+        s.store
+            .rename_partner(&p.actor(), id, &b.name, if_match(&headers)?)
+            .await?,
+    ))
+}
+
+/// Delete a partner without customers or users.
+#[utoipa::path(delete, path = "/api/v1/partners/{id}", tag = "organisations", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete_partner(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    s.store.delete_partner(&p.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete a PBX without services or DIDs routed to it (its license goes with it).
+#[utoipa::path(delete, path = "/api/v1/pbxs/{id}", tag = "organisations", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete_pbx(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    s.store.delete_pbx(&p.actor(), p.scope(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
