@@ -54,6 +54,21 @@ impl RoutingTable {
         Ok(n)
     }
 
+    /// Applies DIDs this instance has just written (no database round trip).
+    pub fn apply(&self, dids: &[didhub_store::Did]) {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        for d in dids {
+            match d.status {
+                DidStatus::Assigned | DidStatus::Hold | DidStatus::Porting => {
+                    map.insert(d.number.clone(), (d.status, d.destination.clone()));
+                }
+                _ => {
+                    map.remove(&d.number);
+                }
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.map.read().map(|m| m.len()).unwrap_or(0)
     }

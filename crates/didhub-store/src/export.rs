@@ -77,6 +77,19 @@ impl Store {
         f: &DidFilter,
         out: &mut W,
     ) -> Result<u64> {
+        // COPY hands over one row per message: batch the writes (each write to a file is a
+        // blocking call sent to a thread pool).
+        let mut out = tokio::io::BufWriter::with_capacity(FLUSH_AT, out);
+        let rows = self.export_unbuffered(f, &mut out).await?;
+        out.flush().await?;
+        Ok(rows)
+    }
+
+    async fn export_unbuffered<W: AsyncWrite + Unpin + Send>(
+        &self,
+        f: &DidFilter,
+        out: &mut W,
+    ) -> Result<u64> {
         let mut sql = Sql::new("");
         push_filter(&mut sql, f)?;
         let filter = sql;

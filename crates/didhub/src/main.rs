@@ -457,18 +457,57 @@ fn classify(country: Option<&str>) -> Result<()> {
         .map(Country::parse)
         .transpose()
         .context("--country")?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let stdin = std::io::stdin();
+    let mut input = stdin.lock();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for line in stdin.lock().split(b'\n') {
-        let line = line?;
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches('\r');
-        if text.trim().is_empty() {
-            continue;
+    // Batches of lines classified on every core, written back in input order.
+    const BATCH: usize = 65_536;
+    let mut buf = Vec::new();
+    loop {
+        let mut lines: Vec<String> = Vec::with_capacity(BATCH);
+        while lines.len() < BATCH {
+            buf.clear();
+            if input.read_until(b'\n', &mut buf)? == 0 {
+                break;
+            }
+            let text = String::from_utf8_lossy(&buf);
+            let text = text.trim_end_matches(['\r', '\n']);
+            if !text.trim().is_empty() {
+                lines.push(text.to_string());
+            }
         }
-        serde_json::to_writer(&mut out, &classification(text, country))?;
-        out.write_all(b"\n")?;
+        if lines.is_empty() {
+            break;
+        }
+        let per = lines.len().div_ceil(threads);
+        let parts: Vec<Vec<u8>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = lines
+                .chunks(per)
+                .map(|chunk| {
+                    sc.spawn(move || {
+                        let mut o = Vec::with_capacity(chunk.len() * 120);
+                        for l in chunk {
+                            // Serialising a plain struct to a Vec cannot fail.
+                            let _ = serde_json::to_writer(&mut o, &classification(l, country));
+                            o.push(b'\n');
+                        }
+                        o
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for p in parts {
+            out.write_all(&p)?;
+        }
+        if lines.len() < BATCH {
+            break;
+        }
     }
     out.flush()?;
     Ok(())

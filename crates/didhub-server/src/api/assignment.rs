@@ -132,7 +132,7 @@ pub async fn assign(
     Json(b): Json<AssignRequest>,
 ) -> ApiResult<Json<Vec<Did>>> {
     let dids = s.store.assign_dids(&p.actor(), id, &b).await?;
-    refresh(&s).await;
+    s.routing.apply(&dids);
     Ok(Json(dids))
 }
 
@@ -144,7 +144,7 @@ pub async fn unassign(
     Path((id, did)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Did>> {
     let d = s.store.unassign_did(&p.actor(), id, did, None).await?;
-    refresh(&s).await;
+    s.routing.apply(std::slice::from_ref(&d));
     Ok(Json(d))
 }
 
