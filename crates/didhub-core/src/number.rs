@@ -317,7 +317,11 @@ pub fn classify(input: &str, default_country: Option<Country>) -> Result<Classif
     let norm = normalise(input, default_country)?;
     let pn = engine_parse(&norm, default_country)?;
     let e164 = pn.format_as(PhoneNumberFormat::E164).into_owned();
-    if !pn.is_valid() {
+    // libphonenumber's validity is exactly "the number has a type in its region's metadata"
+    // (isValidNumberForRegion tests getNumberTypeHelper != UNKNOWN), so one type lookup
+    // answers both questions.
+    let number_type = NumberType::from_engine(pn.get_type());
+    if number_type == NumberType::Unknown {
         // A spreadsheet may hold an international number without '+' even when a default
         // country is set for the national ones; try that reading before giving up.
         if default_country.is_some() && !norm.starts_with('+') && !norm.starts_with('0') {
@@ -342,7 +346,7 @@ pub fn classify(input: &str, default_country: Option<Country>) -> Result<Classif
     Ok(Classified {
         e164: E164(e164),
         country,
-        number_type: NumberType::from_engine(pn.get_type()),
+        number_type,
     })
 }
 
