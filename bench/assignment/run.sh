@@ -1,0 +1,507 @@
+#!/usr/bin/env bash
+# didhub assignment benchmarks (issue 4 §2 routing lookup, §4 performance). Run by hand:
+#
+#   bench/assignment/run.sh [assign|blocks|routing|all|machine|clean]
+#
+# Each benchmark measures didhub and its baseline in the same run (alternating runs), prints a
+# markdown fragment to out/results/NAME.md and assembles bench/assignment/RESULTS.md.
+#
+#   assign   single-DID assignments/s through the API at 32 clients (bench/assignment/loadgen)
+#            vs the bare conditional UPDATE by pgbench at 32 clients; then an assign/unassign
+#            stress run over a small shared pool and the double-assignment check (audit replay,
+#            counts, stock_blocks recount).
+#   blocks   POST …/blocks {size 1000} with 10,000,000 DIDs in stock vs 100,000 in stock
+#            (two databases, two servers, requests interleaved, a fresh client package each).
+#   routing  GET /api/v1/routing/{number} by wrk (8 connections) on 1,000,000 DIDs with 100,000
+#            assigned vs `SELECT status, destination FROM dids WHERE number = $1` by pgbench -c 8.
+#
+# Needs PostgreSQL on 127.0.0.1:5432 (trust auth, PGUSER root), psql, pgbench, curl, jq, wrk,
+# python3, cargo. Databases bench4_assign, bench4_routing, bench4_blocks_small and
+# bench4_blocks_big are created (and kept between runs when already loaded: A_RELOAD=1 forces
+# a reload); `run.sh clean` drops them and removes out/.
+#
+# Knobs: A_RUNS (3), A_SECONDS (15, each timed assignment run), A_STRESS_SECONDS (30),
+# A_CLIENTS (32), A_BIG (10000000 DIDs for blocks), A_SMALL (100000), A_BLOCK_N (15
+# allocations per side), R_SECONDS (20, each routing run), R_CONC (8), A_POOL_SIZE (16,
+# didhub --pool-size), A_SKIP_BUILD=1, A_BIN=PATH.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+mkdir -p "$OUT" "$RES" "$OUT/logs"
+trap stop_all_servers EXIT
+
+CLIENTS="${A_CLIENTS:-32}"
+SECS="${A_SECONDS:-15}"
+STRESS_SECS="${A_STRESS_SECONDS:-30}"
+BIG="${A_BIG:-10000000}"
+SMALL="${A_SMALL:-100000}"
+BLOCK_N="${A_BLOCK_N:-15}"
+R_SECS="${R_SECONDS:-20}"
+R_CONC="${R_CONC:-8}"
+DEST="sip:bench@pbx.example.com"
+
+# ensure_db DB COUNT: loads DB unless it already holds exactly COUNT DIDs and is untouched.
+ensure_db() {
+    local db="$1" count="$2"
+    if [[ "${A_RELOAD:-0}" == 1 || "$(db_count "$db")" != "$count" || ! -s "$OUT/token-$db" ]] \
+        || [[ "$(psql_v -d "$db" -c "SELECT count(*) FROM dids WHERE status <> 'in_stock'")" != 0 ]]; then
+        load_db "$db" "$count"
+    else
+        log "$db already holds $count DIDs in stock; reusing it (A_RELOAD=1 to reload)"
+    fi
+}
+
+# reset_db DB: puts every DID back in stock (no customer, no routing) by SQL and recounts the
+# stock_blocks rows of the blocks it touched; client packages stay. Used for the 10,000,000
+# database, which takes minutes to import. Bench databases only.
+reset_db() {
+    local db="$1"
+    log "resetting $db: every DID back in stock"
+    psql_q -d "$db" <<'SQL' >/dev/null
+BEGIN;
+CREATE TEMP TABLE touched AS SELECT DISTINCT substr(number, 1, length(number) - 5) AS p FROM dids WHERE status <> 'in_stock';
+UPDATE dids SET status = 'in_stock', customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL, version = version + 1 WHERE status <> 'in_stock';
+DELETE FROM stock_blocks b USING touched t WHERE b.prefix LIKE t.p || '%';
+INSERT INTO stock_blocks (size, prefix, operator_id, country, number_type, free)
+SELECT s.size, substr(d.number, 1, length(d.number) - length(s.size::text) + 1), d.operator_id, d.country, d.number_type, count(*)
+FROM touched t JOIN dids d ON d.number >= t.p AND d.number < t.p || ':'
+CROSS JOIN (VALUES (100), (1000), (10000), (100000)) s(size)
+WHERE d.status = 'in_stock'
+GROUP BY 1, 2, 3, 4, 5;
+COMMIT;
+VACUUM ANALYZE dids;
+VACUUM ANALYZE stock_blocks;
+SQL
+}
+
+# ensure_db_reset DB COUNT: like ensure_db, but a database with the right count is reset by SQL
+# instead of reloaded.
+ensure_db_reset() {
+    local db="$1" count="$2"
+    if [[ "${A_RELOAD:-0}" == 1 || "$(db_count "$db")" != "$count" || ! -s "$OUT/token-$db" ]]; then
+        load_db "$db" "$count"
+    else
+        [[ "$(psql_v -d "$db" -c "SELECT count(*) FROM dids WHERE status <> 'in_stock'")" == 0 ]] || reset_db "$db"
+        log "$db holds $count DIDs, all in stock; reusing it (A_RELOAD=1 to reload)"
+    fi
+}
+
+# ----------------------------------------------------------------------------------------
+machine() {
+    machine_md >"$RES/machine.md"
+    cat "$RES/machine.md"
+}
+
+# ----------------------------------------------------------------------------------------
+assign() {
+    local db=bench4_assign port=18401 url token la
+    ensure_db "$db" 1000000
+    # Each run changes the stock; start from a fresh load next time.
+    start_server "$db" "$port"
+    local pid=$SERVER_PID
+    url="http://127.0.0.1:$port"
+    token=$(cat "$OUT/token-$db")
+    read -r customer package < <(setup_customer "$url" "$token" "assign" 1000000)
+    new_cps "$url" "$token" "$customer" "$package" "$CLIENTS" "$OUT/assign-cps.txt"
+    new_cps "$url" "$token" "$customer" "$package" 1 "$OUT/assign-cp-pgbench.txt"
+    local cp_pg
+    cp_pg=$(cat "$OUT/assign-cp-pgbench.txt")
+
+    # The full-sequence baseline gives every pgbench client its own client package, as the
+    # API clients have.
+    new_cps "$url" "$token" "$customer" "$package" "$CLIENTS" "$OUT/assign-cps-pgfull.txt"
+    local op
+    op=$(psql_v -d "$db" -c "SELECT id FROM operators WHERE name = 'Bench'")
+
+    # Pools: disjoint random samples of the 1,000,000 DIDs (so every 100,000-block and most
+    # 1,000-blocks are touched, as in real use). Every run of every side takes its own slice:
+    #   1..5,000 warm-up; 5,001..10,000 stress pool; 10,001..160,000 API runs (50,000 each);
+    #   200,001..500,000 bare UPDATE runs, 500,001..800,000 full-sequence runs (100,000 each,
+    #   3,125 per client); 800,001..980,000 full sequence + refresh (60,000 each, 1,875 per client).
+    log "drawing DID pools"
+    psql_q -d "$db" <<SQL
+DROP TABLE IF EXISTS bench4_pool;
+CREATE TABLE bench4_pool AS SELECT row_number() OVER (ORDER BY random()) AS i, id FROM dids;
+ALTER TABLE bench4_pool ADD PRIMARY KEY (i);
+ANALYZE bench4_pool;
+DROP TABLE IF EXISTS bench4_cps;
+CREATE TABLE bench4_cps (client int PRIMARY KEY, cp uuid, customer uuid, package uuid);
+SQL
+    awk -v c="$customer" -v p="$package" '{print NR-1 "\t" $1 "\t" c "\t" p}' "$OUT/assign-cps-pgfull.txt" \
+        | psql_q -d "$db" -c "\\copy bench4_cps FROM STDIN"
+    psql_v -d "$db" -c "SELECT id FROM bench4_pool WHERE i <= 5000 ORDER BY i" >"$OUT/pool-warm.txt"
+    psql_v -d "$db" -c "SELECT id FROM bench4_pool WHERE i > 5000 AND i <= 10000 ORDER BY i" >"$OUT/pool-stress.txt"
+    local r
+    for r in $(seq 1 "$RUNS"); do
+        psql_v -d "$db" -c "SELECT id FROM bench4_pool WHERE i > 10000 + ($r-1)*50000 AND i <= 10000 + $r*50000 ORDER BY i" >"$OUT/pool-api-$r.txt"
+    done
+    # (pgbench would take the ':' of a literal 'sip:…' for a variable: written as \x3a.)
+    local pdest="${DEST/:/\\x3a}"
+    cat >"$OUT/assign-bare.pgbench" <<SQL
+\\set k :k + 1
+\\set r :base + :client_id * :stride + :k
+UPDATE dids SET status = 'assigned', customer_id = '$customer', client_package_id = '$cp_pg', destination = E'$pdest', updated_at = now(), version = version + 1 WHERE id = (SELECT id FROM bench4_pool WHERE i = :r) AND status = 'in_stock';
+SQL
+    # The statements didhub runs for one single-DID assignment (crates/didhub-store/src/
+    # assignment.rs assign_dids, in order), same shapes and row counts: client package, package,
+    # prices, DID; BEGIN; lock the client package row; count its DIDs; the conditional UPDATE;
+    # audit entry; stock_blocks upsert of the DID's 4 blocks; COMMIT; DID again. Audit ids are
+    # time-ordered like didhub's UUIDv7.
+    cat >"$OUT/assign-full.pgbench" <<SQL
+\\set k :k + 1
+\\set r :base + :client_id * :stride + :k
+\\if :loaded = 0
+SELECT cp AS cp, customer AS cust, package AS pkg FROM bench4_cps WHERE client = :client_id \\gset
+\\set loaded 1
+\\endif
+SELECT cp.id, cp.package_id, p.name AS package, cp.customer_id, c.partner_id, cp.start_date, cp.state, (SELECT count(*) FROM dids d WHERE d.client_package_id = cp.id) AS did_count, p.did_allowance, cp.version FROM client_packages cp JOIN packages p ON p.id = cp.package_id JOIN customers c ON c.id = cp.customer_id WHERE cp.id = :cp;
+SELECT id, name, did_allowance, tag, country, number_type, version FROM packages WHERE id = :pkg;
+SELECT term_kind, currency, amount_minor FROM package_prices WHERE package_id = :pkg ORDER BY term_kind, currency;
+SELECT d.id AS d_id, d.number AS d_number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version FROM dids d JOIN operators o ON o.id = d.operator_id WHERE d.id = (SELECT id FROM bench4_pool WHERE i = :r) \\gset
+BEGIN;
+UPDATE client_packages SET version = version WHERE id = :cp;
+SELECT count(*) FROM dids WHERE client_package_id = :cp;
+UPDATE dids SET status = 'assigned', customer_id = :cust, client_package_id = :cp, destination = E'$pdest', hold_until = NULL, updated_at = now(), version = version + 1 WHERE id = :d_id AND status = 'in_stock';
+INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ((lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 19))::uuid, now(), E'user\\x3aadmin@example.com (token bench)', 'did.assign', 'did', :d_id, :d_number, '{"customer_id":[null,"$customer"],"destination":[null,"sip\\x3abench@pbx.example.com"],"hold_until":[null,null],"status":["in_stock","assigned"]}', NULL);
+INSERT INTO stock_blocks (size, prefix, operator_id, country, number_type, free) VALUES (100, substr(:d_number, 1, 10), '$op', 'FR', 'fixed_line', -1), (1000, substr(:d_number, 1, 9), '$op', 'FR', 'fixed_line', -1), (10000, substr(:d_number, 1, 8), '$op', 'FR', 'fixed_line', -1), (100000, substr(:d_number, 1, 7), '$op', 'FR', 'fixed_line', -1) ON CONFLICT (size, prefix, operator_id, country, number_type) DO UPDATE SET free = stock_blocks.free + excluded.free;
+COMMIT;
+SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version FROM dids d JOIN operators o ON o.id = d.operator_id WHERE d.id = :d_id;
+SQL
+    # ... and the routing refresh each API write ends with (crates/didhub-server/src/routing.rs
+    # RoutingTable::refresh: every row changed since the watermark minus 5 s).
+    { cat "$OUT/assign-full.pgbench"; echo "SELECT number, status, destination, updated_at FROM dids WHERE updated_at >= now() - interval '5 s';"; } \
+        >"$OUT/assign-full-refresh.pgbench"
+
+    log "warm-up (5 s through the API, 5 s of each pgbench script)"
+    "$LOADGEN" assign --url "$url" --token "$token" --pool "$OUT/pool-warm.txt" --cps "$OUT/assign-cps.txt" \
+        --clients "$CLIENTS" --seconds 5 --mode distinct --log "$OUT/assign-warm.log" >"$RES/assign-warm.json"
+    la=$(loadavg)
+    local api_rates=() api_runs="" variant
+    declare -A pg_rates pg_info
+    # pgbench_assign VARIANT RUN BASE STRIDE: one run; rate = rows really assigned / seconds.
+    pgbench_assign() {
+        local v="$1" r="$2" base="$3" stride="$4" before after tx cps_sql
+        if [[ $v == bare ]]; then cps_sql="client_package_id = '$cp_pg'"; else cps_sql="client_package_id IN (SELECT cp FROM bench4_cps)"; fi
+        before=$(psql_v -d "$db" -c "SELECT count(*) FROM dids WHERE $cps_sql")
+        pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$SECS" -D k=0 -D loaded=0 -D base="$base" -D stride="$stride" \
+            -f "$OUT/assign-$v.pgbench" "$db" >"$OUT/logs/assign-pgbench-$v-$r.out" 2>&1 \
+            || die "pgbench $v failed: $(grep -m3 error "$OUT/logs/assign-pgbench-$v-$r.out")"
+        after=$(psql_v -d "$db" -c "SELECT count(*) FROM dids WHERE $cps_sql")
+        tx=$(awk '/number of transactions actually processed/{print $6}' "$OUT/logs/assign-pgbench-$v-$r.out" | cut -d/ -f1)
+        # Rows really changed per second (an UPDATE that found its row taken would count 0).
+        pg_rates[$v]+="$(awk -v n="$((after - before))" -v s="$SECS" 'BEGIN{printf "%.1f", n/s}') "
+        pg_info[$v]+="$((after - before))/$tx "
+    }
+    for r in $(seq 1 "$RUNS"); do
+        log "assign run $r/$RUNS: pgbench bare UPDATE, $CLIENTS clients, $SECS s"
+        pgbench_assign bare "$r" $((200000 + (r - 1) * 100000)) 3125
+        # didhub re-reads every DID changed in the last 5 s on each write (routing refresh);
+        # let the baseline's changes age out of that window first.
+        sleep 6
+        log "assign run $r/$RUNS: API, $CLIENTS clients, $SECS s"
+        "$LOADGEN" assign --url "$url" --token "$token" --pool "$OUT/pool-api-$r.txt" --cps "$OUT/assign-cps.txt" \
+            --clients "$CLIENTS" --seconds "$SECS" --mode distinct --log "$OUT/assign-api-$r.log" >"$RES/assign-api-$r.json"
+        api_rates+=("$(jq -r '.assigns_per_s' "$RES/assign-api-$r.json" | xargs printf '%.1f')")
+        api_runs+="${api_rates[-1]} "
+        log "assign run $r/$RUNS: pgbench, didhub's full statement sequence, $SECS s"
+        pgbench_assign full "$r" $((500000 + (r - 1) * 100000)) 3125
+        log "assign run $r/$RUNS: pgbench, full sequence + routing refresh query, $SECS s"
+        pgbench_assign full-refresh "$r" $((800000 + (r - 1) * 60000)) 1875
+    done
+    local pg_med full_med fullr_med
+    # shellcheck disable=SC2086
+    pg_med=$(median ${pg_rates[bare]}); full_med=$(median ${pg_rates[full]}); fullr_med=$(median ${pg_rates[full-refresh]})
+
+    log "stress: $CLIENTS clients assign+unassign over a shared pool of 5,000 DIDs, $STRESS_SECS s"
+    "$LOADGEN" assign --url "$url" --token "$token" --pool "$OUT/pool-stress.txt" --cps "$OUT/assign-cps.txt" \
+        --clients "$CLIENTS" --seconds "$STRESS_SECS" --mode cycle --log "$OUT/assign-stress.log" >"$RES/assign-stress.json"
+    stop_server "$pid"
+
+    # ---- checks -------------------------------------------------------------------------
+    log "checking: counts, audit replay, stock_blocks recount"
+    cat "$OUT"/assign-warm.log "$OUT"/assign-api-*.log "$OUT/assign-stress.log" | awk 'NF==3' >"$OUT/assign-events.txt"
+    psql_q -d "$db" <<SQL >"$RES/assign-checks.txt"
+CREATE TEMP TABLE ev (kind text, did uuid, cp uuid);
+\\copy ev FROM '$OUT/assign-events.txt' WITH (FORMAT text, DELIMITER ' ')
+\\pset footer off
+\\echo '-- client-side: assign/unassign answers 200'
+SELECT count(*) FILTER (WHERE kind = 'A') AS assigns_ok, count(*) FILTER (WHERE kind = 'U') AS unassigns_ok FROM ev;
+\\echo '-- DIDs assigned now under the API client packages, and the count the client expects'
+SELECT (SELECT count(*) FROM dids WHERE status = 'assigned' AND client_package_id IN (SELECT DISTINCT cp FROM ev)) AS assigned_now,
+       (SELECT count(*) FILTER (WHERE kind = 'A') - count(*) FILTER (WHERE kind = 'U') FROM ev) AS expected;
+\\echo '-- per DID: answers 200 minus unassigns must be 0 or 1 and match its status (mismatches)'
+SELECT count(*) AS per_did_mismatches FROM (
+  SELECT e.did, sum(CASE kind WHEN 'A' THEN 1 ELSE -1 END) AS held, bool_or(d.status = 'assigned') AS assigned
+  FROM ev e JOIN dids d ON d.id = e.did GROUP BY e.did) x
+WHERE held NOT IN (0, 1) OR (held = 1) <> assigned;
+\\echo '-- audit: did.assign entries for the API client packages vs answers 200'
+SELECT count(*) FILTER (WHERE action = 'did.assign') AS audit_assigns, count(*) FILTER (WHERE action = 'did.unassign') AS audit_unassigns
+FROM audit_log WHERE action IN ('did.assign', 'did.unassign') AND entity_id IN (SELECT did FROM ev);
+\\echo '-- audit replay: a DID assigned again before being unassigned (must be 0)'
+SELECT count(*) AS double_assignments FROM (
+  SELECT action, lag(action) OVER (PARTITION BY entity_id ORDER BY at, id) AS prev
+  FROM audit_log WHERE action IN ('did.assign', 'did.unassign') AND entity_id IN (SELECT did FROM ev)) x
+WHERE action = 'did.assign' AND prev = 'did.assign';
+\\echo '-- audit replay: an unassign with no assign before it (must be 0)'
+SELECT count(*) AS unassign_without_assign FROM (
+  SELECT action, lag(action) OVER (PARTITION BY entity_id ORDER BY at, id) AS prev
+  FROM audit_log WHERE action IN ('did.assign', 'did.unassign') AND entity_id IN (SELECT did FROM ev)) x
+WHERE action = 'did.unassign' AND (prev IS NULL OR prev = 'did.unassign');
+\\echo '-- stock_blocks against a recount of the in-stock DIDs (rows that differ; must be 0)'
+\\echo '-- (the bare-UPDATE baseline bypasses stock_blocks: its DIDs count as in stock here)'
+WITH real AS (
+  SELECT s.size, substr(number, 1, length(number) - length(s.size::text) + 1) AS prefix, operator_id, country, number_type, count(*) AS free
+  FROM dids, (VALUES (100), (1000), (10000), (100000)) s(size) WHERE status = 'in_stock' OR client_package_id = '$cp_pg'
+  GROUP BY 1, 2, 3, 4, 5)
+SELECT count(*) AS stock_blocks_wrong FROM real FULL JOIN (SELECT * FROM stock_blocks WHERE free <> 0) b USING (size, prefix, operator_id, country, number_type)
+WHERE real.free IS DISTINCT FROM b.free;
+SQL
+    cat "$RES/assign-checks.txt" >&2
+
+    local api_med rat
+    api_med=$(median "${api_rates[@]}")
+    rat=$(ratio "$api_med" "$pg_med")
+    local s="$RES/assign-stress.json"
+    local dbl wrongblocks cnt_now cnt_exp mism aud_a
+    dbl=$(awk '/double_assignments/{getline; getline; print $1}' "$RES/assign-checks.txt")
+    mism=$(awk '/per_did_mismatches/{getline; getline; print $1}' "$RES/assign-checks.txt")
+    wrongblocks=$(awk '/stock_blocks_wrong/{getline; getline; print $1}' "$RES/assign-checks.txt")
+    read -r cnt_now cnt_exp < <(awk -F'|' '/assigned_now/{getline; getline; gsub(/ /,""); print $1, $2}' "$RES/assign-checks.txt")
+    aud_a=$(awk -F'|' '/audit_assigns/{getline; getline; gsub(/ /,""); print $1}' "$RES/assign-checks.txt")
+    local ev_a
+    ev_a=$(awk '$1=="A"' "$OUT/assign-events.txt" | wc -l)
+    local safe=PASS
+    [[ "$dbl" == 0 && "$mism" == 0 && "$cnt_now" == "$cnt_exp" && "$aud_a" == "$ev_a" ]] || safe=FAIL
+    {
+        echo "Single-DID assignments through the API on PostgreSQL, $CLIENTS concurrent clients, $SECS s a run, $RUNS runs, sides alternating within each run (median reported); 1,000,000 DIDs in stock (FR +33 1 40 00 00 00 … +33 1 40 99 99 99, one operator). Load average at start: $la."
+        echo
+        echo "- API: \`POST /api/v1/client-packages/{id}/dids {\"did_ids\":[id],\"destination\":\"$DEST\"}\`, one DID per request, by \`bench/assignment/loadgen\` (32 tokio tasks over keep-alive connections, closed loop). Each client has its own client package (allowance 1,000,000) and takes the next id of a shuffled pool of the 1,000,000, so no two requests ask for the same DID. Rate = answers 200 / wall time. didhub \`--pool-size $POOL_SIZE\`."
+        echo "- Baseline (the target's comparison): the bare conditional update \`UPDATE dids SET status='assigned', customer_id=…, client_package_id=…, destination=…, updated_at=now(), version=version+1 WHERE id=(SELECT id FROM bench4_pool WHERE i=:r) AND status='in_stock'\` in autocommit by \`pgbench -M prepared -c $CLIENTS -j 2 -T $SECS\`, :r distinct per transaction (per-client counter) over a slice of the same shuffled pool. Rate = rows really changed / $SECS s."
+        echo "- Diagnostic, not a target: \`pgbench\` running the very statements didhub sends for one assignment (\`out/assign-full.pgbench\`: 4 reads, BEGIN, client-package row lock, allowance count, the UPDATE, audit INSERT, \`stock_blocks\` upsert of 4 rows, COMMIT, 1 read; each client its own client package), and the same followed by the routing-refresh query each API write ends with (\`out/assign-full-refresh.pgbench\`). The gap between the API and \"full sequence\" is didhub's own cost (HTTP, pool, round trips, decoding, the in-memory routing refresh)."
+        echo
+        echo "| measurement | didhub API | baseline (pgbench, bare UPDATE) | ratio | target | result |"
+        echo "|---|---:|---:|---:|---:|:---:|"
+        echo "| single-DID assignments/s, $CLIENTS clients | $api_med /s | $pg_med /s | **$rat×** | ≥ 2,000 /s | $(pass_ge "$api_med" 2000) |"
+        echo "| double assignments | $dbl (audit replay), $mism per-DID mismatches | — | — | 0 | $safe |"
+        echo
+        echo
+        echo "| diagnostic (pgbench, $CLIENTS clients) | assignments/s | API ÷ it |"
+        echo "|---|---:|---:|"
+        echo "| didhub's full statement sequence per assignment | $full_med /s | $(ratio "$api_med" "$full_med")× |"
+        echo "| full sequence + routing-refresh query | $fullr_med /s | $(ratio "$api_med" "$fullr_med")× |"
+        echo
+        echo "All runs (/s): API $api_runs; bare UPDATE ${pg_rates[bare]}(rows/transactions: ${pg_info[bare]}); full sequence ${pg_rates[full]}; full + refresh ${pg_rates[full-refresh]}. API latency per run (p50 / p99 ms): $(for r in $(seq 1 "$RUNS"); do jq -r '"\(.assign_latency.p50_ms|.*100|round/100) / \(.assign_latency.p99_ms|.*100|round/100)"' "$RES/assign-api-$r.json"; done | paste -sd ';' | sed 's/;/; /g'). Non-200 answers in the timed runs: $(jq -s '[.[] | .assign_conflict + ([.assign_other[]] | add // 0)] | add' "$RES"/assign-api-*.json)."
+        echo
+        echo "Stress (issue 4 §3 shape): $CLIENTS clients for $STRESS_SECS s over one shared pool of 5,000 DIDs, each picking a random DID, assigning it to its own client package and, when that succeeded, unassigning it: $(jq -r '"\(.assign_ok) assignments and \(.unassign_ok) unassignments answered 200 (\(.assigns_per_s|.*10|round/10) assignments/s, \(.requests_per_s|.*10|round/10) requests/s), \(.assign_conflict) assign requests answered 409 (DID held by another client), other answers: assign \(.assign_other), unassign \(.unassign_other)"' "$s")."
+        echo
+        echo "Checks after all runs (warm-up, timed and stress requests; \`out/results/assign-checks.txt\`):"
+        echo
+        echo "- DIDs assigned now under the benchmark's client packages: $cnt_now; answers 200 to assign minus answers 200 to unassign: $cnt_exp."
+        echo "- per DID, client-side assigns − unassigns ∈ {0, 1} and agrees with its status: $mism mismatches."
+        echo "- audit \`did.assign\` entries for these DIDs: $aud_a; assign answers 200: $ev_a."
+        echo "- audit replay (per DID, by time): a \`did.assign\` following a \`did.assign\` with no \`did.unassign\` between: $dbl."
+        echo "- \`stock_blocks\` free counts against a recount of the in-stock DIDs: $wrongblocks rows differ."
+    } >"$RES/assign.md"
+    cat "$RES/assign.md"
+    # The stock is no longer pristine: the next run reloads.
+}
+
+# ----------------------------------------------------------------------------------------
+blocks() {
+    local small_db=bench4_blocks_small big_db=bench4_blocks_big la
+    ensure_db_reset "$small_db" "$SMALL"
+    ensure_db_reset "$big_db" "$BIG"
+    local big_import small_import
+    big_import=$(cat "$OUT/import-$big_db.secs" 2>/dev/null || echo "?")
+    small_import=$(cat "$OUT/import-$small_db.secs" 2>/dev/null || echo "?")
+    start_server "$small_db" 18411
+    local pid_s=$SERVER_PID
+    start_server "$big_db" 18412
+    local pid_b=$SERVER_PID
+    local n=$((BLOCK_N + 3)) t
+    for side in small big; do
+        local db=bench4_blocks_$side port
+        port=$([[ $side == small ]] && echo 18411 || echo 18412)
+        t=$(cat "$OUT/token-$db")
+        read -r customer package < <(setup_customer "http://127.0.0.1:$port" "$t" "blocks-$side-$(date +%s%N)" 10000000)
+        new_cps "http://127.0.0.1:$port" "$t" "$customer" "$package" "$n" "$OUT/blocks-cps-$side.txt"
+        head -3 "$OUT/blocks-cps-$side.txt" >"$OUT/blocks-cps-$side-warm.txt"
+        tail -n +4 "$OUT/blocks-cps-$side.txt" >"$OUT/blocks-cps-$side-timed.txt"
+    done
+    log "blocks: warm-up (3 allocations a side)"
+    "$LOADGEN" blocks --size 1000 --country FR --number-type fixed_line \
+        --target "small=http://127.0.0.1:18411,$(cat "$OUT/token-$small_db"),$OUT/blocks-cps-small-warm.txt" \
+        --target "big=http://127.0.0.1:18412,$(cat "$OUT/token-$big_db"),$OUT/blocks-cps-big-warm.txt" >"$RES/blocks-warm.json"
+    la=$(loadavg)
+    log "blocks: $BLOCK_N allocations of 1,000 a side, interleaved"
+    "$LOADGEN" blocks --size 1000 --country FR --number-type fixed_line \
+        --target "small=http://127.0.0.1:18411,$(cat "$OUT/token-$small_db"),$OUT/blocks-cps-small-timed.txt" \
+        --target "big=http://127.0.0.1:18412,$(cat "$OUT/token-$big_db"),$OUT/blocks-cps-big-timed.txt" >"$RES/blocks.json"
+    stop_server "$pid_s"
+    stop_server "$pid_b"
+    local errs
+    errs=$(jq -r '.errors | length' "$RES/blocks.json")
+    [[ "$errs" == 0 ]] || log "blocks: $errs errors: $(jq -c .errors "$RES/blocks.json")"
+    local sm sp bm bp rm rp
+    sm=$(jq -r '.small.latency.p50_ms' "$RES/blocks.json"); sp=$(jq -r '.small.latency.p95_ms' "$RES/blocks.json")
+    bm=$(jq -r '.big.latency.p50_ms' "$RES/blocks.json"); bp=$(jq -r '.big.latency.p95_ms' "$RES/blocks.json")
+    rm=$(ratio "$bm" "$sm"); rp=$(ratio "$bp" "$sp")
+    local big_n small_n
+    big_n=$(db_count "$big_db"); small_n=$(db_count "$small_db")
+    {
+        echo "Block allocation of 1,000 numbers (\`POST /api/v1/client-packages/{id}/blocks {\"size\":1000,\"country\":\"FR\",\"number_type\":\"fixed_line\",\"destination\":…}\`), each request with a fresh client package (allowance 10,000,000), one request at a time, the two stocks interleaved request by request (two databases, a didhub server on each), after 3 warm-up allocations a side. Stocks: $(printf "%'d" "$big_n") DIDs (+33 1 40 00 00 00 … +33 1 49 99 99 99, one operator; imported in $big_import s) and $(printf "%'d" "$small_n") DIDs (+33 1 40 00 00 00 … +33 1 40 09 99 99; imported in $small_import s). Latency = whole HTTP request at the client (find the block, lock, update 1,000 DIDs, 1,000 audit entries, stock counts, routing refresh, JSON answer). $BLOCK_N allocations a side; load average at start: $la."
+        echo
+        echo "| measurement | 10,000,000 in stock | 100,000 in stock (baseline) | ratio | target | result |"
+        echo "|---|---:|---:|---:|---:|:---:|"
+        echo "| median | $(fmt "$bm") ms | $(fmt "$sm") ms | **$rm×** | ≤ 2× and < 50 ms | $(pass_le "$rm" 2) / $(pass_lt "$bm" 50) |"
+        echo "| p95 | $(fmt "$bp") ms | $(fmt "$sp") ms | $rp× | (≤ 2× and < 50 ms) | $(pass_le "$rp" 2) / $(pass_lt "$bp" 50) |"
+        echo
+        echo "All allocations (ms), 10M: $(jq -r '[.big.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks.json"); 100k: $(jq -r '[.small.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks.json"). Errors: $errs."
+    } >"$RES/blocks.md"
+    cat "$RES/blocks.md"
+}
+
+# ----------------------------------------------------------------------------------------
+routing() {
+    need wrk wrk
+    local db=bench4_routing port=18421 url token la
+    ensure_db "$db" 1000000
+    start_server "$db" "$port"
+    local pid=$SERVER_PID
+    url="http://127.0.0.1:$port"
+    token=$(cat "$OUT/token-$db")
+    # 100,000 DIDs assigned: 10 blocks of 10,000 to one client package, through the API.
+    read -r customer package < <(setup_customer "$url" "$token" "routing-$(date +%s%N)" 1000000)
+    new_cps "$url" "$token" "$customer" "$package" 1 "$OUT/routing-cp.txt"
+    local cp
+    cp=$(cat "$OUT/routing-cp.txt")
+    log "routing: assigning 100,000 DIDs (10 blocks of 10,000)"
+    for _ in $(seq 1 10); do
+        api POST "$url/api/v1/client-packages/$cp/blocks" "$token" \
+            "{\"size\":10000,\"country\":\"FR\",\"number_type\":\"fixed_line\",\"destination\":\"sip:route@pbx.example.com\"}" >/dev/null
+    done
+    psql_q -d "$db" -c "VACUUM ANALYZE dids" >/dev/null
+    local assigned total
+    assigned=$(psql_v -d "$db" -c "SELECT count(*) FROM dids WHERE status = 'assigned'")
+    total=$(db_count "$db")
+    local probe
+    probe=$(psql_v -d "$db" -c "SELECT number FROM dids WHERE status = 'assigned' LIMIT 1")
+    curl -fsS -H "authorization: Bearer $token" "$url/api/v1/routing/%2B${probe#+}" >"$RES/routing-probe.json"
+    log "probe $probe → $(cat "$RES/routing-probe.json")"
+
+    cat >"$OUT/routing.lua" <<LUA
+-- Random number of the 1,000,000 in the set, one per request.
+math.randomseed(os.time())
+local base = $NUM_BASE
+wrk.headers["authorization"] = "Bearer $token"
+request = function()
+  return wrk.format("GET", "/api/v1/routing/%2B" .. string.format("%d", base + math.random(0, 999999)))
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT requests=%d errors_status=%d errors_other=%d p50_us=%d p95_us=%d p99_us=%d p999_us=%d max_us=%d\n",
+    summary.requests, summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency:percentile(99.9), latency.max))
+end
+LUA
+    cat >"$OUT/routing.pgbench" <<SQL
+\\set n $NUM_BASE + random(0, 999999)
+SELECT status, destination FROM dids WHERE number = '+' || :n;
+SQL
+    log "routing: warm-up 5 s a side"
+    wrk -t2 -c"$R_CONC" -d5s -s "$OUT/routing.lua" "$url" >/dev/null
+    pgbench -n -M prepared -c "$R_CONC" -j 2 -T 5 -f "$OUT/routing.pgbench" "$db" >/dev/null 2>&1
+    la=$(loadavg)
+    local api_p99=() pg_p99=() api_runs="" pg_runs="" r
+    rm -rf "$OUT/pgb-routing"; mkdir -p "$OUT/pgb-routing"
+    for r in $(seq 1 "$RUNS"); do
+        log "routing run $r/$RUNS: pgbench -c $R_CONC, $R_SECS s"
+        (cd "$OUT/pgb-routing" && pgbench -n -M prepared -c "$R_CONC" -j 2 -T "$R_SECS" -l --log-prefix="run$r" \
+            -f "$OUT/routing.pgbench" "$db" >"$OUT/logs/routing-pgbench-$r.out" 2>&1) || die "pgbench failed"
+        read -r p50 p95 p99 n < <(pgbench_pcts "$OUT/pgb-routing/run$r")
+        pg_p99+=("$p99")
+        pg_runs+="p50 $p50 / p99 $p99 ms ($(awk -v n="$n" -v s="$R_SECS" 'BEGIN{printf "%.0f", n/s}')/s); "
+        log "routing run $r/$RUNS: API by wrk -c $R_CONC, $R_SECS s"
+        wrk -t2 -c"$R_CONC" -d"${R_SECS}s" --latency -s "$OUT/routing.lua" "$url" >"$OUT/logs/routing-wrk-$r.out" 2>&1
+        local line
+        line=$(grep '^RESULT' "$OUT/logs/routing-wrk-$r.out")
+        local wp50 wp99 wreq werr
+        wp50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line"); wp99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
+        wreq=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line"); werr=$(sed -E 's/.*errors_status=([0-9]+).*/\1/' <<<"$line")
+        api_p99+=("$(awk -v u="$wp99" 'BEGIN{printf "%.3f", u/1000}')")
+        api_runs+="p50 $(awk -v u="$wp50" 'BEGIN{printf "%.3f", u/1000}') / p99 ${api_p99[-1]} ms ($(awk -v n="$wreq" -v s="$R_SECS" 'BEGIN{printf "%.0f", n/s}')/s, $werr non-2xx); "
+    done
+    stop_server "$pid"
+    local am pm
+    am=$(median "${api_p99[@]}"); pm=$(median "${pg_p99[@]}")
+    {
+        echo "Routing lookup on $(printf "%'d" "$total") DIDs, $(printf "%'d" "$assigned") of them assigned (10 blocks of 10,000 allocated through the API; the rest in stock, which routes as unreachable), $R_CONC concurrent clients, $R_SECS s a run after a 5 s warm-up of each side, $RUNS runs alternating (median p99 reported). Every request asks for a random number of the 1,000,000 (so about 10% are assigned). Load average at start: $la."
+        echo
+        echo "- API: \`GET /api/v1/routing/%2B<number>\` with a bearer token, by \`wrk -t2 -c$R_CONC\` (closed loop) with a Lua script; percentiles from wrk's latency histogram (\`latency:percentile(99)\`). Answered from didhub's in-memory table (no database round trip)."
+        echo "- Baseline: \`SELECT status, destination FROM dids WHERE number = '+' || :n\` (unique index \`dids_number_key\`), :n random in the same range, by \`pgbench -M prepared -c $R_CONC -j 2\`; percentiles over every transaction of \`pgbench --log\`."
+        echo
+        echo "| measurement | didhub API | baseline (pgbench, indexed SELECT) | ratio | target | result |"
+        echo "|---|---:|---:|---:|---:|:---:|"
+        echo "| p99 latency | $am ms | $pm ms | **$(ratio "$am" "$pm")×** | ≤ 1× and < 1 ms | $(pass_le "$am" "$pm") / $(pass_lt "$am" 1) |"
+        echo
+        echo "All runs: API $api_runs pgbench $pg_runs"
+    } >"$RES/routing.md"
+    cat "$RES/routing.md"
+}
+
+# ----------------------------------------------------------------------------------------
+assemble() {
+    {
+        echo "# Issue 4 benchmarks: assignment, block allocation, routing lookup"
+        echo
+        echo "Produced by \`bench/assignment/run.sh\` (see its header for knobs). Each didhub figure is"
+        echo "measured in the same run as its baseline, runs alternating. **The machine is shared**:"
+        echo "other sessions build and test on the same 2 cores, so absolute figures are inflated and vary;"
+        echo "the load average at the start of each benchmark is given."
+        echo
+        echo "## Machine"
+        echo
+        cat "$RES/machine.md" 2>/dev/null || echo "(not recorded)"
+        for b in assign blocks routing; do
+            echo
+            case $b in
+                assign) echo "## Single-DID assignments at 32 clients (issue 4 §4)";;
+                blocks) echo "## Block allocation: 1,000 out of 10,000,000 vs out of 100,000 (issue 4 §4)";;
+                routing) echo "## Routing lookup p99 at 8 clients on 1,000,000 DIDs (issue 4 §2)";;
+            esac
+            echo
+            cat "$RES/$b.md" 2>/dev/null || echo "(not run yet)"
+        done
+        if [[ -f "$A_DIR/FINDINGS.md" ]]; then
+            echo
+            cat "$A_DIR/FINDINGS.md"
+        fi
+    } >"$RESULTS_MD"
+    log "wrote $RESULTS_MD"
+}
+
+clean() {
+    local db
+    for db in bench4_assign bench4_routing bench4_blocks_small bench4_blocks_big; do
+        dropdb --if-exists "$db"
+    done
+    rm -rf "$OUT"
+}
+
+what="${1:-all}"
+case "$what" in
+    clean) clean; exit 0 ;;
+    machine|assign|blocks|routing|all) ;;
+    *) die "usage: $0 [assign|blocks|routing|all|machine|clean]" ;;
+esac
+need wrk wrk
+need jq jq
+ensure_binary
+ensure_loadgen
+machine
+case "$what" in
+    assign) assign ;;
+    blocks) blocks ;;
+    routing) routing ;;
+    all) assign; blocks; routing ;;
+esac
+assemble
