@@ -55,6 +55,13 @@ impl AppState {
         self.routing.refresh(&self.store).await?;
         routing::spawn_follower(self.routing.clone(), self.store.clone());
         routing::spawn_hold_worker(self.store.clone(), std::time::Duration::from_secs(30));
+        // Histograms keep raw samples until drained; drain them even when nobody scrapes.
+        tokio::spawn(async {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                prometheus().run_upkeep();
+            }
+        });
         Ok(())
     }
 }
