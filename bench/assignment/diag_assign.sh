@@ -33,29 +33,26 @@ SQL
 # 16 stock_blocks upsert, 17 COMMIT, 18 DID read again.
 pick() { awk -v keep=",$1," 'index(keep, "," NR ",")' "$full"; }
 mkdir -p "$OUT/diag"
-V=(full no_stock_blocks tx_only tx_update_audit_stock tx_update_audit one_statement one_statement_no_stock bare)
+V=(full tx_only tx_no_lock_count one_statement one_statement_counter one_statement_stock_100_1000 one_statement_no_stock bare)
 pick 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18 >"$OUT/diag/full.pgbench"
-pick 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,17,18 >"$OUT/diag/no_stock_blocks.pgbench"
 pick 1,2,3,4,5,6,10,11,12,13,14,15,16,17 >"$OUT/diag/tx_only.pgbench"
-pick 1,2,3,4,5,6,10,11,14,15,16,17 >"$OUT/diag/tx_update_audit_stock.pgbench"
-pick 1,2,3,4,5,6,10,11,14,15,17 >"$OUT/diag/tx_update_audit.pgbench"
-# One round trip: the UPDATE, its audit entry and the stock counts in one statement.
-upd=$(sed -n 14p "$full" | sed 's/;$//')
+pick 1,2,3,4,5,6,10,11,14,15,16,17 >"$OUT/diag/tx_no_lock_count.pgbench"
+# One round trip in autocommit (the DID id looked up inside the statement, as the API gets it
+# in the request): the UPDATE, its audit entry and the stock counts in one statement.
+upd=$(sed -n 14p "$full" | sed 's/;$//; s/WHERE id = :d_id/WHERE id = (SELECT id FROM bench4_pool WHERE i = :r)/')
 aud=$(sed -n 15p "$full" | sed 's/;$//; s/VALUES (/SELECT /; s/, NULL)$/, NULL FROM u/; s/:d_id, :d_number/u.id, u.number/')
 stk=$(sed -n 16p "$full" | sed 's/;$//')
 op=$(grep -o "'[0-9a-f-]\{36\}', 'FR'" <<<"$stk" | head -1 | cut -d"'" -f2)
-{
-    pick 1,2,3,4,5,6,10
-    echo "WITH u AS ($upd RETURNING id, number), a AS ($aud), s AS (INSERT INTO stock_blocks (size, prefix, operator_id, country, number_type, free) SELECT z.size, substr(u.number, 1, length(u.number) - length(z.size::text) + 1), '$op', 'FR', 'fixed_line', -1 FROM u, (VALUES (100), (1000), (10000), (100000)) z(size) ON CONFLICT (size, prefix, operator_id, country, number_type) DO UPDATE SET free = stock_blocks.free + excluded.free) SELECT count(*) FROM u;"
-} >"$OUT/diag/one_statement.pgbench"
-{
-    pick 1,2,3,4,5,6,10
-    echo "WITH u AS ($upd RETURNING id, number), a AS ($aud) SELECT count(*) FROM u;"
-} >"$OUT/diag/one_statement_no_stock.pgbench"
-{
-    pick 1,2,3,4,5,6
-    echo "UPDATE dids SET status = 'assigned', customer_id = :cust, client_package_id = :cp, destination = 'x', updated_at = now(), version = version + 1 WHERE id = (SELECT id FROM bench4_pool WHERE i = :r) AND status = 'in_stock';"
-} >"$OUT/diag/bare.pgbench"
+stock() { echo "s AS (INSERT INTO stock_blocks (size, prefix, operator_id, country, number_type, free) SELECT z.size, substr(u.number, 1, length(u.number) - length(z.size::text) + 1), '$op', 'FR', 'fixed_line', -1 FROM u, (VALUES $1) z(size) ON CONFLICT (size, prefix, operator_id, country, number_type) DO UPDATE SET free = stock_blocks.free + excluded.free)"; }
+all4="(100), (1000), (10000), (100000)"
+{ pick 1,2,3,4,5,6; echo "WITH u AS ($upd RETURNING id, number), a AS ($aud), $(stock "$all4") SELECT count(*) FROM u;"; } >"$OUT/diag/one_statement.pgbench"
+# Proposed: the allowance kept as a counter on the client package row (bench column
+# bench_did_count, added to this bench database only): lock, check and count in one UPDATE.
+{ pick 1,2,3,4,5,6; echo "WITH c AS (UPDATE client_packages SET bench_did_count = bench_did_count + 1 WHERE id = :cp AND bench_did_count + 1 <= 1000000 RETURNING id), u AS ($upd AND EXISTS (SELECT 1 FROM c) RETURNING id, number), a AS ($aud), $(stock "$all4") SELECT count(*) FROM u;"; } >"$OUT/diag/one_statement_counter.pgbench"
+{ pick 1,2,3,4,5,6; echo "WITH u AS ($upd RETURNING id, number), a AS ($aud), $(stock "(100), (1000)") SELECT count(*) FROM u;"; } >"$OUT/diag/one_statement_stock_100_1000.pgbench"
+{ pick 1,2,3,4,5,6; echo "WITH u AS ($upd RETURNING id, number), a AS ($aud) SELECT count(*) FROM u;"; } >"$OUT/diag/one_statement_no_stock.pgbench"
+{ pick 1,2,3,4,5,6; echo "$upd;"; } >"$OUT/diag/bare.pgbench"
+psql_q -d "$db" -c "ALTER TABLE client_packages ADD COLUMN IF NOT EXISTS bench_did_count bigint NOT NULL DEFAULT 0" >/dev/null
 
 declare -A rates
 slice=0
@@ -75,18 +72,18 @@ done
 {
     echo "Database-side cost of one single-DID assignment: pgbench -M prepared -c $CLIENTS -j 2, $SECS s per variant, $ROUNDS rounds alternating (median), each client its own client package, fresh in-stock DIDs (\`bench/assignment/diag_assign.sh\`). Load average at start: $la."
     echo
-    echo "| variant | statements (round trips) | assignments/s (median) | runs |"
+    echo "| variant | statements (round trips per assignment) | assignments/s (median) | runs |"
     echo "|---|---|---:|---|"
     desc() {
         case $1 in
-            full) echo "didhub's sequence: 4 reads, BEGIN, lock, count, UPDATE, audit, stock upsert, COMMIT, read (12)";;
-            no_stock_blocks) echo "the same without the stock_blocks upsert (11)";;
+            full) echo "didhub's sequence today: 4 reads, BEGIN, lock, count, UPDATE, audit, stock upsert, COMMIT, read (12 round trips)";;
             tx_only) echo "DID read + the transaction only: BEGIN, lock, count, UPDATE, audit, stock, COMMIT (8)";;
-            tx_update_audit_stock) echo "DID read + BEGIN, UPDATE, audit, stock, COMMIT: no lock, no count (6)";;
-            tx_update_audit) echo "DID read + BEGIN, UPDATE, audit, COMMIT (5)";;
-            one_statement) echo "DID read + one statement: UPDATE … RETURNING, audit INSERT and stock upsert as CTEs (2)";;
-            one_statement_no_stock) echo "DID read + one statement: UPDATE … RETURNING and audit INSERT (2)";;
-            bare) echo "the bare UPDATE (1)";;
+            tx_no_lock_count) echo "DID read + BEGIN, UPDATE, audit, stock, COMMIT: no client-package lock, no count (6)";;
+            one_statement) echo "one statement: UPDATE … RETURNING, audit INSERT and stock upsert (4 levels) as CTEs (1)";;
+            one_statement_counter) echo "the same plus the allowance as a counter column on the client package row, checked and bumped in the statement (1)";;
+            one_statement_stock_100_1000) echo "one statement, stock counts kept for blocks of 100 and 1,000 only (1)";;
+            one_statement_no_stock) echo "one statement: UPDATE … RETURNING and audit INSERT, no stock counts (1)";;
+            bare) echo "the bare conditional UPDATE (1)";;
         esac
     }
     for v in "${V[@]}"; do

@@ -22,8 +22,12 @@
 #
 # Knobs: A_RUNS (3), A_SECONDS (15, each timed assignment run), A_STRESS_SECONDS (30),
 # A_CLIENTS (32), A_BIG (10000000 DIDs for blocks), A_SMALL (100000), A_BLOCK_N (15
-# allocations per side), R_SECONDS (20, each routing run), R_CONC (8), A_POOL_SIZE (16,
-# didhub --pool-size), A_SKIP_BUILD=1, A_BIN=PATH.
+# back-to-back allocations per side), A_SPACED_N (6 allocations per side, 6 s apart),
+# R_SECONDS (20, each routing run), R_CONC (8), A_POOL_SIZE (16, didhub --pool-size),
+# A_SKIP_BUILD=1 (use target/release/didhub as it is), A_BIN=PATH (benchmark that binary).
+#
+# bench/assignment/diag_assign.sh (after `run.sh assign`) breaks the database side of an
+# assignment down by pgbench variants.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -36,6 +40,7 @@ STRESS_SECS="${A_STRESS_SECONDS:-30}"
 BIG="${A_BIG:-10000000}"
 SMALL="${A_SMALL:-100000}"
 BLOCK_N="${A_BLOCK_N:-15}"
+SPACED_N="${A_SPACED_N:-6}"
 R_SECS="${R_SECONDS:-20}"
 R_CONC="${R_CONC:-8}"
 DEST="sip:bench@pbx.example.com"
@@ -115,9 +120,9 @@ assign() {
 
     # Pools: disjoint random samples of the 1,000,000 DIDs (so every 100,000-block and most
     # 1,000-blocks are touched, as in real use). Every run of every side takes its own slice:
-    #   1..5,000 warm-up; 5,001..10,000 stress pool; 10,001..160,000 API runs (50,000 each);
+    #   1..5,000 warm-up; 5,001..6,000 stress pool; 10,001..160,000 API runs (50,000 each);
     #   200,001..500,000 bare UPDATE runs, 500,001..800,000 full-sequence runs (100,000 each,
-    #   3,125 per client); 800,001..980,000 full sequence + refresh (60,000 each, 1,875 per client).
+    #   3,125 per client).
     log "drawing DID pools"
     psql_q -d "$db" <<SQL
 DROP TABLE IF EXISTS bench4_pool;
@@ -130,7 +135,7 @@ SQL
     awk -v c="$customer" -v p="$package" '{print NR-1 "\t" $1 "\t" c "\t" p}' "$OUT/assign-cps-pgfull.txt" \
         | psql_q -d "$db" -c "\\copy bench4_cps FROM STDIN"
     psql_v -d "$db" -c "SELECT id FROM bench4_pool WHERE i <= 5000 ORDER BY i" >"$OUT/pool-warm.txt"
-    psql_v -d "$db" -c "SELECT id FROM bench4_pool WHERE i > 5000 AND i <= 10000 ORDER BY i" >"$OUT/pool-stress.txt"
+    psql_v -d "$db" -c "SELECT id FROM bench4_pool WHERE i > 5000 AND i <= 6000 ORDER BY i" >"$OUT/pool-stress.txt"
     local r
     for r in $(seq 1 "$RUNS"); do
         psql_v -d "$db" -c "SELECT id FROM bench4_pool WHERE i > 10000 + ($r-1)*50000 AND i <= 10000 + $r*50000 ORDER BY i" >"$OUT/pool-api-$r.txt"
@@ -167,12 +172,8 @@ INSERT INTO stock_blocks (size, prefix, operator_id, country, number_type, free)
 COMMIT;
 SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version FROM dids d JOIN operators o ON o.id = d.operator_id WHERE d.id = :d_id;
 SQL
-    # ... and the routing refresh each API write ends with (crates/didhub-server/src/routing.rs
-    # RoutingTable::refresh: every row changed since the watermark minus 5 s).
-    { cat "$OUT/assign-full.pgbench"; echo "SELECT number, status, destination, updated_at FROM dids WHERE updated_at >= now() - interval '5 s';"; } \
-        >"$OUT/assign-full-refresh.pgbench"
 
-    log "warm-up (5 s through the API, 5 s of each pgbench script)"
+    log "warm-up (5 s through the API)"
     "$LOADGEN" assign --url "$url" --token "$token" --pool "$OUT/pool-warm.txt" --cps "$OUT/assign-cps.txt" \
         --clients "$CLIENTS" --seconds 5 --mode distinct --log "$OUT/assign-warm.log" >"$RES/assign-warm.json"
     la=$(loadavg)
@@ -195,8 +196,9 @@ SQL
     for r in $(seq 1 "$RUNS"); do
         log "assign run $r/$RUNS: pgbench bare UPDATE, $CLIENTS clients, $SECS s"
         pgbench_assign bare "$r" $((200000 + (r - 1) * 100000)) 3125
-        # didhub re-reads every DID changed in the last 5 s on each write (routing refresh);
-        # let the baseline's changes age out of that window first.
+        # didhub's routing follower re-reads every DID changed in the 5 s before the newest
+        # change it has seen (crates/didhub-server/src/routing.rs); let the baseline's changes
+        # age out of that window first.
         sleep 6
         log "assign run $r/$RUNS: API, $CLIENTS clients, $SECS s"
         "$LOADGEN" assign --url "$url" --token "$token" --pool "$OUT/pool-api-$r.txt" --cps "$OUT/assign-cps.txt" \
@@ -205,14 +207,12 @@ SQL
         api_runs+="${api_rates[-1]} "
         log "assign run $r/$RUNS: pgbench, didhub's full statement sequence, $SECS s"
         pgbench_assign full "$r" $((500000 + (r - 1) * 100000)) 3125
-        log "assign run $r/$RUNS: pgbench, full sequence + routing refresh query, $SECS s"
-        pgbench_assign full-refresh "$r" $((800000 + (r - 1) * 60000)) 1875
     done
     local pg_med full_med fullr_med
     # shellcheck disable=SC2086
-    pg_med=$(median ${pg_rates[bare]}); full_med=$(median ${pg_rates[full]}); fullr_med=$(median ${pg_rates[full-refresh]})
+    pg_med=$(median ${pg_rates[bare]}); full_med=$(median ${pg_rates[full]})
 
-    log "stress: $CLIENTS clients assign+unassign over a shared pool of 5,000 DIDs, $STRESS_SECS s"
+    log "stress: $CLIENTS clients assign+unassign over a shared pool of 1,000 DIDs, $STRESS_SECS s"
     "$LOADGEN" assign --url "$url" --token "$token" --pool "$OUT/pool-stress.txt" --cps "$OUT/assign-cps.txt" \
         --clients "$CLIENTS" --seconds "$STRESS_SECS" --mode cycle --log "$OUT/assign-stress.log" >"$RES/assign-stress.json"
     stop_server "$pid"
@@ -277,7 +277,7 @@ SQL
         echo
         echo "- API: \`POST /api/v1/client-packages/{id}/dids {\"did_ids\":[id],\"destination\":\"$DEST\"}\`, one DID per request, by \`bench/assignment/loadgen\` (32 tokio tasks over keep-alive connections, closed loop). Each client has its own client package (allowance 1,000,000) and takes the next id of a shuffled pool of the 1,000,000, so no two requests ask for the same DID. Rate = answers 200 / wall time. didhub \`--pool-size $POOL_SIZE\`."
         echo "- Baseline (the target's comparison): the bare conditional update \`UPDATE dids SET status='assigned', customer_id=…, client_package_id=…, destination=…, updated_at=now(), version=version+1 WHERE id=(SELECT id FROM bench4_pool WHERE i=:r) AND status='in_stock'\` in autocommit by \`pgbench -M prepared -c $CLIENTS -j 2 -T $SECS\`, :r distinct per transaction (per-client counter) over a slice of the same shuffled pool. Rate = rows really changed / $SECS s."
-        echo "- Diagnostic, not a target: \`pgbench\` running the very statements didhub sends for one assignment (\`out/assign-full.pgbench\`: 4 reads, BEGIN, client-package row lock, allowance count, the UPDATE, audit INSERT, \`stock_blocks\` upsert of 4 rows, COMMIT, 1 read; each client its own client package), and the same followed by the routing-refresh query each API write ends with (\`out/assign-full-refresh.pgbench\`). The gap between the API and \"full sequence\" is didhub's own cost (HTTP, pool, round trips, decoding, the in-memory routing refresh)."
+        echo "- Diagnostic, not a target: \`pgbench\` running the very statements didhub sends for one assignment (\`out/assign-full.pgbench\`: 4 reads, BEGIN, client-package row lock, allowance count, the UPDATE, audit INSERT, \`stock_blocks\` upsert of 4 rows, COMMIT, 1 read; each client its own client package), The gap between the API and \"full sequence\" is didhub's own cost (HTTP, connection pool, JSON, decoding); the gap between \"full sequence\" and the bare UPDATE is the cost of the SQL didhub sends (see \`diag_assign.sh\`)."
         echo
         echo "| measurement | didhub API | baseline (pgbench, bare UPDATE) | ratio | target | result |"
         echo "|---|---:|---:|---:|---:|:---:|"
@@ -288,11 +288,10 @@ SQL
         echo "| diagnostic (pgbench, $CLIENTS clients) | assignments/s | API ÷ it |"
         echo "|---|---:|---:|"
         echo "| didhub's full statement sequence per assignment | $full_med /s | $(ratio "$api_med" "$full_med")× |"
-        echo "| full sequence + routing-refresh query | $fullr_med /s | $(ratio "$api_med" "$fullr_med")× |"
         echo
-        echo "All runs (/s): API $api_runs; bare UPDATE ${pg_rates[bare]}(rows/transactions: ${pg_info[bare]}); full sequence ${pg_rates[full]}; full + refresh ${pg_rates[full-refresh]}. API latency per run (p50 / p99 ms): $(for r in $(seq 1 "$RUNS"); do jq -r '"\(.assign_latency.p50_ms|.*100|round/100) / \(.assign_latency.p99_ms|.*100|round/100)"' "$RES/assign-api-$r.json"; done | paste -sd ';' | sed 's/;/; /g'). Non-200 answers in the timed runs: $(jq -s '[.[] | .assign_conflict + ([.assign_other[]] | add // 0)] | add' "$RES"/assign-api-*.json)."
+        echo "All runs (/s): API $api_runs; bare UPDATE ${pg_rates[bare]}(rows/transactions: ${pg_info[bare]}); full sequence ${pg_rates[full]}. API latency per run (p50 / p99 ms): $(for r in $(seq 1 "$RUNS"); do jq -r '"\(.assign_latency.p50_ms|.*100|round/100) / \(.assign_latency.p99_ms|.*100|round/100)"' "$RES/assign-api-$r.json"; done | paste -sd ';' | sed 's/;/; /g'). Non-200 answers in the timed runs: $(jq -s '[.[] | .assign_conflict + ([.assign_other[]] | add // 0)] | add' "$RES"/assign-api-*.json)."
         echo
-        echo "Stress (issue 4 §3 shape): $CLIENTS clients for $STRESS_SECS s over one shared pool of 5,000 DIDs, each picking a random DID, assigning it to its own client package and, when that succeeded, unassigning it: $(jq -r '"\(.assign_ok) assignments and \(.unassign_ok) unassignments answered 200 (\(.assigns_per_s|.*10|round/10) assignments/s, \(.requests_per_s|.*10|round/10) requests/s), \(.assign_conflict) assign requests answered 409 (DID held by another client), other answers: assign \(.assign_other), unassign \(.unassign_other)"' "$s")."
+        echo "Stress (issue 4 §3 shape): $CLIENTS clients for $STRESS_SECS s over one shared pool of 1,000 DIDs, each picking a random DID, assigning it to its own client package and, when that succeeded, unassigning it: $(jq -r '"\(.assign_ok) assignments and \(.unassign_ok) unassignments answered 200 (\(.assigns_per_s|.*10|round/10) assignments/s, \(.requests_per_s|.*10|round/10) requests/s), \(.assign_conflict) assign requests answered 409 (DID held by another client), other answers: assign \(.assign_other), unassign \(.unassign_other)"' "$s")."
         echo
         echo "Checks after all runs (warm-up, timed and stress requests; \`out/results/assign-checks.txt\`):"
         echo
@@ -318,7 +317,7 @@ blocks() {
     local pid_s=$SERVER_PID
     start_server "$big_db" 18412
     local pid_b=$SERVER_PID
-    local n=$((BLOCK_N + 3)) t
+    local n=$((BLOCK_N + 3 + SPACED_N)) t
     for side in small big; do
         local db=bench4_blocks_$side port
         port=$([[ $side == small ]] && echo 18411 || echo 18412)
@@ -326,7 +325,8 @@ blocks() {
         read -r customer package < <(setup_customer "http://127.0.0.1:$port" "$t" "blocks-$side-$(date +%s%N)" 10000000)
         new_cps "http://127.0.0.1:$port" "$t" "$customer" "$package" "$n" "$OUT/blocks-cps-$side.txt"
         head -3 "$OUT/blocks-cps-$side.txt" >"$OUT/blocks-cps-$side-warm.txt"
-        tail -n +4 "$OUT/blocks-cps-$side.txt" >"$OUT/blocks-cps-$side-timed.txt"
+        sed -n "4,$((BLOCK_N + 3))p" "$OUT/blocks-cps-$side.txt" >"$OUT/blocks-cps-$side-timed.txt"
+        tail -n "$SPACED_N" "$OUT/blocks-cps-$side.txt" >"$OUT/blocks-cps-$side-spaced.txt"
     done
     log "blocks: warm-up (3 allocations a side)"
     "$LOADGEN" blocks --size 1000 --country FR --number-type fixed_line \
@@ -337,15 +337,47 @@ blocks() {
     "$LOADGEN" blocks --size 1000 --country FR --number-type fixed_line \
         --target "small=http://127.0.0.1:18411,$(cat "$OUT/token-$small_db"),$OUT/blocks-cps-small-timed.txt" \
         --target "big=http://127.0.0.1:18412,$(cat "$OUT/token-$big_db"),$OUT/blocks-cps-big-timed.txt" >"$RES/blocks.json"
+    # Spaced: didhub re-reads every DID changed in the last 5 s after each allocation (routing
+    # refresh in the handler, and the follower every 250 ms); 6 s apart, each allocation only
+    # sees its own 1,000.
+    log "blocks: $SPACED_N allocations a side, 6 s apart"
+    "$LOADGEN" blocks --size 1000 --country FR --number-type fixed_line --pause-ms 6000 \
+        --target "small=http://127.0.0.1:18411,$(cat "$OUT/token-$small_db"),$OUT/blocks-cps-small-spaced.txt" \
+        --target "big=http://127.0.0.1:18412,$(cat "$OUT/token-$big_db"),$OUT/blocks-cps-big-spaced.txt" >"$RES/blocks-spaced.json"
     stop_server "$pid_s"
     stop_server "$pid_b"
+    # Floor: the bare UPDATE of one free aligned block of 1,000 (what an allocation must at
+    # least do), by psql in a rolled-back transaction, 5 blocks a side, interleaved.
+    log "blocks: bare UPDATE of 1,000 rows by psql, 5 a side"
+    local side k bare_small=() bare_big=()
+    for side in small big; do
+        psql_v -d "bench4_blocks_$side" -c "SELECT prefix FROM stock_blocks WHERE size = 1000 AND free = 1000 ORDER BY prefix DESC LIMIT 5" >"$OUT/blocks-bare-$side.txt"
+    done
+    for k in 1 2 3 4 5; do
+        for side in small big; do
+            local db=bench4_blocks_$side p cust cpid ms
+            p=$(sed -n "${k}p" "$OUT/blocks-bare-$side.txt")
+            read -r cust cpid < <(psql_v -F ' ' -d "$db" -c "SELECT customer_id, id FROM client_packages ORDER BY id DESC LIMIT 1")
+            ms=$(psql -X -d "$db" 2>&1 <<SQL | awk '/^Time:/{print $2; exit}'
+BEGIN;
+\\timing on
+UPDATE dids SET status = 'assigned', customer_id = '$cust', client_package_id = '$cpid', destination = 'sip:bare@pbx.example.com', hold_until = NULL, updated_at = now(), version = version + 1 WHERE number >= '${p}000' AND number <= '${p}999' AND status = 'in_stock';
+\\timing off
+ROLLBACK;
+SQL
+)
+            if [[ $side == small ]]; then bare_small+=("$ms"); else bare_big+=("$ms"); fi
+        done
+    done
     local errs
-    errs=$(jq -r '.errors | length' "$RES/blocks.json")
+    errs=$(jq -s '[.[].errors | length] | add' "$RES/blocks.json" "$RES/blocks-spaced.json")
     [[ "$errs" == 0 ]] || log "blocks: $errs errors: $(jq -c .errors "$RES/blocks.json")"
     local sm sp bm bp rm rp
     sm=$(jq -r '.small.latency.p50_ms' "$RES/blocks.json"); sp=$(jq -r '.small.latency.p95_ms' "$RES/blocks.json")
     bm=$(jq -r '.big.latency.p50_ms' "$RES/blocks.json"); bp=$(jq -r '.big.latency.p95_ms' "$RES/blocks.json")
     rm=$(ratio "$bm" "$sm"); rp=$(ratio "$bp" "$sp")
+    local ssm sbm
+    ssm=$(jq -r '.small.latency.p50_ms' "$RES/blocks-spaced.json"); sbm=$(jq -r '.big.latency.p50_ms' "$RES/blocks-spaced.json")
     local big_n small_n
     big_n=$(db_count "$big_db"); small_n=$(db_count "$small_db")
     {
@@ -355,8 +387,10 @@ blocks() {
         echo "|---|---:|---:|---:|---:|:---:|"
         echo "| median | $(fmt "$bm") ms | $(fmt "$sm") ms | **$rm×** | ≤ 2× and < 50 ms | $(pass_le "$rm" 2) / $(pass_lt "$bm" 50) |"
         echo "| p95 | $(fmt "$bp") ms | $(fmt "$sp") ms | $rp× | (≤ 2× and < 50 ms) | $(pass_le "$rp" 2) / $(pass_lt "$bp" 50) |"
+        echo "| reference: bare \`UPDATE dids … WHERE number BETWEEN first AND last AND status='in_stock'\` of a free block of 1,000 (psql, rolled back; median of 5) | $(median "${bare_big[@]}") ms | $(median "${bare_small[@]}") ms | $(ratio "$(median "${bare_big[@]}")" "$(median "${bare_small[@]}")")× | — | — |"
+        echo "| median, allocations 6 s apart ($SPACED_N a side) | $(fmt "$sbm") ms | $(fmt "$ssm") ms | $(ratio "$sbm" "$ssm")× | (≤ 2× and < 50 ms) | $(pass_le "$(ratio "$sbm" "$ssm")" 2) / $(pass_lt "$sbm" 50) |"
         echo
-        echo "All allocations (ms), 10M: $(jq -r '[.big.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks.json"); 100k: $(jq -r '[.small.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks.json"). Errors: $errs."
+        echo "All allocations (ms), 10M: $(jq -r '[.big.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks.json"); 100k: $(jq -r '[.small.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks.json"). Spaced (ms), 10M: $(jq -r '[.big.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks-spaced.json"); 100k: $(jq -r '[.small.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks-spaced.json"). Bare UPDATE (ms), 10M: ${bare_big[*]}; 100k: ${bare_small[*]}. Errors: $errs."
     } >"$RES/blocks.md"
     cat "$RES/blocks.md"
 }
@@ -411,39 +445,59 @@ SQL
     wrk -t2 -c"$R_CONC" -d5s -s "$OUT/routing.lua" "$url" >/dev/null
     pgbench -n -M prepared -c "$R_CONC" -j 2 -T 5 -f "$OUT/routing.pgbench" "$db" >/dev/null 2>&1
     la=$(loadavg)
-    local api_p99=() pg_p99=() api_runs="" pg_runs="" r
     rm -rf "$OUT/pgb-routing"; mkdir -p "$OUT/pgb-routing"
-    for r in $(seq 1 "$RUNS"); do
-        log "routing run $r/$RUNS: pgbench -c $R_CONC, $R_SECS s"
-        (cd "$OUT/pgb-routing" && pgbench -n -M prepared -c "$R_CONC" -j 2 -T "$R_SECS" -l --log-prefix="run$r" \
-            -f "$OUT/routing.pgbench" "$db" >"$OUT/logs/routing-pgbench-$r.out" 2>&1) || die "pgbench failed"
-        read -r p50 p95 p99 n < <(pgbench_pcts "$OUT/pgb-routing/run$r")
-        pg_p99+=("$p99")
-        pg_runs+="p50 $p50 / p99 $p99 ms ($(awk -v n="$n" -v s="$R_SECS" 'BEGIN{printf "%.0f", n/s}')/s); "
-        log "routing run $r/$RUNS: API by wrk -c $R_CONC, $R_SECS s"
-        wrk -t2 -c"$R_CONC" -d"${R_SECS}s" --latency -s "$OUT/routing.lua" "$url" >"$OUT/logs/routing-wrk-$r.out" 2>&1
-        local line
-        line=$(grep '^RESULT' "$OUT/logs/routing-wrk-$r.out")
-        local wp50 wp99 wreq werr
-        wp50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line"); wp99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
-        wreq=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line"); werr=$(sed -E 's/.*errors_status=([0-9]+).*/\1/' <<<"$line")
-        api_p99+=("$(awk -v u="$wp99" 'BEGIN{printf "%.3f", u/1000}')")
-        api_runs+="p50 $(awk -v u="$wp50" 'BEGIN{printf "%.3f", u/1000}') / p99 ${api_p99[-1]} ms ($(awk -v n="$wreq" -v s="$R_SECS" 'BEGIN{printf "%.0f", n/s}')/s, $werr non-2xx); "
-    done
+    # routing_runs TAG: RUNS alternating runs; sets R_API_MED, R_PG_MED, R_LINE.
+    routing_runs() {
+        local tag="$1" api_p99=() pg_p99=() api_runs="" pg_runs="" r p50 p95 p99 n line wp50 wp99 wreq werr
+        for r in $(seq 1 "$RUNS"); do
+            log "routing ($tag) run $r/$RUNS: pgbench -c $R_CONC, $R_SECS s"
+            (cd "$OUT/pgb-routing" && pgbench -n -M prepared -c "$R_CONC" -j 2 -T "$R_SECS" -l --log-prefix="$tag$r" \
+                -f "$OUT/routing.pgbench" "$db" >"$OUT/logs/routing-pgbench-$tag-$r.out" 2>&1) || die "pgbench failed"
+            read -r p50 p95 p99 n < <(pgbench_pcts "$OUT/pgb-routing/$tag$r")
+            pg_p99+=("$p99")
+            pg_runs+="p50 $p50 / p99 $p99 ms ($(awk -v n="$n" -v s="$R_SECS" 'BEGIN{printf "%.0f", n/s}')/s); "
+            log "routing ($tag) run $r/$RUNS: API by wrk -c $R_CONC, $R_SECS s"
+            wrk -t2 -c"$R_CONC" -d"${R_SECS}s" --latency -s "$OUT/routing.lua" "$url" >"$OUT/logs/routing-wrk-$tag-$r.out" 2>&1
+            line=$(grep '^RESULT' "$OUT/logs/routing-wrk-$tag-$r.out")
+            wp50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line"); wp99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
+            wreq=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line"); werr=$(sed -E 's/.*errors_status=([0-9]+).*/\1/' <<<"$line")
+            api_p99+=("$(awk -v u="$wp99" 'BEGIN{printf "%.3f", u/1000}')")
+            api_runs+="p50 $(awk -v u="$wp50" 'BEGIN{printf "%.3f", u/1000}') / p99 ${api_p99[-1]} ms ($(awk -v n="$wreq" -v s="$R_SECS" 'BEGIN{printf "%.0f", n/s}')/s, $werr non-2xx); "
+        done
+        R_API_MED=$(median "${api_p99[@]}"); R_PG_MED=$(median "${pg_p99[@]}")
+        R_LINE="API $api_runs pgbench $pg_runs"
+    }
+    # The follower's window: DIDs changed in the 5 s before the newest change it has seen
+    # (crates/didhub-server/src/routing.rs RoutingTable::refresh), re-read every 250 ms.
+    local window_a window_b
+    window_a=$(psql_v -d "$db" -c "SELECT count(*) FROM dids WHERE updated_at >= (SELECT max(updated_at) FROM dids) - interval '5 s'")
+    routing_runs a
+    local am=$R_API_MED pm=$R_PG_MED line_a=$R_LINE
+    # B: one more single-DID assignment, then 7 s: the newest change is now alone in the window.
+    local lone
+    lone=$(psql_v -d "$db" -c "SELECT number FROM dids WHERE status = 'in_stock' ORDER BY number DESC LIMIT 1")
+    api POST "$url/api/v1/client-packages/$cp/dids" "$token" "{\"numbers\":[\"$lone\"],\"destination\":\"sip:lone@pbx.example.com\"}" >/dev/null
+    sleep 7
+    window_b=$(psql_v -d "$db" -c "SELECT count(*) FROM dids WHERE updated_at >= (SELECT max(updated_at) FROM dids) - interval '5 s'")
+    routing_runs b
+    local bm=$R_API_MED bpm=$R_PG_MED line_b=$R_LINE
     stop_server "$pid"
-    local am pm
-    am=$(median "${api_p99[@]}"); pm=$(median "${pg_p99[@]}")
     {
         echo "Routing lookup on $(printf "%'d" "$total") DIDs, $(printf "%'d" "$assigned") of them assigned (10 blocks of 10,000 allocated through the API; the rest in stock, which routes as unreachable), $R_CONC concurrent clients, $R_SECS s a run after a 5 s warm-up of each side, $RUNS runs alternating (median p99 reported). Every request asks for a random number of the 1,000,000 (so about 10% are assigned). Load average at start: $la."
         echo
         echo "- API: \`GET /api/v1/routing/%2B<number>\` with a bearer token, by \`wrk -t2 -c$R_CONC\` (closed loop) with a Lua script; percentiles from wrk's latency histogram (\`latency:percentile(99)\`). Answered from didhub's in-memory table (no database round trip)."
         echo "- Baseline: \`SELECT status, destination FROM dids WHERE number = '+' || :n\` (unique index \`dids_number_key\`), :n random in the same range, by \`pgbench -M prepared -c $R_CONC -j 2\`; percentiles over every transaction of \`pgbench --log\`."
+        echo "- A: right after the setup, as a deployment is after any burst of writes: the routing follower re-reads every DID changed in the 5 s before the newest change it has seen — here $(printf "%'d" "$window_a") DIDs — every 250 ms, for as long as no newer write comes, and inserts them into the table under its write lock."
+        echo "- B: after one more single-DID assignment and 7 s, so that the follower's window holds $window_b DID(s)."
         echo
         echo "| measurement | didhub API | baseline (pgbench, indexed SELECT) | ratio | target | result |"
         echo "|---|---:|---:|---:|---:|:---:|"
-        echo "| p99 latency | $am ms | $pm ms | **$(ratio "$am" "$pm")×** | ≤ 1× and < 1 ms | $(pass_le "$am" "$pm") / $(pass_lt "$am" 1) |"
+        echo "| A: p99 latency, follower re-reading $(printf "%'d" "$window_a") DIDs every 250 ms | $am ms | $pm ms | **$(ratio "$am" "$pm")×** | ≤ 1× and < 1 ms | $(pass_le "$am" "$pm") / $(pass_lt "$am" 1) |"
+        echo "| B: p99 latency, follower window $window_b DID(s) | $bm ms | $bpm ms | **$(ratio "$bm" "$bpm")×** | ≤ 1× and < 1 ms | $(pass_le "$bm" "$bpm") / $(pass_lt "$bm" 1) |"
         echo
-        echo "All runs: API $api_runs pgbench $pg_runs"
+        echo "All runs, A: $line_a"
+        echo
+        echo "All runs, B: $line_b"
     } >"$RES/routing.md"
     cat "$RES/routing.md"
 }
@@ -471,6 +525,12 @@ assemble() {
             echo
             cat "$RES/$b.md" 2>/dev/null || echo "(not run yet)"
         done
+        if [[ -f "$RES/diag-assign.md" ]]; then
+            echo
+            echo "## Diagnostic: the database side of one assignment (\`diag_assign.sh\`)"
+            echo
+            cat "$RES/diag-assign.md"
+        fi
         if [[ -f "$A_DIR/FINDINGS.md" ]]; then
             echo
             cat "$A_DIR/FINDINGS.md"
