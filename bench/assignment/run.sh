@@ -358,7 +358,7 @@ blocks() {
             local db=bench4_blocks_$side p cust cpid ms
             p=$(sed -n "${k}p" "$OUT/blocks-bare-$side.txt")
             read -r cust cpid < <(psql_v -F ' ' -d "$db" -c "SELECT customer_id, id FROM client_packages ORDER BY id DESC LIMIT 1")
-            ms=$(psql -X -d "$db" 2>&1 <<SQL | awk '/^Time:/{print $2; exit}'
+            ms=$(psql -X -d "$db" 2>&1 <<SQL | awk '/^Time:/ && !d {print $2; d=1}'
 BEGIN;
 \\timing on
 UPDATE dids SET status = 'assigned', customer_id = '$cust', client_package_id = '$cpid', destination = 'sip:bare@pbx.example.com', hold_until = NULL, updated_at = now(), version = version + 1 WHERE number >= '${p}000' AND number <= '${p}999' AND status = 'in_stock';
