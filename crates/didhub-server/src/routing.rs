@@ -32,6 +32,9 @@ impl RoutingTable {
     /// Loads everything routable (first call) or what changed since the last call.
     pub async fn refresh(&self, store: &Store) -> Result<usize, didhub_store::StoreError> {
         let since = *self.watermark.lock().unwrap_or_else(|e| e.into_inner());
+        // The window moves with the clock, not with the newest row seen: once writes stop,
+        // polls read nothing after OVERLAP instead of the last burst over and over.
+        let started = Utc::now();
         let rows = store.routing_changes(since.map(|t| t - OVERLAP)).await?;
         let n = rows.len();
         let mut newest = since;
@@ -50,7 +53,7 @@ impl RoutingTable {
             }
         }
         let mut w = self.watermark.lock().unwrap_or_else(|e| e.into_inner());
-        *w = newest.or(Some(Utc::now() - OVERLAP));
+        *w = Some(newest.map_or(started, |n| n.max(started)));
         Ok(n)
     }
 
