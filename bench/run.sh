@@ -220,7 +220,7 @@ bench_classify() {
     r=$(ratio "$td" "$tp")
     local frag="$RES/classify.md"
     {
-        echo "Classification of the same $N E.164 numbers (\`bench/out/numbers.txt\`). didhub: \`didhub numbers classify < FILE > out.jsonl\` (parse, validate, country and type, one JSON line written per number; whole command, one thread). Baseline: \`bench/classify_py.py\`, Python $(python3 --version | cut -d' ' -f2) with phonenumbers $(python3 -c 'import phonenumbers; print(phonenumbers.__version__)'): \`parse\` + \`is_valid_number\` + \`number_type\` per line, no output per number. Median of $RUNS runs; load average at start: $(load_note)."
+        echo "Classification of the same $N E.164 numbers (\`bench/out/numbers.txt\`). didhub: \`didhub numbers classify < FILE > out.jsonl\` (parse, validate, country and type, one JSON line written per number; whole command). Baseline: \`bench/classify_py.py\`, Python $(python3 --version | cut -d' ' -f2) with phonenumbers $(python3 -c 'import phonenumbers; print(phonenumbers.__version__)'): \`parse\` + \`is_valid_number\` + \`number_type\` per line, no output per number. Median of $RUNS runs; load average at start: $(load_note)."
         echo
         echo "| measurement | didhub | baseline | ratio | target | result |"
         echo "|---|---:|---:|---:|---:|:---:|"

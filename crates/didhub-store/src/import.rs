@@ -374,11 +374,11 @@ impl Store {
 
         let mut db = self.begin().await?;
         let batch_id = crate::new_id();
-        let mut operators: HashMap<String, Uuid> = self
-            .list_operators()
-            .await?
+        // Names and ids only: the operator list with DID counts would scan the inventory.
+        let known: Vec<(Uuid, String)> = crate::on!(self, p => sqlx::query_as("SELECT id, name FROM operators").fetch_all(p).await?);
+        let mut operators: HashMap<String, Uuid> = known
             .into_iter()
-            .map(|o| (o.name.to_lowercase(), o.id))
+            .map(|(id, name)| (name.to_lowercase(), id))
             .collect();
         let mut report = ImportReport {
             imported: 0,

@@ -139,9 +139,10 @@ async fn sqlite_pool(opts: SqliteConnectOptions, cfg: &StoreConfig) -> Result<Ba
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
-        // 64 MiB of page cache per connection (the default is 2 MiB): bulk imports write
+        // 16 MiB of page cache per connection (the default is 2 MiB; every pooled connection
+        // gets it, so keep it modest): bulk imports write
         // numbers in file order, which is random order for the number index.
-        .pragma("cache_size", "-65536")
+        .pragma("cache_size", "-16384")
         .pragma("temp_store", "memory");
     if let Some(parent) = opts.get_filename().parent() {
         if !parent.as_os_str().is_empty() && !Path::new(parent).exists() {
