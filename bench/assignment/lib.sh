@@ -199,17 +199,25 @@ def p(q):
 print(f"{p(50):.3f} {p(95):.3f} {p(99):.3f} {len(v)}")'
 }
 
+# One line naming the binary a benchmark ran (HEAD and its uncommitted changes at run time).
+bin_note() {
+    local commit dirty
+    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+    dirty=$(git -C "$ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null | wc -l)
+    echo "Binary: didhub built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), HEAD $commit$([[ $dirty != 0 ]] && echo " + $dirty uncommitted changes under crates/") at run time."
+}
+
 machine_md() {
     local commit dirty
     commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
     dirty=$(git -C "$ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null | wc -l)
     echo "| | |"
     echo "|---|---|"
-    echo "| run | $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit$([[ $dirty != 0 ]] && echo " + $dirty uncommitted changes under crates/") |"
+    echo "| last invocation | $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit$([[ $dirty != 0 ]] && echo " + $dirty uncommitted changes under crates/") |"
     echo "| CPU | $(nproc) cores, $(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}') (shared with other sessions' builds and tests) |"
     echo "| memory | $(free -g | awk '/Mem:/{print $2}') GiB |"
     echo "| kernel | $(uname -sr) |"
-    echo "| didhub | $("$BIN" --version 2>/dev/null), release profile, binary built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), \`--pool-size $POOL_SIZE\` |"
+    echo "| didhub (last invocation; each section names its binary) | $("$BIN" --version 2>/dev/null), release profile, binary built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), \`--pool-size $POOL_SIZE\` |"
     echo "| PostgreSQL | $(psql -X -tA -d postgres -c 'SHOW server_version' | cut -d' ' -f1), same host; shared_buffers $(psql -X -tA -d postgres -c 'SHOW shared_buffers'), synchronous_commit $(psql -X -tA -d postgres -c 'SHOW synchronous_commit'), fsync $(psql -X -tA -d postgres -c 'SHOW fsync'), max_connections $(psql -X -tA -d postgres -c 'SHOW max_connections') |"
     echo "| pgbench | $(pgbench --version | awk '{print $3}') |"
     echo "| wrk | $(wrk --version 2>&1 | head -1 | awk '{print $2}') |"

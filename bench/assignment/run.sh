@@ -278,7 +278,7 @@ SQL
         echo
         echo "- API: \`POST /api/v1/client-packages/{id}/dids {\"did_ids\":[id],\"destination\":\"$DEST\"}\`, one DID per request, by \`bench/assignment/loadgen\` (32 tokio tasks over keep-alive connections, closed loop). Each client has its own client package (allowance 1,000,000) and takes the next id of a shuffled pool of the 1,000,000, so no two requests ask for the same DID. Rate = answers 200 / wall time. didhub \`--pool-size $POOL_SIZE\`."
         echo "- Baseline (the target's comparison): the bare conditional update \`UPDATE dids SET status='assigned', customer_id=…, client_package_id=…, destination=…, updated_at=now(), version=version+1 WHERE id=(SELECT id FROM bench4_pool WHERE i=:r) AND status='in_stock'\` in autocommit by \`pgbench -M prepared -c $CLIENTS -j 2 -T $SECS\`, :r distinct per transaction (per-client counter) over a slice of the same shuffled pool. Rate = rows really changed / $SECS s."
-        echo "- Diagnostic, not a target: \`pgbench\` running the very statements didhub sends for one assignment (\`out/assign-full.pgbench\`: 4 reads, BEGIN, client-package row lock, allowance count, the UPDATE, audit INSERT, \`stock_blocks\` upsert of 4 rows, COMMIT, 1 read; each client its own client package), The gap between the API and \"full sequence\" is didhub's own cost (HTTP, connection pool, JSON, decoding); the gap between \"full sequence\" and the bare UPDATE is the cost of the SQL didhub sends (see \`diag_assign.sh\`)."
+        echo "- Diagnostic, not a target: \`pgbench\` running the very statements didhub sends for one assignment (\`out/assign-full.pgbench\`: 4 reads, BEGIN, client-package row lock, allowance count, the UPDATE, audit INSERT, \`stock_blocks\` upsert of 4 rows, COMMIT, 1 read; each client its own client package). The gap between the API and \"full sequence\" is didhub's own cost (HTTP, connection pool, JSON, decoding); the gap between \"full sequence\" and the bare UPDATE is the cost of the SQL didhub sends (see \`diag_assign.sh\`)."
         echo
         echo "| measurement | didhub API | baseline (pgbench, bare UPDATE) | ratio | target | result |"
         echo "|---|---:|---:|---:|---:|:---:|"
@@ -301,6 +301,8 @@ SQL
         echo "- audit \`did.assign\` entries for these DIDs: $aud_a; assign answers 200: $ev_a."
         echo "- audit replay (per DID, by time): a \`did.assign\` following a \`did.assign\` with no \`did.unassign\` between: $dbl."
         echo "- \`stock_blocks\` free counts against a recount of the in-stock DIDs: $wrongblocks rows differ."
+        echo
+        bin_note
     } >"$RES/assign.md"
     cat "$RES/assign.md"
     # The stock is no longer pristine: the next run reloads.
@@ -392,6 +394,8 @@ SQL
         echo "| median, allocations 6 s apart ($SPACED_N a side) | $(fmt "$sbm") ms | $(fmt "$ssm") ms | $(ratio "$sbm" "$ssm")× | (≤ 2× and < 50 ms) | $(pass_le "$(ratio "$sbm" "$ssm")" 2) / $(pass_lt "$sbm" 50) |"
         echo
         echo "All allocations (ms), 10M: $(jq -r '[.big.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks.json"); 100k: $(jq -r '[.small.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks.json"). Spaced (ms), 10M: $(jq -r '[.big.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks-spaced.json"); 100k: $(jq -r '[.small.all_ms[] | .*10|round/10] | join(" ")' "$RES/blocks-spaced.json"). Bare UPDATE (ms), 10M: ${bare_big[*]}; 100k: ${bare_small[*]}. Errors: $errs."
+        echo
+        bin_note
     } >"$RES/blocks.md"
     cat "$RES/blocks.md"
 }
@@ -488,7 +492,7 @@ SQL
         echo
         echo "- API: \`GET /api/v1/routing/%2B<number>\` with a bearer token, by \`wrk -t2 -c$R_CONC\` (closed loop) with a Lua script; percentiles from wrk's latency histogram (\`latency:percentile(99)\`). Answered from didhub's in-memory table (no database round trip)."
         echo "- Baseline: \`SELECT status, destination FROM dids WHERE number = '+' || :n\` (unique index \`dids_number_key\`), :n random in the same range, by \`pgbench -M prepared -c $R_CONC -j 2\`; percentiles over every transaction of \`pgbench --log\`."
-        echo "- A: right after the setup, as a deployment is after any burst of writes: $(printf "%'d" "$window_a") DIDs changed in the 5 s before the newest change. (Up to commit 6faffbf the routing follower re-read exactly these every 250 ms for as long as no newer write came, under its write lock: p99 53–105 ms; commit 8c9d16a moves its window with the clock.)"
+        echo "- A: right after the setup, as a deployment is after any burst of writes: $(printf "%'d" "$window_a") DIDs changed in the 5 s before the newest change. (Before commit 8c9d16a the routing follower re-read exactly these every 250 ms for as long as no newer write came, under its write lock: p99 53–105 ms; commit 8c9d16a moves its window with the clock.)"
         echo "- B: after one more single-DID assignment and 7 s, so that the 5 s before the newest change hold $window_b DID(s)."
         echo
         echo "| measurement | didhub API | baseline (pgbench, indexed SELECT) | ratio | target | result |"
@@ -499,6 +503,8 @@ SQL
         echo "All runs, A: $line_a"
         echo
         echo "All runs, B: $line_b"
+        echo
+        bin_note
     } >"$RES/routing.md"
     cat "$RES/routing.md"
 }

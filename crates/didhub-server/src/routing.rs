@@ -57,6 +57,25 @@ impl RoutingTable {
         Ok(n)
     }
 
+    /// Reloads everything routable, after a write that moved many DIDs in one long transaction
+    /// (its rows may be older than the polling window by the time it commits).
+    pub async fn reload(&self, store: &Store) -> Result<usize, didhub_store::StoreError> {
+        let started = Utc::now();
+        let rows = store.routing_changes(None).await?;
+        let n = rows.len();
+        let mut fresh = HashMap::with_capacity(n);
+        for (number, status, destination, _) in rows {
+            if let Ok(s @ (DidStatus::Assigned | DidStatus::Hold | DidStatus::Porting)) =
+                status.parse::<DidStatus>()
+            {
+                fresh.insert(number, (s, destination));
+            }
+        }
+        *self.map.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        *self.watermark.lock().unwrap_or_else(|e| e.into_inner()) = Some(started);
+        Ok(n)
+    }
+
     /// Applies DIDs this instance has just written (no database round trip).
     pub fn apply(&self, dids: &[didhub_store::Did]) {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());

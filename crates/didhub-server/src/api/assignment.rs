@@ -117,8 +117,9 @@ pub async fn set_state(
     Ok(Json(cp))
 }
 
+/// After a write that moved many DIDs in one transaction: reload the routing table whole.
 async fn refresh(s: &AppState) {
-    if let Err(e) = s.routing.refresh(&s.store).await {
+    if let Err(e) = s.routing.reload(&s.store).await {
         tracing::warn!("routing refresh after a write failed: {e}");
     }
 }
