@@ -54,7 +54,12 @@ impl AppState {
     pub async fn start_background(&self) -> Result<(), didhub_store::StoreError> {
         self.routing.refresh(&self.store).await?;
         routing::spawn_follower(self.routing.clone(), self.store.clone());
-        routing::spawn_hold_worker(self.store.clone(), std::time::Duration::from_secs(30));
+        routing::spawn_hold_worker(
+            self.store.clone(),
+            self.routing.clone(),
+            std::time::Duration::from_secs(30),
+        );
+        routing::spawn_stock_folder(self.store.clone(), std::time::Duration::from_secs(1));
         // Histograms keep raw samples until drained; drain them even when nobody scrapes.
         tokio::spawn(async {
             loop {

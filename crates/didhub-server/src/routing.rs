@@ -1,7 +1,9 @@
 //! The routing table a SIP proxy queries on every call, held in memory so that an answer
 //! costs no database round trip. It is loaded at start and follows the database by polling
 //! `dids.updated_at` (a few hundred milliseconds behind writes made by other instances; writes
-//! made through this instance refresh it at once).
+//! made through this instance apply their own changes at once). A poll reads again the last
+//! `OVERLAP` of changes, for transactions that commit after a later one and for clock skew;
+//! a full reload every `FULL_RELOAD` bounds what a transaction longer than that could hide.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
@@ -10,16 +12,27 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use didhub_core::assignment::{route, Route};
 use didhub_core::did::DidStatus;
+use didhub_store::assignment::Moved;
 use didhub_store::Store;
 
 /// How far back each poll looks again, to cover clock skew between instances and
 /// transactions that commit after a later one.
 const OVERLAP: chrono::Duration = chrono::Duration::seconds(5);
 pub const POLL: Duration = Duration::from_millis(250);
+pub const FULL_RELOAD: Duration = Duration::from_secs(60);
+
+type Entry = (DidStatus, Option<String>);
+
+fn routable(s: DidStatus) -> bool {
+    matches!(
+        s,
+        DidStatus::Assigned | DidStatus::Hold | DidStatus::Porting
+    )
+}
 
 #[derive(Default)]
 pub struct RoutingTable {
-    map: RwLock<HashMap<String, (DidStatus, Option<String>)>>,
+    map: RwLock<HashMap<String, Entry>>,
     watermark: Mutex<Option<DateTime<Utc>>>,
 }
 
@@ -38,18 +51,30 @@ impl RoutingTable {
         let rows = store.routing_changes(since.map(|t| t - OVERLAP)).await?;
         let n = rows.len();
         let mut newest = since;
+        let mut changes: Vec<(String, Option<Entry>)> = Vec::new();
         {
-            let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+            // Most polls re-read rows the table already has: compare under the read lock, so
+            // lookups only wait for the few entries that really change.
+            let map = self.map.read().unwrap_or_else(|e| e.into_inner());
             for (number, status, destination, updated) in rows {
                 newest = Some(newest.map_or(updated, |w| w.max(updated)));
-                match status.parse::<DidStatus>() {
-                    Ok(s @ (DidStatus::Assigned | DidStatus::Hold | DidStatus::Porting)) => {
-                        map.insert(number, (s, destination));
-                    }
-                    _ => {
-                        map.remove(&number);
-                    }
+                let want = status
+                    .parse::<DidStatus>()
+                    .ok()
+                    .filter(|s| routable(*s))
+                    .map(|s| (s, destination));
+                if map.get(&number) != want.as_ref() {
+                    changes.push((number, want));
                 }
+            }
+        }
+        if !changes.is_empty() {
+            let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+            for (number, want) in changes {
+                match want {
+                    Some(e) => map.insert(number, e),
+                    None => map.remove(&number),
+                };
             }
         }
         let mut w = self.watermark.lock().unwrap_or_else(|e| e.into_inner());
@@ -57,36 +82,37 @@ impl RoutingTable {
         Ok(n)
     }
 
-    /// Reloads everything routable, after a write that moved many DIDs in one long transaction
-    /// (its rows may be older than the polling window by the time it commits).
+    /// Reloads everything routable (built aside, swapped in at once).
     pub async fn reload(&self, store: &Store) -> Result<usize, didhub_store::StoreError> {
         let started = Utc::now();
         let rows = store.routing_changes(None).await?;
         let n = rows.len();
         let mut fresh = HashMap::with_capacity(n);
         for (number, status, destination, _) in rows {
-            if let Ok(s @ (DidStatus::Assigned | DidStatus::Hold | DidStatus::Porting)) =
-                status.parse::<DidStatus>()
-            {
-                fresh.insert(number, (s, destination));
+            if let Ok(s) = status.parse::<DidStatus>() {
+                if routable(s) {
+                    fresh.insert(number, (s, destination));
+                }
             }
         }
         *self.map.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-        *self.watermark.lock().unwrap_or_else(|e| e.into_inner()) = Some(started);
+        let mut w = self.watermark.lock().unwrap_or_else(|e| e.into_inner());
+        // Changes committed while the reload read are still inside the next poll's overlap.
+        *w = Some(w.map_or(started, |old| old.min(started)));
         Ok(n)
     }
 
     /// Applies DIDs this instance has just written (no database round trip).
-    pub fn apply(&self, dids: &[didhub_store::Did]) {
+    pub fn apply(&self, moved: &[Moved]) {
+        if moved.is_empty() {
+            return;
+        }
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        for d in dids {
-            match d.status {
-                DidStatus::Assigned | DidStatus::Hold | DidStatus::Porting => {
-                    map.insert(d.number.clone(), (d.status, d.destination.clone()));
-                }
-                _ => {
-                    map.remove(&d.number);
-                }
+        for m in moved {
+            if routable(m.status) {
+                map.insert(m.number.clone(), (m.status, m.destination.clone()));
+            } else {
+                map.remove(&m.number);
             }
         }
     }
@@ -103,8 +129,15 @@ impl RoutingTable {
 /// Keeps the table current until the process ends.
 pub fn spawn_follower(table: std::sync::Arc<RoutingTable>, store: Store) {
     tokio::spawn(async move {
+        let mut last_full = std::time::Instant::now();
         loop {
-            if let Err(e) = table.refresh(&store).await {
+            let r = if last_full.elapsed() >= FULL_RELOAD {
+                last_full = std::time::Instant::now();
+                table.reload(&store).await
+            } else {
+                table.refresh(&store).await
+            };
+            if let Err(e) = r {
                 tracing::warn!("routing table refresh failed: {e}");
             }
             metrics::gauge!("didhub_routing_entries").set(table.len() as f64);
@@ -113,22 +146,38 @@ pub fn spawn_follower(table: std::sync::Arc<RoutingTable>, store: Store) {
     });
 }
 
-/// The hold worker: releases DIDs whose hold period has ended. Every instance may run it.
-pub fn spawn_hold_worker(store: Store, every: Duration) {
+/// The hold worker: releases DIDs whose hold period has ended (every instance may run it),
+/// and folds recorded stock changes into the block counts.
+pub fn spawn_hold_worker(store: Store, table: std::sync::Arc<RoutingTable>, every: Duration) {
     tokio::spawn(async move {
         loop {
             loop {
                 match store.release_expired_holds(500).await {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        metrics::counter!("didhub_hold_released_total").increment(n as u64);
-                        tracing::info!(released = n, "hold periods ended");
+                    Ok(moved) if moved.is_empty() => break,
+                    Ok(moved) => {
+                        table.apply(&moved);
+                        metrics::counter!("didhub_hold_released_total")
+                            .increment(moved.len() as u64);
+                        tracing::info!(released = moved.len(), "hold periods ended");
                     }
                     Err(e) => {
                         tracing::warn!("hold worker: {e}");
                         break;
                     }
                 }
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
+/// Folds the stock changes writers record into the block counts, so that the backlog a
+/// block allocation folds stays short.
+pub fn spawn_stock_folder(store: Store, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = store.fold_stock().await {
+                tracing::warn!("stock fold: {e}");
             }
             tokio::time::sleep(every).await;
         }

@@ -233,9 +233,10 @@ async fn hold_story(app: &TestApp) {
         )
         .await
         .unwrap();
-    assert_eq!(app.store.release_expired_holds(2).await.unwrap(), 2);
-    assert_eq!(app.store.release_expired_holds(2).await.unwrap(), 1);
-    assert_eq!(app.store.release_expired_holds(2).await.unwrap(), 0);
+    assert_eq!(app.store.release_expired_holds(2).await.unwrap().len(), 2);
+    assert_eq!(app.store.release_expired_holds(2).await.unwrap().len(), 1);
+    assert_eq!(app.store.release_expired_holds(2).await.unwrap().len(), 0);
+    check_block_counts(app).await;
     let (_, d0) = app.get_json(&format!("/api/v1/dids/{}", ids[0])).await;
     let (_, d1) = app.get_json(&format!("/api/v1/dids/{}", ids[1])).await;
     assert_eq!(
@@ -461,8 +462,12 @@ both_backends!(stress_test, stress);
 
 type BlockRow = (String, Uuid, String, String, i64);
 
-/// The kept block counts equal a recount from the DIDs.
+/// The kept counts (free numbers per block, DIDs per client package) equal a recount from
+/// the DIDs.
 async fn check_block_counts(app: &TestApp) {
+    app.store.fold_stock().await.unwrap();
+    let off: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM client_packages cp WHERE cp.did_count <> (SELECT count(*) FROM dids d WHERE d.client_package_id = cp.id)").fetch_one(p).await.unwrap());
+    assert_eq!(off, 0, "client packages whose did_count is not their DIDs");
     for (size, k) in [(100i64, 2i64), (1000, 3), (10000, 4), (100000, 5)] {
         let q = format!("SELECT substr(number, 1, length(number) - {k}) AS p, operator_id, country, number_type, count(*) AS n FROM dids WHERE status = 'in_stock' GROUP BY substr(number, 1, length(number) - {k}), operator_id, country, number_type");
         let kept = "SELECT prefix, operator_id, country, number_type, free FROM stock_blocks WHERE size = $1 AND free <> 0";

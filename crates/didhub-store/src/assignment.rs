@@ -2,6 +2,8 @@
 //! `didhub_core::assignment`'s; here they are applied in transactions with conditional updates
 //! so that no DID is ever taken twice, whatever the concurrency.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use didhub_core::assignment::{
     on_package_state, Destination, HoldAction, PackageRule, PackageState,
@@ -62,7 +64,7 @@ pub struct ClientPackage {
     pub version: i64,
 }
 
-const CP_SELECT: &str = "SELECT cp.id, cp.package_id, p.name AS package, cp.customer_id, c.partner_id, cp.start_date, cp.state, (SELECT count(*) FROM dids d WHERE d.client_package_id = cp.id) AS did_count, p.did_allowance, cp.version FROM client_packages cp JOIN packages p ON p.id = cp.package_id JOIN customers c ON c.id = cp.customer_id";
+const CP_SELECT: &str = "SELECT cp.id, cp.package_id, p.name AS package, cp.customer_id, c.partner_id, cp.start_date, cp.state, cp.did_count, p.did_allowance, cp.version FROM client_packages cp JOIN packages p ON p.id = cp.package_id JOIN customers c ON c.id = cp.customer_id";
 
 #[derive(sqlx::FromRow)]
 struct PackageRow {
@@ -107,6 +109,103 @@ fn did_diff(
         "destination": [d.destination, destination],
         "hold_until": [d.hold_until, hold_until],
     })
+}
+
+/// Reserves room for `$1` DIDs under client package `$2`: conditional on the package being
+/// active and on the allowance (`PackageRule::check_allowance`), and the lock that every
+/// writer of the package's DIDs takes first.
+const RESERVE: &str = "UPDATE client_packages SET did_count = did_count + $1 WHERE id = $2 AND state = 'active' AND did_count + $1 <= (SELECT did_allowance FROM packages WHERE packages.id = client_packages.package_id) RETURNING id, customer_id, package_id";
+
+/// `PackageRule::qualifies` as a condition on `dids`, for the writing statement; the core
+/// rule explains a refusal.
+fn qualifies(package: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM packages p WHERE p.id = {package} AND (p.tag IS NULL OR p.tag = dids.tag) AND (p.country IS NULL OR p.country = dids.country) AND (p.number_type IS NULL OR p.number_type = dids.number_type))")
+}
+
+/// A DID's routing facts after a move, for the routing table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moved {
+    pub number: String,
+    pub status: DidStatus,
+    pub destination: Option<String>,
+}
+
+impl From<&Did> for Moved {
+    fn from(d: &Did) -> Self {
+        Moved {
+            number: d.number.clone(),
+            status: d.status,
+            destination: d.destination.clone(),
+        }
+    }
+}
+
+/// The DID as a move leaves it (the row written by the same statement).
+fn moved_did(
+    d: &Did,
+    status: DidStatus,
+    customer: Option<Uuid>,
+    cp: Option<Uuid>,
+    destination: Option<String>,
+    hold_until: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> Did {
+    Did {
+        status,
+        customer_id: customer,
+        client_package_id: cp,
+        destination,
+        hold_until,
+        updated_at: at,
+        version: d.version + 1,
+        ..d.clone()
+    }
+}
+
+/// The audit entries and stock changes of DIDs moved from `before` to `after`.
+async fn record_moves(
+    tx: &mut Tx,
+    actor: &Actor,
+    action: &str,
+    before: &[Did],
+    after: &[Did],
+    reason: Option<&str>,
+) -> Result<()> {
+    let entries = before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| AuditWrite {
+            id: None,
+            actor,
+            action,
+            entity: "did",
+            entity_id: Some(b.id),
+            subject: Some(b.number.clone()),
+            changes: did_diff(
+                b,
+                a.status,
+                a.customer_id,
+                a.destination.as_deref(),
+                a.hold_until,
+            ),
+            reason,
+        })
+        .collect();
+    crate::audit::write_audit_many(tx, entries).await?;
+    let deltas: Vec<StockDelta> = before
+        .iter()
+        .zip(after)
+        .flat_map(|(b, a)| {
+            status_change(
+                &b.number,
+                &b.country,
+                &b.number_type,
+                (b.status, b.operator_id),
+                (a.status, a.operator_id),
+            )
+        })
+        .collect();
+    crate::blocks::adjust(tx, &deltas).await
 }
 
 impl Store {
@@ -278,20 +377,22 @@ impl Store {
 
     /// Changes a client package's state and applies the hold rule to its DIDs, in one
     /// transaction: inactive → its DIDs on hold for `hold` (routing unreachable); active again
-    /// → back to assigned; terminated → released to their after-hold status.
+    /// → back to assigned; terminated → released to their after-hold status. Returns the
+    /// package and the DIDs it moved (for the routing table).
     pub async fn set_client_package_state(
         &self,
         actor: &Actor,
         id: Uuid,
         to: PackageState,
         hold: Duration,
-    ) -> Result<ClientPackage> {
-        retry(|| async {
+    ) -> Result<(ClientPackage, Vec<Moved>)> {
+        let moved = retry(|| async {
             let cp = self.get_client_package(Scope::All, id).await?;
             let from = state_of(&cp.state);
             from.check_change(to).map_err(|e| StoreError::invalid("state", e))?;
             let mut tx = self.begin().await?;
             let at = now();
+            // The client package row is the lock every writer of its DIDs takes first.
             let n = on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET state = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
                 .bind(to.as_str()).bind(at).bind(id).bind(cp.version).execute(&mut *c).await?.rows_affected());
             if n != 1 {
@@ -299,72 +400,43 @@ impl Store {
             }
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "client_package.state", entity: "client_package", entity_id: Some(id), subject: None, changes: json!({"state": [from, to]}), reason: None }).await?;
             let dids = self.dids_where(&mut tx, "d.client_package_id = $1", id).await?;
+            let mut by_status: BTreeMap<&'static str, (HoldAction, Vec<Did>)> = BTreeMap::new();
             for d in dids {
-                match on_package_state(d.status, to) {
-                    Some(HoldAction::Hold) => {
-                        let until = at + hold;
-                        self.move_did(&mut tx, actor, &d, DidStatus::Hold, d.customer_id, d.client_package_id, d.destination.as_deref(), Some(until), "did.hold").await?;
-                    }
-                    Some(HoldAction::Restore) => {
-                        self.move_did(&mut tx, actor, &d, DidStatus::Assigned, d.customer_id, d.client_package_id, d.destination.as_deref(), None, "did.restore").await?;
-                    }
-                    Some(HoldAction::Release) => {
-                        self.move_did(&mut tx, actor, &d, d.after_hold, None, None, None, None, "did.release").await?;
-                    }
-                    None => {}
+                if let Some(action) = on_package_state(d.status, to) {
+                    by_status.entry(d.status.as_str()).or_insert_with(|| (action, Vec::new())).1.push(d);
                 }
             }
-            tx.commit().await
+            let until = at + hold;
+            let mut moved = Vec::new();
+            for (status, (action, group)) in by_status {
+                let (set, verb) = match action {
+                    HoldAction::Hold => ("status = 'hold', hold_until = $3", "did.hold"),
+                    HoldAction::Restore => ("status = 'assigned', hold_until = NULL", "did.restore"),
+                    HoldAction::Release => ("status = after_hold, customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL", "did.release"),
+                };
+                // Set-based: one statement per status group, checked against what was read.
+                let sql = format!("UPDATE dids SET {set}, updated_at = $1, version = version + 1 WHERE client_package_id = $2 AND status = $4");
+                let hold_until = matches!(action, HoldAction::Hold).then_some(until);
+                let n = on_tx!(&mut tx, c => sqlx::query(&sql).bind(at).bind(id).bind(hold_until).bind(status).execute(&mut *c).await?.rows_affected());
+                if n as usize != group.len() {
+                    return Err(StoreError::Conflict("the package's DIDs changed while its state changed; try again".into()));
+                }
+                let after: Vec<Did> = group.iter().map(|d| match action {
+                    HoldAction::Hold => moved_did(d, DidStatus::Hold, d.customer_id, d.client_package_id, d.destination.clone(), hold_until, at),
+                    HoldAction::Restore => moved_did(d, DidStatus::Assigned, d.customer_id, d.client_package_id, d.destination.clone(), None, at),
+                    HoldAction::Release => moved_did(d, d.after_hold, None, None, None, None, at),
+                }).collect();
+                record_moves(&mut tx, actor, verb, &group, &after, None).await?;
+                if matches!(action, HoldAction::Release) {
+                    on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_count = did_count - $1 WHERE id = $2").bind(n as i64).bind(id).execute(&mut *c).await?.rows_affected());
+                }
+                moved.extend(after.iter().map(Moved::from));
+            }
+            tx.commit().await?;
+            Ok(moved)
         })
         .await?;
-        self.get_client_package(Scope::All, id).await
-    }
-
-    /// Moves one DID, conditional on its version, with an audit entry.
-    #[allow(clippy::too_many_arguments)]
-    async fn move_did(
-        &self,
-        tx: &mut Tx,
-        actor: &Actor,
-        d: &Did,
-        status: DidStatus,
-        customer: Option<Uuid>,
-        cp: Option<Uuid>,
-        destination: Option<&str>,
-        hold_until: Option<DateTime<Utc>>,
-        action: &str,
-    ) -> Result<()> {
-        let n = on_tx!(tx, c => sqlx::query("UPDATE dids SET status = $1, customer_id = $2, client_package_id = $3, destination = $4, hold_until = $5, updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8")
-            .bind(status.as_str()).bind(customer).bind(cp).bind(destination).bind(hold_until).bind(now()).bind(d.id).bind(d.version).execute(&mut *c).await?.rows_affected());
-        if n != 1 {
-            return Err(StoreError::stale("DID", d.id, d.version));
-        }
-        write_audit(
-            tx,
-            AuditWrite {
-                id: None,
-                actor,
-                action,
-                entity: "did",
-                entity_id: Some(d.id),
-                subject: Some(d.number.clone()),
-                changes: did_diff(d, status, customer, destination, hold_until),
-                reason: None,
-            },
-        )
-        .await?;
-        crate::blocks::adjust(
-            tx,
-            &status_change(
-                &d.number,
-                &d.country,
-                &d.number_type,
-                (d.status, d.operator_id),
-                (status, d.operator_id),
-            ),
-        )
-        .await?;
-        Ok(())
+        Ok((self.get_client_package(Scope::All, id).await?, moved))
     }
 
     /// An active client package with its package and the package's rule.
@@ -389,16 +461,20 @@ impl Store {
 
     /// Assigns in-stock DIDs to the client package's customer, within its allowance. All or
     /// nothing; a DID taken concurrently makes the whole request fail with a conflict.
+    ///
+    /// The database checks everything in the writing statements (package active, allowance,
+    /// DID in stock and qualifying), so a successful assignment costs no reads before it;
+    /// when a check fails nothing is written and the core rules say why.
     pub async fn assign_dids(
         &self,
         actor: &Actor,
         cp_id: Uuid,
         req: &AssignRequest,
     ) -> Result<Vec<Did>> {
-        let (cp, _, rule) = self.active_package(cp_id).await?;
         let dest = Destination::parse(&req.destination)
             .map_err(|e| StoreError::invalid("destination", e))?;
         if let Destination::Pbx(id) = &dest {
+            let cp = self.get_client_package(Scope::All, cp_id).await?;
             let pbx_id: Uuid = id
                 .parse()
                 .map_err(|_| StoreError::invalid("destination", "not a PBX id"))?;
@@ -414,26 +490,131 @@ impl Store {
             }
         }
         let destination = dest.as_string();
+        let mut numbers = Vec::with_capacity(req.numbers.len());
+        for (i, n) in req.numbers.iter().enumerate() {
+            let e164 = didhub_core::number::E164::parse(n, None)
+                .map_err(|e| StoreError::invalid(format!("numbers[{i}]"), format!("'{n}': {e}")))?;
+            numbers.push(e164.as_str().to_string());
+        }
+        let mut ids = req.did_ids.clone();
+        ids.sort();
+        ids.dedup();
+        numbers.sort();
+        numbers.dedup();
+        if ids.is_empty() && numbers.is_empty() {
+            return Err(StoreError::invalid("did_ids", "name at least one DID"));
+        }
+        let reason = req.reason.as_deref();
+        if let Some(dids) = self
+            .try_assign(actor, cp_id, &ids, &numbers, &destination, reason)
+            .await?
+        {
+            return Ok(dids);
+        }
+        // Something did not hold and nothing was written: the core rules say what.
+        let ids = self.explain_assign(cp_id, &ids, &numbers).await?;
+        // Only a DID named twice (by id and by number) passes: assign it once.
+        self.try_assign(actor, cp_id, &ids, &[], &destination, reason)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Conflict("the DIDs changed while being assigned; try again".into())
+            })
+    }
+
+    /// One assignment attempt: `None` (and nothing written) unless every named DID was
+    /// assigned. PostgreSQL runs it as one statement; SQLite (in-process) as several.
+    async fn try_assign(
+        &self,
+        actor: &Actor,
+        cp_id: Uuid,
+        ids: &[Uuid],
+        numbers: &[String],
+        destination: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<Vec<Did>>> {
+        let n = (ids.len() + numbers.len()) as i64;
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        retry(|| async {
+            let mut tx = self.begin().await?;
+            let at = now();
+            let dids = match &mut tx {
+                Tx::Postgres(c) => {
+                    let audit_ids: Vec<Uuid> = (0..n).map(|_| new_id()).collect();
+                    let sql = format!("WITH cp AS ({RESERVE}), d AS (UPDATE dids SET status = 'assigned', customer_id = cp.customer_id, client_package_id = cp.id, destination = $3, hold_until = NULL, updated_at = $4, version = dids.version + 1 FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND {qualifies} RETURNING dids.*), \
+                        a AS (INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) SELECT u.id, $4, $7, 'did.assign', 'did', x.id, x.number, json_build_object('customer_id', json_build_array(NULL, x.customer_id), 'destination', json_build_array(NULL, x.destination), 'hold_until', json_build_array(NULL, NULL), 'status', json_build_array('in_stock', 'assigned'))::text, $8 FROM (SELECT id, number, customer_id, destination, row_number() OVER (ORDER BY number) AS i FROM d) x JOIN unnest($9::uuid[]) WITH ORDINALITY AS u(id, i) ON u.i = x.i), \
+                        s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, -1 FROM d) \
+                        SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version FROM d JOIN operators o ON o.id = d.operator_id ORDER BY d.number",
+                        qualifies = qualifies("cp.package_id"));
+                    let rows: Vec<DidRow> = sqlx::query_as(&sql)
+                        .bind(n).bind(cp_id).bind(destination).bind(at).bind(ids).bind(numbers)
+                        .bind(actor.as_str()).bind(reason).bind(&audit_ids)
+                        .fetch_all(&mut **c).await?;
+                    rows.into_iter().map(Did::from).collect::<Vec<_>>()
+                }
+                Tx::Sqlite(c) => {
+                    let r: Option<(Uuid, Uuid, Uuid)> = sqlx::query_as(RESERVE)
+                        .bind(n).bind(cp_id).fetch_optional(&mut **c).await?;
+                    let Some((_, customer, package_id)) = r else { return Ok(None) };
+                    let mut sql = Sql::new("UPDATE dids SET status = 'assigned', customer_id = ");
+                    sql.bind(Param::Uuid(customer)).push(", client_package_id = ").bind(Param::Uuid(cp_id))
+                        .push(", destination = ").bind(Param::Text(destination.to_string()))
+                        .push(", hold_until = NULL, updated_at = ").bind(Param::Time(at))
+                        .push(", version = version + 1 WHERE status = 'in_stock' AND ");
+                    let pkg = sql.param(Param::Uuid(package_id));
+                    sql.push(&qualifies(&pkg)).push(" AND (id IN (");
+                    for (i, id) in ids.iter().enumerate() {
+                        if i > 0 { sql.push(","); }
+                        sql.bind(Param::Uuid(*id));
+                    }
+                    sql.push(") OR number IN (");
+                    for (i, num) in numbers.iter().enumerate() {
+                        if i > 0 { sql.push(","); }
+                        sql.bind(Param::Text(num.clone()));
+                    }
+                    sql.push(")) RETURNING id");
+                    let done: Vec<Uuid> = bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_all(&mut **c).await?;
+                    if done.len() as i64 != n {
+                        return Ok(None);
+                    }
+                    let dids = self.dids_by_id(&mut tx, &done).await?;
+                    let before: Vec<Did> = dids.iter().map(|d| moved_did(d, DidStatus::InStock, None, None, None, None, d.updated_at)).collect();
+                    record_moves(&mut tx, actor, "did.assign", &before, &dids, reason).await?;
+                    dids
+                }
+            };
+            if dids.len() as i64 != n {
+                return Ok(None);
+            }
+            tx.commit().await?;
+            Ok(Some(dids))
+        })
+        .await
+    }
+
+    /// Why an assignment cannot be made, from the core rules; the ids to assign when nothing
+    /// is wrong (a DID named twice).
+    async fn explain_assign(
+        &self,
+        cp_id: Uuid,
+        ids: &[Uuid],
+        numbers: &[String],
+    ) -> Result<Vec<Uuid>> {
+        let (cp, _, rule) = self.active_package(cp_id).await?;
         let mut targets: Vec<Did> = Vec::new();
-        for id in &req.did_ids {
+        for id in ids {
             targets.push(
                 self.get_did(*id).await.map_err(|_| {
                     StoreError::invalid("did_ids", format!("DID {id} does not exist"))
                 })?,
             );
         }
-        for (i, n) in req.numbers.iter().enumerate() {
-            let e164 = didhub_core::number::E164::parse(n, None)
-                .map_err(|e| StoreError::invalid(format!("numbers[{i}]"), format!("'{n}': {e}")))?;
-            targets.push(self.get_did_by_number(e164.as_str()).await.map_err(|_| {
+        for (i, n) in numbers.iter().enumerate() {
+            targets.push(self.get_did_by_number(n).await.map_err(|_| {
                 StoreError::invalid(
                     format!("numbers[{i}]"),
-                    format!("{e164} is not in the inventory"),
+                    format!("{n} is not in the inventory"),
                 )
             })?);
-        }
-        if targets.is_empty() {
-            return Err(StoreError::invalid("did_ids", "name at least one DID"));
         }
         targets.sort_by(|a, b| a.number.cmp(&b.number));
         targets.dedup_by_key(|d| d.id);
@@ -450,33 +631,23 @@ impl Store {
             rule.qualifies(&d.number, d.tag.as_deref(), &d.country, &d.number_type)
                 .map_err(|e| StoreError::invalid("did_ids", e))?;
         }
-        retry(|| async {
-            let mut tx = self.begin().await?;
-            // Lock the client package row so concurrent assignments count the allowance in turn.
-            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET version = version WHERE id = $1").bind(cp_id).execute(&mut *c).await?.rows_affected());
-            // Counted after taking the lock, so it sees every assignment committed before ours.
-            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM dids WHERE client_package_id = $1").bind(cp_id).fetch_one(&mut *c).await?);
-            rule.check_allowance(used as u32, targets.len() as u32).map_err(|e| StoreError::invalid("did_ids", e))?;
-            let at = now();
-            for d in &targets {
-                // Conditional on still being in stock: two requests can never take one DID.
-                let n = on_tx!(&mut tx, c => sqlx::query("UPDATE dids SET status = 'assigned', customer_id = $1, client_package_id = $2, destination = $3, hold_until = NULL, updated_at = $4, version = version + 1 WHERE id = $5 AND status = 'in_stock'")
-                    .bind(cp.customer_id).bind(cp_id).bind(&destination).bind(at).bind(d.id).execute(&mut *c).await?.rows_affected());
-                if n != 1 {
-                    return Err(StoreError::Conflict(format!("{} was taken by another request", d.number)));
-                }
-                write_audit(&mut tx, AuditWrite { id: None, actor, action: "did.assign", entity: "did", entity_id: Some(d.id), subject: Some(d.number.clone()), changes: did_diff(d, DidStatus::Assigned, Some(cp.customer_id), Some(&destination), None), reason: req.reason.as_deref() }).await?;
+        rule.check_allowance(cp.did_count.max(0) as u32, targets.len() as u32)
+            .map_err(|e| StoreError::invalid("did_ids", e))?;
+        Ok(targets.into_iter().map(|d| d.id).collect())
+    }
+
+    async fn dids_by_id(&self, tx: &mut Tx, ids: &[Uuid]) -> Result<Vec<Did>> {
+        let mut sql = Sql::new(crate::dids::DID_SELECT);
+        sql.push(" WHERE d.id IN (");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                sql.push(",");
             }
-            let deltas: Vec<StockDelta> = targets.iter().map(|d| StockDelta { number: &d.number, operator_id: d.operator_id, country: &d.country, number_type: &d.number_type, delta: -1 }).collect();
-            crate::blocks::adjust(&mut tx, &deltas).await?;
-            tx.commit().await
-        })
-        .await?;
-        let mut out = Vec::new();
-        for d in &targets {
-            out.push(self.get_did(d.id).await?);
+            sql.bind(Param::Uuid(*id));
         }
-        Ok(out)
+        sql.push(") ORDER BY d.number");
+        let rows: Vec<DidRow> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(&mut *c).await?);
+        Ok(rows.into_iter().map(Did::from).collect())
     }
 
     /// Unassigns a DID: it goes to its after-hold status and loses customer and routing.
@@ -493,36 +664,64 @@ impl Store {
                 return Err(StoreError::not_found("DID of this client package", did_id));
             }
             let mut tx = self.begin().await?;
+            let at = now();
+            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_count = did_count - 1 WHERE id = $1").bind(cp_id).execute(&mut *c).await?.rows_affected());
             let n = on_tx!(&mut tx, c => sqlx::query("UPDATE dids SET status = $1, customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4 AND client_package_id = $5")
-                .bind(d.after_hold.as_str()).bind(now()).bind(d.id).bind(d.version).bind(cp_id).execute(&mut *c).await?.rows_affected());
+                .bind(d.after_hold.as_str()).bind(at).bind(d.id).bind(d.version).bind(cp_id).execute(&mut *c).await?.rows_affected());
             if n != 1 {
                 return Err(StoreError::stale("DID", d.id, d.version));
             }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "did.unassign", entity: "did", entity_id: Some(d.id), subject: Some(d.number.clone()), changes: did_diff(&d, d.after_hold, None, None, None), reason }).await?;
-            crate::blocks::adjust(&mut tx, &status_change(&d.number, &d.country, &d.number_type, (d.status, d.operator_id), (d.after_hold, d.operator_id))).await?;
-            tx.commit().await
+            let after = moved_did(&d, d.after_hold, None, None, None, None, at);
+            record_moves(&mut tx, actor, "did.unassign", std::slice::from_ref(&d), std::slice::from_ref(&after), reason).await?;
+            tx.commit().await?;
+            Ok(after)
         })
-        .await?;
-        self.get_did(did_id).await
+        .await
     }
 
     /// One pass of the hold worker: releases DIDs whose hold has ended, at most `batch`.
     /// Idempotent (conditional on still being on hold and due), safe with several instances
-    /// (PostgreSQL rows are claimed with `FOR UPDATE SKIP LOCKED`; SQLite has one writer).
-    pub async fn release_expired_holds(&self, batch: i64) -> Result<usize> {
+    /// (each claims the client packages it works on with `FOR UPDATE SKIP LOCKED` on
+    /// PostgreSQL; SQLite has one writer), and all or nothing per pass. Returns what it moved.
+    pub async fn release_expired_holds(&self, batch: i64) -> Result<Vec<Moved>> {
         let actor = Actor("worker:hold".into());
         retry(|| async {
             let mut tx = self.begin().await?;
             let due = now();
-            let lock = if matches!(tx, Tx::Postgres(_)) { " FOR UPDATE OF d SKIP LOCKED" } else { "" };
-            let sql = format!("{} WHERE d.status = 'hold' AND d.hold_until <= $1 ORDER BY d.hold_until LIMIT $2{lock}", crate::dids::DID_SELECT);
+            let sql = format!("{} WHERE d.status = 'hold' AND d.hold_until <= $1 ORDER BY d.hold_until, d.id LIMIT $2", crate::dids::DID_SELECT);
             let rows: Vec<DidRow> = on_tx!(&mut tx, c => sqlx::query_as(&sql).bind(due).bind(batch).fetch_all(&mut *c).await?);
-            let dids: Vec<Did> = rows.into_iter().map(Did::from).collect();
-            for d in &dids {
-                self.move_did(&mut tx, &actor, d, d.after_hold, None, None, None, None, "did.hold_expired").await?;
+            let mut by_cp: BTreeMap<Uuid, Vec<Did>> = BTreeMap::new();
+            for d in rows.into_iter().map(Did::from) {
+                if let Some(cp) = d.client_package_id {
+                    by_cp.entry(cp).or_default().push(d);
+                }
+            }
+            let mut moved = Vec::new();
+            for (cp, group) in by_cp {
+                // Client packages in id order, each the lock its DIDs' writers take first.
+                let lock = if matches!(tx, Tx::Postgres(_)) { " FOR UPDATE SKIP LOCKED" } else { "" };
+                let mine: Option<Uuid> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("SELECT id FROM client_packages WHERE id = $1{lock}")).bind(cp).fetch_optional(&mut *c).await?);
+                if mine.is_none() {
+                    continue; // another instance is on it
+                }
+                let mut upd = Sql::new("UPDATE dids SET status = after_hold, customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL, updated_at = ");
+                upd.bind(Param::Time(due)).push(", version = version + 1 WHERE status = 'hold' AND hold_until <= ").bind(Param::Time(due))
+                    .push(" AND client_package_id = ").bind(Param::Uuid(cp)).push(" AND id IN (");
+                for (i, d) in group.iter().enumerate() {
+                    if i > 0 { upd.push(","); }
+                    upd.bind(Param::Uuid(d.id));
+                }
+                upd.push(") RETURNING id");
+                let done: Vec<Uuid> = on_tx!(&mut tx, c => bind_all!(sqlx::query_scalar(&upd.text), upd.params).fetch_all(&mut *c).await?);
+                // Only those still due (a reactivation may have come first).
+                let group: Vec<Did> = group.into_iter().filter(|d| done.contains(&d.id)).collect();
+                on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_count = did_count - $1 WHERE id = $2").bind(group.len() as i64).bind(cp).execute(&mut *c).await?.rows_affected());
+                let after: Vec<Did> = group.iter().map(|d| moved_did(d, d.after_hold, None, None, None, None, due)).collect();
+                record_moves(&mut tx, &actor, "did.hold_expired", &group, &after, None).await?;
+                moved.extend(after.iter().map(Moved::from));
             }
             tx.commit().await?;
-            Ok(dids.len())
+            Ok(moved)
         })
         .await
     }
@@ -562,7 +761,7 @@ impl Store {
         req: &BlockRequest,
         destination: &str,
         reason: Option<&str>,
-    ) -> Result<Allocated> {
+    ) -> Result<(Allocated, Vec<Moved>)> {
         let mut req = req.clone();
         req.country = Country::parse(&req.country)
             .map_err(|e| StoreError::invalid("country", e))?
@@ -588,10 +787,14 @@ impl Store {
         let size = req.size as usize;
         for _attempt in 0..5 {
             let mut tx = self.begin().await?;
-            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET version = version WHERE id = $1").bind(cp_id).execute(&mut *c).await?.rows_affected());
-            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM dids WHERE client_package_id = $1").bind(cp_id).fetch_one(&mut *c).await?);
-            rule.check_allowance(used as u32, req.size)
-                .map_err(|e| StoreError::invalid("size", e))?;
+            let reserved: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(RESERVE).bind(req.size as i64).bind(cp_id).fetch_optional(&mut *c).await?);
+            if reserved.is_none() {
+                drop(tx);
+                let (cp, _, rule) = self.active_package(cp_id).await?;
+                rule.check_allowance(cp.did_count.max(0) as u32, req.size)
+                    .map_err(|e| StoreError::invalid("size", e))?;
+                continue;
+            }
             let Some(block) = crate::blocks::find(&mut tx, &req).await? else {
                 let avail = crate::blocks::availability(&mut tx, &req).await?;
                 let desc: Vec<String> = avail
@@ -624,51 +827,28 @@ impl Store {
                     )));
                 }
             }
-            let rows: Vec<DidRow> = on_tx!(&mut tx, c => sqlx::query_as(&format!("{} WHERE d.number >= $1 AND d.number <= $2 AND d.status = 'in_stock' AND d.operator_id = $3", crate::dids::DID_SELECT)).bind(&block.first).bind(&block.last).bind(block.operator_id).fetch_all(&mut *c).await?);
             let at = now();
             let n = on_tx!(&mut tx, c => sqlx::query("UPDATE dids SET status = 'assigned', customer_id = $1, client_package_id = $2, destination = $3, hold_until = NULL, updated_at = $4, version = version + 1 WHERE number >= $5 AND number <= $6 AND status = 'in_stock' AND operator_id = $7")
                 .bind(cp.customer_id).bind(cp_id).bind(&dest).bind(at).bind(&block.first).bind(&block.last).bind(block.operator_id).execute(&mut *c).await?.rows_affected());
-            if n as usize != size || rows.len() != size {
-                // Taken while we looked: drop the transaction and look again.
+            if n as usize != size {
+                // Taken while we looked (its stock change not folded yet): look again.
                 continue;
             }
-            let dids: Vec<Did> = rows.into_iter().map(Did::from).collect();
-            let entries = dids
+            let rows: Vec<DidRow> = on_tx!(&mut tx, c => sqlx::query_as(&format!("{} WHERE d.number >= $1 AND d.number <= $2 AND d.client_package_id = $3 AND d.updated_at = $4 ORDER BY d.number", crate::dids::DID_SELECT)).bind(&block.first).bind(&block.last).bind(cp_id).bind(at).fetch_all(&mut *c).await?);
+            let after: Vec<Did> = rows.into_iter().map(Did::from).collect();
+            let before: Vec<Did> = after
                 .iter()
-                .map(|d| AuditWrite {
-                    id: None,
-                    actor,
-                    action: "did.assign",
-                    entity: "did",
-                    entity_id: Some(d.id),
-                    subject: Some(d.number.clone()),
-                    changes: did_diff(
-                        d,
-                        DidStatus::Assigned,
-                        Some(cp.customer_id),
-                        Some(&dest),
-                        None,
-                    ),
-                    reason,
-                })
+                .map(|d| moved_did(d, DidStatus::InStock, None, None, None, None, at))
                 .collect();
-            crate::audit::write_audit_many(&mut tx, entries).await?;
-            let deltas: Vec<StockDelta> = dids
-                .iter()
-                .map(|d| StockDelta {
-                    number: &d.number,
-                    operator_id: d.operator_id,
-                    country: &d.country,
-                    number_type: &d.number_type,
-                    delta: -1,
-                })
-                .collect();
-            crate::blocks::adjust(&mut tx, &deltas).await?;
+            record_moves(&mut tx, actor, "did.assign", &before, &after, reason).await?;
             tx.commit().await?;
-            return Ok(Allocated {
-                block,
-                assigned: size,
-            });
+            return Ok((
+                Allocated {
+                    block,
+                    assigned: size,
+                },
+                after.iter().map(Moved::from).collect(),
+            ));
         }
         Err(StoreError::Conflict(
             "the stock changed too fast to allocate a block; try again".into(),
@@ -678,6 +858,20 @@ impl Store {
     /// Free numbers and whole free blocks for a country and type.
     pub async fn block_availability(&self, req: &BlockRequest) -> Result<Vec<Availability>> {
         let mut tx = self.begin().await?;
-        crate::blocks::availability(&mut tx, req).await
+        let out = crate::blocks::availability(&mut tx, req).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Folds recorded stock changes into the block counts (also done by every block
+    /// allocation); the background pass keeps the backlog short.
+    pub async fn fold_stock(&self) -> Result<usize> {
+        retry(|| async {
+            let mut tx = self.begin().await?;
+            let n = crate::blocks::fold(&mut tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
     }
 }

@@ -134,10 +134,44 @@ impl Store {
     }
 }
 
-/// Writes many entries at once (block allocation: one per DID) with multi-row inserts.
+/// Writes many entries at once (block allocation, package state changes: one per DID).
+/// PostgreSQL takes them as one statement over arrays; SQLite, which resolves every
+/// placeholder by name, as multi-row inserts of moderate size.
 pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     let at = now();
-    for chunk in entries.chunks(300) {
+    if let Tx::Postgres(c) = tx {
+        let n = entries.len();
+        let (mut ids, mut actors, mut actions, mut kinds) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut entity_ids, mut subjects, mut changes, mut reasons) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for a in &entries {
+            ids.push(a.id.unwrap_or_else(new_id));
+            actors.push(a.actor.as_str().to_string());
+            actions.push(a.action.to_string());
+            kinds.push(a.entity.to_string());
+            entity_ids.push(a.entity_id);
+            subjects.push(a.subject.clone());
+            changes.push(a.changes.to_string());
+            reasons.push(a.reason.map(str::to_string));
+        }
+        sqlx::query("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) SELECT u.id, $1, u.actor, u.action, u.entity, u.entity_id, u.subject, u.changes, u.reason FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::text[]) AS u(id, actor, action, entity, entity_id, subject, changes, reason)")
+            .bind(at).bind(ids).bind(actors).bind(actions).bind(kinds).bind(entity_ids).bind(subjects).bind(changes).bind(reasons)
+            .execute(&mut **c).await?;
+        return Ok(());
+    }
+    for chunk in entries.chunks(100) {
         let mut sql = crate::sql::Sql::new("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ");
         for (i, a) in chunk.iter().enumerate() {
             if i > 0 {

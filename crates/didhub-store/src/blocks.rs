@@ -24,26 +24,71 @@ pub(crate) struct StockDelta<'a> {
 
 type Key = (u32, String, Uuid, String, String);
 
-/// Applies stock changes to the block counts (keys in a fixed order, so concurrent writers
-/// lock rows in the same order and cannot deadlock).
+/// Records stock changes (summed per block of 100) in `stock_deltas`, in the writer's
+/// transaction. An insert takes no lock another writer waits on; `fold` adds them to the
+/// block counts later.
 pub(crate) async fn adjust(tx: &mut Tx, deltas: &[StockDelta<'_>]) -> Result<()> {
-    let mut sum: BTreeMap<Key, i64> = BTreeMap::new();
+    let mut sum: BTreeMap<(&str, Uuid, &str, &str), i64> = BTreeMap::new();
     for d in deltas {
+        if let Some(p) = prefix(d.number, 100) {
+            *sum.entry((p, d.operator_id, d.country, d.number_type))
+                .or_default() += d.delta;
+        }
+    }
+    let items: Vec<_> = sum.into_iter().filter(|(_, v)| *v != 0).collect();
+    // Five parameters a row: well under both engines' limits per statement.
+    for chunk in items.chunks(200) {
+        let mut sql = Sql::new(
+            "INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) VALUES ",
+        );
+        for (i, ((p, op, c, t), v)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(",");
+            }
+            sql.push("(")
+                .bind(Param::Text(p.to_string()))
+                .push(",")
+                .bind(Param::Uuid(*op))
+                .push(",")
+                .bind(Param::Text(c.to_string()))
+                .push(",")
+                .bind(Param::Text(t.to_string()))
+                .push(",")
+                .bind(Param::Int(*v))
+                .push(")");
+        }
+        on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+    }
+    Ok(())
+}
+
+/// Folds the recorded stock changes into the block counts of every tracked size. The deltas
+/// are claimed by deleting them, so concurrent folds (other instances, the background pass)
+/// never count one twice; counts are written in key order, so folds cannot deadlock.
+pub(crate) async fn fold(tx: &mut Tx) -> Result<usize> {
+    let rows: Vec<(String, Uuid, String, String, i64)> = on_tx!(tx, c => sqlx::query_as(
+        "DELETE FROM stock_deltas RETURNING prefix, operator_id, country, number_type, delta"
+    ).fetch_all(&mut *c).await?);
+    let n = rows.len();
+    let mut sum: BTreeMap<Key, i64> = BTreeMap::new();
+    for (p100, op, country, number_type, delta) in rows {
+        // A number of the block of 100, so that every level's prefix comes from the one rule.
+        let number = format!("{p100}00");
         for size in TRACKED {
-            if let Some(p) = prefix(d.number, size) {
+            if let Some(p) = prefix(&number, size) {
                 *sum.entry((
                     size,
                     p.to_string(),
-                    d.operator_id,
-                    d.country.to_string(),
-                    d.number_type.to_string(),
+                    op,
+                    country.clone(),
+                    number_type.clone(),
                 ))
-                .or_default() += d.delta;
+                .or_default() += delta;
             }
         }
     }
     let items: Vec<(Key, i64)> = sum.into_iter().filter(|(_, v)| *v != 0).collect();
-    for chunk in items.chunks(300) {
+    for chunk in items.chunks(200) {
         let mut sql = Sql::new("INSERT INTO stock_blocks (size, prefix, operator_id, country, number_type, free) VALUES ");
         for (i, ((size, p, op, c, t), v)) in chunk.iter().enumerate() {
             if i > 0 {
@@ -66,7 +111,7 @@ pub(crate) async fn adjust(tx: &mut Tx, deltas: &[StockDelta<'_>]) -> Result<()>
         sql.push(" ON CONFLICT (size, prefix, operator_id, country, number_type) DO UPDATE SET free = stock_blocks.free + excluded.free");
         on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
     }
-    Ok(())
+    Ok(n)
 }
 
 /// Stock deltas for a status change of one DID (and an operator change).
@@ -166,6 +211,7 @@ async fn full_child(
 /// block, smallest enclosing size first, so that large free runs stay whole while smaller ones
 /// exist; only then the first wholly free larger block.
 pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block>> {
+    fold(tx).await?;
     let size = check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
     let k = digits(size);
     for level in TRACKED.into_iter().filter(|l| *l > size) {
@@ -221,6 +267,7 @@ pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block
 
 /// Wholly free blocks per tracked size for a country and type.
 pub(crate) async fn availability(tx: &mut Tx, req: &BlockRequest) -> Result<Vec<Availability>> {
+    fold(tx).await?;
     let mut out = Vec::new();
     for size in TRACKED {
         let mut sql = Sql::new("SELECT count(*) FROM stock_blocks b WHERE b.size = ");

@@ -82,6 +82,79 @@ impl NewRow {
 const INSERT_CHUNK: usize = 400;
 
 /// Inserts rows, skipping numbers already in the inventory; returns those skipped numbers.
+/// Rows per statement on SQLite, where the whole chunk is one JSON parameter.
+const SQLITE_INSERT_CHUNK: usize = 2_000;
+
+const INSERT_DIDS: &str = "INSERT INTO dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version) ";
+
+/// A multi-row insert with a placeholder per value (PostgreSQL).
+fn insert_values(chunk: &[NewRow], batch_id: Uuid, at: chrono::DateTime<chrono::Utc>) -> Sql {
+    let mut sql = Sql::new(INSERT_DIDS);
+    sql.push("VALUES ");
+    for (i, r) in chunk.iter().enumerate() {
+        if i > 0 {
+            sql.push(",");
+        }
+        sql.push("(")
+            .bind(Param::Uuid(new_id()))
+            .push(",")
+            .bind(Param::Text(r.number.clone()))
+            .push(",")
+            .bind(Param::Text(r.country.clone()))
+            .push(",")
+            .bind(Param::Text(r.number_type.to_string()))
+            .push(",")
+            .bind(Param::Uuid(r.operator_id))
+            .push(",")
+            .bind(Param::Text(r.status.as_str().into()))
+            .push(",")
+            .bind(Param::Text(r.after_hold.as_str().into()))
+            .push(",")
+            .bind(Param::OptText(r.tag.clone()))
+            .push(",")
+            .bind(Param::OptText(r.notes.clone()))
+            .push(",")
+            .bind(Param::Uuid(batch_id))
+            .push(",")
+            .bind(Param::Time(at))
+            .push(",")
+            .bind(Param::Time(at))
+            .push(",1)");
+    }
+    sql.push(" ON CONFLICT (number) DO NOTHING");
+    sql
+}
+
+/// The same insert with the rows as one JSON parameter (SQLite resolves each numbered
+/// placeholder by a linear scan, so thousands of them cost quadratic time).
+fn insert_json(chunk: &[NewRow], batch_id: Uuid, at: chrono::DateTime<chrono::Utc>) -> Sql {
+    let rows: Vec<serde_json::Value> = chunk
+        .iter()
+        .map(|r| {
+            serde_json::json!([
+                new_id().simple().to_string(),
+                r.number,
+                r.country,
+                r.number_type.to_string(),
+                r.operator_id.simple().to_string(),
+                r.status.as_str(),
+                r.after_hold.as_str(),
+                r.tag,
+                r.notes
+            ])
+        })
+        .collect();
+    let mut sql = Sql::new(INSERT_DIDS);
+    let (j, b, t) = (
+        sql.param(Param::Text(serde_json::Value::Array(rows).to_string())),
+        sql.param(Param::Uuid(batch_id)),
+        sql.param(Param::Time(at)),
+    );
+    // `WHERE true` keeps SQLite from reading ON CONFLICT as a join constraint.
+    sql.push(&format!("SELECT unhex(r.value ->> 0), r.value ->> 1, r.value ->> 2, r.value ->> 3, unhex(r.value ->> 4), r.value ->> 5, r.value ->> 6, r.value ->> 7, r.value ->> 8, {b}, {t}, {t}, 1 FROM json_each({j}) AS r WHERE true ON CONFLICT (number) DO NOTHING"));
+    sql
+}
+
 pub(crate) async fn insert_rows(
     tx: &mut Tx,
     rows: &[NewRow],
@@ -89,39 +162,17 @@ pub(crate) async fn insert_rows(
 ) -> Result<Vec<String>> {
     let at = now();
     let mut existing = Vec::new();
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql = Sql::new("INSERT INTO dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version) VALUES ");
-        for (i, r) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(",");
-            }
-            sql.push("(")
-                .bind(Param::Uuid(new_id()))
-                .push(",")
-                .bind(Param::Text(r.number.clone()))
-                .push(",")
-                .bind(Param::Text(r.country.clone()))
-                .push(",")
-                .bind(Param::Text(r.number_type.to_string()))
-                .push(",")
-                .bind(Param::Uuid(r.operator_id))
-                .push(",")
-                .bind(Param::Text(r.status.as_str().into()))
-                .push(",")
-                .bind(Param::Text(r.after_hold.as_str().into()))
-                .push(",")
-                .bind(Param::OptText(r.tag.clone()))
-                .push(",")
-                .bind(Param::OptText(r.notes.clone()))
-                .push(",")
-                .bind(Param::Uuid(batch_id))
-                .push(",")
-                .bind(Param::Time(at))
-                .push(",")
-                .bind(Param::Time(at))
-                .push(",1)");
-        }
-        sql.push(" ON CONFLICT (number) DO NOTHING");
+    let pg = matches!(tx, Tx::Postgres(_));
+    for chunk in rows.chunks(if pg {
+        INSERT_CHUNK
+    } else {
+        SQLITE_INSERT_CHUNK
+    }) {
+        let sql = if pg {
+            insert_values(chunk, batch_id, at)
+        } else {
+            insert_json(chunk, batch_id, at)
+        };
         let n = on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
         let mut skipped = HashSet::new();
         if n as usize != chunk.len() {
@@ -152,14 +203,12 @@ pub(crate) async fn already_there(
     batch_id: Uuid,
 ) -> Result<Vec<String>> {
     let mut sql = Sql::new("SELECT number FROM dids WHERE batch_id <> ");
-    sql.bind(Param::Uuid(batch_id)).push(" AND number IN (");
-    for (i, r) in rows.iter().enumerate() {
-        if i > 0 {
-            sql.push(",");
-        }
-        sql.bind(Param::Text(r.number.clone()));
-    }
-    sql.push(")");
+    let numbers: Vec<String> = rows.iter().map(|r| r.number.clone()).collect();
+    sql.bind(Param::Uuid(batch_id)).push(" AND").push_in_texts(
+        matches!(tx, Tx::Postgres(_)),
+        "number",
+        &numbers,
+    );
     let v: Vec<String> = on_tx!(tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_all(&mut *c).await?);
     Ok(v)
 }
@@ -499,17 +548,14 @@ impl Store {
                         format!("at most {MAX_RANGE} DIDs per request"),
                     ));
                 }
-                sql.push(" WHERE d.id IN (");
-                for (i, t) in ids.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(",");
-                    }
-                    sql.bind(Param::Uuid(t.id));
+                for t in ids {
                     if let Some(v) = t.version {
                         expected.insert(t.id, v);
                     }
                 }
-                sql.push(")");
+                let list: Vec<Uuid> = ids.iter().map(|t| t.id).collect();
+                sql.push(" WHERE")
+                    .push_in_uuids(matches!(tx, Tx::Postgres(_)), "d.id", &list);
             }
             Selection::Filter(f) => {
                 push_filter(&mut sql, f)?;

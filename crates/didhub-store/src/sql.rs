@@ -38,6 +38,44 @@ impl Sql {
         self
     }
 
+    /// Adds a parameter and returns its placeholder, to be written where it is needed.
+    pub fn param(&mut self, p: Param) -> String {
+        self.params.push(p);
+        format!("${}", self.params.len())
+    }
+
+    /// `col` is one of `ids`, as one parameter whatever their number: a uuid array on
+    /// PostgreSQL (no 65,535-parameter limit), a JSON list on SQLite (which looks every
+    /// numbered placeholder up by a linear scan).
+    pub fn push_in_uuids(&mut self, pg: bool, col: &str, ids: &[uuid::Uuid]) -> &mut Self {
+        if pg {
+            let list: Vec<String> = ids.iter().map(|u| u.to_string()).collect();
+            let p = self.param(Param::Text(format!("{{{}}}", list.join(","))));
+            self.push(&format!(" {col} = ANY(CAST({p} AS uuid[]))"))
+        } else {
+            let list: Vec<String> = ids.iter().map(|u| u.simple().to_string()).collect();
+            let p = self.param(Param::Text(serde_json::json!(list).to_string()));
+            self.push(&format!(
+                " {col} IN (SELECT unhex(value) FROM json_each({p}))"
+            ))
+        }
+    }
+
+    /// `col` is one of `values`, as one parameter (see [`Sql::push_in_uuids`]).
+    pub fn push_in_texts(&mut self, pg: bool, col: &str, values: &[String]) -> &mut Self {
+        if pg {
+            let list: Vec<String> = values
+                .iter()
+                .map(|v| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                .collect();
+            let p = self.param(Param::Text(format!("{{{}}}", list.join(","))));
+            self.push(&format!(" {col} = ANY(CAST({p} AS text[]))"))
+        } else {
+            let p = self.param(Param::Text(serde_json::json!(values).to_string()));
+            self.push(&format!(" {col} IN (SELECT value FROM json_each({p}))"))
+        }
+    }
+
     pub fn bind(&mut self, p: Param) -> &mut Self {
         self.params.push(p);
         let _ = write!(self.text, "${}", self.params.len());

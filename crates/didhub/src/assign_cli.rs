@@ -147,7 +147,7 @@ pub async fn client_packages(
         }
         ClientPackagesCmd::SetState { id, state } => {
             let st: PackageState = state.parse()?;
-            print_json(&store.set_client_package_state(actor, id, st, hold).await?)
+            print_json(&store.set_client_package_state(actor, id, st, hold).await?.0)
         }
         ClientPackagesCmd::Assign {
             id,
@@ -195,7 +195,8 @@ pub async fn client_packages(
             print_json(
                 &store
                     .allocate_block(actor, id, &req, &destination, None)
-                    .await?,
+                    .await?
+                    .0,
             )
         }
     }

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use axum::Extension;
 use chrono::NaiveDate;
 use didhub_core::assignment::{PackageState, Route};
-use didhub_store::assignment::{AssignRequest, ClientPackage, NewPackage, Package};
+use didhub_store::assignment::{AssignRequest, ClientPackage, Moved, NewPackage, Package};
 use didhub_store::Did;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -109,19 +109,12 @@ pub async fn set_state(
     Path(id): Path<Uuid>,
     Json(b): Json<StateBody>,
 ) -> ApiResult<Json<ClientPackage>> {
-    let cp = s
+    let (cp, moved) = s
         .store
         .set_client_package_state(&p.actor(), id, b.state, s.hold)
         .await?;
-    refresh(&s).await;
+    s.routing.apply(&moved);
     Ok(Json(cp))
-}
-
-/// After a write that moved many DIDs in one transaction: reload the routing table whole.
-async fn refresh(s: &AppState) {
-    if let Err(e) = s.routing.reload(&s.store).await {
-        tracing::warn!("routing refresh after a write failed: {e}");
-    }
 }
 
 /// Assign in-stock DIDs to the customer under this package, with a routing destination.
@@ -133,7 +126,8 @@ pub async fn assign(
     Json(b): Json<AssignRequest>,
 ) -> ApiResult<Json<Vec<Did>>> {
     let dids = s.store.assign_dids(&p.actor(), id, &b).await?;
-    s.routing.apply(&dids);
+    s.routing
+        .apply(&dids.iter().map(Moved::from).collect::<Vec<_>>());
     Ok(Json(dids))
 }
 
@@ -145,7 +139,7 @@ pub async fn unassign(
     Path((id, did)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Did>> {
     let d = s.store.unassign_did(&p.actor(), id, did, None).await?;
-    s.routing.apply(std::slice::from_ref(&d));
+    s.routing.apply(&[Moved::from(&d)]);
     Ok(Json(d))
 }
 
@@ -198,7 +192,7 @@ pub async fn allocate_block(
     Path(id): Path<Uuid>,
     Json(b): Json<BlockBody>,
 ) -> ApiResult<Json<didhub_store::assignment::Allocated>> {
-    let a = s
+    let (a, moved) = s
         .store
         .allocate_block(
             &p.actor(),
@@ -208,7 +202,7 @@ pub async fn allocate_block(
             b.reason.as_deref(),
         )
         .await?;
-    refresh(&s).await;
+    s.routing.apply(&moved);
     Ok(Json(a))
 }
 
