@@ -116,6 +116,28 @@ fn did_diff(
 /// writer of the package's DIDs takes first.
 const RESERVE: &str = "UPDATE client_packages SET did_count = did_count + $1 WHERE id = $2 AND state = 'active' AND did_count + $1 <= (SELECT did_allowance FROM packages WHERE packages.id = client_packages.package_id) RETURNING id, customer_id, package_id";
 
+/// The whole single-statement assignment on PostgreSQL: reserve the allowance (locking the
+/// client package first), assign the named DIDs that are in stock and qualify, write their
+/// audit entries and stock changes, and refuse as a whole (`didhub_expect`, SQLSTATE DH409)
+/// unless every named DID was assigned (`g` is the preserved side of the final join, so it is
+/// evaluated even when `d` is empty). `$1` count, `$2` client package, `$3` destination,
+/// `$4` time, `$5` ids, `$6` numbers, `$7` actor, `$8` reason. Audit ids and times come from
+/// the database clock after the DID's row lock (`didhub_uuid7()`, see `write_audit`).
+static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH cp AS ({RESERVE}), \
+         d AS (UPDATE dids SET status = 'assigned', customer_id = cp.customer_id, client_package_id = cp.id, destination = $3, hold_until = NULL, updated_at = $4, version = dids.version + 1 \
+               FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND {q} RETURNING dids.*), \
+         a AS (INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) \
+               SELECT didhub_uuid7(), clock_timestamp(), $7, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'hold_until', json_build_array(NULL, NULL), 'status', json_build_array('in_stock', 'assigned'))::text, $8 FROM d), \
+         s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, -1 FROM d), \
+         g AS (SELECT didhub_expect($1, (SELECT count(*) FROM d)) AS n) \
+         SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version \
+         FROM g LEFT JOIN (d JOIN operators o ON o.id = d.operator_id) ON true ORDER BY d.number",
+        q = qualifies("cp.package_id")
+    )
+});
+
 /// `PackageRule::qualifies` as a condition on `dids`, for the writing statement; the core
 /// rule explains a refusal.
 fn qualifies(package: &str) -> String {
@@ -522,7 +544,8 @@ impl Store {
     }
 
     /// One assignment attempt: `None` (and nothing written) unless every named DID was
-    /// assigned. PostgreSQL runs it as one statement; SQLite (in-process) as several.
+    /// assigned. PostgreSQL runs it as one statement (one round trip, atomic on its own);
+    /// SQLite (in-process) as several in one write transaction.
     async fn try_assign(
         &self,
         actor: &Actor,
@@ -535,56 +558,35 @@ impl Store {
         let n = (ids.len() + numbers.len()) as i64;
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         retry(|| async {
-            let mut tx = self.begin().await?;
             let at = now();
-            let dids = match &mut tx {
-                Tx::Postgres(c) => {
-                    let audit_ids: Vec<Uuid> = (0..n).map(|_| new_id()).collect();
-                    let sql = format!("WITH cp AS ({RESERVE}), d AS (UPDATE dids SET status = 'assigned', customer_id = cp.customer_id, client_package_id = cp.id, destination = $3, hold_until = NULL, updated_at = $4, version = dids.version + 1 FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND {qualifies} RETURNING dids.*), \
-                        a AS (INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) SELECT u.id, $4, $7, 'did.assign', 'did', x.id, x.number, json_build_object('customer_id', json_build_array(NULL, x.customer_id), 'destination', json_build_array(NULL, x.destination), 'hold_until', json_build_array(NULL, NULL), 'status', json_build_array('in_stock', 'assigned'))::text, $8 FROM (SELECT id, number, customer_id, destination, row_number() OVER (ORDER BY number) AS i FROM d) x JOIN unnest($9::uuid[]) WITH ORDINALITY AS u(id, i) ON u.i = x.i), \
-                        s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, -1 FROM d) \
-                        SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version FROM d JOIN operators o ON o.id = d.operator_id ORDER BY d.number",
-                        qualifies = qualifies("cp.package_id"));
-                    let rows: Vec<DidRow> = sqlx::query_as(&sql)
-                        .bind(n).bind(cp_id).bind(destination).bind(at).bind(ids).bind(numbers)
-                        .bind(actor.as_str()).bind(reason).bind(&audit_ids)
-                        .fetch_all(&mut **c).await?;
-                    rows.into_iter().map(Did::from).collect::<Vec<_>>()
-                }
-                Tx::Sqlite(c) => {
-                    let r: Option<(Uuid, Uuid, Uuid)> = sqlx::query_as(RESERVE)
-                        .bind(n).bind(cp_id).fetch_optional(&mut **c).await?;
-                    let Some((_, customer, package_id)) = r else { return Ok(None) };
-                    let mut sql = Sql::new("UPDATE dids SET status = 'assigned', customer_id = ");
-                    sql.bind(Param::Uuid(customer)).push(", client_package_id = ").bind(Param::Uuid(cp_id))
-                        .push(", destination = ").bind(Param::Text(destination.to_string()))
-                        .push(", hold_until = NULL, updated_at = ").bind(Param::Time(at))
-                        .push(", version = version + 1 WHERE status = 'in_stock' AND ");
-                    let pkg = sql.param(Param::Uuid(package_id));
-                    sql.push(&qualifies(&pkg)).push(" AND (id IN (");
-                    for (i, id) in ids.iter().enumerate() {
-                        if i > 0 { sql.push(","); }
-                        sql.bind(Param::Uuid(*id));
-                    }
-                    sql.push(") OR number IN (");
-                    for (i, num) in numbers.iter().enumerate() {
-                        if i > 0 { sql.push(","); }
-                        sql.bind(Param::Text(num.clone()));
-                    }
-                    sql.push(")) RETURNING id");
-                    let done: Vec<Uuid> = bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_all(&mut **c).await?;
-                    if done.len() as i64 != n {
-                        return Ok(None);
-                    }
-                    let dids = self.dids_by_id(&mut tx, &done).await?;
-                    let before: Vec<Did> = dids.iter().map(|d| moved_did(d, DidStatus::InStock, None, None, None, None, d.updated_at)).collect();
-                    record_moves(&mut tx, actor, "did.assign", &before, &dids, reason).await?;
-                    dids
-                }
-            };
-            if dids.len() as i64 != n {
+            if let crate::Backend::Postgres(pool) = &self.backend {
+                let r: std::result::Result<Vec<DidRow>, sqlx::Error> = sqlx::query_as(&ASSIGN_PG)
+                    .bind(n).bind(cp_id).bind(destination).bind(at).bind(ids).bind(numbers)
+                    .bind(actor.as_str()).bind(reason)
+                    .fetch_all(pool).await;
+                return match r.map_err(StoreError::from) {
+                    Ok(rows) => Ok(Some(rows.into_iter().map(Did::from).collect())),
+                    Err(e) if e.is_incomplete() => Ok(None),
+                    Err(e) => Err(e),
+                };
+            }
+            let mut tx = self.begin().await?;
+            let r: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(RESERVE).bind(n).bind(cp_id).fetch_optional(&mut *c).await?);
+            let Some((_, customer, package_id)) = r else { return Ok(None) };
+            let mut sql = Sql::new("UPDATE dids SET status = 'assigned', customer_id = ");
+            sql.bind(Param::Uuid(customer)).push(", client_package_id = ").bind(Param::Uuid(cp_id))
+                .push(", destination = ").bind(Param::Text(destination.to_string()))
+                .push(", hold_until = NULL, updated_at = ").bind(Param::Time(at))
+                .push(", version = version + 1 WHERE status = 'in_stock' AND ");
+            let pkg = sql.param(Param::Uuid(package_id));
+            sql.push(&qualifies(&pkg)).push(" AND (").push_in_uuids(false, "id", ids).push(" OR").push_in_texts(false, "number", numbers).push(") RETURNING id");
+            let done: Vec<Uuid> = on_tx!(&mut tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_all(&mut *c).await?);
+            if done.len() as i64 != n {
                 return Ok(None);
             }
+            let dids = self.dids_by_id(&mut tx, &done).await?;
+            let before: Vec<Did> = dids.iter().map(|d| moved_did(d, DidStatus::InStock, None, None, None, None, d.updated_at)).collect();
+            record_moves(&mut tx, actor, "did.assign", &before, &dids, reason).await?;
             tx.commit().await?;
             Ok(Some(dids))
         })

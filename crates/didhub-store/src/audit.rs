@@ -22,17 +22,29 @@ pub(crate) struct AuditWrite<'a> {
     pub reason: Option<&'a str>,
 }
 
+/// Writes one entry in the caller's transaction. On PostgreSQL the id (unless given) and the
+/// time come from the database clock when the row is written (`didhub_uuid7()`), after the
+/// change's row locks, so that entries about one DID sort in the order of its changes.
 pub(crate) async fn write_audit(tx: &mut Tx, a: AuditWrite<'_>) -> Result<Uuid> {
-    let id = a.id.unwrap_or_else(new_id);
     let reason = a
         .reason
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .map(|r| r.chars().take(2000).collect::<String>());
-    on_tx!(tx, c => sqlx::query("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
-        .bind(id).bind(now()).bind(a.actor.as_str()).bind(a.action).bind(a.entity).bind(a.entity_id)
-        .bind(a.subject).bind(a.changes.to_string()).bind(reason)
-        .execute(&mut *c).await?.rows_affected());
+    let id: Uuid = match tx {
+        Tx::Postgres(c) => sqlx::query_scalar("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES (COALESCE($1, didhub_uuid7()), clock_timestamp(), $2, $3, $4, $5, $6, $7, $8) RETURNING id")
+            .bind(a.id).bind(a.actor.as_str()).bind(a.action).bind(a.entity).bind(a.entity_id)
+            .bind(a.subject).bind(a.changes.to_string()).bind(reason)
+            .fetch_one(&mut **c).await?,
+        Tx::Sqlite(c) => {
+            let id = a.id.unwrap_or_else(new_id);
+            sqlx::query("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+                .bind(id).bind(now()).bind(a.actor.as_str()).bind(a.action).bind(a.entity).bind(a.entity_id)
+                .bind(a.subject).bind(a.changes.to_string()).bind(reason)
+                .execute(&mut **c).await?;
+            id
+        }
+    };
     Ok(id)
 }
 
@@ -157,7 +169,7 @@ pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) 
             Vec::with_capacity(n),
         );
         for a in &entries {
-            ids.push(a.id.unwrap_or_else(new_id));
+            ids.push(a.id);
             actors.push(a.actor.as_str().to_string());
             actions.push(a.action.to_string());
             kinds.push(a.entity.to_string());
@@ -166,8 +178,8 @@ pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) 
             changes.push(a.changes.to_string());
             reasons.push(a.reason.map(str::to_string));
         }
-        sqlx::query("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) SELECT u.id, $1, u.actor, u.action, u.entity, u.entity_id, u.subject, u.changes, u.reason FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::text[]) AS u(id, actor, action, entity, entity_id, subject, changes, reason)")
-            .bind(at).bind(ids).bind(actors).bind(actions).bind(kinds).bind(entity_ids).bind(subjects).bind(changes).bind(reasons)
+        sqlx::query("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) SELECT COALESCE(u.id, didhub_uuid7()), clock_timestamp(), u.actor, u.action, u.entity, u.entity_id, u.subject, u.changes, u.reason FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[]) AS u(id, actor, action, entity, entity_id, subject, changes, reason)")
+            .bind(ids).bind(actors).bind(actions).bind(kinds).bind(entity_ids).bind(subjects).bind(changes).bind(reasons)
             .execute(&mut **c).await?;
         return Ok(());
     }

@@ -60,6 +60,11 @@ impl StoreError {
         }
     }
 
+    /// A single-statement write that could not do all it was asked (`didhub_expect`).
+    pub(crate) fn is_incomplete(&self) -> bool {
+        self.db_code().as_deref() == Some("DH409")
+    }
+
     /// Serialization failure, deadlock (PostgreSQL) or busy/locked (SQLite).
     pub fn is_retryable(&self) -> bool {
         matches!(
