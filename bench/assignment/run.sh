@@ -174,7 +174,7 @@ SQL
         local v="$1" r="$2" base="$3" stride="$4" before after tx cps_sql
         if [[ $v == bare ]]; then cps_sql="client_package_id = '$cp_pg'"; else cps_sql="client_package_id IN (SELECT cp FROM bench4_cps)"; fi
         before=$(psql_v -d "$db" -c "SELECT count(*) FROM dids WHERE $cps_sql")
-        pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$SECS" -D k=0 -D loaded=0 -D base="$base" -D stride="$stride" \
+        PGOPTIONS="-c plan_cache_mode=force_generic_plan" pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$SECS" -D k=0 -D loaded=0 -D base="$base" -D stride="$stride" \
             -f "$OUT/assign-$v.pgbench" "$db" >"$OUT/logs/assign-pgbench-$v-$r.out" 2>&1 \
             || die "pgbench $v failed: $(grep -m3 error "$OUT/logs/assign-pgbench-$v-$r.out")"
         after=$(psql_v -d "$db" -c "SELECT count(*) FROM dids WHERE $cps_sql")

@@ -72,7 +72,11 @@ impl Store {
         let url = cfg.database_url.as_deref().filter(|u| !u.is_empty());
         let backend = match url {
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                let opts = PgConnectOptions::from_str(u)?;
+                // Every statement is prepared once per connection and run with parameters; a
+                // generic plan spares re-planning the larger statements (the single-statement
+                // assignment) on every call, which PostgreSQL's heuristic otherwise keeps doing.
+                let opts = PgConnectOptions::from_str(u)?
+                    .options([("plan_cache_mode", "force_generic_plan")]);
                 let pool = PgPoolOptions::new()
                     .max_connections(cfg.pool_size.max(1))
                     .acquire_timeout(Duration::from_secs(10))

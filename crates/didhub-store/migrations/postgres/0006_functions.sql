@@ -15,11 +15,15 @@ $$ LANGUAGE plpgsql;
 -- milliseconds, the version, 12 bits of sub-millisecond time (RFC 9562 method 3), the variant
 -- and random bits. Audit entries take their ids from it, so that entries about one DID written
 -- by transactions that waited on each other's row locks are in the order the changes were
--- made, whatever the clocks of the application hosts.
+-- made, whatever the clocks of the application hosts. (PL/pgSQL keeps its expressions
+-- prepared; a SQL function with a subquery would be parsed again on every call.)
 CREATE FUNCTION didhub_uuid7() RETURNS uuid AS $$
-    SELECT (lpad(to_hex(floor(t)::bigint), 12, '0')
+DECLARE
+    t numeric := extract(epoch FROM clock_timestamp()) * 1000;
+BEGIN
+    RETURN (lpad(to_hex(floor(t)::bigint), 12, '0')
             || '7' || lpad(to_hex(floor((t - floor(t)) * 4096)::int), 3, '0')
             || to_hex(8 + floor(random() * 4)::int)
-            || substr(md5(random()::text), 1, 15))::uuid
-    FROM (SELECT extract(epoch FROM clock_timestamp()) * 1000 AS t) AS now
-$$ LANGUAGE sql VOLATILE;
+            || substr(md5(random()::text), 1, 15))::uuid;
+END;
+$$ LANGUAGE plpgsql VOLATILE;
