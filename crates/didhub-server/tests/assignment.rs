@@ -555,3 +555,45 @@ async fn blocks_story(app: &TestApp) {
     assert_eq!(a[3]["free_blocks"], 1, "the 10,000 block is whole again");
 }
 both_backends!(blocks, blocks_story);
+
+/// The in-memory routing table follows changes made elsewhere (another instance, straight
+/// SQL): by polling recent changes, and by the full reload for a change whose timestamp is
+/// older than the polling window (a long transaction that committed late).
+async fn routing_follower_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079480000-+442079480001"], None).await;
+    let pkg = package(app, "Follow", 5, None, None).await;
+    let c = customer(app, "Follow Co").await;
+    let cp = client_package(app, c, &pkg).await;
+    let (a, b) = ("+442079480000", "+442079480001");
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"numbers": [a, b], "destination": "sip:f@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(dids.len(), 2);
+    // This instance applied its own write at once.
+    assert_eq!(route(app, a).await["reachable"], true);
+    let table = &app.state.routing;
+    table.refresh(&app.store).await.unwrap();
+    // Another writer puts both on hold: one just now, one with a timestamp an hour old.
+    let now = chrono::Utc::now();
+    let old = now - chrono::Duration::hours(1);
+    for (number, at) in [(a, now), (b, old)] {
+        didhub_store::on!(app.store, p => sqlx::query("UPDATE dids SET status = 'hold', hold_until = $1, updated_at = $2 WHERE number = $3")
+            .bind(now + chrono::Duration::days(30)).bind(at).bind(number).execute(p).await.unwrap().rows_affected());
+    }
+    table.refresh(&app.store).await.unwrap();
+    assert_eq!(route(app, a).await["reachable"], false, "seen by polling");
+    assert_eq!(
+        route(app, b).await["reachable"],
+        true,
+        "older than the polling window"
+    );
+    table.reload(&app.store).await.unwrap();
+    let v = route(app, b).await;
+    assert_eq!(v["reachable"], false, "the full reload sees it: {v}");
+    assert_eq!(v["reason"], "hold");
+}
+both_backends!(routing_follower, routing_follower_story);

@@ -132,8 +132,8 @@ static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                SELECT didhub_uuid7(), clock_timestamp(), $7, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'hold_until', json_build_array(NULL, NULL), 'status', json_build_array('in_stock', 'assigned'))::text, $8 FROM d), \
          s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, -1 FROM d), \
          g AS (SELECT didhub_expect($1, (SELECT count(*) FROM d)) AS n) \
-         SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version \
-         FROM g LEFT JOIN (d JOIN operators o ON o.id = d.operator_id) ON true ORDER BY d.number",
+         SELECT d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version \
+         FROM g LEFT JOIN d ON true ORDER BY d.number",
         q = qualifies("cp.package_id")
     )
 });
