@@ -21,7 +21,7 @@ use didhub_store::Store;
 /// many DIDs are set-based and commit well inside it, and `FULL_RELOAD` catches anything older.
 const OVERLAP: chrono::Duration = chrono::Duration::seconds(2);
 pub const POLL: Duration = Duration::from_millis(250);
-pub const FULL_RELOAD: Duration = Duration::from_secs(60);
+pub const FULL_RELOAD: Duration = Duration::from_secs(300);
 
 type Entry = (DidStatus, Option<String>);
 
@@ -84,20 +84,32 @@ impl RoutingTable {
         Ok(n)
     }
 
-    /// Reloads everything routable (built aside, swapped in at once).
+    /// Reloads everything routable: built aside on a blocking thread, swapped in at once,
+    /// and the old table dropped after the lock is released, so lookups never wait for more
+    /// than the swap.
     pub async fn reload(&self, store: &Store) -> Result<usize, didhub_store::StoreError> {
         let started = Utc::now();
         let rows = store.routing_changes(None).await?;
         let n = rows.len();
-        let mut fresh = HashMap::with_capacity(n);
-        for (number, status, destination, _) in rows {
-            if let Ok(s) = status.parse::<DidStatus>() {
-                if routable(s) {
-                    fresh.insert(number, (s, destination));
+        let build = move || {
+            let mut fresh = HashMap::with_capacity(rows.len());
+            for (number, status, destination, _) in rows {
+                if let Ok(s) = status.parse::<DidStatus>() {
+                    if routable(s) {
+                        fresh.insert(number, (s, destination));
+                    }
                 }
             }
-        }
-        *self.map.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+            fresh
+        };
+        let fresh = tokio::task::spawn_blocking(build).await.map_err(|e| {
+            didhub_store::StoreError::Io(std::io::Error::other(format!("routing reload: {e}")))
+        })?;
+        let old = std::mem::replace(
+            &mut *self.map.write().unwrap_or_else(|e| e.into_inner()),
+            fresh,
+        );
+        tokio::task::spawn_blocking(move || drop(old));
         let mut w = self.watermark.lock().unwrap_or_else(|e| e.into_inner());
         // Changes committed while the reload read are still inside the next poll's overlap.
         *w = Some(w.map_or(started, |old| old.min(started)));
