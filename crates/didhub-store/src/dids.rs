@@ -82,6 +82,29 @@ impl NewRow {
 const INSERT_CHUNK: usize = 400;
 
 /// Inserts rows, skipping numbers already in the inventory; returns those skipped numbers.
+/// Holds the named operators for the rest of the transaction (PostgreSQL: `FOR KEY SHARE`, the
+/// lock a foreign key check would take, once per operator instead of once per row) and fails
+/// if one does not exist. `delete_operator` takes `FOR UPDATE` first, so an operator cannot go
+/// while DIDs naming it are being written. SQLite keeps its foreign key and has one writer.
+pub(crate) async fn hold_operators(tx: &mut Tx, ids: &[Uuid]) -> Result<()> {
+    let Tx::Postgres(c) = tx else { return Ok(()) };
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    let found: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM operators WHERE id = ANY($1) ORDER BY id FOR KEY SHARE")
+            .bind(&ids)
+            .fetch_all(&mut **c)
+            .await?;
+    match ids.into_iter().find(|id| !found.contains(id)) {
+        Some(missing) => Err(StoreError::invalid(
+            "operator_id",
+            format!("operator {missing} does not exist"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Rows per statement on SQLite, where the whole chunk is one JSON parameter.
 const SQLITE_INSERT_CHUNK: usize = 2_000;
 
@@ -163,6 +186,13 @@ pub(crate) async fn insert_rows(
     let at = now();
     let mut existing = Vec::new();
     let pg = matches!(tx, Tx::Postgres(_));
+    let ops: Vec<Uuid> = rows
+        .iter()
+        .map(|r| r.operator_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    hold_operators(tx, &ops).await?;
     for chunk in rows.chunks(if pg {
         INSERT_CHUNK
     } else {
@@ -628,6 +658,9 @@ impl Store {
         };
         let ids = retry(|| async {
             let mut tx = self.begin().await?;
+            if let Some(o) = &operator {
+                hold_operators(&mut tx, &[o.id]).await?;
+            }
             let dids = self.load_selection(&mut tx, sel).await?;
             let at = now();
             let mut changed = Vec::new();

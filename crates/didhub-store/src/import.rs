@@ -588,6 +588,15 @@ impl Store {
         rows: &[NewRow],
         batch_id: Uuid,
     ) -> Result<Vec<String>> {
+        if matches!(db, Tx::Postgres(_)) {
+            let ops: Vec<Uuid> = rows
+                .iter()
+                .map(|r| r.operator_id)
+                .collect::<std::collections::HashSet<_>>()
+                .into_iter()
+                .collect();
+            crate::dids::hold_operators(db, &ops).await?;
+        }
         if let Tx::Postgres(t) = db {
             use sqlx::Connection;
             let mut sp = (**t).begin().await?;

@@ -118,6 +118,11 @@ impl Store {
         retry(|| async {
             let mut tx = self.begin().await?;
             let cur = self.get_operator(id).await?;
+            // Waits for every transaction writing DIDs of this operator (they hold it with
+            // `FOR KEY SHARE`, see `dids::hold_operators`); the count below then sees them.
+            if matches!(tx, Tx::Postgres(_)) {
+                on_tx!(&mut tx, c => sqlx::query("SELECT id FROM operators WHERE id = $1 FOR UPDATE").bind(id).execute(&mut *c).await?.rows_affected());
+            }
             let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM dids WHERE operator_id = $1").bind(id).fetch_one(&mut *c).await?);
             if used > 0 {
                 return Err(StoreError::InUse(format!("operator '{}' is used by {used} DID(s); move or delete them first", cur.name)));
