@@ -186,9 +186,8 @@ SQL
     for r in $(seq 1 "$RUNS"); do
         log "assign run $r/$RUNS: pgbench bare UPDATE, $CLIENTS clients, $SECS s"
         pgbench_assign bare "$r" $((200000 + (r - 1) * 100000)) 3125
-        # didhub's routing follower re-reads every DID changed in the 5 s before the newest
-        # change it has seen (crates/didhub-server/src/routing.rs); let the baseline's changes
-        # age out of that window first.
+        # didhub's routing follower re-reads every DID changed in its overlap window (2 s,
+        # crates/didhub-server/src/routing.rs); let the baseline's changes age out of it first.
         sleep 6
         log "assign run $r/$RUNS: API, $CLIENTS clients, $SECS s"
         "$LOADGEN" assign --url "$url" --token "$token" --pool "$OUT/pool-api-$r.txt" --cps "$OUT/assign-cps.txt" \
@@ -336,9 +335,9 @@ blocks() {
     "$LOADGEN" blocks --size 1000 --country FR --number-type fixed_line \
         --target "small=http://127.0.0.1:18411,$(cat "$OUT/token-$small_db"),$OUT/blocks-cps-small-timed.txt" \
         --target "big=http://127.0.0.1:18412,$(cat "$OUT/token-$big_db"),$OUT/blocks-cps-big-timed.txt" >"$RES/blocks.json"
-    # Spaced: didhub re-reads every DID changed in the last 5 s after each allocation (routing
-    # refresh in the handler, and the follower every 250 ms); 6 s apart, each allocation only
-    # sees its own 1,000.
+    # Spaced: the routing follower re-reads every DID changed in its 2 s overlap every 250 ms
+    # (the handler applies its own 1,000 without a read); 6 s apart, no allocation shares the
+    # machine with the follower's re-reading of the previous one.
     log "blocks: $SPACED_N allocations a side, 6 s apart"
     "$LOADGEN" blocks --size 1000 --country FR --number-type fixed_line --pause-ms 6000 \
         --target "small=http://127.0.0.1:18411,$(cat "$OUT/token-$small_db"),$OUT/blocks-cps-small-spaced.txt" \
