@@ -565,14 +565,18 @@ async fn routing_follower_story(app: &TestApp) {
     let c = customer(app, "Follow Co").await;
     let cp = client_package(app, c, &pkg).await;
     let (a, b) = ("+442079480000", "+442079480001");
+    assert_eq!(dids[0]["number"], a);
+    // `a` named twice, by number and by id: assigned once, counted once.
     let (s, v) = app
         .post_json(
             &format!("/api/v1/client-packages/{cp}/dids"),
-            &json!({"numbers": [a, b], "destination": "sip:f@pbx.example.com"}),
+            &json!({"numbers": [a, b], "did_ids": [dids[0]["id"]], "destination": "sip:f@pbx.example.com"}),
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(dids.len(), 2);
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
+    let (_, p) = app.get_json(&format!("/api/v1/client-packages/{cp}")).await;
+    assert_eq!(p["did_count"], 2, "{p}");
     // This instance applied its own write at once.
     assert_eq!(route(app, a).await["reachable"], true);
     let table = &app.state.routing;
