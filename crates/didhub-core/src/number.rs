@@ -6,7 +6,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rlibphonenumber::{enums::Region, PhoneNumberFormat, PhoneNumberType, PHONE_NUMBER_UTIL};
+use rlibphonenumber::{
+    enums::Region, PhoneNumberFormat, PhoneNumberType, PhoneNumberUtil, PHONE_NUMBER_UTIL,
+};
 use serde::{Deserialize, Serialize};
 
 /// Longest E.164 number: 15 digits after the `+`.
@@ -297,30 +299,65 @@ fn normalise(input: &str, default_country: Option<Country>) -> Result<String, Nu
     Ok(out)
 }
 
-fn engine_parse(
+thread_local! {
+    /// This thread's own engine, when it asked for one with [`use_own_engine`].
+    static OWN_ENGINE: std::cell::OnceCell<Option<PhoneNumberUtil>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// Gives the calling thread its own metadata engine for the rest of its life; for long-lived
+/// threads that classify in bulk (the classify command's workers, an import's decoder).
+///
+/// Why: the engine's regexes keep their match caches in a pool that serves only the first
+/// thread to use it without a lock; every other thread takes a locked stack on each match,
+/// which cost a fifth of bulk classification on the shared engine. An engine costs about
+/// 40 MB once its regexes have compiled (lazily, on first use), so request handlers stay on
+/// the shared one. If the built-in metadata failed to load here (the shared engine would fail
+/// the same way), the thread keeps the shared engine.
+pub fn use_own_engine() {
+    OWN_ENGINE.with(|e| {
+        e.get_or_init(|| PhoneNumberUtil::new().ok());
+    });
+}
+
+/// Parses `s` on this thread's engine and answers its E.164 form, engine type and, when the
+/// type is known, its region.
+fn engine_classify(
     s: &str,
     country: Option<Country>,
-) -> Result<rlibphonenumber::PhoneNumber, NumberError> {
+) -> Result<(String, PhoneNumberType, Option<Region>), NumberError> {
     use rlibphonenumber::ParseError as P;
-    PHONE_NUMBER_UTIL
-        .parse(s, country.map(|c| c.region()))
-        .map_err(|e| match e {
-            P::InvalidCountryCode => NumberError::InvalidCountryCode,
-            P::TooShortAfterIdd | P::TooShortNsn => NumberError::TooShort,
-            P::TooLongNsn => NumberError::TooLong,
-            _ => NumberError::NotANumber,
-        })
+    OWN_ENGINE.with(|e| {
+        let util = e
+            .get()
+            .and_then(Option::as_ref)
+            .unwrap_or(&PHONE_NUMBER_UTIL);
+        let pn = util
+            .parse(s, country.map(|c| c.region()))
+            .map_err(|e| match e {
+                P::InvalidCountryCode => NumberError::InvalidCountryCode,
+                P::TooShortAfterIdd | P::TooShortNsn => NumberError::TooShort,
+                P::TooLongNsn => NumberError::TooLong,
+                _ => NumberError::NotANumber,
+            })?;
+        let e164 = util.format(&pn, PhoneNumberFormat::E164).into_owned();
+        let t = util.get_number_type(&pn);
+        let region = match t {
+            PhoneNumberType::Unknown => None,
+            _ => util.get_region_for_number(&pn),
+        };
+        Ok((e164, t, region))
+    })
 }
 
 /// Parses and classifies one written number. The only entry point to the metadata engine.
 pub fn classify(input: &str, default_country: Option<Country>) -> Result<Classified, NumberError> {
     let norm = normalise(input, default_country)?;
-    let pn = engine_parse(&norm, default_country)?;
-    let e164 = pn.format_as(PhoneNumberFormat::E164).into_owned();
+    let (e164, engine_type, region) = engine_classify(&norm, default_country)?;
     // libphonenumber's validity is exactly "the number has a type in its region's metadata"
     // (isValidNumberForRegion tests getNumberTypeHelper != UNKNOWN), so one type lookup
     // answers both questions.
-    let number_type = NumberType::from_engine(pn.get_type());
+    let number_type = NumberType::from_engine(engine_type);
     if number_type == NumberType::Unknown {
         // A spreadsheet may hold an international number without '+' even when a default
         // country is set for the national ones; try that reading before giving up.
@@ -331,8 +368,7 @@ pub fn classify(input: &str, default_country: Option<Country>) -> Result<Classif
         }
         return Err(NumberError::Invalid(e164));
     }
-    let country = pn
-        .get_region_code()
+    let country = region
         .and_then(|r| {
             let s = r.as_region_str();
             let b = s.as_bytes();

@@ -351,6 +351,7 @@ impl Store {
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
         let defaults = opts.defaults.clone();
         let decoder = std::thread::spawn(move || {
+            didhub_core::number::use_own_engine();
             let mut v = Validator {
                 header: None,
                 defaults,

@@ -14,6 +14,11 @@ use didhub_store::import::ImportOptions;
 use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store, StoreConfig};
 use serde::Deserialize;
 
+// Bulk classification, import and the API allocate many small strings on several threads;
+// mimalloc's per-thread heaps serve them faster than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod accounts;
 mod assign_cli;
 
@@ -453,64 +458,93 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn classify(country: Option<&str>) -> Result<()> {
+    use std::sync::mpsc::sync_channel;
+    use std::sync::{Arc, Mutex};
     let country = country
         .map(Country::parse)
         .transpose()
         .context("--country")?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    // Batches of lines classified on every core, written back in input order.
-    const BATCH: usize = 65_536;
-    let mut buf = Vec::new();
-    loop {
-        let mut lines: Vec<String> = Vec::with_capacity(BATCH);
-        while lines.len() < BATCH {
-            buf.clear();
-            if input.read_until(b'\n', &mut buf)? == 0 {
+    // A pipeline on long-lived threads: this thread reads chunks of lines, one worker per core
+    // classifies them on its own metadata engine (see `use_own_engine`), and
+    // a writer puts the results back in input order. Bounded queues keep memory constant.
+    const CHUNK: usize = 4096;
+    let (work_tx, work_rx) = sync_channel::<(u64, Vec<String>)>(threads * 2);
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let (done_tx, done_rx) = sync_channel::<(u64, Vec<u8>)>(threads * 2);
+    std::thread::scope(|sc| -> Result<()> {
+        for _ in 0..threads {
+            let work_rx = Arc::clone(&work_rx);
+            let done_tx = done_tx.clone();
+            sc.spawn(move || {
+                didhub_core::number::use_own_engine();
+                loop {
+                    let job = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((seq, lines)) = job else { return };
+                    let mut o = Vec::with_capacity(lines.len() * 120);
+                    for l in &lines {
+                        // Serialising a plain struct to a Vec cannot fail.
+                        let _ = serde_json::to_writer(&mut o, &classification(l, country));
+                        o.push(b'\n');
+                    }
+                    if done_tx.send((seq, o)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let writer = sc.spawn(move || -> std::io::Result<()> {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut next = 0u64;
+            let mut early = std::collections::BTreeMap::new();
+            for (seq, bytes) in done_rx {
+                early.insert(seq, bytes);
+                while let Some(b) = early.remove(&next) {
+                    out.write_all(&b)?;
+                    next += 1;
+                }
+            }
+            out.flush()
+        });
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        let mut buf = Vec::new();
+        let mut seq = 0u64;
+        let mut eof = false;
+        while !eof {
+            let mut lines: Vec<String> = Vec::with_capacity(CHUNK);
+            while lines.len() < CHUNK {
+                buf.clear();
+                if input.read_until(b'\n', &mut buf)? == 0 {
+                    eof = true;
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf);
+                let text = text.trim_end_matches(['\r', '\n']);
+                if !text.trim().is_empty() {
+                    lines.push(text.to_string());
+                }
+            }
+            if lines.is_empty() {
+                continue;
+            }
+            // A closed queue means the writer failed; its error is reported below.
+            if work_tx.send((seq, lines)).is_err() {
                 break;
             }
-            let text = String::from_utf8_lossy(&buf);
-            let text = text.trim_end_matches(['\r', '\n']);
-            if !text.trim().is_empty() {
-                lines.push(text.to_string());
-            }
+            seq += 1;
         }
-        if lines.is_empty() {
-            break;
+        drop(work_tx);
+        match writer.join() {
+            Ok(r) => r.context("writing the results"),
+            Err(_) => bail!("the writer thread failed"),
         }
-        let per = lines.len().div_ceil(threads);
-        let parts: Vec<Vec<u8>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = lines
-                .chunks(per)
-                .map(|chunk| {
-                    sc.spawn(move || {
-                        let mut o = Vec::with_capacity(chunk.len() * 120);
-                        for l in chunk {
-                            // Serialising a plain struct to a Vec cannot fail.
-                            let _ = serde_json::to_writer(&mut o, &classification(l, country));
-                            o.push(b'\n');
-                        }
-                        o
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for p in parts {
-            out.write_all(&p)?;
-        }
-        if lines.len() < BATCH {
-            break;
-        }
-    }
-    out.flush()?;
-    Ok(())
+    })
 }
 
 fn license_quote(

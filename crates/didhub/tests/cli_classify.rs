@@ -162,3 +162,35 @@ fn unknown_default_country_is_a_clear_error() {
     assert!(!r.success(), "an unknown --country must fail");
     assert!(r.stderr.contains("country"), "stderr: {}", r.stderr);
 }
+
+#[test]
+fn many_lines_come_back_in_input_order() {
+    // Enough lines for several worker chunks, with a run of blank lines longer than a chunk
+    // in the middle: every non-blank line comes back once, in the order it was read.
+    let mut input = String::new();
+    let mut want = Vec::new();
+    for i in 0..30_000u32 {
+        if (10_000..15_000).contains(&i) {
+            input.push('\n');
+            continue;
+        }
+        let n = format!("+4420794{:05}", i % 100_000);
+        input.push_str(&n);
+        input.push('\n');
+        want.push(n);
+    }
+    let out = classify(&[], &input);
+    let got: Vec<&str> = out
+        .iter()
+        .map(|v| v["input"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(got.len(), want.len());
+    assert!(
+        got.iter().zip(&want).all(|(g, w)| g == w),
+        "output out of input order"
+    );
+    for v in &out {
+        assert_eq!(v["valid"], true, "{v}");
+        assert_eq!(v["country"], "GB", "{v}");
+    }
+}
