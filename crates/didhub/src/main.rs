@@ -14,11 +14,6 @@ use didhub_store::import::ImportOptions;
 use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store, StoreConfig};
 use serde::Deserialize;
 
-// Bulk classification, import and the API allocate many small strings on several threads;
-// mimalloc's per-thread heaps serve them faster than the system allocator.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod accounts;
 mod assign_cli;
 
@@ -457,25 +452,46 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Byte buffers handed back and forth between the classify pipeline's threads, so that each
+/// chunk does not allocate (and fault in) fresh memory.
+#[derive(Default)]
+struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl Buffers {
+    fn take(&self, capacity: usize) -> Vec<u8> {
+        let b = self.0.lock().ok().and_then(|mut v| v.pop());
+        b.unwrap_or_else(|| Vec::with_capacity(capacity))
+    }
+
+    fn give(&self, mut b: Vec<u8>) {
+        b.clear();
+        if let Ok(mut v) = self.0.lock() {
+            v.push(b);
+        }
+    }
+}
+
 fn classify(country: Option<&str>) -> Result<()> {
     use std::sync::mpsc::sync_channel;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
     let country = country
         .map(Country::parse)
         .transpose()
         .context("--country")?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // A pipeline on long-lived threads: this thread reads chunks of lines, one worker per core
-    // classifies them on its own metadata engine (see `use_own_engine`), and
-    // a writer puts the results back in input order. Bounded queues keep memory constant.
-    const CHUNK: usize = 4096;
-    let (work_tx, work_rx) = sync_channel::<(u64, Vec<String>)>(threads * 2);
-    let work_rx = Arc::new(Mutex::new(work_rx));
+    // A pipeline on long-lived threads: this thread reads blocks of whole lines, one worker
+    // per core classifies them on its own metadata engine (see `use_own_engine`), and a writer
+    // puts the results back in input order. Bounded queues keep memory constant.
+    const LINES: usize = 4096;
+    const OUT_PER_LINE: usize = 120;
+    let (work_tx, work_rx) = sync_channel::<(u64, Vec<u8>)>(threads * 2);
+    let work_rx = Mutex::new(work_rx);
     let (done_tx, done_rx) = sync_channel::<(u64, Vec<u8>)>(threads * 2);
+    let (inputs, outputs) = (Buffers::default(), Buffers::default());
     std::thread::scope(|sc| -> Result<()> {
         for _ in 0..threads {
-            let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
+            let (work_rx, inputs, outputs) = (&work_rx, &inputs, &outputs);
             sc.spawn(move || {
                 didhub_core::number::use_own_engine();
                 loop {
@@ -483,13 +499,19 @@ fn classify(country: Option<&str>) -> Result<()> {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    let Ok((seq, lines)) = job else { return };
-                    let mut o = Vec::with_capacity(lines.len() * 120);
-                    for l in &lines {
+                    let Ok((seq, block)) = job else { return };
+                    let mut o = outputs.take(LINES * OUT_PER_LINE);
+                    for raw in block.split(|&b| b == b'\n') {
+                        let text = String::from_utf8_lossy(raw);
+                        let text = text.trim_end_matches('\r');
+                        if text.trim().is_empty() {
+                            continue;
+                        }
                         // Serialising a plain struct to a Vec cannot fail.
-                        let _ = serde_json::to_writer(&mut o, &classification(l, country));
+                        let _ = serde_json::to_writer(&mut o, &classification(text, country));
                         o.push(b'\n');
                     }
+                    inputs.give(block);
                     if done_tx.send((seq, o)).is_err() {
                         return;
                     }
@@ -497,6 +519,7 @@ fn classify(country: Option<&str>) -> Result<()> {
             });
         }
         drop(done_tx);
+        let outs = &outputs;
         let writer = sc.spawn(move || -> std::io::Result<()> {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -506,6 +529,7 @@ fn classify(country: Option<&str>) -> Result<()> {
                 early.insert(seq, bytes);
                 while let Some(b) = early.remove(&next) {
                     out.write_all(&b)?;
+                    outs.give(b);
                     next += 1;
                 }
             }
@@ -513,28 +537,21 @@ fn classify(country: Option<&str>) -> Result<()> {
         });
         let stdin = std::io::stdin();
         let mut input = stdin.lock();
-        let mut buf = Vec::new();
         let mut seq = 0u64;
         let mut eof = false;
         while !eof {
-            let mut lines: Vec<String> = Vec::with_capacity(CHUNK);
-            while lines.len() < CHUNK {
-                buf.clear();
-                if input.read_until(b'\n', &mut buf)? == 0 {
+            let mut block = inputs.take(LINES * 32);
+            for _ in 0..LINES {
+                if input.read_until(b'\n', &mut block)? == 0 {
                     eof = true;
                     break;
                 }
-                let text = String::from_utf8_lossy(&buf);
-                let text = text.trim_end_matches(['\r', '\n']);
-                if !text.trim().is_empty() {
-                    lines.push(text.to_string());
-                }
             }
-            if lines.is_empty() {
+            if block.is_empty() {
                 continue;
             }
             // A closed queue means the writer failed; its error is reported below.
-            if work_tx.send((seq, lines)).is_err() {
+            if work_tx.send((seq, block)).is_err() {
                 break;
             }
             seq += 1;
