@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use didhub_core::did::DidStatus;
 use didhub_core::import::Defaults;
 use didhub_core::licensing::{quote, TermKind};
-use didhub_core::number::{classification, Country};
+use didhub_core::number::{classification, Classification, Country};
 use didhub_store::dids::NewDids;
 use didhub_store::import::ImportOptions;
 use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store, StoreConfig};
@@ -452,6 +452,44 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Writes one result line exactly as `serde_json` writes a [`Classification`] (a test holds the
+/// two equal), without the generic serializer's per-field work: a twentieth of the command's
+/// time. Strings that need no escaping (the E.164 form, country and type always; the input
+/// nearly always) are copied as they are.
+fn write_classification(o: &mut Vec<u8>, c: &Classification) {
+    fn string(o: &mut Vec<u8>, s: &str) {
+        if s.bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            o.push(b'"');
+            o.extend_from_slice(s.as_bytes());
+            o.push(b'"');
+        } else {
+            // Writing a string to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *o, s);
+        }
+    }
+    fn field(o: &mut Vec<u8>, name: &[u8], v: Option<&str>) {
+        o.extend_from_slice(name);
+        match v {
+            Some(s) => string(o, s),
+            None => o.extend_from_slice(b"null"),
+        }
+    }
+    o.extend_from_slice(b"{\"input\":");
+    string(o, &c.input);
+    o.extend_from_slice(if c.valid {
+        b",\"valid\":true"
+    } else {
+        b",\"valid\":false"
+    });
+    field(o, b",\"e164\":", c.e164.as_deref());
+    field(o, b",\"country\":", c.country.as_deref());
+    field(o, b",\"type\":", c.number_type.map(|t| t.as_str()));
+    field(o, b",\"error\":", c.error.as_deref());
+    o.push(b'}');
+}
+
 /// Byte buffers handed back and forth between the classify pipeline's threads, so that each
 /// chunk does not allocate (and fault in) fresh memory.
 #[derive(Default)]
@@ -507,8 +545,7 @@ fn classify(country: Option<&str>) -> Result<()> {
                         if text.trim().is_empty() {
                             continue;
                         }
-                        // Serialising a plain struct to a Vec cannot fail.
-                        let _ = serde_json::to_writer(&mut o, &classification(text, country));
+                        write_classification(&mut o, &classification(text, country));
                         o.push(b'\n');
                     }
                     inputs.give(block);
@@ -896,4 +933,38 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
         std::process::exit(2);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_lines_are_what_serde_writes() {
+        let gb = Country::parse("GB").ok();
+        for (input, cc) in [
+            ("+442079460018", None),
+            ("020 7946 0018", gb),
+            ("+1 201 555 0123", None),
+            ("+80012345678", None),
+            ("+44 20 7946 001", None),
+            ("0800 \"free\"", gb),
+            ("back\\slash\t+44", None),
+            ("\u{1}\u{7f}", None),
+            ("tél. +33 1 23 45 67 89", None),
+            ("+33 1 23 45 67 89", None),
+            ("", None),
+            ("0207946001", None),
+        ] {
+            let c = classification(input, cc);
+            let mut fast = Vec::new();
+            write_classification(&mut fast, &c);
+            let serde = serde_json::to_vec(&c).unwrap_or_default();
+            assert_eq!(
+                String::from_utf8_lossy(&fast),
+                String::from_utf8_lossy(&serde),
+                "input {input:?}"
+            );
+        }
+    }
 }
