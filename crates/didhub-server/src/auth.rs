@@ -22,34 +22,41 @@ pub const SESSION_COOKIE: &str = "didhub_session";
 pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Verified bearer tokens, so that hot paths (routing lookups) cost no database round trip.
+/// Lookups take a shared lock and hash the token before taking it: two request threads never
+/// wait for each other, and none waits on a thread that was preempted while hashing.
 #[derive(Default)]
 pub struct TokenCache {
-    inner: std::sync::Mutex<std::collections::HashMap<String, (Identity, std::time::Instant)>>,
+    inner: std::sync::RwLock<std::collections::HashMap<[u8; 32], (Identity, std::time::Instant)>>,
 }
 
 impl TokenCache {
-    fn key(token: &str) -> String {
+    fn key(token: &str) -> [u8; 32] {
         use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+        sha2::Sha256::digest(token.as_bytes()).into()
     }
 
     pub fn get(&self, token: &str) -> Option<Identity> {
-        let m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        m.get(&Self::key(token))
+        let k = Self::key(token);
+        let m = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        m.get(&k)
             .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
             .map(|(i, _)| i.clone())
     }
 
     pub fn put(&self, token: &str, i: Identity) {
-        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let k = Self::key(token);
+        let mut m = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if m.len() > 10_000 {
             m.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
         }
-        m.insert(Self::key(token), (i, std::time::Instant::now()));
+        m.insert(k, (i, std::time::Instant::now()));
     }
 
     pub fn clear(&self) {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 pub const CSRF_HEADER: &str = "x-csrf-token";

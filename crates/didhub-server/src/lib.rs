@@ -92,6 +92,16 @@ fn prometheus() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // Only the first recorder of the process is installed (tests start several apps).
         let _ = metrics::set_global_recorder(recorder);
+        // Histograms keep every sample until upkeep folds them into buckets: without it memory
+        // grows with the request count between scrapes, and a scrape folds them all at once.
+        // A plain thread, so that folding never holds up a request worker.
+        let h = handle.clone();
+        let _ = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                h.run_upkeep();
+            });
         handle
     })
 }
