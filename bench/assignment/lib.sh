@@ -121,7 +121,10 @@ db_count() { psql_v -d "$1" -c "SELECT count(*) FROM dids" 2>/dev/null || echo 0
 # start_server DB PORT: serves DB on PORT in the background; sets SERVER_PID.
 start_server() {
     local db="$1" port="$2"
-    DIDHUB_LOG=warn "$BIN" --database-url "$PG_BASE/$db" --pool-size "$POOL_SIZE" \
+    # In a session of its own, as a service runs (and as PostgreSQL does here): the kernel's
+    # autogroup scheduling then shares the CPU between it and the load generator's session
+    # the way it does for the database and pgbench.
+    DIDHUB_LOG=warn setsid "$BIN" --database-url "$PG_BASE/$db" --pool-size "$POOL_SIZE" \
         serve --listen "127.0.0.1:$port" >"$OUT/logs/serve-$db.log" 2>&1 &
     SERVER_PID=$!
     echo "$SERVER_PID" >>"$OUT/servers.pids"
