@@ -177,13 +177,117 @@ async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Serves until `shutdown` resolves.
+/// HTTP threads per core when the configuration does not say. More than one, so that a slow
+/// request holds up fewer connections; few, because each thread is a runtime of its own.
+pub const HTTP_THREADS_PER_CORE: usize = 2;
+
+/// Serves until `shutdown` resolves: this task accepts connections and hands them round robin
+/// to `threads` threads, each a single-threaded runtime that serves its connections to the end.
+/// Background work stays on the caller's runtime.
+///
+/// Why not one multi-threaded runtime: its workers wake each other for new work and queue
+/// tasks behind one another, and when the kernel preempts a worker (as it does whenever a
+/// response wakes a client on the same cores) everything queued on it waits for its next
+/// time slice. The routing lookup's p99 was 1.4–2.8 ms that way at a p50 of 0.08 ms; on
+/// single-threaded runtimes that sleep in the kernel between requests it is 0.2–0.4 ms
+/// (docs/PERFORMANCE.md). Round robin rather than `SO_REUSEPORT`, whose hashing left some
+/// threads with several busy connections and others with none.
+///
+/// Database connections belong to the runtime that opened them and are used from any thread;
+/// the HTTP threads live as long as the server, and the server is the last thing to stop.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    threads: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut lanes = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..threads.max(1) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        lanes.push(tx);
+        let (state, mut stopped) = (state.clone(), stopped.clone());
+        let h = std::thread::Builder::new()
+            .name(format!("didhub-http-{i}"))
+            .spawn(move || -> std::io::Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    axum::serve(Handoff { rx, addr }, app(state))
+                        .with_graceful_shutdown(async move {
+                            let _ = stopped.wait_for(|s| *s).await;
+                        })
+                        .await
+                })
+            })?;
+        handles.push(h);
+    }
+    tokio::pin!(shutdown);
+    let mut next = 0usize;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
+                Ok(conn) => {
+                    // A lane only closes when its thread has ended; the others still serve.
+                    let _ = lanes[next % lanes.len()].send(conn);
+                    next = next.wrapping_add(1);
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    drop(lanes);
+    tokio::task::spawn_blocking(move || {
+        let mut first_err = Ok(());
+        for h in handles {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("an HTTP thread panicked")));
+            if let (Err(e), Ok(())) = (r, &first_err) {
+                first_err = Err(e);
+            }
+        }
+        first_err
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// The connections the accepting task hands to one HTTP thread.
+struct Handoff {
+    rx: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, std::net::SocketAddr)>,
+    addr: std::net::SocketAddr,
+}
+
+impl axum::serve::Listener for Handoff {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Some((s, peer)) = self.rx.recv().await else {
+                // The acceptor has stopped; graceful shutdown ends this thread.
+                return std::future::pending().await;
+            };
+            // Registers the socket with this thread's runtime.
+            match tokio::net::TcpStream::from_std(s) {
+                Ok(s) => return (s, peer),
+                Err(e) => tracing::warn!(error = %e, "taking over a connection failed"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.addr)
+    }
 }

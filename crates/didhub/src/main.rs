@@ -38,12 +38,15 @@ struct Global {
     /// PostgreSQL URL (postgres://…); without it the embedded SQLite database is used.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
-    /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size, log_format).
+    /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size, http_threads, log_format, secure_cookies, hold_days).
     #[arg(long, global = true, env = "DIDHUB_CONFIG")]
     config: Option<PathBuf>,
     /// Database connection pool size.
     #[arg(long, global = true, env = "DIDHUB_POOL_SIZE")]
     pool_size: Option<u32>,
+    /// HTTP threads of `serve`, each owning its share of the connections (default: 2 per core).
+    #[arg(long, global = true, env = "DIDHUB_HTTP_THREADS")]
+    http_threads: Option<usize>,
     /// Mark the session cookie Secure (set false only for plain-HTTP development).
     #[arg(long, global = true, env = "DIDHUB_SECURE_COOKIES")]
     secure_cookies: Option<bool>,
@@ -62,6 +65,7 @@ struct FileConfig {
     database_url: Option<String>,
     listen: Option<String>,
     pool_size: Option<u32>,
+    http_threads: Option<usize>,
     log_format: Option<String>,
     secure_cookies: Option<bool>,
     hold_days: Option<i64>,
@@ -308,6 +312,7 @@ enum LicenseCmd {
 struct Ctx {
     store_cfg: StoreConfig,
     listen: String,
+    http_threads: Option<usize>,
     secure_cookies: bool,
     hold_days: i64,
 }
@@ -347,6 +352,7 @@ fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
         Ctx {
             store_cfg,
             listen,
+            http_threads: g.http_threads.or(file.http_threads).filter(|n| *n > 0),
             secure_cookies,
             hold_days,
         },
@@ -420,7 +426,11 @@ async fn run(cli: Cli) -> Result<()> {
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
-            tracing::info!(addr = %addr, backend = store.backend_name(), "didhub serving");
+            let threads = ctx.http_threads.unwrap_or_else(|| {
+                didhub_server::HTTP_THREADS_PER_CORE
+                    * std::thread::available_parallelism().map_or(1, |n| n.get())
+            });
+            tracing::info!(addr = %addr, backend = store.backend_name(), threads, "didhub serving");
             let mut state = didhub_server::AppState::new(store);
             state.secure_cookies = ctx.secure_cookies;
             state.hold = chrono::Duration::days(ctx.hold_days);
@@ -428,7 +438,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .start_background()
                 .await
                 .context("loading the routing table")?;
-            didhub_server::serve(listener, state, async {
+            didhub_server::serve(listener, state, threads, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;

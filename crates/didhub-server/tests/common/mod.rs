@@ -82,7 +82,7 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
     state.start_background().await.expect("background tasks");
     let served = state.clone();
     let server = tokio::spawn(async move {
-        let _ = didhub_server::serve(listener, served, std::future::pending()).await;
+        let _ = didhub_server::serve(listener, served, 2, std::future::pending()).await;
     });
     Some(TestApp {
         base: format!("http://{addr}"),
