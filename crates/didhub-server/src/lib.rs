@@ -177,9 +177,11 @@ async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
-/// HTTP threads per core when the configuration does not say. More than one, so that a slow
-/// request holds up fewer connections; few, because each thread is a runtime of its own.
-pub const HTTP_THREADS_PER_CORE: usize = 2;
+/// HTTP threads per core when the configuration does not say. A thread serves its connections
+/// one request at a time, so a request that takes CPU (a 100-DID list page) holds up the other
+/// connections of its thread: with 2 per core the list's p99 was 8.3 ms, with 4 per core 7.0 ms
+/// (docs/PERFORMANCE.md).
+pub const HTTP_THREADS_PER_CORE: usize = 4;
 
 /// Serves until `shutdown` resolves: this task accepts connections and hands them round robin
 /// to `threads` threads, each a single-threaded runtime that serves its connections to the end.

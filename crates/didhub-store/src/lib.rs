@@ -77,8 +77,12 @@ impl Store {
                 // assignment) on every call, which PostgreSQL's heuristic otherwise keeps doing.
                 let opts = PgConnectOptions::from_str(u)?
                     .options([("plan_cache_mode", "force_generic_plan")]);
+                // Connections are kept (no idle timeout or lifetime) so that the ones opened by
+                // `warm_up` stay: see there.
                 let pool = PgPoolOptions::new()
                     .max_connections(cfg.pool_size.max(1))
+                    .idle_timeout(None)
+                    .max_lifetime(None)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(opts)
                     .await?;
@@ -97,6 +101,24 @@ impl Store {
             }
         };
         Ok(Store { backend })
+    }
+
+    /// Opens every connection of the pool now, from the caller's runtime.
+    ///
+    /// Why: a PostgreSQL connection's socket reports readiness through the runtime that opened
+    /// it, whichever thread uses it later. The server's HTTP threads are single-threaded
+    /// runtimes that are often busy; connections opened by them made requests on other threads
+    /// wait for them. Opened here, on the server's main runtime (which only accepts and runs
+    /// background work), they are served by an idle reactor. SQLite connections run on threads
+    /// of their own and need nothing.
+    pub async fn warm_up(&self) -> Result<()> {
+        if let Backend::Postgres(p) = &self.backend {
+            let n = p.options().get_max_connections() as usize;
+            let conns =
+                futures::future::try_join_all((0..n).map(|_| p.acquire())).await?;
+            drop(conns);
+        }
+        Ok(())
     }
 
     /// Opens (creating if needed) and migrates.

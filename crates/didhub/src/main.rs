@@ -44,7 +44,7 @@ struct Global {
     /// Database connection pool size.
     #[arg(long, global = true, env = "DIDHUB_POOL_SIZE")]
     pool_size: Option<u32>,
-    /// HTTP threads of `serve`, each owning its share of the connections (default: 2 per core).
+    /// HTTP threads of `serve`, each owning its share of the connections (default: 4 per core).
     #[arg(long, global = true, env = "DIDHUB_HTTP_THREADS")]
     http_threads: Option<usize>,
     /// Mark the session cookie Secure (set false only for plain-HTTP development).
@@ -431,6 +431,7 @@ async fn run(cli: Cli) -> Result<()> {
                     * std::thread::available_parallelism().map_or(1, |n| n.get())
             });
             tracing::info!(addr = %addr, backend = store.backend_name(), threads, "didhub serving");
+            store.warm_up().await.context("opening database connections")?;
             let mut state = didhub_server::AppState::new(store);
             state.secure_cookies = ctx.secure_cookies;
             state.hold = chrono::Duration::days(ctx.hold_days);
