@@ -190,9 +190,9 @@ pub const HTTP_THREADS_PER_CORE: usize = 4;
 /// Why not one multi-threaded runtime: its workers wake each other for new work and queue
 /// tasks behind one another, and when the kernel preempts a worker (as it does whenever a
 /// response wakes a client on the same cores) everything queued on it waits for its next
-/// time slice. The routing lookup's p99 was 1.4–2.8 ms that way at a p50 of 0.08 ms; on
-/// single-threaded runtimes that sleep in the kernel between requests it is 0.2–0.4 ms
-/// (docs/PERFORMANCE.md). Round robin rather than `SO_REUSEPORT`, whose hashing left some
+/// time slice. The routing lookup's p99 was 1.8–2.3 ms that way at a p50 of 0.08 ms; on
+/// single-threaded runtimes that sleep in the kernel between requests it is 0.6–1.3 ms
+/// (docs/PERFORMANCE.md, with the trade-off this makes for heavier requests). Round robin rather than `SO_REUSEPORT`, whose hashing left some
 /// threads with several busy connections and others with none.
 ///
 /// Database connections belong to the runtime that opened them and are used from any thread;

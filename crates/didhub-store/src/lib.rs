@@ -114,8 +114,7 @@ impl Store {
     pub async fn warm_up(&self) -> Result<()> {
         if let Backend::Postgres(p) = &self.backend {
             let n = p.options().get_max_connections() as usize;
-            let conns =
-                futures::future::try_join_all((0..n).map(|_| p.acquire())).await?;
+            let conns = futures::future::try_join_all((0..n).map(|_| p.acquire())).await?;
             drop(conns);
         }
         Ok(())

@@ -431,7 +431,10 @@ async fn run(cli: Cli) -> Result<()> {
                     * std::thread::available_parallelism().map_or(1, |n| n.get())
             });
             tracing::info!(addr = %addr, backend = store.backend_name(), threads, "didhub serving");
-            store.warm_up().await.context("opening database connections")?;
+            store
+                .warm_up()
+                .await
+                .context("opening database connections")?;
             let mut state = didhub_server::AppState::new(store);
             state.secure_cookies = ctx.secure_cookies;
             state.hold = chrono::Duration::days(ctx.hold_days);
