@@ -733,3 +733,53 @@ async fn import_export_story(app: &TestApp) {
     assert_eq!(p["errors"][0]["field"], "file");
 }
 both_backends!(import_export, import_export_story);
+
+/// `serve` hands connections to its HTTP threads: more connections than threads, each
+/// answering, then a clean stop when the shutdown future resolves.
+async fn http_threads_story(app: &TestApp) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(didhub_server::serve(
+        listener,
+        app.state.clone(),
+        3,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // Seven clients: seven connections, spread over three threads, each used twice.
+    let clients: Vec<reqwest::Client> = (0..7).map(|_| reqwest::Client::new()).collect();
+    for round in 0..2 {
+        let answers = futures::future::join_all(clients.iter().map(|c| {
+            c.get(format!("http://{addr}/api/v1/dids?limit=1"))
+                .bearer_auth(&app.token)
+                .send()
+        }))
+        .await;
+        for r in answers {
+            assert_eq!(r.unwrap().status(), 200, "round {round}");
+        }
+    }
+    let _ = stop.send(());
+    drop(clients);
+    let r = tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("serve stops after its shutdown future resolves");
+    assert!(matches!(r, Ok(Ok(()))), "serve ended with {r:?}");
+    assert!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err(),
+        "nothing listens after the stop"
+    );
+    // The pool opens every connection when asked (PostgreSQL; SQLite has nothing to open).
+    app.store.warm_up().await.unwrap();
+    let (size, _) = app.store.pool_stats();
+    if app.db == common::Db::Postgres {
+        assert_eq!(size, 8, "warm_up opens the whole pool");
+    } else {
+        assert!(size >= 1);
+    }
+}
+both_backends!(http_threads, http_threads_story);
