@@ -783,3 +783,66 @@ async fn http_threads_story(app: &TestApp) {
     }
 }
 both_backends!(http_threads, http_threads_story);
+
+/// Bulk edit by ids past PostgreSQL's 65,535 bind parameters: the id list is one parameter,
+/// so 70,000 ids are edited at once, and one stale version among them refuses them all.
+async fn bulk_edit_many_ids_story(app: &TestApp) {
+    const N: usize = 70_000;
+    let op = app.operator("Many").await;
+    for (first, last) in [
+        ("+442071000000", "+442071049999"),
+        ("+442071050000", "+442071069999"),
+    ] {
+        let (s, v) = app
+            .post_json(
+                "/api/v1/dids",
+                &json!({"operator_id": op, "numbers": [format!("{first}-{last}")]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let mut sel = Vec::with_capacity(N);
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = "/api/v1/dids?prefix=%2B4420710&limit=1000".to_string();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (s, page) = app.get_json(&path).await;
+        assert_eq!(s, 200, "{page}");
+        for d in page["items"].as_array().unwrap() {
+            sel.push(json!({"id": d["id"], "version": d["version"]}));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(sel.len(), N);
+    // One stale version among 70,000: nothing changes.
+    let mut stale = sel.clone();
+    stale[N - 1]["version"] = json!(99);
+    let (s, _) = app
+        .post_json(
+            "/api/v1/dids/bulk-edit",
+            &json!({"selection": {"ids": stale}, "patch": {"tag": "many"}}),
+        )
+        .await;
+    assert_eq!(s, 412);
+    assert_eq!(
+        app.get_json("/api/v1/dids/count?tag=many").await.1["count"],
+        0
+    );
+    let (s, v) = app
+        .post_json(
+            "/api/v1/dids/bulk-edit",
+            &json!({"selection": {"ids": sel}, "patch": {"tag": "many"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        app.get_json("/api/v1/dids/count?tag=many").await.1["count"],
+        N
+    );
+}
+both_backends!(bulk_edit_many_ids, bulk_edit_many_ids_story);
