@@ -192,8 +192,9 @@ pub const HTTP_THREADS_PER_CORE: usize = 4;
 /// response wakes a client on the same cores) everything queued on it waits for its next
 /// time slice. The routing lookup's p99 was 1.8–2.3 ms that way at a p50 of 0.08 ms; on
 /// single-threaded runtimes that sleep in the kernel between requests it is 0.6–1.3 ms
-/// (docs/PERFORMANCE.md, with the trade-off this makes for heavier requests). Round robin rather than `SO_REUSEPORT`, whose hashing left some
-/// threads with several busy connections and others with none.
+/// (docs/PERFORMANCE.md, with the trade-off this makes for heavier requests). Round robin
+/// rather than `SO_REUSEPORT`, whose hashing left some threads with several busy connections
+/// and others with none.
 ///
 /// Database connections belong to the runtime that opened them and are used from any thread;
 /// the HTTP threads live as long as the server, and the server is the last thing to stop.

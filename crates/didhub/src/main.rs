@@ -345,6 +345,10 @@ fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
         .hold_days
         .or(file.hold_days)
         .unwrap_or(didhub_core::assignment::DEFAULT_HOLD_DAYS);
+    let http_threads = g.http_threads.or(file.http_threads);
+    if http_threads == Some(0) {
+        bail!("--http-threads must be at least 1");
+    }
     if !(0..=3650).contains(&hold_days) {
         bail!("--hold-days must be between 0 and 3650, not {hold_days}");
     }
@@ -352,7 +356,7 @@ fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
         Ctx {
             store_cfg,
             listen,
-            http_threads: g.http_threads.or(file.http_threads).filter(|n| *n > 0),
+            http_threads,
             secure_cookies,
             hold_days,
         },

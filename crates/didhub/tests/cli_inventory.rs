@@ -246,3 +246,11 @@ fn database_flags_work_after_the_subcommand_and_from_the_environment() {
         );
     });
 }
+
+#[test]
+fn zero_http_threads_is_a_clear_error() {
+    let db = common::Db::new(common::Backend::Sqlite);
+    let r = db.run(&["serve", "--listen", "127.0.0.1:0", "--http-threads", "0"]);
+    assert!(!r.success(), "serve with no HTTP threads must not start");
+    assert!(r.stderr.contains("--http-threads"), "stderr: {}", r.stderr);
+}
