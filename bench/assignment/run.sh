@@ -24,7 +24,8 @@
 # Knobs: A_RUNS (3), A_SECONDS (15, each timed assignment run), A_STRESS_SECONDS (30),
 # A_CLIENTS (32), A_BIG (10000000 DIDs for blocks), A_SMALL (100000), A_BLOCK_N (15
 # back-to-back allocations per side), A_SPACED_N (6 allocations per side, 6 s apart),
-# R_SECONDS (20, each routing run), R_CONC (8), A_POOL_SIZE (16, didhub --pool-size),
+# R_SECONDS (20, each routing run), R_CONC (8), R_RATES ("5000 10000", the open-loop rates),
+# A_POOL_SIZE (16, didhub --pool-size),
 # A_SKIP_BUILD=1 (use target/release/didhub as it is), A_BIN=PATH (benchmark that binary).
 #
 # bench/assignment/diag_assign.sh (after `run.sh assign`) breaks the database side of an
@@ -44,6 +45,7 @@ BLOCK_N="${A_BLOCK_N:-15}"
 SPACED_N="${A_SPACED_N:-6}"
 R_SECS="${R_SECONDS:-20}"
 R_CONC="${R_CONC:-8}"
+R_RATES="${R_RATES:-5000 10000}"
 DEST="sip:bench@pbx.example.com"
 
 # ensure_db DB COUNT: loads DB unless it already holds exactly COUNT DIDs and is untouched.
@@ -481,6 +483,33 @@ SQL
     window_b=$(psql_v -d "$db" -c "SELECT count(*) FROM dids WHERE updated_at >= (SELECT max(updated_at) FROM dids) - interval '5 s'")
     routing_runs b
     local bm=$R_API_MED bpm=$R_PG_MED line_b=$R_LINE
+    # C: open loop, the same request rate on both sides (how latency is usually compared: a
+    # closed loop runs the faster side hotter). Latency from each request's scheduled time.
+    ensure_loadgen
+    local rate c_rows="" c_lines="" r p50 p95 p99 n j a50 a99 arate abad
+    for rate in $R_RATES; do
+        local c_api=() c_pg=() api_runs="" pg_runs=""
+        for r in $(seq 1 "$RUNS"); do
+            log "routing (C, $rate/s) run $r/$RUNS: pgbench --rate $rate, $R_SECS s"
+            (cd "$OUT/pgb-routing" && pgbench -n -M prepared -c "$R_CONC" -j 2 -T "$R_SECS" --rate="$rate" -l \
+                --log-prefix="c$rate-$r" -f "$OUT/routing.pgbench" "$db" >"$OUT/logs/routing-pgbench-c$rate-$r.out" 2>&1) \
+                || die "pgbench failed"
+            read -r p50 p95 p99 n < <(pgbench_pcts "$OUT/pgb-routing/c$rate-$r")
+            c_pg+=("$p99")
+            pg_runs+="p50 $p50 / p99 $p99 ms ($(awk -v n="$n" -v s="$R_SECS" 'BEGIN{printf "%.0f", n/s}')/s); "
+            log "routing (C, $rate/s) run $r/$RUNS: API by loadgen --rate $rate, $R_SECS s"
+            j="$OUT/logs/routing-loadgen-c$rate-$r.json"
+            "$LOADGEN" routing --url "$url" --token "$token" --rate "$rate" --conns "$R_CONC" \
+                --seconds "$R_SECS" --first "$NUM_BASE" --count 1000000 >"$j" || die "loadgen failed"
+            read -r a50 a99 arate abad < <(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); l=v["latency"]; print(f"{l[\"p50_ms\"]:.3f} {l[\"p99_ms\"]:.3f} {v[\"requests_per_s\"]:.0f} {v[\"non_2xx_or_errors\"]}")' "$j")
+            c_api+=("$a99")
+            api_runs+="p50 $a50 / p99 $a99 ms (${arate}/s, $abad non-2xx); "
+        done
+        local cam cpm
+        cam=$(median "${c_api[@]}"); cpm=$(median "${c_pg[@]}")
+        c_rows+="| C: p99 latency, open loop at $(printf "%'d" "$rate") requests/s on both sides | $cam ms | $cpm ms | **$(ratio "$cam" "$cpm")×** | (≤ 1× and < 1 ms) | $(pass_le "$cam" "$cpm") / $(pass_lt "$cam" 1) |"$'\n'
+        c_lines+="All runs, C at $rate/s: API $api_runs pgbench $pg_runs"$'\n\n'
+    done
     stop_server "$pid"
     {
         echo "Routing lookup on $(printf "%'d" "$total") DIDs, $(printf "%'d" "$assigned") of them assigned (10 blocks of 10,000 allocated through the API; the rest in stock, which routes as unreachable), $R_CONC concurrent clients, $R_SECS s a run after a 5 s warm-up of each side, $RUNS runs alternating (median p99 reported). Every request asks for a random number of the 1,000,000 (so about 10% are assigned). Load average at start: $la."
@@ -489,16 +518,19 @@ SQL
         echo "- Baseline: \`SELECT status, destination FROM dids WHERE number = '+' || :n\` (unique index \`dids_number_key\`), :n random in the same range, by \`pgbench -M prepared -c $R_CONC -j 2\`; percentiles over every transaction of \`pgbench --log\`."
         echo "- A: right after the setup, as a deployment is after any burst of writes: $(printf "%'d" "$window_a") DIDs changed in the 5 s before the newest change. (Before commit 8c9d16a the routing follower re-read exactly these every 250 ms for as long as no newer write came, under its write lock: p99 53–105 ms; commit 8c9d16a moves its window with the clock.)"
         echo "- B: after one more single-DID assignment and 7 s, so that the 5 s before the newest change hold $window_b DID(s)."
+        echo "- C (not the target's measurement, which is the closed loop of A and B): open loop, the same rate on both sides, $R_CONC connections each: the API by \`bench/assignment/loadgen routing --rate R\` (Poisson arrivals, 2 runtime threads), the baseline by \`pgbench --rate R -c $R_CONC -j 2\`; on both, latency runs from the request's scheduled time (so a side that falls behind is charged for the wait). After B, same database state."
         echo
         echo "| measurement | didhub API | baseline (pgbench, indexed SELECT) | ratio | target | result |"
         echo "|---|---:|---:|---:|---:|:---:|"
         echo "| A: p99 latency, right after a burst of $(printf "%'d" "$window_a") changes | $am ms | $pm ms | **$(ratio "$am" "$pm")×** | ≤ 1× and < 1 ms | $(pass_le "$am" "$pm") / $(pass_lt "$am" 1) |"
         echo "| B: p99 latency, quiet ($window_b change(s) in the last 5 s before the newest) | $bm ms | $bpm ms | **$(ratio "$bm" "$bpm")×** | ≤ 1× and < 1 ms | $(pass_le "$bm" "$bpm") / $(pass_lt "$bm" 1) |"
+        printf '%s' "$c_rows"
         echo
         echo "All runs, A: $line_a"
         echo
         echo "All runs, B: $line_b"
         echo
+        printf '%s' "$c_lines"
         bin_note
     } >"$RES/routing.md"
     cat "$RES/routing.md"

@@ -200,11 +200,21 @@ pub enum HoldAction {
     Release,
 }
 
-/// The hold rule: a package that is not active puts its DIDs on hold; active again brings them
-/// back; terminated releases them.
-pub fn on_package_state(did: DidStatus, to: PackageState) -> Option<HoldAction> {
+/// Whether a hold has run its course at `now` (its end is the first instant it no longer holds).
+pub fn hold_ended(
+    hold_until: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    hold_until.is_some_and(|u| u <= now)
+}
+
+/// The hold rule: a package that is not active puts its DIDs on hold; active again brings back
+/// those still within their hold period (one whose period has ended is released, even when the
+/// hold worker has not got to it yet); terminated releases them.
+pub fn on_package_state(did: DidStatus, hold_ended: bool, to: PackageState) -> Option<HoldAction> {
     match (did, to) {
         (DidStatus::Assigned, PackageState::Inactive) => Some(HoldAction::Hold),
+        (DidStatus::Hold, PackageState::Active) if hold_ended => Some(HoldAction::Release),
         (DidStatus::Hold, PackageState::Active) => Some(HoldAction::Restore),
         (DidStatus::Assigned | DidStatus::Hold, PackageState::Terminated) => {
             Some(HoldAction::Release)
@@ -285,19 +295,35 @@ mod tests {
     #[test]
     fn hold_rule() {
         use DidStatus::*;
+        for ended in [false, true] {
+            assert_eq!(
+                on_package_state(Assigned, ended, PackageState::Inactive),
+                Some(HoldAction::Hold)
+            );
+            assert_eq!(
+                on_package_state(Hold, ended, PackageState::Terminated),
+                Some(HoldAction::Release)
+            );
+            assert_eq!(
+                on_package_state(Assigned, ended, PackageState::Active),
+                None
+            );
+        }
         assert_eq!(
-            on_package_state(Assigned, PackageState::Inactive),
-            Some(HoldAction::Hold)
-        );
-        assert_eq!(
-            on_package_state(Hold, PackageState::Active),
+            on_package_state(Hold, false, PackageState::Active),
             Some(HoldAction::Restore)
         );
+        // Reactivated after the hold period: released, not restored.
         assert_eq!(
-            on_package_state(Hold, PackageState::Terminated),
+            on_package_state(Hold, true, PackageState::Active),
             Some(HoldAction::Release)
         );
-        assert_eq!(on_package_state(Assigned, PackageState::Active), None);
+        let t = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        let s = chrono::Duration::seconds(1);
+        assert!(!hold_ended(None, t));
+        assert!(!hold_ended(Some(t + s), t));
+        assert!(hold_ended(Some(t), t));
+        assert!(hold_ended(Some(t - s), t));
         assert!(PackageState::Terminated
             .check_change(PackageState::Active)
             .is_err());

@@ -620,6 +620,87 @@ async fn delete_story(app: &TestApp) {
 }
 both_backends!(delete, delete_story);
 
+/// An operator deleted while an import naming it runs: whichever commits first wins, and the
+/// other is refused with a clear error (never a 5xx). The import is all or nothing, and no DID
+/// is left naming an operator that is gone.
+async fn operator_delete_races_import_story(app: &TestApp) {
+    const N: i64 = 10_000;
+    let mut outcomes = Vec::new();
+    for (i, delay_ms) in [0u64, 2, 10, 40, 150, 400, 2500].into_iter().enumerate() {
+        let name = format!("Race {i}");
+        let op = app.operator(&name).await;
+        let first = 442071000000 + i as i64 * 100_000;
+        let csv = format!("number\n+{first}-+{}\n", first + N - 1);
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("race.csv"),
+            )
+            .text("operator", name.clone());
+        let import = app.post("/api/v1/dids/import").multipart(form).send();
+        let delete = async {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            app.delete(&format!("/api/v1/operators/{op}")).send().await
+        };
+        let (imp, del) = tokio::join!(import, delete);
+        let (imp, del) = (imp.unwrap(), del.unwrap());
+        let (imp_status, del_status) = (imp.status().as_u16(), del.status().as_u16());
+        let imp_body: Value = imp.json().await.unwrap_or(Value::Null);
+        let del_body: Value = del.json().await.unwrap_or(Value::Null);
+        let prefix = format!("/api/v1/dids/count?prefix=%2B{}", first / 100_000);
+        let count = app.get_json(&prefix).await.1["count"].as_i64().unwrap();
+        let (_, ops) = app.get_json("/api/v1/operators").await;
+        let alive: Vec<&Value> = ops
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["name"] == name.as_str())
+            .collect();
+        match (imp_status, del_status) {
+            // The import held the operator first: the delete waited and saw its DIDs.
+            (200, 409) => {
+                assert_eq!(count, N, "{imp_body}");
+                assert_eq!(alive.len(), 1);
+                assert_eq!(alive[0]["id"], op.as_str());
+                let detail = del_body["detail"].as_str().unwrap_or_default();
+                assert!(
+                    detail.contains(&name) && detail.contains("DID"),
+                    "{del_body}"
+                );
+            }
+            // The delete went first and the import made the operator again (it names it).
+            (200, 204) => {
+                assert_eq!(count, N, "{imp_body}");
+                assert_eq!(alive.len(), 1);
+                assert_ne!(alive[0]["id"], op.as_str(), "a new operator of that name");
+                assert_eq!(imp_body["operators_created"], json!([name]), "{imp_body}");
+            }
+            // The delete went first after the import had looked the operator up: refused,
+            // nothing written.
+            (422, 204) => {
+                assert_eq!(count, 0, "{imp_body}");
+                assert!(alive.is_empty());
+                assert!(
+                    imp_body.to_string().contains("does not exist"),
+                    "{imp_body}"
+                );
+            }
+            other => panic!("import {other:?}: {imp_body} / delete: {del_body}"),
+        }
+        outcomes.push((imp_status, del_status));
+    }
+    eprintln!("{:?} outcomes (import, delete): {outcomes:?}", app.db);
+    // Whatever the interleaving, no DID names a missing operator.
+    let orphans: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar(
+        "SELECT count(*) FROM dids d LEFT JOIN operators o ON o.id = d.operator_id WHERE o.id IS NULL"
+    ).fetch_one(p).await).unwrap();
+    assert_eq!(orphans, 0, "{outcomes:?}");
+}
+both_backends!(
+    operator_delete_races_import,
+    operator_delete_races_import_story
+);
+
 async fn import_export_story(app: &TestApp) {
     let csv = "DID;Operator;Status;Tag\n+442079460100-+442079460109;Carrier A;reserved;t1\n+33 1 23 45 67 89;;;\nbogus;;;\n+442079460105;;;\n";
     let form = || {

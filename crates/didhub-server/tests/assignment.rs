@@ -310,6 +310,93 @@ async fn hold_story(app: &TestApp) {
 }
 both_backends!(hold, hold_story);
 
+/// A package reactivated after its DIDs' hold period ended (before the worker got to them)
+/// does not get them back: they go to their after-hold status, as the worker would have sent
+/// them; DIDs still within their period come back with their routing.
+async fn reactivate_after_hold_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079460300-+442079460303"], None).await;
+    let pkg = package(app, "Any", 5, None, None).await;
+    let c = customer(app, "Late Co").await;
+    let cp = client_package(app, c, &pkg).await;
+    let ids: Vec<String> = dids
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": ids, "destination": "sip:late@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let r = app
+        .patch(&format!("/api/v1/client-packages/{cp}"))
+        .json(&json!({"state": "inactive"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Two of the four have run out their hold period; the worker has not run.
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    for id in &ids[..2] {
+        let id = Uuid::parse_str(id).unwrap();
+        didhub_store::on!(app.store, p => sqlx::query("UPDATE dids SET hold_until = $1 WHERE id = $2").bind(past).bind(id).execute(p).await.map(|_| ())).unwrap();
+    }
+    let r = app
+        .patch(&format!("/api/v1/client-packages/{cp}"))
+        .json(&json!({"state": "active"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for (i, id) in ids.iter().enumerate() {
+        let (_, d) = app.get_json(&format!("/api/v1/dids/{id}")).await;
+        let (_, h) = app.get_json(&format!("/api/v1/dids/{id}/history")).await;
+        let last = h
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .next_back();
+        let number = d["number"].as_str().unwrap().to_string();
+        if i < 2 {
+            assert_eq!(d["status"], "in_stock", "{d}");
+            assert!(
+                d["customer_id"].is_null() && d["destination"].is_null(),
+                "{d}"
+            );
+            assert_eq!(route(app, &number).await["reason"], "not_in_service");
+        } else {
+            assert_eq!(d["status"], "assigned", "{d}");
+            assert_eq!(
+                route(app, &number).await["destination"],
+                "sip:late@pbx.example.com"
+            );
+        }
+        let want = if i < 2 {
+            "did.hold_expired"
+        } else {
+            "did.restore"
+        };
+        assert!(
+            h.as_array().unwrap().iter().any(|e| e["action"] == want),
+            "{number}: {last:?} {h}"
+        );
+    }
+    // The allowance counts only the two that came back.
+    let (_, p) = app.get_json(&format!("/api/v1/client-packages/{cp}")).await;
+    assert_eq!(p["did_count"], 2, "{p}");
+    check_block_counts(app).await;
+    // Nothing is left for the worker.
+    assert!(app
+        .store
+        .release_expired_holds(10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+both_backends!(reactivate_after_hold, reactivate_after_hold_story);
+
 async fn no_double_assignment(app: &TestApp) {
     let (_, dids) = setup(app, &["+442079461000-+442079461019"], None).await;
     let pkg = package(app, "Big", 1000, None, None).await;
@@ -555,6 +642,63 @@ async fn blocks_story(app: &TestApp) {
     assert_eq!(a[3]["free_blocks"], 1, "the 10,000 block is whole again");
 }
 both_backends!(blocks, blocks_story);
+
+/// A package that takes only DIDs with a tag gets blocks from the tagged stock, best fit among
+/// them, and a clear answer naming the tag when there is none.
+async fn tagged_blocks_story(app: &TestApp) {
+    // Untagged stock first in number order, where the untagged search would look first.
+    setup(app, &["+442079470000-+442079470999"], None).await;
+    // Tagged: a whole hundred, and a hundred with one number taken (the better fit for 10).
+    setup(app, &["+442079471000-+442079471099"], Some("gold")).await;
+    setup(app, &["+442079472000-+442079472099"], Some("gold")).await;
+    setup(app, &["+442079472100-+442079472199"], Some("silver")).await;
+    let pkg = package(app, "Gold", 1_000, Some("gold"), None).await;
+    let c = customer(app, "Gold Co").await;
+    let cp = client_package(app, c, &pkg).await;
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"numbers": ["+442079472055"], "destination": "sip:g@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let path = format!("/api/v1/client-packages/{cp}/blocks");
+    let alloc = |size: u32| {
+        let body = json!({"size": size, "country": "GB", "number_type": "fixed_line", "destination": "sip:g@pbx.example.com"});
+        let path = path.clone();
+        async move { app.post_json(&path, &body).await }
+    };
+    let (s, v) = alloc(10).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["block"]["first"].as_str(), v["block"]["last"].as_str()),
+        (Some("+442079472000"), Some("+442079472009")),
+        "inside the tagged hundred already broken into"
+    );
+    let (s, v) = alloc(100).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["block"]["first"], "+442079471000");
+    assert_eq!(v["assigned"], 100);
+    let (_, d) = app
+        .get_json("/api/v1/dids?prefix=%2B44207947100&limit=5")
+        .await;
+    assert!(d["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["tag"] == "gold" && d["status"] == "assigned"));
+    // No whole tagged hundred is left (the untagged and silver ones do not count).
+    let (s, p) = alloc(100).await;
+    assert_eq!(s, 409, "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("tagged 'gold'") && detail.contains("89 free numbers"),
+        "{detail}"
+    );
+    assert!(detail.contains("8 whole blocks of 10,"), "{detail}");
+    check_block_counts(app).await;
+}
+both_backends!(tagged_blocks, tagged_blocks_story);
 
 /// The in-memory routing table follows changes made elsewhere (another instance, straight
 /// SQL): by polling recent changes, and by the full reload for a change whose timestamp is

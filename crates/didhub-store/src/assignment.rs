@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use didhub_core::assignment::{
-    on_package_state, Destination, HoldAction, PackageRule, PackageState,
+    hold_ended, on_package_state, Destination, HoldAction, PackageRule, PackageState,
 };
 use didhub_core::did::{name, optional_text, DidStatus};
 use didhub_core::licensing::TermKind;
@@ -422,22 +422,31 @@ impl Store {
             }
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "client_package.state", entity: "client_package", entity_id: Some(id), subject: None, changes: json!({"state": [from, to]}), reason: None }).await?;
             let dids = self.dids_where(&mut tx, "d.client_package_id = $1", id).await?;
-            let mut by_status: BTreeMap<&'static str, (HoldAction, Vec<Did>)> = BTreeMap::new();
+            let mut groups: BTreeMap<(&'static str, u8), (HoldAction, Vec<Did>)> = BTreeMap::new();
             for d in dids {
-                if let Some(action) = on_package_state(d.status, to) {
-                    by_status.entry(d.status.as_str()).or_insert_with(|| (action, Vec::new())).1.push(d);
+                if let Some(action) = on_package_state(d.status, hold_ended(d.hold_until, at), to) {
+                    groups.entry((d.status.as_str(), action as u8)).or_insert_with(|| (action, Vec::new())).1.push(d);
                 }
             }
             let until = at + hold;
             let mut moved = Vec::new();
-            for (status, (action, group)) in by_status {
-                let (set, verb) = match action {
+            for ((status, _), (action, group)) in groups {
+                let (set, mut verb) = match action {
                     HoldAction::Hold => ("status = 'hold', hold_until = $3", "did.hold"),
                     HoldAction::Restore => ("status = 'assigned', hold_until = NULL", "did.restore"),
                     HoldAction::Release => ("status = after_hold, customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL", "did.release"),
                 };
-                // Set-based: one statement per status group, checked against what was read.
-                let sql = format!("UPDATE dids SET {set}, updated_at = $1, version = version + 1 WHERE client_package_id = $2 AND status = $4");
+                // Reactivation splits the DIDs on hold by `hold_ended` (the same test in SQL).
+                let only = match (status, action) {
+                    ("hold", HoldAction::Restore) => " AND (hold_until IS NULL OR hold_until > $1)",
+                    ("hold", HoldAction::Release) if to == PackageState::Active => {
+                        verb = "did.hold_expired";
+                        " AND hold_until <= $1"
+                    }
+                    _ => "",
+                };
+                // Set-based: one statement per group, checked against what was read.
+                let sql = format!("UPDATE dids SET {set}, updated_at = $1, version = version + 1 WHERE client_package_id = $2 AND status = $4{only}");
                 let hold_until = matches!(action, HoldAction::Hold).then_some(until);
                 let n = on_tx!(&mut tx, c => sqlx::query(&sql).bind(at).bind(id).bind(hold_until).bind(status).execute(&mut *c).await?.rows_affected());
                 if n as usize != group.len() {
@@ -764,6 +773,17 @@ impl Store {
         destination: &str,
         reason: Option<&str>,
     ) -> Result<(Allocated, Vec<Moved>)> {
+        retry(|| self.allocate_block_once(actor, cp_id, req, destination, reason)).await
+    }
+
+    async fn allocate_block_once(
+        &self,
+        actor: &Actor,
+        cp_id: Uuid,
+        req: &BlockRequest,
+        destination: &str,
+        reason: Option<&str>,
+    ) -> Result<(Allocated, Vec<Moved>)> {
         let mut req = req.clone();
         req.country = Country::parse(&req.country)
             .map_err(|e| StoreError::invalid("country", e))?
@@ -797,8 +817,15 @@ impl Store {
                     .map_err(|e| StoreError::invalid("size", e))?;
                 continue;
             }
-            let Some(block) = crate::blocks::find(&mut tx, &req).await? else {
-                let avail = crate::blocks::availability(&mut tx, &req).await?;
+            let found = match &package.tag {
+                Some(tag) => crate::blocks::find_tagged(&mut tx, &req, tag).await?,
+                None => crate::blocks::find(&mut tx, &req).await?,
+            };
+            let Some(block) = found else {
+                let avail = match &package.tag {
+                    Some(tag) => crate::blocks::availability_tagged(&mut tx, &req, tag).await?,
+                    None => crate::blocks::availability(&mut tx, &req).await?,
+                };
                 let desc: Vec<String> = avail
                     .iter()
                     .map(|a| {
@@ -810,30 +837,45 @@ impl Store {
                     })
                     .collect();
                 return Err(StoreError::Conflict(format!(
-                    "no free aligned block of {} {} {} numbers{}; available: {}",
+                    "no free aligned block of {} {} {} numbers{}{}; available: {}",
                     req.size,
                     req.country,
                     req.number_type,
+                    package
+                        .tag
+                        .as_ref()
+                        .map(|t| format!(" tagged '{t}'"))
+                        .unwrap_or_default(),
                     req.operator_id
                         .map(|o| format!(" from operator {o}"))
                         .unwrap_or_default(),
                     desc.join(", ")
                 )));
             };
-            if let Some(tag) = &package.tag {
-                let tagged: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM dids WHERE number >= $1 AND number <= $2 AND tag = $3").bind(&block.first).bind(&block.last).bind(tag).fetch_one(&mut *c).await?);
-                if tagged as usize != size {
-                    return Err(StoreError::Conflict(format!(
-                        "the free block {}…{} is not all tagged '{tag}' as the package requires",
-                        block.first, block.last
-                    )));
-                }
-            }
             let at = now();
-            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE dids SET status = 'assigned', customer_id = $1, client_package_id = $2, destination = $3, hold_until = NULL, updated_at = $4, version = version + 1 WHERE number >= $5 AND number <= $6 AND status = 'in_stock' AND operator_id = $7")
-                .bind(cp.customer_id).bind(cp_id).bind(&dest).bind(at).bind(&block.first).bind(&block.last).bind(block.operator_id).execute(&mut *c).await?.rows_affected());
+            // Conditional on the package's tag too: a number re-tagged while we looked fails
+            // the count and the search runs again.
+            let mut upd = Sql::new("UPDATE dids SET status = 'assigned', customer_id = ");
+            upd.bind(Param::Uuid(cp.customer_id))
+                .push(", client_package_id = ")
+                .bind(Param::Uuid(cp_id))
+                .push(", destination = ")
+                .bind(Param::Text(dest.clone()))
+                .push(", hold_until = NULL, updated_at = ")
+                .bind(Param::Time(at))
+                .push(", version = version + 1 WHERE number >= ")
+                .bind(Param::Text(block.first.clone()))
+                .push(" AND number <= ")
+                .bind(Param::Text(block.last.clone()))
+                .push(" AND status = 'in_stock' AND operator_id = ")
+                .bind(Param::Uuid(block.operator_id));
+            if let Some(tag) = &package.tag {
+                upd.push(" AND tag = ").bind(Param::Text(tag.clone()));
+            }
+            let n = on_tx!(&mut tx, c => bind_all!(sqlx::query(&upd.text), upd.params).execute(&mut *c).await?.rows_affected());
             if n as usize != size {
-                // Taken while we looked (its stock change not folded yet): look again.
+                // Taken while we looked (its stock change not folded yet): look again. The
+                // transaction rolls back, so a partial update is undone.
                 continue;
             }
             let rows: Vec<DidRow> = on_tx!(&mut tx, c => sqlx::query_as(&format!("{} WHERE d.number >= $1 AND d.number <= $2 AND d.client_package_id = $3 AND d.updated_at = $4 ORDER BY d.number", crate::dids::DID_SELECT)).bind(&block.first).bind(&block.last).bind(cp_id).bind(at).fetch_all(&mut *c).await?);

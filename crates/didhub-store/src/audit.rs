@@ -58,23 +58,26 @@ impl Store {
         subject: Option<String>,
         changes: Value,
     ) -> Result<Uuid> {
-        let mut tx = self.begin().await?;
-        let id = write_audit(
-            &mut tx,
-            AuditWrite {
-                id: None,
-                actor,
-                action,
-                entity,
-                entity_id: None,
-                subject,
-                changes,
-                reason: None,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+        crate::retry(|| async {
+            let mut tx = self.begin().await?;
+            let id = write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action,
+                    entity,
+                    entity_id: None,
+                    subject: subject.clone(),
+                    changes: changes.clone(),
+                    reason: None,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+        .await
     }
 
     /// The global log, newest first, filtered.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use didhub_core::blocks::{check_size, digits, prefix, range, TRACKED};
+use didhub_core::blocks::{check_size, digits, prefix, range, ORDERABLE, TRACKED};
 use didhub_core::did::DidStatus;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -263,6 +263,79 @@ pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block
         }
     }
     Ok(None)
+}
+
+/// Appends: the in-stock DIDs of a country and type carrying `tag`, grouped by the block of
+/// `size` each falls in, as (p: block prefix, operator_id, free: free tagged numbers). The
+/// prefix length comes from `size`, never from input, so it is written into the statement.
+fn push_tagged_groups(sql: &mut Sql, req: &BlockRequest, tag: &str, size: u32) {
+    let k = digits(size);
+    sql.push(&format!(
+        "SELECT substr(d.number, 1, length(d.number) - {k}) AS p, d.operator_id AS operator_id, count(*) AS free FROM dids d WHERE d.status = 'in_stock' AND d.tag = "
+    ));
+    sql.bind(Param::Text(tag.to_string()));
+    filters(sql, req, "d");
+    sql.push(&format!(
+        " GROUP BY substr(d.number, 1, length(d.number) - {k}), d.operator_id"
+    ));
+}
+
+/// A block for a package that takes only DIDs with a tag. `stock_blocks` does not count by
+/// tag, so this looks at the tagged stock itself (its cost grows with the in-stock numbers
+/// carrying that tag in that country and type, not with the whole stock). Best fit one level
+/// up: the free block whose enclosing block of ten times its size has the fewest free tagged
+/// numbers, so that whole larger runs stay whole while smaller ones exist.
+pub(crate) async fn find_tagged(
+    tx: &mut Tx,
+    req: &BlockRequest,
+    tag: &str,
+) -> Result<Option<Block>> {
+    let size = check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
+    let mut sql = Sql::new("WITH b AS (");
+    push_tagged_groups(&mut sql, req, tag, size);
+    sql.push("), u AS (");
+    push_tagged_groups(&mut sql, req, tag, size * 10);
+    sql.push(&format!(
+        ") SELECT b.p, b.operator_id FROM b JOIN u ON u.p = substr(b.p, 1, length(b.p) - 1) AND u.operator_id = b.operator_id WHERE b.free = {size} ORDER BY u.free, b.p LIMIT 1"
+    ));
+    let r: Option<(String, Uuid)> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(&mut *c).await?);
+    Ok(r.map(|(p, op)| {
+        let (first, last) = range(&p, size);
+        Block {
+            first,
+            last,
+            size,
+            operator_id: op,
+        }
+    }))
+}
+
+/// What a tagged package could have instead: free tagged numbers, and wholly free blocks of
+/// each orderable size among them.
+pub(crate) async fn availability_tagged(
+    tx: &mut Tx,
+    req: &BlockRequest,
+    tag: &str,
+) -> Result<Vec<Availability>> {
+    let mut out = Vec::new();
+    for size in std::iter::once(1).chain(ORDERABLE) {
+        let mut sql = Sql::new("SELECT count(*) FROM (");
+        if size == 1 {
+            sql.push("SELECT 1 FROM dids d WHERE d.status = 'in_stock' AND d.tag = ");
+            sql.bind(Param::Text(tag.to_string()));
+            filters(&mut sql, req, "d");
+        } else {
+            push_tagged_groups(&mut sql, req, tag, size);
+            sql.push(&format!(" HAVING count(*) = {size}"));
+        }
+        sql.push(") t");
+        let n: i64 = on_tx!(tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_one(&mut *c).await?);
+        out.push(Availability {
+            size,
+            free_blocks: n,
+        });
+    }
+    Ok(out)
 }
 
 /// Wholly free blocks per tracked size for a country and type.

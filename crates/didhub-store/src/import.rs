@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::io::Cursor;
+use std::sync::Arc;
 
 use calamine::{Data, Reader};
 use didhub_core::import::{parse_row, Dedup, Defaults, Header, Rejection, Row};
@@ -297,7 +298,7 @@ fn decode_csv(data: &[u8], v: &mut Validator) {
     v.flush();
 }
 
-fn decode_spreadsheet(data: Vec<u8>, v: &mut Validator) {
+fn decode_spreadsheet(data: &[u8], v: &mut Validator) {
     let mut wb = match calamine::open_workbook_auto_from_rs(Cursor::new(data)) {
         Ok(wb) => wb,
         Err(e) => {
@@ -337,7 +338,8 @@ fn decode_spreadsheet(data: Vec<u8>, v: &mut Validator) {
 }
 
 impl Store {
-    /// Imports a file. `progress` is called with the number of data rows processed.
+    /// Imports a file. `progress` is called with the number of data rows processed (from the
+    /// start again if a serialization failure or deadlock makes the whole import run again).
     pub async fn import_dids(
         &self,
         actor: &Actor,
@@ -348,6 +350,18 @@ impl Store {
         if data.is_empty() {
             return Err(file_error("the file is empty"));
         }
+        let data = Arc::new(data);
+        crate::retry(|| self.import_once(actor, data.clone(), &opts, progress)).await
+    }
+
+    /// One attempt: one transaction, rolled back unless it commits.
+    async fn import_once(
+        &self,
+        actor: &Actor,
+        data: Arc<Vec<u8>>,
+        opts: &ImportOptions,
+        progress: Option<&(dyn Fn(usize) + Sync)>,
+    ) -> Result<ImportReport> {
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
         let defaults = opts.defaults.clone();
         let decoder = std::thread::spawn(move || {
@@ -365,7 +379,7 @@ impl Store {
             };
             match sniff(&data) {
                 Format::Csv => decode_csv(&data, &mut v),
-                Format::Spreadsheet => decode_spreadsheet(data, &mut v),
+                Format::Spreadsheet => decode_spreadsheet(&data, &mut v),
             }
             if v.header.is_none() && v.processed == 0 {
                 let _ =
@@ -446,9 +460,11 @@ impl Store {
         report.rejected.sort_by_key(|r| r.row);
         let refused = !opts.skip_invalid && !report.rejected.is_empty();
         if refused || opts.dry_run || report.valid == 0 {
-            // Dropping the transaction rolls it back.
+            // Dropping the transaction rolls it back. A dry run reports the operators the
+            // import would create; a refused import created none.
             if refused {
                 report.valid = 0;
+                report.operators_created.clear();
             }
             return Ok(report);
         }

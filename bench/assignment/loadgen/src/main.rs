@@ -14,6 +14,12 @@
 //!     sequential (one request at a time); prints every latency. --pause-ms N waits N ms
 //!     before every request.
 //!
+//!   loadgen routing --url U --token T --rate R --conns 8 --seconds S --first N --count C
+//!     open loop: each of the connections sends `GET /api/v1/routing/%2B<n>` (n random in
+//!     [N, N+C)) at Poisson-distributed times, R requests/s over all of them. A request's
+//!     latency runs from its scheduled time (as `pgbench --rate` counts it), so a server that
+//!     falls behind is charged for the wait. Runs on 2 runtime threads, like `pgbench -j 2`.
+//!
 //! Prints one JSON object on stdout.
 
 use std::collections::BTreeMap;
@@ -276,17 +282,81 @@ async fn blocks(m: BTreeMap<String, Vec<String>>) -> Value {
     Value::Object(out)
 }
 
+/// Open-loop routing lookups at a fixed rate (see the header).
+async fn routing(m: BTreeMap<String, Vec<String>>) -> Value {
+    let url = one(&m, "url", None);
+    let token = one(&m, "token", None);
+    let rate: f64 = one(&m, "rate", None).parse().unwrap();
+    let conns: usize = one(&m, "conns", Some("8")).parse().unwrap();
+    let secs: f64 = one(&m, "seconds", Some("20")).parse().unwrap();
+    let first: u64 = one(&m, "first", None).parse().unwrap();
+    let count: u64 = one(&m, "count", None).parse().unwrap();
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let per_conn = rate / conns as f64;
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        // One client per connection: one keep-alive connection each, as pgbench has.
+        let http = client(1);
+        let (url, auth) = (url.clone(), format!("Bearer {token}"));
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::from_entropy();
+            let mut lat = Vec::new();
+            let (mut bad, mut lag_max) = (0u64, 0f64);
+            let mut next = Instant::now();
+            loop {
+                // Exponential gaps: a Poisson arrival process, as pgbench --rate schedules.
+                let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
+                next += Duration::from_secs_f64(-u.ln() / per_conn);
+                if next >= deadline {
+                    break;
+                }
+                tokio::time::sleep_until(next.into()).await;
+                let lag = Instant::now().saturating_duration_since(next);
+                lag_max = lag_max.max(lag.as_secs_f64() * 1e3);
+                let n = first + rng.gen_range(0..count);
+                let r = http
+                    .get(format!("{url}/api/v1/routing/%2B{n}"))
+                    .header("authorization", &auth)
+                    .send()
+                    .await;
+                let ok = match r {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                lat.push(next.elapsed().as_secs_f64() * 1e3);
+                bad += u64::from(!ok);
+            }
+            (lat, bad, lag_max)
+        }));
+    }
+    let (mut all, mut bad, mut lag_max) = (Vec::new(), 0, 0f64);
+    for h in tasks {
+        let (l, b, g) = h.await.unwrap();
+        all.extend(l);
+        bad += b;
+        lag_max = lag_max.max(g);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    json!({
+        "rate_asked": rate, "conns": conns, "elapsed_s": elapsed,
+        "requests_per_s": all.len() as f64 / elapsed, "non_2xx_or_errors": bad,
+        "max_schedule_lag_ms": lag_max, "latency": summary_ms(all),
+    })
+}
+
 use rand::SeedableRng;
 
-#[tokio::main]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let cmd = std::env::args().nth(1).unwrap_or_default();
     let m = args();
     let v = match cmd.as_str() {
         "assign" => assign(m).await,
         "blocks" => blocks(m).await,
+        "routing" => routing(m).await,
         _ => {
-            eprintln!("usage: loadgen assign|blocks --help in the source");
+            eprintln!("usage: loadgen assign|blocks|routing (see the header of its source)");
             std::process::exit(2);
         }
     };
