@@ -176,6 +176,95 @@ async fn setup_more(app: &TestApp) -> (String, String) {
 }
 both_backends!(assignment, assignment_story);
 
+/// Assignment and block allocation with an `Idempotency-Key`: a retry gets the first answer
+/// (nothing assigned twice), another body with the key is refused, concurrent requests with
+/// one key run once, and a request that failed leaves the key free for its retry.
+async fn idempotent_assignment_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079480000-+442079480099"], None).await;
+    let pkg = package(app, "Idem", 1_000, None, None).await;
+    let c = customer(app, "Idem Co").await;
+    let cp = client_package(app, c, &pkg).await;
+    let other = client_package(app, customer(app, "Other Co").await, &pkg).await;
+    let id0 = dids[0]["id"].as_str().unwrap().to_string();
+    let send = |cp: String, key: &'static str, body: Value| async move {
+        let r = app
+            .post(&format!("/api/v1/client-packages/{cp}/dids"))
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let replayed = r.headers().contains_key("idempotent-replayed");
+        (
+            r.status().as_u16(),
+            replayed,
+            r.json::<Value>().await.unwrap(),
+        )
+    };
+    let body = json!({"did_ids": [id0], "destination": "sip:i@pbx.example.com"});
+    let (s1, r1, v1) = send(cp.clone(), "assign-1", body.clone()).await;
+    assert_eq!((s1, r1), (200, false), "{v1}");
+    let (s2, r2, v2) = send(cp.clone(), "assign-1", body.clone()).await;
+    assert_eq!((s2, r2), (200, true), "{v2}");
+    assert_eq!(v1, v2);
+    let (_, h) = app.get_json(&format!("/api/v1/dids/{id0}/history")).await;
+    let assigns = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "did.assign")
+        .count();
+    assert_eq!(assigns, 1, "{h}");
+    // The same key for another package (another path) is another request.
+    let (s, _, p) = send(other.clone(), "assign-1", body.clone()).await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["type"], "urn:didhub:problem:idempotency-key-reused");
+    // A failed request frees its key: the DID is held, so another customer's assign fails...
+    let (s, _, p) = send(other.clone(), "assign-2", body.clone()).await;
+    assert_eq!(s, 409, "{p}");
+    // ...and once it is free again, the retry with the same key runs.
+    let r = app
+        .delete(&format!("/api/v1/client-packages/{cp}/dids/{id0}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, replayed, v) = send(other.clone(), "assign-2", body.clone()).await;
+    assert_eq!((s, replayed), (200, false), "{v}");
+    assert_eq!(v[0]["client_package_id"], other.as_str());
+    // Concurrent blocks with one key: one allocation, the others replay it or are told to wait.
+    let path = format!("/api/v1/client-packages/{cp}/blocks");
+    let block = json!({"size": 10, "country": "GB", "number_type": "fixed_line", "destination": "sip:i@pbx.example.com"});
+    let tries = (0..6).map(|_| {
+        app.post(&path)
+            .header("Idempotency-Key", "block-1")
+            .json(&block)
+            .send()
+    });
+    let answers = futures::future::join_all(tries).await;
+    let mut firsts = Vec::new();
+    for r in answers {
+        let r = r.unwrap();
+        let s = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        match s {
+            200 => firsts.push(v["block"]["first"].as_str().unwrap().to_string()),
+            409 => assert!(
+                v["detail"].as_str().unwrap().contains("still in progress"),
+                "{v}"
+            ),
+            _ => panic!("{s} {v}"),
+        }
+    }
+    assert!(!firsts.is_empty());
+    assert!(firsts.iter().all(|f| *f == firsts[0]), "{firsts:?}");
+    let (_, n) = app
+        .get_json("/api/v1/dids/count?status=assigned&prefix=%2B4420794800")
+        .await;
+    assert_eq!(n["count"], 1 + 10, "one DID and one block of 10");
+}
+both_backends!(idempotent_assignment, idempotent_assignment_story);
+
 async fn hold_story(app: &TestApp) {
     let (_, dids) = setup(app, &["+442079460200-+442079460202"], None).await;
     let pkg = package(app, "Any", 5, None, None).await;

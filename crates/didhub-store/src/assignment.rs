@@ -37,7 +37,7 @@ pub struct Package {
     pub version: i64,
 }
 
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NewPackage {
     pub name: String,
     pub did_allowance: i32,
@@ -78,7 +78,7 @@ struct PackageRow {
 }
 
 /// What to assign: DIDs by id or by number, all to one destination.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct AssignRequest {
     #[serde(default)]
     pub did_ids: Vec<Uuid>,

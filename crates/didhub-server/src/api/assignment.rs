@@ -1,14 +1,15 @@
 //! Packages, client packages, assignment and routing.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::Extension;
 use chrono::NaiveDate;
 use didhub_core::assignment::{PackageState, Route};
 use didhub_store::assignment::{AssignRequest, ClientPackage, Moved, NewPackage, Package};
 use didhub_store::Did;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, Problem};
@@ -21,17 +22,20 @@ pub async fn list_packages(State(s): State<AppState>) -> ApiResult<Json<Vec<Pack
     Ok(Json(s.store.list_packages().await?))
 }
 
-/// Create a package: how many DIDs, which qualify (tag, country, type), prices.
-#[utoipa::path(post, path = "/api/v1/packages", tag = "assignment", request_body = NewPackage, responses((status = 201, body = Package), (status = 409, body = Problem), (status = 422, body = Problem)))]
+/// Create a package: how many DIDs, which qualify (tag, country, type), prices. Accepts
+/// `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/packages", tag = "assignment", request_body = NewPackage, params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Package), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_package(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
+    headers: HeaderMap,
     Json(b): Json<NewPackage>,
-) -> ApiResult<impl IntoResponse> {
-    Ok((
-        StatusCode::CREATED,
-        Json(s.store.create_package(&p.actor(), &b).await?),
-    ))
+) -> ApiResult<Response> {
+    super::idempotent(&s, &p, &headers, &b, || async {
+        let v = s.store.create_package(&p.actor(), &b).await?;
+        Ok((StatusCode::CREATED, v))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path)), responses((status = 200, body = Package), (status = 404, body = Problem)))]
@@ -62,28 +66,29 @@ pub async fn list_client_packages(
     ))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 pub struct CpBody {
     pub customer_id: Uuid,
     pub package_id: Uuid,
     pub start_date: NaiveDate,
 }
 
-/// Assign a package to a customer (starts active).
-#[utoipa::path(post, path = "/api/v1/client-packages", tag = "assignment", request_body = CpBody, responses((status = 201, body = ClientPackage), (status = 422, body = Problem)))]
+/// Assign a package to a customer (starts active). Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/client-packages", tag = "assignment", request_body = CpBody, params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = ClientPackage), (status = 422, body = Problem)))]
 pub async fn create_client_package(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
+    headers: HeaderMap,
     Json(b): Json<CpBody>,
-) -> ApiResult<impl IntoResponse> {
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            s.store
-                .create_client_package(&p.actor(), b.customer_id, b.package_id, b.start_date)
-                .await?,
-        ),
-    ))
+) -> ApiResult<Response> {
+    super::idempotent(&s, &p, &headers, &b, || async {
+        let v = s
+            .store
+            .create_client_package(&p.actor(), b.customer_id, b.package_id, b.start_date)
+            .await?;
+        Ok((StatusCode::CREATED, v))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/client-packages/{id}", tag = "assignment", params(("id" = Uuid, Path)), responses((status = 200, body = ClientPackage), (status = 404, body = Problem)))]
@@ -118,17 +123,22 @@ pub async fn set_state(
 }
 
 /// Assign in-stock DIDs to the customer under this package, with a routing destination.
-#[utoipa::path(post, path = "/api/v1/client-packages/{id}/dids", tag = "assignment", params(("id" = Uuid, Path)), request_body = AssignRequest, responses((status = 200, body = Vec<Did>), (status = 409, body = Problem), (status = 422, body = Problem)))]
+/// Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/client-packages/{id}/dids", tag = "assignment", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = AssignRequest, responses((status = 200, body = Vec<Did>), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn assign(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<Uuid>,
+    headers: HeaderMap,
     Json(b): Json<AssignRequest>,
-) -> ApiResult<Json<Vec<Did>>> {
-    let dids = s.store.assign_dids(&p.actor(), id, &b).await?;
-    s.routing
-        .apply(&dids.iter().map(Moved::from).collect::<Vec<_>>());
-    Ok(Json(dids))
+) -> ApiResult<Response> {
+    super::idempotent(&s, &p, &headers, &(id, &b), || async {
+        let dids = s.store.assign_dids(&p.actor(), id, &b).await?;
+        s.routing
+            .apply(&dids.iter().map(Moved::from).collect::<Vec<_>>());
+        Ok((StatusCode::OK, dids))
+    })
+    .await
 }
 
 /// Unassign a DID: it goes to its after-hold status and loses customer and routing.
@@ -173,7 +183,7 @@ pub async fn routing(
     Ok(Json(s.routing.lookup(&e164)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 pub struct BlockBody {
     #[serde(flatten)]
     pub block: didhub_store::blocks::BlockRequest,
@@ -185,25 +195,29 @@ pub struct BlockBody {
 /// Allocate a block of 10, 100, 1,000 or 10,000 consecutive in-stock numbers (same operator,
 /// aligned to the block size) to this client package, best fit. Nothing found: 409 saying what
 /// is available.
-#[utoipa::path(post, path = "/api/v1/client-packages/{id}/blocks", tag = "assignment", params(("id" = Uuid, Path)), request_body = BlockBody, responses((status = 200, body = didhub_store::assignment::Allocated), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/client-packages/{id}/blocks", tag = "assignment", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = BlockBody, responses((status = 200, body = didhub_store::assignment::Allocated), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn allocate_block(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<Uuid>,
+    headers: HeaderMap,
     Json(b): Json<BlockBody>,
-) -> ApiResult<Json<didhub_store::assignment::Allocated>> {
-    let (a, moved) = s
-        .store
-        .allocate_block(
-            &p.actor(),
-            id,
-            &b.block,
-            &b.destination,
-            b.reason.as_deref(),
-        )
-        .await?;
-    s.routing.apply(&moved);
-    Ok(Json(a))
+) -> ApiResult<Response> {
+    super::idempotent(&s, &p, &headers, &(id, &b), || async {
+        let (a, moved) = s
+            .store
+            .allocate_block(
+                &p.actor(),
+                id,
+                &b.block,
+                &b.destination,
+                b.reason.as_deref(),
+            )
+            .await?;
+        s.routing.apply(&moved);
+        Ok((StatusCode::OK, a))
+    })
+    .await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Principal;
 use didhub_core::access::Need;
+use didhub_store::idempotency::Begin;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -209,7 +210,7 @@ pub fn etag(version: i64) -> (axum::http::HeaderName, String) {
 
 /// Runs a create once per `Idempotency-Key`: a retry with the same key and body gets the first
 /// answer; the same key with another body is refused.
-pub async fn idempotent<T, F, Fut>(
+pub async fn idempotent<T, B, F, Fut>(
     s: &AppState,
     p: &Principal,
     headers: &HeaderMap,
@@ -218,9 +219,14 @@ pub async fn idempotent<T, F, Fut>(
 ) -> ApiResult<Response>
 where
     T: Serialize,
+    B: Serialize,
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = ApiResult<(StatusCode, serde_json::Value)>>,
+    Fut: std::future::Future<Output = ApiResult<(StatusCode, B)>>,
 {
+    let to_text = |body: &B| {
+        serde_json::to_string(body)
+            .map_err(|e| ApiError::Store(didhub_store::StoreError::Io(std::io::Error::other(e))))
+    };
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -238,19 +244,29 @@ where
             Some(k)
         }
     };
+    let Some(k) = key else {
+        let (status, body) = f().await?;
+        let text = to_text(&body)?;
+        return Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response());
+    };
     let principal = p.user_id.to_string();
     let hash = hex::encode(Sha256::digest(
         serde_json::to_vec(request).unwrap_or_default(),
     ));
-    if let Some(k) = &key {
-        if let Some(prev) = s.store.idempotent_get(&principal, k).await? {
-            if prev.request_hash != hash {
-                return Err(ApiError::IdempotencyMismatch(format!(
-                    "Idempotency-Key '{k}' was used for a different request"
-                )));
-            }
+    let mismatch = || {
+        ApiError::IdempotencyMismatch(format!(
+            "Idempotency-Key '{k}' was used for a different request"
+        ))
+    };
+    match s.store.idempotent_begin(&principal, &k, &hash).await? {
+        Begin::Done(prev) if prev.request_hash != hash => Err(mismatch()),
+        Begin::InProgress { request_hash } if request_hash != hash => Err(mismatch()),
+        Begin::InProgress { .. } => Err(ApiError::Store(didhub_store::StoreError::Conflict(
+            format!("a request with Idempotency-Key '{k}' is still in progress; retry it later"),
+        ))),
+        Begin::Done(prev) => {
             let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
-            return Ok((
+            Ok((
                 status,
                 [
                     (header::CONTENT_TYPE, "application/json"),
@@ -261,15 +277,23 @@ where
                 ],
                 prev.body,
             )
-                .into_response());
+                .into_response())
         }
+        Begin::Run => match f().await {
+            Ok((status, body)) => {
+                let text = to_text(&body)?;
+                s.store
+                    .idempotent_finish(&principal, &k, status.as_u16(), &text)
+                    .await?;
+                Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
+            }
+            Err(e) => {
+                // Nothing was created: free the key so that the client may retry with it.
+                if let Err(x) = s.store.idempotent_abandon(&principal, &k).await {
+                    tracing::warn!("freeing an Idempotency-Key failed: {x}");
+                }
+                Err(e)
+            }
+        },
     }
-    let (status, body) = f().await?;
-    let text = body.to_string();
-    if let Some(k) = &key {
-        s.store
-            .idempotent_put(&principal, k, &hash, status.as_u16(), &text)
-            .await?;
-    }
-    Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
