@@ -76,6 +76,21 @@ async fn auth_is_required(app: &TestApp) {
             .status(),
         200
     );
+    // An import, so that the import counter has something to count.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"number\n+442079460900\n+442079460901\n".to_vec())
+                .file_name("m.csv"),
+        )
+        .text("operator", "Metrics Op");
+    let r = app
+        .post("/api/v1/dids/import")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let m = app
         .client
         .get(app.url("/metrics"))
@@ -87,6 +102,25 @@ async fn auth_is_required(app: &TestApp) {
         .unwrap();
     assert!(m.contains("didhub_http_requests_total"), "{m}");
     assert!(m.contains("didhub_db_pool_connections"));
+    // Latencies by route template (never by raw path), in buckets.
+    assert!(
+        m.lines().any(
+            |l| l.starts_with("didhub_http_request_duration_seconds_bucket{")
+                && l.contains("route=\"/api/v1/dids/import\"")
+        ),
+        "{m}"
+    );
+    assert!(
+        !m.contains("route=\"/api/v1/dids/0"),
+        "raw paths must not be labels"
+    );
+    // Rows imported (the process's recorder is shared by every test: at least ours).
+    let imported: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("didhub_import_rows_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no didhub_import_rows_total in {m}"));
+    assert!(imported >= 2.0, "{imported}");
 }
 both_backends!(auth, auth_is_required);
 
@@ -619,6 +653,157 @@ async fn delete_story(app: &TestApp) {
     assert!(r.is_err());
 }
 both_backends!(delete, delete_story);
+
+/// The global audit log filters by actor, entity id and time window, and pages.
+async fn audit_filters_story(app: &TestApp) {
+    let op = app.operator("Audit Op").await;
+    let before = chrono::Utc::now() - chrono::Duration::milliseconds(5);
+    let v = app.create(&op, &["+442079460700", "+442079460701"]).await;
+    let id = v["items"][0]["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let between = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    app.create(&op, &["+442079460702"]).await;
+    let ts =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let items = |v: &Value| v["items"].as_array().unwrap().clone();
+    // By entity id: the operator's entries only (a DID's own history is /dids/{id}/history).
+    let (s, a) = app.get_json(&format!("/api/v1/audit?entity_id={op}")).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(items(&a).len(), 1, "{a}");
+    assert_eq!(items(&a)[0]["action"], "operator.create");
+    let (_, h) = app.get_json(&format!("/api/v1/dids/{id}/history")).await;
+    assert_eq!(h[0]["action"], "did.create", "{h}");
+    // By time: the window before `between` holds the first create (two DIDs, one batch
+    // entry), the one after it the second.
+    let (s, a) = app
+        .get_json(&format!(
+            "/api/v1/audit?action=did.create&since={}&until={}",
+            ts(before),
+            ts(between)
+        ))
+        .await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(items(&a).len(), 1, "{a}");
+    assert_eq!(items(&a)[0]["changes"]["count"], 2, "{a}");
+    assert_eq!(items(&a)[0]["changes"]["first"], "+442079460700", "{a}");
+    let (_, a) = app
+        .get_json(&format!(
+            "/api/v1/audit?action=did.create&since={}",
+            ts(between)
+        ))
+        .await;
+    assert_eq!(items(&a).len(), 1, "{a}");
+    assert_eq!(items(&a)[0]["subject"], "+442079460702");
+    // By actor: everything here was done with the test token; nobody else did anything.
+    let actor = items(&a)[0]["actor"].as_str().unwrap().to_string();
+    let (_, mine) = app
+        .get_json(&format!("/api/v1/audit?actor={}", urlencode(&actor)))
+        .await;
+    assert_eq!(items(&mine).len(), 3, "an operator and two creates: {mine}");
+    assert!(items(&mine).iter().all(|e| e["actor"] == actor.as_str()));
+    let (_, none) = app.get_json("/api/v1/audit?actor=user:nobody").await;
+    assert!(items(&none).is_empty(), "{none}");
+    // Pages: limit and cursor walk the same entries without repeats.
+    let (s, p1) = app
+        .get_json(&format!(
+            "/api/v1/audit?actor={}&limit=2",
+            urlencode(&actor)
+        ))
+        .await;
+    assert_eq!(s, 200, "{p1}");
+    assert_eq!(items(&p1).len(), 2);
+    let cursor = p1["next_cursor"].as_str().expect("a next page");
+    let (_, p2) = app
+        .get_json(&format!(
+            "/api/v1/audit?actor={}&limit=2&cursor={}",
+            urlencode(&actor),
+            urlencode(cursor)
+        ))
+        .await;
+    assert_eq!(items(&p2).len(), 1, "{p2}");
+    assert!(p2["next_cursor"].is_null(), "{p2}");
+    assert!(items(&p1).iter().all(|e| e["id"] != items(&p2)[0]["id"]));
+    // A time that is not one: the parameter is named.
+    let (s, p) = app.get_json("/api/v1/audit?since=yesterday").await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "since", "{p}");
+}
+both_backends!(audit_filters, audit_filters_story);
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A request body or query string that does not fit names the field, changes nothing.
+async fn field_errors_story(app: &TestApp) {
+    let op = app.operator("Fields").await;
+    let cases = [
+        (
+            json!({"operator_id": op, "numbers": ["+442079460100"], "status": "lost"}),
+            "status",
+            "unknown variant",
+        ),
+        (
+            json!({"operator_id": op, "numbers": "+442079460100"}),
+            "numbers",
+            "invalid type",
+        ),
+        (
+            json!({"operator_id": op, "numbers": [7]}),
+            "numbers[0]",
+            "invalid type",
+        ),
+        (
+            json!({"numbers": ["+442079460100"]}),
+            "operator_id",
+            "missing field",
+        ),
+        (
+            json!({"operator_id": "not-a-uuid", "numbers": ["+442079460100"]}),
+            "operator_id",
+            "UUID",
+        ),
+    ];
+    for (body, field, says) in cases {
+        let (s, p) = app.post_json("/api/v1/dids", &body).await;
+        assert_eq!(s, 422, "{body} → {p}");
+        assert_eq!(p["errors"][0]["field"], field, "{body} → {p}");
+        assert!(
+            p["errors"][0]["message"].as_str().unwrap().contains(says),
+            "{p}"
+        );
+    }
+    // Not JSON at all, or cut short: 400, no field to name.
+    for raw in ["{\"operator_id\": ", "numbers=1"] {
+        let r = app
+            .post("/api/v1/dids")
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{raw}");
+    }
+    let r = app.post("/api/v1/dids").body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 400, "no content type");
+    // Query strings name the parameter.
+    let (s, p) = app.get_json("/api/v1/dids?status=lost").await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "status", "{p}");
+    let (s, p) = app.get_json("/api/v1/dids?limit=many").await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "limit", "{p}");
+    assert_eq!(app.get_json("/api/v1/dids/count").await.1["count"], 0);
+}
+both_backends!(field_errors, field_errors_story);
 
 /// An operator deleted while an import naming it runs: whichever commits first wins, and the
 /// other is refused with a clear error (never a 5xx). The import is all or nothing, and no DID

@@ -224,11 +224,21 @@ async fn idempotent_assignment_story(app: &TestApp) {
     assert_eq!(s, 409, "{p}");
     // ...and once it is free again, the retry with the same key runs.
     let r = app
-        .delete(&format!("/api/v1/client-packages/{cp}/dids/{id0}"))
+        .delete(&format!(
+            "/api/v1/client-packages/{cp}/dids/{id0}?reason=moved%20to%20Other%20Co"
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let (_, h) = app.get_json(&format!("/api/v1/dids/{id0}/history")).await;
+    let unassign = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "did.unassign")
+        .expect("an unassign entry");
+    assert_eq!(unassign["reason"], "moved to Other Co");
     let (s, replayed, v) = send(other.clone(), "assign-2", body.clone()).await;
     assert_eq!((s, replayed), (200, false), "{v}");
     assert_eq!(v[0]["client_package_id"], other.as_str());
@@ -264,6 +274,61 @@ async fn idempotent_assignment_story(app: &TestApp) {
     assert_eq!(n["count"], 1 + 10, "one DID and one block of 10");
 }
 both_backends!(idempotent_assignment, idempotent_assignment_story);
+
+/// A destination may be one of the customer's PBXs (`pbx:<id>`), never another customer's or
+/// one that does not exist; the routing lookup answers it.
+async fn pbx_destination_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079490000-+442079490002"], None).await;
+    let pkg = package(app, "Pbx", 10, None, None).await;
+    let mine = customer(app, "Pbx Co").await;
+    let theirs = customer(app, "Elsewhere Co").await;
+    let cp = client_package(app, mine, &pkg).await;
+    let pbx = |c: Uuid, serial: &'static str| async move {
+        let (s, v) = app
+            .post_json(
+                "/api/v1/pbxs",
+                &json!({"customer_id": c, "name": "Main", "serial_number": serial}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    };
+    let my_pbx = pbx(mine, "SN-PBX-1").await;
+    let their_pbx = pbx(theirs, "SN-PBX-2").await;
+    let id = |i: usize| dids[i]["id"].as_str().unwrap().to_string();
+    let assign = |did: String, dest: String| {
+        let path = format!("/api/v1/client-packages/{cp}/dids");
+        async move {
+            app.post_json(&path, &json!({"did_ids": [did], "destination": dest}))
+                .await
+        }
+    };
+    for (dest, says) in [
+        (format!("pbx:{their_pbx}"), "another customer"),
+        (format!("pbx:{}", Uuid::now_v7()), "no PBX"),
+        ("pbx:not-an-id".to_string(), "pbx:<id>"),
+        ("http://example.com".to_string(), ""),
+    ] {
+        let (s, p) = assign(id(0), dest.clone()).await;
+        assert_eq!(s, 422, "{dest}: {p}");
+        assert_eq!(p["errors"][0]["field"], "destination", "{p}");
+        assert!(
+            p["errors"][0]["message"].as_str().unwrap().contains(says),
+            "{p}"
+        );
+    }
+    let (_, d) = app.get_json(&format!("/api/v1/dids/{}", id(0))).await;
+    assert_eq!(
+        d["status"], "in_stock",
+        "a refused assignment changes nothing"
+    );
+    let (s, v) = assign(id(0), format!("pbx:{my_pbx}")).await;
+    assert_eq!(s, 200, "{v}");
+    let r = route(app, "+442079490000").await;
+    assert_eq!(r["reachable"], true);
+    assert_eq!(r["destination"], format!("pbx:{my_pbx}"));
+}
+both_backends!(pbx_destination, pbx_destination_story);
 
 async fn hold_story(app: &TestApp) {
     let (_, dids) = setup(app, &["+442079460200-+442079460202"], None).await;
@@ -301,6 +366,24 @@ async fn hold_story(app: &TestApp) {
     assert_eq!(d["status"], "hold");
     assert!(d["hold_until"].is_string());
     assert_eq!(route(app, "+442079460200").await["reason"], "hold");
+    // A DID on hold cannot be deleted (nor in bulk), and nothing changes.
+    let r = app
+        .delete(&format!("/api/v1/dids/{}", ids[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let p: Value = r.json().await.unwrap();
+    assert!(p["detail"].as_str().unwrap().contains("hold"), "{p}");
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids/bulk-delete",
+            &json!({"selection": {"ids": [{"id": ids[0]}, {"id": ids[2]}]}}),
+        )
+        .await;
+    assert_eq!(s, 409, "{p}");
+    let (_, d) = app.get_json(&format!("/api/v1/dids/{}", ids[2])).await;
+    assert_eq!(d["status"], "hold");
     // Active again within the period: back, with the routing.
     app.patch(&format!("/api/v1/client-packages/{cp}"))
         .json(&json!({"state": "active"}))

@@ -141,14 +141,19 @@ pub async fn assign(
     .await
 }
 
-/// Unassign a DID: it goes to its after-hold status and loses customer and routing.
-#[utoipa::path(delete, path = "/api/v1/client-packages/{id}/dids/{did_id}", tag = "assignment", params(("id" = Uuid, Path), ("did_id" = Uuid, Path)), responses((status = 200, body = Did), (status = 404, body = Problem)))]
+/// Unassign a DID: it goes to its after-hold status and loses customer and routing. An optional
+/// `?reason=` is kept in the audit entry.
+#[utoipa::path(delete, path = "/api/v1/client-packages/{id}/dids/{did_id}", tag = "assignment", params(("id" = Uuid, Path), ("did_id" = Uuid, Path), crate::api::dids::ReasonQuery), responses((status = 200, body = Did), (status = 404, body = Problem)))]
 pub async fn unassign(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path((id, did)): Path<(Uuid, Uuid)>,
+    Query(q): Query<crate::api::dids::ReasonQuery>,
 ) -> ApiResult<Json<Did>> {
-    let d = s.store.unassign_did(&p.actor(), id, did, None).await?;
+    let d = s
+        .store
+        .unassign_did(&p.actor(), id, did, q.reason.as_deref())
+        .await?;
     s.routing.apply(&[Moved::from(&d)]);
     Ok(Json(d))
 }

@@ -6,12 +6,21 @@ use crate::error::{ApiResult, Problem};
 use crate::extract::{Json, Query};
 use crate::AppState;
 
+/// The filter's fields are listed here rather than flattened from `AuditFilter`: a flattened
+/// struct loses the name of the parameter a bad value was given for.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    #[serde(flatten)]
-    #[param(inline)]
-    pub filter: AuditFilter,
+    pub entity: Option<String>,
+    pub entity_id: Option<uuid::Uuid>,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    /// The number (or operator name) the entry is about.
+    pub subject: Option<String>,
+    /// RFC 3339, e.g. `2026-11-01T00:00:00Z`.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// RFC 3339; entries before this instant.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
     /// Page size (1 to 1000, default 100).
     pub limit: Option<u32>,
     pub cursor: Option<String>,
@@ -26,7 +35,19 @@ pub async fn list(
 ) -> ApiResult<Json<Page<AuditEntry>>> {
     Ok(Json(
         s.store
-            .list_audit(&q.filter, q.limit.unwrap_or(100), q.cursor.as_deref())
+            .list_audit(
+                &AuditFilter {
+                    entity: q.entity,
+                    entity_id: q.entity_id,
+                    action: q.action,
+                    actor: q.actor,
+                    subject: q.subject,
+                    since: q.since,
+                    until: q.until,
+                },
+                q.limit.unwrap_or(100),
+                q.cursor.as_deref(),
+            )
             .await?,
     ))
 }
