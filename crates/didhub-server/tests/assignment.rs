@@ -569,6 +569,88 @@ async fn reactivate_after_hold_story(app: &TestApp) {
 }
 both_backends!(reactivate_after_hold, reactivate_after_hold_story);
 
+/// Hold workers of three instances on one database at once: every due DID is released exactly
+/// once (one `did.hold_expired` entry each), and the counters add up.
+async fn concurrent_hold_workers_story(app: &TestApp) {
+    const PACKAGES: usize = 6;
+    const PER: usize = 40;
+    let mut numbers = Vec::new();
+    for k in 0..PACKAGES {
+        let (_, dids) = setup(
+            app,
+            &[format!("+4420795{k}0000-+4420795{k}00{}", PER - 1).as_str()],
+            None,
+        )
+        .await;
+        let pkg = package(app, &format!("Workers {k}"), PER as i64, None, None).await;
+        let cp = client_package(app, customer(app, &format!("Workers Co {k}")).await, &pkg).await;
+        let ids: Vec<&str> = dids.iter().map(|d| d["id"].as_str().unwrap()).collect();
+        let (s, v) = app
+            .post_json(
+                &format!("/api/v1/client-packages/{cp}/dids"),
+                &json!({"did_ids": ids, "destination": "sip:w@pbx.example.com"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        // On hold with a period already over.
+        app.store
+            .set_client_package_state(
+                &Actor::system(),
+                Uuid::parse_str(&cp).unwrap(),
+                didhub_core::assignment::PackageState::Inactive,
+                chrono::Duration::seconds(-1),
+            )
+            .await
+            .unwrap();
+        numbers.extend(
+            dids.iter()
+                .map(|d| d["number"].as_str().unwrap().to_string()),
+        );
+    }
+    let stores = [
+        app.store.clone(),
+        app.another_store().await,
+        app.another_store().await,
+    ];
+    let workers = stores.iter().map(|st| async move {
+        let mut released = Vec::new();
+        loop {
+            let moved = st.release_expired_holds(25).await.expect("a worker pass");
+            if moved.is_empty() {
+                // Nothing due that this worker could claim: done when nothing is due at all.
+                let due: i64 = didhub_store::on!(st, p => sqlx::query_scalar("SELECT count(*) FROM dids WHERE status = 'hold'").fetch_one(p).await).unwrap();
+                if due == 0 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+                continue;
+            }
+            released.extend(moved.into_iter().map(|m| m.number));
+        }
+        released
+    });
+    let by_worker = futures::future::join_all(workers).await;
+    let mut all: Vec<String> = by_worker.iter().flatten().cloned().collect();
+    all.sort();
+    numbers.sort();
+    assert_eq!(all, numbers, "each due DID released once, by one worker");
+    let entries: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'did.hold_expired'").fetch_one(p).await).unwrap();
+    let (_, n) = app
+        .get_json("/api/v1/dids/count?status=in_stock&prefix=%2B4420795")
+        .await;
+    assert_eq!(n["count"], (PACKAGES * PER) as i64);
+    assert_eq!(
+        entries,
+        (PACKAGES * PER) as i64,
+        "one audit entry per release"
+    );
+    check_block_counts(app).await;
+    for st in &stores[1..] {
+        st.close().await;
+    }
+}
+both_backends!(concurrent_hold_workers, concurrent_hold_workers_story);
+
 async fn no_double_assignment(app: &TestApp) {
     let (_, dids) = setup(app, &["+442079461000-+442079461019"], None).await;
     let pkg = package(app, "Big", 1000, None, None).await;

@@ -57,7 +57,13 @@ pub enum ClientPackagesCmd {
         destination: String,
     },
     /// Unassign a DID (it goes to its after-hold status).
-    Unassign { id: Uuid, number: String },
+    Unassign {
+        id: Uuid,
+        number: String,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Allocate a block of 10, 100, 1000 or 10000 consecutive numbers (best fit).
     Allocate {
         id: Uuid,
@@ -69,6 +75,12 @@ pub enum ClientPackagesCmd {
         number_type: String,
         #[arg(long)]
         destination: String,
+        /// Only numbers of this operator (by name; default: any, a block never mixes them).
+        #[arg(long)]
+        operator: Option<String>,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -171,11 +183,13 @@ pub async fn client_packages(
             }
             Ok(())
         }
-        ClientPackagesCmd::Unassign { id, number } => {
+        ClientPackagesCmd::Unassign { id, number, reason } => {
             let e164 = didhub_core::number::E164::parse(&number, None)
                 .with_context(|| format!("'{number}'"))?;
             let d = store.get_did_by_number(e164.as_str()).await?;
-            let d = store.unassign_did(actor, id, d.id, None).await?;
+            let d = store
+                .unassign_did(actor, id, d.id, reason.as_deref())
+                .await?;
             println!("{}\t{}", d.number, d.status);
             Ok(())
         }
@@ -185,16 +199,22 @@ pub async fn client_packages(
             country,
             number_type,
             destination,
+            operator,
+            reason,
         } => {
+            let operator_id = match operator {
+                Some(name) => Some(crate::operator_id(store, &name).await?),
+                None => None,
+            };
             let req = BlockRequest {
                 size,
                 country,
                 number_type,
-                operator_id: None,
+                operator_id,
             };
             print_json(
                 &store
-                    .allocate_block(actor, id, &req, &destination, None)
+                    .allocate_block(actor, id, &req, &destination, reason.as_deref())
                     .await?
                     .0,
             )

@@ -192,5 +192,73 @@ fn partner_customer_license_assignment_and_routing() {
             "the block would exceed the allowance: {}",
             r.stderr
         );
+        // A package with room: a block of 10 from the named operator.
+        db.ok(&[
+            "packages",
+            "create",
+            "Hundred",
+            "--allowance",
+            "100",
+            "--price",
+            "monthly:EUR:50.00",
+        ]);
+        let big: Value = serde_json::from_str(
+            &db.ok(&[
+                "client-packages",
+                "create",
+                "--customer",
+                &customer,
+                "--package",
+                "hundred",
+                "--start",
+                "2026-11-01",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        let big = big["id"].as_str().unwrap().to_string();
+        let allocate = |operator: &str| {
+            db.run(&[
+                "client-packages",
+                "allocate",
+                &big,
+                "--size",
+                "10",
+                "--country",
+                "GB",
+                "--type",
+                "fixed_line",
+                "--destination",
+                "sip:block@pbx.example.com",
+                "--operator",
+                operator,
+                "--reason",
+                "order 42",
+            ])
+        };
+        let r = allocate("Nope");
+        assert!(
+            !r.success() && r.stderr.contains("no operator named 'Nope'"),
+            "{}",
+            r.stderr
+        );
+        // The stock of ten has DIDs taken by the first package: no whole block is left.
+        let r = allocate("Op");
+        assert!(
+            !r.success() && r.stderr.contains("no free aligned block of 10"),
+            "{}",
+            r.stderr
+        );
+        let f = db.write("more.csv", "number\n+442079460200-+442079460209\n");
+        db.import_ok(&f, &["--operator", "Op"]);
+        let r = allocate("Op");
+        assert!(r.success(), "{}", r.stderr);
+        let a: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(
+            (a["block"]["first"].as_str(), a["assigned"].as_u64()),
+            (Some("+442079460200"), Some(10))
+        );
+        let r: Value = serde_json::from_str(&db.ok(&["route", "+442079460205"]).stdout).unwrap();
+        assert_eq!(r["destination"], "sip:block@pbx.example.com");
     });
 }

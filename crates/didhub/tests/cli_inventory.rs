@@ -254,3 +254,94 @@ fn zero_http_threads_is_a_clear_error() {
     assert!(!r.success(), "serve with no HTTP threads must not start");
     assert!(r.stderr.contains("--http-threads"), "stderr: {}", r.stderr);
 }
+
+/// The TOML file (`--config` or `DIDHUB_CONFIG`) sets what flags and the environment do not;
+/// a flag wins over it; an unknown key or a bad value is an error naming the file.
+#[test]
+fn config_file_sets_defaults_that_flags_override() {
+    let db = common::Db::new(common::Backend::Sqlite);
+    let from_file = db.dir().join("from-file");
+    let cfg = db.write(
+        "didhub.toml",
+        &format!(
+            "data_dir = {:?}\npool_size = 2\n",
+            from_file.display().to_string()
+        ),
+    );
+    let run = |args: &[&str], env: &[(&str, &std::path::Path)]| {
+        let mut c = db.bare_command();
+        c.args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::from_output(&args.join(" "), c.output().unwrap())
+    };
+    let cfg_s = cfg.display().to_string();
+    let r = run(
+        &["--config", &cfg_s, "operators", "create", "FromFile"],
+        &[],
+    );
+    assert!(r.success(), "{}", r.stderr);
+    assert!(
+        from_file.join("didhub.sqlite3").is_file(),
+        "the file's data_dir is used"
+    );
+    // The environment variable names the file just as well.
+    let r = run(&["operators", "list"], &[("DIDHUB_CONFIG", cfg.as_path())]);
+    assert!(r.success() && r.stdout.contains("FromFile"), "{}", r.stderr);
+    // A flag wins over the file.
+    let from_flag = db.dir().join("from-flag");
+    let flag_s = from_flag.display().to_string();
+    let r = run(
+        &[
+            "--config",
+            &cfg_s,
+            "--data-dir",
+            &flag_s,
+            "operators",
+            "list",
+        ],
+        &[],
+    );
+    assert!(r.success(), "{}", r.stderr);
+    assert!(!r.stdout.contains("FromFile"), "{}", r.stdout);
+    assert!(from_flag.join("didhub.sqlite3").is_file());
+    // Mistakes are named, not ignored.
+    let bad = db.write("bad.toml", "data_dri = \"x\"\n");
+    let r = run(
+        &["--config", &bad.display().to_string(), "operators", "list"],
+        &[],
+    );
+    assert!(!r.success());
+    assert!(
+        r.stderr.contains("bad.toml") && r.stderr.contains("data_dri"),
+        "{}",
+        r.stderr
+    );
+    let bad = db.write("worse.toml", "pool_size = \"many\"\n");
+    let r = run(
+        &["--config", &bad.display().to_string(), "operators", "list"],
+        &[],
+    );
+    assert!(!r.success());
+    assert!(
+        r.stderr.contains("worse.toml") && r.stderr.contains("pool_size"),
+        "{}",
+        r.stderr
+    );
+    r.assert_no_panic("bad config");
+    let r = run(
+        &[
+            "--config",
+            &db.dir().join("missing.toml").display().to_string(),
+            "operators",
+            "list",
+        ],
+        &[],
+    );
+    assert!(
+        !r.success() && r.stderr.contains("missing.toml"),
+        "{}",
+        r.stderr
+    );
+}

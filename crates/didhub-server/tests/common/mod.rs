@@ -148,6 +148,24 @@ impl TestApp {
         v
     }
 
+    /// Another `Store` on the same database, as a second didhub instance would open it.
+    pub async fn another_store(&self) -> Store {
+        let database_url = self
+            .pg
+            .as_ref()
+            .map(|(admin, name)| match admin.rfind('/') {
+                Some(i) => format!("{}/{name}", &admin[..i]),
+                None => panic!("{PG_ENV} must be a URL ending in /database"),
+            });
+        Store::open(&StoreConfig {
+            database_url,
+            data_dir: self._dir.path().to_path_buf(),
+            pool_size: 4,
+        })
+        .await
+        .expect("open a second store")
+    }
+
     pub async fn stop(self) {
         self.server.abort();
         self.store.close().await;
