@@ -263,7 +263,7 @@ fn config_file_sets_defaults_that_flags_override() {
     let from_file = db.dir().join("from-file");
     let cfg = db.write(
         "didhub.toml",
-        &format!(
+        format!(
             "data_dir = {:?}\npool_size = 2\n",
             from_file.display().to_string()
         ),
