@@ -24,7 +24,7 @@
 # Knobs: A_RUNS (3), A_SECONDS (15, each timed assignment run), A_STRESS_SECONDS (30),
 # A_CLIENTS (32), A_BIG (10000000 DIDs for blocks), A_SMALL (100000), A_BLOCK_N (15
 # back-to-back allocations per side), A_SPACED_N (6 allocations per side, 6 s apart),
-# R_SECONDS (20, each routing run), R_CONC (8), R_RATES ("5000 10000", the open-loop rates),
+# R_SECONDS (20, each routing run), R_CONC (8), R_RATES ("2000 5000", the open-loop rates),
 # A_POOL_SIZE (16, didhub --pool-size),
 # A_SKIP_BUILD=1 (use target/release/didhub as it is), A_BIN=PATH (benchmark that binary).
 #
@@ -45,7 +45,7 @@ BLOCK_N="${A_BLOCK_N:-15}"
 SPACED_N="${A_SPACED_N:-6}"
 R_SECS="${R_SECONDS:-20}"
 R_CONC="${R_CONC:-8}"
-R_RATES="${R_RATES:-5000 10000}"
+R_RATES="${R_RATES:-2000 5000}"
 DEST="sip:bench@pbx.example.com"
 
 # ensure_db DB COUNT: loads DB unless it already holds exactly COUNT DIDs and is untouched.
@@ -501,7 +501,7 @@ SQL
             j="$OUT/logs/routing-loadgen-c$rate-$r.json"
             "$LOADGEN" routing --url "$url" --token "$token" --rate "$rate" --conns "$R_CONC" \
                 --seconds "$R_SECS" --first "$NUM_BASE" --count 1000000 >"$j" || die "loadgen failed"
-            read -r a50 a99 arate abad < <(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); l=v["latency"]; print(f"{l[\"p50_ms\"]:.3f} {l[\"p99_ms\"]:.3f} {v[\"requests_per_s\"]:.0f} {v[\"non_2xx_or_errors\"]}")' "$j")
+            read -r a50 a99 arate abad < <(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); l=v["latency"]; print("%.3f %.3f %.0f %d" % (l["p50_ms"], l["p99_ms"], v["requests_per_s"], v["non_2xx_or_errors"]))' "$j")
             c_api+=("$a99")
             api_runs+="p50 $a50 / p99 $a99 ms (${arate}/s, $abad non-2xx); "
         done

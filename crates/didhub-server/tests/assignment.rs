@@ -176,6 +176,105 @@ async fn setup_more(app: &TestApp) -> (String, String) {
 }
 both_backends!(assignment, assignment_story);
 
+/// Packages are edited with `If-Match` (prices, name, allowance, rule) and deleted only while
+/// no client package refers to them; the allowance cannot drop below what a client holds.
+async fn package_edit_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079500000-+442079500009"], None).await;
+    let pkg = package(app, "Edit Me", 5, None, None).await;
+    let cp = client_package(app, customer(app, "Edit Co").await, &pkg).await;
+    let ids: Vec<&str> = dids[..3]
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": ids, "destination": "sip:e@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, cur) = app.get_json(&format!("/api/v1/packages/{pkg}")).await;
+    let version = cur["version"].as_i64().unwrap();
+    let put = |body: Value, version: i64| {
+        let path = format!("/api/v1/packages/{pkg}");
+        async move {
+            let r = app
+                .client
+                .put(app.url(&path))
+                .bearer_auth(&app.token)
+                .header("If-Match", format!("\"{version}\""))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let edited = json!({"name": "Edited", "did_allowance": 4, "prices": [{"term_kind": "monthly", "currency": "EUR", "amount": "12.50"}]});
+    let (s, p) = put(edited.clone(), version - 1).await;
+    assert_eq!(s, 412, "stale version: {p}");
+    let (s, p) = put(json!({"name": "Edited", "did_allowance": 2}), version).await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "did_allowance");
+    assert!(p["detail"].as_str().unwrap().contains("holds 3"), "{p}");
+    let (s, p) = put(edited, version).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(
+        (
+            p["name"].as_str(),
+            p["did_allowance"].as_i64(),
+            p["version"].as_i64()
+        ),
+        (Some("Edited"), Some(4), Some(version + 1))
+    );
+    assert_eq!(p["prices"][0]["amount"], "12.50");
+    let (_, a) = app
+        .get_json(&format!(
+            "/api/v1/audit?action=package.update&entity_id={pkg}"
+        ))
+        .await;
+    let changes = &a["items"][0]["changes"];
+    assert_eq!(changes["name"], json!(["Edit Me", "Edited"]), "{a}");
+    assert_eq!(changes["did_allowance"], json!([5, 4]));
+    assert!(
+        changes.get("tag").is_none(),
+        "unchanged fields are not listed: {a}"
+    );
+    // The new allowance holds for the next assignment.
+    let more: Vec<&str> = dids[3..5]
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    let (s, p) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": more, "destination": "sip:e@pbx.example.com"}),
+        )
+        .await;
+    assert_ne!(s, 200, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("allows 4"), "{p}");
+    // In use: not deleted. Unused: deleted, and gone.
+    let r = app
+        .delete(&format!("/api/v1/packages/{pkg}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let spare = package(app, "Spare", 1, None, None).await;
+    let r = app
+        .delete(&format!("/api/v1/packages/{spare}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (s, _) = app.get_json(&format!("/api/v1/packages/{spare}")).await;
+    assert_eq!(s, 404);
+    let (_, a) = app.get_json("/api/v1/audit?action=package.delete").await;
+    assert_eq!(a["items"][0]["subject"], "Spare");
+}
+both_backends!(package_edit, package_edit_story);
+
 /// Assignment and block allocation with an `Idempotency-Key`: a retry gets the first answer
 /// (nothing assigned twice), another body with the key is refused, concurrent requests with
 /// one key run once, and a request that failed leaves the key free for its retry.
@@ -354,9 +453,23 @@ async fn hold_story(app: &TestApp) {
         )
         .await;
     assert_eq!(s, 200, "{v}");
+    // A stale If-Match is refused and changes nothing; the current version goes through.
+    let (_, before) = app.get_json(&format!("/api/v1/client-packages/{cp}")).await;
+    let version = before["version"].as_i64().unwrap();
+    let r = app
+        .patch(&format!("/api/v1/client-packages/{cp}"))
+        .header("If-Match", format!("\"{}\"", version - 1))
+        .json(&json!({"state": "inactive"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    let (_, d) = app.get_json(&format!("/api/v1/dids/{}", ids[0])).await;
+    assert_eq!(d["status"], "assigned");
     // Inactive: on hold, unreachable.
     let r = app
         .patch(&format!("/api/v1/client-packages/{cp}"))
+        .header("If-Match", format!("\"{version}\""))
         .json(&json!({"state": "inactive"}))
         .send()
         .await

@@ -231,7 +231,17 @@ async fn record_moves(
 }
 
 impl Store {
-    pub async fn create_package(&self, actor: &Actor, p: &NewPackage) -> Result<Package> {
+    /// Checks a package definition: (name, tag, country, number type, prices in minor units).
+    #[allow(clippy::type_complexity)]
+    fn check_package(
+        p: &NewPackage,
+    ) -> Result<(
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Vec<(TermKind, String, i64)>,
+    )> {
         let pname = name("name", &p.name, 200).map_err(|e| StoreError::invalid("name", e))?;
         if p.did_allowance < 0 {
             return Err(StoreError::invalid("did_allowance", "must not be negative"));
@@ -266,6 +276,11 @@ impl Store {
                     .map_err(|e| StoreError::invalid(format!("prices[{i}].amount"), e))?,
             ));
         }
+        Ok((pname, tag, country, number_type, prices))
+    }
+
+    pub async fn create_package(&self, actor: &Actor, p: &NewPackage) -> Result<Package> {
+        let (pname, tag, country, number_type, prices) = Self::check_package(p)?;
         let id = new_id();
         retry(|| async {
             let mut tx = self.begin().await?;
@@ -308,6 +323,86 @@ impl Store {
             prices,
             version: r.version,
         })
+    }
+
+    /// Replaces a package's definition (`expected`: the `If-Match` version). Its rule applies to
+    /// assignments from now on; DIDs already assigned stay. The allowance cannot go below what
+    /// one of its client packages already holds.
+    pub async fn update_package(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        expected: Option<i64>,
+        p: &NewPackage,
+    ) -> Result<Package> {
+        let (pname, tag, country, number_type, prices) = Self::check_package(p)?;
+        retry(|| async {
+            let cur = self.get_package(id).await?;
+            if let Some(v) = expected.filter(|v| *v != cur.version) {
+                return Err(StoreError::VersionMismatch { entity: "package", id, expected: v, actual: cur.version });
+            }
+            let mut tx = self.begin().await?;
+            // Client package rows are the lock every assignment takes first: holding them, no
+            // assignment can fill a place the smaller allowance no longer has.
+            let lock = if matches!(tx, Tx::Postgres(_)) { " FOR UPDATE" } else { "" };
+            let held: Vec<(Uuid, i64)> = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT id, did_count FROM client_packages WHERE package_id = $1 AND state <> 'terminated' ORDER BY id{lock}")).bind(id).fetch_all(&mut *c).await?);
+            if let Some((cp, n)) = held.iter().filter(|(_, n)| *n > p.did_allowance as i64).max_by_key(|(_, n)| *n) {
+                return Err(StoreError::invalid("did_allowance", format!("client package {cp} holds {n} DIDs; the allowance cannot go below that")));
+            }
+            let at = now();
+            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE packages SET name = $1, did_allowance = $2, tag = $3, country = $4, number_type = $5, updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8")
+                .bind(&pname).bind(p.did_allowance).bind(&tag).bind(&country).bind(&number_type).bind(at).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
+                .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::Conflict(format!("a package named '{pname}' exists")) } else { e } })?;
+            if n != 1 {
+                return Err(StoreError::VersionMismatch { entity: "package", id, expected: cur.version, actual: cur.version + 1 });
+            }
+            on_tx!(&mut tx, c => sqlx::query("DELETE FROM package_prices WHERE package_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
+            for (t, cur, minor) in &prices {
+                on_tx!(&mut tx, c => sqlx::query("INSERT INTO package_prices (package_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
+                    .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::invalid("prices", format!("two prices for {t} in {cur}")) } else { e } })?;
+            }
+            let diff = |a: serde_json::Value, b: serde_json::Value| if a == b { None } else { Some(json!([a, b])) };
+            let mut changes = serde_json::Map::new();
+            for (k, v) in [
+                ("name", diff(json!(cur.name), json!(pname))),
+                ("did_allowance", diff(json!(cur.did_allowance), json!(p.did_allowance))),
+                ("tag", diff(json!(cur.tag), json!(tag))),
+                ("country", diff(json!(cur.country), json!(country))),
+                ("number_type", diff(json!(cur.number_type), json!(number_type))),
+                ("prices", diff(json!(cur.prices), json!(p.prices))),
+            ] {
+                if let Some(v) = v {
+                    changes.insert(k.to_string(), v);
+                }
+            }
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "package.update", entity: "package", entity_id: Some(id), subject: Some(pname.clone()), changes: serde_json::Value::Object(changes), reason: None }).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
+        self.get_package(id).await
+    }
+
+    /// Deletes a package no client package refers to (terminated ones included: they are the
+    /// record of what a customer had).
+    pub async fn delete_package(&self, actor: &Actor, id: Uuid) -> Result<()> {
+        retry(|| async {
+            let cur = self.get_package(id).await?;
+            let mut tx = self.begin().await?;
+            let lock = if matches!(tx, Tx::Postgres(_)) { " FOR UPDATE" } else { "" };
+            // Holds the package against a client package being created for it meanwhile.
+            on_tx!(&mut tx, c => sqlx::query(&format!("SELECT id FROM packages WHERE id = $1{lock}")).bind(id).execute(&mut *c).await?.rows_affected());
+            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM client_packages WHERE package_id = $1").bind(id).fetch_one(&mut *c).await?);
+            if used > 0 {
+                return Err(StoreError::InUse(format!("package '{}' is used by {used} client package(s)", cur.name)));
+            }
+            on_tx!(&mut tx, c => sqlx::query("DELETE FROM package_prices WHERE package_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
+            on_tx!(&mut tx, c => sqlx::query("DELETE FROM packages WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "package.delete", entity: "package", entity_id: Some(id), subject: Some(cur.name.clone()), changes: json!({"name": [cur.name, null]}), reason: None }).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn list_packages(&self) -> Result<Vec<Package>> {
@@ -408,8 +503,25 @@ impl Store {
         to: PackageState,
         hold: Duration,
     ) -> Result<(ClientPackage, Vec<Moved>)> {
+        self.set_client_package_state_if(actor, id, to, hold, None)
+            .await
+    }
+
+    /// As [`Store::set_client_package_state`], refused with `VersionMismatch` unless the
+    /// package is at `expected` (the `If-Match` of the API).
+    pub async fn set_client_package_state_if(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        to: PackageState,
+        hold: Duration,
+        expected: Option<i64>,
+    ) -> Result<(ClientPackage, Vec<Moved>)> {
         let moved = retry(|| async {
             let cp = self.get_client_package(Scope::All, id).await?;
+            if let Some(v) = expected.filter(|v| *v != cp.version) {
+                return Err(StoreError::VersionMismatch { entity: "client package", id, expected: v, actual: cp.version });
+            }
             let from = state_of(&cp.state);
             from.check_change(to).map_err(|e| StoreError::invalid("state", e))?;
             let mut tx = self.begin().await?;

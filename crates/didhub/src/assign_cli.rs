@@ -27,6 +27,38 @@ pub enum PackagesCmd {
         #[arg(long = "price")]
         prices: Vec<String>,
     },
+    /// Replace a package's definition (name, allowance, rule, prices); the rule applies to
+    /// assignments from now on.
+    Update {
+        /// The package's current name.
+        package: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        allowance: Option<i32>,
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long = "type")]
+        number_type: Option<String>,
+        /// Replaces every price when given.
+        #[arg(long = "price")]
+        prices: Vec<String>,
+    },
+    /// Delete a package no client package refers to.
+    Delete {
+        package: String,
+    },
+}
+
+async fn package_named(store: &Store, name: &str) -> Result<didhub_store::assignment::Package> {
+    store
+        .list_packages()
+        .await?
+        .into_iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name.trim()))
+        .with_context(|| format!("no package named '{name}'"))
 }
 
 #[derive(Subcommand)]
@@ -127,6 +159,40 @@ pub async fn packages(store: &Store, actor: &Actor, cmd: PackagesCmd) -> Result<
             };
             print_json(&store.create_package(actor, &p).await?)
         }
+        PackagesCmd::Update {
+            package,
+            name,
+            allowance,
+            tag,
+            country,
+            number_type,
+            prices,
+        } => {
+            let cur = package_named(store, &package).await?;
+            let p = NewPackage {
+                name: name.unwrap_or(cur.name),
+                did_allowance: allowance.unwrap_or(cur.did_allowance),
+                tag: tag.or(cur.tag),
+                country: country.or(cur.country),
+                number_type: number_type.or(cur.number_type),
+                prices: if prices.is_empty() {
+                    cur.prices
+                } else {
+                    parse_prices(&prices)?
+                },
+            };
+            print_json(
+                &store
+                    .update_package(actor, cur.id, Some(cur.version), &p)
+                    .await?,
+            )
+        }
+        PackagesCmd::Delete { package } => {
+            let cur = package_named(store, &package).await?;
+            store.delete_package(actor, cur.id).await?;
+            println!("deleted package '{}'", cur.name);
+            Ok(())
+        }
     }
 }
 
@@ -145,12 +211,7 @@ pub async fn client_packages(
             package,
             start,
         } => {
-            let pkg = store
-                .list_packages()
-                .await?
-                .into_iter()
-                .find(|p| p.name.eq_ignore_ascii_case(package.trim()))
-                .with_context(|| format!("no package named '{package}'"))?;
+            let pkg = package_named(store, &package).await?;
             print_json(
                 &store
                     .create_client_package(actor, customer, pkg.id, start)

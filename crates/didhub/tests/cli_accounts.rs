@@ -260,5 +260,48 @@ fn partner_customer_license_assignment_and_routing() {
         );
         let r: Value = serde_json::from_str(&db.ok(&["route", "+442079460205"]).stdout).unwrap();
         assert_eq!(r["destination"], "sip:block@pbx.example.com");
+        // Packages are edited (the allowance not below what a client holds) and deleted only
+        // when unused.
+        let r = db.run(&["packages", "update", "Hundred", "--allowance", "5"]);
+        assert!(
+            !r.success() && r.stderr.contains("holds 10"),
+            "{}",
+            r.stderr
+        );
+        let u: Value = serde_json::from_str(
+            &db.ok(&[
+                "packages",
+                "update",
+                "hundred",
+                "--name",
+                "Fifty",
+                "--allowance",
+                "50",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(
+            (u["name"].as_str(), u["did_allowance"].as_i64()),
+            (Some("Fifty"), Some(50))
+        );
+        assert_eq!(
+            u["prices"][0]["amount"], "50.00",
+            "prices kept when not given"
+        );
+        let r = db.run(&["packages", "delete", "Fifty"]);
+        assert!(
+            !r.success() && r.stderr.contains("client package"),
+            "{}",
+            r.stderr
+        );
+        db.ok(&["packages", "create", "Unused", "--allowance", "1"]);
+        db.ok(&["packages", "delete", "unused"]);
+        let list: Value = serde_json::from_str(&db.ok(&["packages", "list"]).stdout).unwrap();
+        assert!(list
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"] != "Unused"));
     });
 }

@@ -18,7 +18,8 @@
 //!     open loop: each of the connections sends `GET /api/v1/routing/%2B<n>` (n random in
 //!     [N, N+C)) at Poisson-distributed times, R requests/s over all of them. A request's
 //!     latency runs from its scheduled time (as `pgbench --rate` counts it), so a server that
-//!     falls behind is charged for the wait. Runs on 2 runtime threads, like `pgbench -j 2`.
+//!     falls behind is charged for the wait. One thread and one blocking connection per
+//!     client (pgbench runs its clients on -j threads; its per-client cost is similar).
 //!
 //! Prints one JSON object on stdout.
 
@@ -282,8 +283,12 @@ async fn blocks(m: BTreeMap<String, Vec<String>>) -> Value {
     Value::Object(out)
 }
 
-/// Open-loop routing lookups at a fixed rate (see the header).
-async fn routing(m: BTreeMap<String, Vec<String>>) -> Value {
+/// Open-loop routing lookups at a fixed rate (see the header). One OS thread and one blocking
+/// keep-alive connection per client, sleeping with `thread::sleep` (a high-resolution timer,
+/// as pgbench's `select` is): tokio's timer wheel rounds sleeps up to whole milliseconds,
+/// which alone would add up to a millisecond to every request of an open loop.
+fn routing(m: BTreeMap<String, Vec<String>>) -> Value {
+    use std::io::{BufRead, BufReader, Read, Write};
     let url = one(&m, "url", None);
     let token = one(&m, "token", None);
     let rate: f64 = one(&m, "rate", None).parse().unwrap();
@@ -291,48 +296,68 @@ async fn routing(m: BTreeMap<String, Vec<String>>) -> Value {
     let secs: f64 = one(&m, "seconds", Some("20")).parse().unwrap();
     let first: u64 = one(&m, "first", None).parse().unwrap();
     let count: u64 = one(&m, "count", None).parse().unwrap();
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
     let per_conn = rate / conns as f64;
-    let mut tasks = Vec::new();
-    for _ in 0..conns {
-        // One client per connection: one keep-alive connection each, as pgbench has.
-        let http = client(1);
-        let (url, auth) = (url.clone(), format!("Bearer {token}"));
-        tasks.push(tokio::spawn(async move {
-            let mut rng = rand::rngs::StdRng::from_entropy();
-            let mut lat = Vec::new();
-            let (mut bad, mut lag_max) = (0u64, 0f64);
-            let mut next = Instant::now();
-            loop {
-                // Exponential gaps: a Poisson arrival process, as pgbench --rate schedules.
-                let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
-                next += Duration::from_secs_f64(-u.ln() / per_conn);
-                if next >= deadline {
-                    break;
+    let threads: Vec<_> = (0..conns)
+        .map(|_| {
+            let (addr, token) = (addr.clone(), token.clone());
+            std::thread::spawn(move || {
+                let stream = std::net::TcpStream::connect(&addr).expect("connect");
+                stream.set_nodelay(true).unwrap();
+                let mut w = stream.try_clone().unwrap();
+                let mut r = BufReader::new(stream);
+                let mut rng = rand::rngs::StdRng::from_entropy();
+                let (mut lat, mut bad, mut lag_max) = (Vec::new(), 0u64, 0f64);
+                let mut next = Instant::now();
+                let mut line = String::new();
+                let mut body = Vec::new();
+                loop {
+                    // Exponential gaps: a Poisson arrival process, as pgbench --rate schedules.
+                    let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
+                    next += Duration::from_secs_f64(-u.ln() / per_conn);
+                    if next >= deadline {
+                        break;
+                    }
+                    let now = Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    }
+                    lag_max = lag_max.max(Instant::now().saturating_duration_since(next).as_secs_f64() * 1e3);
+                    let n = first + rng.gen_range(0..count);
+                    let req = format!("GET /api/v1/routing/%2B{n} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+                    w.write_all(req.as_bytes()).expect("send");
+                    // Status line, headers (Content-Length), body.
+                    line.clear();
+                    r.read_line(&mut line).expect("status line");
+                    let ok = line.split(' ').nth(1).is_some_and(|c| c.starts_with('2'));
+                    let mut len = 0usize;
+                    loop {
+                        line.clear();
+                        r.read_line(&mut line).expect("header");
+                        let l = line.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = l.split_once(':') {
+                            if k.eq_ignore_ascii_case("content-length") {
+                                len = v.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    body.resize(len, 0);
+                    r.read_exact(&mut body).expect("body");
+                    lat.push(next.elapsed().as_secs_f64() * 1e3);
+                    bad += u64::from(!ok);
                 }
-                tokio::time::sleep_until(next.into()).await;
-                let lag = Instant::now().saturating_duration_since(next);
-                lag_max = lag_max.max(lag.as_secs_f64() * 1e3);
-                let n = first + rng.gen_range(0..count);
-                let r = http
-                    .get(format!("{url}/api/v1/routing/%2B{n}"))
-                    .header("authorization", &auth)
-                    .send()
-                    .await;
-                let ok = match r {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                lat.push(next.elapsed().as_secs_f64() * 1e3);
-                bad += u64::from(!ok);
-            }
-            (lat, bad, lag_max)
-        }));
-    }
+                (lat, bad, lag_max)
+            })
+        })
+        .collect();
     let (mut all, mut bad, mut lag_max) = (Vec::new(), 0, 0f64);
-    for h in tasks {
-        let (l, b, g) = h.await.unwrap();
+    for t in threads {
+        let (l, b, g) = t.join().unwrap();
         all.extend(l);
         bad += b;
         lag_max = lag_max.max(g);
@@ -354,7 +379,7 @@ async fn main() {
     let v = match cmd.as_str() {
         "assign" => assign(m).await,
         "blocks" => blocks(m).await,
-        "routing" => routing(m).await,
+        "routing" => routing(m),
         _ => {
             eprintln!("usage: loadgen assign|blocks|routing (see the header of its source)");
             std::process::exit(2);

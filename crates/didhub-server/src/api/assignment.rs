@@ -46,6 +46,34 @@ pub async fn get_package(
     Ok(Json(s.store.get_package(id).await?))
 }
 
+/// Replace a package's definition (`If-Match` honoured). Its rule applies to assignments from
+/// now on; the allowance cannot go below what one of its client packages holds.
+#[utoipa::path(put, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = NewPackage, responses((status = 200, body = Package), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_package(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    Json(b): Json<NewPackage>,
+) -> ApiResult<Json<Package>> {
+    Ok(Json(
+        s.store
+            .update_package(&p.actor(), id, super::if_match(&headers)?, &b)
+            .await?,
+    ))
+}
+
+/// Delete a package; refused while a client package (terminated ones too) refers to it.
+#[utoipa::path(delete, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete_package(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    s.store.delete_package(&p.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CpQuery {
@@ -107,16 +135,18 @@ pub struct StateBody {
 
 /// Change the state: `inactive` puts its DIDs on hold (routing unreachable) for the hold
 /// period, `active` brings them back, `terminated` releases them to their after-hold status.
-#[utoipa::path(patch, path = "/api/v1/client-packages/{id}", tag = "assignment", params(("id" = Uuid, Path)), request_body = StateBody, responses((status = 200, body = ClientPackage), (status = 404, body = Problem), (status = 422, body = Problem)))]
+/// `If-Match` (the version) is honoured.
+#[utoipa::path(patch, path = "/api/v1/client-packages/{id}", tag = "assignment", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = StateBody, responses((status = 200, body = ClientPackage), (status = 404, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
 pub async fn set_state(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<Uuid>,
+    headers: HeaderMap,
     Json(b): Json<StateBody>,
 ) -> ApiResult<Json<ClientPackage>> {
     let (cp, moved) = s
         .store
-        .set_client_package_state(&p.actor(), id, b.state, s.hold)
+        .set_client_package_state_if(&p.actor(), id, b.state, s.hold, super::if_match(&headers)?)
         .await?;
     s.routing.apply(&moved);
     Ok(Json(cp))

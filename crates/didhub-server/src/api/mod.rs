@@ -74,6 +74,8 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/packages", N(OrgRead)),
     ("POST", "/api/v1/packages", N(InventoryAdmin)),
     ("GET", "/api/v1/packages/{id}", N(OrgRead)),
+    ("PUT", "/api/v1/packages/{id}", N(InventoryAdmin)),
+    ("DELETE", "/api/v1/packages/{id}", N(InventoryAdmin)),
     ("GET", "/api/v1/client-packages", N(OrgRead)),
     ("POST", "/api/v1/client-packages", N(InventoryAdmin)),
     ("GET", "/api/v1/client-packages/{id}", N(OrgRead)),
@@ -159,7 +161,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
             assignment::list_packages,
             assignment::create_package
         ))
-        .routes(routes!(assignment::get_package))
+        .routes(routes!(
+            assignment::get_package,
+            assignment::update_package,
+            assignment::delete_package
+        ))
         .routes(routes!(
             assignment::list_client_packages,
             assignment::create_client_package
