@@ -193,8 +193,25 @@ async fn package_edit_story(app: &TestApp) {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let (_, cur) = app.get_json(&format!("/api/v1/packages/{pkg}")).await;
+    let r = app
+        .get(&format!("/api/v1/packages/{pkg}"))
+        .send()
+        .await
+        .unwrap();
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let cur: Value = r.json().await.unwrap();
     let version = cur["version"].as_i64().unwrap();
+    assert_eq!(etag, format!("\"{version}\""));
+    // Replacing without saying which version was read is refused.
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/packages/{pkg}")))
+        .bearer_auth(&app.token)
+        .json(&json!({"name": "Blind", "did_allowance": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 428);
     let put = |body: Value, version: i64| {
         let path = format!("/api/v1/packages/{pkg}");
         async move {
@@ -240,6 +257,20 @@ async fn package_edit_story(app: &TestApp) {
     assert!(
         changes.get("tag").is_none(),
         "unchanged fields are not listed: {a}"
+    );
+    // The same prices written differently are no change.
+    let (s, p) = put(json!({"name": "Edited", "did_allowance": 4, "prices": [{"term_kind": "monthly", "currency": "eur", "amount": "12.5"}]}), version + 1).await;
+    assert_eq!(s, 200, "{p}");
+    let (_, a) = app
+        .get_json(&format!(
+            "/api/v1/audit?action=package.update&entity_id={pkg}"
+        ))
+        .await;
+    assert!(a["items"][0]["changes"].get("prices").is_none(), "{a}");
+    let (_, c) = app.get_json(&format!("/api/v1/client-packages/{cp}")).await;
+    assert_eq!(
+        c["did_allowance"], 4,
+        "the client package holds the new allowance: {c}"
     );
     // The new allowance holds for the next assignment.
     let more: Vec<&str> = dids[3..5]
@@ -371,6 +402,63 @@ async fn idempotent_assignment_story(app: &TestApp) {
         .get_json("/api/v1/dids/count?status=assigned&prefix=%2B4420794800")
         .await;
     assert_eq!(n["count"], 1 + 10, "one DID and one block of 10");
+    // Only the holder of a reservation records its answer or frees the key; one never finished
+    // is reported, not taken over.
+    use didhub_store::idempotency::Begin;
+    let who = "tester";
+    let Begin::Run { token } = app.store.idempotent_begin(who, "k", "h").await.unwrap() else {
+        panic!("a fresh key runs")
+    };
+    assert!(matches!(
+        app.store.idempotent_begin(who, "k", "h").await.unwrap(),
+        Begin::InProgress { .. }
+    ));
+    app.store
+        .idempotent_abandon(who, "k", "not-the-token")
+        .await
+        .unwrap();
+    app.store
+        .idempotent_finish(who, "k", "not-the-token", 200, "{}")
+        .await
+        .unwrap();
+    assert!(matches!(
+        app.store.idempotent_begin(who, "k", "h").await.unwrap(),
+        Begin::InProgress { .. }
+    ));
+    app.store
+        .idempotent_finish(who, "k", &token, 201, "{\"ok\":1}")
+        .await
+        .unwrap();
+    match app.store.idempotent_begin(who, "k", "h").await.unwrap() {
+        Begin::Done(d) => assert_eq!((d.status, d.body.as_str()), (201, "{\"ok\":1}")),
+        _ => panic!("finished"),
+    }
+    let Begin::Run { .. } = app.store.idempotent_begin(who, "k2", "h").await.unwrap() else {
+        panic!("a fresh key runs")
+    };
+    let long_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    didhub_store::on!(app.store, p => sqlx::query("UPDATE idempotency_keys SET created_at = $1 WHERE key = 'k2'").bind(long_ago).execute(p).await.map(|_| ())).unwrap();
+    assert!(matches!(
+        app.store.idempotent_begin(who, "k2", "h").await.unwrap(),
+        Begin::Abandoned { .. }
+    ));
+    // Through the API: a reservation of the caller's that never finished.
+    let me = didhub_store::on!(app.store, p => sqlx::query_scalar::<_, String>("SELECT principal FROM idempotency_keys WHERE key = 'block-1'").fetch_one(p).await).unwrap();
+    let hash = didhub_store::on!(app.store, p => sqlx::query_scalar::<_, String>("SELECT request_hash FROM idempotency_keys WHERE key = 'block-1'").fetch_one(p).await).unwrap();
+    didhub_store::on!(app.store, p => sqlx::query("INSERT INTO idempotency_keys (principal, key, request_hash, status, body, created_at) VALUES ($1, 'lost', $2, 0, 't', $3)").bind(&me).bind(&hash).bind(long_ago).execute(p).await.map(|_| ())).unwrap();
+    let r = app
+        .post(&path)
+        .header("Idempotency-Key", "lost")
+        .json(&block)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let p: Value = r.json().await.unwrap();
+    assert!(
+        p["detail"].as_str().unwrap().contains("never finished"),
+        "{p}"
+    );
 }
 both_backends!(idempotent_assignment, idempotent_assignment_story);
 
@@ -1066,6 +1154,44 @@ async fn tagged_blocks_story(app: &TestApp) {
     check_block_counts(app).await;
 }
 both_backends!(tagged_blocks, tagged_blocks_story);
+
+/// In a plan with numbers of several lengths (Germany), a longer number that sorts inside a
+/// block's range is not part of the block and stays in stock.
+async fn variable_length_blocks_story(app: &TestApp) {
+    setup(
+        app,
+        &[
+            "+493012345600-+493012345609",
+            "+4930123456001",
+            "+4930123456099",
+        ],
+        None,
+    )
+    .await;
+    let pkg = package(app, "Berlin", 100, None, None).await;
+    let cp = client_package(app, customer(app, "Berlin Co").await, &pkg).await;
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/blocks"),
+            &json!({"size": 10, "country": "DE", "number_type": "fixed_line", "destination": "sip:b@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (
+            v["block"]["first"].as_str(),
+            v["block"]["last"].as_str(),
+            v["assigned"].as_i64()
+        ),
+        (Some("+493012345600"), Some("+493012345609"), Some(10))
+    );
+    for longer in ["%2B4930123456001", "%2B4930123456099"] {
+        let (_, d) = app.get_json(&format!("/api/v1/dids?prefix={longer}")).await;
+        assert_eq!(d["items"][0]["status"], "in_stock", "{d}");
+    }
+    check_block_counts(app).await;
+}
+both_backends!(variable_length_blocks, variable_length_blocks_story);
 
 /// The in-memory routing table follows changes made elsewhere (another instance, straight
 /// SQL): by polling recent changes, and by the full reload for a change whose timestamp is

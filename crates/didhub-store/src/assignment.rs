@@ -64,7 +64,7 @@ pub struct ClientPackage {
     pub version: i64,
 }
 
-const CP_SELECT: &str = "SELECT cp.id, cp.package_id, p.name AS package, cp.customer_id, c.partner_id, cp.start_date, cp.state, cp.did_count, p.did_allowance, cp.version FROM client_packages cp JOIN packages p ON p.id = cp.package_id JOIN customers c ON c.id = cp.customer_id";
+const CP_SELECT: &str = "SELECT cp.id, cp.package_id, p.name AS package, cp.customer_id, c.partner_id, cp.start_date, cp.state, cp.did_count, cp.did_allowance, cp.version FROM client_packages cp JOIN packages p ON p.id = cp.package_id JOIN customers c ON c.id = cp.customer_id";
 
 #[derive(sqlx::FromRow)]
 struct PackageRow {
@@ -114,7 +114,17 @@ fn did_diff(
 /// Reserves room for `$1` DIDs under client package `$2`: conditional on the package being
 /// active and on the allowance (`PackageRule::check_allowance`), and the lock that every
 /// writer of the package's DIDs takes first.
-const RESERVE: &str = "UPDATE client_packages SET did_count = did_count + $1 WHERE id = $2 AND state = 'active' AND did_count + $1 <= (SELECT did_allowance FROM packages WHERE packages.id = client_packages.package_id) RETURNING id, customer_id, package_id";
+/// A package's rule, as the core checks it.
+fn rule_of(package: &Package) -> PackageRule {
+    PackageRule {
+        allowance: package.did_allowance.max(0) as u32,
+        tag: package.tag.clone(),
+        country: package.country.clone(),
+        number_type: package.number_type.clone(),
+    }
+}
+
+const RESERVE: &str = "UPDATE client_packages SET did_count = did_count + $1 WHERE id = $2 AND state = 'active' AND did_count + $1 <= did_allowance RETURNING id, customer_id, package_id";
 
 /// The whole single-statement assignment on PostgreSQL: reserve the allowance (locking the
 /// client package first), assign the named DIDs that are in stock and qualify, write their
@@ -356,12 +366,26 @@ impl Store {
             if n != 1 {
                 return Err(StoreError::VersionMismatch { entity: "package", id, expected: cur.version, actual: cur.version + 1 });
             }
+            // Under the client package locks taken above: an assignment waiting on one of them
+            // re-checks its row, now with the new allowance.
+            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_allowance = $1 WHERE package_id = $2").bind(p.did_allowance).bind(id).execute(&mut *c).await?.rows_affected());
             on_tx!(&mut tx, c => sqlx::query("DELETE FROM package_prices WHERE package_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
             for (t, cur, minor) in &prices {
                 on_tx!(&mut tx, c => sqlx::query("INSERT INTO package_prices (package_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
                     .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::invalid("prices", format!("two prices for {t} in {cur}")) } else { e } })?;
             }
             let diff = |a: serde_json::Value, b: serde_json::Value| if a == b { None } else { Some(json!([a, b])) };
+            // Prices compared as stored (currency code, minor units, in order), so that "10"
+            // and "10.00" or "eur" and "EUR" are no change.
+            let cur_prices: Vec<(TermKind, String, i64)> = cur.prices.iter().filter_map(|pr| {
+                let c = currency(&pr.currency).ok()?;
+                Some((pr.term_kind, c.code().to_string(), to_minor(pr.amount, c).ok()?))
+            }).collect();
+            let price_list = |v: &[(TermKind, String, i64)]| {
+                let mut v: Vec<(String, String, i64)> = v.iter().map(|(t, c, m)| (t.as_str().to_string(), c.clone(), *m)).collect();
+                v.sort();
+                v.into_iter().map(|(t, c, m)| json!({"term_kind": t, "currency": c.clone(), "amount": currency(&c).map(|cc| from_minor(m, cc).to_string()).unwrap_or_default()})).collect::<Vec<_>>()
+            };
             let mut changes = serde_json::Map::new();
             for (k, v) in [
                 ("name", diff(json!(cur.name), json!(pname))),
@@ -369,7 +393,7 @@ impl Store {
                 ("tag", diff(json!(cur.tag), json!(tag))),
                 ("country", diff(json!(cur.country), json!(country))),
                 ("number_type", diff(json!(cur.number_type), json!(number_type))),
-                ("prices", diff(json!(cur.prices), json!(p.prices))),
+                ("prices", diff(json!(price_list(&cur_prices)), json!(price_list(&prices)))),
             ] {
                 if let Some(v) = v {
                     changes.insert(k.to_string(), v);
@@ -437,8 +461,14 @@ impl Store {
         retry(|| async {
             let mut tx = self.begin().await?;
             let at = now();
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO client_packages (id, package_id, customer_id, start_date, state, created_at, updated_at) VALUES ($1,$2,$3,$4,'active',$5,$5)")
-                .bind(id).bind(package_id).bind(customer_id).bind(start_date).bind(at).execute(&mut *c).await?.rows_affected());
+            // The allowance as the package has it now: on PostgreSQL the share lock waits for
+            // an edit of the package in progress and then reads what it committed (or finds
+            // the package deleted).
+            let share = if matches!(tx, Tx::Postgres(_)) { " FOR SHARE" } else { "" };
+            let allowance: Option<i32> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("SELECT did_allowance FROM packages WHERE id = $1{share}")).bind(package_id).fetch_optional(&mut *c).await?);
+            let allowance = allowance.ok_or_else(|| StoreError::invalid("package_id", format!("package {package_id} does not exist")))?;
+            on_tx!(&mut tx, c => sqlx::query("INSERT INTO client_packages (id, package_id, customer_id, start_date, state, did_allowance, created_at, updated_at) VALUES ($1,$2,$3,$4,'active',$5,$6,$6)")
+                .bind(id).bind(package_id).bind(customer_id).bind(start_date).bind(allowance).bind(at).execute(&mut *c).await?.rows_affected());
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "client_package.create", entity: "client_package", entity_id: Some(id), subject: Some(customer.name.clone()), changes: json!({"package": package.name, "customer_id": customer_id, "start_date": start_date, "state": "active"}), reason: None }).await?;
             tx.commit().await
         })
@@ -593,12 +623,7 @@ impl Store {
             ));
         }
         let package = self.get_package(cp.package_id).await?;
-        let rule = PackageRule {
-            allowance: package.did_allowance.max(0) as u32,
-            tag: package.tag.clone(),
-            country: package.country.clone(),
-            number_type: package.number_type.clone(),
-        };
+        let rule = rule_of(&package);
         Ok((cp, package, rule))
     }
 
@@ -929,6 +954,17 @@ impl Store {
                     .map_err(|e| StoreError::invalid("size", e))?;
                 continue;
             }
+            // The package as it is now that the client package row is ours: an edit of it
+            // takes that row first, so what we read here holds until we commit.
+            let package = self.get_package(cp.package_id).await?;
+            rule_of(&package)
+                .qualifies(
+                    &format!("a {} block", req.size),
+                    package.tag.as_deref(),
+                    &req.country,
+                    &req.number_type,
+                )
+                .map_err(|e| StoreError::invalid("country", e))?;
             let found = match &package.tag {
                 Some(tag) => crate::blocks::find_tagged(&mut tx, &req, tag).await?,
                 None => crate::blocks::find(&mut tx, &req).await?,
@@ -981,6 +1017,10 @@ impl Store {
                 .bind(Param::Text(block.last.clone()))
                 .push(" AND status = 'in_stock' AND operator_id = ")
                 .bind(Param::Uuid(block.operator_id));
+            // Numbers of another length can sort inside the range (German numbers have
+            // several lengths): they are not part of the block.
+            upd.push(" AND length(number) = ")
+                .bind(Param::Int(block.first.len() as i64));
             if let Some(tag) = &package.tag {
                 upd.push(" AND tag = ").bind(Param::Text(tag.clone()));
             }

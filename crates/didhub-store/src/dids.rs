@@ -315,7 +315,8 @@ pub struct DidPatch {
     pub notes: Option<Option<String>>,
 }
 
-mod double_option {
+/// `null` is `Some(None)` (clear), absent is `None` (leave alone); with `#[serde(default)]`.
+pub mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,

@@ -42,13 +42,14 @@ pub async fn create_package(
 pub async fn get_package(
     State(s): State<AppState>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Package>> {
-    Ok(Json(s.store.get_package(id).await?))
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let v = s.store.get_package(id).await?;
+    Ok(([super::etag(v.version)], Json(v)))
 }
 
-/// Replace a package's definition (`If-Match` honoured). Its rule applies to assignments from
+/// Replace a package's definition (`If-Match` required: 428 without it, 412 when stale). Its rule applies to assignments from
 /// now on; the allowance cannot go below what one of its client packages holds.
-#[utoipa::path(put, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = NewPackage, responses((status = 200, body = Package), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = NewPackage, responses((status = 200, body = Package), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem), (status = 428, body = Problem)))]
 pub async fn update_package(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -56,9 +57,14 @@ pub async fn update_package(
     headers: HeaderMap,
     Json(b): Json<NewPackage>,
 ) -> ApiResult<Json<Package>> {
+    let version = super::if_match(&headers)?.ok_or_else(|| {
+        ApiError::PreconditionRequired(
+            "send If-Match with the package's version (its ETag) to replace it".into(),
+        )
+    })?;
     Ok(Json(
         s.store
-            .update_package(&p.actor(), id, super::if_match(&headers)?, &b)
+            .update_package(&p.actor(), id, Some(version), &b)
             .await?,
     ))
 }
@@ -218,10 +224,18 @@ pub async fn routing(
     Ok(Json(s.routing.lookup(&e164)))
 }
 
+/// A block request and where its numbers route (fields listed rather than flattened from
+/// `BlockRequest`, so that a bad value is reported under its own name).
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
 pub struct BlockBody {
-    #[serde(flatten)]
-    pub block: didhub_store::blocks::BlockRequest,
+    /// 10, 100, 1000 or 10000.
+    pub size: u32,
+    /// ISO 3166 alpha-2.
+    pub country: String,
+    /// e.g. `fixed_line`.
+    pub number_type: String,
+    /// Only from this operator (default: any; a block never mixes operators).
+    pub operator_id: Option<Uuid>,
     /// `pbx:<id>` or a SIP URI for every number of the block.
     pub destination: String,
     pub reason: Option<String>,
@@ -244,7 +258,12 @@ pub async fn allocate_block(
             .allocate_block(
                 &p.actor(),
                 id,
-                &b.block,
+                &didhub_store::blocks::BlockRequest {
+                    size: b.size,
+                    country: b.country.clone(),
+                    number_type: b.number_type.clone(),
+                    operator_id: b.operator_id,
+                },
                 &b.destination,
                 b.reason.as_deref(),
             )

@@ -190,11 +190,34 @@ pub async fn get_one(
     Ok(([etag(d.version)], Json(d)))
 }
 
+/// The fields of [`DidPatch`] listed rather than flattened, so that a bad value is reported
+/// under its own name (a flattened struct loses it).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PatchBody {
-    #[serde(flatten)]
-    pub patch: DidPatch,
+    pub operator_id: Option<Uuid>,
+    pub status: Option<DidStatus>,
+    pub after_hold: Option<DidStatus>,
+    /// `null` clears it.
+    #[serde(default, with = "didhub_store::dids::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub tag: Option<Option<String>>,
+    /// `null` clears it.
+    #[serde(default, with = "didhub_store::dids::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
     pub reason: Option<String>,
+}
+
+impl PatchBody {
+    fn patch(&self) -> DidPatch {
+        DidPatch {
+            operator_id: self.operator_id,
+            status: self.status,
+            after_hold: self.after_hold,
+            tag: self.tag.clone(),
+            notes: self.notes.clone(),
+        }
+    }
 }
 
 /// Edit one DID. `If-Match: "<version>"` is required: an edit based on a stale read gets 412.
@@ -216,7 +239,7 @@ pub async fn update_one(
         version: Some(version),
     }]);
     s.store
-        .update_dids(&p.actor(), &sel, &b.patch, b.reason.as_deref())
+        .update_dids(&p.actor(), &sel, &b.patch(), b.reason.as_deref())
         .await?;
     let d = s.store.get_did(id).await?;
     Ok(([etag(d.version)], Json(d)))

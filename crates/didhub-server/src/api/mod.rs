@@ -266,9 +266,18 @@ where
     };
     match s.store.idempotent_begin(&principal, &k, &hash).await? {
         Begin::Done(prev) if prev.request_hash != hash => Err(mismatch()),
-        Begin::InProgress { request_hash } if request_hash != hash => Err(mismatch()),
+        Begin::InProgress { request_hash } | Begin::Abandoned { request_hash, .. }
+            if request_hash != hash =>
+        {
+            Err(mismatch())
+        }
         Begin::InProgress { .. } => Err(ApiError::Store(didhub_store::StoreError::Conflict(
             format!("a request with Idempotency-Key '{k}' is still in progress; retry it later"),
+        ))),
+        Begin::Abandoned { since, .. } => Err(ApiError::Store(didhub_store::StoreError::Conflict(
+            format!(
+                "the request with Idempotency-Key '{k}' started at {since} never finished, so it may or may not have taken effect: check, then send it again with a new key"
+            ),
         ))),
         Begin::Done(prev) => {
             let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
@@ -285,17 +294,17 @@ where
             )
                 .into_response())
         }
-        Begin::Run => match f().await {
+        Begin::Run { token } => match f().await {
             Ok((status, body)) => {
                 let text = to_text(&body)?;
                 s.store
-                    .idempotent_finish(&principal, &k, status.as_u16(), &text)
+                    .idempotent_finish(&principal, &k, &token, status.as_u16(), &text)
                     .await?;
                 Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
             }
             Err(e) => {
                 // Nothing was created: free the key so that the client may retry with it.
-                if let Err(x) = s.store.idempotent_abandon(&principal, &k).await {
+                if let Err(x) = s.store.idempotent_abandon(&principal, &k, &token).await {
                     tracing::warn!("freeing an Idempotency-Key failed: {x}");
                 }
                 Err(e)
