@@ -343,6 +343,32 @@ async fn idempotency_story(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(r3.status(), 422);
+    // An import with a key: the retry replays the report and imports nothing more.
+    let upload = || {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(b"number\n+442079460900-+442079460904\n".to_vec())
+                    .file_name("again.csv"),
+            )
+            .text("operator", "op");
+        app.post("/api/v1/dids/import")
+            .header("Idempotency-Key", "import-1")
+            .multipart(form)
+            .send()
+    };
+    let first = upload().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["imported"], 5, "{first}");
+    let again = upload().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["batch_id"], first["batch_id"]);
+    assert_eq!(app.get_json("/api/v1/dids/count").await.1["count"], 15);
+    let (_, a) = app.get_json("/api/v1/audit?action=did.import").await;
+    assert_eq!(a["items"].as_array().unwrap().len(), 1, "one import: {a}");
 }
 both_backends!(idempotency, idempotency_story);
 
