@@ -852,6 +852,103 @@ async fn concurrent_hold_workers_story(app: &TestApp) {
 }
 both_backends!(concurrent_hold_workers, concurrent_hold_workers_story);
 
+/// A hold worker whose database session dies mid-pass (PostgreSQL: its backend is terminated
+/// while its release waits on a row lock) leaves everything as it was; the next pass releases
+/// every due DID once. PostgreSQL only: SQLite has no second session to kill (there a pass is
+/// one transaction just the same).
+async fn hold_worker_crash_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079510000-+442079510019"], None).await;
+    let pkg = package(app, "Crash", 20, None, None).await;
+    let cp = client_package(app, customer(app, "Crash Co").await, &pkg).await;
+    let ids: Vec<&str> = dids.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": ids, "destination": "sip:c@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    app.store
+        .set_client_package_state(
+            &Actor::system(),
+            Uuid::parse_str(&cp).unwrap(),
+            didhub_core::assignment::PackageState::Inactive,
+            chrono::Duration::seconds(-1),
+        )
+        .await
+        .unwrap();
+    // Another session holds one of the DIDs, so the worker's release statement waits on it.
+    let worker = app.another_store().await;
+    let blocker = app.another_store().await;
+    let blocked = Uuid::parse_str(ids[7]).unwrap();
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel::<()>();
+    let hold_lock = async {
+        didhub_store::on!(blocker, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query("SELECT id FROM dids WHERE id = $1 FOR UPDATE").bind(blocked).execute(&mut *tx).await?;
+            let _ = locked_tx.send(());
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            tx.rollback().await
+        }.await)
+    };
+    let pass = async {
+        locked_rx.await.expect("the lock is held");
+        worker.release_expired_holds(100).await
+    };
+    let kill = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // The worker's session, waiting on the lock: terminate it, as a crash would.
+        for _ in 0..50 {
+            let n: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE dids SET status = after_hold%') t").fetch_one(p).await).unwrap();
+            if n > 0 {
+                return n;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        0
+    };
+    let (locked, pass, killed) = tokio::join!(hold_lock, pass, kill);
+    locked.unwrap();
+    assert!(
+        killed > 0,
+        "the worker's session was found waiting and terminated"
+    );
+    assert!(
+        pass.is_err(),
+        "the interrupted pass reports an error: {pass:?}"
+    );
+    // Nothing of the interrupted pass remains.
+    let (_, n) = app
+        .get_json("/api/v1/dids/count?status=hold&prefix=%2B442079510")
+        .await;
+    assert_eq!(n["count"], 20);
+    let entries: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'did.hold_expired'").fetch_one(p).await).unwrap();
+    assert_eq!(entries, 0);
+    // The next pass (another instance, or this one after a restart) does all of it, once.
+    let moved = app.store.release_expired_holds(100).await.unwrap();
+    assert_eq!(moved.len(), 20);
+    assert!(app
+        .store
+        .release_expired_holds(100)
+        .await
+        .unwrap()
+        .is_empty());
+    let entries: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'did.hold_expired'").fetch_one(p).await).unwrap();
+    assert_eq!(entries, 20);
+    check_block_counts(app).await;
+    worker.close().await;
+    blocker.close().await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hold_worker_crash_postgres() {
+    let Some(app) = common::spawn_app(common::Db::Postgres).await else {
+        eprintln!("{} not set: PostgreSQL run skipped", common::PG_ENV);
+        return;
+    };
+    hold_worker_crash_story(&app).await;
+    app.stop().await;
+}
+
 async fn no_double_assignment(app: &TestApp) {
     let (_, dids) = setup(app, &["+442079461000-+442079461019"], None).await;
     let pkg = package(app, "Big", 1000, None, None).await;
