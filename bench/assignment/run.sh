@@ -21,7 +21,9 @@
 # bench4_blocks_big are created (and kept between runs when already loaded: A_RELOAD=1 forces
 # a reload); `run.sh clean` drops them and removes out/.
 #
-# Knobs: A_RUNS (3), A_SECONDS (15, each timed assignment run), A_STRESS_SECONDS (30),
+# Knobs: A_RUNS (3), A_SECONDS (15, each timed assignment run), A_STRESS_ASSIGNS (50000
+# assignments, each unassigned again: 100,000 requests that change a DID), A_STRESS_SECONDS
+# (900, a cap on the stress run),
 # A_CLIENTS (32), A_BIG (10000000 DIDs for blocks), A_SMALL (100000), A_BLOCK_N (15
 # back-to-back allocations per side), A_SPACED_N (6 allocations per side, 6 s apart),
 # R_SECONDS (20, each routing run), R_CONC (8), R_RATES ("2000 5000", the open-loop rates),
@@ -38,7 +40,8 @@ trap stop_all_servers EXIT
 
 CLIENTS="${A_CLIENTS:-32}"
 SECS="${A_SECONDS:-15}"
-STRESS_SECS="${A_STRESS_SECONDS:-30}"
+STRESS_SECS="${A_STRESS_SECONDS:-900}"
+STRESS_ASSIGNS="${A_STRESS_ASSIGNS:-50000}"
 BIG="${A_BIG:-10000000}"
 SMALL="${A_SMALL:-100000}"
 BLOCK_N="${A_BLOCK_N:-15}"
@@ -203,9 +206,9 @@ SQL
     # shellcheck disable=SC2086
     pg_med=$(median ${pg_rates[bare]}); full_med=$(median ${pg_rates[full]})
 
-    log "stress: $CLIENTS clients assign+unassign over a shared pool of 1,000 DIDs, $STRESS_SECS s"
+    log "stress: $CLIENTS clients assign+unassign over a shared pool of 1,000 DIDs, until $STRESS_ASSIGNS assignments (at most $STRESS_SECS s)"
     "$LOADGEN" assign --url "$url" --token "$token" --pool "$OUT/pool-stress.txt" --cps "$OUT/assign-cps.txt" \
-        --clients "$CLIENTS" --seconds "$STRESS_SECS" --mode cycle --log "$OUT/assign-stress.log" >"$RES/assign-stress.json"
+        --clients "$CLIENTS" --seconds "$STRESS_SECS" --total-assigns "$STRESS_ASSIGNS" --mode cycle --log "$OUT/assign-stress.log" >"$RES/assign-stress.json"
     stop_server "$pid"
 
     # ---- checks -------------------------------------------------------------------------
@@ -289,7 +292,7 @@ SQL
         echo
         echo "All runs (/s): API $api_runs; bare UPDATE ${pg_rates[bare]}(rows/transactions: ${pg_info[bare]}); full sequence ${pg_rates[full]}. API latency per run (p50 / p99 ms): $(for r in $(seq 1 "$RUNS"); do jq -r '"\(.assign_latency.p50_ms|.*100|round/100) / \(.assign_latency.p99_ms|.*100|round/100)"' "$RES/assign-api-$r.json"; done | paste -sd ';' | sed 's/;/; /g'). Non-200 answers in the timed runs: $(jq -s '[.[] | .assign_conflict + ([.assign_other[]] | add // 0)] | add' "$RES"/assign-api-*.json)."
         echo
-        echo "Stress (issue 4 §3 shape): $CLIENTS clients for $STRESS_SECS s over one shared pool of 1,000 DIDs, each picking a random DID, assigning it to its own client package and, when that succeeded, unassigning it: $(jq -r '"\(.assign_ok) assignments and \(.unassign_ok) unassignments answered 200 (\(.assigns_per_s|.*10|round/10) assignments/s, \(.requests_per_s|.*10|round/10) requests/s), \(.assign_conflict) assign requests answered 409 (DID held by another client), other answers: assign \(.assign_other), unassign \(.unassign_other)"' "$s")."
+        echo "Stress (issue 4 §3, full size): $CLIENTS clients over one shared pool of 1,000 DIDs until $(printf "%'d" "$STRESS_ASSIGNS") assignments succeeded (at most $STRESS_SECS s; it took $(jq -r '.elapsed_s|round' "$s") s), each picking a random DID, assigning it to its own client package and, when that succeeded, unassigning it: $(jq -r '"\(.assign_ok) assignments and \(.unassign_ok) unassignments answered 200 (\(.assigns_per_s|.*10|round/10) assignments/s, \(.requests_per_s|.*10|round/10) requests/s), \(.assign_conflict) assign requests answered 409 (DID held by another client), other answers: assign \(.assign_other), unassign \(.unassign_other)"' "$s")."
         echo
         echo "Checks after all runs (warm-up, timed and stress requests; \`out/results/assign-checks.txt\`):"
         echo

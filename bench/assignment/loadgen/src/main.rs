@@ -6,6 +6,7 @@
 //!               its own client package (one DID per request); no id is asked for twice.
 //!     cycle:    every client picks a random DID of the shared pool, assigns it, and when that
 //!               succeeds unassigns it again (409 = someone else holds it: counted, not an error).
+//!               --total-assigns N stops once N assignments succeeded in all (--seconds caps it).
 //!     --log writes one line per successful assign/unassign: `A|U <did> <cp>` (for the check).
 //!
 //!   loadgen blocks --target NAME=URL,TOKEN,CPSFILE [--target ...] --size 1000
@@ -110,11 +111,14 @@ async fn assign(m: BTreeMap<String, Vec<String>>) -> Value {
     let log = m.get("log").and_then(|v| v.last().cloned());
     let http = client(clients * 2);
     let cursor = Arc::new(AtomicUsize::new(0));
+    // cycle: stop once this many assignments succeeded in all (and were unassigned again).
+    let total: usize = one(&m, "total-assigns", Some("0")).parse().unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (http, url, token, pool, cps, cursor, mode) = (
+        let (http, url, token, pool, cps, cursor, mode, done) = (
             http.clone(),
             url.clone(),
             token.clone(),
@@ -122,13 +126,14 @@ async fn assign(m: BTreeMap<String, Vec<String>>) -> Value {
             cps.clone(),
             cursor.clone(),
             mode.clone(),
+            done.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let cp = cps[c % cps.len()].clone();
             let mut t = Tally::default();
             let auth = format!("Bearer {token}");
             let mut rng = rand::rngs::StdRng::from_entropy();
-            while Instant::now() < deadline {
+            while Instant::now() < deadline && (total == 0 || done.load(Ordering::Relaxed) < total) {
                 let did = if mode == "distinct" {
                     let i = cursor.fetch_add(1, Ordering::Relaxed);
                     if i >= pool.len() {
@@ -156,6 +161,7 @@ async fn assign(m: BTreeMap<String, Vec<String>>) -> Value {
                 match status {
                     200 => {
                         t.assign_ok += 1;
+                        done.fetch_add(1, Ordering::Relaxed);
                         t.log.push(format!("A {did} {cp}"));
                     }
                     409 => t.assign_conflict += 1,
