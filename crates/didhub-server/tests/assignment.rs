@@ -517,6 +517,58 @@ async fn pbx_destination_story(app: &TestApp) {
 }
 both_backends!(pbx_destination, pbx_destination_story);
 
+/// A package that takes one number type (and country) refuses DIDs of another, naming why, and
+/// takes those that qualify.
+async fn package_by_type_story(app: &TestApp) {
+    let (_, dids) = setup(
+        app,
+        &["+447400123456", "+442079520000", "+33612345678"],
+        None,
+    )
+    .await;
+    let (s, v) = app.post_json("/api/v1/packages", &json!({"name": "UK mobile", "did_allowance": 5, "country": "GB", "number_type": "mobile"})).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["number_type"], "mobile");
+    let pkg = v["id"].as_str().unwrap().to_string();
+    let cp = client_package(app, customer(app, "Mobile Co").await, &pkg).await;
+    let by_number = |n: &str| {
+        dids.iter()
+            .find(|d| d["number"] == n)
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let id = |i: usize| by_number(["+447400123456", "+442079520000", "+33612345678"][i]);
+    let assign = |did: String| {
+        let path = format!("/api/v1/client-packages/{cp}/dids");
+        async move {
+            app.post_json(
+                &path,
+                &json!({"did_ids": [did], "destination": "sip:m@pbx.example.com"}),
+            )
+            .await
+        }
+    };
+    let (s, p) = assign(id(1)).await;
+    assert_eq!(s, 422, "a London landline is not mobile: {p}");
+    assert!(p["detail"].as_str().unwrap().contains("fixed_line"), "{p}");
+    let (s, p) = assign(id(2)).await;
+    assert_eq!(s, 422, "a French mobile is not GB: {p}");
+    assert!(p["detail"].as_str().unwrap().contains("FR"), "{p}");
+    let (s, v) = assign(id(0)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v[0]["status"], "assigned");
+    // Unknown types are refused when the package is made.
+    let (s, p) = app
+        .post_json(
+            "/api/v1/packages",
+            &json!({"name": "Bad", "did_allowance": 1, "number_type": "pigeon"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "number_type");
+}
+both_backends!(package_by_type, package_by_type_story);
+
 async fn hold_story(app: &TestApp) {
     let (_, dids) = setup(app, &["+442079460200-+442079460202"], None).await;
     let pkg = package(app, "Any", 5, None, None).await;
