@@ -822,6 +822,63 @@ async fn reactivate_after_hold_story(app: &TestApp) {
 }
 both_backends!(reactivate_after_hold, reactivate_after_hold_story);
 
+/// Terminating a package releases its DIDs on hold (and its assigned ones) to their after-hold
+/// status at once, without waiting for the hold period; a terminated package stays terminated.
+async fn terminate_releases_held_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079530000-+442079530001"], None).await;
+    let pkg = package(app, "Ends", 5, None, None).await;
+    let cp = client_package(app, customer(app, "Ending Co").await, &pkg).await;
+    let ids: Vec<&str> = dids.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": ids, "destination": "sip:t@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let set = |state: &'static str| {
+        let path = format!("/api/v1/client-packages/{cp}");
+        async move {
+            let r = app
+                .patch(&path)
+                .json(&json!({"state": state}))
+                .send()
+                .await
+                .unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(set("inactive").await.0, 200);
+    let (_, d) = app.get_json(&format!("/api/v1/dids/{}", ids[0])).await;
+    assert_eq!(d["status"], "hold");
+    let (s, cpv) = set("terminated").await;
+    assert_eq!(s, 200, "{cpv}");
+    assert_eq!(cpv["did_count"], 0);
+    for id in &ids {
+        let (_, d) = app.get_json(&format!("/api/v1/dids/{id}")).await;
+        assert_eq!(d["status"], "in_stock", "{d}");
+        assert!(
+            d["customer_id"].is_null() && d["hold_until"].is_null(),
+            "{d}"
+        );
+        let (_, h) = app.get_json(&format!("/api/v1/dids/{id}/history")).await;
+        assert_eq!(
+            h.as_array().unwrap().last().unwrap()["action"],
+            "did.release",
+            "{h}"
+        );
+    }
+    assert_eq!(
+        route(app, "+442079530000").await["reason"],
+        "not_in_service"
+    );
+    let (s, p) = set("active").await;
+    assert_eq!(s, 422, "terminated is final: {p}");
+    check_block_counts(app).await;
+}
+both_backends!(terminate_releases_held, terminate_releases_held_story);
+
 /// Hold workers of three instances on one database at once: every due DID is released exactly
 /// once (one `did.hold_expired` entry each), and the counters add up.
 async fn concurrent_hold_workers_story(app: &TestApp) {
