@@ -991,12 +991,14 @@ async fn hold_worker_crash_story(app: &TestApp) {
     let blocker = app.another_store().await;
     let blocked = Uuid::parse_str(ids[7]).unwrap();
     let (locked_tx, locked_rx) = tokio::sync::oneshot::channel::<()>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let hold_lock = async {
         didhub_store::on!(blocker, p => async {
             let mut tx = p.begin().await?;
             sqlx::query("SELECT id FROM dids WHERE id = $1 FOR UPDATE").bind(blocked).execute(&mut *tx).await?;
             let _ = locked_tx.send(());
-            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            // Held until the worker has been terminated (or given up on), however slow the host.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), done_rx).await;
             tx.rollback().await
         }.await)
     };
@@ -1005,16 +1007,17 @@ async fn hold_worker_crash_story(app: &TestApp) {
         worker.release_expired_holds(100).await
     };
     let kill = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         // The worker's session, waiting on the lock: terminate it, as a crash would.
-        for _ in 0..50 {
-            let n: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE dids SET status = after_hold%') t").fetch_one(p).await).unwrap();
-            if n > 0 {
-                return n;
-            }
+        let mut n: i64 = 0;
+        for _ in 0..500 {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            n = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE dids SET status = after_hold%') t").fetch_one(p).await).unwrap();
+            if n > 0 {
+                break;
+            }
         }
-        0
+        let _ = done_tx.send(());
+        n
     };
     let (locked, pass, killed) = tokio::join!(hold_lock, pass, kill);
     locked.unwrap();
