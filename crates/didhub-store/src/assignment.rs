@@ -352,9 +352,12 @@ impl Store {
                 return Err(StoreError::VersionMismatch { entity: "package", id, expected: v, actual: cur.version });
             }
             let mut tx = self.begin().await?;
-            // Client package rows are the lock every assignment takes first: holding them, no
-            // assignment can fill a place the smaller allowance no longer has.
             let lock = if matches!(tx, Tx::Postgres(_)) { " FOR UPDATE" } else { "" };
+            // The package row first: a client package being created for it (which reads the
+            // allowance FOR SHARE) waits, and then copies the new allowance.
+            on_tx!(&mut tx, c => sqlx::query(&format!("SELECT id FROM packages WHERE id = $1{lock}")).bind(id).execute(&mut *c).await?.rows_affected());
+            // Then the client package rows, the lock every assignment takes first: holding
+            // them, no assignment can fill a place the smaller allowance no longer has.
             let held: Vec<(Uuid, i64)> = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT id, did_count FROM client_packages WHERE package_id = $1 AND state <> 'terminated' ORDER BY id{lock}")).bind(id).fetch_all(&mut *c).await?);
             if let Some((cp, n)) = held.iter().filter(|(_, n)| *n > p.did_allowance as i64).max_by_key(|(_, n)| *n) {
                 return Err(StoreError::invalid("did_allowance", format!("client package {cp} holds {n} DIDs; the allowance cannot go below that")));
@@ -368,7 +371,7 @@ impl Store {
             }
             // Under the client package locks taken above: an assignment waiting on one of them
             // re-checks its row, now with the new allowance.
-            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_allowance = $1 WHERE package_id = $2").bind(p.did_allowance).bind(id).execute(&mut *c).await?.rows_affected());
+            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_allowance = $1, version = version + 1 WHERE package_id = $2 AND did_allowance <> $1").bind(p.did_allowance).bind(id).execute(&mut *c).await?.rows_affected());
             on_tx!(&mut tx, c => sqlx::query("DELETE FROM package_prices WHERE package_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
             for (t, cur, minor) in &prices {
                 on_tx!(&mut tx, c => sqlx::query("INSERT INTO package_prices (package_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
@@ -623,7 +626,10 @@ impl Store {
             ));
         }
         let package = self.get_package(cp.package_id).await?;
-        let rule = rule_of(&package);
+        // The allowance the client package is held to (its copy, which the conditional
+        // update enforces), so that refusals are explained by the number that refused them.
+        let mut rule = rule_of(&package);
+        rule.allowance = cp.did_allowance.max(0) as u32;
         Ok((cp, package, rule))
     }
 
@@ -954,17 +960,27 @@ impl Store {
                     .map_err(|e| StoreError::invalid("size", e))?;
                 continue;
             }
-            // The package as it is now that the client package row is ours: an edit of it
-            // takes that row first, so what we read here holds until we commit.
-            let package = self.get_package(cp.package_id).await?;
-            rule_of(&package)
-                .qualifies(
-                    &format!("a {} block", req.size),
-                    package.tag.as_deref(),
-                    &req.country,
-                    &req.number_type,
-                )
-                .map_err(|e| StoreError::invalid("country", e))?;
+            // The package's rule as it is now that the client package row is ours (an edit
+            // of it takes that row too, so this holds until we commit); read in this
+            // transaction, not on a second pooled connection.
+            let (tag, country, number_type): (Option<String>, Option<String>, Option<String>) = on_tx!(&mut tx, c => sqlx::query_as("SELECT tag, country, number_type FROM packages WHERE id = $1").bind(cp.package_id).fetch_one(&mut *c).await?);
+            let rule = PackageRule {
+                allowance: rule.allowance,
+                tag: tag.clone(),
+                country,
+                number_type,
+            };
+            rule.qualifies(
+                &format!("a {} block", req.size),
+                tag.as_deref(),
+                &req.country,
+                &req.number_type,
+            )
+            .map_err(|e| StoreError::invalid("country", e))?;
+            let package = Package {
+                tag,
+                ..package.clone()
+            };
             let found = match &package.tag {
                 Some(tag) => crate::blocks::find_tagged(&mut tx, &req, tag).await?,
                 None => crate::blocks::find(&mut tx, &req).await?,

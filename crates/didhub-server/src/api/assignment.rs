@@ -49,24 +49,24 @@ pub async fn get_package(
 
 /// Replace a package's definition (`If-Match` required: 428 without it, 412 when stale). Its rule applies to assignments from
 /// now on; the allowance cannot go below what one of its client packages holds.
-#[utoipa::path(put, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = NewPackage, responses((status = 200, body = Package), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem), (status = 428, body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = NewPackage, responses((status = 200, body = Package), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem), (status = 428, body = Problem)))]
 pub async fn update_package(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(b): Json<NewPackage>,
-) -> ApiResult<Json<Package>> {
+) -> ApiResult<impl axum::response::IntoResponse> {
     let version = super::if_match(&headers)?.ok_or_else(|| {
         ApiError::PreconditionRequired(
             "send If-Match with the package's version (its ETag) to replace it".into(),
         )
     })?;
-    Ok(Json(
-        s.store
-            .update_package(&p.actor(), id, Some(version), &b)
-            .await?,
-    ))
+    let v = s
+        .store
+        .update_package(&p.actor(), id, Some(version), &b)
+        .await?;
+    Ok(([super::etag(v.version)], Json(v)))
 }
 
 /// Delete a package; refused while a client package (terminated ones too) refers to it.

@@ -302,13 +302,16 @@ where
                     .await?;
                 Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
             }
-            Err(e) => {
-                // Nothing was created: free the key so that the client may retry with it.
+            Err(e) if e.status().is_client_error() => {
+                // Refused before anything was written: free the key for the corrected retry.
                 if let Err(x) = s.store.idempotent_abandon(&principal, &k, &token).await {
                     tracing::warn!("freeing an Idempotency-Key failed: {x}");
                 }
                 Err(e)
             }
+            // A server-side failure may have come after the commit: the reservation stays, and
+            // the key answers "never finished" rather than risk a second create.
+            Err(e) => Err(e),
         },
     }
 }
