@@ -37,6 +37,9 @@ pub struct AppState {
     pub hold: chrono::Duration,
     pub routing: std::sync::Arc<routing::RoutingTable>,
     pub tokens: std::sync::Arc<auth::TokenCache>,
+    /// How often the hold worker looks for ended hold periods; `None` runs none (for tests
+    /// that drive `Store::release_expired_holds` themselves).
+    pub hold_worker_every: Option<std::time::Duration>,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
             hold: chrono::Duration::days(didhub_core::assignment::DEFAULT_HOLD_DAYS),
             routing: Default::default(),
             tokens: Default::default(),
+            hold_worker_every: Some(std::time::Duration::from_secs(30)),
         }
     }
 
@@ -54,11 +58,9 @@ impl AppState {
     pub async fn start_background(&self) -> Result<(), didhub_store::StoreError> {
         self.routing.refresh(&self.store).await?;
         routing::spawn_follower(self.routing.clone(), self.store.clone());
-        routing::spawn_hold_worker(
-            self.store.clone(),
-            self.routing.clone(),
-            std::time::Duration::from_secs(30),
-        );
+        if let Some(every) = self.hold_worker_every {
+            routing::spawn_hold_worker(self.store.clone(), self.routing.clone(), every);
+        }
         routing::spawn_stock_folder(self.store.clone(), std::time::Duration::from_secs(1));
         // Histograms keep raw samples until drained; drain them even when nobody scrapes.
         tokio::spawn(async {

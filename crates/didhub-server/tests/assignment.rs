@@ -961,6 +961,66 @@ async fn concurrent_hold_workers_story(app: &TestApp) {
 }
 both_backends!(concurrent_hold_workers, concurrent_hold_workers_story);
 
+/// The background worker (as `serve` runs it) releases ended holds on its own and takes them
+/// out of the routing table.
+async fn background_hold_worker_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079540000-+442079540004"], None).await;
+    let pkg = package(app, "Background", 5, None, None).await;
+    let cp = client_package(app, customer(app, "Background Co").await, &pkg).await;
+    let ids: Vec<&str> = dids.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": ids, "destination": "sip:bg@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, moved) = app
+        .store
+        .set_client_package_state(
+            &Actor::system(),
+            Uuid::parse_str(&cp).unwrap(),
+            didhub_core::assignment::PackageState::Inactive,
+            chrono::Duration::seconds(-1),
+        )
+        .await
+        .unwrap();
+    app.state.routing.apply(&moved);
+    assert_eq!(route(app, "+442079540000").await["reason"], "hold");
+    didhub_server::routing::spawn_hold_worker(
+        app.store.clone(),
+        app.state.routing.clone(),
+        std::time::Duration::from_millis(50),
+    );
+    let mut released = 0;
+    for _ in 0..200 {
+        let (_, n) = app
+            .get_json("/api/v1/dids/count?status=in_stock&prefix=%2B44207954000")
+            .await;
+        released = n["count"].as_i64().unwrap();
+        if released == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(released, 5, "the worker released every ended hold");
+    // And the routing table no longer routes them.
+    assert_eq!(
+        route(app, "+442079540000").await["reason"],
+        "not_in_service"
+    );
+    let (_, h) = app
+        .get_json(&format!("/api/v1/dids/{}/history", ids[0]))
+        .await;
+    let last = &h.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["action"].as_str(), last["actor"].as_str()),
+        (Some("did.hold_expired"), Some("worker:hold")),
+        "{h}"
+    );
+}
+both_backends!(background_hold_worker, background_hold_worker_story);
+
 /// A hold worker whose database session dies mid-pass (PostgreSQL: its backend is terminated
 /// while its release waits on a row lock) leaves everything as it was; the next pass releases
 /// every due DID once. PostgreSQL only: SQLite has no second session to kill (there a pass is

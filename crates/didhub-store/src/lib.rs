@@ -111,13 +111,15 @@ impl Store {
     /// wait for them. Opened here, on the server's main runtime (which only accepts and runs
     /// background work), they are served by an idle reactor. SQLite connections run on threads
     /// of their own and need nothing.
-    pub async fn warm_up(&self) -> Result<()> {
+    ///
+    /// Returns how many connections it held open at once (0 on SQLite).
+    pub async fn warm_up(&self) -> Result<usize> {
         if let Backend::Postgres(p) = &self.backend {
             let n = p.options().get_max_connections() as usize;
             let conns = futures::future::try_join_all((0..n).map(|_| p.acquire())).await?;
-            drop(conns);
+            return Ok(conns.len());
         }
-        Ok(())
+        Ok(0)
     }
 
     /// Opens (creating if needed) and migrates.

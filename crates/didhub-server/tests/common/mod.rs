@@ -79,6 +79,9 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
     let addr = listener.local_addr().expect("addr");
     let mut state = didhub_server::AppState::new(store.clone());
     state.secure_cookies = false;
+    // Stories drive hold expiry themselves (`release_expired_holds`), so that a background
+    // pass never takes DIDs a story is counting.
+    state.hold_worker_every = None;
     state.start_background().await.expect("background tasks");
     let served = state.clone();
     let server = tokio::spawn(async move {
