@@ -50,6 +50,34 @@ async fn customer(app: &TestApp, name: &str) -> Uuid {
     c
 }
 
+/// DIDs of `range` assigned under a fresh client package that is then made inactive with a
+/// hold period already over (due for release): (client package id, the DIDs as created).
+async fn due_holds(app: &TestApp, range: &str, name: &str) -> (String, Vec<Value>) {
+    let (_, dids) = setup(app, &[range], None).await;
+    let pkg = package(app, name, dids.len() as i64, None, None).await;
+    let cp = client_package(app, customer(app, &format!("{name} Co")).await, &pkg).await;
+    let ids: Vec<&str> = dids.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": ids, "destination": "sip:due@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, moved) = app
+        .store
+        .set_client_package_state(
+            &Actor::system(),
+            Uuid::parse_str(&cp).unwrap(),
+            didhub_core::assignment::PackageState::Inactive,
+            chrono::Duration::seconds(-1),
+        )
+        .await
+        .unwrap();
+    app.state.routing.apply(&moved);
+    (cp, dids)
+}
+
 async fn route(app: &TestApp, number: &str) -> Value {
     let (s, v) = app
         .get_json(&format!("/api/v1/routing/{}", number.replace('+', "%2B")))
@@ -886,32 +914,12 @@ async fn concurrent_hold_workers_story(app: &TestApp) {
     const PER: usize = 40;
     let mut numbers = Vec::new();
     for k in 0..PACKAGES {
-        let (_, dids) = setup(
+        let (_, dids) = due_holds(
             app,
-            &[format!("+4420795{k}0000-+4420795{k}00{}", PER - 1).as_str()],
-            None,
+            &format!("+4420795{k}0000-+4420795{k}00{}", PER - 1),
+            &format!("Workers {k}"),
         )
         .await;
-        let pkg = package(app, &format!("Workers {k}"), PER as i64, None, None).await;
-        let cp = client_package(app, customer(app, &format!("Workers Co {k}")).await, &pkg).await;
-        let ids: Vec<&str> = dids.iter().map(|d| d["id"].as_str().unwrap()).collect();
-        let (s, v) = app
-            .post_json(
-                &format!("/api/v1/client-packages/{cp}/dids"),
-                &json!({"did_ids": ids, "destination": "sip:w@pbx.example.com"}),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
-        // On hold with a period already over.
-        app.store
-            .set_client_package_state(
-                &Actor::system(),
-                Uuid::parse_str(&cp).unwrap(),
-                didhub_core::assignment::PackageState::Inactive,
-                chrono::Duration::seconds(-1),
-            )
-            .await
-            .unwrap();
         numbers.extend(
             dids.iter()
                 .map(|d| d["number"].as_str().unwrap().to_string()),
@@ -964,28 +972,8 @@ both_backends!(concurrent_hold_workers, concurrent_hold_workers_story);
 /// The background worker (as `serve` runs it) releases ended holds on its own and takes them
 /// out of the routing table.
 async fn background_hold_worker_story(app: &TestApp) {
-    let (_, dids) = setup(app, &["+442079540000-+442079540004"], None).await;
-    let pkg = package(app, "Background", 5, None, None).await;
-    let cp = client_package(app, customer(app, "Background Co").await, &pkg).await;
+    let (_, dids) = due_holds(app, "+442079540000-+442079540004", "Background").await;
     let ids: Vec<&str> = dids.iter().map(|d| d["id"].as_str().unwrap()).collect();
-    let (s, v) = app
-        .post_json(
-            &format!("/api/v1/client-packages/{cp}/dids"),
-            &json!({"did_ids": ids, "destination": "sip:bg@pbx.example.com"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let (_, moved) = app
-        .store
-        .set_client_package_state(
-            &Actor::system(),
-            Uuid::parse_str(&cp).unwrap(),
-            didhub_core::assignment::PackageState::Inactive,
-            chrono::Duration::seconds(-1),
-        )
-        .await
-        .unwrap();
-    app.state.routing.apply(&moved);
     assert_eq!(route(app, "+442079540000").await["reason"], "hold");
     didhub_server::routing::spawn_hold_worker(
         app.store.clone(),
@@ -1026,26 +1014,8 @@ both_backends!(background_hold_worker, background_hold_worker_story);
 /// every due DID once. PostgreSQL only: SQLite has no second session to kill (there a pass is
 /// one transaction just the same).
 async fn hold_worker_crash_story(app: &TestApp) {
-    let (_, dids) = setup(app, &["+442079510000-+442079510019"], None).await;
-    let pkg = package(app, "Crash", 20, None, None).await;
-    let cp = client_package(app, customer(app, "Crash Co").await, &pkg).await;
+    let (_, dids) = due_holds(app, "+442079510000-+442079510019", "Crash").await;
     let ids: Vec<&str> = dids.iter().map(|d| d["id"].as_str().unwrap()).collect();
-    let (s, v) = app
-        .post_json(
-            &format!("/api/v1/client-packages/{cp}/dids"),
-            &json!({"did_ids": ids, "destination": "sip:c@pbx.example.com"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    app.store
-        .set_client_package_state(
-            &Actor::system(),
-            Uuid::parse_str(&cp).unwrap(),
-            didhub_core::assignment::PackageState::Inactive,
-            chrono::Duration::seconds(-1),
-        )
-        .await
-        .unwrap();
     // Another session holds one of the DIDs, so the worker's release statement waits on it.
     let worker = app.another_store().await;
     let blocker = app.another_store().await;
