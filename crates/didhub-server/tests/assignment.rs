@@ -490,6 +490,90 @@ async fn idempotent_assignment_story(app: &TestApp) {
 }
 both_backends!(idempotent_assignment, idempotent_assignment_story);
 
+/// A client that goes away mid-request does not strand its `Idempotency-Key`: the create runs
+/// to its end and records its answer, and the retry with the key gets that answer.
+async fn idempotent_disconnect_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079490000"], None).await;
+    let pkg = package(app, "Gone", 10, None, None).await;
+    let cp = client_package(app, customer(app, "Gone Co").await, &pkg).await;
+    let id0 = dids[0]["id"].as_str().unwrap().to_string();
+    let body = json!({"did_ids": [id0], "destination": "sip:g@pbx.example.com"});
+    let path = format!("/api/v1/client-packages/{cp}/dids");
+    // Another session holds the client package's row (on SQLite, the write lock), so the
+    // assignment waits; meanwhile its client gives up and closes the connection.
+    let blocker = app.another_store().await;
+    let cp_id = Uuid::parse_str(&cp).unwrap();
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let hold = async {
+        didhub_store::on!(blocker, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE client_packages SET version = version WHERE id = $1").bind(cp_id).execute(&mut *tx).await?;
+            let _ = locked_tx.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), release_rx).await;
+            tx.rollback().await
+        }.await)
+    };
+    let gone = async {
+        locked_rx.await.expect("the lock is held");
+        let r = app
+            .post(&path)
+            .header("Idempotency-Key", "gone-1")
+            .json(&body)
+            .timeout(std::time::Duration::from_millis(500))
+            .send()
+            .await;
+        assert!(r.as_ref().is_err_and(|e| e.is_timeout()), "{r:?}");
+        // Time for the server to see the closed connection before the lock goes.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let _ = release_tx.send(());
+    };
+    let (held, ()) = tokio::join!(hold, gone);
+    held.unwrap();
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let r = app
+            .post(&path)
+            .header("Idempotency-Key", "gone-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (s, replayed) = (
+            r.status().as_u16(),
+            r.headers().contains_key("idempotent-replayed"),
+        );
+        let v: Value = r.json().await.unwrap();
+        if s == 409
+            && v["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("still in progress")
+        {
+            last = v;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        }
+        // On SQLite the key's reservation is a write too, so it waited for the lock with the
+        // rest and was never made: the retry is the first run. On PostgreSQL the key was
+        // reserved before the assignment waited, and the retry replays the recorded answer.
+        let first_run = matches!(app.db, common::Db::Sqlite) && !replayed;
+        assert_eq!((s, replayed || first_run), (200, true), "{v}");
+        assert_eq!(v[0]["client_package_id"], cp.as_str());
+        let (_, h) = app.get_json(&format!("/api/v1/dids/{id0}/history")).await;
+        let assigns = h
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "did.assign")
+            .count();
+        assert_eq!(assigns, 1, "{h}");
+        return;
+    }
+    panic!("the key is still reserved 10 s after the lock went: {last}");
+}
+both_backends!(idempotent_disconnect, idempotent_disconnect_story);
+
 /// A destination may be one of the customer's PBXs (`pbx:<id>`), never another customer's or
 /// one that does not exist; the routing lookup answers it.
 async fn pbx_destination_story(app: &TestApp) {

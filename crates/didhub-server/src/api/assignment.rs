@@ -31,7 +31,7 @@ pub async fn create_package(
     headers: HeaderMap,
     Json(b): Json<NewPackage>,
 ) -> ApiResult<Response> {
-    super::idempotent(&s, &p, &headers, &b, || async {
+    super::idempotent(s, p, &headers, b, |s, p, b| async move {
         let v = s.store.create_package(&p.actor(), &b).await?;
         Ok((StatusCode::CREATED, v))
     })
@@ -115,7 +115,7 @@ pub async fn create_client_package(
     headers: HeaderMap,
     Json(b): Json<CpBody>,
 ) -> ApiResult<Response> {
-    super::idempotent(&s, &p, &headers, &b, || async {
+    super::idempotent(s, p, &headers, b, |s, p, b| async move {
         let v = s
             .store
             .create_client_package(&p.actor(), b.customer_id, b.package_id, b.start_date)
@@ -168,7 +168,7 @@ pub async fn assign(
     headers: HeaderMap,
     Json(b): Json<AssignRequest>,
 ) -> ApiResult<Response> {
-    super::idempotent(&s, &p, &headers, &(id, &b), || async {
+    super::idempotent(s, p, &headers, (id, b), |s, p, (id, b)| async move {
         let dids = s.store.assign_dids(&p.actor(), id, &b).await?;
         s.routing
             .apply(&dids.iter().map(Moved::from).collect::<Vec<_>>());
@@ -252,7 +252,7 @@ pub async fn allocate_block(
     headers: HeaderMap,
     Json(b): Json<BlockBody>,
 ) -> ApiResult<Response> {
-    super::idempotent(&s, &p, &headers, &(id, &b), || async {
+    super::idempotent(s, p, &headers, (id, b), |s, p, (id, b)| async move {
         let (a, moved) = s
             .store
             .allocate_block(

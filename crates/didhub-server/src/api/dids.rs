@@ -156,7 +156,7 @@ pub async fn create(
     headers: HeaderMap,
     Json(b): Json<CreateBody>,
 ) -> ApiResult<Response> {
-    idempotent(&s, &p, &headers, &b, || async {
+    idempotent(s, p, &headers, b, |s, p, b| async move {
         let country = match b.country.as_deref().filter(|c| !c.trim().is_empty()) {
             Some(c) => Some(Country::parse(c).map_err(|e| ApiError::field("country", e))?),
             None => None,
@@ -414,7 +414,7 @@ pub async fn import(
         .ok_or_else(|| ApiError::field("file", "attach the file as the multipart field 'file'"))?;
     let digest = hex::encode(Sha256::digest(&data));
     let request = serde_json::json!({ "fields": fields, "file": digest });
-    idempotent(&s, &p, &headers, &request, || async {
+    idempotent(s, p, &headers, request, move |s, p, _| async move {
         let opts = ImportOptions {
             defaults,
             skip_invalid,

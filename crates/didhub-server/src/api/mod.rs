@@ -215,24 +215,22 @@ pub fn etag(version: i64) -> (axum::http::HeaderName, String) {
 }
 
 /// Runs a create once per `Idempotency-Key`: a retry with the same key and body gets the first
-/// answer; the same key with another body is refused.
+/// answer; the same key with another body is refused. `f` gets the state, the caller and the
+/// request back, because with a key it runs in a task of its own: a client that goes away
+/// mid-request does not cancel it half-way, and its answer is recorded for the retry.
 pub async fn idempotent<T, B, F, Fut>(
-    s: &AppState,
-    p: &Principal,
+    s: AppState,
+    p: Principal,
     headers: &HeaderMap,
-    request: &T,
+    request: T,
     f: F,
 ) -> ApiResult<Response>
 where
-    T: Serialize,
-    B: Serialize,
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = ApiResult<(StatusCode, B)>>,
+    T: Serialize + Send + 'static,
+    B: Serialize + Send + 'static,
+    F: FnOnce(AppState, Principal, T) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ApiResult<(StatusCode, B)>> + Send + 'static,
 {
-    let to_text = |body: &B| {
-        serde_json::to_string(body)
-            .map_err(|e| ApiError::Store(didhub_store::StoreError::Io(std::io::Error::other(e))))
-    };
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -251,13 +249,12 @@ where
         }
     };
     let Some(k) = key else {
-        let (status, body) = f().await?;
-        let text = to_text(&body)?;
-        return Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response());
+        let (status, body) = f(s, p, request).await?;
+        return json_response(status, &body);
     };
     let principal = p.user_id.to_string();
     let hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(request).unwrap_or_default(),
+        serde_json::to_vec(&request).unwrap_or_default(),
     ));
     let mismatch = || {
         ApiError::IdempotencyMismatch(format!(
@@ -294,24 +291,51 @@ where
             )
                 .into_response())
         }
-        Begin::Run { token } => match f().await {
-            Ok((status, body)) => {
-                let text = to_text(&body)?;
-                s.store
-                    .idempotent_finish(&principal, &k, &token, status.as_u16(), &text)
-                    .await?;
-                Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
-            }
-            Err(e) if e.status().is_client_error() => {
-                // Refused before anything was written: free the key for the corrected retry.
-                if let Err(x) = s.store.idempotent_abandon(&principal, &k, &token).await {
-                    tracing::warn!("freeing an Idempotency-Key failed: {x}");
+        Begin::Run { token } => {
+            let store = s.store.clone();
+            let run = async move {
+                match f(s, p, request).await {
+                    Ok((status, body)) => {
+                        let text = to_json(&body)?;
+                        store
+                            .idempotent_finish(&principal, &k, &token, status.as_u16(), &text)
+                            .await?;
+                        Ok((status, [(header::CONTENT_TYPE, "application/json")], text)
+                            .into_response())
+                    }
+                    Err(e) if e.status().is_client_error() => {
+                        // Refused before anything was written: free the key for the corrected
+                        // retry.
+                        if let Err(x) = store.idempotent_abandon(&principal, &k, &token).await {
+                            tracing::warn!("freeing an Idempotency-Key failed: {x}");
+                        }
+                        Err(e)
+                    }
+                    // A server-side failure may have come after the commit: the reservation
+                    // stays, and the key answers "never finished" rather than risk a second
+                    // create.
+                    Err(e) => Err(e),
                 }
-                Err(e)
-            }
-            // A server-side failure may have come after the commit: the reservation stays, and
-            // the key answers "never finished" rather than risk a second create.
-            Err(e) => Err(e),
-        },
+            };
+            tokio::spawn(run).await.map_err(|e| {
+                ApiError::Store(didhub_store::StoreError::Io(std::io::Error::other(
+                    format!("the request's task failed: {e}"),
+                )))
+            })?
+        }
     }
+}
+
+fn to_json<B: Serialize>(body: &B) -> ApiResult<String> {
+    serde_json::to_string(body)
+        .map_err(|e| ApiError::Store(didhub_store::StoreError::Io(std::io::Error::other(e))))
+}
+
+fn json_response<B: Serialize>(status: StatusCode, body: &B) -> ApiResult<Response> {
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        to_json(body)?,
+    )
+        .into_response())
 }

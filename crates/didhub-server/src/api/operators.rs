@@ -31,7 +31,7 @@ pub async fn create(
     headers: HeaderMap,
     Json(b): Json<OperatorBody>,
 ) -> ApiResult<axum::response::Response> {
-    super::idempotent(&s, &p, &headers, &b, || async {
+    super::idempotent(s, p, &headers, b, |s, p, b| async move {
         let o = s.store.create_operator(&p.actor(), &b.name).await?;
         Ok((
             StatusCode::CREATED,
