@@ -38,6 +38,10 @@ pub enum AssignmentError {
         used: u32,
         adding: u32,
     },
+    #[error(
+        "client package {client_package} holds {held} DIDs; the allowance cannot go below that"
+    )]
+    AllowanceBelowHeld { client_package: String, held: u64 },
     #[error("destination '{0}' is neither a PBX of this customer (pbx:<id>) nor a SIP URI (sip:user@host)")]
     BadDestination(String),
 }
@@ -134,6 +138,26 @@ impl PackageRule {
         } else {
             Ok(())
         }
+    }
+}
+
+/// A package's allowance may be lowered, but never below what one of its client packages
+/// already holds (DIDs already assigned stay). `held`: each client package and its DID count;
+/// the refusal names the one that holds the most.
+pub fn check_allowance_edit<K: std::fmt::Display>(
+    allowance: u32,
+    held: impl IntoIterator<Item = (K, u64)>,
+) -> Result<(), AssignmentError> {
+    match held
+        .into_iter()
+        .filter(|(_, n)| *n > u64::from(allowance))
+        .max_by_key(|(_, n)| *n)
+    {
+        Some((cp, n)) => Err(AssignmentError::AllowanceBelowHeld {
+            client_package: cp.to_string(),
+            held: n,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -255,6 +279,26 @@ pub fn route(number: &str, known: Option<(DidStatus, Option<&str>)>) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowance_edit() {
+        let held = [("a", 3u64), ("b", 7), ("c", 5)];
+        assert!(check_allowance_edit(7, held).is_ok());
+        assert!(check_allowance_edit(100, held).is_ok());
+        assert!(check_allowance_edit(0, std::iter::empty::<(&str, u64)>()).is_ok());
+        let e = check_allowance_edit(4, held).unwrap_err();
+        assert_eq!(
+            e,
+            AssignmentError::AllowanceBelowHeld {
+                client_package: "b".into(),
+                held: 7
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "client package b holds 7 DIDs; the allowance cannot go below that"
+        );
+    }
 
     #[test]
     fn package_rule() {

@@ -359,9 +359,8 @@ impl Store {
             // Then the client package rows, the lock every assignment takes first: holding
             // them, no assignment can fill a place the smaller allowance no longer has.
             let held: Vec<(Uuid, i64)> = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT id, did_count FROM client_packages WHERE package_id = $1 AND state <> 'terminated' ORDER BY id{lock}")).bind(id).fetch_all(&mut *c).await?);
-            if let Some((cp, n)) = held.iter().filter(|(_, n)| *n > p.did_allowance as i64).max_by_key(|(_, n)| *n) {
-                return Err(StoreError::invalid("did_allowance", format!("client package {cp} holds {n} DIDs; the allowance cannot go below that")));
-            }
+            didhub_core::assignment::check_allowance_edit(p.did_allowance.max(0) as u32, held.iter().map(|(cp, n)| (cp, (*n).max(0) as u64)))
+                .map_err(|e| StoreError::invalid("did_allowance", e))?;
             let at = now();
             let n = on_tx!(&mut tx, c => sqlx::query("UPDATE packages SET name = $1, did_allowance = $2, tag = $3, country = $4, number_type = $5, updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8")
                 .bind(&pname).bind(p.did_allowance).bind(&tag).bind(&country).bind(&number_type).bind(at).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
