@@ -27,6 +27,9 @@ pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(
 #[derive(Default)]
 pub struct TokenCache {
     inner: std::sync::RwLock<std::collections::HashMap<[u8; 32], (Identity, std::time::Instant)>>,
+    /// Bumped by every `clear`: an identity read from the database before a clear is not
+    /// cached after it (it may be the role or state the clear was for).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl TokenCache {
@@ -43,9 +46,19 @@ impl TokenCache {
             .map(|(i, _)| i.clone())
     }
 
-    pub fn put(&self, token: &str, i: Identity) {
+    /// The generation to hand to `put` for an identity about to be read from the database.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Caches an identity read while the cache was at `generation`, unless cleared since.
+    pub fn put(&self, token: &str, i: Identity, generation: u64) {
         let k = Self::key(token);
         let mut m = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        // Checked under the write lock, which `clear` also takes after bumping the generation.
+        if self.generation() != generation {
+            return;
+        }
         if m.len() > 10_000 {
             m.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
         }
@@ -53,6 +66,8 @@ impl TokenCache {
     }
 
     pub fn clear(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.inner
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -95,9 +110,12 @@ impl Principal {
 
     /// The rows this caller may see.
     pub fn scope(&self) -> Scope {
-        match self.partner_id {
-            Some(p) if self.role.is_partner() => Scope::Partner(p),
-            _ => Scope::All,
+        match (self.role.is_partner(), self.partner_id) {
+            (true, Some(p)) => Scope::Partner(p),
+            // A partner role always has a partner (a database CHECK); should one not, it
+            // sees nothing rather than everything: the nil partner owns no rows.
+            (true, None) => Scope::Partner(uuid::Uuid::nil()),
+            (false, _) => Scope::All,
         }
     }
 
@@ -163,9 +181,10 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
         (Some(t), _) => match s.tokens.get(t) {
             Some(i) => Ok(Some(i)),
             None => {
+                let generation = s.tokens.generation();
                 let r = s.store.verify_token(t).await;
                 if let Ok(Some(i)) = &r {
-                    s.tokens.put(t, i.clone());
+                    s.tokens.put(t, i.clone(), generation);
                 }
                 r
             }
@@ -232,5 +251,39 @@ impl utoipa::Modify for BearerScheme {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(role: Role) -> Identity {
+        Identity {
+            user_id: uuid::Uuid::now_v7(),
+            email: "a@example.com".into(),
+            role,
+            partner_id: None,
+            credential_id: uuid::Uuid::now_v7(),
+            csrf: None,
+            token_name: Some("t".into()),
+        }
+    }
+
+    #[test]
+    fn a_clear_wins_over_a_lookup_that_started_before_it() {
+        let cache = TokenCache::default();
+        let g = cache.generation();
+        cache.put("tok", identity(Role::Admin), g);
+        assert_eq!(cache.get("tok").map(|i| i.role), Some(Role::Admin));
+        // A lookup starts, a role change clears the cache, the lookup ends: not cached.
+        let before = cache.generation();
+        cache.clear();
+        cache.put("tok", identity(Role::Admin), before);
+        assert!(cache.get("tok").is_none());
+        // A lookup that starts after the clear is cached.
+        cache.put("tok", identity(Role::Operations), cache.generation());
+        assert_eq!(cache.get("tok").map(|i| i.role), Some(Role::Operations));
+        assert!(cache.get("other").is_none());
     }
 }

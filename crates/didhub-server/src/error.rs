@@ -74,6 +74,10 @@ impl ApiError {
             ),
             ApiError::Store(S::Conflict(_)) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::Store(S::InUse(_)) => (StatusCode::CONFLICT, "in-use", "In use"),
+            // The last line behind the store's own in-use checks: never a 500 for it.
+            ApiError::Store(e) if e.is_foreign_key_violation() => {
+                (StatusCode::CONFLICT, "in-use", "In use")
+            }
             ApiError::Store(S::VersionMismatch { .. }) => (
                 StatusCode::PRECONDITION_FAILED,
                 "version-mismatch",
@@ -122,7 +126,9 @@ impl ApiError {
             }
             _ => Vec::new(),
         };
-        let detail = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        let detail = if matches!(self, ApiError::Store(e) if e.is_foreign_key_violation()) {
+            "other records still refer to it; remove them first".to_string()
+        } else if status == StatusCode::INTERNAL_SERVER_ERROR {
             // Internal details go to the log, not to the client.
             "the server could not complete the request; it has been logged".to_string()
         } else {
@@ -152,11 +158,6 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
-        if let ApiError::Throttled(_, secs) = &self {
-            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-        }
         if let ApiError::Throttled(_, secs) = &self {
             if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);

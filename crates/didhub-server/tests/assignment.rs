@@ -578,7 +578,7 @@ both_backends!(idempotent_disconnect, idempotent_disconnect_story);
 /// one that does not exist; the routing lookup answers it.
 async fn pbx_destination_story(app: &TestApp) {
     let (_, dids) = setup(app, &["+442079490000-+442079490002"], None).await;
-    let pkg = package(app, "Pbx", 10, None, None).await;
+    let pkg = package(app, "Pbx", 20, None, None).await;
     let mine = customer(app, "Pbx Co").await;
     let theirs = customer(app, "Elsewhere Co").await;
     let cp = client_package(app, mine, &pkg).await;
@@ -626,8 +626,87 @@ async fn pbx_destination_story(app: &TestApp) {
     let r = route(app, "+442079490000").await;
     assert_eq!(r["reachable"], true);
     assert_eq!(r["destination"], format!("pbx:{my_pbx}"));
+    // A block takes the same destinations, by the same rule.
+    setup(app, &["+442079491000-+442079491009"], None).await;
+    let blocks = format!("/api/v1/client-packages/{cp}/blocks");
+    let block = |dest: String| json!({"size": 10, "country": "GB", "number_type": "fixed_line", "destination": dest});
+    for (dest, says) in [
+        (format!("pbx:{their_pbx}"), "another customer"),
+        (format!("pbx:{}", Uuid::now_v7()), "no PBX"),
+    ] {
+        let (s, p) = app.post_json(&blocks, &block(dest.clone())).await;
+        assert_eq!(s, 422, "{dest}: {p}");
+        assert_eq!(p["errors"][0]["field"], "destination", "{p}");
+        assert!(
+            p["errors"][0]["message"].as_str().unwrap().contains(says),
+            "{p}"
+        );
+    }
+    let (_, n) = app
+        .get_json("/api/v1/dids/count?status=assigned&prefix=%2B44207949100")
+        .await;
+    assert_eq!(n["count"], 0, "a refused block assigns nothing");
+    let (s, v) = app
+        .post_json(&blocks, &block(format!("pbx:{my_pbx}")))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["block"]["first"], "+442079491000", "{v}");
+    let r = route(app, "+442079491009").await;
+    assert_eq!(r["destination"], format!("pbx:{my_pbx}"));
 }
 both_backends!(pbx_destination, pbx_destination_story);
+
+/// A customer with a client package (of any state) cannot be deleted: 409 naming why, not a
+/// database error; once it has none, it can.
+async fn customer_delete_story(app: &TestApp) {
+    let (kept, cp) = common::customer_with_package(&app.store, "Kept Co", 5).await;
+    let r = app
+        .delete(&format!("/api/v1/customers/{kept}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:didhub:problem:in-use", "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("client packages"),
+        "{p}"
+    );
+    let (s, _) = app.get_json(&format!("/api/v1/customers/{kept}")).await;
+    assert_eq!(s, 200, "the customer is still there");
+    // Terminated, the package is history and still keeps its customer.
+    app.store
+        .set_client_package_state(
+            &Actor::system(),
+            cp,
+            didhub_core::assignment::PackageState::Terminated,
+            chrono::Duration::days(30),
+        )
+        .await
+        .unwrap();
+    let r = app
+        .delete(&format!("/api/v1/customers/{kept}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let partner = app.store.find_partner("Test Partner").await.unwrap().id;
+    let (s, v) = app
+        .post_json(
+            "/api/v1/customers",
+            &json!({"partner_id": partner, "name": "Gone Co"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let gone = v["id"].as_str().unwrap();
+    let r = app
+        .delete(&format!("/api/v1/customers/{gone}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
+both_backends!(customer_delete, customer_delete_story);
 
 /// A package that takes one number type (and country) refuses DIDs of another, naming why, and
 /// takes those that qualify.

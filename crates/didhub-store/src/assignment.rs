@@ -632,20 +632,10 @@ impl Store {
         Ok((cp, package, rule))
     }
 
-    /// Assigns in-stock DIDs to the client package's customer, within its allowance. All or
-    /// nothing; a DID taken concurrently makes the whole request fail with a conflict.
-    ///
-    /// The database checks everything in the writing statements (package active, allowance,
-    /// DID in stock and qualifying), so a successful assignment costs no reads before it;
-    /// when a check fails nothing is written and the core rules say why.
-    pub async fn assign_dids(
-        &self,
-        actor: &Actor,
-        cp_id: Uuid,
-        req: &AssignRequest,
-    ) -> Result<Vec<Did>> {
-        let dest = Destination::parse(&req.destination)
-            .map_err(|e| StoreError::invalid("destination", e))?;
+    /// A routing destination for the DIDs of a client package, as stored: a SIP URI, or
+    /// `pbx:<id>` of one of the package's customer's PBXs (never another customer's).
+    async fn destination_for(&self, cp_id: Uuid, raw: &str) -> Result<String> {
+        let dest = Destination::parse(raw).map_err(|e| StoreError::invalid("destination", e))?;
         if let Destination::Pbx(id) = &dest {
             let cp = self.get_client_package(Scope::All, cp_id).await?;
             let pbx_id: Uuid = id
@@ -662,7 +652,22 @@ impl Store {
                 ));
             }
         }
-        let destination = dest.as_string();
+        Ok(dest.as_string())
+    }
+
+    /// Assigns in-stock DIDs to the client package's customer, within its allowance. All or
+    /// nothing; a DID taken concurrently makes the whole request fail with a conflict.
+    ///
+    /// The database checks everything in the writing statements (package active, allowance,
+    /// DID in stock and qualifying), so a successful assignment costs no reads before it;
+    /// when a check fails nothing is written and the core rules say why.
+    pub async fn assign_dids(
+        &self,
+        actor: &Actor,
+        cp_id: Uuid,
+        req: &AssignRequest,
+    ) -> Result<Vec<Did>> {
+        let destination = self.destination_for(cp_id, &req.destination).await?;
         let mut numbers = Vec::with_capacity(req.numbers.len());
         for (i, n) in req.numbers.iter().enumerate() {
             let e164 = didhub_core::number::E164::parse(n, None)
@@ -945,9 +950,7 @@ impl Store {
             &req.number_type,
         )
         .map_err(|e| StoreError::invalid("country", e))?;
-        let dest = Destination::parse(destination)
-            .map_err(|e| StoreError::invalid("destination", e))?
-            .as_string();
+        let dest = self.destination_for(cp_id, destination).await?;
         let size = req.size as usize;
         for _attempt in 0..5 {
             let mut tx = self.begin().await?;

@@ -73,6 +73,14 @@ impl StoreError {
         )
     }
 
+    /// A foreign key violation: a row still referenced, or a reference to a missing row.
+    pub fn is_foreign_key_violation(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(d)) => d.is_foreign_key_violation(),
+            _ => false,
+        }
+    }
+
     /// A unique constraint violation.
     pub fn is_unique_violation(&self) -> bool {
         match self {

@@ -252,9 +252,10 @@ impl Store {
         let cur = self.get_customer(scope, id).await?;
         retry(|| async {
             let mut tx = self.begin().await?;
-            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT (SELECT count(*) FROM pbxs WHERE customer_id = $1) + (SELECT count(*) FROM orders WHERE customer_id = $1)").bind(id).fetch_one(&mut *c).await?);
+            // Client packages (any state: a terminated one is history) keep their customer.
+            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT (SELECT count(*) FROM pbxs WHERE customer_id = $1) + (SELECT count(*) FROM orders WHERE customer_id = $1) + (SELECT count(*) FROM client_packages WHERE customer_id = $1)").bind(id).fetch_one(&mut *c).await?);
             if used > 0 {
-                return Err(StoreError::InUse(format!("customer '{}' has PBXs or orders; remove them first", cur.name)));
+                return Err(StoreError::InUse(format!("customer '{}' has PBXs, orders or client packages; remove them first", cur.name)));
             }
             on_tx!(&mut tx, c => sqlx::query("DELETE FROM customers WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "customer.delete", entity: "customer", entity_id: Some(id), subject: Some(cur.name.clone()), changes: json!({"name": [cur.name, null]}), reason: None }).await?;

@@ -153,7 +153,10 @@ pub async fn revoke_token(
 
 /// Partner admins manage their partner's users only.
 fn user_scope(p: &Principal) -> Option<Uuid> {
-    p.role.is_partner().then_some(p.partner_id).flatten()
+    // Fails closed like `Principal::scope`: no partner, no users.
+    p.role
+        .is_partner()
+        .then(|| p.partner_id.unwrap_or(Uuid::nil()))
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "accounts", responses((status = 200, body = Vec<User>)))]
