@@ -21,6 +21,8 @@ pub enum NumberError {
     Empty,
     #[error("not a phone number: only digits, '+', spaces, dots, dashes and brackets are allowed")]
     NotANumber,
+    #[error("not a possible phone number (too few digits for any numbering plan)")]
+    NotPossible,
     #[error("national number without a country: give a default country or use the +CC form")]
     NeedsCountry,
     #[error("unknown country calling code")]
@@ -56,6 +58,18 @@ impl Country {
             return Err(NumberError::UnknownCountry(t.to_string()));
         }
         Ok(c)
+    }
+
+    /// The code didhub records for non-geographic numbers (+800, +882 …: region 001).
+    pub const NON_GEOGRAPHIC: Country = Country(*b"XX");
+
+    /// A country as didhub records it, for filters: a country of the numbering metadata, or
+    /// `XX` for non-geographic numbers. (Not a default country: `XX` has no national format.)
+    pub fn parse_recorded(s: &str) -> Result<Self, NumberError> {
+        if s.trim().eq_ignore_ascii_case(Self::NON_GEOGRAPHIC.as_str()) {
+            return Ok(Self::NON_GEOGRAPHIC);
+        }
+        Self::parse(s)
     }
 
     pub fn as_str(&self) -> &str {
@@ -269,10 +283,11 @@ fn normalise(input: &str, default_country: Option<Country>) -> Result<String, Nu
         return Err(NumberError::Empty);
     }
     let mut out = String::with_capacity(t.len() + 1);
-    for (i, c) in t.chars().enumerate() {
+    for c in t.chars() {
         if c.is_ascii_digit() {
             out.push(c);
-        } else if c == '+' && i == 0 {
+        } else if c == '+' && out.is_empty() {
+            // Leading, or after brackets only: "(+44) 20 …", "+(44) …", as libphonenumber reads.
             out.push('+');
         } else if is_punctuation(c) {
             continue;
@@ -338,7 +353,8 @@ fn engine_classify(
                 P::InvalidCountryCode => NumberError::InvalidCountryCode,
                 P::TooShortAfterIdd | P::TooShortNsn => NumberError::TooShort,
                 P::TooLongNsn => NumberError::TooLong,
-                _ => NumberError::NotANumber,
+                // The characters were fine (checked before): the digits are what fails.
+                _ => NumberError::NotPossible,
             })?;
         let e164 = util.format(&pn, PhoneNumberFormat::E164).into_owned();
         let t = util.get_number_type(&pn);
@@ -375,7 +391,7 @@ pub fn classify(input: &str, default_country: Option<Country>) -> Result<Classif
             (b.len() == 2).then(|| Country([b[0], b[1]]))
         })
         // Non-geographic numbers (+800, +882 ...) belong to region 001; record them as XX.
-        .unwrap_or(Country(*b"XX"));
+        .unwrap_or(Country::NON_GEOGRAPHIC);
     if e164.len() > MAX_DIGITS + 1 {
         return Err(NumberError::TooLong);
     }
@@ -481,6 +497,9 @@ mod tests {
             "+44.20.7946.0018",
             "+44-20-7946-0018",
             "+44 (0)20 7946 0018",
+            "(+44) 20 7946 0018",
+            "+(44) 20 7946 0018",
+            "[+44] 2079460018",
             "0044 20 7946 0018",
             "442079460018",
         ] {
@@ -498,7 +517,15 @@ mod tests {
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
         assert_eq!(classify("", None), Err(NumberError::Empty));
+        assert_eq!(
+            classify("44 +20 7946 0018", None),
+            Err(NumberError::NotANumber)
+        );
         assert_eq!(classify("not a number", None), Err(NumberError::NotANumber));
+        assert!(matches!(
+            classify("12", None),
+            Err(NumberError::NotPossible | NumberError::TooShort | NumberError::InvalidCountryCode)
+        ));
         assert_eq!(
             classify("020 7946 0018", None),
             Err(NumberError::NeedsCountry)
@@ -528,6 +555,16 @@ mod tests {
         assert_eq!(Country::parse("gb").unwrap().as_str(), "GB");
         assert!(Country::parse("ZZ").is_err());
         assert!(Country::parse("GBR").is_err());
+        // XX is what non-geographic numbers are recorded as: a filter value, not a country.
+        assert!(Country::parse("XX").is_err());
+        assert_eq!(
+            Country::parse_recorded("xx").unwrap(),
+            Country::NON_GEOGRAPHIC
+        );
+        assert_eq!(Country::parse_recorded("gb").unwrap().as_str(), "GB");
+        assert!(Country::parse_recorded("ZZ").is_err());
+        let c = classify("+800 1234 5678", None).unwrap();
+        assert_eq!(c.country, Country::NON_GEOGRAPHIC);
         assert!(Country::all().len() > 200);
     }
 

@@ -37,6 +37,10 @@ fn digit_count(s: &str) -> usize {
 /// Finds the range separator. A dash separates a range when the digits on both sides are of
 /// equal count and both sides are written alike (both with `+`, or both without), so that a
 /// dashed single number such as `+44-20-7946-0018` is never mistaken for a range.
+///
+/// A single dash between two sides that cannot be one number (each a full number of its own,
+/// or more digits together than E.164 allows) is a range too, with ends of different lengths:
+/// `count` then says so, rather than the number being reported as too long.
 pub fn split(input: &str) -> Entry<'_> {
     let s = input.trim();
     for (i, _) in s.match_indices('-') {
@@ -46,8 +50,18 @@ pub fn split(input: &str) -> Entry<'_> {
             return Entry::Range { first: l, last: r };
         }
     }
+    if let Some((l, r)) = s.split_once('-').filter(|(_, r)| !r.contains('-')) {
+        let (l, r) = (l.trim(), r.trim());
+        let (dl, dr) = (digit_count(l), digit_count(r));
+        if (dl >= MIN_FULL && dr >= MIN_FULL) || dl + dr > crate::number::MAX_DIGITS {
+            return Entry::Range { first: l, last: r };
+        }
+    }
     Entry::Single(s)
 }
+
+/// Fewest digits of a full international number written as one side of a range.
+const MIN_FULL: usize = 7;
 
 /// Keeps a leading `+` and the digits.
 fn compact(s: &str) -> String {
@@ -189,6 +203,14 @@ mod tests {
         let e = expand("+442070000000", "+442079999999").unwrap_err();
         assert_eq!(e, RangeError::TooLarge { count: 10_000_000 });
         assert!(e.to_string().contains("100000"));
+        // Ends of different lengths are named as such, not read as one long number.
+        for written in ["442079460060-44207946007", "+442079460080-0081"] {
+            let e = classify_entry(written, None).unwrap_err();
+            assert!(
+                matches!(e, RangeError::LengthMismatch { .. }),
+                "{written}: {e}"
+            );
+        }
         let e = classify_entry("+12120000000-+12120000009", None).unwrap_err();
         assert!(e.to_string().starts_with("+12120000000"), "{e}");
     }
@@ -221,6 +243,20 @@ mod tests {
             }
             let written = format!("{first}-{last}");
             prop_assert_eq!(split(&written), Entry::Range { first: &first, last: &last });
+        }
+
+        #[test]
+        fn a_number_with_one_dash_stays_one_number(
+            digits in "[1-9][0-9]{7,13}",
+            at in 1usize..14,
+            plus in any::<bool>(),
+        ) {
+            // A dash inside a number of at most 15 digits, with one side shorter than a full
+            // number and the sides of different lengths: never a range.
+            let at = at.min(digits.len() - 1);
+            prop_assume!(at.min(digits.len() - at) < 7 && at * 2 != digits.len());
+            let written = format!("{}{}-{}", if plus { "+" } else { "" }, &digits[..at], &digits[at..]);
+            prop_assert_eq!(split(&written), Entry::Single(written.as_str()));
         }
 
         #[test]

@@ -398,6 +398,21 @@ async fn list_story(app: &TestApp) {
     assert_eq!(count("notes=50%25").await, 10);
     assert_eq!(count("notes=discount&prefix=%2B33").await, 0);
     assert_eq!(count("type=fixed_line").await, 310);
+    // Non-geographic numbers are recorded as XX, and can be filtered by it.
+    let free = app.create(&other, &["+80012345678"]).await;
+    assert_eq!(free["items"][0]["country"], "XX", "{free}");
+    assert_eq!(count("country=XX").await, 1);
+    assert_eq!(count("country=xx").await, 1);
+    let id = free["items"][0]["id"].as_str().unwrap();
+    let r = app
+        .delete(&format!("/api/v1/dids/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (s, p) = app.get_json("/api/v1/dids/count?country=ZZ").await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "country");
     // Bad filters are named.
     let (s, p) = app.get_json("/api/v1/dids?prefix=abc").await;
     assert_eq!(s, 422);

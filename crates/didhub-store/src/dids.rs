@@ -255,7 +255,7 @@ pub(crate) fn push_filter(sql: &mut Sql, f: &DidFilter) -> Result<()> {
             .bind(Param::Text(prefix_upper_bound(&p)));
     }
     if let Some(c) = f.country.as_deref().filter(|c| !c.trim().is_empty()) {
-        let c = Country::parse(c).map_err(|e| StoreError::invalid("country", e))?;
+        let c = Country::parse_recorded(c).map_err(|e| StoreError::invalid("country", e))?;
         sql.push(" AND d.country = ")
             .bind(Param::Text(c.to_string()));
     }

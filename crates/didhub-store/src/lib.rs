@@ -88,7 +88,20 @@ impl Store {
                     .await?;
                 Backend::Postgres(pool)
             }
-            Some(u) => sqlite_pool(SqliteConnectOptions::from_str(u)?, cfg).await?,
+            Some(u) if u.starts_with("sqlite:") => {
+                sqlite_pool(SqliteConnectOptions::from_str(u)?, cfg).await?
+            }
+            // Anything else is refused, never opened as a file name: a mistyped PostgreSQL URL
+            // must not quietly start an empty SQLite database. (The scheme only: a URL may
+            // carry a password.)
+            Some(u) => {
+                let scheme = u
+                    .split_once(':')
+                    .map_or("no scheme".to_string(), |(s, _)| format!("scheme '{s}'"));
+                return Err(StoreError::Config(format!(
+                    "unsupported database URL ({scheme}): use postgres://… for PostgreSQL, sqlite:PATH for another SQLite file, or no URL for the SQLite file in the data directory"
+                )));
+            }
             None => {
                 std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
                     StoreError::Config(format!(

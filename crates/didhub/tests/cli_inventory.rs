@@ -247,6 +247,48 @@ fn database_flags_work_after_the_subcommand_and_from_the_environment() {
     });
 }
 
+/// A database URL of another scheme (a typo of `postgres://`, say) is refused, never opened
+/// as an SQLite file of that name; `sqlite:PATH` opens that file.
+#[test]
+fn an_unknown_database_url_is_refused() {
+    let db = common::Db::new(common::Backend::Sqlite);
+    for url in [
+        "postgress://didhub@localhost/didhub",
+        "mysql://x",
+        "didhub.db",
+    ] {
+        let mut c = db.bare_command();
+        c.current_dir(db.dir())
+            .args(["--data-dir", &db.path("data").to_string_lossy()])
+            .args(["--database-url", url, "migrate"]);
+        let r = Run::from_output("migrate", c.output().unwrap());
+        assert!(!r.success(), "{url} must be refused");
+        assert!(
+            r.stderr.contains("unsupported database URL"),
+            "{url}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("localhost"), "only the scheme is named");
+    }
+    let files: Vec<_> = std::fs::read_dir(db.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.contains("postgress") && !f.contains("mysql") && f != "didhub.db"),
+        "nothing was created: {files:?}"
+    );
+    let file = db.path("elsewhere.sqlite3");
+    let url = format!("sqlite:{}?mode=rwc", file.display());
+    let mut c = db.bare_command();
+    c.args(["--database-url", &url, "migrate"]);
+    let r = Run::from_output("migrate sqlite:", c.output().unwrap());
+    assert!(r.success(), "{}", r.stderr);
+    assert!(file.exists());
+}
+
 #[test]
 fn zero_http_threads_is_a_clear_error() {
     let db = common::Db::new(common::Backend::Sqlite);
