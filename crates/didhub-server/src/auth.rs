@@ -162,6 +162,15 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
     let Some(policy) = policy_for(req.method(), &path) else {
+        // Another method of a known route: 405, as the router would answer (no handler runs).
+        let allow = crate::api::methods_for(&path);
+        if !allow.is_empty() {
+            return ApiError::MethodNotAllowed {
+                allow: allow.join(", "),
+            }
+            .into_response();
+        }
+        // A route that was added without a policy: refused, and worth an operator's look.
         tracing::error!(method = %req.method(), path, "route has no access policy; refused");
         return ApiError::Forbidden("this route has no access policy".into()).into_response();
     };

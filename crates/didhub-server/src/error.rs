@@ -46,6 +46,8 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     Throttled(String, u64),
+    #[error("this route does not take that method; it takes {allow}")]
+    MethodNotAllowed { allow: String },
 }
 
 impl ApiError {
@@ -67,7 +69,9 @@ impl ApiError {
             ApiError::Store(S::NotFound { .. }) | ApiError::NotFound(_) => {
                 (StatusCode::NOT_FOUND, "not-found", "Not found")
             }
-            ApiError::Store(S::Invalid { .. }) | ApiError::Field { .. } => (
+            ApiError::Store(S::Invalid { .. })
+            | ApiError::Store(S::InvalidFields(_))
+            | ApiError::Field { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
                 "Invalid request",
@@ -106,6 +110,11 @@ impl ApiError {
                 "Payload too large",
             ),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             ApiError::Throttled(..) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "throttled",
@@ -124,6 +133,13 @@ impl ApiError {
                     message: message.clone(),
                 }]
             }
+            ApiError::Store(StoreError::InvalidFields(all)) => all
+                .iter()
+                .map(|(field, message)| FieldError {
+                    field: field.clone(),
+                    message: message.clone(),
+                })
+                .collect(),
             _ => Vec::new(),
         };
         let detail = if matches!(self, ApiError::Store(e) if e.is_foreign_key_violation()) {
@@ -158,6 +174,11 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
+        if let ApiError::MethodNotAllowed { allow } = &self {
+            if let Ok(v) = header::HeaderValue::from_str(allow) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+        }
         if let ApiError::Throttled(_, secs) = &self {
             if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);

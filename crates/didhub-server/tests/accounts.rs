@@ -870,3 +870,38 @@ async fn licensing_story(app: &TestApp) {
     }
 }
 both_backends!(licensing, licensing_story);
+
+/// A method a route does not take is `405` with `Allow`, with or without credentials (the
+/// handler never runs); a path that is no route is `404`.
+async fn method_not_allowed_story(app: &TestApp) {
+    for with_token in [false, true] {
+        let mut rq = app
+            .client
+            .request(reqwest::Method::PUT, app.url("/api/v1/dids"))
+            .json(&json!({}));
+        if with_token {
+            rq = rq.bearer_auth(&app.token);
+        }
+        let r = rq.send().await.unwrap();
+        assert_eq!(r.status(), 405);
+        let allow = r.headers()["allow"].to_str().unwrap().to_string();
+        assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["type"], "urn:didhub:problem:method-not-allowed", "{p}");
+    }
+    let r = app
+        .client
+        .delete(app.url("/api/v1/operators"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let r = app
+        .client
+        .get(app.url("/api/v1/no-such-thing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+both_backends!(method_not_allowed, method_not_allowed_story);

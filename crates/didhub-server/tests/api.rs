@@ -91,6 +91,18 @@ async fn auth_is_required(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Not multipart: a problem naming the field, like every other refusal.
+    let r = app
+        .post("/api/v1/dids/import")
+        .header("content-type", "text/csv")
+        .body("number\n+442079460902\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "file", "{p}");
     let m = app
         .client
         .get(app.url("/metrics"))
@@ -230,6 +242,24 @@ async fn create_story(app: &TestApp) {
         .await;
     assert_eq!(s, 422, "{p}");
     assert_eq!(p["errors"][0]["field"], "numbers[1]");
+    let (_, c) = app.get_json("/api/v1/dids/count").await;
+    assert_eq!(c["count"], 102);
+    // Every wrong field is reported at once, in order; still nothing is created.
+    let long_tag = "t".repeat(500);
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": ["bad", "+442079460301", "worse"], "tag": long_tag}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["tag", "numbers[0]", "numbers[2]"], "{p}");
     let (_, c) = app.get_json("/api/v1/dids/count").await;
     assert_eq!(c["count"], 102);
     // With a default country it works, classified as a UK mobile.

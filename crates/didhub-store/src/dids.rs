@@ -339,56 +339,90 @@ pub struct Deleted {
     pub deleted: usize,
 }
 
+/// The value, or `None` with its error noted against `field`.
+fn noted<T, E: std::fmt::Display>(
+    errors: &mut Vec<(String, String)>,
+    field: &str,
+    r: std::result::Result<T, E>,
+) -> Option<T> {
+    r.map_err(|e| errors.push((field.to_string(), e.to_string())))
+        .ok()
+}
+
 impl Store {
     /// Creates DIDs from numbers and ranges; all or nothing.
     pub async fn create_dids(&self, actor: &Actor, req: NewDids) -> Result<Created> {
-        let status = req
-            .status
-            .initial()
-            .map_err(|e| StoreError::invalid("status", e))?;
-        let after_hold = req
-            .after_hold
-            .after_hold()
-            .map_err(|e| StoreError::invalid("after_hold", e))?;
-        let tag = optional_text("tag", req.tag.as_deref(), MAX_TAG)
-            .map_err(|e| StoreError::invalid("tag", e))?;
-        let notes = optional_text("notes", req.notes.as_deref(), MAX_NOTES)
-            .map_err(|e| StoreError::invalid("notes", e))?;
+        // Every field is checked and every error reported at once (up to MAX_ERRORS), so that
+        // a form or a script can fix them all in one go.
+        const MAX_ERRORS: usize = 100;
+        let mut errors: Vec<(String, String)> = Vec::new();
+        let status = noted(&mut errors, "status", req.status.initial());
+        let after_hold = noted(&mut errors, "after_hold", req.after_hold.after_hold());
+        let tag = noted(
+            &mut errors,
+            "tag",
+            optional_text("tag", req.tag.as_deref(), MAX_TAG),
+        );
+        let notes = noted(
+            &mut errors,
+            "notes",
+            optional_text("notes", req.notes.as_deref(), MAX_NOTES),
+        );
         if req.numbers.is_empty() {
-            return Err(StoreError::invalid(
-                "numbers",
-                "give at least one number or range",
-            ));
+            errors.push(("numbers".into(), "give at least one number or range".into()));
         }
-        let mut rows = Vec::new();
+        let mut numbers = Vec::new();
         let mut seen = HashSet::new();
+        let mut total = 0usize;
         for (i, entry) in req.numbers.iter().enumerate() {
+            if errors.len() >= MAX_ERRORS {
+                break;
+            }
             let field = format!("numbers[{i}]");
-            let got =
-                classify_entry(entry, req.country).map_err(|e| StoreError::invalid(&field, e))?;
-            if rows.len() + got.len() > MAX_RANGE as usize {
-                return Err(StoreError::invalid(
-                    "numbers",
+            let Some(got) = noted(&mut errors, &field, classify_entry(entry, req.country)) else {
+                continue;
+            };
+            total += got.len();
+            if total > MAX_RANGE as usize {
+                errors.push((
+                    "numbers".into(),
                     format!("the request holds more than {MAX_RANGE} numbers; split it"),
                 ));
+                break;
             }
             for c in got {
                 if !seen.insert(c.e164.to_string()) {
-                    return Err(StoreError::invalid(
-                        &field,
+                    errors.push((
+                        field.clone(),
                         format!("{} is given twice in this request", c.e164),
                     ));
+                    break;
                 }
-                rows.push(NewRow::from_classified(
-                    &c,
+                numbers.push(c);
+            }
+        }
+        StoreError::check_all(errors)?;
+        let (Some(status), Some(after_hold), Some(tag), Some(notes)) =
+            (status, after_hold, tag, notes)
+        else {
+            return Err(StoreError::invalid(
+                "numbers",
+                "the request could not be read",
+            ));
+        };
+        let rows: Vec<NewRow> = numbers
+            .iter()
+            .map(|c| {
+                NewRow::from_classified(
+                    c,
                     req.operator_id,
                     status,
                     after_hold,
                     tag.clone(),
                     notes.clone(),
-                ));
-            }
-        }
+                )
+            })
+            .collect();
         let operator = self
             .get_operator(req.operator_id)
             .await

@@ -7,6 +7,9 @@ pub enum StoreError {
     NotFound { entity: &'static str, id: String },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// Several fields wrong at once (field, message), each reported.
+    #[error("{}", .0.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; "))]
+    InvalidFields(Vec<(String, String)>),
     #[error("{0}")]
     Conflict(String),
     #[error("{entity} {id} was changed by someone else (expected version {expected}, now {actual}); reload and retry")]
@@ -29,6 +32,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// One error, or all of them: `Ok` when `errors` is empty.
+    pub fn check_all(mut errors: Vec<(String, String)>) -> std::result::Result<(), Self> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => {
+                let (field, message) = errors.remove(0);
+                Err(StoreError::Invalid { field, message })
+            }
+            _ => Err(StoreError::InvalidFields(errors)),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl ToString) -> Self {
         StoreError::Invalid {
             field: field.into(),

@@ -557,12 +557,13 @@ fn classify(country: Option<&str>) -> Result<()> {
                     };
                     let Ok((seq, block)) = job else { return };
                     let mut o = outputs.take(LINES * OUT_PER_LINE);
-                    for raw in block.split(|&b| b == b'\n') {
+                    // One answer per input line, blank ones included (an empty cell of a
+                    // spreadsheet column), so that output line N answers input line N.
+                    let body = block.strip_suffix(b"\n").unwrap_or(&block);
+                    let lines = (!block.is_empty()).then(|| body.split(|&b| b == b'\n'));
+                    for raw in lines.into_iter().flatten() {
                         let text = String::from_utf8_lossy(raw);
                         let text = text.trim_end_matches('\r');
-                        if text.trim().is_empty() {
-                            continue;
-                        }
                         write_classification(&mut o, &classification(text, country));
                         o.push(b'\n');
                     }
@@ -923,13 +924,14 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
                 report.rejected.len() - 50
             )?;
         }
+        let verb = if a.dry_run { "would create" } else { "created" };
         for o in &report.operators_created {
-            writeln!(out, "created operator '{o}'")?;
+            writeln!(out, "{verb} operator '{o}'")?;
         }
         if a.dry_run {
             writeln!(
                 out,
-                "dry run: {} DID(s) would be imported, {} row(s) rejected ({} duplicates)",
+                "dry run: {} DID(s) would be imported, {} rejected ({} duplicates)",
                 report.valid,
                 report.rejected.len(),
                 report.duplicates
@@ -937,7 +939,7 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
         } else {
             writeln!(
                 out,
-                "imported {} DID(s), {} row(s) rejected ({} duplicates)",
+                "imported {} DID(s), {} rejected ({} duplicates)",
                 report.imported,
                 report.rejected.len(),
                 report.duplicates

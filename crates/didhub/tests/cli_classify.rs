@@ -135,6 +135,21 @@ fn invalid_lines_are_reported_not_fatal() {
 }
 
 #[test]
+fn blank_lines_are_answered_so_lines_stay_aligned() {
+    let out = classify(&[], "+442079460100\n\n   \n+442079460101\n");
+    assert_eq!(out.len(), 4, "{out:?}");
+    assert_valid(&out[0], "+442079460100", "GB", "fixed_line");
+    for v in &out[1..3] {
+        assert_invalid(v);
+        assert_eq!(v["error"], "empty value", "{v}");
+    }
+    assert_valid(&out[3], "+442079460101", "GB", "fixed_line");
+    // The last line needs no newline, and an empty input has no lines.
+    assert_eq!(classify(&[], "+442079460100\n+442079460101").len(), 2);
+    assert!(classify(&[], "").is_empty());
+}
+
+#[test]
 fn binary_junk_on_stdin_does_not_crash() {
     let mut rng = XorShift(0x5eed_1234_abcd_ef01);
     let mut junk = rng.bytes(256 * 1024);
@@ -166,12 +181,14 @@ fn unknown_default_country_is_a_clear_error() {
 #[test]
 fn many_lines_come_back_in_input_order() {
     // Enough lines for several worker chunks, with a run of blank lines longer than a chunk
-    // in the middle: every non-blank line comes back once, in the order it was read.
+    // in the middle: every line comes back once, in the order it was read (a blank one as
+    // "empty value").
     let mut input = String::new();
     let mut want = Vec::new();
     for i in 0..30_000u32 {
         if (10_000..15_000).contains(&i) {
             input.push('\n');
+            want.push(String::new());
             continue;
         }
         let n = format!("+4420794{:05}", i % 100_000);
@@ -182,15 +199,19 @@ fn many_lines_come_back_in_input_order() {
     let out = classify(&[], &input);
     let got: Vec<&str> = out
         .iter()
-        .map(|v| v["input"].as_str().unwrap_or(""))
+        .map(|v| v["input"].as_str().unwrap_or("?"))
         .collect();
     assert_eq!(got.len(), want.len());
     assert!(
         got.iter().zip(&want).all(|(g, w)| g == w),
         "output out of input order"
     );
-    for v in &out {
-        assert_eq!(v["valid"], true, "{v}");
-        assert_eq!(v["country"], "GB", "{v}");
+    for (v, w) in out.iter().zip(&want) {
+        if w.is_empty() {
+            assert_eq!(v["error"], "empty value", "{v}");
+        } else {
+            assert_eq!(v["valid"], true, "{v}");
+            assert_eq!(v["country"], "GB", "{v}");
+        }
     }
 }

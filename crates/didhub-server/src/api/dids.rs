@@ -361,8 +361,15 @@ pub async fn import(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
-    mut form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Response> {
+    // Not multipart at all: a problem like every other refusal, not axum's plain text.
+    let mut form = form.map_err(|e| {
+        ApiError::field(
+            "file",
+            format!("send the file as multipart/form-data with the field 'file' ({e})"),
+        )
+    })?;
     let mut file: Option<(String, Vec<u8>)> = None;
     let mut defaults = Defaults::default();
     let (mut skip_invalid, mut dry_run, mut reason) = (false, false, None);

@@ -124,6 +124,15 @@ pub fn policy_for(method: &Method, path: &str) -> Option<Policy> {
         .map(|(_, _, pol)| *pol)
 }
 
+/// The methods `POLICY` lists for a route template.
+pub fn methods_for(path: &str) -> Vec<&'static str> {
+    POLICY
+        .iter()
+        .filter(|(_, p, _)| *p == path)
+        .map(|(m, _, _)| *m)
+        .collect()
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(accounts::login))
