@@ -1425,6 +1425,37 @@ async fn check_block_counts(app: &TestApp) {
     }
 }
 
+/// An import records the stock change of all its rows at once; the block counts then match a
+/// recount (in-stock rows only; a skipped duplicate adds nothing).
+async fn import_stock_story(app: &TestApp) {
+    setup(app, &["+442079520005"], None).await;
+    let mut csv = String::from("number,status\n");
+    for i in 0..250 {
+        let status = if i % 10 == 0 { "reserved" } else { "in_stock" };
+        csv.push_str(&format!("+4420795{:05},{status}\n", 20_000 + i * 7));
+    }
+    csv.push_str("+44 20 7952 0005,in_stock\n");
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("stock.csv"),
+        )
+        .text("operator", "Stock Op")
+        .text("skip_invalid", "true");
+    let r = app
+        .post("/api/v1/dids/import")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["imported"], 250, "{report}");
+    assert_eq!(report["duplicates"], 1, "{report}");
+    check_block_counts(app).await;
+}
+both_backends!(import_stock, import_stock_story);
+
 async fn blocks_story(app: &TestApp) {
     let (_, _) = setup(app, &["+442079460000-+442079469999"], None).await;
     let pkg = package(app, "Blocks", 20_000, None, None).await;

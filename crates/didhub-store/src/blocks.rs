@@ -33,52 +33,74 @@ fn json_rows(rows: impl Iterator<Item = serde_json::Value>) -> String {
     serde_json::Value::Array(rows.collect()).to_string()
 }
 
-/// Records stock changes (summed per block of 100) in `stock_deltas`, in the writer's
-/// transaction. An insert takes no lock another writer waits on; `fold` adds them to the
-/// block counts later.
-pub(crate) async fn adjust(tx: &mut Tx, deltas: &[StockDelta<'_>]) -> Result<()> {
-    let mut sum: BTreeMap<(&str, Uuid, &str, &str), i64> = BTreeMap::new();
-    for d in deltas {
+/// Stock changes summed per block of 100 (and operator, country, type), to be recorded in
+/// `stock_deltas` by `write`. A writer of many DIDs (an import) sums all of them and writes once.
+#[derive(Default)]
+pub(crate) struct StockTally(BTreeMap<(String, Uuid, String, String), i64>);
+
+impl StockTally {
+    pub fn add(&mut self, d: &StockDelta<'_>) {
         if let Some(p) = prefix(d.number, 100) {
-            *sum.entry((p, d.operator_id, d.country, d.number_type))
+            *self
+                .0
+                .entry((
+                    p.to_string(),
+                    d.operator_id,
+                    d.country.to_string(),
+                    d.number_type.to_string(),
+                ))
                 .or_default() += d.delta;
         }
     }
-    let items: Vec<_> = sum.into_iter().filter(|(_, v)| *v != 0).collect();
-    if let Tx::Sqlite(t) = tx {
-        for chunk in items.chunks(SQLITE_JSON_ROWS) {
-            let rows = json_rows(chunk.iter().map(|((p, op, c, t), v)| {
-                serde_json::json!([p, op.simple().to_string(), c, t, v])
-            }));
-            sqlx::query("INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT r.value ->> 0, unhex(r.value ->> 1), r.value ->> 2, r.value ->> 3, r.value ->> 4 FROM json_each($1) AS r")
-                .bind(rows).execute(&mut **t).await?;
-        }
-        return Ok(());
-    }
-    // Five parameters a row: well under PostgreSQL's limit per statement.
-    for chunk in items.chunks(200) {
-        let mut sql = Sql::new(
-            "INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) VALUES ",
-        );
-        for (i, ((p, op, c, t), v)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(",");
+
+    /// Records the changes in `stock_deltas`, in the writer's transaction. An insert takes no
+    /// lock another writer waits on; `fold` adds them to the block counts later.
+    pub async fn write(self, tx: &mut Tx) -> Result<()> {
+        let items: Vec<_> = self.0.into_iter().filter(|(_, v)| *v != 0).collect();
+        if let Tx::Sqlite(t) = tx {
+            for chunk in items.chunks(SQLITE_JSON_ROWS) {
+                let rows = json_rows(chunk.iter().map(|((p, op, c, t), v)| {
+                    serde_json::json!([p, op.simple().to_string(), c, t, v])
+                }));
+                sqlx::query("INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT r.value ->> 0, unhex(r.value ->> 1), r.value ->> 2, r.value ->> 3, r.value ->> 4 FROM json_each($1) AS r")
+                    .bind(rows).execute(&mut **t).await?;
             }
-            sql.push("(")
-                .bind(Param::Text(p.to_string()))
-                .push(",")
-                .bind(Param::Uuid(*op))
-                .push(",")
-                .bind(Param::Text(c.to_string()))
-                .push(",")
-                .bind(Param::Text(t.to_string()))
-                .push(",")
-                .bind(Param::Int(*v))
-                .push(")");
+            return Ok(());
         }
-        on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+        // Five parameters a row: well under PostgreSQL's limit per statement.
+        for chunk in items.chunks(200) {
+            let mut sql = Sql::new(
+                "INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) VALUES ",
+            );
+            for (i, ((p, op, c, t), v)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(",");
+                }
+                sql.push("(")
+                    .bind(Param::Text(p.clone()))
+                    .push(",")
+                    .bind(Param::Uuid(*op))
+                    .push(",")
+                    .bind(Param::Text(c.clone()))
+                    .push(",")
+                    .bind(Param::Text(t.clone()))
+                    .push(",")
+                    .bind(Param::Int(*v))
+                    .push(")");
+            }
+            on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Records stock changes in the writer's transaction (see `StockTally`).
+pub(crate) async fn adjust(tx: &mut Tx, deltas: &[StockDelta<'_>]) -> Result<()> {
+    let mut tally = StockTally::default();
+    for d in deltas {
+        tally.add(d);
+    }
+    tally.write(tx).await
 }
 
 /// Folds the recorded stock changes into the block counts of every tracked size. The deltas

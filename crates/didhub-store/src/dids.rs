@@ -178,10 +178,13 @@ fn insert_json(chunk: &[NewRow], batch_id: Uuid, at: chrono::DateTime<chrono::Ut
     sql
 }
 
+/// Inserts rows, returning the numbers already in the inventory (skipped); the stock change of
+/// those inserted is added to `stock`, which the caller writes (`StockTally::write`).
 pub(crate) async fn insert_rows(
     tx: &mut Tx,
     rows: &[NewRow],
     batch_id: Uuid,
+    stock: &mut crate::blocks::StockTally,
 ) -> Result<Vec<String>> {
     let at = now();
     let mut existing = Vec::new();
@@ -210,18 +213,18 @@ pub(crate) async fn insert_rows(
             skipped.extend(there.iter().cloned());
             existing.extend(there);
         }
-        let deltas: Vec<StockDelta> = chunk
+        for r in chunk
             .iter()
             .filter(|r| r.status == DidStatus::InStock && !skipped.contains(&r.number))
-            .map(|r| StockDelta {
+        {
+            stock.add(&StockDelta {
                 number: &r.number,
                 operator_id: r.operator_id,
                 country: &r.country,
                 number_type: r.number_type,
                 delta: 1,
-            })
-            .collect();
-        crate::blocks::adjust(tx, &deltas).await?;
+            });
+        }
     }
     Ok(existing)
 }
@@ -436,7 +439,8 @@ impl Store {
         let batch_id = retry(|| async {
             let mut tx = self.begin().await?;
             let batch_id = new_id();
-            let existing = insert_rows(&mut tx, &rows, batch_id).await?;
+            let mut stock = crate::blocks::StockTally::default();
+            let existing = insert_rows(&mut tx, &rows, batch_id, &mut stock).await?;
             if !existing.is_empty() {
                 let shown: Vec<&str> = existing.iter().take(10).map(String::as_str).collect();
                 return Err(StoreError::Conflict(format!(
@@ -446,6 +450,7 @@ impl Store {
                     if existing.len() > 10 { ", …" } else { "" }
                 )));
             }
+            stock.write(&mut tx).await?;
             write_audit(
                 &mut tx,
                 AuditWrite {

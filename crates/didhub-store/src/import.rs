@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::audit::{write_audit, AuditWrite};
+use crate::blocks::StockTally;
 use crate::dids::{insert_rows, NewRow};
 use crate::operators::insert_operator;
 use crate::sql::Tx;
@@ -405,6 +406,8 @@ impl Store {
             batch_id: None,
         };
         let mut fatal = None;
+        // The stock change of the whole import, written once: one row per block of 100.
+        let mut stock = StockTally::default();
         while let Some(msg) = rx.recv().await {
             match msg {
                 Msg::Fatal(e) => {
@@ -438,7 +441,7 @@ impl Store {
                                 batch_id,
                                 &mut operators,
                                 &mut report,
-                                opts.skip_invalid,
+                                &mut stock,
                             )
                             .await
                         {
@@ -468,6 +471,7 @@ impl Store {
             }
             return Ok(report);
         }
+        stock.write(&mut db).await?;
         write_audit(
             &mut db,
             AuditWrite {
@@ -512,7 +516,7 @@ impl Store {
         batch_id: Uuid,
         operators: &mut HashMap<String, Uuid>,
         report: &mut ImportReport,
-        skip_invalid: bool,
+        stock: &mut StockTally,
     ) -> Result<()> {
         let mut new_rows = Vec::with_capacity(rows.len());
         let mut row_of: HashMap<&str, usize> = HashMap::new();
@@ -539,7 +543,7 @@ impl Store {
                 ));
             }
         }
-        let existing = self.bulk_insert(db, &new_rows, batch_id).await?;
+        let existing = self.bulk_insert(db, &new_rows, batch_id, stock).await?;
         if !existing.is_empty() {
             for r in rows {
                 for n in &r.numbers {
@@ -556,7 +560,6 @@ impl Store {
             }
         }
         report.valid += new_rows.len() - existing.len();
-        let _ = skip_invalid;
         Ok(())
     }
 
@@ -604,6 +607,7 @@ impl Store {
         db: &mut Tx,
         rows: &[NewRow],
         batch_id: Uuid,
+        stock: &mut StockTally,
     ) -> Result<Vec<String>> {
         if matches!(db, Tx::Postgres(_)) {
             let ops: Vec<Uuid> = rows
@@ -620,24 +624,24 @@ impl Store {
             match crate::export::pg_copy_in(&mut sp, rows, batch_id).await {
                 Ok(()) => {
                     sp.commit().await?;
-                    let deltas: Vec<crate::blocks::StockDelta> = rows
+                    for r in rows
                         .iter()
                         .filter(|r| r.status == didhub_core::did::DidStatus::InStock)
-                        .map(|r| crate::blocks::StockDelta {
+                    {
+                        stock.add(&crate::blocks::StockDelta {
                             number: &r.number,
                             operator_id: r.operator_id,
                             country: &r.country,
                             number_type: r.number_type,
                             delta: 1,
-                        })
-                        .collect();
-                    crate::blocks::adjust(db, &deltas).await?;
+                        });
+                    }
                     return Ok(Vec::new());
                 }
                 Err(e) if e.is_unique_violation() => sp.rollback().await?,
                 Err(e) => return Err(e),
             }
         }
-        insert_rows(db, rows, batch_id).await
+        insert_rows(db, rows, batch_id, stock).await
     }
 }

@@ -947,7 +947,9 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
         }
     }
     if report.imported == 0 && !report.rejected.is_empty() && !a.dry_run {
-        if !a.json {
+        if !a.json && a.skip_invalid {
+            eprintln!("nothing was imported: every row was rejected");
+        } else if !a.json {
             eprintln!("nothing was imported: fix the rows above or use --skip-invalid");
         }
         std::process::exit(2);
