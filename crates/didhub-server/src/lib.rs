@@ -284,7 +284,11 @@ impl axum::serve::Listener for Handoff {
                 // The acceptor has stopped; graceful shutdown ends this thread.
                 return std::future::pending().await;
             };
-            // Registers the socket with this thread's runtime.
+            // Small answers go out at once, never held back waiting for an ACK (PostgreSQL
+            // sets the same on its sockets). Registers the socket with this thread's runtime.
+            if let Err(e) = s.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
             match tokio::net::TcpStream::from_std(s) {
                 Ok(s) => return (s, peer),
                 Err(e) => tracing::warn!(error = %e, "taking over a connection failed"),
