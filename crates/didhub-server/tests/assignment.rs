@@ -1456,6 +1456,43 @@ async fn import_stock_story(app: &TestApp) {
 }
 both_backends!(import_stock, import_stock_story);
 
+/// A free block of 10 is found however fragmented the stock around it: here 33 blocks of 100
+/// with more free numbers than it but no whole ten come first in best-fit order.
+async fn fragmented_ten_story(app: &TestApp) {
+    let mut ranges = Vec::new();
+    for i in 0..34 {
+        let (lo, hi) = if i == 33 {
+            ("000", "009")
+        } else {
+            ("000", "008")
+        };
+        ranges.push(format!("+4420710{i:02}{lo}-+4420710{i:02}{hi}"));
+        ranges.push(format!("+4420710{i:02}010-+4420710{i:02}018"));
+    }
+    let ranges: Vec<&str> = ranges.iter().map(String::as_str).collect();
+    setup(app, &ranges, None).await;
+    let pkg = package(app, "Tens", 100, None, None).await;
+    let cp = client_package(app, customer(app, "Tens Co").await, &pkg).await;
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/blocks"),
+            &json!({"size": 10, "country": "GB", "number_type": "fixed_line", "destination": "sip:t@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["block"]["first"], "+442071033000", "{v}");
+    assert_eq!(v["block"]["last"], "+442071033009", "{v}");
+    // No whole ten is left: a clear refusal.
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/blocks"),
+            &json!({"size": 10, "country": "GB", "number_type": "fixed_line", "destination": "sip:t@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+}
+both_backends!(fragmented_ten, fragmented_ten_story);
+
 async fn blocks_story(app: &TestApp) {
     let (_, _) = setup(app, &["+442079460000-+442079469999"], None).await;
     let pkg = package(app, "Blocks", 20_000, None, None).await;
