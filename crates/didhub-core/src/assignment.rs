@@ -29,7 +29,12 @@ pub enum AssignmentError {
     #[error("{number} is {status}, not in stock")]
     NotInStock { number: String, status: DidStatus },
     #[error("{number} does not qualify for this package: {why}")]
-    NotQualified { number: String, why: String },
+    NotQualified {
+        number: String,
+        why: String,
+        /// Which attribute failed: `tag`, `country` or `number_type`.
+        attribute: &'static str,
+    },
     #[error(
         "the package allows {allowance} DIDs; {used} are assigned and {adding} more were asked for"
     )]
@@ -55,12 +60,15 @@ impl PackageState {
         }
     }
 
-    /// Terminated is final; any other change is allowed.
-    pub fn check_change(self, to: PackageState) -> Result<PackageState, AssignmentError> {
-        if self == PackageState::Terminated && to != PackageState::Terminated {
+    /// Terminated is final; any other change is allowed. `None`: already in that state, so
+    /// nothing changes (no audit entry, no new version).
+    pub fn check_change(self, to: PackageState) -> Result<Option<PackageState>, AssignmentError> {
+        if self == to {
+            Ok(None)
+        } else if self == PackageState::Terminated {
             Err(AssignmentError::Terminated)
         } else {
-            Ok(to)
+            Ok(Some(to))
         }
     }
 }
@@ -92,6 +100,16 @@ pub struct PackageRule {
     pub number_type: Option<String>,
 }
 
+impl AssignmentError {
+    /// The attribute a qualification refusal is about, if it is one.
+    pub fn attribute(&self) -> Option<&'static str> {
+        match self {
+            AssignmentError::NotQualified { attribute, .. } => Some(attribute),
+            _ => None,
+        }
+    }
+}
+
 impl PackageRule {
     /// Whether a DID with these attributes qualifies (tag, then country and type if set).
     pub fn qualifies(
@@ -101,28 +119,38 @@ impl PackageRule {
         country: &str,
         number_type: &str,
     ) -> Result<(), AssignmentError> {
-        let fail = |why: String| {
+        let fail = |attribute: &'static str, why: String| {
             Err(AssignmentError::NotQualified {
                 number: number.to_string(),
                 why,
+                attribute,
             })
         };
         if let Some(t) = &self.tag {
             if tag != Some(t.as_str()) {
-                return fail(format!(
-                    "tag is {}, the package takes tag {t}",
-                    tag.unwrap_or("none")
-                ));
+                return fail(
+                    "tag",
+                    format!(
+                        "tag is {}, the package takes tag {t}",
+                        tag.unwrap_or("none")
+                    ),
+                );
             }
         }
         if let Some(c) = &self.country {
             if c != country {
-                return fail(format!("country is {country}, the package takes {c}"));
+                return fail(
+                    "country",
+                    format!("country is {country}, the package takes {c}"),
+                );
             }
         }
         if let Some(t) = &self.number_type {
             if t != number_type {
-                return fail(format!("type is {number_type}, the package takes {t}"));
+                return fail(
+                    "number_type",
+                    format!("type is {number_type}, the package takes {t}"),
+                );
             }
         }
         Ok(())
@@ -161,6 +189,104 @@ pub fn check_allowance_edit<K: std::fmt::Display>(
     }
 }
 
+/// The part of a SIP URI after `sip:` (RFC 3261 §25.1, as a proxy would route it):
+/// `[user@]host[:port][;param[=value]]…`. The user is unreserved characters, `%HH` escapes
+/// and `&=+$,;?/` (no password); the host a domain name, an IPv4 address or `[IPv6]`; the port
+/// 1–65535. Headers (`?…`) are refused: a routing destination has none.
+fn sip_uri_rest(rest: &str) -> bool {
+    fn escaped_ok(s: &str, extra: &str) -> bool {
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            if c == b'%' {
+                if i + 2 >= b.len()
+                    || !(b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
+                {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            if !(c.is_ascii_alphanumeric()
+                || b"-_.!~*'()".contains(&c)
+                || extra.as_bytes().contains(&c))
+            {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+    let (userhost, params) = match rest.split_once(';') {
+        Some((u, p)) => (u, Some(p)),
+        None => (rest, None),
+    };
+    let (user, hostport) = match userhost.split_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, userhost),
+    };
+    if let Some(u) = user {
+        if u.is_empty() || !escaped_ok(u, "&=+$,?/") {
+            return false;
+        }
+    }
+    let port = if let Some(v6) = hostport.strip_prefix('[') {
+        let Some((addr, after)) = v6.split_once(']') else {
+            return false;
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => None,
+            p => match p.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return false,
+            },
+        }
+    } else {
+        let (h, p) = match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        };
+        let h = h.strip_suffix('.').unwrap_or(h);
+        let ipv4 = h.parse::<std::net::Ipv4Addr>().is_ok();
+        let labels_ok = !h.is_empty()
+            && h.split('.').all(|l| {
+                !l.is_empty()
+                    && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            })
+            && h.rsplit('.')
+                .next()
+                .is_some_and(|top| top.starts_with(|c: char| c.is_ascii_alphabetic()));
+        if !(ipv4 || labels_ok) {
+            return false;
+        }
+        p
+    };
+    if let Some(p) = port {
+        let digits_only = !p.is_empty() && p.len() <= 5 && p.bytes().all(|c| c.is_ascii_digit());
+        if !digits_only || !p.parse::<u16>().is_ok_and(|n| n > 0) {
+            return false;
+        }
+    }
+    match params {
+        None => true,
+        Some(ps) => ps.split(';').all(|param| {
+            let (name, value) = match param.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (param, None),
+            };
+            !name.is_empty()
+                && escaped_ok(name, "[]/:&+$")
+                && value.is_none_or(|v| !v.is_empty() && escaped_ok(v, "[]/:&+$"))
+        }),
+    }
+}
+
 /// Where calls to an assigned DID go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
@@ -185,21 +311,7 @@ impl Destination {
             .strip_prefix("sips:")
             .or_else(|| lower.strip_prefix("sip:"))
             .ok_or_else(bad)?;
-        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-        let host = host.split(';').next().unwrap_or("");
-        let (name, port) = host.split_once(':').unwrap_or((host, "5060"));
-        let ok_host = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-            && !name.starts_with('.')
-            && !name.ends_with('.');
-        let ok_port = port.parse::<u16>().is_ok_and(|p| p > 0);
-        if t.len() > 255
-            || t.chars().any(|c| c.is_whitespace() || c.is_control())
-            || !ok_host
-            || !ok_port
-        {
+        if t.len() > 255 || !sip_uri_rest(rest) {
             return Err(bad());
         }
         Ok(Destination::Sip(t.to_string()))
@@ -318,11 +430,33 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn destination_parse_never_panics(s in "(sips?:|pbx:)?\\PC{0,60}") {
+            if let Ok(Destination::Sip(u)) = Destination::parse(&s) {
+                proptest::prop_assert!(!u.chars().any(char::is_whitespace));
+                proptest::prop_assert!(u.len() <= 255);
+            }
+        }
+    }
+
     #[test]
     fn destinations() {
         assert!(Destination::parse("sip:trunk@pbx.example.com").is_ok());
         assert!(Destination::parse("sips:pbx.example.com:5061").is_ok());
         assert!(Destination::parse("pbx:01a2007d-b612-73d0-b585-a4b70237dc4b").is_ok());
+        for good in [
+            "sip:u@[::1]",
+            "sip:u@[2001:db8::1]:5080",
+            "sip:+442079460000@pbx.example.com;user=phone",
+            "SIP:Alice@Example.COM",
+            "sip:10.0.0.1:5060;transport=udp",
+            "sip:a%20b@h.com",
+            "sip:trunk-1@pbx-1.example.com.",
+            "sip:pbx.example.com;lr",
+        ] {
+            assert!(Destination::parse(good).is_ok(), "{good}");
+        }
         for bad in [
             "",
             "http://x",
@@ -331,6 +465,23 @@ mod tests {
             "sip:x@host:0",
             "pbx:42",
             "sip:x@.bad",
+            "sip:@host.com",
+            "sip:a@b@c.com",
+            "sip:u@h..com",
+            "sip:u@-h.com",
+            "sip:<script>@h.com",
+            "sip:u\"x@h.com",
+            "sip:ü@h.com",
+            "sip:u@h.com:+5060",
+            "sip:u@h.com:99999",
+            "sip:u@h.com;",
+            "sip:u@h.com;=x",
+            "sip:u:secret@h.com",
+            "sip:u@h.com?subject=x",
+            "sip:u@[::1",
+            "sip:u@[nothex]",
+            "sip:u%2@h.com",
+            "sip:u@123",
         ] {
             assert!(Destination::parse(bad).is_err(), "{bad}");
         }
@@ -371,9 +522,17 @@ mod tests {
         assert!(PackageState::Terminated
             .check_change(PackageState::Active)
             .is_err());
-        assert!(PackageState::Inactive
-            .check_change(PackageState::Active)
-            .is_ok());
+        assert_eq!(
+            PackageState::Inactive.check_change(PackageState::Active),
+            Ok(Some(PackageState::Active))
+        );
+        for s in [
+            PackageState::Active,
+            PackageState::Inactive,
+            PackageState::Terminated,
+        ] {
+            assert_eq!(s.check_change(s), Ok(None), "{s}");
+        }
     }
 
     #[test]

@@ -226,6 +226,18 @@ impl E164 {
         self.0
     }
 
+    /// Written exactly as E.164 is stored (`+`, a country code's first digit 1–9, at most 15
+    /// digits in all): such a string can be looked up as it is, with no parse. Whether it is a
+    /// valid number is another question (`parse`).
+    pub fn is_canonical_form(s: &str) -> bool {
+        let Some(d) = s.strip_prefix('+') else {
+            return false;
+        };
+        (2..=MAX_DIGITS).contains(&d.len())
+            && !d.starts_with('0')
+            && d.bytes().all(|b| b.is_ascii_digit())
+    }
+
     /// Digits after the `+`.
     pub fn digits(&self) -> &str {
         &self.0[1..]
@@ -537,6 +549,22 @@ mod tests {
             classify("+1 212 000 0000", None),
             Err(NumberError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn canonical_form() {
+        assert!(E164::is_canonical_form("+442079460018"));
+        for s in [
+            "+",
+            "+0123",
+            "+4",
+            "442079460018",
+            "+44 20",
+            "+1234567890123456",
+            "+44a",
+        ] {
+            assert!(!E164::is_canonical_form(s), "{s}");
+        }
     }
 
     #[test]

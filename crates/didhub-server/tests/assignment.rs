@@ -153,8 +153,11 @@ async fn assignment_story(app: &TestApp) {
         "not_in_service"
     );
     assert_eq!(route(app, "+15550000000").await["reason"], "not_in_service");
-    let (s, _) = app.get_json("/api/v1/routing/not-a-number").await;
-    assert_eq!(s, 422);
+    for bad in ["not-a-number", "%2B", "%2B0123", "%2B1234567890123456"] {
+        let (s, p) = app.get_json(&format!("/api/v1/routing/{bad}")).await;
+        assert_eq!(s, 422, "{bad}: {p}");
+        assert_eq!(p["errors"][0]["field"], "number", "{p}");
+    }
     // A stock edit cannot move an assigned DID; delete is refused.
     let (s, _) = app
         .post_json(
@@ -742,9 +745,33 @@ async fn package_by_type_story(app: &TestApp) {
     let (s, p) = assign(id(1)).await;
     assert_eq!(s, 422, "a London landline is not mobile: {p}");
     assert!(p["detail"].as_str().unwrap().contains("fixed_line"), "{p}");
+    assert_eq!(p["errors"][0]["field"], "did_ids[0]", "{p}");
     let (s, p) = assign(id(2)).await;
     assert_eq!(s, 422, "a French mobile is not GB: {p}");
     assert!(p["detail"].as_str().unwrap().contains("FR"), "{p}");
+    // Named by number, the refusal names that entry.
+    let (s, p) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"numbers": ["+447400123456", "+442079520000"], "destination": "sip:m@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "numbers[1]", "{p}");
+    // A block of the wrong type is refused under number_type, of the wrong country under country.
+    for (country, number_type, field) in [
+        ("GB", "fixed_line", "number_type"),
+        ("FR", "mobile", "country"),
+    ] {
+        let (s, p) = app
+            .post_json(
+                &format!("/api/v1/client-packages/{cp}/blocks"),
+                &json!({"size": 10, "country": country, "number_type": number_type, "destination": "sip:m@pbx.example.com"}),
+            )
+            .await;
+        assert_eq!(s, 422, "{p}");
+        assert_eq!(p["errors"][0]["field"], field, "{p}");
+    }
     let (s, v) = assign(id(0)).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v[0]["status"], "assigned");
@@ -1492,6 +1519,44 @@ async fn fragmented_ten_story(app: &TestApp) {
     assert_eq!(s, 409, "{v}");
 }
 both_backends!(fragmented_ten, fragmented_ten_story);
+
+/// Asking for the state a client package is already in changes nothing: same answer, same
+/// version, no audit entry. Terminated stays final.
+async fn same_state_story(app: &TestApp) {
+    let pkg = package(app, "Same", 5, None, None).await;
+    let cp = client_package(app, customer(app, "Same Co").await, &pkg).await;
+    let path = format!("/api/v1/client-packages/{cp}");
+    let set = |state: &'static str| {
+        let path = path.clone();
+        async move {
+            let r = app
+                .patch(&path)
+                .json(&json!({ "state": state }))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, first) = set("inactive").await;
+    assert_eq!(s, 200, "{first}");
+    let (s, again) = set("inactive").await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["version"], first["version"]);
+    let (s, _) = set("terminated").await;
+    assert_eq!(s, 200);
+    let (s, again) = set("terminated").await;
+    assert_eq!(s, 200, "{again}");
+    let (s, p) = set("active").await;
+    assert_eq!(s, 422, "{p}");
+    let (_, a) = app
+        .get_json(&format!(
+            "/api/v1/audit?action=client_package.state&entity_id={cp}"
+        ))
+        .await;
+    assert_eq!(a["items"].as_array().unwrap().len(), 2, "{a}");
+}
+both_backends!(same_state, same_state_story);
 
 async fn blocks_story(app: &TestApp) {
     let (_, _) = setup(app, &["+442079460000-+442079469999"], None).await;

@@ -154,6 +154,17 @@ fn qualifies(package: &str) -> String {
     format!("EXISTS (SELECT 1 FROM packages p WHERE p.id = {package} AND (p.tag IS NULL OR p.tag = dids.tag) AND (p.country IS NULL OR p.country = dids.country) AND (p.number_type IS NULL OR p.number_type = dids.number_type))")
 }
 
+/// A block refused by the package's rule, under the request field it is about (a tag comes
+/// from the package, not the request: reported under `size`, the block asked for).
+fn block_refusal(e: didhub_core::assignment::AssignmentError) -> StoreError {
+    let field = match e.attribute() {
+        Some("country") => "country",
+        Some("number_type") => "number_type",
+        _ => "size",
+    };
+    StoreError::invalid(field, e)
+}
+
 /// A DID's routing facts after a move, for the routing table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moved {
@@ -555,7 +566,9 @@ impl Store {
                 return Err(StoreError::VersionMismatch { entity: "client package", id, expected: v, actual: cp.version });
             }
             let from = state_of(&cp.state);
-            from.check_change(to).map_err(|e| StoreError::invalid("state", e))?;
+            if from.check_change(to).map_err(|e| StoreError::invalid("state", e))?.is_none() {
+                return Ok(Vec::new());
+            }
             let mut tx = self.begin().await?;
             let at = now();
             // The client package row is the lock every writer of its DIDs takes first.
@@ -674,6 +687,8 @@ impl Store {
                 .map_err(|e| StoreError::invalid(format!("numbers[{i}]"), format!("'{n}': {e}")))?;
             numbers.push(e164.as_str().to_string());
         }
+        // As given, so that a refusal names the entry of the request it is about.
+        let given = numbers.clone();
         let mut ids = req.did_ids.clone();
         ids.sort();
         ids.dedup();
@@ -690,7 +705,7 @@ impl Store {
             return Ok(dids);
         }
         // Something did not hold and nothing was written: the core rules say what.
-        let ids = self.explain_assign(cp_id, &ids, &numbers).await?;
+        let ids = self.explain_assign(cp_id, &req.did_ids, &given).await?;
         // Only a DID named twice (by id and by number) passes: assign it once.
         self.try_assign(actor, cp_id, &ids, &[], &destination, reason)
             .await?
@@ -758,25 +773,27 @@ impl Store {
         numbers: &[String],
     ) -> Result<Vec<Uuid>> {
         let (cp, _, rule) = self.active_package(cp_id).await?;
-        let mut targets: Vec<Did> = Vec::new();
-        for id in ids {
-            targets.push(
-                self.get_did(*id).await.map_err(|_| {
-                    StoreError::invalid("did_ids", format!("DID {id} does not exist"))
-                })?,
-            );
+        // Each DID with the request field that named it, for the refusal.
+        let mut targets: Vec<(Did, String)> = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let field = format!("did_ids[{i}]");
+            let d = self
+                .get_did(*id)
+                .await
+                .map_err(|_| StoreError::invalid(&field, format!("DID {id} does not exist")))?;
+            targets.push((d, field));
         }
         for (i, n) in numbers.iter().enumerate() {
-            targets.push(self.get_did_by_number(n).await.map_err(|_| {
-                StoreError::invalid(
-                    format!("numbers[{i}]"),
-                    format!("{n} is not in the inventory"),
-                )
-            })?);
+            let field = format!("numbers[{i}]");
+            let d = self
+                .get_did_by_number(n)
+                .await
+                .map_err(|_| StoreError::invalid(&field, format!("{n} is not in the inventory")))?;
+            targets.push((d, field));
         }
-        targets.sort_by(|a, b| a.number.cmp(&b.number));
-        targets.dedup_by_key(|d| d.id);
-        for d in &targets {
+        targets.sort_by(|a, b| a.0.number.cmp(&b.0.number));
+        targets.dedup_by_key(|(d, _)| d.id);
+        for (d, field) in &targets {
             if d.status != DidStatus::InStock {
                 return Err(StoreError::Conflict(
                     didhub_core::assignment::AssignmentError::NotInStock {
@@ -787,11 +804,12 @@ impl Store {
                 ));
             }
             rule.qualifies(&d.number, d.tag.as_deref(), &d.country, &d.number_type)
-                .map_err(|e| StoreError::invalid("did_ids", e))?;
+                .map_err(|e| StoreError::invalid(field, e))?;
         }
+        let field = if ids.is_empty() { "numbers" } else { "did_ids" };
         rule.check_allowance(cp.did_count.max(0) as u32, targets.len() as u32)
-            .map_err(|e| StoreError::invalid("did_ids", e))?;
-        Ok(targets.into_iter().map(|d| d.id).collect())
+            .map_err(|e| StoreError::invalid(field, e))?;
+        Ok(targets.into_iter().map(|(d, _)| d.id).collect())
     }
 
     async fn dids_by_id(&self, tx: &mut Tx, ids: &[Uuid]) -> Result<Vec<Did>> {
@@ -949,7 +967,7 @@ impl Store {
             &req.country,
             &req.number_type,
         )
-        .map_err(|e| StoreError::invalid("country", e))?;
+        .map_err(block_refusal)?;
         let dest = self.destination_for(cp_id, destination).await?;
         let size = req.size as usize;
         for _attempt in 0..5 {
@@ -978,7 +996,7 @@ impl Store {
                 &req.country,
                 &req.number_type,
             )
-            .map_err(|e| StoreError::invalid("country", e))?;
+            .map_err(block_refusal)?;
             let package = Package {
                 tag,
                 ..package.clone()

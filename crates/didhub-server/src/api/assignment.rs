@@ -211,10 +211,7 @@ pub async fn routing(
     State(s): State<AppState>,
     Path(number): Path<String>,
 ) -> ApiResult<Json<Route>> {
-    let e164 = if number.starts_with('+')
-        && number[1..].bytes().all(|b| b.is_ascii_digit())
-        && number.len() <= 16
-    {
+    let e164 = if didhub_core::number::E164::is_canonical_form(&number) {
         number
     } else {
         didhub_core::number::E164::parse(&number, None)
