@@ -1555,6 +1555,10 @@ async fn same_state_story(app: &TestApp) {
         ))
         .await;
     assert_eq!(a["items"].as_array().unwrap().len(), 2, "{a}");
+    assert_eq!(
+        a["items"][0]["subject"], "Same Co",
+        "named by customer: {a}"
+    );
 }
 both_backends!(same_state, same_state_story);
 

@@ -569,6 +569,8 @@ impl Store {
             if from.check_change(to).map_err(|e| StoreError::invalid("state", e))?.is_none() {
                 return Ok(Vec::new());
             }
+            // Named like its `client_package.create` entry: by customer.
+            let customer = self.get_customer(Scope::All, cp.customer_id).await?.name;
             let mut tx = self.begin().await?;
             let at = now();
             // The client package row is the lock every writer of its DIDs takes first.
@@ -577,7 +579,7 @@ impl Store {
             if n != 1 {
                 return Err(StoreError::VersionMismatch { entity: "client package", id, expected: cp.version, actual: cp.version + 1 });
             }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "client_package.state", entity: "client_package", entity_id: Some(id), subject: None, changes: json!({"state": [from, to]}), reason: None }).await?;
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "client_package.state", entity: "client_package", entity_id: Some(id), subject: Some(customer), changes: json!({"state": [from, to]}), reason: None }).await?;
             let dids = self.dids_where(&mut tx, "d.client_package_id = $1", id).await?;
             let mut groups: BTreeMap<(&'static str, u8), (HoldAction, Vec<Did>)> = BTreeMap::new();
             for d in dids {

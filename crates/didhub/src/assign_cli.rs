@@ -87,6 +87,9 @@ pub enum ClientPackagesCmd {
         /// pbx:<id> or a SIP URI.
         #[arg(long)]
         destination: String,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Unassign a DID (it goes to its after-hold status).
     Unassign {
@@ -226,12 +229,13 @@ pub async fn client_packages(
             id,
             numbers,
             destination,
+            reason,
         } => {
             let req = AssignRequest {
                 did_ids: vec![],
                 numbers,
                 destination,
-                reason: None,
+                reason,
             };
             let dids = store.assign_dids(actor, id, &req).await?;
             for d in dids {

@@ -145,8 +145,16 @@ fn partner_customer_license_assignment_and_routing() {
             "+442079460101",
             "--destination",
             "sip:acme@pbx.example.com",
+            "--reason",
+            "order 7",
         ]);
         assert_eq!(a.stdout.lines().count(), 2);
+        let h = db.ok(&["dids", "history", "+442079460100"]).stdout;
+        assert!(
+            h.lines()
+                .any(|l| l.contains("did.assign") && l.contains("order 7")),
+            "{h}"
+        );
         let r: Value = serde_json::from_str(&db.ok(&["route", "+442079460100"]).stdout).unwrap();
         assert_eq!(r["destination"], "sip:acme@pbx.example.com");
         let r = db.run(&[
