@@ -1777,3 +1777,94 @@ async fn routing_follower_story(app: &TestApp) {
     assert_eq!(v["reason"], "hold");
 }
 both_backends!(routing_follower, routing_follower_story);
+
+/// A single assignment that waits on a package edit applies the edited rule, not the one of
+/// its start (PostgreSQL: the edit holds the client package row; the assignment's one
+/// statement re-reads that row, with the rule copied onto it, once the edit commits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rule_edit_race_postgres() {
+    let Some(app) = common::spawn_app(common::Db::Postgres).await else {
+        eprintln!("{} not set: PostgreSQL run skipped", common::PG_ENV);
+        return;
+    };
+    let (_, dids) = setup(&app, &["+442079540000"], None).await;
+    let did = dids[0]["id"].as_str().unwrap().to_string();
+    let pkg = package(&app, "Racy", 10, None, None).await;
+    let cp = client_package(&app, customer(&app, "Racy Co").await, &pkg).await;
+    let cp_id = Uuid::parse_str(&cp).unwrap();
+    let r = app
+        .get(&format!("/api/v1/packages/{pkg}"))
+        .send()
+        .await
+        .unwrap();
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let blocker = app.another_store().await;
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    // 1. Another session holds the client package row.
+    let hold = async {
+        didhub_store::on!(blocker, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query("SELECT id FROM client_packages WHERE id = $1 FOR UPDATE").bind(cp_id).execute(&mut *tx).await?;
+            let _ = locked_tx.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), release_rx).await;
+            tx.rollback().await
+        }.await)
+    };
+    let waiting = |like: &'static str| {
+        let store = app.store.clone();
+        async move {
+            for _ in 0..400 {
+                let n: i64 = didhub_store::on!(store, p => sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1").bind(like).fetch_one(p).await).unwrap();
+                if n > 0 {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            false
+        }
+    };
+    let race = async {
+        locked_rx.await.expect("the row is held");
+        // 2. The edit (the package now takes tag "gold") waits for the row...
+        let edit = app
+            .client
+            .put(app.url(&format!("/api/v1/packages/{pkg}")))
+            .bearer_auth(&app.token)
+            .header("If-Match", &etag)
+            .json(&json!({"name": "Racy", "did_allowance": 10, "tag": "gold", "prices": [{"term_kind": "monthly", "currency": "EUR", "amount": "10.00"}]}))
+            .send();
+        let edit = tokio::spawn(edit);
+        assert!(
+            waiting("SELECT id, did_count FROM client_packages%").await,
+            "the edit waits"
+        );
+        // 3. ...then the assignment of an untagged DID, which started under the old rule.
+        let assign = app
+            .client
+            .post(app.url(&format!("/api/v1/client-packages/{cp}/dids")))
+            .bearer_auth(&app.token)
+            .json(&json!({"did_ids": [did], "destination": "sip:r@pbx.example.com"}))
+            .send();
+        let assign = tokio::spawn(assign);
+        assert!(waiting("WITH cp AS%").await, "the assignment waits");
+        // 4. The row goes; the edit commits first, and the assignment applies its rule.
+        let _ = release_tx.send(());
+        let edit = edit.await.unwrap().unwrap();
+        let assign = assign.await.unwrap().unwrap();
+        (
+            edit.status().as_u16(),
+            assign.status().as_u16(),
+            assign.json::<Value>().await.unwrap(),
+        )
+    };
+    let (held, (edit, assign, body)) = tokio::join!(hold, race);
+    held.unwrap();
+    assert_eq!(edit, 200);
+    assert_eq!(assign, 422, "the edited rule applies: {body}");
+    assert!(body["detail"].as_str().unwrap().contains("tag"), "{body}");
+    let (_, d) = app.get_json(&format!("/api/v1/dids/{did}")).await;
+    assert_eq!(d["status"], "in_stock");
+    blocker.close().await;
+    app.stop().await;
+}

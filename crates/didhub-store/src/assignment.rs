@@ -135,7 +135,7 @@ const RESERVE: &str = "UPDATE client_packages SET did_count = did_count + $1 WHE
 /// the database clock after the DID's row lock (`didhub_uuid7()`, see `write_audit`).
 static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH cp AS ({RESERVE}), \
+        "WITH cp AS ({RESERVE}, rule_tag, rule_country, rule_number_type), \
          d AS (UPDATE dids SET status = 'assigned', customer_id = cp.customer_id, client_package_id = cp.id, destination = $3, hold_until = NULL, updated_at = $4, version = dids.version + 1 \
                FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND {q} RETURNING dids.*), \
          a AS (INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) \
@@ -144,14 +144,15 @@ static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
          g AS (SELECT didhub_expect($1, (SELECT count(*) FROM d)) AS n) \
          SELECT d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version \
          FROM g LEFT JOIN d ON true ORDER BY d.number",
-        q = qualifies("cp.package_id")
+        q = qualifies("cp")
     )
 });
 
-/// `PackageRule::qualifies` as a condition on `dids`, for the writing statement; the core
-/// rule explains a refusal.
-fn qualifies(package: &str) -> String {
-    format!("EXISTS (SELECT 1 FROM packages p WHERE p.id = {package} AND (p.tag IS NULL OR p.tag = dids.tag) AND (p.country IS NULL OR p.country = dids.country) AND (p.number_type IS NULL OR p.number_type = dids.number_type))")
+/// `PackageRule::qualifies` as a condition on `dids`, for the writing statement, over the rule
+/// columns of the client package row `cp` (the copy of its package's rule that package edits
+/// keep in step under that row's lock); the core rule explains a refusal.
+fn qualifies(cp: &str) -> String {
+    format!("({cp}.rule_tag IS NULL OR {cp}.rule_tag = dids.tag) AND ({cp}.rule_country IS NULL OR {cp}.rule_country = dids.country) AND ({cp}.rule_number_type IS NULL OR {cp}.rule_number_type = dids.number_type)")
 }
 
 /// A block refused by the package's rule, under the request field it is about (a tag comes
@@ -380,8 +381,9 @@ impl Store {
                 return Err(StoreError::VersionMismatch { entity: "package", id, expected: cur.version, actual: cur.version + 1 });
             }
             // Under the client package locks taken above: an assignment waiting on one of them
-            // re-checks its row, now with the new allowance.
-            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_allowance = $1, version = version + 1 WHERE package_id = $2 AND did_allowance <> $1").bind(p.did_allowance).bind(id).execute(&mut *c).await?.rows_affected());
+            // re-reads its row, now with the new allowance and rule.
+            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_allowance = $1, rule_tag = $2, rule_country = $3, rule_number_type = $4, version = version + 1 WHERE package_id = $5 AND (did_allowance <> $1 OR rule_tag IS DISTINCT FROM $2 OR rule_country IS DISTINCT FROM $3 OR rule_number_type IS DISTINCT FROM $4)")
+                .bind(p.did_allowance).bind(&tag).bind(&country).bind(&number_type).bind(id).execute(&mut *c).await?.rows_affected());
             on_tx!(&mut tx, c => sqlx::query("DELETE FROM package_prices WHERE package_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
             for (t, cur, minor) in &prices {
                 on_tx!(&mut tx, c => sqlx::query("INSERT INTO package_prices (package_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
@@ -474,14 +476,15 @@ impl Store {
         retry(|| async {
             let mut tx = self.begin().await?;
             let at = now();
-            // The allowance as the package has it now: on PostgreSQL the share lock waits for
+            // The allowance and rule as the package has them now: on PostgreSQL the share lock waits for
             // an edit of the package in progress and then reads what it committed (or finds
             // the package deleted).
             let share = if matches!(tx, Tx::Postgres(_)) { " FOR SHARE" } else { "" };
-            let allowance: Option<i32> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("SELECT did_allowance FROM packages WHERE id = $1{share}")).bind(package_id).fetch_optional(&mut *c).await?);
-            let allowance = allowance.ok_or_else(|| StoreError::invalid("package_id", format!("package {package_id} does not exist")))?;
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO client_packages (id, package_id, customer_id, start_date, state, did_allowance, created_at, updated_at) VALUES ($1,$2,$3,$4,'active',$5,$6,$6)")
-                .bind(id).bind(package_id).bind(customer_id).bind(start_date).bind(allowance).bind(at).execute(&mut *c).await?.rows_affected());
+            type Rule = (i32, Option<String>, Option<String>, Option<String>);
+            let rule: Option<Rule> = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT did_allowance, tag, country, number_type FROM packages WHERE id = $1{share}")).bind(package_id).fetch_optional(&mut *c).await?);
+            let (allowance, tag, country, number_type) = rule.ok_or_else(|| StoreError::invalid("package_id", format!("package {package_id} does not exist")))?;
+            on_tx!(&mut tx, c => sqlx::query("INSERT INTO client_packages (id, package_id, customer_id, start_date, state, did_allowance, rule_tag, rule_country, rule_number_type, created_at, updated_at) VALUES ($1,$2,$3,$4,'active',$5,$6,$7,$8,$9,$9)")
+                .bind(id).bind(package_id).bind(customer_id).bind(start_date).bind(allowance).bind(tag).bind(country).bind(number_type).bind(at).execute(&mut *c).await?.rows_affected());
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "client_package.create", entity: "client_package", entity_id: Some(id), subject: Some(customer.name.clone()), changes: json!({"package": package.name, "customer_id": customer_id, "start_date": start_date, "state": "active"}), reason: None }).await?;
             tx.commit().await
         })
@@ -745,14 +748,14 @@ impl Store {
             }
             let mut tx = self.begin().await?;
             let r: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(RESERVE).bind(n).bind(cp_id).fetch_optional(&mut *c).await?);
-            let Some((_, customer, package_id)) = r else { return Ok(None) };
+            let Some((_, customer, _)) = r else { return Ok(None) };
             let mut sql = Sql::new("UPDATE dids SET status = 'assigned', customer_id = ");
             sql.bind(Param::Uuid(customer)).push(", client_package_id = ").bind(Param::Uuid(cp_id))
                 .push(", destination = ").bind(Param::Text(destination.to_string()))
                 .push(", hold_until = NULL, updated_at = ").bind(Param::Time(at))
                 .push(", version = version + 1 WHERE status = 'in_stock' AND ");
-            let pkg = sql.param(Param::Uuid(package_id));
-            sql.push(&qualifies(&pkg)).push(" AND (").push_in_uuids(false, "id", ids).push(" OR").push_in_texts(false, "number", numbers).push(") RETURNING id");
+            sql.push("EXISTS (SELECT 1 FROM client_packages c WHERE c.id = ").bind(Param::Uuid(cp_id))
+                .push(" AND ").push(&qualifies("c")).push(") AND (").push_in_uuids(false, "id", ids).push(" OR").push_in_texts(false, "number", numbers).push(") RETURNING id");
             let done: Vec<Uuid> = on_tx!(&mut tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_all(&mut *c).await?);
             if done.len() as i64 != n {
                 return Ok(None);
