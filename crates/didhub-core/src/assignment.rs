@@ -218,19 +218,21 @@ fn sip_uri_rest(rest: &str) -> bool {
         }
         true
     }
-    let (userhost, params) = match rest.split_once(';') {
-        Some((u, p)) => (u, Some(p)),
-        None => (rest, None),
-    };
-    let (user, hostport) = match userhost.split_once('@') {
+    // An unescaped '@' only ends the user part (which may hold ';', as in
+    // `+1212…;npdi;rn=…@gw`); parameters follow the host.
+    let (user, hostparams) = match rest.split_once('@') {
         Some((u, h)) => (Some(u), h),
-        None => (None, userhost),
+        None => (None, rest),
     };
     if let Some(u) = user {
-        if u.is_empty() || !escaped_ok(u, "&=+$,?/") {
+        if u.is_empty() || !escaped_ok(u, "&=+$,;?/") {
             return false;
         }
     }
+    let (hostport, params) = match hostparams.split_once(';') {
+        Some((h, p)) => (h, Some(p)),
+        None => (hostparams, None),
+    };
     let port = if let Some(v6) = hostport.strip_prefix('[') {
         let Some((addr, after)) = v6.split_once(']') else {
             return false;
@@ -454,6 +456,8 @@ mod tests {
             "sip:a%20b@h.com",
             "sip:trunk-1@pbx-1.example.com.",
             "sip:pbx.example.com;lr",
+            "sip:+12125551212;npdi;rn=+12125550000@gw.example.com;user=phone",
+            "sip:1234;phone-context=example.com@gw.example.com",
         ] {
             assert!(Destination::parse(good).is_ok(), "{good}");
         }

@@ -143,7 +143,8 @@ impl ApiError {
             _ => Vec::new(),
         };
         let detail = if matches!(self, ApiError::Store(e) if e.is_foreign_key_violation()) {
-            "other records still refer to it; remove them first".to_string()
+            "it refers to a record that no longer exists, or other records still refer to it"
+                .to_string()
         } else if status == StatusCode::INTERNAL_SERVER_ERROR {
             // Internal details go to the log, not to the client.
             "the server could not complete the request; it has been logged".to_string()

@@ -260,6 +260,22 @@ async fn create_story(app: &TestApp) {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["tag", "numbers[0]", "numbers[2]"], "{p}");
+    // Entries count against the request's size whether or not they are valid.
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": ["+442079000000-+442079059999", "+442079100000-+442079159999"]}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    assert!(
+        p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"] == "numbers" && e["message"].as_str().unwrap().contains("100000")),
+        "{p}"
+    );
     let (_, c) = app.get_json("/api/v1/dids/count").await;
     assert_eq!(c["count"], 102);
     // With a default country it works, classified as a UK mobile.

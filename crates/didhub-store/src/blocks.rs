@@ -295,43 +295,21 @@ pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block
     }
     // Best fit looked at the 32 most used parents of each level. A block of 10 can also sit in
     // any other partly used block of 100 (whole free blocks of 100 and more are found below):
-    // page through the rest before giving up. Rare (the stock is fragmented into hundreds of
-    // blocks of 100 without a whole ten in the most used ones), and one small query a parent.
+    // one statement reads the in-stock numbers of those blocks (an index range each) and
+    // takes the first whole ten, so a fragmented stock costs one query, not one per block.
     if size == 10 {
-        let mut after: Option<(i64, String, Uuid)> = None;
-        loop {
-            let mut sql = Sql::new("SELECT b.prefix, b.operator_id, b.free FROM stock_blocks b WHERE b.size = 100 AND b.free >= 10 AND b.free < 100");
-            filters(&mut sql, req, "b");
-            if let Some((f, p, o)) = &after {
-                sql.push(" AND (b.free > ")
-                    .bind(Param::Int(*f))
-                    .push(" OR (b.free = ")
-                    .bind(Param::Int(*f))
-                    .push(" AND (b.prefix > ")
-                    .bind(Param::Text(p.clone()))
-                    .push(" OR (b.prefix = ")
-                    .bind(Param::Text(p.clone()))
-                    .push(" AND b.operator_id > ")
-                    .bind(Param::Uuid(*o))
-                    .push("))))");
-            }
-            sql.push(" ORDER BY b.free, b.prefix, b.operator_id LIMIT 256");
-            let page: Vec<(String, Uuid, i64)> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(&mut *c).await?);
-            let Some((p, o, f)) = page.last().cloned() else {
-                break;
-            };
-            for (parent, op, _) in page {
-                if let Some(child) = full_child(tx, &parent, 100, op, req).await? {
-                    let (first, last) = range(&child, size);
-                    return Ok(Some(Block {
-                        first,
-                        last,
-                        size,
-                        operator_id: op,
-                    }));
-                }
-            }
-            after = Some((f, p, o));
+        let mut sql = Sql::new("SELECT substr(d.number, 1, length(d.number) - 1) AS p, d.operator_id FROM stock_blocks b JOIN dids d ON d.number >= b.prefix || '00' AND d.number <= b.prefix || '99' AND length(d.number) = length(b.prefix) + 2 AND d.operator_id = b.operator_id AND d.country = b.country AND d.number_type = b.number_type WHERE b.size = 100 AND b.free >= 10 AND b.free < 100 AND d.status = 'in_stock'");
+        filters(&mut sql, req, "b");
+        sql.push(" GROUP BY d.operator_id, substr(d.number, 1, length(d.number) - 1) HAVING count(*) = 10 ORDER BY p LIMIT 1");
+        let r: Option<(String, Uuid)> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(&mut *c).await?);
+        if let Some((child, op)) = r {
+            let (first, last) = range(&child, size);
+            return Ok(Some(Block {
+                first,
+                last,
+                size,
+                operator_id: op,
+            }));
         }
     }
     // No partly used block has room: take the first wholly free block of the smallest size.

@@ -382,10 +382,18 @@ impl Store {
                 break;
             }
             let field = format!("numbers[{i}]");
-            let Some(got) = noted(&mut errors, &field, classify_entry(entry, req.country)) else {
-                continue;
+            // Every entry counts against the request's size before it is classified, failing
+            // or not: a request cannot make the server classify more than MAX_RANGE numbers.
+            // (A range too large by itself is refused by `classify_entry` before any work.)
+            let n = match didhub_core::range::split(entry) {
+                didhub_core::range::Entry::Range { first, last } => {
+                    didhub_core::range::count(first, last).map_or(1, |n| n as usize)
+                }
+                didhub_core::range::Entry::Single(_) => 1,
             };
-            total += got.len();
+            if n <= MAX_RANGE as usize {
+                total += n;
+            }
             if total > MAX_RANGE as usize {
                 errors.push((
                     "numbers".into(),
@@ -393,6 +401,9 @@ impl Store {
                 ));
                 break;
             }
+            let Some(got) = noted(&mut errors, &field, classify_entry(entry, req.country)) else {
+                continue;
+            };
             for c in got {
                 if !seen.insert(c.e164.to_string()) {
                     errors.push((

@@ -261,16 +261,43 @@ where
         let (status, body) = f(s, p, request).await?;
         return json_response(status, &body);
     };
-    let principal = p.user_id.to_string();
     let hash = hex::encode(Sha256::digest(
         serde_json::to_vec(&request).unwrap_or_default(),
     ));
+    // Everything from the reservation on runs in a task of its own: a client that goes away
+    // (dropping this future) cannot leave a reserved key with no request behind it.
+    tokio::spawn(keyed(s, p, k, hash, request, f))
+        .await
+        .map_err(|e| {
+            ApiError::Store(didhub_store::StoreError::Io(std::io::Error::other(
+                format!("the request's task failed: {e}"),
+            )))
+        })?
+}
+
+/// The keyed part of [`idempotent`]: reserve the key, run the create once, record its answer.
+async fn keyed<T, B, F, Fut>(
+    s: AppState,
+    p: Principal,
+    k: String,
+    hash: String,
+    request: T,
+    f: F,
+) -> ApiResult<Response>
+where
+    T: Serialize + Send + 'static,
+    B: Serialize + Send + 'static,
+    F: FnOnce(AppState, Principal, T) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ApiResult<(StatusCode, B)>> + Send + 'static,
+{
+    let principal = p.user_id.to_string();
     let mismatch = || {
         ApiError::IdempotencyMismatch(format!(
             "Idempotency-Key '{k}' was used for a different request"
         ))
     };
-    match s.store.idempotent_begin(&principal, &k, &hash).await? {
+    let store = s.store.clone();
+    match store.idempotent_begin(&principal, &k, &hash).await? {
         Begin::Done(prev) if prev.request_hash != hash => Err(mismatch()),
         Begin::InProgress { request_hash } | Begin::Abandoned { request_hash, .. }
             if request_hash != hash =>
@@ -300,38 +327,25 @@ where
             )
                 .into_response())
         }
-        Begin::Run { token } => {
-            let store = s.store.clone();
-            let run = async move {
-                match f(s, p, request).await {
-                    Ok((status, body)) => {
-                        let text = to_json(&body)?;
-                        store
-                            .idempotent_finish(&principal, &k, &token, status.as_u16(), &text)
-                            .await?;
-                        Ok((status, [(header::CONTENT_TYPE, "application/json")], text)
-                            .into_response())
-                    }
-                    Err(e) if e.status().is_client_error() => {
-                        // Refused before anything was written: free the key for the corrected
-                        // retry.
-                        if let Err(x) = store.idempotent_abandon(&principal, &k, &token).await {
-                            tracing::warn!("freeing an Idempotency-Key failed: {x}");
-                        }
-                        Err(e)
-                    }
-                    // A server-side failure may have come after the commit: the reservation
-                    // stays, and the key answers "never finished" rather than risk a second
-                    // create.
-                    Err(e) => Err(e),
+        Begin::Run { token } => match f(s, p, request).await {
+            Ok((status, body)) => {
+                let text = to_json(&body)?;
+                store
+                    .idempotent_finish(&principal, &k, &token, status.as_u16(), &text)
+                    .await?;
+                Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
+            }
+            Err(e) if e.status().is_client_error() => {
+                // Refused before anything was written: free the key for the corrected retry.
+                if let Err(x) = store.idempotent_abandon(&principal, &k, &token).await {
+                    tracing::warn!("freeing an Idempotency-Key failed: {x}");
                 }
-            };
-            tokio::spawn(run).await.map_err(|e| {
-                ApiError::Store(didhub_store::StoreError::Io(std::io::Error::other(
-                    format!("the request's task failed: {e}"),
-                )))
-            })?
-        }
+                Err(e)
+            }
+            // A server-side failure may have come after the commit: the reservation stays, and
+            // the key answers "never finished" rather than risk a second create.
+            Err(e) => Err(e),
+        },
     }
 }
 
