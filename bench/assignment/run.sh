@@ -106,6 +106,8 @@ machine() {
 # ----------------------------------------------------------------------------------------
 assign() {
     local db=bench4_assign port=18401 url token la
+    # The checks read every run's log: none may be left from an earlier invocation with more runs.
+    rm -f "$OUT"/assign-api-*.log "$RES"/assign-api-*.json
     ensure_db "$db" 1000000
     # Each run changes the stock; start from a fresh load next time.
     start_server "$db" "$port"
