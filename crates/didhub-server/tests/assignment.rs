@@ -1229,11 +1229,12 @@ async fn hold_worker_crash_story(app: &TestApp) {
         worker.release_expired_holds(100).await
     };
     let kill = async {
-        // The worker's session, waiting on the lock: terminate it, as a crash would.
+        // The worker's session, waiting on the lock: terminate it, as a crash would, and wait
+        // until it is gone (its row locks go with it).
         let mut n: i64 = 0;
         for _ in 0..500 {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            n = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE dids SET status = after_hold%') t").fetch_one(p).await).unwrap();
+            n = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE dids SET status = after_hold%') t").fetch_one(p).await).unwrap();
             if n > 0 {
                 break;
             }

@@ -570,9 +570,13 @@ impl Store {
             }
             let from = state_of(&cp.state);
             if from.check_change(to).map_err(|e| StoreError::invalid("state", e))?.is_none() {
-                // Nothing to do, if the row is still the one read: a change committed since is
-                // a version mismatch, as for any other stale state change.
-                let n = on!(self, p => sqlx::query("UPDATE client_packages SET state = state WHERE id = $1 AND version = $2").bind(id).bind(cp.version).execute(p).await?.rows_affected());
+                // Nothing to do, if the package is still in that state now (with `If-Match`:
+                // still at that version); otherwise it changed since the read, as for any other
+                // stale state change.
+                let n = match expected {
+                    Some(v) => on!(self, p => sqlx::query("UPDATE client_packages SET state = state WHERE id = $1 AND version = $2").bind(id).bind(v).execute(p).await?.rows_affected()),
+                    None => on!(self, p => sqlx::query("UPDATE client_packages SET state = state WHERE id = $1 AND state = $2").bind(id).bind(to.as_str()).execute(p).await?.rows_affected()),
+                };
                 if n != 1 {
                     return Err(StoreError::VersionMismatch { entity: "client package", id, expected: cp.version, actual: cp.version + 1 });
                 }

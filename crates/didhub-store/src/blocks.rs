@@ -300,7 +300,8 @@ pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block
     if size == 10 {
         let mut sql = Sql::new("SELECT substr(d.number, 1, length(d.number) - 1) AS p, d.operator_id FROM stock_blocks b JOIN dids d ON d.number >= b.prefix || '00' AND d.number <= b.prefix || '99' AND length(d.number) = length(b.prefix) + 2 AND d.operator_id = b.operator_id AND d.country = b.country AND d.number_type = b.number_type WHERE b.size = 100 AND b.free >= 10 AND b.free < 100 AND d.status = 'in_stock'");
         filters(&mut sql, req, "b");
-        sql.push(" GROUP BY d.operator_id, substr(d.number, 1, length(d.number) - 1) HAVING count(*) = 10 ORDER BY p LIMIT 1");
+        // Fullest enclosing block first, as best fit above.
+        sql.push(" GROUP BY d.operator_id, substr(d.number, 1, length(d.number) - 1) HAVING count(*) = 10 ORDER BY max(b.free), p LIMIT 1");
         let r: Option<(String, Uuid)> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(&mut *c).await?);
         if let Some((child, op)) = r {
             let (first, last) = range(&child, size);

@@ -266,7 +266,8 @@ where
     ));
     // Everything from the reservation on runs in a task of its own: a client that goes away
     // (dropping this future) cannot leave a reserved key with no request behind it.
-    tokio::spawn(keyed(s, p, k, hash, request, f))
+    use tracing::Instrument;
+    tokio::spawn(keyed(s, p, k, hash, request, f).instrument(tracing::Span::current()))
         .await
         .map_err(|e| {
             ApiError::Store(didhub_store::StoreError::Io(std::io::Error::other(
