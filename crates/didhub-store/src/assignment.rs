@@ -995,10 +995,10 @@ impl Store {
                     .map_err(|e| StoreError::invalid("size", e))?;
                 continue;
             }
-            // The package's rule as it is now that the client package row is ours (an edit
-            // of it takes that row too, so this holds until we commit); read in this
-            // transaction, not on a second pooled connection.
-            let (tag, country, number_type): (Option<String>, Option<String>, Option<String>) = on_tx!(&mut tx, c => sqlx::query_as("SELECT tag, country, number_type FROM packages WHERE id = $1").bind(cp.package_id).fetch_one(&mut *c).await?);
+            // The rule as the client package row we now hold carries it (package edits keep
+            // that copy in step under this row's lock, so it holds until we commit), read in
+            // this transaction: the same copy a single assignment checks.
+            let (tag, country, number_type): (Option<String>, Option<String>, Option<String>) = on_tx!(&mut tx, c => sqlx::query_as("SELECT rule_tag, rule_country, rule_number_type FROM client_packages WHERE id = $1").bind(cp_id).fetch_one(&mut *c).await?);
             let rule = PackageRule {
                 allowance: rule.allowance,
                 tag: tag.clone(),
