@@ -45,6 +45,26 @@ async fn client_package(app: &TestApp, customer: Uuid, package: &str) -> String 
     v["id"].as_str().unwrap().to_string()
 }
 
+/// Holds a row lock (on SQLite, the write lock) from another session, as another instance
+/// would: runs `sql` with `$1` = `id` in a transaction, says so on `locked`, and keeps the
+/// transaction open until `release` fires (at most 30 s, however slow the host), then rolls it
+/// back.
+async fn hold_lock(
+    store: &didhub_store::Store,
+    sql: &str,
+    id: Uuid,
+    locked: tokio::sync::oneshot::Sender<()>,
+    release: tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), sqlx::Error> {
+    didhub_store::on!(store, p => async {
+        let mut tx = p.begin().await?;
+        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        let _ = locked.send(());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), release).await;
+        tx.rollback().await
+    }.await)
+}
+
 async fn customer(app: &TestApp, name: &str) -> Uuid {
     let (c, _) = common::customer_with_package(&app.store, name, 0).await;
     c
@@ -508,15 +528,13 @@ async fn idempotent_disconnect_story(app: &TestApp) {
     let cp_id = Uuid::parse_str(&cp).unwrap();
     let (locked_tx, locked_rx) = tokio::sync::oneshot::channel::<()>();
     let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-    let hold = async {
-        didhub_store::on!(blocker, p => async {
-            let mut tx = p.begin().await?;
-            sqlx::query("UPDATE client_packages SET version = version WHERE id = $1").bind(cp_id).execute(&mut *tx).await?;
-            let _ = locked_tx.send(());
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), release_rx).await;
-            tx.rollback().await
-        }.await)
-    };
+    let hold = hold_lock(
+        &blocker,
+        "UPDATE client_packages SET version = version WHERE id = $1",
+        cp_id,
+        locked_tx,
+        release_rx,
+    );
     let gone = async {
         locked_rx.await.expect("the lock is held");
         let r = app
@@ -1214,16 +1232,14 @@ async fn hold_worker_crash_story(app: &TestApp) {
     let blocked = Uuid::parse_str(ids[7]).unwrap();
     let (locked_tx, locked_rx) = tokio::sync::oneshot::channel::<()>();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let hold_lock = async {
-        didhub_store::on!(blocker, p => async {
-            let mut tx = p.begin().await?;
-            sqlx::query("SELECT id FROM dids WHERE id = $1 FOR UPDATE").bind(blocked).execute(&mut *tx).await?;
-            let _ = locked_tx.send(());
-            // Held until the worker has been terminated (or given up on), however slow the host.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), done_rx).await;
-            tx.rollback().await
-        }.await)
-    };
+    // Held until the worker has been terminated (or given up on), however slow the host.
+    let hold = hold_lock(
+        &blocker,
+        "SELECT id FROM dids WHERE id = $1 FOR UPDATE",
+        blocked,
+        locked_tx,
+        done_rx,
+    );
     let pass = async {
         locked_rx.await.expect("the lock is held");
         worker.release_expired_holds(100).await
@@ -1242,7 +1258,7 @@ async fn hold_worker_crash_story(app: &TestApp) {
         let _ = done_tx.send(());
         n
     };
-    let (locked, pass, killed) = tokio::join!(hold_lock, pass, kill);
+    let (locked, pass, killed) = tokio::join!(hold, pass, kill);
     locked.unwrap();
     assert!(
         killed > 0,
@@ -1805,15 +1821,13 @@ async fn rule_edit_race_postgres() {
     let (locked_tx, locked_rx) = tokio::sync::oneshot::channel::<()>();
     let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
     // 1. Another session holds the client package row.
-    let hold = async {
-        didhub_store::on!(blocker, p => async {
-            let mut tx = p.begin().await?;
-            sqlx::query("SELECT id FROM client_packages WHERE id = $1 FOR UPDATE").bind(cp_id).execute(&mut *tx).await?;
-            let _ = locked_tx.send(());
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), release_rx).await;
-            tx.rollback().await
-        }.await)
-    };
+    let hold = hold_lock(
+        &blocker,
+        "SELECT id FROM client_packages WHERE id = $1 FOR UPDATE",
+        cp_id,
+        locked_tx,
+        release_rx,
+    );
     let waiting = |like: &'static str| {
         let store = app.store.clone();
         async move {
