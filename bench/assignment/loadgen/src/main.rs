@@ -21,6 +21,9 @@
 //!     latency runs from its scheduled time (as `pgbench --rate` counts it), so a server that
 //!     falls behind is charged for the wait. One thread and one blocking connection per
 //!     client (pgbench runs its clients on -j threads; its per-client cost is similar).
+//!     --rate 0: a closed loop instead (each client sends its next request as soon as the
+//!     answer is in, as pgbench without --rate and wrk do); every latency is recorded as
+//!     measured, like pgbench's --log and unlike wrk's report (see latency_pcts.py).
 //!
 //! Prints one JSON object on stdout.
 
@@ -74,6 +77,7 @@ fn summary_ms(mut v: Vec<f64>) -> Value {
     json!({
         "n": v.len(),
         "p50_ms": pct(&v, 50.0), "p95_ms": pct(&v, 95.0), "p99_ms": pct(&v, 99.0),
+        "p999_ms": pct(&v, 99.9), "over_10ms": v.iter().filter(|&&x| x > 10.0).count(),
         "max_ms": v.last().copied().unwrap_or(f64::NAN),
         "mean_ms": if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 },
     })
@@ -320,9 +324,14 @@ fn routing(m: BTreeMap<String, Vec<String>>) -> Value {
                 let mut line = String::new();
                 let mut body = Vec::new();
                 loop {
-                    // Exponential gaps: a Poisson arrival process, as pgbench --rate schedules.
-                    let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
-                    next += Duration::from_secs_f64(-u.ln() / per_conn);
+                    if per_conn > 0.0 {
+                        // Exponential gaps: a Poisson arrival process, as pgbench --rate schedules.
+                        let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
+                        next += Duration::from_secs_f64(-u.ln() / per_conn);
+                    } else {
+                        // --rate 0: a closed loop, the next request as soon as the answer is in.
+                        next = Instant::now();
+                    }
                     if next >= deadline {
                         break;
                     }
