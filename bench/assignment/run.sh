@@ -466,19 +466,21 @@ SQL
             log "routing ($tag) run $r/$RUNS: pgbench -c $R_CONC, $R_SECS s"
             (cd "$OUT/pgb-routing" && pgbench -n -M prepared -c "$R_CONC" -j 2 -T "$R_SECS" -l --log-prefix="$tag$r" \
                 -f "$OUT/routing.pgbench" "$db" >"$OUT/logs/routing-pgbench-$tag-$r.out" 2>&1) || die "pgbench failed"
-            read -r p50 p95 p99 n pw p999 slow < <(python3 "$A_DIR/latency_pcts.py" "$R_SECS" "$R_CONC" "$OUT/pgb-routing/$tag$r".*)
+            read -r p50 p95 p99 n pw p999 slow < <(python3 "$A_DIR/latency_pcts.py" "$R_SECS" "$R_CONC" "$OUT/pgb-routing/$tag$r".*) \
+                || die "no pgbench log for routing ($tag) run $r"
             pg_p99+=("$p99"); pgw_p99+=("$pw")
             pg_runs+="p50 $p50 / p99 $p99 / p99.9 $p999 ms, $slow over 10 ms, p99 with wrk's correction $pw ms ($(awk -v n="$n" -v s="$R_SECS" 'BEGIN{printf "%.0f", n/s}')/s); "
             log "routing ($tag) run $r/$RUNS: API by loadgen (closed loop) -c $R_CONC, $R_SECS s"
             j="$OUT/logs/routing-loadgen-$tag-$r.json"
             "$LOADGEN" routing --url "$url" --token "$token" --rate 0 --conns "$R_CONC" \
                 --seconds "$R_SECS" --first "$NUM_BASE" --count 1000000 >"$j" || die "loadgen failed"
-            read -r a50 a99 a999 slow arate abad < <(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); l=v["latency"]; print("%.3f %.3f %.3f %d %.0f %d" % (l["p50_ms"], l["p99_ms"], l["p999_ms"], l["over_10ms"], v["requests_per_s"], v["non_2xx_or_errors"]))' "$j")
+            read -r a50 a99 a999 slow arate abad < <(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); l=v["latency"]; print("%.3f %.3f %.3f %d %.0f %d" % (l["p50_ms"], l["p99_ms"], l["p999_ms"], l["over_10ms"], v["requests_per_s"], v["non_2xx_or_errors"]))' "$j") \
+                || die "no loadgen result for routing ($tag) run $r"
             api_p99+=("$a99")
             api_runs+="p50 $a50 / p99 $a99 / p99.9 $a999 ms, $slow over 10 ms (${arate}/s, $abad non-2xx); "
             log "routing ($tag) run $r/$RUNS: API by wrk -c $R_CONC, $R_SECS s"
             wrk -t2 -c"$R_CONC" -d"${R_SECS}s" --latency -s "$OUT/routing.lua" "$url" >"$OUT/logs/routing-wrk-$tag-$r.out" 2>&1
-            line=$(grep '^RESULT' "$OUT/logs/routing-wrk-$tag-$r.out")
+            line=$(grep '^RESULT' "$OUT/logs/routing-wrk-$tag-$r.out") || die "no wrk result for routing ($tag) run $r"
             wp50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line"); wp99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
             wreq=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line"); werr=$(sed -E 's/.*errors_status=([0-9]+).*/\1/' <<<"$line")
             wrk_p99+=("$(awk -v u="$wp99" 'BEGIN{printf "%.3f", u/1000}')")
@@ -533,7 +535,7 @@ SQL
         echo "Routing lookup on $(printf "%'d" "$total") DIDs, $(printf "%'d" "$assigned") of them assigned (10 blocks of 10,000 allocated through the API; the rest in stock, which routes as unreachable), $R_CONC concurrent clients, $R_SECS s a run after a 5 s warm-up of each side, $RUNS runs alternating (median p99 reported). Every request asks for a random number of the 1,000,000 (so about 10% are assigned). Load average at start: $la."
         echo
         echo "- API: \`GET /api/v1/routing/%2B<number>\` with a bearer token, answered from didhub's in-memory table (no database round trip). Closed loop, $R_CONC clients, measured two ways each run: by \`bench/assignment/loadgen routing --rate 0\` (one thread and one blocking keep-alive connection per client; every request's latency recorded as measured, as \`pgbench --log\` records them), and by \`wrk -t2 -c$R_CONC\` with a Lua script (\`latency:percentile(99)\`)."
-        echo "- wrk does not report the latencies it measured: before reporting it applies a coordinated-omission correction (\`stats_correct\` in its stats.c) that adds, for every latency L of at least 2E (E = run time ÷ requests per connection, about 0.1 ms here), synthetic samples at L − E, L − 2E, … So a wrk p99 is set beside pgbench's log with the same correction applied to it (\`bench/assignment/latency_pcts.py\`); the target's rows compare the latencies as measured on both sides. The run lines count each side's requests over 10 ms: stalls of the whole machine, which both sides see, and which wrk's correction multiplies into hundreds of samples each."
+        echo "- wrk does not report the latencies it measured: before reporting it applies a coordinated-omission correction (\`stats_correct\` in its stats.c) that adds, for every latency L of at least 2E (E = run time ÷ requests per connection, 0.1–0.2 ms here), synthetic samples at L − E, L − 2E, … So a wrk p99 is set beside pgbench's log with the same correction applied to it (\`bench/assignment/latency_pcts.py\`); the target's rows compare the latencies as measured on both sides. The run lines count each side's requests over 10 ms: stalls of the whole machine, which both sides see, and which wrk's correction multiplies into hundreds of samples each (100 ms ÷ E)."
         echo "- Baseline: \`SELECT status, destination FROM dids WHERE number = '+' || :n\` (unique index \`dids_number_key\`), :n random in the same range, by \`pgbench -M prepared -c $R_CONC -j 2\`; percentiles over every transaction of \`pgbench --log\`."
         echo "- A: right after the setup, as a deployment is after any burst of writes: $(printf "%'d" "$window_a") DIDs changed in the 5 s before the newest change. (Before commit 8c9d16a the routing follower re-read exactly these every 250 ms for as long as no newer write came, under its write lock: p99 53–105 ms; commit 8c9d16a moves its window with the clock.)"
         echo "- B: after one more single-DID assignment and 7 s, so that the 5 s before the newest change hold $window_b DID(s)."

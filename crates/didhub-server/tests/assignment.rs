@@ -697,6 +697,25 @@ async fn customer_delete_story(app: &TestApp) {
     );
     let (s, _) = app.get_json(&format!("/api/v1/customers/{kept}")).await;
     assert_eq!(s, 200, "the customer is still there");
+    // A client package is never deleted nor moved to another customer: with that, a DID's
+    // customer and client package always exist (PostgreSQL has no foreign keys from dids to
+    // them, migration 0010).
+    let r = app
+        .delete(&format!("/api/v1/client-packages/{cp}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let (other, _) = common::customer_with_package(&app.store, "Other Co", 1).await;
+    let _ = app
+        .patch(&format!("/api/v1/client-packages/{cp}"))
+        .json(&json!({"customer_id": other, "state": "active"}))
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = app.get_json(&format!("/api/v1/client-packages/{cp}")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["customer_id"], json!(kept), "{v}");
     // Terminated, the package is history and still keeps its customer.
     app.store
         .set_client_package_state(

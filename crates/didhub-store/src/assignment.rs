@@ -975,7 +975,7 @@ impl Store {
             .as_str()
             .to_string();
         didhub_core::blocks::check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
-        let (cp, package, rule) = self.active_package(cp_id).await?;
+        let (_, package, rule) = self.active_package(cp_id).await?;
         rule.qualifies(
             &format!("a {} block", req.size),
             package.tag.as_deref(),
@@ -988,13 +988,15 @@ impl Store {
         for _attempt in 0..5 {
             let mut tx = self.begin().await?;
             let reserved: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(RESERVE).bind(req.size as i64).bind(cp_id).fetch_optional(&mut *c).await?);
-            if reserved.is_none() {
+            // The customer as the row we now hold names it: the DIDs take it from there, as a
+            // single assignment does (no foreign key on PostgreSQL backs it, migration 0010).
+            let Some((_, customer_id, _)) = reserved else {
                 drop(tx);
                 let (cp, _, rule) = self.active_package(cp_id).await?;
                 rule.check_allowance(cp.did_count.max(0) as u32, req.size)
                     .map_err(|e| StoreError::invalid("size", e))?;
                 continue;
-            }
+            };
             // The rule as the client package row we now hold carries it (package edits keep
             // that copy in step under this row's lock, so it holds until we commit), read in
             // this transaction: the same copy a single assignment checks.
@@ -1055,7 +1057,7 @@ impl Store {
             // Conditional on the package's tag too: a number re-tagged while we looked fails
             // the count and the search runs again.
             let mut upd = Sql::new("UPDATE dids SET status = 'assigned', customer_id = ");
-            upd.bind(Param::Uuid(cp.customer_id))
+            upd.bind(Param::Uuid(customer_id))
                 .push(", client_package_id = ")
                 .bind(Param::Uuid(cp_id))
                 .push(", destination = ")

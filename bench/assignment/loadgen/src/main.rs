@@ -21,6 +21,7 @@
 //!     latency runs from its scheduled time (as `pgbench --rate` counts it), so a server that
 //!     falls behind is charged for the wait. One thread and one blocking connection per
 //!     client (pgbench runs its clients on -j threads; its per-client cost is similar).
+//!     --log FILE writes every latency in pgbench's --log layout (µs, third column).
 //!     --rate 0: a closed loop instead (each client sends its next request as soon as the
 //!     answer is in, as pgbench without --rate and wrk do); every latency is recorded as
 //!     measured, like pgbench's --log and unlike wrk's report (see latency_pcts.py).
@@ -376,6 +377,15 @@ fn routing(m: BTreeMap<String, Vec<String>>) -> Value {
         all.extend(l);
         bad += b;
         lag_max = lag_max.max(g);
+    }
+    if let Some(path) = m.get("log").and_then(|v| v.last()) {
+        // pgbench's --log layout (latency in µs in the third column), for latency_pcts.py.
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for l in &all {
+            let _ = writeln!(out, "0 0 {}", (l * 1000.0).round() as u64);
+        }
+        std::fs::write(path, out).expect("write --log");
     }
     let elapsed = start.elapsed().as_secs_f64();
     json!({
