@@ -12,7 +12,11 @@ RUNS="${BENCH_RUNS:-3}"            # timed runs of each side; the median is repo
 PGHOST="${PGHOST:-127.0.0.1}"
 PGPORT="${PGPORT:-5432}"
 PGUSER="${PGUSER:-root}"
-export PGHOST PGPORT PGUSER
+# didhub's PostgreSQL client speaks plain TCP (sqlx without a TLS feature); psql and pgbench
+# would negotiate TLS with a server that has `ssl = on` (libpq's sslmode=prefer), charging the
+# baselines an encryption didhub does not pay. Both sides use the same transport.
+PGSSLMODE="${PGSSLMODE:-disable}"
+export PGHOST PGPORT PGUSER PGSSLMODE
 PG_BASE="postgres://$PGUSER@$PGHOST:$PGPORT"
 DB_DIDHUB="bench_didhub"           # didhub's database; kept loaded for export and list
 DB_COPY="bench_copy"               # the baselines' database

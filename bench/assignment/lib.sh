@@ -10,7 +10,11 @@ RESULTS_MD="${A_RESULTS:-$A_DIR/RESULTS.md}"
 PGHOST="${PGHOST:-127.0.0.1}"
 PGPORT="${PGPORT:-5432}"
 PGUSER="${PGUSER:-root}"
-export PGHOST PGPORT PGUSER
+# didhub's PostgreSQL client speaks plain TCP (sqlx without a TLS feature); psql and pgbench
+# would negotiate TLS with a server that has `ssl = on` (libpq's sslmode=prefer), charging the
+# baselines an encryption the API does not pay. Both sides use the same transport.
+PGSSLMODE="${PGSSLMODE:-disable}"
+export PGHOST PGPORT PGUSER PGSSLMODE
 PG_BASE="postgres://$PGUSER@$PGHOST:$PGPORT"
 
 BIN="$OUT/bin/didhub"                       # private copy: the shared target dir is rebuilt by others
@@ -221,7 +225,7 @@ machine_md() {
     echo "| memory | $(free -g | awk '/Mem:/{print $2}') GiB |"
     echo "| kernel | $(uname -sr) |"
     echo "| didhub (last invocation; each section names its binary) | $("$BIN" --version 2>/dev/null), release profile, binary built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), \`--pool-size $POOL_SIZE\` |"
-    echo "| PostgreSQL | $(psql -X -tA -d postgres -c 'SHOW server_version' | cut -d' ' -f1), same host; shared_buffers $(psql -X -tA -d postgres -c 'SHOW shared_buffers'), synchronous_commit $(psql -X -tA -d postgres -c 'SHOW synchronous_commit'), fsync $(psql -X -tA -d postgres -c 'SHOW fsync'), max_connections $(psql -X -tA -d postgres -c 'SHOW max_connections') |"
+    echo "| PostgreSQL | $(psql -X -tA -d postgres -c 'SHOW server_version' | cut -d' ' -f1), same host; shared_buffers $(psql -X -tA -d postgres -c 'SHOW shared_buffers'), synchronous_commit $(psql -X -tA -d postgres -c 'SHOW synchronous_commit'), fsync $(psql -X -tA -d postgres -c 'SHOW fsync'), max_connections $(psql -X -tA -d postgres -c 'SHOW max_connections'), max_wal_size $(psql -X -tA -d postgres -c 'SHOW max_wal_size'), port $PGPORT; clients connect with sslmode=$PGSSLMODE (the server's ssl = $(psql -X -tA -d postgres -c 'SHOW ssl')) |"
     echo "| pgbench | $(pgbench --version | awk '{print $3}') |"
     echo "| wrk | $(wrk --version 2>&1 | head -1 | awk '{print $2}') |"
     echo "| load generator | bench/assignment/loadgen (Rust, tokio + reqwest, keep-alive connections) |"

@@ -138,15 +138,27 @@ static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         "WITH cp AS ({RESERVE}, rule_tag, rule_country, rule_number_type), \
          d AS (UPDATE dids SET status = 'assigned', customer_id = cp.customer_id, client_package_id = cp.id, destination = $3, hold_until = NULL, updated_at = $4, version = dids.version + 1 \
                FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND {q} RETURNING dids.*), \
-         a AS (INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) \
-               SELECT didhub_uuid7(), clock_timestamp(), $7, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'hold_until', json_build_array(NULL, NULL), 'status', json_build_array('in_stock', 'assigned'))::text, $8 FROM d), \
-         s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, -1 FROM d), \
+         {records}, \
          g AS (SELECT didhub_expect($1, (SELECT count(*) FROM d)) AS n) \
          SELECT d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version \
          FROM g LEFT JOIN d ON true ORDER BY d.number",
-        q = qualifies("cp")
+        q = qualifies("cp"),
+        records = assigned_records_pg("$7", "$8")
     )
 });
+
+/// The audit entries and stock changes of in-stock DIDs just assigned, written by PostgreSQL
+/// from `d` (the assigning `UPDATE … RETURNING dids.*`) as two CTEs, so that no row travels
+/// back and forth: `did_diff`'s entry for in_stock → assigned (same keys, same order), and
+/// one stock change per block of 100 (`StockTally`'s rows). `actor` and `reason` are the
+/// statement's placeholders for them.
+fn assigned_records_pg(actor: &str, reason: &str) -> String {
+    format!(
+        "a AS (INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) \
+               SELECT didhub_uuid7(), clock_timestamp(), {actor}, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'hold_until', json_build_array(NULL, NULL), 'status', json_build_array('in_stock', 'assigned'))::text, {reason} FROM d), \
+         s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, -count(*) FROM d GROUP BY 1, 2, 3, 4)"
+    )
+}
 
 /// `PackageRule::qualifies` as a condition on `dids`, for the writing statement, over the rule
 /// columns of the client package row `cp` (the copy of its package's rule that package edits
@@ -1077,26 +1089,55 @@ impl Store {
             if let Some(tag) = &package.tag {
                 upd.push(" AND tag = ").bind(Param::Text(tag.clone()));
             }
-            let n = on_tx!(&mut tx, c => bind_all!(sqlx::query(&upd.text), upd.params).execute(&mut *c).await?.rows_affected());
-            if n as usize != size {
+            let numbers: Vec<String> = if let Tx::Postgres(c) = &mut tx {
+                // One statement: the update, its audit entries and stock changes, written by
+                // the database from the updated rows (1,000 rows need not travel back and
+                // forth); the numbers come back for the routing table.
+                let who = upd.param(Param::Text(actor.as_str().to_string()));
+                let why = upd.param(Param::OptText(
+                    reason.map(str::trim).filter(|r| !r.is_empty()).map(str::to_string),
+                ));
+                upd.push(" RETURNING dids.*), ")
+                    .push(&assigned_records_pg(&who, &why))
+                    .push(" SELECT d.number FROM d ORDER BY d.number");
+                let text = format!("WITH d AS ({})", upd.text);
+                bind_all!(sqlx::query_scalar(&text), upd.params)
+                    .fetch_all(&mut **c)
+                    .await?
+            } else {
+                let n = on_tx!(&mut tx, c => bind_all!(sqlx::query(&upd.text), upd.params).execute(&mut *c).await?.rows_affected());
+                if n as usize != size {
+                    continue;
+                }
+                let rows: Vec<DidRow> = on_tx!(&mut tx, c => sqlx::query_as(&format!("{} WHERE d.number >= $1 AND d.number <= $2 AND d.client_package_id = $3 AND d.updated_at = $4 ORDER BY d.number", crate::dids::DID_SELECT)).bind(&block.first).bind(&block.last).bind(cp_id).bind(at).fetch_all(&mut *c).await?);
+                let after: Vec<Did> = rows.into_iter().map(Did::from).collect();
+                let before: Vec<Did> = after
+                    .iter()
+                    .map(|d| moved_did(d, DidStatus::InStock, None, None, None, None, at))
+                    .collect();
+                record_moves(&mut tx, actor, "did.assign", &before, &after, reason).await?;
+                after.into_iter().map(|d| d.number).collect()
+            };
+            if numbers.len() != size {
                 // Taken while we looked (its stock change not folded yet): look again. The
                 // transaction rolls back, so a partial update is undone.
                 continue;
             }
-            let rows: Vec<DidRow> = on_tx!(&mut tx, c => sqlx::query_as(&format!("{} WHERE d.number >= $1 AND d.number <= $2 AND d.client_package_id = $3 AND d.updated_at = $4 ORDER BY d.number", crate::dids::DID_SELECT)).bind(&block.first).bind(&block.last).bind(cp_id).bind(at).fetch_all(&mut *c).await?);
-            let after: Vec<Did> = rows.into_iter().map(Did::from).collect();
-            let before: Vec<Did> = after
-                .iter()
-                .map(|d| moved_did(d, DidStatus::InStock, None, None, None, None, at))
-                .collect();
-            record_moves(&mut tx, actor, "did.assign", &before, &after, reason).await?;
             tx.commit().await?;
+            let moved = numbers
+                .into_iter()
+                .map(|number| Moved {
+                    number,
+                    status: DidStatus::Assigned,
+                    destination: Some(dest.clone()),
+                })
+                .collect();
             return Ok((
                 Allocated {
                     block,
                     assigned: size,
                 },
-                after.iter().map(Moved::from).collect(),
+                moved,
             ));
         }
         Err(StoreError::Conflict(
