@@ -1607,7 +1607,7 @@ async fn blocks_story(app: &TestApp) {
     let cp = client_package(app, c, &pkg).await;
     let path = format!("/api/v1/client-packages/{cp}/blocks");
     let alloc = |size: u32| {
-        let body = json!({"size": size, "country": "GB", "number_type": "fixed_line", "destination": "sip:b@pbx.example.com"});
+        let body = json!({"size": size, "country": "GB", "number_type": "fixed_line", "destination": "sip:b@pbx.example.com", "reason": "order 7"});
         let path = path.clone();
         async move { app.post_json(&path, &body).await }
     };
@@ -1642,6 +1642,27 @@ async fn blocks_story(app: &TestApp) {
     assert_eq!(v["assigned"], 1000);
     let (_, n) = app.get_json("/api/v1/dids/count?status=assigned").await;
     assert_eq!(n["count"], 1 + 10 + 100 + 1000);
+    // Every DID of the block has its own audit entry (with the reason), and routes.
+    let n: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'did.assign' AND subject >= '+442079460000' AND subject <= '+442079460999'").fetch_one(p).await).unwrap();
+    assert_eq!(n, 1000);
+    let (_, d) = app.get_json("/api/v1/dids?prefix=%2B442079460777").await;
+    let id = d["items"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(d["items"][0]["status"], "assigned");
+    let (_, h) = app.get_json(&format!("/api/v1/dids/{id}/history")).await;
+    let last = &h.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "did.assign");
+    assert_eq!(last["reason"], "order 7");
+    assert_eq!(last["changes"]["status"], json!(["in_stock", "assigned"]));
+    assert_eq!(last["changes"]["customer_id"], json!([null, c.to_string()]));
+    assert_eq!(
+        last["changes"]["destination"],
+        json!([null, "sip:b@pbx.example.com"])
+    );
+    let r = route(app, "+442079460777").await;
+    assert_eq!(
+        (r["reachable"].as_bool(), r["destination"].as_str()),
+        (Some(true), Some("sip:b@pbx.example.com"))
+    );
     // None left of 10,000: a clear answer with what there is.
     let (s, p) = alloc(10000).await;
     assert_eq!(s, 409, "{p}");

@@ -1095,12 +1095,16 @@ impl Store {
                 // forth); the numbers come back for the routing table.
                 let who = upd.param(Param::Text(actor.as_str().to_string()));
                 let why = upd.param(Param::OptText(
-                    reason.map(str::trim).filter(|r| !r.is_empty()).map(str::to_string),
+                    reason
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_string),
                 ));
-                upd.push(" RETURNING dids.*), ")
-                    .push(&assigned_records_pg(&who, &why))
-                    .push(" SELECT d.number FROM d ORDER BY d.number");
-                let text = format!("WITH d AS ({})", upd.text);
+                let text = format!(
+                    "WITH d AS ({} RETURNING dids.*), {} SELECT d.number FROM d ORDER BY d.number",
+                    upd.text,
+                    assigned_records_pg(&who, &why)
+                );
                 bind_all!(sqlx::query_scalar(&text), upd.params)
                     .fetch_all(&mut **c)
                     .await?

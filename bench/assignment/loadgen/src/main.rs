@@ -25,6 +25,8 @@
 //!     --rate 0: a closed loop instead (each client sends its next request as soon as the
 //!     answer is in, as pgbench without --rate and wrk do); every latency is recorded as
 //!     measured, like pgbench's --log and unlike wrk's report (see latency_pcts.py).
+//!     --paths FILE: each request GETs a random line of FILE (a path with its query, e.g.
+//!     `/api/v1/dids?prefix=%2B4420`) instead of a routing number (--first/--count unused).
 //!
 //! Prints one JSON object on stdout.
 
@@ -305,15 +307,27 @@ fn routing(m: BTreeMap<String, Vec<String>>) -> Value {
     let rate: f64 = one(&m, "rate", None).parse().unwrap();
     let conns: usize = one(&m, "conns", Some("8")).parse().unwrap();
     let secs: f64 = one(&m, "seconds", Some("20")).parse().unwrap();
-    let first: u64 = one(&m, "first", None).parse().unwrap();
-    let count: u64 = one(&m, "count", None).parse().unwrap();
+    let paths: Arc<Vec<String>> = Arc::new(
+        m.get("paths")
+            .and_then(|v| v.last())
+            .map(|f| lines(f))
+            .unwrap_or_default(),
+    );
+    let (first, count): (u64, u64) = if paths.is_empty() {
+        (
+            one(&m, "first", None).parse().unwrap(),
+            one(&m, "count", None).parse().unwrap(),
+        )
+    } else {
+        (0, 0)
+    };
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
     let per_conn = rate / conns as f64;
     let threads: Vec<_> = (0..conns)
         .map(|_| {
-            let (addr, token) = (addr.clone(), token.clone());
+            let (addr, token, paths) = (addr.clone(), token.clone(), paths.clone());
             std::thread::spawn(move || {
                 let stream = std::net::TcpStream::connect(&addr).expect("connect");
                 stream.set_nodelay(true).unwrap();
@@ -341,8 +355,12 @@ fn routing(m: BTreeMap<String, Vec<String>>) -> Value {
                         std::thread::sleep(next - now);
                     }
                     lag_max = lag_max.max(Instant::now().saturating_duration_since(next).as_secs_f64() * 1e3);
-                    let n = first + rng.gen_range(0..count);
-                    let req = format!("GET /api/v1/routing/%2B{n} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+                    let path = if paths.is_empty() {
+                        format!("/api/v1/routing/%2B{}", first + rng.gen_range(0..count))
+                    } else {
+                        paths[rng.gen_range(0..paths.len())].clone()
+                    };
+                    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
                     w.write_all(req.as_bytes()).expect("send");
                     // Status line, headers (Content-Length), body.
                     line.clear();
