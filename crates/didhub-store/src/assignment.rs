@@ -976,6 +976,7 @@ impl Store {
         destination: &str,
         reason: Option<&str>,
     ) -> Result<(Allocated, Vec<Moved>)> {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         let mut req = req.clone();
         req.country = Country::parse(&req.country)
             .map_err(|e| StoreError::invalid("country", e))?
@@ -1094,12 +1095,7 @@ impl Store {
                 // the database from the updated rows (1,000 rows need not travel back and
                 // forth); the numbers come back for the routing table.
                 let who = upd.param(Param::Text(actor.as_str().to_string()));
-                let why = upd.param(Param::OptText(
-                    reason
-                        .map(str::trim)
-                        .filter(|r| !r.is_empty())
-                        .map(str::to_string),
-                ));
+                let why = upd.param(Param::OptText(reason.map(str::to_string)));
                 let text = format!(
                     "WITH d AS ({} RETURNING dids.*), {} SELECT d.number FROM d ORDER BY d.number",
                     upd.text,
