@@ -67,6 +67,9 @@ pub struct Store {
     pub backend: Backend,
 }
 
+/// A pooled PostgreSQL connection idle this long is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
 impl Store {
     pub async fn connect(cfg: &StoreConfig) -> Result<Store> {
         let url = cfg.database_url.as_deref().filter(|u| !u.is_empty());
@@ -79,11 +82,24 @@ impl Store {
                     .options([("plan_cache_mode", "force_generic_plan")]);
                 // Connections are kept (no idle timeout or lifetime) so that the ones opened by
                 // `warm_up` stay: see there.
+                // A connection in steady use is known to be alive: pinging it on every acquire
+                // (the pool's default) cost a round trip per request, and CPU on both sides.
+                // One idle for longer may have been cut (a database restart, a firewall), so
+                // it is pinged first, and replaced if that fails.
                 let pool = PgPoolOptions::new()
                     .max_connections(cfg.pool_size.max(1))
                     .idle_timeout(None)
                     .max_lifetime(None)
                     .acquire_timeout(Duration::from_secs(10))
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for >= PING_IF_IDLE_FOR {
+                                sqlx::Connection::ping(conn).await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .connect_with(opts)
                     .await?;
                 Backend::Postgres(pool)
@@ -191,8 +207,10 @@ async fn sqlite_pool(opts: SqliteConnectOptions, cfg: &StoreConfig) -> Result<Ba
             })?;
         }
     }
+    // An in-process file cannot drop a connection: no ping before each use.
     let pool = SqlitePoolOptions::new()
         .max_connections(cfg.pool_size.clamp(1, 16))
+        .test_before_acquire(false)
         .connect_with(opts)
         .await?;
     Ok(Backend::Sqlite(pool))
