@@ -1348,6 +1348,118 @@ async fn no_double_assignment(app: &TestApp) {
 }
 both_backends!(race, no_double_assignment);
 
+/// Concurrent single-DID requests that PostgreSQL writes together (`assign_batch`): each keeps
+/// its own answer when others in the same burst fail (a DID already taken, an allowance reached,
+/// a package not active), and only what was answered 200 is written.
+async fn batched_answers_story(app: &TestApp) {
+    let (_, dids) = setup(app, &["+442079462000-+442079462039"], None).await;
+    let id = |i: usize| dids[i]["id"].as_str().unwrap().to_string();
+    let big = package(app, "Roomy", 1000, None, None).await;
+    let small = package(app, "Tiny", 1, None, None).await;
+    let (ca, cb, cc) = (
+        customer(app, "batch a").await,
+        customer(app, "batch b").await,
+        customer(app, "batch c").await,
+    );
+    let (cp_a, cp_b, cp_c) = (
+        client_package(app, ca, &big).await,
+        client_package(app, cb, &small).await,
+        client_package(app, cc, &big).await,
+    );
+    let (s, _) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp_a}/dids"),
+            &json!({"did_ids": [id(39)], "destination": "sip:a@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    app.patch(&format!("/api/v1/client-packages/{cp_c}"))
+        .json(&json!({"state": "inactive"}))
+        .send()
+        .await
+        .unwrap();
+    for round in 0..3 {
+        // 10 good requests for A, 3 for B (room for one in the first round, none later), one
+        // for C (inactive) and one for a DID A already holds, all at once.
+        let mut reqs: Vec<(String, String)> = (0..10)
+            .map(|i| (cp_a.clone(), id(round * 10 + i)))
+            .collect();
+        for i in 0..3 {
+            reqs.push((cp_b.clone(), id(30 + round * 3 + i)));
+        }
+        reqs.push((cp_c.clone(), id(30 + round * 3)));
+        reqs.push((cp_a.clone(), id(39)));
+        let answers = futures::future::join_all(reqs.iter().map(|(cp, did)| {
+            app.post(&format!("/api/v1/client-packages/{cp}/dids"))
+                .json(&json!({"did_ids": [did], "destination": "sip:b@pbx.example.com", "reason": format!("round {round}")}))
+                .send()
+        }))
+        .await;
+        let status: Vec<u16> = answers
+            .iter()
+            .map(|r| r.as_ref().unwrap().status().as_u16())
+            .collect();
+        assert!(status[..10].iter().all(|s| *s == 200), "{status:?}");
+        let b_ok = status[10..13].iter().filter(|s| **s == 200).count();
+        assert_eq!(b_ok, usize::from(round == 0), "{status:?}");
+        assert!(
+            status[10..13].iter().all(|s| [200, 409, 422].contains(s)),
+            "{status:?}"
+        );
+        assert_eq!(status[13], 422, "inactive package: {status:?}");
+        assert_eq!(status[14], 409, "DID already held: {status:?}");
+    }
+    // Written: exactly what was answered 200, each with its own audit entry and reason.
+    let (_, a) = app
+        .get_json(&format!("/api/v1/client-packages/{cp_a}"))
+        .await;
+    assert_eq!(a["did_count"], 31);
+    let (_, b) = app
+        .get_json(&format!("/api/v1/client-packages/{cp_b}"))
+        .await;
+    assert_eq!(b["did_count"], 1);
+    let (_, c) = app
+        .get_json(&format!("/api/v1/client-packages/{cp_c}"))
+        .await;
+    assert_eq!(c["did_count"], 0);
+    let (_, n) = app.get_json("/api/v1/dids/count?status=assigned").await;
+    assert_eq!(n["count"], 32);
+    let entries: Vec<(String, Option<String>)> = didhub_store::on!(app.store, p => sqlx::query_as("SELECT subject, reason FROM audit_log WHERE action = 'did.assign' AND subject >= '+442079462000' AND subject <= '+442079462039' ORDER BY subject").fetch_all(p).await).unwrap();
+    assert_eq!(entries.len(), 32);
+    assert_eq!(
+        entries[0],
+        ("+442079462000".to_string(), Some("round 0".to_string()))
+    );
+    assert_eq!(entries[25].1.as_deref(), Some("round 2"));
+    check_block_counts(app).await;
+    if app.db == common::Db::Postgres {
+        // The bursts were written in batches (more requests than batches written).
+        let m = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |name: &str| -> f64 {
+            m.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing: {m}"))
+        };
+        let (requests, batches) = (
+            value("didhub_assign_batch_size_sum "),
+            value("didhub_assign_batch_size_count "),
+        );
+        assert!(
+            requests > batches,
+            "{requests} requests in {batches} batches"
+        );
+    }
+}
+both_backends!(batched_answers, batched_answers_story);
+
 /// Many clients assign and unassign over a shared pool; then the audit log is replayed to prove
 /// that no number was ever held by two customers and that the counts add up.
 async fn stress(app: &TestApp) {

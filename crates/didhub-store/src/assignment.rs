@@ -147,6 +147,60 @@ static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// Several single-DID assignments in one statement (`assign_batch`), each request its own
+/// client package, DID, destination, actor and reason: `$1` client packages, `$2` DIDs, `$3`
+/// destinations, `$4` actors, `$5` reasons (arrays in request order), `$6` time, `$7` how many.
+/// The same checks as `ASSIGN_PG`, the allowance reserved per client package for all its
+/// requests at once, and refused as a whole unless every DID was assigned. Rows come back in
+/// request order.
+pub(crate) static ASSIGN_BATCH_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH i AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS i(cp, did, dest, actor, reason, k)), \
+         cp AS (UPDATE client_packages c SET did_count = c.did_count + r.n FROM (SELECT i.cp, count(*) AS n FROM i GROUP BY i.cp) r \
+                WHERE c.id = r.cp AND c.state = 'active' AND c.did_count + r.n <= c.did_allowance \
+                RETURNING c.id, c.customer_id, c.rule_tag, c.rule_country, c.rule_number_type), \
+         d AS (UPDATE dids SET status = 'assigned', customer_id = cp.customer_id, client_package_id = cp.id, destination = i.dest, hold_until = NULL, updated_at = $6, version = dids.version + 1 \
+               FROM i JOIN cp ON cp.id = i.cp WHERE dids.id = i.did AND dids.status = 'in_stock' AND {q} RETURNING dids.*, i.k, i.actor, i.reason), \
+         {records}, \
+         g AS (SELECT didhub_expect($7, (SELECT count(*) FROM d)) AS n) \
+         SELECT d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version \
+         FROM g LEFT JOIN d ON true ORDER BY d.k",
+        q = qualifies("cp"),
+        records = assigned_records_pg("d.actor", "d.reason")
+    )
+});
+
+/// One assignment request by the single statement (`ASSIGN_PG`): `Some(DIDs)` when every
+/// named DID was assigned, `None` (nothing written) when a check failed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn assign_one_pg(
+    pool: &sqlx::PgPool,
+    n: i64,
+    cp_id: Uuid,
+    destination: &str,
+    ids: &[Uuid],
+    numbers: &[String],
+    actor: &str,
+    reason: Option<&str>,
+) -> Result<Option<Vec<Did>>> {
+    let r: std::result::Result<Vec<DidRow>, sqlx::Error> = sqlx::query_as(&ASSIGN_PG)
+        .bind(n)
+        .bind(cp_id)
+        .bind(destination)
+        .bind(now())
+        .bind(ids)
+        .bind(numbers)
+        .bind(actor)
+        .bind(reason)
+        .fetch_all(pool)
+        .await;
+    match r.map_err(StoreError::from) {
+        Ok(rows) => Ok(Some(rows.into_iter().map(Did::from).collect())),
+        Err(e) if e.is_incomplete() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The audit entries and stock changes of in-stock DIDs just assigned, written by PostgreSQL
 /// from `d` (the assigning `UPDATE … RETURNING dids.*`) as two CTEs, so that no row travels
 /// back and forth: `did_diff`'s entry for in_stock → assigned (same keys, same order), and
@@ -756,18 +810,16 @@ impl Store {
         let n = (ids.len() + numbers.len()) as i64;
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         retry(|| async {
-            let at = now();
             if let crate::Backend::Postgres(pool) = &self.backend {
-                let r: std::result::Result<Vec<DidRow>, sqlx::Error> = sqlx::query_as(&ASSIGN_PG)
-                    .bind(n).bind(cp_id).bind(destination).bind(at).bind(ids).bind(numbers)
-                    .bind(actor.as_str()).bind(reason)
-                    .fetch_all(pool).await;
-                return match r.map_err(StoreError::from) {
-                    Ok(rows) => Ok(Some(rows.into_iter().map(Did::from).collect())),
-                    Err(e) if e.is_incomplete() => Ok(None),
-                    Err(e) => Err(e),
-                };
+                // One DID by id, the common request: written with whatever others are waiting.
+                if let (Some(b), [id], []) = (&self.batcher, ids, numbers) {
+                    if let Some(r) = b.assign(actor.as_str(), cp_id, *id, destination, reason).await {
+                        return r;
+                    }
+                }
+                return assign_one_pg(pool, n, cp_id, destination, ids, numbers, actor.as_str(), reason).await;
             }
+            let at = now();
             let mut tx = self.begin().await?;
             let r: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(RESERVE).bind(n).bind(cp_id).fetch_optional(&mut *c).await?);
             let Some((_, customer, _)) = r else { return Ok(None) };

@@ -14,6 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+mod assign_batch;
 pub mod assignment;
 pub mod audit;
 pub mod blocks;
@@ -65,6 +66,8 @@ pub struct StoreConfig {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub backend: Backend,
+    /// Single-DID assignments written together (PostgreSQL only; see `assign_batch`).
+    batcher: Option<assign_batch::Batcher>,
 }
 
 /// A pooled PostgreSQL connection idle this long is pinged before it is handed out.
@@ -129,7 +132,16 @@ impl Store {
                 sqlite_pool(SqliteConnectOptions::new().filename(file), cfg).await?
             }
         };
-        Ok(Store { backend })
+        // A quarter of the pool for assignment batches: requests queue behind them and go
+        // out together, and the rest of the pool stays free for everything else.
+        let batcher = match &backend {
+            Backend::Postgres(pool) => Some(assign_batch::Batcher::spawn(
+                pool.clone(),
+                (cfg.pool_size / 4).max(2) as usize,
+            )),
+            Backend::Sqlite(_) => None,
+        };
+        Ok(Store { backend, batcher })
     }
 
     /// Opens every connection of the pool now, from the caller's runtime.
