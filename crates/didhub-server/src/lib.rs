@@ -122,8 +122,8 @@ pub fn app(state: AppState) -> Router {
     let (api, doc) = api_router(state.clone());
     let spec = serde_json::to_string_pretty(&doc).unwrap_or_default();
     let api: Router<AppState> = api;
-    Router::new()
-        .merge(api)
+    // The description of the API needs credentials like the API (`api::DOCS_POLICY`).
+    let docs: Router<AppState> = Router::new()
         .route(
             "/api/openapi.json",
             get(move || {
@@ -132,6 +132,13 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .merge(utoipa_scalar::Scalar::with_url("/api/docs", doc))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ));
+    Router::new()
+        .merge(api)
+        .merge(docs)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_endpoint))
         .fallback(|| async { error::ApiError::NotFound("route".into()) })

@@ -242,8 +242,7 @@ fn partner_a_data(template: &str) -> bool {
 async fn access_matrix(app: &TestApp) {
     // No route without a policy, no policy without a route.
     let spec: Value = app
-        .client
-        .get(app.url("/api/openapi.json"))
+        .get("/api/openapi.json")
         .send()
         .await
         .unwrap()
@@ -509,6 +508,15 @@ async fn login_story(app: &TestApp) {
     let r = app
         .client
         .get(app.url("/api/v1/auth/me"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A signed-in browser opens the API's docs page with its session.
+    let r = app
+        .client
+        .get(app.url("/api/docs"))
         .header("cookie", &session)
         .send()
         .await
