@@ -9,13 +9,14 @@
 //! nothing of it is written and every request of it is run again on its own by the
 //! single-request statement, which assigns it or says why not.
 //!
-//! Locks: every writer of a client package's DIDs locks the client package row first. A batch
-//! locks all its client packages in id order, then all its DIDs in id order, before it writes,
-//! so that two batches (or a batch and a single request) never wait on each other in a cycle.
+//! Locks: a batch never waits for one. It takes the rows of its client packages and of its
+//! in-stock DIDs with `NOWAIT` before it writes; if any is held (a block allocation, a package
+//! state change, another batch), the batch is not written and its requests run on their own,
+//! each waiting only for what it needs, as before. So one busy client package cannot hold up
+//! the requests of others, and a batch takes no part in a deadlock.
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
@@ -88,23 +89,71 @@ impl Batcher {
             reason: reason.map(str::to_string),
             reply,
         };
+        // Not queued (the writer task is gone): the caller writes it itself.
         self.tx.send(job).ok()?;
-        answer.await.ok()
+        // Queued, then no answer (the writer's runtime ended mid-write): the outcome is not
+        // known, so it must not be written again.
+        Some(answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Io(std::io::Error::other(
+                "the assignment writer stopped before answering",
+            )))
+        }))
     }
 }
 
+/// What became of a batch.
+enum Outcome {
+    Written(Vec<Did>),
+    /// Rolled back before its commit: each request can run again on its own.
+    NotWritten(StoreError),
+    /// The commit failed: it may have been written, so no request may run again.
+    Unknown(StoreError),
+}
+
 /// Writes a batch, or each of its requests on its own when the batch does not go through.
-async fn write(pool: &sqlx::PgPool, jobs: Vec<Job>) {
+async fn write(pool: &sqlx::PgPool, mut jobs: Vec<Job>) {
+    // A request whose caller has gone is not written (it was never answered).
+    jobs.retain(|j| !j.reply.is_closed());
+    if jobs.is_empty() {
+        return;
+    }
     metrics::histogram!("didhub_assign_batch_size").record(jobs.len() as f64);
     if jobs.len() > 1 {
         match together(pool, &jobs).await {
-            Ok(dids) => {
+            Outcome::Written(dids) => {
+                metrics::counter!("didhub_assign_batches_total", "outcome" => "written")
+                    .increment(1);
                 for (job, did) in jobs.into_iter().zip(dids) {
                     let _ = job.reply.send(Ok(Some(vec![did])));
                 }
                 return;
             }
-            Err(e) => tracing::debug!(size = jobs.len(), "assignment batch run singly: {e}"),
+            Outcome::Unknown(e) => {
+                tracing::warn!(size = jobs.len(), "assignment batch commit failed: {e}");
+                let msg = e.to_string();
+                for job in jobs {
+                    let _ = job
+                        .reply
+                        .send(Err(StoreError::Io(std::io::Error::other(format!(
+                            "commit failed, outcome unknown: {msg}"
+                        )))));
+                }
+                return;
+            }
+            Outcome::NotWritten(e) => {
+                metrics::counter!("didhub_assign_batches_total", "outcome" => "run_singly")
+                    .increment(1);
+                // Expected: a check that failed, a lock held elsewhere, a DID asked for twice.
+                let expected = e.is_incomplete()
+                    || e.is_retryable()
+                    || matches!(e, StoreError::Conflict(_))
+                    || e.db_code().as_deref() == Some("55P03");
+                if expected {
+                    tracing::debug!(size = jobs.len(), "assignment batch run singly: {e}");
+                } else {
+                    tracing::warn!(size = jobs.len(), "assignment batch run singly: {e}");
+                }
+            }
         }
     }
     futures::future::join_all(jobs.into_iter().map(|job| async move {
@@ -126,8 +175,23 @@ async fn write(pool: &sqlx::PgPool, jobs: Vec<Job>) {
     .await;
 }
 
-/// The whole batch in one transaction, or an error and nothing written.
-async fn together(pool: &sqlx::PgPool, jobs: &[Job]) -> Result<Vec<Did>> {
+/// The whole batch in one transaction, or nothing of it (`NotWritten`).
+async fn together(pool: &sqlx::PgPool, jobs: &[Job]) -> Outcome {
+    let (tx, dids) = match attempt(pool, jobs).await {
+        Ok(t) => t,
+        Err(e) => return Outcome::NotWritten(e),
+    };
+    match tx.commit().await {
+        Ok(()) => Outcome::Written(dids),
+        Err(e) => Outcome::Unknown(e.into()),
+    }
+}
+
+/// Everything but the commit; dropping the transaction on an error rolls it back.
+async fn attempt(
+    pool: &sqlx::PgPool,
+    jobs: &[Job],
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Vec<Did>)> {
     let mut cps: Vec<Uuid> = jobs.iter().map(|j| j.cp).collect();
     cps.sort();
     cps.dedup();
@@ -139,14 +203,16 @@ async fn together(pool: &sqlx::PgPool, jobs: &[Job]) -> Result<Vec<Did>> {
         return Err(StoreError::Conflict("a DID asked for twice".into()));
     }
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT 1 FROM client_packages WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+    sqlx::query("SELECT 1 FROM client_packages WHERE id = ANY($1) ORDER BY id FOR UPDATE NOWAIT")
         .bind(&cps)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("SELECT 1 FROM dids WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(&dids)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "SELECT 1 FROM dids WHERE id = ANY($1) AND status = 'in_stock' ORDER BY id FOR UPDATE NOWAIT",
+    )
+    .bind(&dids)
+    .execute(&mut *tx)
+    .await?;
     let (mut cp, mut did, mut dest, mut actor, mut reason) = (
         Vec::with_capacity(jobs.len()),
         Vec::with_capacity(jobs.len()),
@@ -167,7 +233,7 @@ async fn together(pool: &sqlx::PgPool, jobs: &[Job]) -> Result<Vec<Did>> {
         .bind(&dest)
         .bind(&actor)
         .bind(&reason)
-        .bind(Utc::now())
+        .bind(crate::now())
         .bind(jobs.len() as i64)
         .fetch_all(&mut *tx)
         .await?;
@@ -176,6 +242,5 @@ async fn together(pool: &sqlx::PgPool, jobs: &[Job]) -> Result<Vec<Did>> {
     if out.len() != jobs.len() || out.iter().zip(jobs).any(|(d, j)| d.id != j.did) {
         return Err(StoreError::Conflict("batch answer out of step".into()));
     }
-    tx.commit().await?;
-    Ok(out)
+    Ok((tx, out))
 }

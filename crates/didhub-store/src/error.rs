@@ -68,7 +68,7 @@ impl StoreError {
         }
     }
 
-    fn db_code(&self) -> Option<String> {
+    pub(crate) fn db_code(&self) -> Option<String> {
         match self {
             StoreError::Db(sqlx::Error::Database(d)) => d.code().map(|c| c.into_owned()),
             _ => None,
