@@ -117,17 +117,9 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/audit", N(InventoryAdmin)),
 ];
 
-/// The API's own description, outside `/api/v1` and the OpenAPI document it serves: like
-/// every `/api` route, for signed-in callers only (a bearer token or a session).
-pub const DOCS_POLICY: &[(&str, &str, Policy)] = &[
-    ("GET", "/api/openapi.json", N(Authenticated)),
-    ("GET", "/api/docs", N(Authenticated)),
-];
-
 pub fn policy_for(method: &Method, path: &str) -> Option<Policy> {
     POLICY
         .iter()
-        .chain(DOCS_POLICY)
         .find(|(m, p, _)| *m == method.as_str() && *p == path)
         .map(|(_, _, pol)| *pol)
 }
@@ -136,7 +128,6 @@ pub fn policy_for(method: &Method, path: &str) -> Option<Policy> {
 pub fn methods_for(path: &str) -> Vec<&'static str> {
     POLICY
         .iter()
-        .chain(DOCS_POLICY)
         .filter(|(_, p, _)| *p == path)
         .map(|(m, _, _)| *m)
         .collect()
