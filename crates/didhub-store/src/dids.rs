@@ -78,7 +78,7 @@ impl NewRow {
     }
 }
 
-/// Rows per multi-row INSERT: 12 columns × 400 stays far below SQLite's variable limit.
+/// Rows per multi-row INSERT on PostgreSQL (12 placeholders a row, far below its limit of 65,535).
 const INSERT_CHUNK: usize = 400;
 
 /// Inserts rows, skipping numbers already in the inventory; returns those skipped numbers.
@@ -104,9 +104,6 @@ pub(crate) async fn hold_operators(tx: &mut Tx, ids: &[Uuid]) -> Result<()> {
         None => Ok(()),
     }
 }
-
-/// Rows per statement on SQLite, where the whole chunk is one JSON parameter.
-const SQLITE_INSERT_CHUNK: usize = 2_000;
 
 const INSERT_DIDS: &str = "INSERT INTO dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version) ";
 
@@ -148,56 +145,6 @@ fn insert_values(chunk: &[NewRow], batch_id: Uuid, at: chrono::DateTime<chrono::
     sql
 }
 
-/// The rows as a JSON array of arrays, written straight into one string (no JSON tree per
-/// row: on SQLite this runs between the statements of an import, on its critical path). The
-/// number, country, type, ids and statuses are plain ASCII by construction; tag and notes are
-/// escaped by serde_json.
-fn rows_json(chunk: &[NewRow]) -> String {
-    use std::fmt::Write as _;
-    let text_or_null = |out: &mut String, v: Option<&str>| match v {
-        Some(s) => out.push_str(&serde_json::Value::from(s).to_string()),
-        None => out.push_str("null"),
-    };
-    let mut out = String::with_capacity(chunk.len() * 150 + 2);
-    out.push('[');
-    for (i, r) in chunk.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(
-            out,
-            "[\"{}\",\"{}\",\"{}\",\"{}\",\"{}\",\"{}\",\"{}\",",
-            new_id().simple(),
-            r.number,
-            r.country,
-            r.number_type,
-            r.operator_id.simple(),
-            r.status.as_str(),
-            r.after_hold.as_str()
-        );
-        text_or_null(&mut out, r.tag.as_deref());
-        out.push(',');
-        text_or_null(&mut out, r.notes.as_deref());
-        out.push(']');
-    }
-    out.push(']');
-    out
-}
-
-/// The same insert with the rows as one JSON parameter (SQLite resolves each numbered
-/// placeholder by a linear scan, so thousands of them cost quadratic time).
-fn insert_json(chunk: &[NewRow], batch_id: Uuid, at: chrono::DateTime<chrono::Utc>) -> Sql {
-    let mut sql = Sql::new(INSERT_DIDS);
-    let (j, b, t) = (
-        sql.param(Param::Text(rows_json(chunk))),
-        sql.param(Param::Uuid(batch_id)),
-        sql.param(Param::Time(at)),
-    );
-    // `WHERE true` keeps SQLite from reading ON CONFLICT as a join constraint.
-    sql.push(&format!("SELECT unhex(r.value ->> 0), r.value ->> 1, r.value ->> 2, r.value ->> 3, unhex(r.value ->> 4), r.value ->> 5, r.value ->> 6, r.value ->> 7, r.value ->> 8, {b}, {t}, {t}, 1 FROM json_each({j}) AS r WHERE true ON CONFLICT (number) DO NOTHING"));
-    sql
-}
-
 /// Inserts rows, returning the numbers already in the inventory (skipped); the stock change of
 /// those inserted is added to `stock`, which the caller writes (`StockTally::write`).
 pub(crate) async fn insert_rows(
@@ -207,8 +154,6 @@ pub(crate) async fn insert_rows(
     stock: &mut crate::blocks::StockTally,
 ) -> Result<Vec<String>> {
     let at = now();
-    let mut existing = Vec::new();
-    let pg = matches!(tx, Tx::Postgres(_));
     let ops: Vec<Uuid> = rows
         .iter()
         .map(|r| r.operator_id)
@@ -216,35 +161,32 @@ pub(crate) async fn insert_rows(
         .into_iter()
         .collect();
     hold_operators(tx, &ops).await?;
-    for chunk in rows.chunks(if pg {
-        INSERT_CHUNK
-    } else {
-        SQLITE_INSERT_CHUNK
-    }) {
-        let sql = if pg {
-            insert_values(chunk, batch_id, at)
-        } else {
-            insert_json(chunk, batch_id, at)
-        };
-        let n = on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
-        let mut skipped = HashSet::new();
-        if n as usize != chunk.len() {
-            let there = already_there(tx, chunk, batch_id).await?;
-            skipped.extend(there.iter().cloned());
-            existing.extend(there);
+    let existing = match tx {
+        Tx::Sqlite(t) => crate::sqlite_bulk::insert_dids(t, rows, batch_id, at).await?,
+        Tx::Postgres(_) => {
+            let mut existing = Vec::new();
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let sql = insert_values(chunk, batch_id, at);
+                let n = on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+                if n as usize != chunk.len() {
+                    existing.extend(already_there(tx, chunk, batch_id).await?);
+                }
+            }
+            existing
         }
-        for r in chunk
-            .iter()
-            .filter(|r| r.status == DidStatus::InStock && !skipped.contains(&r.number))
-        {
-            stock.add(&StockDelta {
-                number: &r.number,
-                operator_id: r.operator_id,
-                country: &r.country,
-                number_type: r.number_type,
-                delta: 1,
-            });
-        }
+    };
+    let skipped: HashSet<&str> = existing.iter().map(String::as_str).collect();
+    for r in rows
+        .iter()
+        .filter(|r| r.status == DidStatus::InStock && !skipped.contains(r.number.as_str()))
+    {
+        stock.add(&StockDelta {
+            number: &r.number,
+            operator_id: r.operator_id,
+            country: &r.country,
+            number_type: r.number_type,
+            delta: 1,
+        });
     }
     Ok(existing)
 }
@@ -866,50 +808,5 @@ impl Store {
             Ok(Deleted { deleted: dids.len() })
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_json_is_the_json_of_the_rows() {
-        let row = |tag: Option<&str>, notes: Option<&str>| NewRow {
-            number: "+442079460018".into(),
-            country: "GB".into(),
-            number_type: "fixed_line",
-            operator_id: Uuid::now_v7(),
-            status: DidStatus::InStock,
-            after_hold: DidStatus::Reserved,
-            tag: tag.map(String::from),
-            notes: notes.map(String::from),
-        };
-        let rows = [
-            row(None, None),
-            row(
-                Some("vip \"gold\""),
-                Some("line 1\nline 2 \\ tab\t é ✓ \u{1}"),
-            ),
-        ];
-        let v: serde_json::Value = serde_json::from_str(&rows_json(&rows)).unwrap();
-        let v = v.as_array().unwrap();
-        assert_eq!(v.len(), 2);
-        for (got, r) in v.iter().zip(&rows) {
-            let got = got.as_array().unwrap();
-            assert_eq!(got[0].as_str().unwrap().len(), 32, "a simple uuid");
-            let want = serde_json::json!([
-                r.number,
-                r.country,
-                r.number_type,
-                r.operator_id.simple().to_string(),
-                r.status.as_str(),
-                r.after_hold.as_str(),
-                r.tag,
-                r.notes
-            ]);
-            assert_eq!(serde_json::Value::Array(got[1..].to_vec()), want);
-        }
-        assert_eq!(rows_json(&[]), "[]");
     }
 }

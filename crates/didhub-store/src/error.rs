@@ -25,11 +25,19 @@ pub enum StoreError {
     Config(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// From the SQLite bulk insert, which steps its statement on sqlx's connection directly.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
+
+// SQLite's extended result codes (sqlite3.h), as text like sqlx's `DatabaseError::code`.
+const SQLITE_CONSTRAINT_FOREIGNKEY: &str = "787";
+const SQLITE_CONSTRAINT_PRIMARYKEY: &str = "1555";
+const SQLITE_CONSTRAINT_UNIQUE: &str = "2067";
 
 impl StoreError {
     /// One error, or all of them: `Ok` when `errors` is empty.
@@ -71,6 +79,10 @@ impl StoreError {
     pub(crate) fn db_code(&self) -> Option<String> {
         match self {
             StoreError::Db(sqlx::Error::Database(d)) => d.code().map(|c| c.into_owned()),
+            // The extended result code, as sqlx reports it for SQLite.
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                Some(e.extended_code.to_string())
+            }
             _ => None,
         }
     }
@@ -92,6 +104,9 @@ impl StoreError {
     pub fn is_foreign_key_violation(&self) -> bool {
         match self {
             StoreError::Db(sqlx::Error::Database(d)) => d.is_foreign_key_violation(),
+            StoreError::Sqlite(_) => {
+                self.db_code().as_deref() == Some(SQLITE_CONSTRAINT_FOREIGNKEY)
+            }
             _ => false,
         }
     }
@@ -100,6 +115,10 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         match self {
             StoreError::Db(sqlx::Error::Database(d)) => d.is_unique_violation(),
+            StoreError::Sqlite(_) => matches!(
+                self.db_code().as_deref(),
+                Some(SQLITE_CONSTRAINT_UNIQUE) | Some(SQLITE_CONSTRAINT_PRIMARYKEY)
+            ),
             _ => false,
         }
     }

@@ -28,6 +28,7 @@ pub mod model;
 pub mod operators;
 pub mod orgs;
 mod sql;
+mod sqlite_bulk;
 pub mod tokens;
 pub mod users;
 
