@@ -3,7 +3,7 @@
 //! out of stock adjusts it in the same transaction. Allocation then looks at blocks, not at
 //! the stock, so its cost grows with the block size, not with the inventory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use didhub_core::blocks::{check_size, digits, prefix, range, ORDERABLE, TRACKED};
 use didhub_core::did::DidStatus;
@@ -35,28 +35,61 @@ fn json_rows(rows: impl Iterator<Item = serde_json::Value>) -> String {
 
 /// Stock changes summed per block of 100 (and operator, country, type), to be recorded in
 /// `stock_deltas` by `write`. A writer of many DIDs (an import) sums all of them and writes once.
+/// An import adds a row per DID on its writing thread, so a change is found by a key written into
+/// a reused buffer (no allocation); the key's parts are kept as text once per block.
 #[derive(Default)]
-pub(crate) struct StockTally(BTreeMap<(String, Uuid, String, String), i64>);
+pub(crate) struct StockTally {
+    sums: HashMap<Box<[u8]>, TallyRow>,
+    key: Vec<u8>,
+}
+
+struct TallyRow {
+    prefix: String,
+    operator_id: Uuid,
+    country: String,
+    number_type: String,
+    delta: i64,
+}
 
 impl StockTally {
     pub fn add(&mut self, d: &StockDelta<'_>) {
-        if let Some(p) = prefix(d.number, 100) {
-            *self
-                .0
-                .entry((
-                    p.to_string(),
-                    d.operator_id,
-                    d.country.to_string(),
-                    d.number_type.to_string(),
-                ))
-                .or_default() += d.delta;
+        let Some(p) = prefix(d.number, 100) else {
+            return;
+        };
+        // The prefix, country and type hold no NUL and the id is 16 bytes: parts cannot blur.
+        self.key.clear();
+        for part in [p.as_bytes(), d.operator_id.as_bytes(), d.country.as_bytes()] {
+            self.key.extend_from_slice(part);
+            self.key.push(0);
         }
+        self.key.extend_from_slice(d.number_type.as_bytes());
+        if let Some(row) = self.sums.get_mut(self.key.as_slice()) {
+            row.delta += d.delta;
+            return;
+        }
+        self.sums.insert(
+            self.key.as_slice().into(),
+            TallyRow {
+                prefix: p.to_string(),
+                operator_id: d.operator_id,
+                country: d.country.to_string(),
+                number_type: d.number_type.to_string(),
+                delta: d.delta,
+            },
+        );
     }
 
     /// Records the changes in `stock_deltas`, in the writer's transaction. An insert takes no
     /// lock another writer waits on; `fold` adds them to the block counts later.
     pub async fn write(self, tx: &mut Tx) -> Result<()> {
-        let items: Vec<_> = self.0.into_iter().filter(|(_, v)| *v != 0).collect();
+        // In key order, as the counts are folded; a block whose changes cancel out is left out.
+        let mut items: Vec<_> = self
+            .sums
+            .into_values()
+            .filter(|r| r.delta != 0)
+            .map(|r| ((r.prefix, r.operator_id, r.country, r.number_type), r.delta))
+            .collect();
+        items.sort_unstable();
         if let Tx::Sqlite(t) = tx {
             for chunk in items.chunks(SQLITE_JSON_ROWS) {
                 let rows = json_rows(chunk.iter().map(|((p, op, c, t), v)| {

@@ -86,9 +86,9 @@ const INSERT_CHUNK: usize = 400;
 /// lock a foreign key check would take, once per operator instead of once per row) and fails
 /// if one does not exist. `delete_operator` takes `FOR UPDATE` first, so an operator cannot go
 /// while DIDs naming it are being written. SQLite keeps its foreign key and has one writer.
-pub(crate) async fn hold_operators(tx: &mut Tx, ids: &[Uuid]) -> Result<()> {
+pub(crate) async fn hold_operators(tx: &mut Tx, ids: impl IntoIterator<Item = Uuid>) -> Result<()> {
     let Tx::Postgres(c) = tx else { return Ok(()) };
-    let mut ids = ids.to_vec();
+    let mut ids: Vec<Uuid> = ids.into_iter().collect();
     ids.sort();
     ids.dedup();
     let found: Vec<Uuid> =
@@ -154,13 +154,7 @@ pub(crate) async fn insert_rows(
     stock: &mut crate::blocks::StockTally,
 ) -> Result<Vec<String>> {
     let at = now();
-    let ops: Vec<Uuid> = rows
-        .iter()
-        .map(|r| r.operator_id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    hold_operators(tx, &ops).await?;
+    hold_operators(tx, rows.iter().map(|r| r.operator_id)).await?;
     let existing = match tx {
         Tx::Sqlite(t) => crate::sqlite_bulk::insert_dids(t, rows, batch_id, at).await?,
         Tx::Postgres(_) => {
@@ -672,7 +666,7 @@ impl Store {
         let ids = retry(|| async {
             let mut tx = self.begin().await?;
             if let Some(o) = &operator {
-                hold_operators(&mut tx, &[o.id]).await?;
+                hold_operators(&mut tx, [o.id]).await?;
             }
             let dids = self.load_selection(&mut tx, sel).await?;
             let at = now();

@@ -520,15 +520,25 @@ impl Store {
     ) -> Result<()> {
         let mut new_rows = Vec::with_capacity(rows.len());
         let mut row_of: HashMap<&str, usize> = HashMap::new();
+        // Rows mostly name the operator of the row before: skip the case-folded lookup then.
+        let mut last: Option<(&str, Uuid)> = None;
         for r in rows {
-            let key = r.operator.to_lowercase();
-            let op = match operators.get(&key) {
-                Some(id) => *id,
-                None => {
-                    let id =
-                        insert_operator(db, actor, &r.operator, Some("created by import")).await?;
-                    operators.insert(key, id);
-                    report.operators_created.push(r.operator.clone());
+            let op = match last {
+                Some((name, id)) if name == r.operator => id,
+                _ => {
+                    let key = r.operator.to_lowercase();
+                    let id = match operators.get(&key) {
+                        Some(id) => *id,
+                        None => {
+                            let id =
+                                insert_operator(db, actor, &r.operator, Some("created by import"))
+                                    .await?;
+                            operators.insert(key, id);
+                            report.operators_created.push(r.operator.clone());
+                            id
+                        }
+                    };
+                    last = Some((r.operator.as_str(), id));
                     id
                 }
             };
@@ -609,15 +619,7 @@ impl Store {
         batch_id: Uuid,
         stock: &mut StockTally,
     ) -> Result<Vec<String>> {
-        if matches!(db, Tx::Postgres(_)) {
-            let ops: Vec<Uuid> = rows
-                .iter()
-                .map(|r| r.operator_id)
-                .collect::<std::collections::HashSet<_>>()
-                .into_iter()
-                .collect();
-            crate::dids::hold_operators(db, &ops).await?;
-        }
+        crate::dids::hold_operators(db, rows.iter().map(|r| r.operator_id)).await?;
         if let Tx::Postgres(t) = db {
             use sqlx::Connection;
             let mut sp = (**t).begin().await?;

@@ -208,6 +208,9 @@ async fn sqlite_pool(opts: SqliteConnectOptions, cfg: &StoreConfig) -> Result<Ba
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
+        // 16 KiB pages for a new database (an existing one keeps its size): fewer, fuller
+        // B-tree pages; a million-row import ran its SQL about a tenth faster than with 4 KiB.
+        .page_size(16384)
         // 16 MiB of page cache per connection (the default is 2 MiB; every pooled connection
         // gets it, so keep it modest): bulk imports write
         // numbers in file order, which is random order for the number index.
