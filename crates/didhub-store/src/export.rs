@@ -165,59 +165,64 @@ impl Store {
     }
 }
 
-fn copy_text(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
+/// Appends one field of a binary COPY row: its length, then its bytes.
+fn copy_field(buf: &mut Vec<u8>, bytes: &[u8]) {
+    // Fields are a number, a short text or a fixed-size value; tag and notes are capped far
+    // below 2 GiB by validation.
+    buf.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+    buf.extend_from_slice(bytes);
+}
+
+fn copy_opt_field(buf: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        Some(s) => copy_field(buf, s.as_bytes()),
+        None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
     }
 }
 
-/// Streams rows into `dids` with COPY (text format).
+/// Streams rows into `dids` with COPY in binary format: the server stores the ids, times and
+/// version as sent instead of parsing them from text (uuid and timestamptz input were a good
+/// part of its COPY time). Text columns are sent as their UTF-8 bytes, which is their binary
+/// form.
 pub(crate) async fn pg_copy_in(
     conn: &mut sqlx::PgConnection,
     rows: &[NewRow],
     batch_id: Uuid,
 ) -> Result<()> {
-    let at = now().to_rfc3339();
+    // timestamptz on the wire: microseconds since 2000-01-01 00:00 UTC.
+    const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+    let at = (now().timestamp_micros() - PG_EPOCH_UNIX_MICROS).to_be_bytes();
     let mut copy = conn
-        .copy_in_raw("COPY dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version) FROM STDIN")
+        .copy_in_raw("COPY dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version) FROM STDIN (FORMAT binary)")
         .await?;
-    let mut buf = String::with_capacity(FLUSH_AT + 4096);
+    let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 4096);
+    // Signature, flags (no OIDs), header extension length.
+    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.extend_from_slice(&0i32.to_be_bytes());
+    buf.extend_from_slice(&0i32.to_be_bytes());
     for r in rows {
-        let _ = write!(
-            buf,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t",
-            crate::new_id(),
-            r.number,
-            r.country,
-            r.number_type,
-            r.operator_id,
-            r.status.as_str(),
-            r.after_hold.as_str()
-        );
-        match &r.tag {
-            Some(t) => copy_text(&mut buf, t),
-            None => buf.push_str("\\N"),
-        }
-        buf.push('\t');
-        match &r.notes {
-            Some(t) => copy_text(&mut buf, t),
-            None => buf.push_str("\\N"),
-        }
-        let _ = writeln!(buf, "\t{batch_id}\t{at}\t{at}\t1");
+        buf.extend_from_slice(&13i16.to_be_bytes());
+        copy_field(&mut buf, crate::new_id().as_bytes());
+        copy_field(&mut buf, r.number.as_bytes());
+        copy_field(&mut buf, r.country.as_bytes());
+        copy_field(&mut buf, r.number_type.as_bytes());
+        copy_field(&mut buf, r.operator_id.as_bytes());
+        copy_field(&mut buf, r.status.as_str().as_bytes());
+        copy_field(&mut buf, r.after_hold.as_str().as_bytes());
+        copy_opt_field(&mut buf, r.tag.as_deref());
+        copy_opt_field(&mut buf, r.notes.as_deref());
+        copy_field(&mut buf, batch_id.as_bytes());
+        copy_field(&mut buf, &at);
+        copy_field(&mut buf, &at);
+        copy_field(&mut buf, &1i64.to_be_bytes());
         if buf.len() >= FLUSH_AT {
-            copy.send(buf.as_bytes()).await?;
+            copy.send(buf.as_slice()).await?;
             buf.clear();
         }
     }
-    if !buf.is_empty() {
-        copy.send(buf.as_bytes()).await?;
-    }
+    // The trailer: a field count of -1.
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    copy.send(buf.as_slice()).await?;
     copy.finish().await?;
     Ok(())
 }
