@@ -104,15 +104,7 @@ async fn auth_is_required(app: &TestApp) {
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["errors"][0]["field"], "file", "{p}");
-    let m = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = app.metrics().await;
     assert!(m.contains("didhub_http_requests_total"), "{m}");
     assert!(m.contains("didhub_db_pool_connections"));
     // Latencies by route template (never by raw path), in buckets.
@@ -128,10 +120,9 @@ async fn auth_is_required(app: &TestApp) {
         "raw paths must not be labels"
     );
     // Rows imported (the process's recorder is shared by every test: at least ours).
-    let imported: f64 = m
-        .lines()
-        .find_map(|l| l.strip_prefix("didhub_import_rows_total "))
-        .and_then(|v| v.trim().parse().ok())
+    let imported = app
+        .metric("didhub_import_rows_total")
+        .await
         .unwrap_or_else(|| panic!("no didhub_import_rows_total in {m}"));
     assert!(imported >= 2.0, "{imported}");
 }

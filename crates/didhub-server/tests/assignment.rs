@@ -1435,22 +1435,8 @@ async fn batched_answers_story(app: &TestApp) {
     // A burst of good requests, each its own customer, destination and reason: on PostgreSQL
     // some go out in a batch that is written as one, and each DID gets exactly its own.
     let written = || async {
-        let m = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
+        app.metric("didhub_assign_batches_total{outcome=\"written\"}")
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        m.lines()
-            .find_map(|l| {
-                l.strip_prefix("didhub_assign_batches_total{outcome=\"written\"} ")?
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            })
             .unwrap_or(0.0)
     };
     let before = written().await;

@@ -126,6 +126,18 @@ fn rule_of(package: &Package) -> PackageRule {
 
 const RESERVE: &str = "UPDATE client_packages SET did_count = did_count + $1 WHERE id = $2 AND state = 'active' AND did_count + $1 <= did_allowance RETURNING id, customer_id, package_id";
 
+/// What assigning an in-stock DID writes, for every statement that does it (one or several
+/// DIDs, a batch, a block; either engine): `SET` expressions for the customer, the client
+/// package, the destination and the time.
+fn assign_set(customer: &str, client_package: &str, destination: &str, at: &str) -> String {
+    format!(
+        "status = 'assigned', customer_id = {customer}, client_package_id = {client_package}, destination = {destination}, hold_until = NULL, updated_at = {at}, version = dids.version + 1"
+    )
+}
+
+/// The columns of a `Did` read from the assigning CTE `d` (`RETURNING dids.*`).
+const ASSIGNED_COLUMNS: &str = "d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version";
+
 /// The whole single-statement assignment on PostgreSQL: reserve the allowance (locking the
 /// client package first), assign the named DIDs that are in stock and qualify, write their
 /// audit entries and stock changes, and refuse as a whole (`didhub_expect`, SQLSTATE DH409)
@@ -136,12 +148,12 @@ const RESERVE: &str = "UPDATE client_packages SET did_count = did_count + $1 WHE
 static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH cp AS ({RESERVE}, rule_tag, rule_country, rule_number_type), \
-         d AS (UPDATE dids SET status = 'assigned', customer_id = cp.customer_id, client_package_id = cp.id, destination = $3, hold_until = NULL, updated_at = $4, version = dids.version + 1 \
+         d AS (UPDATE dids SET {set} \
                FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND {q} RETURNING dids.*), \
          {records}, \
          g AS (SELECT didhub_expect($1, (SELECT count(*) FROM d)) AS n) \
-         SELECT d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version \
-         FROM g LEFT JOIN d ON true ORDER BY d.number",
+         SELECT {ASSIGNED_COLUMNS} FROM g LEFT JOIN d ON true ORDER BY d.number",
+        set = assign_set("cp.customer_id", "cp.id", "$3", "$4"),
         q = qualifies("cp"),
         records = assigned_records_pg("$7", "$8")
     )
@@ -159,12 +171,12 @@ pub(crate) static ASSIGN_BATCH_PG: std::sync::LazyLock<String> = std::sync::Lazy
          cp AS (UPDATE client_packages c SET did_count = c.did_count + r.n FROM (SELECT i.cp, count(*) AS n FROM i GROUP BY i.cp) r \
                 WHERE c.id = r.cp AND c.state = 'active' AND c.did_count + r.n <= c.did_allowance \
                 RETURNING c.id, c.customer_id, c.rule_tag, c.rule_country, c.rule_number_type), \
-         d AS (UPDATE dids SET status = 'assigned', customer_id = cp.customer_id, client_package_id = cp.id, destination = i.dest, hold_until = NULL, updated_at = $6, version = dids.version + 1 \
+         d AS (UPDATE dids SET {set} \
                FROM i JOIN cp ON cp.id = i.cp WHERE dids.id = i.did AND dids.status = 'in_stock' AND {q} RETURNING dids.*, i.k, i.actor, i.reason), \
          {records}, \
          g AS (SELECT didhub_expect($7, (SELECT count(*) FROM d)) AS n) \
-         SELECT d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version \
-         FROM g LEFT JOIN d ON true ORDER BY d.k",
+         SELECT {ASSIGNED_COLUMNS} FROM g LEFT JOIN d ON true ORDER BY d.k",
+        set = assign_set("cp.customer_id", "cp.id", "i.dest", "$6"),
         q = qualifies("cp"),
         records = assigned_records_pg("d.actor", "d.reason")
     )
@@ -823,11 +835,9 @@ impl Store {
             let mut tx = self.begin().await?;
             let r: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(RESERVE).bind(n).bind(cp_id).fetch_optional(&mut *c).await?);
             let Some((_, customer, _)) = r else { return Ok(None) };
-            let mut sql = Sql::new("UPDATE dids SET status = 'assigned', customer_id = ");
-            sql.bind(Param::Uuid(customer)).push(", client_package_id = ").bind(Param::Uuid(cp_id))
-                .push(", destination = ").bind(Param::Text(destination.to_string()))
-                .push(", hold_until = NULL, updated_at = ").bind(Param::Time(at))
-                .push(", version = version + 1 WHERE status = 'in_stock' AND ");
+            let mut sql = Sql::default();
+            let set = assign_set(&sql.param(Param::Uuid(customer)), &sql.param(Param::Uuid(cp_id)), &sql.param(Param::Text(destination.to_string())), &sql.param(Param::Time(at)));
+            sql.push(&format!("UPDATE dids SET {set} WHERE status = 'in_stock' AND "));
             sql.push("EXISTS (SELECT 1 FROM client_packages c WHERE c.id = ").bind(Param::Uuid(cp_id))
                 .push(" AND ").push(&qualifies("c")).push(") AND (").push_in_uuids(false, "id", ids).push(" OR").push_in_texts(false, "number", numbers).push(") RETURNING id");
             let done: Vec<Uuid> = on_tx!(&mut tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_all(&mut *c).await?);
@@ -1121,15 +1131,14 @@ impl Store {
             let at = now();
             // Conditional on the package's tag too: a number re-tagged while we looked fails
             // the count and the search runs again.
-            let mut upd = Sql::new("UPDATE dids SET status = 'assigned', customer_id = ");
-            upd.bind(Param::Uuid(customer_id))
-                .push(", client_package_id = ")
-                .bind(Param::Uuid(cp_id))
-                .push(", destination = ")
-                .bind(Param::Text(dest.clone()))
-                .push(", hold_until = NULL, updated_at = ")
-                .bind(Param::Time(at))
-                .push(", version = version + 1 WHERE number >= ")
+            let mut upd = Sql::default();
+            let set = assign_set(
+                &upd.param(Param::Uuid(customer_id)),
+                &upd.param(Param::Uuid(cp_id)),
+                &upd.param(Param::Text(dest.clone())),
+                &upd.param(Param::Time(at)),
+            );
+            upd.push(&format!("UPDATE dids SET {set} WHERE number >= "))
                 .bind(Param::Text(block.first.clone()))
                 .push(" AND number <= ")
                 .bind(Param::Text(block.last.clone()))

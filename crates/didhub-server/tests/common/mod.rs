@@ -118,6 +118,27 @@ impl TestApp {
         self.client.delete(self.url(path)).bearer_auth(&self.token)
     }
 
+    /// The Prometheus text of `/metrics` (public, like a scraper reads it).
+    pub async fn metrics(&self) -> String {
+        let r = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200);
+        r.text().await.expect("metrics text")
+    }
+
+    /// One sample of `/metrics`: `series` is the name with its labels as printed, e.g.
+    /// `didhub_assign_batches_total{outcome="written"}`. None when it has not been recorded.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let m = self.metrics().await;
+        let prefix = format!("{series} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str())?.trim().parse().ok())
+    }
+
     /// GET returning (status, json).
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let r = self.get(path).send().await.expect("request");
