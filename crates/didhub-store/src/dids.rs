@@ -88,9 +88,12 @@ const INSERT_CHUNK: usize = 400;
 /// while DIDs naming it are being written. SQLite keeps its foreign key and has one writer.
 pub(crate) async fn hold_operators(tx: &mut Tx, ids: impl IntoIterator<Item = Uuid>) -> Result<()> {
     let Tx::Postgres(c) = tx else { return Ok(()) };
-    let mut ids: Vec<Uuid> = ids.into_iter().collect();
+    let mut ids: Vec<Uuid> = ids
+        .into_iter()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     ids.sort();
-    ids.dedup();
     let found: Vec<Uuid> =
         sqlx::query_scalar("SELECT id FROM operators WHERE id = ANY($1) ORDER BY id FOR KEY SHARE")
             .bind(&ids)
