@@ -217,7 +217,8 @@ pub(crate) async fn assign_one_pg(
 /// from `d` (the assigning `UPDATE … RETURNING dids.*`) as two CTEs, so that no row travels
 /// back and forth: `did_diff`'s entry for in_stock → assigned (same keys, same order), and
 /// one stock change per block of 100 (`StockTally`'s rows). `actor` and `reason` are the
-/// statement's placeholders for them.
+/// statement's placeholders for them. The `assignment` and `blocks` stories expect the same
+/// whole entry on both engines, which keeps this and `did_diff` in step.
 fn assigned_records_pg(actor: &str, reason: &str) -> String {
     format!(
         "a AS (INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) \
