@@ -150,12 +150,10 @@ static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         "WITH cp AS ({RESERVE}, rule_tag, rule_country, rule_number_type), \
          d AS (UPDATE dids SET {set} \
                FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND {q} RETURNING dids.*), \
-         {records}, \
-         g AS (SELECT didhub_expect($1, (SELECT count(*) FROM d)) AS n) \
-         SELECT {ASSIGNED_COLUMNS} FROM g LEFT JOIN d ON true ORDER BY d.number",
+         {tail}",
         set = assign_set("cp.customer_id", "cp.id", "$3", "$4"),
         q = qualifies("cp"),
-        records = assigned_records_pg("$7", "$8")
+        tail = assigned_tail_pg("$1", "$7", "$8", "d.number")
     )
 });
 
@@ -173,12 +171,10 @@ pub(crate) static ASSIGN_BATCH_PG: std::sync::LazyLock<String> = std::sync::Lazy
                 RETURNING c.id, c.customer_id, c.rule_tag, c.rule_country, c.rule_number_type), \
          d AS (UPDATE dids SET {set} \
                FROM i JOIN cp ON cp.id = i.cp WHERE dids.id = i.did AND dids.status = 'in_stock' AND {q} RETURNING dids.*, i.k, i.actor, i.reason), \
-         {records}, \
-         g AS (SELECT didhub_expect($7, (SELECT count(*) FROM d)) AS n) \
-         SELECT {ASSIGNED_COLUMNS} FROM g LEFT JOIN d ON true ORDER BY d.k",
+         {tail}",
         set = assign_set("cp.customer_id", "cp.id", "i.dest", "$6"),
         q = qualifies("cp"),
-        records = assigned_records_pg("d.actor", "d.reason")
+        tail = assigned_tail_pg("$7", "d.actor", "d.reason", "d.k")
     )
 });
 
@@ -224,6 +220,17 @@ fn assigned_records_pg(actor: &str, reason: &str) -> String {
         "a AS (INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) \
                SELECT didhub_uuid7(), clock_timestamp(), {actor}, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'hold_until', json_build_array(NULL, NULL), 'status', json_build_array('in_stock', 'assigned'))::text, {reason} FROM d), \
          s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, -count(*) FROM d GROUP BY 1, 2, 3, 4)"
+    )
+}
+
+/// The end of an assigning statement after its CTE `d`: the audit entries and stock changes,
+/// the refusal as a whole unless `expect` DIDs were assigned (`g` is the preserved side of the
+/// final join, so it is evaluated even when `d` is empty), and the assigned DIDs in `order`.
+fn assigned_tail_pg(expect: &str, actor: &str, reason: &str, order: &str) -> String {
+    format!(
+        "{records}, g AS (SELECT didhub_expect({expect}, (SELECT count(*) FROM d)) AS n) \
+         SELECT {ASSIGNED_COLUMNS} FROM g LEFT JOIN d ON true ORDER BY {order}",
+        records = assigned_records_pg(actor, reason)
     )
 }
 
