@@ -142,6 +142,17 @@ pub enum TextError {
     Control { field: &'static str },
 }
 
+impl TextError {
+    /// The field the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            TextError::TooLong { field, .. }
+            | TextError::Empty { field }
+            | TextError::Control { field } => field,
+        }
+    }
+}
+
 /// Trims and checks free text; empty optional text is `None`.
 pub fn optional_text(
     field: &'static str,
@@ -158,6 +169,15 @@ pub fn optional_text(
         return Err(TextError::Control { field });
     }
     Ok(Some(t.to_string()))
+}
+
+/// Longest reason an audit entry keeps.
+pub const MAX_REASON: usize = 2000;
+
+/// The reason given for a change, as the audit log keeps it: trimmed, blank is none, bounded,
+/// no control characters but newlines and tabs.
+pub fn reason(v: Option<&str>) -> Result<Option<String>, TextError> {
+    optional_text("reason", v, MAX_REASON)
 }
 
 /// A required name (operator names).

@@ -5,9 +5,14 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::did::{optional_text, DidStatus, MAX_NOTES, MAX_OPERATOR_NAME, MAX_TAG};
+use crate::did::{optional_text, DidStatus, TextError, MAX_NOTES, MAX_OPERATOR_NAME, MAX_TAG};
 use crate::number::{Classified, Country};
 use crate::range::classify_entry;
+
+/// Most numbers one import may create, ranges counted number by number. Every number of a
+/// file is held until the import commits (duplicates inside the file are found that way), so
+/// the bound keeps a small file of wide ranges from exhausting the server's memory.
+pub const MAX_IMPORT_NUMBERS: usize = 2_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
@@ -125,6 +130,16 @@ impl Default for Defaults {
             tag: None,
             country: None,
         }
+    }
+}
+
+impl Defaults {
+    /// Checks the request's text defaults as a file's cells are checked (trimmed, bounded, no
+    /// control characters; blank is none), so that ` Acme` names the operator `Acme`.
+    pub fn check_text(&mut self) -> Result<(), TextError> {
+        self.operator = optional_text("operator", self.operator.as_deref(), MAX_OPERATOR_NAME)?;
+        self.tag = optional_text("tag", self.tag.as_deref(), MAX_TAG)?;
+        Ok(())
     }
 }
 

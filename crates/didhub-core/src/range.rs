@@ -43,11 +43,22 @@ fn digit_count(s: &str) -> usize {
 /// `count` then says so, rather than the number being reported as too long.
 pub fn split(input: &str) -> Entry<'_> {
     let s = input.trim();
-    for (i, _) in s.match_indices('-') {
-        let (l, r) = (s[..i].trim(), s[i + 1..].trim());
-        let (dl, dr) = (digit_count(l), digit_count(r));
-        if dl > 0 && dl == dr && l.starts_with('+') == r.starts_with('+') {
-            return Entry::Range { first: l, last: r };
+    // One pass over the entry: the digits left of each dash are counted as we go, so that an
+    // entry of many dashes costs its length, not its length squared.
+    let total = digit_count(s);
+    let plus = s.starts_with('+');
+    let mut left = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b.is_ascii_digit() {
+            left += 1;
+        } else if b == b'-' && left > 0 && left == total - left {
+            let r = s[i + 1..].trim_start();
+            if r.starts_with('+') == plus {
+                return Entry::Range {
+                    first: s[..i].trim_end(),
+                    last: r,
+                };
+            }
         }
     }
     if let Some((l, r)) = s.split_once('-').filter(|(_, r)| !r.contains('-')) {
@@ -225,6 +236,36 @@ mod tests {
         assert_eq!(v[4].e164.as_str(), "+442079460104");
     }
 
+    /// The rule as first written, side by side with every dash (quadratic, for tests only).
+    fn split_by_rule(input: &str) -> Entry<'_> {
+        let s = input.trim();
+        for (i, _) in s.match_indices('-') {
+            let (l, r) = (s[..i].trim(), s[i + 1..].trim());
+            let (dl, dr) = (digit_count(l), digit_count(r));
+            if dl > 0 && dl == dr && l.starts_with('+') == r.starts_with('+') {
+                return Entry::Range { first: l, last: r };
+            }
+        }
+        if let Some((l, r)) = s.split_once('-').filter(|(_, r)| !r.contains('-')) {
+            let (l, r) = (l.trim(), r.trim());
+            let (dl, dr) = (digit_count(l), digit_count(r));
+            if (dl >= MIN_FULL && dr >= MIN_FULL) || dl + dr > crate::number::MAX_DIGITS {
+                return Entry::Range { first: l, last: r };
+            }
+        }
+        Entry::Single(s)
+    }
+
+    #[test]
+    fn an_entry_of_many_dashes_is_read_in_one_pass() {
+        // Digits on one side only: no dash can split it. Read side by side at every dash,
+        // this entry would take some 10^11 steps.
+        let entry = format!("+1{}", "-1".repeat(500_000));
+        assert_eq!(split(&entry), Entry::Single(entry.as_str()));
+        let entry = format!("{}+12345678-+12345679", "- ".repeat(500_000));
+        assert!(matches!(split(&entry), Entry::Single(_)));
+    }
+
     proptest! {
         #[test]
         fn expansion_is_contiguous_and_inclusive(start in 0u64..10_000_000_000u64, len in 1u64..500) {
@@ -260,6 +301,13 @@ mod tests {
         }
 
         #[test]
+        /// The one-pass split agrees with the plain reading of the rule: the first dash with
+        /// equal digit counts on both sides, both sides written alike.
+        #[test]
+        fn split_agrees_with_the_rule(s in "[+0-9 -]{0,30}") {
+            prop_assert_eq!(split(&s), split_by_rule(&s));
+        }
+
         fn split_never_panics(s in "\\PC{0,40}") {
             let _ = split(&s);
             let _ = classify_entry(&s, None);

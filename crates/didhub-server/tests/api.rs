@@ -730,6 +730,18 @@ async fn delete_story(app: &TestApp) {
     assert!(r.is_err());
     let r = didhub_store::on!(app.store, p => sqlx::query("DELETE FROM audit_log").execute(p).await.map(|_| ()));
     assert!(r.is_err());
+    if let didhub_store::Backend::Postgres(p) = &app.store.backend {
+        let r = sqlx::query("TRUNCATE audit_log").execute(p).await;
+        assert!(
+            r.is_err(),
+            "TRUNCATE fires no row trigger; its own refuses it"
+        );
+    }
+    let (_, a) = app.get_json("/api/v1/audit?action=did.delete").await;
+    assert!(
+        !a["items"].as_array().unwrap().is_empty(),
+        "the entries are all still there"
+    );
 }
 both_backends!(delete, delete_story);
 
@@ -1191,3 +1203,208 @@ async fn bulk_edit_many_ids_story(app: &TestApp) {
     );
 }
 both_backends!(bulk_edit_many_ids, bulk_edit_many_ids_story);
+
+/// Input meant to hurt: selections that would silently widen to the whole inventory, NUL
+/// bytes, hostile filter text, import defaults written loosely, ranges of many dashes, and a
+/// file of wide ranges. Each is a clear 422 (or the right reading), and nothing changes.
+async fn hostile_input_story(app: &TestApp) {
+    let op = app.operator("Acme").await;
+    app.create(&op, &["+442079460100-+442079460104"]).await;
+    let count = || async { app.get_json("/api/v1/dids/count").await.1["count"].clone() };
+    // A filter with a misspelt key, no key, or blank values would select every DID.
+    for (selection, field) in [
+        (json!({"filter": {"operator": "Acme"}}), "selection.filter"),
+        (json!({"filter": {}}), "selection.filter"),
+        (
+            json!({"filter": {"tag": "  ", "prefix": ""}}),
+            "selection.filter",
+        ),
+        (
+            json!({"ids": [{"id": uuid::Uuid::nil(), "versoin": 1}]}),
+            "selection.ids[0]",
+        ),
+    ] {
+        for path in ["/api/v1/dids/bulk-delete", "/api/v1/dids/bulk-edit"] {
+            let body = json!({"selection": selection, "patch": {"status": "archive"}});
+            let mut body = body;
+            if path.ends_with("delete") {
+                body.as_object_mut().unwrap().remove("patch");
+            }
+            let (s, p) = app.post_json(path, &body).await;
+            assert_eq!(s, 422, "{path} {selection}: {p}");
+            let named = p["errors"][0]["field"].as_str().unwrap_or_default();
+            assert!(named.starts_with(field), "{path} {selection}: {p}");
+        }
+    }
+    assert_eq!(count().await, 5);
+    let (_, d) = app.get_json("/api/v1/dids?status=archive").await;
+    assert_eq!(
+        d["items"].as_array().unwrap().len(),
+        0,
+        "nothing was edited"
+    );
+
+    // NUL bytes: refused by name, before PostgreSQL could call them a server error.
+    for (path, field) in [
+        ("/api/v1/dids?tag=%00", "tag"),
+        ("/api/v1/dids?notes=a%00b", "notes"),
+        ("/api/v1/dids/export?tag=%00", "tag"),
+        ("/api/v1/audit?actor=%00", "actor"),
+        ("/api/v1/audit?subject=x%00", "subject"),
+    ] {
+        let (s, p) = app.get_json(path).await;
+        assert_eq!(s, 422, "{path}: {p}");
+        assert_eq!(p["errors"][0]["field"], field, "{path}: {p}");
+    }
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": ["+442079460200"], "reason": "a\u{0}b"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "reason", "{p}");
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids/bulk-edit",
+            &json!({"selection": "all", "patch": {"tag": "x"}, "reason": "r".repeat(2001)}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "reason", "{p}");
+    assert_eq!(count().await, 5);
+    let (_, d) = app.get_json("/api/v1/dids?tag=x").await;
+    assert_eq!(
+        d["items"].as_array().unwrap().len(),
+        0,
+        "nothing was edited"
+    );
+
+    // A tag that would close a quoted literal: the export still reads it as text.
+    let hostile = "x\\'); DELETE FROM dids; --";
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids/bulk-edit",
+            &json!({"selection": {"filter": {"prefix": "+44207946010"}}, "patch": {"tag": hostile}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    let r = app
+        .get("/api/v1/dids/export")
+        .query(&[("tag", hostile)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert_eq!(text.lines().count(), 6, "{text}");
+    assert_eq!(count().await, 5);
+
+    // Said in so many words, "all" selects every DID.
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids/bulk-edit",
+            &json!({"selection": "all", "patch": {"tag": "everything"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    let (_, d) = app.get_json("/api/v1/dids?tag=everything").await;
+    assert_eq!(d["items"].as_array().unwrap().len(), 5);
+
+    // An entry of many dashes is read in one pass and refused as what it is.
+    let entry = format!("+1{}", "-1".repeat(200_000));
+    let (s, p) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": [entry]}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+
+    // Import defaults are read as cells are: " Acme " is the operator Acme, a blank tag none.
+    let import = |csv: &'static str, operator: &'static str, skip: bool| {
+        let mut form = reqwest::multipart::Form::new()
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("f.csv"),
+            )
+            .text("operator", operator)
+            .text("tag", "   ");
+        if skip {
+            form = form.text("skip_invalid", "true");
+        }
+        app.post("/api/v1/dids/import").multipart(form).send()
+    };
+    let r = import("number\n+442079460300\n", "  Acme ", false)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rep: Value = r.json().await.unwrap();
+    assert_eq!(rep["imported"], 1, "{rep}");
+    assert_eq!(rep["operators_created"], json!([]), "{rep}");
+    let (_, d) = app.get_json("/api/v1/dids?prefix=%2B442079460300").await;
+    assert_eq!(d["items"][0]["operator"], "Acme");
+    assert_eq!(d["items"][0]["tag"], Value::Null);
+    let (_, ops) = app.get_json("/api/v1/operators").await;
+    assert_eq!(ops.as_array().unwrap().len(), 1, "{ops}");
+    // Every row already in stock: nothing imported, and the operator the file names is not
+    // reported as made (the import rolled back).
+    let r = import("number,operator\n+442079460300,Newco\n", "Acme", true)
+        .await
+        .unwrap();
+    let rep: Value = r.json().await.unwrap();
+    assert_eq!(rep["imported"], 0, "{rep}");
+    assert_eq!(rep["duplicates"], 1, "{rep}");
+    assert_eq!(rep["operators_created"], json!([]), "{rep}");
+    let (_, ops) = app.get_json("/api/v1/operators").await;
+    assert_eq!(ops.as_array().unwrap().len(), 1, "{ops}");
+    let r = import("number\n+442079460301\n", "\u{7}Bell", false)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "operator", "{p}");
+
+    // A small file of wide ranges: refused as a whole past the import's bound.
+    let csv = "number\n+442079000000-+442079009999\n+442079010000-+442079019999\n+442079020000-+442079029999\n";
+    let opts = |dry_run| didhub_store::import::ImportOptions {
+        defaults: didhub_core::import::Defaults {
+            operator: Some("Acme".into()),
+            ..Default::default()
+        },
+        skip_invalid: true,
+        dry_run,
+        file_name: "wide.csv".into(),
+        reason: None,
+        max_numbers: 25_000,
+    };
+    let actor = didhub_store::Actor("test".into());
+    let e = app
+        .state
+        .store
+        .import_dids(&actor, csv.as_bytes().to_vec(), opts(false), None)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("row 4") && e.to_string().contains("25000"),
+        "{e}"
+    );
+    assert_eq!(count().await, 6);
+    let rep = app
+        .state
+        .store
+        .import_dids(
+            &actor,
+            csv.lines()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into_bytes(),
+            opts(true),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rep.valid, 20_000, "two ranges are within the bound");
+}
+both_backends!(hostile_input, hostile_input_story);

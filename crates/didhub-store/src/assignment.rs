@@ -828,7 +828,8 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<Option<Vec<Did>>> {
         let n = (ids.len() + numbers.len()) as i64;
-        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        let reason = crate::audit::check_reason(reason)?;
+        let reason = reason.as_deref();
         retry(|| async {
             if let crate::Backend::Postgres(pool) = &self.backend {
                 // One DID by id, the common request: written with whatever others are waiting.
@@ -1046,7 +1047,8 @@ impl Store {
         destination: &str,
         reason: Option<&str>,
     ) -> Result<(Allocated, Vec<Moved>)> {
-        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        let reason = crate::audit::check_reason(reason)?;
+        let reason = reason.as_deref();
         let mut req = req.clone();
         req.country = Country::parse(&req.country)
             .map_err(|e| StoreError::invalid("country", e))?

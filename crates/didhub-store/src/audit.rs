@@ -22,15 +22,16 @@ pub(crate) struct AuditWrite<'a> {
     pub reason: Option<&'a str>,
 }
 
+/// A change's reason checked by the core rule; a bad one refuses the change (422).
+pub(crate) fn check_reason(r: Option<&str>) -> Result<Option<String>> {
+    didhub_core::did::reason(r).map_err(|e| StoreError::invalid("reason", e))
+}
+
 /// Writes one entry in the caller's transaction. On PostgreSQL the id (unless given) and the
 /// time come from the database clock when the row is written (`didhub_uuid7()`), after the
 /// change's row locks, so that entries about one DID sort in the order of its changes.
 pub(crate) async fn write_audit(tx: &mut Tx, a: AuditWrite<'_>) -> Result<Uuid> {
-    let reason = a
-        .reason
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(|r| r.chars().take(2000).collect::<String>());
+    let reason = check_reason(a.reason)?;
     let id: Uuid = match tx {
         Tx::Postgres(c) => sqlx::query_scalar("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES (COALESCE($1, didhub_uuid7()), clock_timestamp(), $2, $3, $4, $5, $6, $7, $8) RETURNING id")
             .bind(a.id).bind(a.actor.as_str()).bind(a.action).bind(a.entity).bind(a.entity_id)
@@ -90,21 +91,21 @@ impl Store {
         let limit = limit.clamp(1, 1000) as i64;
         let mut sql = Sql::new(AUDIT_SELECT);
         sql.push(" WHERE 1=1");
-        if let Some(v) = f.entity.as_deref().filter(|s| !s.is_empty()) {
-            sql.push(" AND entity = ").bind(Param::Text(v.into()));
+        for (column, v) in [
+            ("entity", &f.entity),
+            ("action", &f.action),
+            ("actor", &f.actor),
+            ("subject", &f.subject),
+        ] {
+            if let Some(v) = crate::sql::filter_text(column, v.as_deref())? {
+                sql.push(" AND ")
+                    .push(column)
+                    .push(" = ")
+                    .bind(Param::Text(v));
+            }
         }
         if let Some(v) = f.entity_id {
             sql.push(" AND entity_id = ").bind(Param::Uuid(v));
-        }
-        if let Some(v) = f.action.as_deref().filter(|s| !s.is_empty()) {
-            sql.push(" AND action = ").bind(Param::Text(v.into()));
-        }
-        if let Some(v) = f.actor.as_deref().filter(|s| !s.is_empty()) {
-            sql.push(" AND actor = ").bind(Param::Text(v.into()));
-        }
-        if let Some(v) = f.subject.as_deref().filter(|s| !s.is_empty()) {
-            sql.push(" AND subject = ")
-                .bind(Param::Text(v.trim().into()));
         }
         if let Some(v) = f.since {
             sql.push(" AND at >= ").bind(Param::Time(v));
@@ -157,6 +158,10 @@ pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) 
         return Ok(());
     }
     let at = now();
+    let mut why = Vec::with_capacity(entries.len());
+    for a in &entries {
+        why.push(check_reason(a.reason)?);
+    }
     if let Tx::Postgres(c) = tx {
         let n = entries.len();
         let (mut ids, mut actors, mut actions, mut kinds) = (
@@ -165,8 +170,7 @@ pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) 
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
-        let (mut entity_ids, mut subjects, mut changes, mut reasons) = (
-            Vec::with_capacity(n),
+        let (mut entity_ids, mut subjects, mut changes) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -179,16 +183,16 @@ pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) 
             entity_ids.push(a.entity_id);
             subjects.push(a.subject.clone());
             changes.push(a.changes.to_string());
-            reasons.push(a.reason.map(str::to_string));
         }
+        let reasons = why;
         sqlx::query("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) SELECT COALESCE(u.id, didhub_uuid7()), clock_timestamp(), u.actor, u.action, u.entity, u.entity_id, u.subject, u.changes, u.reason FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[]) AS u(id, actor, action, entity, entity_id, subject, changes, reason)")
             .bind(ids).bind(actors).bind(actions).bind(kinds).bind(entity_ids).bind(subjects).bind(changes).bind(reasons)
             .execute(&mut **c).await?;
         return Ok(());
     }
-    for chunk in entries.chunks(100) {
+    for (chunk, why) in entries.chunks(100).zip(why.chunks(100)) {
         let mut sql = crate::sql::Sql::new("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ");
-        for (i, a) in chunk.iter().enumerate() {
+        for (i, (a, reason)) in chunk.iter().zip(why).enumerate() {
             if i > 0 {
                 sql.push(",");
             }
@@ -209,7 +213,7 @@ pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) 
                 .push(",")
                 .bind(Param::Text(a.changes.to_string()))
                 .push(",")
-                .bind(Param::OptText(a.reason.map(str::to_string)))
+                .bind(Param::OptText(reason.clone()))
                 .push(")");
         }
         on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());

@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use crate::audit::{write_audit, AuditWrite};
 use crate::blocks::{status_change, StockDelta};
-use crate::sql::{bind_all, decode_cursor, encode_cursor, like_escape, on_tx, Param, Sql, Tx};
+use crate::sql::{
+    bind_all, decode_cursor, encode_cursor, filter_text, like_escape, on_tx, Param, Sql, Tx,
+};
 use crate::{
     new_id, now, on, retry, Actor, Did, DidFilter, DidRow, DidSort, Page, Result, Store, StoreError,
 };
@@ -205,9 +207,10 @@ pub(crate) async fn already_there(
     Ok(v)
 }
 
-/// Appends the WHERE conditions of a filter.
-pub(crate) fn push_filter(sql: &mut Sql, f: &DidFilter) -> Result<()> {
+/// Appends the WHERE conditions of a filter; true when it named any.
+pub(crate) fn push_filter(sql: &mut Sql, f: &DidFilter) -> Result<bool> {
     sql.push(" WHERE 1=1");
+    let before = sql.params.len();
     if let Some(p) = f.prefix.as_deref().filter(|p| !p.trim().is_empty()) {
         let p = prefix(p).map_err(|e| StoreError::invalid("prefix", format!("'{p}': {e}")))?;
         // A range on the unique number index; never a LIKE that could scan.
@@ -235,15 +238,16 @@ pub(crate) fn push_filter(sql: &mut Sql, f: &DidFilter) -> Result<()> {
     if let Some(o) = f.operator_id {
         sql.push(" AND d.operator_id = ").bind(Param::Uuid(o));
     }
-    if let Some(t) = f.tag.as_deref().filter(|c| !c.is_empty()) {
-        sql.push(" AND d.tag = ").bind(Param::Text(t.trim().into()));
+    if let Some(t) = filter_text("tag", f.tag.as_deref())? {
+        sql.push(" AND d.tag = ").bind(Param::Text(t));
     }
-    if let Some(n) = f.notes.as_deref().filter(|c| !c.is_empty()) {
+    if let Some(n) = filter_text("notes", f.notes.as_deref())? {
         sql.push(" AND lower(d.notes) LIKE ")
             .bind(Param::Text(format!("%{}%", like_escape(&n.to_lowercase()))))
             .push(" ESCAPE '\\'");
     }
-    Ok(())
+    // Every condition binds at least one value.
+    Ok(sql.params.len() > before)
 }
 
 /// Which DIDs an edit or delete applies to.
@@ -252,11 +256,15 @@ pub(crate) fn push_filter(sql: &mut Sql, f: &DidFilter) -> Result<()> {
 pub enum Selection {
     /// DIDs by id, each optionally with the version the client last saw.
     Ids(Vec<Target>),
-    /// Every DID matching a filter (at most 100,000).
+    /// Every DID matching a filter (at most 100,000). The filter must name at least one
+    /// condition: an empty one (or one of blank values) is refused rather than read as "all".
     Filter(DidFilter),
+    /// Every DID of the inventory (at most 100,000), said in so many words.
+    All,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Target {
     pub id: Uuid,
     /// When given, the edit fails with a version conflict if the DID changed since.
@@ -265,6 +273,7 @@ pub struct Target {
 
 /// Fields a bulk edit may set; `None` leaves a field alone, `Some(None)` clears tag/notes.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DidPatch {
     pub operator_id: Option<Uuid>,
     pub status: Option<DidStatus>,
@@ -563,7 +572,7 @@ impl Store {
 
     /// Checks a filter without running it.
     pub fn count_dids_check(&self, f: &DidFilter) -> Result<()> {
-        push_filter(&mut Sql::new(""), f)
+        push_filter(&mut Sql::new(""), f).map(|_| ())
     }
 
     pub async fn count_dids(&self, f: &DidFilter) -> Result<i64> {
@@ -598,7 +607,16 @@ impl Store {
                     .push_in_uuids(matches!(tx, Tx::Postgres(_)), "d.id", &list);
             }
             Selection::Filter(f) => {
-                push_filter(&mut sql, f)?;
+                if !push_filter(&mut sql, f)? {
+                    return Err(StoreError::invalid(
+                        "selection.filter",
+                        "the filter names no condition, so it would select every DID; \
+                         send \"selection\": \"all\" to mean that",
+                    ));
+                }
+                sql.push(" LIMIT ").bind(Param::Int(MAX_RANGE as i64 + 1));
+            }
+            Selection::All => {
                 sql.push(" LIMIT ").bind(Param::Int(MAX_RANGE as i64 + 1));
             }
         }

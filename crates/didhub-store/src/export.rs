@@ -16,10 +16,16 @@ pub const EXPORT_HEADER: &str =
 const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 const FLUSH_AT: usize = 256 * 1024;
 
-/// Quotes a value as an SQL literal (standard_conforming_strings: only `'` is special).
+/// Quotes a value as an SQL literal. An escape string (`E'…'`) reads alike whatever
+/// `standard_conforming_strings` says, so a backslash in a value can never end the literal.
 fn literal(p: &Param) -> String {
     fn q(s: &str) -> String {
-        format!("'{}'", s.replace('\0', "").replace('\'', "''"))
+        format!(
+            "E'{}'",
+            s.replace('\0', "")
+                .replace('\\', "\\\\")
+                .replace('\'', "''")
+        )
     }
     match p {
         Param::Text(s) => q(s),
@@ -237,6 +243,13 @@ mod tests {
         s.bind(Param::Text("it's $2".into()))
             .push(" AND b = ")
             .bind(Param::Int(5));
-        assert_eq!(inline(&s), "a = 'it''s $2' AND b = 5");
+        assert_eq!(inline(&s), "a = E'it''s $2' AND b = 5");
+    }
+
+    #[test]
+    fn a_backslash_cannot_end_the_literal() {
+        let mut s = Sql::new("tag = ");
+        s.bind(Param::Text("x\\'); DROP TABLE dids; --".into()));
+        assert_eq!(inline(&s), "tag = E'x\\\\''); DROP TABLE dids; --'");
     }
 }

@@ -25,7 +25,8 @@ use crate::{Actor, Result, Store, StoreError};
 
 /// Longest value quoted back in a report.
 const MAX_SHOWN: usize = 120;
-/// Rows validated per chunk handed to the writer.
+/// Rows validated, or numbers accepted, per chunk handed to the writer (a row holding a range
+/// counts each of its numbers, so that a chunk's memory stays bounded).
 const CHUNK_ROWS: usize = 20_000;
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,9 @@ pub struct ImportOptions {
     /// File name, for the format guess and the audit entry.
     pub file_name: String,
     pub reason: Option<String>,
+    /// Most numbers the file may hold (`didhub_core::import::MAX_IMPORT_NUMBERS` unless a
+    /// test wants a smaller bound); a file above it is refused as a whole.
+    pub max_numbers: usize,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -144,6 +148,10 @@ struct Validator {
     duplicates: usize,
     processed: usize,
     flushed_at: usize,
+    /// Numbers accepted so far, and those not yet handed to the writer.
+    accepted: usize,
+    pending: usize,
+    max_numbers: usize,
     tx: mpsc::Sender<Msg>,
 }
 
@@ -187,7 +195,19 @@ impl Validator {
             Ok(r) => match self.dedup.check(&r) {
                 // Valid rows go on even in a refused import: the writer still checks them
                 // against the inventory so that the report names every problem.
-                Ok(()) => self.rows.push(r),
+                Ok(()) => {
+                    self.accepted += r.numbers.len();
+                    if self.accepted > self.max_numbers {
+                        let _ = self.tx.blocking_send(Msg::Fatal(file_error(format!(
+                            "row {row}: the file holds more than {} numbers, the most one \
+                             import takes; split it",
+                            self.max_numbers
+                        ))));
+                        return false;
+                    }
+                    self.pending += r.numbers.len();
+                    self.rows.push(r)
+                }
                 Err(rej) => self.reject(rej, true),
             },
             Err(mut rej) => {
@@ -215,6 +235,7 @@ impl Validator {
     fn maybe_flush(&mut self) -> bool {
         if self.rows.len() + self.rejected.len() >= CHUNK_ROWS
             || self.processed - self.flushed_at >= CHUNK_ROWS
+            || self.pending >= CHUNK_ROWS
         {
             return self.flush();
         }
@@ -223,6 +244,7 @@ impl Validator {
 
     fn flush(&mut self) -> bool {
         self.flushed_at = self.processed;
+        self.pending = 0;
         let msg = Msg::Chunk {
             rows: std::mem::take(&mut self.rows),
             rejected: std::mem::take(&mut self.rejected),
@@ -345,9 +367,12 @@ impl Store {
         &self,
         actor: &Actor,
         data: Vec<u8>,
-        opts: ImportOptions,
+        mut opts: ImportOptions,
         progress: Option<&(dyn Fn(usize) + Sync)>,
     ) -> Result<ImportReport> {
+        opts.defaults
+            .check_text()
+            .map_err(|e| StoreError::invalid(e.field(), e))?;
         if data.is_empty() {
             return Err(file_error("the file is empty"));
         }
@@ -365,6 +390,7 @@ impl Store {
     ) -> Result<ImportReport> {
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
         let defaults = opts.defaults.clone();
+        let max_numbers = opts.max_numbers;
         let decoder = std::thread::spawn(move || {
             didhub_core::number::use_own_engine();
             let mut v = Validator {
@@ -376,6 +402,9 @@ impl Store {
                 duplicates: 0,
                 processed: 0,
                 flushed_at: 0,
+                accepted: 0,
+                pending: 0,
+                max_numbers,
                 tx,
             };
             match sniff(&data) {
@@ -391,7 +420,9 @@ impl Store {
         let mut db = self.begin().await?;
         let batch_id = crate::new_id();
         // Names and ids only: the operator list with DID counts would scan the inventory.
-        let known: Vec<(Uuid, String)> = crate::on!(self, p => sqlx::query_as("SELECT id, name FROM operators").fetch_all(p).await?);
+        // Read in the import's own transaction: a second connection could wait out the pool
+        // (`--pool-size 1`), and the list is then the one the import's writes build on.
+        let known: Vec<(Uuid, String)> = crate::sql::on_tx!(&mut db, c => sqlx::query_as("SELECT id, name FROM operators").fetch_all(c).await?);
         let mut operators: HashMap<String, Uuid> = known
             .into_iter()
             .map(|(id, name)| (name.to_lowercase(), id))
@@ -456,17 +487,28 @@ impl Store {
             }
         }
         drop(rx);
-        let _ = tokio::task::spawn_blocking(move || decoder.join()).await;
+        let joined = tokio::task::spawn_blocking(move || decoder.join()).await;
         if let Some(e) = fatal {
             return Err(e);
+        }
+        if !matches!(joined, Ok(Ok(()))) {
+            // The decoder stopped without a word (a reader library's panic on a malformed
+            // file): its last rows never arrived, so nothing of the file may be written.
+            tracing::error!(file = %opts.file_name, "import decoder failed");
+            return Err(file_error(
+                "the file could not be read to its end (malformed or corrupt)",
+            ));
         }
         report.rejected.sort_by_key(|r| r.row);
         let refused = !opts.skip_invalid && !report.rejected.is_empty();
         if refused || opts.dry_run || report.valid == 0 {
             // Dropping the transaction rolls it back. A dry run reports the operators the
-            // import would create; a refused import created none.
+            // import would create; a refused or empty import created none.
             if refused {
                 report.valid = 0;
+            }
+            if !opts.dry_run {
+                // Rolled back: the operators the import made are gone with it.
                 report.operators_created.clear();
             }
             return Ok(report);

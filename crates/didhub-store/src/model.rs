@@ -161,6 +161,7 @@ impl From<DidRow> for Did {
     Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema, utoipa::IntoParams,
 )]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct DidFilter {
     /// Number prefix in E.164 (`+44207`); digits without `+` are accepted.
     pub prefix: Option<String>,

@@ -91,7 +91,7 @@ impl Store {
         let new_name = check_name(new_name)?;
         retry(|| async {
             let mut tx = self.begin().await?;
-            let cur = self.get_operator(id).await?;
+            let cur = operator_in_tx(&mut tx, id, false).await?;
             if let Some(v) = version.filter(|v| *v != cur.version) {
                 return Err(StoreError::VersionMismatch { entity: "operator", id, expected: v, actual: cur.version });
             }
@@ -117,12 +117,9 @@ impl Store {
     pub async fn delete_operator(&self, actor: &Actor, id: Uuid) -> Result<()> {
         retry(|| async {
             let mut tx = self.begin().await?;
-            let cur = self.get_operator(id).await?;
-            // Waits for every transaction writing DIDs of this operator (they hold it with
-            // `FOR KEY SHARE`, see `dids::hold_operators`); the count below then sees them.
-            if matches!(tx, Tx::Postgres(_)) {
-                on_tx!(&mut tx, c => sqlx::query("SELECT id FROM operators WHERE id = $1 FOR UPDATE").bind(id).execute(&mut *c).await?.rows_affected());
-            }
+            // Locked: waits for every transaction writing DIDs of this operator (they hold it
+            // with `FOR KEY SHARE`, see `dids::hold_operators`); the count below then sees them.
+            let cur = operator_in_tx(&mut tx, id, true).await?;
             let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM dids WHERE operator_id = $1").bind(id).fetch_one(&mut *c).await?);
             if used > 0 {
                 return Err(StoreError::InUse(format!("operator '{}' is used by {used} DID(s); move or delete them first", cur.name)));
@@ -134,4 +131,24 @@ impl Store {
         })
         .await
     }
+}
+
+/// An operator's name and version read in `tx` (a second connection could wait out a small
+/// pool); `lock` takes its row lock on PostgreSQL (SQLite's write lock is already held).
+async fn operator_in_tx(tx: &mut Tx, id: Uuid, lock: bool) -> Result<Current> {
+    let lock = if lock && matches!(tx, Tx::Postgres(_)) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT name, version FROM operators WHERE id = $1{lock}");
+    let row: Option<(String, i64)> =
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await?);
+    let (name, version) = row.ok_or_else(|| StoreError::not_found("operator", id))?;
+    Ok(Current { name, version })
+}
+
+struct Current {
+    name: String,
+    version: i64,
 }

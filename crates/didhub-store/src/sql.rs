@@ -169,3 +169,13 @@ pub(crate) fn decode_cursor(s: &str) -> Result<serde_json::Value> {
     let bytes = hex::decode(s).map_err(|_| bad())?;
     serde_json::from_slice(&bytes).map_err(|_| bad())
 }
+
+/// A text filter value checked as stored text is (trimmed, blank is none, no control
+/// characters): a NUL would otherwise reach PostgreSQL, which refuses it as a server error.
+pub(crate) fn filter_text(field: &'static str, v: Option<&str>) -> Result<Option<String>> {
+    didhub_core::did::optional_text(field, v, FILTER_TEXT_MAX)
+        .map_err(|e| crate::StoreError::invalid(field, e))
+}
+
+/// Longest text a filter compares (longer than any stored field: notes).
+const FILTER_TEXT_MAX: usize = didhub_core::did::MAX_NOTES;

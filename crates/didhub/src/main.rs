@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use didhub_core::did::DidStatus;
-use didhub_core::import::Defaults;
+use didhub_core::import::{Defaults, MAX_IMPORT_NUMBERS};
 use didhub_core::licensing::{quote, TermKind};
 use didhub_core::number::{classification, Classification, Country};
 use didhub_store::dids::NewDids;
@@ -889,6 +889,7 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default(),
         reason: a.reason.clone(),
+        max_numbers: MAX_IMPORT_NUMBERS,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new_spinner();

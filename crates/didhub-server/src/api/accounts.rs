@@ -20,6 +20,7 @@ use crate::{AppState, Principal};
 const SESSION_HOURS: i64 = 12;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginBody {
     pub email: String,
     pub password: String,
@@ -112,6 +113,7 @@ pub async fn list_tokens(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TokenBody {
     pub name: String,
     pub expires_at: Option<DateTime<Utc>>,
@@ -168,6 +170,7 @@ pub async fn list_users(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserBody {
     pub email: String,
     pub role: Role,
@@ -234,6 +237,7 @@ pub async fn update_user(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     pub password: String,
 }

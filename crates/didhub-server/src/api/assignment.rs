@@ -101,6 +101,7 @@ pub async fn list_client_packages(
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CpBody {
     pub customer_id: Uuid,
     pub package_id: Uuid,
@@ -135,6 +136,7 @@ pub async fn get_client_package(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StateBody {
     pub state: PackageState,
 }
@@ -224,6 +226,7 @@ pub async fn routing(
 /// A block request and where its numbers route (fields listed rather than flattened from
 /// `BlockRequest`, so that a bad value is reported under its own name).
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BlockBody {
     /// 10, 100, 1000 or 10000.
     pub size: u32,

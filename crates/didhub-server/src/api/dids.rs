@@ -4,11 +4,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use didhub_core::did::DidStatus;
-use didhub_core::import::Defaults;
+use didhub_core::import::{Defaults, MAX_IMPORT_NUMBERS};
 use didhub_core::number::Country;
 use didhub_store::dids::{Changed, Created, Deleted, DidPatch, NewDids, Selection, Target};
 use didhub_store::import::{ImportOptions, ImportReport};
 use didhub_store::{AuditEntry, Did, DidFilter, DidSort, Page};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -128,6 +129,7 @@ fn default_status() -> DidStatus {
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateBody {
     /// Numbers (E.164, international or national format) or ranges `FIRST-LAST`; at most
     /// 100,000 numbers in all.
@@ -193,6 +195,7 @@ pub async fn get_one(
 /// The fields of [`DidPatch`] listed rather than flattened, so that a bad value is reported
 /// under its own name (a flattened struct loses it).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PatchBody {
     pub operator_id: Option<Uuid>,
     pub status: Option<DidStatus>,
@@ -281,6 +284,7 @@ pub async fn history(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BulkEditBody {
     /// `{"ids": [{"id": …, "version": …}]}` or `{"filter": {…}}`.
     pub selection: Selection,
@@ -304,6 +308,7 @@ pub async fn bulk_update(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BulkDeleteBody {
     pub selection: Selection,
     pub reason: Option<String>,
@@ -428,6 +433,7 @@ pub async fn import(
             dry_run,
             file_name,
             reason,
+            max_numbers: MAX_IMPORT_NUMBERS,
         };
         let report = s.store.import_dids(&p.actor(), data, opts, None).await?;
         let status = if report.imported > 0 || dry_run || report.rejected.is_empty() {
@@ -440,7 +446,26 @@ pub async fn import(
     .await
 }
 
-/// Export the DIDs matching a filter as CSV (streamed; any size). Re-importable as is.
+/// A body read from `r` that the `writer` task fills. After the last byte comes the writer's
+/// outcome: a failure ends the body with an error, so the connection is cut (no final chunk)
+/// and the client cannot take a cut file for a whole one.
+fn streamed<T, E>(r: tokio::io::DuplexStream, writer: tokio::task::JoinHandle<Result<T, E>>) -> Body
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let outcome = futures::stream::once(async move {
+        match writer.await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(Err(std::io::Error::other(e.to_string()))),
+            Err(e) => Some(Err(std::io::Error::other(e.to_string()))),
+        }
+    })
+    .filter_map(std::future::ready);
+    Body::from_stream(tokio_util::io::ReaderStream::new(r).chain(outcome))
+}
+
+/// Export the DIDs matching a filter as CSV (streamed; any size). Stock re-imports as is; a failure part-way cuts the response.
 #[utoipa::path(get, path = "/api/v1/dids/export", tag = "dids", params(FilterQuery), responses((status = 200, content_type = "text/csv", body = String), (status = 422, body = Problem)))]
 pub async fn export(
     State(s): State<AppState>,
@@ -451,12 +476,14 @@ pub async fn export(
     s.store.count_dids_check(&f)?;
     let (mut w, r) = tokio::io::duplex(256 * 1024);
     let store = s.store.clone();
-    tokio::spawn(async move {
-        if let Err(e) = store.export_dids(&f, &mut w).await {
+    let writer = tokio::spawn(async move {
+        let done = store.export_dids(&f, &mut w).await;
+        if let Err(e) = &done {
             tracing::error!("export failed mid-stream: {e}");
         }
+        done
     });
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(r));
+    let body = streamed(r, writer);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -468,4 +495,39 @@ pub async fn export(
         body,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    async fn body_of(fail: bool) -> Result<Vec<u8>, String> {
+        let (mut w, r) = tokio::io::duplex(64);
+        let writer = tokio::spawn(async move {
+            w.write_all(b"number\n+441134960000\n")
+                .await
+                .map_err(|e| e.to_string())?;
+            if fail {
+                return Err("the database went away".to_string());
+            }
+            Ok(())
+        });
+        axum::body::to_bytes(streamed(r, writer), usize::MAX)
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_finished_export_is_the_whole_body() {
+        assert_eq!(body_of(false).await.unwrap(), b"number\n+441134960000\n");
+    }
+
+    #[tokio::test]
+    async fn a_failed_export_ends_the_body_with_its_error() {
+        let e = body_of(true).await.unwrap_err();
+        assert!(e.contains("the database went away"), "{e}");
+    }
 }

@@ -25,6 +25,7 @@ pub async fn get_license(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LicenseBody {
     pub term_kind: TermKind,
     /// Start of the current period; the expiry is computed.
@@ -104,6 +105,7 @@ pub async fn list_service_kinds(State(s): State<AppState>) -> ApiResult<Json<Vec
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceKindBody {
     pub code: String,
     pub name: String,
@@ -125,6 +127,7 @@ pub async fn create_service_kind(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct QuoteBody {
     pub term_kind: TermKind,
     pub period_start: NaiveDate,

@@ -12,6 +12,7 @@ use crate::extract::{Json, Path};
 use crate::{AppState, Principal};
 
 #[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OperatorBody {
     /// Name of the DID provider; unique, case-insensitively.
     pub name: String,

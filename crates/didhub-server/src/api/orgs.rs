@@ -14,6 +14,7 @@ use crate::extract::{Json, Path, Query};
 use crate::{AppState, Principal};
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NameBody {
     pub name: String,
 }
@@ -64,6 +65,7 @@ pub async fn list_customers(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CustomerBody {
     /// Required for staff; partner users create customers of their own partner.
     pub partner_id: Option<Uuid>,
@@ -141,6 +143,7 @@ pub async fn list_pbxs(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PbxBody {
     pub customer_id: Uuid,
     pub name: String,
