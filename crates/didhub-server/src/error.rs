@@ -76,7 +76,9 @@ impl ApiError {
                 "validation",
                 "Invalid request",
             ),
-            ApiError::Store(S::Conflict(_)) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::Store(S::Conflict(_) | S::Raced { .. }) => {
+                (StatusCode::CONFLICT, "conflict", "Conflict")
+            }
             ApiError::Store(S::InUse(_)) => (StatusCode::CONFLICT, "in-use", "In use"),
             // The last line behind the store's own in-use checks: never a 500 for it.
             ApiError::Store(e) if e.is_foreign_key_violation() => {

@@ -263,6 +263,23 @@ pub enum Selection {
     All,
 }
 
+impl Selection {
+    /// The error for a DID that changed between the read and the conditional write: 412 when
+    /// the client named the version it saw (its precondition no longer holds), otherwise a
+    /// race the request settles by running again on the new state.
+    fn changed_under(&self, entity: &'static str, d: &Did) -> StoreError {
+        let pinned = match self {
+            Selection::Ids(ids) => ids.iter().any(|t| t.id == d.id && t.version.is_some()),
+            Selection::Filter(_) | Selection::All => false,
+        };
+        if pinned {
+            StoreError::stale(entity, d.id, d.version)
+        } else {
+            StoreError::Raced { entity, id: d.id }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
@@ -507,40 +524,65 @@ impl Store {
             let v = decode_cursor(c)?;
             let bad = || StoreError::invalid("cursor", "not a cursor of this sort order");
             let arr = v.as_array().ok_or_else(bad)?;
+            // A cursor names the sort and direction it was made for: read under another, its
+            // keys would skip or repeat rows without a word.
+            let (made_for, keys) = arr.split_at(arr.len().min(2));
+            if made_for != [json!(sort.name()), json!(dir)] {
+                return Err(StoreError::invalid(
+                    "cursor",
+                    format!(
+                        "the cursor belongs to another sort or order (this list: sort={}, order={})",
+                        sort.name(),
+                        dir.to_lowercase()
+                    ),
+                ));
+            }
+            // Every key is checked for what it must be: forged text must not reach the
+            // database (PostgreSQL refuses a NUL as a server error).
+            let key = |i: usize| keys.get(i).and_then(Value::as_str).ok_or_else(bad);
+            let number = |i: usize| {
+                key(i).and_then(|n| {
+                    let digits = n.strip_prefix('+').ok_or_else(bad)?;
+                    let ok = (1..=didhub_core::number::MAX_DIGITS).contains(&digits.len())
+                        && digits.bytes().all(|b| b.is_ascii_digit());
+                    ok.then(|| n.to_string()).ok_or_else(bad)
+                })
+            };
             match sort {
                 DidSort::Number => {
-                    let n = arr.first().and_then(Value::as_str).ok_or_else(bad)?;
                     sql.push(&format!(" AND d.number {op} "))
-                        .bind(Param::Text(n.into()));
+                        .bind(Param::Text(number(0)?));
                 }
                 DidSort::Created => {
-                    let id = arr
-                        .first()
-                        .and_then(Value::as_str)
-                        .and_then(|s| s.parse::<Uuid>().ok())
-                        .ok_or_else(bad)?;
+                    let id = key(0)?.parse::<Uuid>().map_err(|_| bad())?;
                     sql.push(&format!(" AND d.id {op} ")).bind(Param::Uuid(id));
                 }
                 DidSort::Updated => {
-                    let t = arr
-                        .first()
-                        .and_then(Value::as_str)
-                        .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok())
-                        .ok_or_else(bad)?;
-                    let n = arr.get(1).and_then(Value::as_str).ok_or_else(bad)?;
+                    let t = key(0)?
+                        .parse::<chrono::DateTime<chrono::Utc>>()
+                        .map_err(|_| bad())?;
                     sql.push(&format!(" AND ({col}, d.number) {op} ("))
                         .bind(Param::Time(t))
                         .push(", ")
-                        .bind(Param::Text(n.into()))
+                        .bind(Param::Text(number(1)?))
                         .push(")");
                 }
                 DidSort::Status | DidSort::Country => {
-                    let k = arr.first().and_then(Value::as_str).ok_or_else(bad)?;
-                    let n = arr.get(1).and_then(Value::as_str).ok_or_else(bad)?;
+                    let k = if sort == DidSort::Status {
+                        key(0)?
+                            .parse::<DidStatus>()
+                            .map_err(|_| bad())?
+                            .as_str()
+                            .to_string()
+                    } else {
+                        Country::parse_recorded(key(0)?)
+                            .map_err(|_| bad())?
+                            .to_string()
+                    };
                     sql.push(&format!(" AND ({col}, d.number) {op} ("))
-                        .bind(Param::Text(k.into()))
+                        .bind(Param::Text(k))
                         .push(", ")
-                        .bind(Param::Text(n.into()))
+                        .bind(Param::Text(number(1)?))
                         .push(")");
                 }
             }
@@ -556,12 +598,13 @@ impl Store {
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|d| {
+                let (s, o) = (sort.name(), dir);
                 encode_cursor(&match sort {
-                    DidSort::Number => json!([d.number]),
-                    DidSort::Created => json!([d.id.to_string()]),
-                    DidSort::Updated => json!([d.updated_at.to_rfc3339(), d.number]),
-                    DidSort::Status => json!([d.status.as_str(), d.number]),
-                    DidSort::Country => json!([d.country, d.number]),
+                    DidSort::Number => json!([s, o, d.number]),
+                    DidSort::Created => json!([s, o, d.id.to_string()]),
+                    DidSort::Updated => json!([s, o, d.updated_at.to_rfc3339(), d.number]),
+                    DidSort::Status => json!([s, o, d.status.as_str(), d.number]),
+                    DidSort::Country => json!([s, o, d.country, d.number]),
                 })
             })
         } else {
@@ -730,7 +773,7 @@ impl Store {
                 let n = on_tx!(&mut tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
                 if n != 1 {
                     // Changed between our read and our write (PostgreSQL READ COMMITTED).
-                    return Err(StoreError::stale("DID", d.id, d.version));
+                    return Err(sel.changed_under("DID", d));
                 }
                 let action = if diff.contains_key("status") {
                     "did.status"
@@ -796,7 +839,7 @@ impl Store {
             for d in &dids {
                 let n = on_tx!(&mut tx, c => sqlx::query("DELETE FROM dids WHERE id = $1 AND version = $2").bind(d.id).bind(d.version).execute(&mut *c).await?.rows_affected());
                 if n != 1 {
-                    return Err(StoreError::stale("DID", d.id, d.version));
+                    return Err(sel.changed_under("DID", d));
                 }
                 write_audit(
                     &mut tx,

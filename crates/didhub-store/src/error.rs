@@ -19,6 +19,11 @@ pub enum StoreError {
         expected: i64,
         actual: i64,
     },
+    /// A row changed between this request's read and its write, and the client had named no
+    /// version of its own: the request runs again on the new state (`retry`); 409 if it
+    /// keeps happening.
+    #[error("{entity} {id} kept changing while this request ran; try again")]
+    Raced { entity: &'static str, id: Uuid },
     #[error("{0}")]
     InUse(String),
     #[error("configuration: {0}")]
@@ -94,10 +99,11 @@ impl StoreError {
 
     /// Serialization failure, deadlock (PostgreSQL) or busy/locked (SQLite).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.db_code().as_deref(),
-            Some("40001") | Some("40P01") | Some("5") | Some("6") | Some("517") | Some("261")
-        )
+        matches!(self, StoreError::Raced { .. })
+            || matches!(
+                self.db_code().as_deref(),
+                Some("40001") | Some("40P01") | Some("5") | Some("6") | Some("517") | Some("261")
+            )
     }
 
     /// A foreign key violation: a row still referenced, or a reference to a missing row.

@@ -34,8 +34,20 @@ pub enum Begin {
 }
 
 impl Store {
-    /// Reserves `key` for this principal, or says what an earlier request with it did.
+    /// Reserves `key` for this principal, or says what an earlier request with it did. Each of
+    /// these single writes runs again on a busy database or a serialization failure, like every
+    /// transaction: a long import holding SQLite's write lock must not turn a request that
+    /// succeeded into a 500 with its key stuck "in progress".
     pub async fn idempotent_begin(
+        &self,
+        principal: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Begin> {
+        crate::retry(|| self.idempotent_begin_once(principal, key, request_hash)).await
+    }
+
+    async fn idempotent_begin_once(
         &self,
         principal: &str,
         key: &str,
@@ -52,7 +64,9 @@ impl Store {
             .bind(principal).bind(key).fetch_optional(p).await?);
         Ok(match r {
             // Freed between the two statements by a request that failed: this one may run.
-            None => return Box::pin(self.idempotent_begin(principal, key, request_hash)).await,
+            None => {
+                return Box::pin(self.idempotent_begin_once(principal, key, request_hash)).await
+            }
             Some((request_hash, 0, _, since)) if at - since > ABANDONED_AFTER => Begin::Abandoned {
                 request_hash,
                 since,
@@ -75,15 +89,21 @@ impl Store {
         status: u16,
         body: &str,
     ) -> Result<()> {
-        on!(self, p => sqlx::query("UPDATE idempotency_keys SET status = $3, body = $4 WHERE principal = $1 AND key = $2 AND status = 0 AND body = $5")
+        crate::retry(|| async {
+            on!(self, p => sqlx::query("UPDATE idempotency_keys SET status = $3, body = $4 WHERE principal = $1 AND key = $2 AND status = 0 AND body = $5")
             .bind(principal).bind(key).bind(status as i32).bind(body).bind(token).execute(p).await?.rows_affected());
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     /// Frees `key` after its request failed (nothing was created), so that it can be retried.
     pub async fn idempotent_abandon(&self, principal: &str, key: &str, token: &str) -> Result<()> {
-        on!(self, p => sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status = 0 AND body = $3")
-            .bind(principal).bind(key).bind(token).execute(p).await?.rows_affected());
-        Ok(())
+        crate::retry(|| async {
+            on!(self, p => sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status = 0 AND body = $3")
+                .bind(principal).bind(key).bind(token).execute(p).await?.rows_affected());
+            Ok(())
+        })
+        .await
     }
 }

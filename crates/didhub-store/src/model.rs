@@ -187,6 +187,17 @@ pub enum DidSort {
 }
 
 impl DidSort {
+    /// The name a request gives the sort (`sort=`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            DidSort::Number => "number",
+            DidSort::Created => "created",
+            DidSort::Updated => "updated",
+            DidSort::Status => "status",
+            DidSort::Country => "country",
+        }
+    }
+
     pub(crate) fn column(&self) -> &'static str {
         match self {
             DidSort::Number => "d.number",

@@ -95,6 +95,10 @@ impl Store {
             if let Some(v) = version.filter(|v| *v != cur.version) {
                 return Err(StoreError::VersionMismatch { entity: "operator", id, expected: v, actual: cur.version });
             }
+            if cur.name == new_name {
+                // Nothing changes: no new version (other clients' ETags stay good), no entry.
+                return Ok(());
+            }
             let r = on_tx!(&mut tx, c => sqlx::query("UPDATE operators SET name = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
                 .bind(&new_name).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()));
             match r {

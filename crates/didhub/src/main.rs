@@ -317,12 +317,31 @@ struct Ctx {
     hold_days: i64,
 }
 
+/// A config file error by place, message and key only: the parser's own display quotes the
+/// line, which may be the database URL with its password.
+fn config_error(path: &std::path::Path, text: &str, mut e: toml::de::Error) -> anyhow::Error {
+    let place = e.span().map(|s| {
+        let before = &text[..s.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!(" (line {line}, column {column})")
+    });
+    // Without the input, the display is the message and the key (`in \`pool_size\``).
+    e.set_input(None);
+    let what = e.to_string().trim().replace('\n', "; ");
+    anyhow::anyhow!(
+        "config file {}{}: {what}",
+        path.display(),
+        place.unwrap_or_default()
+    )
+}
+
 fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
     let file: FileConfig = match &g.config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("reading config file {}", p.display()))?;
-            toml::from_str(&text).with_context(|| format!("config file {}", p.display()))?
+            toml::from_str(&text).map_err(|e| config_error(p, &text, e))?
         }
         None => FileConfig::default(),
     };

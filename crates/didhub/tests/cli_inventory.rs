@@ -372,6 +372,32 @@ fn config_file_sets_defaults_that_flags_override() {
         r.stderr
     );
     r.assert_no_panic("bad config");
+    // A mistake on the database URL's line names the place, never the line (its password).
+    let bad = db.write(
+        "secret.toml",
+        "database-url = \"postgres://u:hunter2@db.example/x\"\n",
+    );
+    let r = run(
+        &["--config", &bad.display().to_string(), "operators", "list"],
+        &[],
+    );
+    assert!(!r.success());
+    assert!(
+        r.stderr.contains("secret.toml") && r.stderr.contains("line 1"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    let bad = db.write(
+        "unclosed.toml",
+        "database_url = \"postgres://u:hunter2@db.example/x\n",
+    );
+    let r = run(
+        &["--config", &bad.display().to_string(), "operators", "list"],
+        &[],
+    );
+    assert!(!r.success());
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
     let r = run(
         &[
             "--config",
