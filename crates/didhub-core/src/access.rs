@@ -137,9 +137,14 @@ impl FromStr for Role {
 }
 
 /// Accepts an e-mail address of a plausible shape (the mailbox is proven by use, not here).
+/// Longest e-mail address (RFC 5321's path limit, less the brackets).
+pub const MAX_EMAIL: usize = 254;
+/// Longest password accepted.
+pub const MAX_PASSWORD: usize = 1024;
+
 pub fn email(s: &str) -> Result<String, String> {
     let t = s.trim().to_lowercase();
-    let ok = t.len() <= 254
+    let ok = t.len() <= MAX_EMAIL
         && t.split_once('@').is_some_and(|(l, d)| {
             !l.is_empty()
                 && !d.is_empty()
@@ -161,8 +166,10 @@ pub fn check_password(p: &str) -> Result<(), String> {
     let n = p.chars().count();
     if n < 12 {
         Err("password must have at least 12 characters".into())
-    } else if n > 1024 {
-        Err("password must have at most 1024 characters".into())
+    } else if n > MAX_PASSWORD {
+        Err(format!(
+            "password must have at most {MAX_PASSWORD} characters"
+        ))
     } else {
         Ok(())
     }

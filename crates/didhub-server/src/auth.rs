@@ -239,8 +239,8 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
 
 /// The client address for login throttling.
 pub fn client_address(req: &axum::http::Extensions) -> String {
-    req.get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+    req.get::<ConnectInfo<crate::PeerAddr>>()
+        .map(|c| c.0 .0.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 

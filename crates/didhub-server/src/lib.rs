@@ -27,6 +27,42 @@ pub use auth::Principal;
 
 /// Largest upload accepted by the import endpoint.
 pub const MAX_UPLOAD: usize = 256 * 1024 * 1024;
+/// Largest body of any other request: room for the largest JSON a route takes (100,000 ids
+/// with versions in a bulk selection, about 6 MB), not for a client to fill memory with.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Largest body of the one route anyone may call unsigned (an e-mail and a password).
+pub const MAX_LOGIN_BODY: usize = 16 * 1024;
+
+/// The body limit of a route (by its template).
+fn body_limit(route: &str) -> usize {
+    match route {
+        "/api/v1/dids/import" => MAX_UPLOAD,
+        "/api/v1/auth/login" => MAX_LOGIN_BODY,
+        _ => MAX_BODY,
+    }
+}
+
+/// Holds each request to its route's body limit: a declared length above it is a 413 before
+/// anything is read; a body without one is cut off (413) when it passes the limit.
+async fn limit_body(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str())
+        .unwrap_or("");
+    let limit = body_limit(route);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return error::ApiError::TooLarge(format!("the body is over {limit} bytes"))
+            .into_response();
+    }
+    let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)));
+    next.run(req).await
+}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -144,7 +180,10 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_endpoint))
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
+        .layer(middleware::from_fn(limit_body))
         .layer(middleware::from_fn(track))
+        // `limit_body` sets each route's own limit; this one only lifts axum's default above
+        // the largest of them.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -246,7 +285,9 @@ pub async fn serve(
                     .enable_all()
                     .build()?;
                 rt.block_on(async move {
-                    axum::serve(Handoff { rx, addr }, app(state))
+                    // With each connection's peer address: login throttling counts per client.
+                    let app = app(state).into_make_service_with_connect_info::<PeerAddr>();
+                    axum::serve(Handoff { rx, addr }, app)
                         .with_graceful_shutdown(async move {
                             let _ = stopped.wait_for(|s| *s).await;
                         })
@@ -293,8 +334,18 @@ pub async fn serve(
     .map_err(std::io::Error::other)?
 }
 
+/// A connection's peer address, as `ConnectInfo` of the connections `serve` hands over.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Handoff>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Handoff>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
 /// The connections the accepting task hands to one HTTP thread.
-struct Handoff {
+pub struct Handoff {
     rx: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, std::net::SocketAddr)>,
     addr: std::net::SocketAddr,
 }

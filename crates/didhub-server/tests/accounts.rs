@@ -904,3 +904,175 @@ async fn method_not_allowed_story(app: &TestApp) {
     assert_eq!(r.status(), 404);
 }
 both_backends!(method_not_allowed, method_not_allowed_story);
+
+/// What the login door must hold against: bodies meant to fill memory, guesses sent in
+/// parallel, sessions that outlive a password or a disabled account, the bootstrap admin's
+/// address taken by someone else, and a misspelt field read as nothing.
+async fn login_hardening_story(app: &TestApp) {
+    let sys = Actor::system();
+    let u = app
+        .store
+        .create_user(
+            &sys,
+            None,
+            "guard@example.com",
+            Role::Operations,
+            None,
+            Some("the first long password"),
+        )
+        .await
+        .unwrap();
+    let login = |email: String, pw: String| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": pw}))
+            .send()
+    };
+    // A login body over 16 KiB is refused before it is read; one within it but longer than
+    // any password is wrong without being hashed or stored.
+    let r = login("a@b.example".into(), "x".repeat(20_000))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = login("a@b.example".into(), "x".repeat(2_000))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = login("x".repeat(10_000), "guess guess guess".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (_, a) = app
+        .get_json("/api/v1/audit?action=auth.login_failed&limit=100")
+        .await;
+    assert!(
+        a["items"].as_array().unwrap().is_empty(),
+        "nothing kept of over-long attempts: {a}"
+    );
+    // Other routes take up to 16 MiB of JSON, no more (the import takes its file): a larger
+    // declared body is refused from its headers, before a byte of it is read.
+    let head = format!(
+        "POST /api/v1/operators HTTP/1.1\r\nHost: didhub\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        app.token,
+        17 * 1024 * 1024
+    );
+    let addr = app
+        .url("/")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut conn, head.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut conn, &mut answer),
+    )
+    .await
+    .expect("answered without the body")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("too-large"), "{answer}");
+
+    // A failure is the client's, by its address.
+    let r = login("guard@example.com".into(), "one plain guess".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (_, a) = app
+        .get_json("/api/v1/audit?action=auth.login_failed&limit=100")
+        .await;
+    assert_eq!(a["items"][0]["changes"]["address"], "127.0.0.1", "{a}");
+    // Guesses in parallel: each is written before it is counted, so no more than the
+    // account's limit (5, one already used) are ever checked.
+    let guesses = (0..12).map(|i| login("guard@example.com".into(), format!("guess number {i}")));
+    let answers: Vec<u16> = futures::future::join_all(guesses)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let checked = answers.iter().filter(|s| **s == 401).count();
+    assert!(
+        checked <= 4 && answers.iter().all(|s| *s == 401 || *s == 429),
+        "{answers:?}"
+    );
+    // A new password ends the sessions of the old one; disabling ends them too.
+    let sessions_of = |email: &'static str, pw: &'static str| async move {
+        let r = login(email.into(), pw.into()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        cookie.split(';').next().unwrap().to_string()
+    };
+    let me = |session: String| {
+        app.client
+            .get(app.url("/api/v1/auth/me"))
+            .header("cookie", session)
+            .send()
+    };
+    app.store
+        .create_user(
+            &sys,
+            None,
+            "second@example.com",
+            Role::Support,
+            None,
+            Some("second long password"),
+        )
+        .await
+        .unwrap();
+    let s1 = sessions_of("second@example.com", "second long password").await;
+    assert_eq!(me(s1.clone()).await.unwrap().status(), 200);
+    let second = app
+        .store
+        .find_user("second@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/users/{}/password", second.id)))
+        .bearer_auth(&app.token)
+        .json(&json!({"password": "a brand new password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(me(s1).await.unwrap().status(), 401, "the old session ended");
+    let s2 = sessions_of("second@example.com", "a brand new password").await;
+    assert_eq!(me(s2.clone()).await.unwrap().status(), 200);
+    for disabled in [true, false] {
+        let r = app
+            .patch(&format!("/api/v1/users/{}", second.id))
+            .json(&json!({"disabled": disabled}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(
+        me(s2).await.unwrap().status(),
+        401,
+        "enabled again, the account signs in afresh"
+    );
+
+    // A misspelt field is an error, not a no-op.
+    let r = app
+        .patch(&format!("/api/v1/users/{}", u.id))
+        .json(&json!({"disable": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    // The bootstrap admin's address is not for anyone else.
+    let e = app
+        .store
+        .create_user(&sys, None, "admin@localhost", Role::Support, None, None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("reserved"), "{e}");
+}
+both_backends!(login_hardening, login_hardening_story);

@@ -27,6 +27,20 @@ pub(crate) fn check_reason(r: Option<&str>) -> Result<Option<String>> {
     didhub_core::did::reason(r).map_err(|e| StoreError::invalid("reason", e))
 }
 
+/// The id for an entry `tx` writes later (a batch's, which its DIDs carry from the start),
+/// from the clock every other entry's id comes from: the database's on PostgreSQL, so that a
+/// DID's history never puts an edit before the batch that made it when hosts' clocks differ.
+pub(crate) async fn entry_id(tx: &mut Tx) -> Result<Uuid> {
+    Ok(match tx {
+        Tx::Postgres(c) => {
+            sqlx::query_scalar("SELECT didhub_uuid7()")
+                .fetch_one(&mut **c)
+                .await?
+        }
+        Tx::Sqlite(_) => new_id(),
+    })
+}
+
 /// Writes one entry in the caller's transaction. On PostgreSQL the id (unless given) and the
 /// time come from the database clock when the row is written (`didhub_uuid7()`), after the
 /// change's row locks, so that entries about one DID sort in the order of its changes.

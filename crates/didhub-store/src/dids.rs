@@ -434,7 +434,7 @@ impl Store {
             })?;
         let batch_id = retry(|| async {
             let mut tx = self.begin().await?;
-            let batch_id = new_id();
+            let batch_id = crate::audit::entry_id(&mut tx).await?;
             let mut stock = crate::blocks::StockTally::default();
             let existing = insert_rows(&mut tx, &rows, batch_id, &mut stock).await?;
             if !existing.is_empty() {

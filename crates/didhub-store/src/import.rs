@@ -418,7 +418,7 @@ impl Store {
         });
 
         let mut db = self.begin().await?;
-        let batch_id = crate::new_id();
+        let batch_id = crate::audit::entry_id(&mut db).await?;
         // Names and ids only: the operator list with DID counts would scan the inventory.
         // Read in the import's own transaction: a second connection could wait out the pool
         // (`--pool-size 1`), and the list is then the one the import's writes build on.

@@ -80,6 +80,12 @@ impl Store {
     /// The bootstrap admin's id, creating the user on first use.
     pub async fn bootstrap_admin(&self) -> Result<Uuid> {
         if let Some(u) = self.find_user(BOOTSTRAP_ADMIN).await? {
+            // Never hand out a token for an account of that name that is not an admin.
+            if u.role != Role::Admin || u.disabled {
+                return Err(StoreError::Config(format!(
+                    "{BOOTSTRAP_ADMIN} is not an enabled admin; name the token's user with --user"
+                )));
+            }
             return Ok(u.id);
         }
         match self

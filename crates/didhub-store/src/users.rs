@@ -5,7 +5,7 @@ use argon2::password_hash::{
 };
 use argon2::Argon2;
 use chrono::{DateTime, Duration, Utc};
-use didhub_core::access::{check_password, email as check_email, Role};
+use didhub_core::access::{check_password, email as check_email, Role, MAX_EMAIL, MAX_PASSWORD};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -104,6 +104,13 @@ impl Store {
         password: Option<&str>,
     ) -> Result<User> {
         let email = check_email(email).map_err(|e| StoreError::invalid("email", e))?;
+        if email == crate::tokens::BOOTSTRAP_ADMIN && role != Role::Admin {
+            // `didhub token create` without `--user` acts as this account.
+            return Err(StoreError::invalid(
+                "email",
+                format!("{email} is reserved for the bootstrap admin"),
+            ));
+        }
         if let Some(g) = granter {
             g.check_grant(role)
                 .map_err(|e| StoreError::invalid("role", e))?;
@@ -203,6 +210,11 @@ impl Store {
             if new_role != cur.role {
                 write_audit(&mut tx, AuditWrite { id: None, actor, action: "user.role", entity: "user", entity_id: Some(id), subject: Some(cur.email.clone()), changes: json!({"role": [cur.role, new_role]}), reason: None }).await?;
             }
+            if let Some(Some(at)) = disabled_at {
+                // A disabled account's sessions end now: enabled again, it signs in afresh
+                // (API tokens are refused while it is disabled, and are managed on their own).
+                on_tx!(&mut tx, c => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL").bind(at).bind(id).execute(&mut *c).await?.rows_affected());
+            }
             if let Some(d) = disabled_at {
                 write_audit(&mut tx, AuditWrite { id: None, actor, action: "user.disable", entity: "user", entity_id: Some(id), subject: Some(cur.email.clone()), changes: json!({"disabled": [cur.disabled, d.is_some()]}), reason: None }).await?;
             }
@@ -219,10 +231,17 @@ impl Store {
             .await
             .map_err(|e| StoreError::Config(e.to_string()))??;
         let u = self.get_user(None, id).await?;
-        on!(self, p => sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 WHERE id = $3").bind(&hash).bind(now()).bind(id).execute(p).await?.rows_affected());
-        self.audit_event(actor, "user.password", "user", Some(u.email), json!({}))
-            .await?;
-        Ok(())
+        // One transaction: the new password, the end of every session signed in with the old
+        // one (a stolen cookie dies with the password), the audit entry.
+        retry(|| async {
+            let mut tx = self.begin().await?;
+            let at = now();
+            on_tx!(&mut tx, c => sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 WHERE id = $3").bind(&hash).bind(at).bind(id).execute(&mut *c).await?.rows_affected());
+            let ended = on_tx!(&mut tx, c => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL").bind(at).bind(id).execute(&mut *c).await?.rows_affected());
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "user.password", entity: "user", entity_id: Some(id), subject: Some(u.email.clone()), changes: json!({"sessions_ended": ended}), reason: None }).await?;
+            tx.commit().await
+        })
+        .await
     }
 
     /// Checks a password login, throttled per account and per address; every outcome is a
@@ -233,11 +252,22 @@ impl Store {
         password: &str,
         address: &str,
     ) -> Result<User, LoginError> {
+        // Longer than any address or password didhub accepts: wrong, and not worth hashing
+        // (nor storing: the failure log and the audit log would keep whatever came).
+        if email.trim().len() > MAX_EMAIL || password.chars().count() > MAX_PASSWORD {
+            return Err(LoginError::Invalid);
+        }
         let account = email.trim().to_lowercase();
         let since = now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
+        // The attempt is written before it is counted or checked: guesses sent in parallel
+        // each see the others, so the limit holds for them too. A good password removes it.
+        let attempt = new_id();
+        on!(self, p => sqlx::query("INSERT INTO login_failures (id, account, address, at) VALUES ($1,$2,$3,$4)").bind(attempt).bind(&account).bind(address).bind(now()).execute(p).await.map_err(StoreError::from)?.rows_affected());
         let (by_account, by_address): (i64, i64) = on!(self, p => sqlx::query_as("SELECT (SELECT count(*) FROM login_failures WHERE account = $1 AND at > $3), (SELECT count(*) FROM login_failures WHERE address = $2 AND at > $3)")
             .bind(&account).bind(address).bind(since).fetch_one(p).await.map_err(StoreError::from)?);
-        if by_account >= MAX_FAILURES_ACCOUNT || by_address >= MAX_FAILURES_ADDRESS {
+        if by_account > MAX_FAILURES_ACCOUNT || by_address > MAX_FAILURES_ADDRESS {
+            // Refused unchecked: not a failure of its own (the lockout does not grow with it).
+            on!(self, p => sqlx::query("DELETE FROM login_failures WHERE id = $1").bind(attempt).execute(p).await.map_err(StoreError::from)?.rows_affected());
             self.audit_event(
                 &Actor(format!("address:{address}")),
                 "auth.login_throttled",
@@ -274,7 +304,7 @@ impl Store {
                 Ok(u)
             }
             _ => {
-                on!(self, p => sqlx::query("INSERT INTO login_failures (id, account, address, at) VALUES ($1,$2,$3,$4)").bind(new_id()).bind(&account).bind(address).bind(now()).execute(p).await.map_err(StoreError::from)?.rows_affected());
+                // The attempt written above stays: it is this failure.
                 self.audit_event(
                     &Actor(format!("address:{address}")),
                     "auth.login_failed",

@@ -214,6 +214,7 @@ pub async fn get_user(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub role: Option<Role>,
     pub disabled: Option<bool>,
@@ -252,5 +253,7 @@ pub async fn set_password(
 ) -> ApiResult<StatusCode> {
     s.store.get_user(user_scope(&p), id).await?;
     s.store.set_password(&p.actor(), id, &b.password).await?;
+    // The user's sessions ended with the old password; cached ones with them.
+    s.tokens.clear();
     Ok(StatusCode::NO_CONTENT)
 }
