@@ -86,6 +86,8 @@ pub enum LicenseError {
     NegativePrice,
     #[error("price {0} has more decimals than the currency's minor unit allows")]
     TooPrecise(Decimal),
+    #[error("price {0} is too large to be priced pro rata")]
+    TooLarge(Decimal),
     #[error("a {service} service cannot be attached to a PBX with a {license} license: all services of a PBX share its term kind")]
     TermMismatch {
         service: TermKind,
@@ -102,6 +104,21 @@ pub struct Quote {
     /// Serialised as a decimal string.
     #[schema(value_type = String, example = "913.97")]
     pub amount: Decimal,
+}
+
+impl LicenseError {
+    /// The request field an error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            LicenseError::NegativePrice
+            | LicenseError::TooPrecise(_)
+            | LicenseError::TooLarge(_) => "price",
+            LicenseError::UnknownTerm(_) | LicenseError::TermMismatch { .. } => "term_kind",
+            LicenseError::DateOutOfRange
+            | LicenseError::BeforePeriod { .. }
+            | LicenseError::AfterExpiry { .. } => "service_start",
+        }
+    }
 }
 
 /// Prices a service started on `service_start` under a license period of `term` from
@@ -134,7 +151,11 @@ pub fn quote(
     }
     let days = (expires - service_start).num_days();
     let period_days = (expires - period_start).num_days();
-    let amount = (price * Decimal::from(days) / Decimal::from(period_days))
+    // Checked: a price near Decimal's bound (any string the request parses) would overflow.
+    let amount = price
+        .checked_mul(Decimal::from(days))
+        .and_then(|p| p.checked_div(Decimal::from(period_days)))
+        .ok_or(LicenseError::TooLarge(price))?
         .round_dp_with_strategy(minor_units, RoundingStrategy::MidpointAwayFromZero);
     Ok(Quote {
         expires,
@@ -253,16 +274,33 @@ mod tests {
 
     #[test]
     fn half_up() {
-        // 1.00 × 1/8 = 0.125 → 0.13
-        let q = quote(
-            TermKind::Monthly,
-            d("2021-02-01"),
-            d("2021-02-28"),
-            Decimal::new(100, 2),
-            2,
-        );
-        // Feb 2021 has 28 days: 1 day of 28 = 0.0357 → 0.04
-        assert_eq!(q.unwrap().amount.to_string(), "0.04");
+        let feb = |from: &str, price: Decimal, minor| {
+            quote(TermKind::Monthly, d("2021-02-01"), d(from), price, minor)
+                .unwrap()
+                .amount
+                .to_string()
+        };
+        // Feb 2021 has 28 days: 1 day of 28 of 1.00 = 0.0357… → 0.04.
+        assert_eq!(feb("2021-02-28", Decimal::new(100, 2), 2), "0.04");
+        // Exact midpoints round away from zero, in every minor unit:
+        // 14 days of 28 of 0.25 = 0.125 → 0.13; of JPY 1 = 0.5 → 1; of KWD 0.001 = 0.0005 → 0.001.
+        assert_eq!(feb("2021-02-15", Decimal::new(25, 2), 2), "0.13");
+        assert_eq!(feb("2021-02-15", Decimal::new(1, 0), 0), "1");
+        assert_eq!(feb("2021-02-15", Decimal::new(1, 3), 3), "0.001");
+        // 7 days of 28 of 0.02 = 0.005 → 0.01 (a quarter, also a midpoint at 2 decimals).
+        assert_eq!(feb("2021-02-22", Decimal::new(2, 2), 2), "0.01");
+    }
+
+    #[test]
+    fn a_price_beyond_pricing_is_an_error_not_a_panic() {
+        for price in [Decimal::MAX, "1e28".parse::<Decimal>().unwrap()] {
+            let q = quote(TermKind::Yearly, d("2020-05-15"), d("2020-08-10"), price, 2);
+            assert!(matches!(q, Err(LicenseError::TooLarge(_))), "{q:?}");
+        }
+        // The largest price that still fits is priced.
+        let big = Decimal::MAX / Decimal::from(2000);
+        let big = big.trunc();
+        assert!(quote(TermKind::FiveYear, d("2020-05-15"), d("2020-05-15"), big, 0).is_ok());
     }
 
     fn date() -> impl Strategy<Value = NaiveDate> {
@@ -283,19 +321,21 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_exceeds_price(t in term(), start in date(), off in 0i64..2000, cents in 0i64..10_000_000) {
-            let price = Decimal::new(cents, 2);
+        fn never_exceeds_price(t in term(), start in date(), off in 0i64..2000, minor in 0u32..=3, units in 0i64..10_000_000) {
+            // JPY (0), EUR (2), KWD (3) decimals alike.
+            let price = Decimal::new(units, minor);
             let exp = t.expiry(start).unwrap();
             let s = start + chrono::Duration::days(off % (exp - start).num_days());
-            let q = quote(t, start, s, price, 2).unwrap();
+            let q = quote(t, start, s, price, minor).unwrap();
             prop_assert!(q.amount <= price);
             prop_assert!(q.amount >= Decimal::ZERO);
+            prop_assert!(q.amount.scale() <= minor);
         }
 
         #[test]
-        fn full_period_costs_full_price(t in term(), start in date(), cents in 0i64..10_000_000) {
-            let price = Decimal::new(cents, 2);
-            prop_assert_eq!(quote(t, start, start, price, 2).unwrap().amount, price);
+        fn full_period_costs_full_price(t in term(), start in date(), minor in 0u32..=3, units in 0i64..10_000_000) {
+            let price = Decimal::new(units, minor);
+            prop_assert_eq!(quote(t, start, start, price, minor).unwrap().amount, price);
         }
 
         #[test]

@@ -826,6 +826,48 @@ async fn licensing_story(app: &TestApp) {
     let (st, q) = app.post_json("/api/v1/licenses/quote", &json!({"term_kind": "yearly", "period_start": "2020-05-15", "service_start": "2020-08-10", "price": "1200.00"})).await;
     assert_eq!(st, 200);
     assert_eq!(q["amount"], "913.97");
+    // A price beyond what can be priced pro rata is the request's error, not a crash.
+    for price in ["1e28", "79228162514264337593543950335"] {
+        let (st, p) = app.post_json("/api/v1/licenses/quote", &json!({"term_kind": "yearly", "period_start": "2020-05-15", "service_start": "2020-08-10", "price": price})).await;
+        assert_eq!(st, 422, "{price}: {p}");
+        assert_eq!(p["errors"][0]["field"], "price", "{p}");
+    }
+    // A retried renewal or service add (same Idempotency-Key) happens once.
+    let keyed = |path: String, key: &'static str, body: Value| {
+        app.post(&path)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    for _ in 0..2 {
+        let r = keyed(
+            format!("/api/v1/pbxs/{pbx}/license/renew"),
+            "renew-once",
+            json!({}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+        let lic: Value = r.json().await.unwrap();
+        assert_eq!(lic["expires"], "2023-05-15", "{lic}");
+    }
+    for _ in 0..2 {
+        let r = keyed(
+            format!("/api/v1/pbxs/{pbx}/services"),
+            "add-once",
+            json!({"kind": "sip_trunk", "currency": "EUR", "service_start": "2022-06-01"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let (_, services) = app.get_json(&format!("/api/v1/pbxs/{pbx}/services")).await;
+    assert_eq!(services.as_array().unwrap().len(), 2, "{services}");
+    assert_eq!(
+        services[0]["charges"].as_array().unwrap().len(),
+        3,
+        "one renewal charge, not two: {services}"
+    );
     // Active customer: a confirmed order and a PBX with a license active today.
     let (_, c) = app.get_json(&format!("/api/v1/customers/{ca}")).await;
     assert_eq!(c["active"], false);

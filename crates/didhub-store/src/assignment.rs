@@ -2,7 +2,7 @@
 //! `didhub_core::assignment`'s; here they are applied in transactions with conditional updates
 //! so that no DID is ever taken twice, whatever the concurrency.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use didhub_core::assignment::{
@@ -450,7 +450,7 @@ impl Store {
                 return Err(StoreError::VersionMismatch { entity: "package", id, expected: v, actual: cur.version });
             }
             let mut tx = self.begin().await?;
-            let lock = if matches!(tx, Tx::Postgres(_)) { " FOR UPDATE" } else { "" };
+            let lock = tx.row_lock(" FOR UPDATE");
             // The package row first: a client package being created for it (which reads the
             // allowance FOR SHARE) waits, and then copies the new allowance.
             on_tx!(&mut tx, c => sqlx::query(&format!("SELECT id FROM packages WHERE id = $1{lock}")).bind(id).execute(&mut *c).await?.rows_affected());
@@ -464,7 +464,7 @@ impl Store {
                 .bind(&pname).bind(p.did_allowance).bind(&tag).bind(&country).bind(&number_type).bind(at).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
                 .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::Conflict(format!("a package named '{pname}' exists")) } else { e } })?;
             if n != 1 {
-                return Err(StoreError::VersionMismatch { entity: "package", id, expected: cur.version, actual: cur.version + 1 });
+                return Err(StoreError::changed("package", id, expected, cur.version));
             }
             // Under the client package locks taken above: an assignment waiting on one of them
             // re-reads its row, now with the new allowance and rule.
@@ -514,7 +514,7 @@ impl Store {
         retry(|| async {
             let cur = self.get_package(id).await?;
             let mut tx = self.begin().await?;
-            let lock = if matches!(tx, Tx::Postgres(_)) { " FOR UPDATE" } else { "" };
+            let lock = tx.row_lock(" FOR UPDATE");
             // Holds the package against a client package being created for it meanwhile.
             on_tx!(&mut tx, c => sqlx::query(&format!("SELECT id FROM packages WHERE id = $1{lock}")).bind(id).execute(&mut *c).await?.rows_affected());
             let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM client_packages WHERE package_id = $1").bind(id).fetch_one(&mut *c).await?);
@@ -565,7 +565,7 @@ impl Store {
             // The allowance and rule as the package has them now: on PostgreSQL the share lock waits for
             // an edit of the package in progress and then reads what it committed (or finds
             // the package deleted).
-            let share = if matches!(tx, Tx::Postgres(_)) { " FOR SHARE" } else { "" };
+            let share = tx.row_lock(" FOR SHARE");
             type Rule = (i32, Option<String>, Option<String>, Option<String>);
             let rule: Option<Rule> = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT did_allowance, tag, country, number_type FROM packages WHERE id = $1{share}")).bind(package_id).fetch_optional(&mut *c).await?);
             let (allowance, tag, country, number_type) = rule.ok_or_else(|| StoreError::invalid("package_id", format!("package {package_id} does not exist")))?;
@@ -676,7 +676,7 @@ impl Store {
             let n = on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET state = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
                 .bind(to.as_str()).bind(at).bind(id).bind(cp.version).execute(&mut *c).await?.rows_affected());
             if n != 1 {
-                return Err(StoreError::VersionMismatch { entity: "client package", id, expected: cp.version, actual: cp.version + 1 });
+                return Err(StoreError::changed("client package", id, expected, cp.version));
             }
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "client_package.state", entity: "client_package", entity_id: Some(id), subject: Some(customer), changes: json!({"state": [from, to]}), reason: None }).await?;
             let dids = self.dids_where(&mut tx, "d.client_package_id = $1", id).await?;
@@ -704,11 +704,25 @@ impl Store {
                     _ => "",
                 };
                 // Set-based: one statement per group, checked against what was read.
-                let sql = format!("UPDATE dids SET {set}, updated_at = $1, version = version + 1 WHERE client_package_id = $2 AND status = $4{only}");
+                let sql = format!("UPDATE dids SET {set}, updated_at = $1, version = version + 1 WHERE client_package_id = $2 AND status = $4{only} RETURNING id, status, operator_id");
                 let hold_until = matches!(action, HoldAction::Hold).then_some(until);
-                let n = on_tx!(&mut tx, c => sqlx::query(&sql).bind(at).bind(id).bind(hold_until).bind(status).execute(&mut *c).await?.rows_affected());
-                if n as usize != group.len() {
+                let written: Vec<(Uuid, String, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(&sql).bind(at).bind(id).bind(hold_until).bind(status).fetch_all(&mut *c).await?);
+                let n = written.len();
+                if n != group.len() {
                     return Err(StoreError::Conflict("the package's DIDs changed while its state changed; try again".into()));
+                }
+                // As the rows really were when written: an edit of a DID's after-hold status
+                // or operator (which takes no package lock) may have come since the read.
+                let written: HashMap<Uuid, (String, Uuid)> =
+                    written.into_iter().map(|(d, st, op)| (d, (st, op))).collect();
+                let mut group = group;
+                for d in &mut group {
+                    if let Some((st, op)) = written.get(&d.id) {
+                        if let (HoldAction::Release, Ok(st)) = (action, st.parse()) {
+                            d.after_hold = st;
+                        }
+                        d.operator_id = *op;
+                    }
                 }
                 let after: Vec<Did> = group.iter().map(|d| match action {
                     HoldAction::Hold => moved_did(d, DidStatus::Hold, d.customer_id, d.client_package_id, d.destination.clone(), hold_until, at),
@@ -943,7 +957,8 @@ impl Store {
             let n = on_tx!(&mut tx, c => sqlx::query("UPDATE dids SET status = $1, customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4 AND client_package_id = $5")
                 .bind(d.after_hold.as_str()).bind(at).bind(d.id).bind(d.version).bind(cp_id).execute(&mut *c).await?.rows_affected());
             if n != 1 {
-                return Err(StoreError::stale("DID", d.id, d.version));
+                // The client named no version: run again on the DID as it now is.
+                return Err(StoreError::Raced { entity: "DID", id: d.id });
             }
             let after = moved_did(&d, d.after_hold, None, None, None, None, at);
             record_moves(&mut tx, actor, "did.unassign", std::slice::from_ref(&d), std::slice::from_ref(&after), reason).await?;
@@ -973,7 +988,7 @@ impl Store {
             let mut moved = Vec::new();
             for (cp, group) in by_cp {
                 // Client packages in id order, each the lock its DIDs' writers take first.
-                let lock = if matches!(tx, Tx::Postgres(_)) { " FOR UPDATE SKIP LOCKED" } else { "" };
+                let lock = tx.row_lock(" FOR UPDATE SKIP LOCKED");
                 let mine: Option<Uuid> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("SELECT id FROM client_packages WHERE id = $1{lock}")).bind(cp).fetch_optional(&mut *c).await?);
                 if mine.is_none() {
                     continue; // another instance is on it
@@ -985,10 +1000,25 @@ impl Store {
                     if i > 0 { upd.push(","); }
                     upd.bind(Param::Uuid(d.id));
                 }
-                upd.push(") RETURNING id");
-                let done: Vec<Uuid> = on_tx!(&mut tx, c => bind_all!(sqlx::query_scalar(&upd.text), upd.params).fetch_all(&mut *c).await?);
-                // Only those still due (a reactivation may have come first).
-                let group: Vec<Did> = group.into_iter().filter(|d| done.contains(&d.id)).collect();
+                upd.push(") RETURNING id, status, operator_id");
+                let done: Vec<(Uuid, String, Uuid)> = on_tx!(&mut tx, c => bind_all!(sqlx::query_as(&upd.text), upd.params).fetch_all(&mut *c).await?);
+                // Only those still due (a reactivation may have come first), each as the row
+                // really was when written: an edit of its after-hold status or operator since
+                // the read above is what the audit entry and the stock count must show.
+                let written: HashMap<Uuid, (String, Uuid)> =
+                    done.into_iter().map(|(id, st, op)| (id, (st, op))).collect();
+                let group: Vec<Did> = group
+                    .into_iter()
+                    .filter_map(|mut d| {
+                        let (st, op) = written.get(&d.id)?;
+                        // A status the schema's CHECK admits always parses.
+                        if let Ok(st) = st.parse() {
+                            d.after_hold = st;
+                        }
+                        d.operator_id = *op;
+                        Some(d)
+                    })
+                    .collect();
                 on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_count = did_count - $1 WHERE id = $2").bind(group.len() as i64).bind(cp).execute(&mut *c).await?.rows_affected());
                 let after: Vec<Did> = group.iter().map(|d| moved_did(d, d.after_hold, None, None, None, None, due)).collect();
                 record_moves(&mut tx, &actor, "did.hold_expired", &group, &after, None).await?;

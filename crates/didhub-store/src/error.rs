@@ -74,6 +74,16 @@ impl StoreError {
         }
     }
 
+    /// A row that changed between this request's read (at version `read`) and its
+    /// conditional write: 412 when the client named a version (its precondition no longer
+    /// holds), else a race that `retry` settles by running the request again.
+    pub fn changed(entity: &'static str, id: Uuid, client: Option<i64>, read: i64) -> Self {
+        match client {
+            Some(_) => StoreError::stale(entity, id, read),
+            None => StoreError::Raced { entity, id },
+        }
+    }
+
     pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
         StoreError::NotFound {
             entity,

@@ -158,7 +158,10 @@ impl Store {
             .map_err(|e| license_err("period_start", e))?;
         retry(|| async {
             let mut tx = self.begin().await?;
-            let cur: Option<LicenseRow> = on_tx!(&mut tx, c => sqlx::query_as("SELECT pbx_id, term_kind, period_start, expires, version FROM licenses WHERE pbx_id = $1").bind(pbx_id).fetch_optional(&mut *c).await?);
+            // Locked before the services are counted: a service being added (which holds the
+            // row `FOR SHARE`) is then counted, not left on a period replaced under it.
+            let lock = tx.row_lock(" FOR UPDATE");
+            let cur: Option<LicenseRow> = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT pbx_id, term_kind, period_start, expires, version FROM licenses WHERE pbx_id = $1{lock}")).bind(pbx_id).fetch_optional(&mut *c).await?);
             let services: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM services WHERE pbx_id = $1").bind(pbx_id).fetch_one(&mut *c).await?);
             if services > 0 && cur.as_ref().is_some_and(|l| term(&l.term_kind) != term_kind || l.period_start != period_start) {
                 return Err(StoreError::Conflict("this PBX has services tied to its current license period; renew the license instead of replacing it".into()));
@@ -187,14 +190,17 @@ impl Store {
         let pbx = self.get_pbx(scope, pbx_id).await?;
         retry(|| async {
             let mut tx = self.begin().await?;
-            let cur: LicenseRow = on_tx!(&mut tx, c => sqlx::query_as("SELECT pbx_id, term_kind, period_start, expires, version FROM licenses WHERE pbx_id = $1").bind(pbx_id).fetch_optional(&mut *c).await?)
+            // Locked: services being added finish first, and are renewed with the rest.
+            let lock = tx.row_lock(" FOR UPDATE");
+            let cur: LicenseRow = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT pbx_id, term_kind, period_start, expires, version FROM licenses WHERE pbx_id = $1{lock}")).bind(pbx_id).fetch_optional(&mut *c).await?)
                 .ok_or_else(|| StoreError::invalid("license", "this PBX has no license to renew"))?;
             let t = term(&cur.term_kind);
             let (start, expires) = renew(t, cur.expires).map_err(|e| license_err("license", e))?;
             let n = on_tx!(&mut tx, c => sqlx::query("UPDATE licenses SET period_start = $1, expires = $2, updated_at = $3, version = version + 1 WHERE pbx_id = $4 AND version = $5")
                 .bind(start).bind(expires).bind(now()).bind(pbx_id).bind(cur.version).execute(&mut *c).await?.rows_affected());
             if n != 1 {
-                return Err(StoreError::stale("license", pbx_id, cur.version));
+                // The client named no version: run again on the new state.
+                return Err(StoreError::Raced { entity: "license", id: pbx_id });
             }
             let services: Vec<(Uuid, Uuid, String)> = on_tx!(&mut tx, c => sqlx::query_as("SELECT id, service_kind_id, currency FROM services WHERE pbx_id = $1 AND expires = $2").bind(pbx_id).bind(cur.expires).fetch_all(&mut *c).await?);
             let mut renewed = Vec::new();
@@ -340,7 +346,7 @@ impl Store {
             price.amount,
             minor_units(cur),
         )
-        .map_err(|e| StoreError::invalid("service_start", e))?;
+        .map_err(|e| StoreError::invalid(e.field(), e))?;
         Ok((
             kind.clone(),
             ServiceQuote {
@@ -365,8 +371,13 @@ impl Store {
         req: &ServiceRequest,
     ) -> Result<(Service, ServiceQuote)> {
         let pbx = self.get_pbx(scope, pbx_id).await?;
-        let (kind, q) = self.quote_service(scope, pbx_id, req).await?;
+        // "Today" read once: priced and stored from the same day, even across midnight.
         let start = req.service_start.unwrap_or_else(|| Utc::now().date_naive());
+        let req = ServiceRequest {
+            service_start: Some(start),
+            ..req.clone()
+        };
+        let (kind, q) = self.quote_service(scope, pbx_id, &req).await?;
         let cur = currency(&q.currency).map_err(|e| StoreError::invalid("currency", e))?;
         let amount_minor = to_minor(q.amount, cur).map_err(|e| StoreError::invalid("amount", e))?;
         let list_minor =
@@ -374,9 +385,12 @@ impl Store {
         let id = new_id();
         retry(|| async {
             let mut tx = self.begin().await?;
-            // The license must still be the period we priced (no renewal in between).
-            let still: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM licenses WHERE pbx_id = $1 AND period_start = $2 AND expires = $3").bind(pbx_id).bind(q.period_start).bind(q.expires).fetch_one(&mut *c).await?);
-            if still != 1 {
+            // The license must still be the period we priced (no renewal in between), and stay
+            // so until this commits: on PostgreSQL the row is held `FOR SHARE`, so a renewal or
+            // replacement waits and then sees this service (SQLite's write lock does the same).
+            let lock = tx.row_lock(" FOR SHARE");
+            let still: Option<Uuid> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("SELECT pbx_id FROM licenses WHERE pbx_id = $1 AND period_start = $2 AND expires = $3{lock}")).bind(pbx_id).bind(q.period_start).bind(q.expires).fetch_optional(&mut *c).await?);
+            if still.is_none() {
                 return Err(StoreError::Conflict("the license changed while pricing; try again".into()));
             }
             let at = now();

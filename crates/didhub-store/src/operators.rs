@@ -103,7 +103,7 @@ impl Store {
                 .bind(&new_name).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()));
             match r {
                 Ok(1) => {}
-                Ok(_) => return Err(StoreError::VersionMismatch { entity: "operator", id, expected: cur.version, actual: cur.version + 1 }),
+                Ok(_) => return Err(StoreError::changed("operator", id, version, cur.version)),
                 Err(e) => {
                     let e = StoreError::from(e);
                     return Err(if e.is_unique_violation() { StoreError::Conflict(format!("an operator named '{new_name}' already exists")) } else { e });
@@ -140,11 +140,7 @@ impl Store {
 /// An operator's name and version read in `tx` (a second connection could wait out a small
 /// pool); `lock` takes its row lock on PostgreSQL (SQLite's write lock is already held).
 async fn operator_in_tx(tx: &mut Tx, id: Uuid, lock: bool) -> Result<Current> {
-    let lock = if lock && matches!(tx, Tx::Postgres(_)) {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = if lock { tx.row_lock(" FOR UPDATE") } else { "" };
     let sql = format!("SELECT name, version FROM operators WHERE id = $1{lock}");
     let row: Option<(String, i64)> =
         on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await?);

@@ -238,7 +238,7 @@ impl Store {
                 .bind(&cname).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
                 .map_err(|e| unique_or(e, format!("this partner already has a customer named '{cname}'")))?;
             if n != 1 {
-                return Err(StoreError::VersionMismatch { entity: "customer", id, expected: cur.version, actual: cur.version + 1 });
+                return Err(StoreError::changed("customer", id, version, cur.version));
             }
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "customer.update", entity: "customer", entity_id: Some(id), subject: Some(cname.clone()), changes: json!({"name": [cur.name, cname]}), reason: None }).await?;
             tx.commit().await
@@ -350,7 +350,7 @@ impl Store {
                 .bind(&pname).bind(&serial).bind(&region).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
                 .map_err(|e| unique_or(e, format!("a PBX with serial number '{serial}' already exists")))?;
             if n != 1 {
-                return Err(StoreError::VersionMismatch { entity: "PBX", id, expected: cur.version, actual: cur.version + 1 });
+                return Err(StoreError::changed("PBX", id, version, cur.version));
             }
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "pbx.update", entity: "pbx", entity_id: Some(id), subject: Some(serial.clone()), changes: json!({"name": [cur.name, pname], "serial_number": [cur.serial_number, serial], "region": [cur.region, region]}), reason: None }).await?;
             tx.commit().await
@@ -379,7 +379,7 @@ impl Store {
                 .bind(&pname).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
                 .map_err(|e| unique_or(e, format!("a partner named '{pname}' already exists")))?;
             if n != 1 {
-                return Err(StoreError::stale("partner", id, cur.version));
+                return Err(StoreError::changed("partner", id, version, cur.version));
             }
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "partner.update", entity: "partner", entity_id: Some(id), subject: Some(pname.clone()), changes: json!({"name": [cur.name, pname]}), reason: None }).await?;
             tx.commit().await

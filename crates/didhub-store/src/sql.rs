@@ -109,6 +109,17 @@ pub(crate) enum Tx {
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
+impl Tx {
+    /// A row-locking clause (` FOR UPDATE`, ` FOR SHARE`, …) as PostgreSQL takes it; nothing
+    /// on SQLite, whose write transaction (`BEGIN IMMEDIATE`) already holds the database.
+    pub(crate) fn row_lock(&self, clause: &'static str) -> &'static str {
+        match self {
+            Tx::Postgres(_) => clause,
+            Tx::Sqlite(_) => "",
+        }
+    }
+}
+
 /// Runs a block with `$c` bound to the transaction's connection (`&mut *$c` to reuse it).
 macro_rules! on_tx {
     ($tx:expr, $c:ident => $body:expr) => {

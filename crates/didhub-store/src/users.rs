@@ -185,27 +185,28 @@ impl Store {
         role: Option<Role>,
         disabled: Option<bool>,
     ) -> Result<User> {
-        let cur = self.get_user(partner, id).await?;
-        let new_role = role.unwrap_or(cur.role);
-        if role.is_some() {
-            granter
-                .check_grant(new_role)
-                .map_err(|e| StoreError::invalid("role", e))?;
-            new_role
-                .check_partner(cur.partner_id.is_some())
-                .map_err(|e| StoreError::invalid("role", e))?;
-        }
-        let disabled_at = match disabled {
-            Some(true) if !cur.disabled => Some(Some(now())),
-            Some(false) if cur.disabled => Some(None),
-            _ => None,
-        };
         retry(|| async {
+            // Read afresh on every attempt: a race with another edit runs again on its result.
+            let cur = self.get_user(partner, id).await?;
+            let new_role = role.unwrap_or(cur.role);
+            if role.is_some() {
+                granter
+                    .check_grant(new_role)
+                    .map_err(|e| StoreError::invalid("role", e))?;
+                new_role
+                    .check_partner(cur.partner_id.is_some())
+                    .map_err(|e| StoreError::invalid("role", e))?;
+            }
+            let disabled_at = match disabled {
+                Some(true) if !cur.disabled => Some(Some(now())),
+                Some(false) if cur.disabled => Some(None),
+                _ => None,
+            };
             let mut tx = self.begin().await?;
             let n = on_tx!(&mut tx, c => sqlx::query("UPDATE users SET role = $1, disabled_at = CASE WHEN $2 THEN $3 ELSE disabled_at END, updated_at = $4, version = version + 1 WHERE id = $5 AND version = $6")
                 .bind(new_role.as_str()).bind(disabled_at.is_some()).bind(disabled_at.flatten()).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await?.rows_affected());
             if n != 1 {
-                return Err(StoreError::VersionMismatch { entity: "user", id, expected: cur.version, actual: cur.version + 1 });
+                return Err(StoreError::Raced { entity: "user", id });
             }
             if new_role != cur.role {
                 write_audit(&mut tx, AuditWrite { id: None, actor, action: "user.role", entity: "user", entity_id: Some(id), subject: Some(cur.email.clone()), changes: json!({"role": [cur.role, new_role]}), reason: None }).await?;

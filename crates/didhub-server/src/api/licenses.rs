@@ -1,8 +1,8 @@
 //! Licenses, the service catalog and co-terminated services.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::NaiveDate;
 use didhub_core::licensing::{Quote, TermKind};
@@ -47,16 +47,21 @@ pub async fn set_license(
     ))
 }
 
-/// Renew: the next period starts at the expiry; every service renews at full price.
-#[utoipa::path(post, path = "/api/v1/pbxs/{id}/license/renew", tag = "licenses", params(("id" = Uuid, Path)), responses((status = 200, body = License), (status = 404, body = Problem), (status = 422, body = Problem)))]
+/// Renew: the next period starts at the expiry; every service renews at full price. Send an
+/// `Idempotency-Key`: a retried renewal must not move the license on twice (and bill twice).
+#[utoipa::path(post, path = "/api/v1/pbxs/{id}/license/renew", tag = "licenses", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), responses((status = 200, body = License), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn renew_license(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<License>> {
-    Ok(Json(
-        s.store.renew_license(&p.actor(), p.scope(), id).await?,
-    ))
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let request = serde_json::json!({ "renew": id });
+    super::idempotent(s, p, &headers, request, move |s, p, _| async move {
+        let l = s.store.renew_license(&p.actor(), p.scope(), id).await?;
+        Ok((StatusCode::OK, l))
+    })
+    .await
 }
 
 /// Services of a PBX with their charges.
@@ -76,15 +81,20 @@ pub struct AddedService {
 }
 
 /// Add a service: it takes the license's term kind and expiry and costs its pro-rata price.
-#[utoipa::path(post, path = "/api/v1/pbxs/{id}/services", tag = "licenses", params(("id" = Uuid, Path)), request_body = ServiceRequest, responses((status = 201, body = AddedService), (status = 404, body = Problem), (status = 422, body = Problem)))]
+/// Accepts `Idempotency-Key` (a retried add must not bill a second service).
+#[utoipa::path(post, path = "/api/v1/pbxs/{id}/services", tag = "licenses", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = ServiceRequest, responses((status = 201, body = AddedService), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn add_service(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<Uuid>,
+    headers: HeaderMap,
     Json(b): Json<ServiceRequest>,
-) -> ApiResult<impl IntoResponse> {
-    let (service, quote) = s.store.add_service(&p.actor(), p.scope(), id, &b).await?;
-    Ok((StatusCode::CREATED, Json(AddedService { service, quote })))
+) -> ApiResult<Response> {
+    super::idempotent(s, p, &headers, (id, b), |s, p, (id, b)| async move {
+        let (service, quote) = s.store.add_service(&p.actor(), p.scope(), id, &b).await?;
+        Ok((StatusCode::CREATED, AddedService { service, quote }))
+    })
+    .await
 }
 
 /// Price a service for a PBX without adding it.
@@ -151,12 +161,5 @@ pub async fn quote(Json(b): Json<QuoteBody>) -> ApiResult<Json<Quote>> {
         didhub_core::money::minor_units(cur),
     )
     .map(Json)
-    .map_err(|e| {
-        let field = match e {
-            didhub_core::licensing::LicenseError::NegativePrice
-            | didhub_core::licensing::LicenseError::TooPrecise(_) => "price",
-            _ => "service_start",
-        };
-        ApiError::field(field, e)
-    })
+    .map_err(|e| ApiError::field(e.field(), e))
 }
