@@ -300,7 +300,6 @@ mod tests {
             prop_assert_eq!(split(&written), Entry::Single(written.as_str()));
         }
 
-        #[test]
         /// The one-pass split agrees with the plain reading of the rule: the first dash with
         /// equal digit counts on both sides, both sides written alike.
         #[test]
@@ -308,6 +307,7 @@ mod tests {
             prop_assert_eq!(split(&s), split_by_rule(&s));
         }
 
+        #[test]
         fn split_never_panics(s in "\\PC{0,40}") {
             let _ = split(&s);
             let _ = classify_entry(&s, None);

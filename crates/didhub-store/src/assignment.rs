@@ -38,6 +38,7 @@ pub struct Package {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewPackage {
     pub name: String,
     pub did_allowance: i32,
@@ -79,6 +80,7 @@ struct PackageRow {
 
 /// What to assign: DIDs by id or by number, all to one destination.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     #[serde(default)]
     pub did_ids: Vec<Uuid>,
@@ -664,7 +666,7 @@ impl Store {
                     None => on!(self, p => sqlx::query("UPDATE client_packages SET state = state WHERE id = $1 AND state = $2").bind(id).bind(to.as_str()).execute(p).await?.rows_affected()),
                 };
                 if n != 1 {
-                    return Err(StoreError::VersionMismatch { entity: "client package", id, expected: cp.version, actual: cp.version + 1 });
+                    return Err(StoreError::changed("client package", id, expected, cp.version));
                 }
                 return Ok(Vec::new());
             }

@@ -153,14 +153,15 @@ impl Store {
     }
 
     /// A DID's history, oldest first: the batch (create or import) that made it, then every
-    /// DID entry about its number (edits, status changes, assignments, a delete, also those
-    /// of an earlier DID of the same number). Entries of other entities whose subject happens
-    /// to read like the number (a customer so named) are not the DID's.
+    /// DID or batch entry about its number (edits, status changes, assignments, a delete, and
+    /// those of an earlier DID of the same number, its single-number create included).
+    /// Entries of other entities whose subject reads like the number (a customer so named)
+    /// are not the DID's.
     pub async fn did_history(&self, id: Uuid) -> Result<Vec<AuditEntry>> {
         let (number, batch): (String, Uuid) = on!(self, p => sqlx::query_as("SELECT number, batch_id FROM dids WHERE id = $1").bind(id).fetch_optional(p).await?)
             .ok_or_else(|| StoreError::not_found("DID", id))?;
         let sql = format!(
-            "{AUDIT_SELECT} WHERE id = $1 OR (subject = $2 AND entity = 'did') ORDER BY id"
+            "{AUDIT_SELECT} WHERE id = $1 OR (subject = $2 AND entity IN ('did', 'batch')) ORDER BY id"
         );
         let rows: Vec<AuditRow> =
             on!(self, p => sqlx::query_as(&sql).bind(batch).bind(&number).fetch_all(p).await?);

@@ -231,6 +231,7 @@ pub(crate) fn status_change<'a>(
 
 /// A block to allocate.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BlockRequest {
     /// 10, 100, 1000 or 10000.
     pub size: u32,

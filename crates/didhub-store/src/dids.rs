@@ -22,6 +22,7 @@ pub(crate) const DID_SELECT: &str = "SELECT d.id, d.number, d.country, d.number_
 
 /// A request to create DIDs.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewDids {
     /// Numbers or ranges `FIRST-LAST`.
     pub numbers: Vec<String>,
@@ -346,6 +347,11 @@ impl Store {
         let mut errors: Vec<(String, String)> = Vec::new();
         let status = noted(&mut errors, "status", req.status.initial());
         let after_hold = noted(&mut errors, "after_hold", req.after_hold.after_hold());
+        noted(
+            &mut errors,
+            "reason",
+            didhub_core::did::reason(req.reason.as_deref()),
+        );
         let tag = noted(
             &mut errors,
             "tag",
@@ -700,6 +706,8 @@ impl Store {
         patch: &DidPatch,
         reason: Option<&str>,
     ) -> Result<Changed> {
+        // Checked up front: an edit that changes nothing must refuse a bad reason too.
+        crate::audit::check_reason(reason)?;
         let tag = match &patch.tag {
             Some(t) => Some(
                 optional_text("tag", t.as_deref(), MAX_TAG)
@@ -828,6 +836,7 @@ impl Store {
         sel: &Selection,
         reason: Option<&str>,
     ) -> Result<Deleted> {
+        crate::audit::check_reason(reason)?;
         retry(|| async {
             let mut tx = self.begin().await?;
             let dids = self.load_selection(&mut tx, sel).await?;

@@ -373,6 +373,8 @@ impl Store {
         opts.defaults
             .check_text()
             .map_err(|e| StoreError::invalid(e.field(), e))?;
+        // Up front, so that a dry run refuses the reason the real run would.
+        crate::audit::check_reason(opts.reason.as_deref())?;
         if data.is_empty() {
             return Err(file_error("the file is empty"));
         }
@@ -507,8 +509,9 @@ impl Store {
             if refused {
                 report.valid = 0;
             }
-            if !opts.dry_run {
-                // Rolled back: the operators the import made are gone with it.
+            if refused || !opts.dry_run {
+                // Rolled back: the operators the import made are gone with it (and a dry run
+                // of a file that would be refused reports what the real run would: none).
                 report.operators_created.clear();
             }
             return Ok(report);

@@ -58,6 +58,7 @@ impl From<LicenseRow> for License {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Price {
     pub term_kind: TermKind,
     /// ISO 4217 code.
@@ -106,6 +107,7 @@ pub struct Charge {
 
 /// A service to add (or to price): its kind, currency and start day.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceRequest {
     /// Service kind code, e.g. `sip_trunk`.
     pub kind: String,

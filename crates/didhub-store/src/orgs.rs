@@ -89,6 +89,7 @@ pub struct Pbx {
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewPbx {
     pub name: String,
     pub serial_number: String,
