@@ -238,6 +238,18 @@ impl E164 {
             && d.bytes().all(|b| b.is_ascii_digit())
     }
 
+    /// The key a number is looked up by in the inventory (routing): a string already in the
+    /// stored form as it is (an inventory number is stored exactly so; no parse on the hot
+    /// path), anything else parsed. Every lookup, API or command line, goes through here, so
+    /// that they agree on every input.
+    pub fn lookup_key(s: &str) -> Result<String, NumberError> {
+        if Self::is_canonical_form(s) {
+            Ok(s.to_string())
+        } else {
+            Ok(Self::parse(s, None)?.into_string())
+        }
+    }
+
     /// Digits after the `+`.
     pub fn digits(&self) -> &str {
         &self.0[1..]

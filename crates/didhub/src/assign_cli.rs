@@ -290,8 +290,8 @@ pub async fn client_packages(
 /// Where a call to the number goes, from the database (the server answers from memory).
 pub async fn route(store: &Store, number: &str) -> Result<()> {
     let e164 =
-        didhub_core::number::E164::parse(number, None).with_context(|| format!("'{number}'"))?;
-    let known = match store.get_did_by_number(e164.as_str()).await {
+        didhub_core::number::E164::lookup_key(number).with_context(|| format!("'{number}'"))?;
+    let known = match store.get_did_by_number(&e164).await {
         Ok(d) => Some((d.status, d.destination)),
         Err(didhub_store::StoreError::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),

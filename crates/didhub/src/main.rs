@@ -239,8 +239,8 @@ enum TokenCmd {
         /// E-mail of the user the token acts as.
         #[arg(long)]
         user: Option<String>,
-        /// Expire after this many days (default: never).
-        #[arg(long)]
+        /// Expire after this many days, 1 to 36500 (default: never).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
         expires_days: Option<u32>,
     },
 }
@@ -398,13 +398,27 @@ fn init_logs(format: Option<&str>, default: &str) {
 
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
+    // Usage errors exit 64 (EX_USAGE), not clap's 2, which `import` gives to "nothing was
+    // imported because of errors"; help and version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 64 } else { 0 });
+        }
+    };
     if let Err(e) = run(cli).await {
-        // The reader went away (`| head`): not our failure.
-        if e.chain().any(|c| {
-            c.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-        }) {
+        // The reader of our output went away (`| head`): not our failure. A broken pipe to
+        // the database is (it comes wrapped in the store's error), so it is reported.
+        let from_database = e
+            .chain()
+            .any(|c| c.downcast_ref::<didhub_store::StoreError>().is_some());
+        if !from_database
+            && e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            })
+        {
             return;
         }
         eprintln!("error: {e:#}");
@@ -560,13 +574,17 @@ fn classify(country: Option<&str>) -> Result<()> {
     const LINES: usize = 4096;
     const OUT_PER_LINE: usize = 120;
     let (work_tx, work_rx) = sync_channel::<(u64, Vec<u8>)>(threads * 2);
-    let work_rx = Mutex::new(work_rx);
+    // Owned by the workers alone: when the last one stops (the writer failed, or a worker
+    // panicked), the queue's receiver goes with it and the reader's next send fails, so the
+    // reader stops instead of waiting forever on a full queue.
+    let work_rx = std::sync::Arc::new(Mutex::new(work_rx));
     let (done_tx, done_rx) = sync_channel::<(u64, Vec<u8>)>(threads * 2);
     let (inputs, outputs) = (Buffers::default(), Buffers::default());
     std::thread::scope(|sc| -> Result<()> {
         for _ in 0..threads {
             let done_tx = done_tx.clone();
-            let (work_rx, inputs, outputs) = (&work_rx, &inputs, &outputs);
+            let work_rx = std::sync::Arc::clone(&work_rx);
+            let (inputs, outputs) = (&inputs, &outputs);
             sc.spawn(move || {
                 didhub_core::number::use_own_engine();
                 loop {
@@ -594,6 +612,7 @@ fn classify(country: Option<&str>) -> Result<()> {
             });
         }
         drop(done_tx);
+        drop(work_rx);
         let outs = &outputs;
         let writer = sc.spawn(move || -> std::io::Result<()> {
             let stdout = std::io::stdout();
@@ -625,7 +644,8 @@ fn classify(country: Option<&str>) -> Result<()> {
             if block.is_empty() {
                 continue;
             }
-            // A closed queue means the writer failed; its error is reported below.
+            // A closed queue means every worker stopped: the writer failed (its error is
+            // reported below) or a worker panicked.
             if work_tx.send((seq, block)).is_err() {
                 break;
             }
@@ -694,6 +714,32 @@ async fn filter(store: &Store, f: FilterArgs) -> Result<DidFilter> {
     })
 }
 
+/// Exports into a file beside `path`, renamed over it once whole: an export that fails
+/// part-way leaves the previous file as it was, never a cut one under its name.
+async fn export_to_file(store: &Store, f: &DidFilter, path: &std::path::Path) -> Result<u64> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export.csv".into());
+    let partial = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    let written = async {
+        let mut file = tokio::fs::File::create(&partial)
+            .await
+            .with_context(|| format!("creating {}", partial.display()))?;
+        let rows = store.export_dids(f, &mut file).await?;
+        file.sync_all().await?;
+        tokio::fs::rename(&partial, path)
+            .await
+            .with_context(|| format!("moving the export to {}", path.display()))?;
+        Ok::<u64, anyhow::Error>(rows)
+    }
+    .await;
+    if written.is_err() {
+        let _ = tokio::fs::remove_file(&partial).await;
+    }
+    written
+}
+
 async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> {
     let actor = Actor::cli();
     match cmd {
@@ -708,13 +754,10 @@ async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> 
         Cmd::Import(a) => import(store, &actor, a).await,
         Cmd::Export { filter: f, output } => {
             let f = filter(store, f).await?;
+            // A bad filter is refused before any file is touched.
+            store.count_dids_check(&f)?;
             let rows = match output {
-                Some(path) => {
-                    let mut file = tokio::fs::File::create(&path)
-                        .await
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    store.export_dids(&f, &mut file).await?
-                }
+                Some(path) => export_to_file(store, &f, &path).await?,
                 None => match store.export_dids(&f, &mut tokio::io::stdout()).await {
                     Ok(n) => n,
                     // The reader stopped early (`| head`): not an error.
@@ -929,7 +972,31 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let report = report?;
+    let report = match report {
+        Ok(r) => r,
+        // The file (or a default) is refused as a whole: nothing imported because of errors,
+        // exit 2 like a refused row, and under --json a report that says why.
+        Err(
+            e @ (didhub_store::StoreError::Invalid { .. }
+            | didhub_store::StoreError::InvalidFields(_)),
+        ) => {
+            if a.json {
+                let error = match &e {
+                    didhub_store::StoreError::Invalid { field, message } => {
+                        serde_json::json!({"field": field, "message": message})
+                    }
+                    other => serde_json::json!({"field": null, "message": other.to_string()}),
+                };
+                println!(
+                    "{}",
+                    serde_json::json!({"imported": 0, "rejected": [], "duplicates": 0, "error": error})
+                );
+            }
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
@@ -966,11 +1033,23 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
             )?;
         }
     }
-    if report.imported == 0 && !report.rejected.is_empty() && !a.dry_run {
+    // A dry run answers for the run it stands for: non-zero when that run would import
+    // nothing because of errors (so a "check the file" step can use the exit status).
+    let would_import = if a.dry_run {
+        report.valid
+    } else {
+        report.imported
+    };
+    if would_import == 0 && !report.rejected.is_empty() {
+        let (nothing, what) = if a.dry_run {
+            ("nothing would be imported", "every row would be rejected")
+        } else {
+            ("nothing was imported", "every row was rejected")
+        };
         if !a.json && a.skip_invalid {
-            eprintln!("nothing was imported: every row was rejected");
+            eprintln!("{nothing}: {what}");
         } else if !a.json {
-            eprintln!("nothing was imported: fix the rows above or use --skip-invalid");
+            eprintln!("{nothing}: fix the rows above or use --skip-invalid");
         }
         std::process::exit(2);
     }

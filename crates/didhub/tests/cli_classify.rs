@@ -215,3 +215,54 @@ fn many_lines_come_back_in_input_order() {
         }
     }
 }
+
+/// A reader that stops early (`| head -1`) ends the command: the writer's broken pipe stops the
+/// workers, the workers' end closes the input queue, and the reader stops reading. It used
+/// to wait forever on a full queue.
+#[test]
+fn a_reader_that_stops_early_ends_the_command() {
+    use std::io::{BufRead, Write};
+    let db = Db::new(Backend::Sqlite);
+    let mut child = db
+        .std_command()
+        .args(["numbers", "classify"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn didhub");
+    let mut stdin = child.stdin.take().unwrap();
+    // Far more than the queues hold (a few blocks of 4,096 lines per core).
+    let feeder = std::thread::spawn(move || {
+        let block = "+442079460018\n".repeat(4096);
+        for _ in 0..200 {
+            if stdin.write_all(block.as_bytes()).is_err() {
+                break; // the command stopped reading: what this test waits for
+            }
+        }
+    });
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("\"valid\":true"), "{first}");
+    drop(out); // the reader goes away
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("classify still running two minutes after its reader went away");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    feeder.join().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        status.success(),
+        "a closed pipe is not an error: {status:?} {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

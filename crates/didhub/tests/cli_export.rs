@@ -136,6 +136,19 @@ fn export_to_a_file() {
         let file = std::fs::read_to_string(&out).unwrap();
         assert_eq!(parse_csv(&file).len(), 1, "{file}");
 
+        // A bad filter is refused before the file is touched: the last export stays whole.
+        let before = std::fs::read_to_string(&out).unwrap();
+        let r = db.run(&["export", "--type", "landline", "-o", out.to_str().unwrap()]);
+        assert!(!r.success());
+        assert!(r.stderr.contains("type"), "stderr: {}", r.stderr);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
+        let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "no partial file left: {leftovers:?}");
+
         // A directory that does not exist: a clear error.
         let bad = db.path("no/such/dir/out.csv");
         let r = db.run(&["export", "--output", bad.to_str().unwrap()]);

@@ -511,9 +511,16 @@ fn dry_run_changes_nothing() {
 
         // With bad rows, they are reported the same way, and still nothing changes.
         let f = db.write("dry-bad.csv", "number\n+442079462305\nbad\n");
-        let report = db.import(&f, &["--operator", "Op", "--dry-run"]).json();
+        let r = db.import(&f, &["--operator", "Op", "--dry-run"]);
+        let report = r.json();
         assert_eq!(rejected_rows(&report), vec![3]);
         assert_eq!(db.count(), 0);
+        // It answers for the run it stands for: strict, that run would import nothing, so
+        // the dry run exits 2 as the run would; skipping the bad row, it would import one.
+        assert_eq!(r.code, Some(2), "{}", r.stderr);
+        let r = db.import(&f, &["--operator", "Op", "--dry-run", "--skip-invalid"]);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        assert_eq!(r.json()["valid"], 1);
 
         // The real import afterwards takes everything.
         assert_eq!(
@@ -692,5 +699,24 @@ fn xlsx_rows_are_numbered_as_the_sheet_shows_them() {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1]["number"], "+442079462701");
         assert_eq!(rows[1]["tag"], "last");
+    });
+}
+
+/// A file refused as a whole (here: no operator anywhere) is "nothing imported because of
+/// errors" like a refused row: exit 2, and under --json a report that says why.
+#[test]
+fn a_file_refused_as_a_whole_exits_2_with_a_json_report() {
+    each_backend(|db| {
+        let f = db.write("no-operator.csv", "number\n+442079462400\n");
+        let r = db.import(&f, &[]);
+        assert_eq!(r.code, Some(2), "{}", r.stderr);
+        let report = r.json();
+        assert_eq!(report["imported"], 0, "{report}");
+        assert_eq!(report["error"]["field"], "operator", "{report}");
+        assert!(r.stderr.contains("operator"), "{}", r.stderr);
+        assert_eq!(db.count(), 0);
+        // A usage mistake is not that: it exits 64.
+        let r = db.run(&["import", f.to_str().unwrap(), "--no-such-flag"]);
+        assert_eq!(r.code, Some(64), "{}", r.stderr);
     });
 }

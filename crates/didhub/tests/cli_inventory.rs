@@ -31,6 +31,17 @@ fn token_create_prints_a_token() {
 
         let r = db.run(&["token", "create"]);
         assert!(!r.success(), "--name is required");
+        // An expiry past any date is a usage error, not an overflow.
+        let r = db.run(&[
+            "token",
+            "create",
+            "--name",
+            "far",
+            "--expires-days",
+            "100000000",
+        ]);
+        assert_eq!(r.code, Some(64), "{}", r.stderr);
+        assert!(r.stderr.contains("expires-days"), "{}", r.stderr);
     });
 }
 

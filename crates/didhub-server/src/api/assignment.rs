@@ -213,13 +213,8 @@ pub async fn routing(
     State(s): State<AppState>,
     Path(number): Path<String>,
 ) -> ApiResult<Json<Route>> {
-    let e164 = if didhub_core::number::E164::is_canonical_form(&number) {
-        number
-    } else {
-        didhub_core::number::E164::parse(&number, None)
-            .map_err(|e| ApiError::field("number", format!("'{number}': {e}")))?
-            .into_string()
-    };
+    let e164 = didhub_core::number::E164::lookup_key(&number)
+        .map_err(|e| ApiError::field("number", format!("'{number}': {e}")))?;
     Ok(Json(s.routing.lookup(&e164)))
 }
 
