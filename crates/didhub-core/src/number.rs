@@ -238,15 +238,16 @@ impl E164 {
             && d.bytes().all(|b| b.is_ascii_digit())
     }
 
-    /// The key a number is looked up by in the inventory (routing): a string already in the
-    /// stored form as it is (an inventory number is stored exactly so; no parse on the hot
-    /// path), anything else parsed. Every lookup, API or command line, goes through here, so
-    /// that they agree on every input.
+    /// The key a number is looked up by in the inventory (routing): the input parsed, so that
+    /// `+44 (0)20 7946 0018` and `+4402079460018` find `+442079460018`; should the parse
+    /// refuse a string already in stored form (a number stored before the metadata changed),
+    /// that string as it is. Every lookup, API or command line, goes through here, so that
+    /// they agree on every input.
     pub fn lookup_key(s: &str) -> Result<String, NumberError> {
-        if Self::is_canonical_form(s) {
-            Ok(s.to_string())
-        } else {
-            Ok(Self::parse(s, None)?.into_string())
+        match Self::parse(s, None) {
+            Ok(e) => Ok(e.into_string()),
+            Err(_) if Self::is_canonical_form(s) => Ok(s.to_string()),
+            Err(e) => Err(e),
         }
     }
 

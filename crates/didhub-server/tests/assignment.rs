@@ -173,6 +173,15 @@ async fn assignment_story(app: &TestApp) {
         "not_in_service"
     );
     assert_eq!(route(app, "+15550000000").await["reason"], "not_in_service");
+    // Written with the UK trunk 0 (or spaces), it is the same number, as the CLI finds it.
+    for written in ["+4402079460100", "+44 20 7946 0100"] {
+        let r = route(app, written).await;
+        assert_eq!(
+            (r["reachable"].as_bool(), r["destination"].as_str()),
+            (Some(true), Some("sip:acme@pbx.example.com")),
+            "{written}: {r}"
+        );
+    }
     for bad in ["not-a-number", "%2B", "%2B0123", "%2B1234567890123456"] {
         let (s, p) = app.get_json(&format!("/api/v1/routing/{bad}")).await;
         assert_eq!(s, 422, "{bad}: {p}");

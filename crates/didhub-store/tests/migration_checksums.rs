@@ -55,8 +55,8 @@ fn released_migrations_are_never_edited() {
     for name in disk.keys() {
         assert!(
             pinned.contains_key(name),
-            "{name} is new: once it is final, pin it with \
-             `sha256sum migrations/{name}` appended to migrations/CHECKSUMS"
+            "{name} is new: once it is final, pin it: in the crate's migrations directory, \
+             `sha256sum {name} >> CHECKSUMS`"
         );
     }
     // Each engine has the same migrations, by number (a twin may be `SELECT 1`).

@@ -714,19 +714,38 @@ async fn filter(store: &Store, f: FilterArgs) -> Result<DidFilter> {
     })
 }
 
-/// Exports into a file beside `path`, renamed over it once whole: an export that fails
-/// part-way leaves the previous file as it was, never a cut one under its name.
+/// Exports to `path`. A regular file (or none yet) is written beside it and renamed over it
+/// once whole, keeping an existing file's permissions: an export that fails part-way leaves
+/// the previous file as it was, never a cut one under its name. Anything else at the path (a
+/// symlink, a FIFO, a device, `/dev/stdout`) is written into as it is, as a shell would.
 async fn export_to_file(store: &Store, f: &DidFilter, path: &std::path::Path) -> Result<u64> {
+    let existing = tokio::fs::symlink_metadata(path).await.ok();
+    if existing.as_ref().is_some_and(|m| !m.file_type().is_file()) {
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        return Ok(store.export_dids(f, &mut file).await?);
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "export.csv".into());
-    let partial = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    // A name of its own (never another run's file) and created new, never truncated.
+    let partial = path.with_file_name(format!(".{name}.{}.partial", uuid::Uuid::new_v4()));
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .await
+        .with_context(|| format!("creating {}", partial.display()))?;
     let written = async {
-        let mut file = tokio::fs::File::create(&partial)
-            .await
-            .with_context(|| format!("creating {}", partial.display()))?;
         let rows = store.export_dids(f, &mut file).await?;
+        if let Some(m) = &existing {
+            file.set_permissions(m.permissions()).await?;
+        }
         file.sync_all().await?;
         tokio::fs::rename(&partial, path)
             .await
@@ -975,7 +994,7 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
     let report = match report {
         Ok(r) => r,
         // The file (or a default) is refused as a whole: nothing imported because of errors,
-        // exit 2 like a refused row, and under --json a report that says why.
+        // exit 2 like a refused row, and under --json the report, saying why.
         Err(
             e @ (didhub_store::StoreError::Invalid { .. }
             | didhub_store::StoreError::InvalidFields(_)),
@@ -987,10 +1006,12 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
                     }
                     other => serde_json::json!({"field": null, "message": other.to_string()}),
                 };
-                println!(
-                    "{}",
-                    serde_json::json!({"imported": 0, "rejected": [], "duplicates": 0, "error": error})
-                );
+                let report = serde_json::json!({
+                    "imported": 0, "valid": 0, "rejected": [], "duplicates": 0,
+                    "operators_created": [], "dry_run": a.dry_run, "batch_id": null,
+                    "error": error,
+                });
+                writeln!(std::io::stdout().lock(), "{report}")?;
             }
             eprintln!("error: {e}");
             std::process::exit(2);

@@ -157,6 +157,9 @@ fn partner_customer_license_assignment_and_routing() {
         );
         let r: Value = serde_json::from_str(&db.ok(&["route", "+442079460100"]).stdout).unwrap();
         assert_eq!(r["destination"], "sip:acme@pbx.example.com");
+        // The same lookup key as the API: the trunk 0 is not part of the number.
+        let r: Value = serde_json::from_str(&db.ok(&["route", "+4402079460100"]).stdout).unwrap();
+        assert_eq!(r["destination"], "sip:acme@pbx.example.com");
         let r = db.run(&[
             "client-packages",
             "assign",

@@ -232,10 +232,11 @@ fn a_reader_that_stops_early_ends_the_command() {
         .spawn()
         .expect("spawn didhub");
     let mut stdin = child.stdin.take().unwrap();
-    // Far more than the queues hold (a few blocks of 4,096 lines per core).
+    // Far more than the queues hold (about 5 blocks of 4,096 lines per core, see the command).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let feeder = std::thread::spawn(move || {
         let block = "+442079460018\n".repeat(4096);
-        for _ in 0..200 {
+        for _ in 0..(10 * cores + 50) {
             if stdin.write_all(block.as_bytes()).is_err() {
                 break; // the command stopped reading: what this test waits for
             }

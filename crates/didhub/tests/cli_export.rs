@@ -149,6 +149,25 @@ fn export_to_a_file() {
             .collect();
         assert!(leftovers.is_empty(), "no partial file left: {leftovers:?}");
 
+        // An export over a file keeps its permissions; a symlink is written through, not
+        // replaced.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600)).unwrap();
+            db.ok(&["export", "-o", out.to_str().unwrap()]);
+            let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "permissions kept");
+            let link = db.path("link.csv");
+            std::os::unix::fs::symlink(&out, &link).unwrap();
+            db.ok(&["export", "--prefix", "+1", "-o", link.to_str().unwrap()]);
+            assert!(std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert_eq!(parse_csv(&std::fs::read_to_string(&out).unwrap()).len(), 1);
+        }
+
         // A directory that does not exist: a clear error.
         let bad = db.path("no/such/dir/out.csv");
         let r = db.run(&["export", "--output", bad.to_str().unwrap()]);
