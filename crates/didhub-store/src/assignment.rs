@@ -137,6 +137,13 @@ fn assign_set(customer: &str, client_package: &str, destination: &str, at: &str)
     )
 }
 
+/// `updated_at` of a DID assigned by a PostgreSQL statement: the database clock when the row
+/// is written, after the statement's lock waits (the client package's, the DID's), not the
+/// time bound before it ran. Other instances poll `updated_at` with a 2 s overlap; a stamp
+/// taken before a long lock wait could fall behind their watermark by commit time. (`$4` /
+/// `$6`, the time bound by the caller, stay in the statements' parameter lists unused.)
+const ROUTING_STAMP_PG: &str = "clock_timestamp()";
+
 /// The columns of a `Did` read from the assigning CTE `d` (`RETURNING dids.*`).
 const ASSIGNED_COLUMNS: &str = "d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version";
 
@@ -153,7 +160,7 @@ static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
          d AS (UPDATE dids SET {set} \
                FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND {q} RETURNING dids.*), \
          {tail}",
-        set = assign_set("cp.customer_id", "cp.id", "$3", "$4"),
+        set = assign_set("cp.customer_id", "cp.id", "$3", ROUTING_STAMP_PG),
         q = qualifies("cp"),
         tail = assigned_tail_pg("$1", "$7", "$8", "d.number")
     )
@@ -174,7 +181,7 @@ pub(crate) static ASSIGN_BATCH_PG: std::sync::LazyLock<String> = std::sync::Lazy
          d AS (UPDATE dids SET {set} \
                FROM i JOIN cp ON cp.id = i.cp WHERE dids.id = i.did AND dids.status = 'in_stock' AND {q} RETURNING dids.*, i.k, i.actor, i.reason), \
          {tail}",
-        set = assign_set("cp.customer_id", "cp.id", "i.dest", "$6"),
+        set = assign_set("cp.customer_id", "cp.id", "i.dest", ROUTING_STAMP_PG),
         q = qualifies("cp"),
         tail = assigned_tail_pg("$7", "d.actor", "d.reason", "d.k")
     )
@@ -680,6 +687,8 @@ impl Store {
             if n != 1 {
                 return Err(StoreError::changed("client package", id, expected, cp.version));
             }
+            // The DIDs' stamp is taken once the package's lock is held (see `ROUTING_STAMP_PG`).
+            let at = now();
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "client_package.state", entity: "client_package", entity_id: Some(id), subject: Some(customer), changes: json!({"state": [from, to]}), reason: None }).await?;
             let dids = self.dids_where(&mut tx, "d.client_package_id = $1", id).await?;
             let mut groups: BTreeMap<(&'static str, u8), (HoldAction, Vec<Did>)> = BTreeMap::new();
@@ -954,8 +963,9 @@ impl Store {
                 return Err(StoreError::not_found("DID of this client package", did_id));
             }
             let mut tx = self.begin().await?;
-            let at = now();
             on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_count = did_count - 1 WHERE id = $1").bind(cp_id).execute(&mut *c).await?.rows_affected());
+            // Stamped once the client package's lock is held (see `ROUTING_STAMP_PG`).
+            let at = now();
             let n = on_tx!(&mut tx, c => sqlx::query("UPDATE dids SET status = $1, customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4 AND client_package_id = $5")
                 .bind(d.after_hold.as_str()).bind(at).bind(d.id).bind(d.version).bind(cp_id).execute(&mut *c).await?.rows_affected());
             if n != 1 {
