@@ -548,10 +548,9 @@ impl Store {
             let key = |i: usize| keys.get(i).and_then(Value::as_str).ok_or_else(bad);
             let number = |i: usize| {
                 key(i).and_then(|n| {
-                    let digits = n.strip_prefix('+').ok_or_else(bad)?;
-                    let ok = (1..=didhub_core::number::MAX_DIGITS).contains(&digits.len())
-                        && digits.bytes().all(|b| b.is_ascii_digit());
-                    ok.then(|| n.to_string()).ok_or_else(bad)
+                    didhub_core::number::E164::is_canonical_form(n)
+                        .then(|| n.to_string())
+                        .ok_or_else(bad)
                 })
             };
             match sort {
