@@ -698,6 +698,126 @@ async fn pbx_destination_story(app: &TestApp) {
 }
 both_backends!(pbx_destination, pbx_destination_story);
 
+/// Waits until some session of the test database waits for a row lock.
+async fn someone_waits_for_a_lock(pool: &sqlx::PgPool) {
+    for _ in 0..500 {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if n > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("nothing waited for the lock within 10 s");
+}
+
+/// A PBX deleted while a DID is being assigned to it (PostgreSQL, where the two can really
+/// interleave; SQLite runs one writer at a time): whichever takes the PBX row first wins, and
+/// no DID is ever left routed to a PBX that is gone. Each order is forced by holding the
+/// other side's transaction open until the API request is seen waiting for its lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pbx_delete_races_assignment_postgres() {
+    let Some(app) = common::spawn_app(common::Db::Postgres).await else {
+        eprintln!("{} not set: PostgreSQL run skipped", common::PG_ENV);
+        return;
+    };
+    let (_, dids) = setup(&app, &["+442079493000-+442079493001"], None).await;
+    let pkg = package(&app, "Racing PBX", 20, None, None).await;
+    let cust = customer(&app, "Racing PBX Co").await;
+    let cp = client_package(&app, cust, &pkg).await;
+    let new_pbx = |serial: &'static str| {
+        let app = &app;
+        async move {
+            let (s, v) = app
+                .post_json(
+                    "/api/v1/pbxs",
+                    &json!({"customer_id": cust, "name": "Main", "serial_number": serial}),
+                )
+                .await;
+            assert_eq!(s, 201, "{v}");
+            Uuid::parse_str(v["id"].as_str().unwrap()).unwrap()
+        }
+    };
+    let other = app.another_store().await;
+    let didhub_store::Backend::Postgres(pool) = &other.backend else {
+        panic!("a PostgreSQL app has a PostgreSQL store");
+    };
+
+    // 1. The deletion holds the PBX row (deleted, not yet committed) when the assignment
+    //    comes, after the assignment's own early check has seen the PBX: the assignment waits,
+    //    then finds it gone and assigns nothing.
+    let gone = new_pbx("SN-RACE-1").await;
+    let did0 = dids[0]["id"].as_str().unwrap().to_string();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("DELETE FROM pbxs WHERE id = $1")
+        .bind(gone)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let path = format!("/api/v1/client-packages/{cp}/dids");
+    let body = json!({"did_ids": [did0], "destination": format!("pbx:{gone}")});
+    let assigning = app.post_json(&path, &body);
+    let committing = async {
+        someone_waits_for_a_lock(pool).await;
+        tx.commit().await.unwrap();
+    };
+    let ((s, p), ()) = tokio::join!(assigning, committing);
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "destination", "{p}");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no PBX"),
+        "{p}"
+    );
+    let (_, d) = app.get_json(&format!("/api/v1/dids/{did0}")).await;
+    assert_eq!(d["status"], "in_stock", "{d}");
+    assert_eq!(d["destination"], Value::Null, "{d}");
+
+    // 2. An assignment to the PBX is in flight (row held as an assignment holds it, DID
+    //    written, not committed) when the deletion comes: the deletion waits, then sees the
+    //    DID routed there and refuses.
+    let kept = new_pbx("SN-RACE-2").await;
+    let did1 = Uuid::parse_str(dids[1]["id"].as_str().unwrap()).unwrap();
+    let cp_id = Uuid::parse_str(&cp).unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM pbxs WHERE id = $1 FOR KEY SHARE")
+        .bind(kept)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE dids SET status = 'assigned', customer_id = $1, client_package_id = $2, destination = $3 WHERE id = $4")
+        .bind(cust)
+        .bind(cp_id)
+        .bind(format!("pbx:{kept}"))
+        .bind(did1)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let deleting = app.delete(&format!("/api/v1/pbxs/{kept}")).send();
+    let committing = async {
+        someone_waits_for_a_lock(pool).await;
+        tx.commit().await.unwrap();
+    };
+    let (r, ()) = tokio::join!(deleting, committing);
+    let r = r.unwrap();
+    assert_eq!(r.status(), 409);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:didhub:problem:in-use", "{p}");
+    let (s, _) = app.get_json(&format!("/api/v1/pbxs/{kept}")).await;
+    assert_eq!(s, 200, "the PBX is still there");
+    let routed_to_nothing: i64 = sqlx::query_scalar("SELECT count(*) FROM dids d WHERE d.destination LIKE 'pbx:%' AND NOT EXISTS (SELECT 1 FROM pbxs p WHERE 'pbx:' || p.id::text = d.destination)")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(routed_to_nothing, 0);
+    other.close().await;
+    app.stop().await;
+}
+
 /// A customer with a client package (of any state) cannot be deleted: 409 naming why, not a
 /// database error; once it has none, it can.
 async fn customer_delete_story(app: &TestApp) {

@@ -157,11 +157,14 @@ const ASSIGNED_COLUMNS: &str = "d.id, d.number, d.country, d.number_type, d.oper
 static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH cp AS ({RESERVE}, rule_tag, rule_country, rule_number_type), \
+         {px}, \
          d AS (UPDATE dids SET {set} \
-               FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND {q} RETURNING dids.*), \
+               FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND {q} AND {held} RETURNING dids.*), \
          {tail}",
+        px = pbx_held_cte("SELECT $3::text AS dest"),
         set = assign_set("cp.customer_id", "cp.id", "$3", ROUTING_STAMP_PG),
         q = qualifies("cp"),
+        held = pbx_held("$3", "cp.customer_id"),
         tail = assigned_tail_pg("$1", "$7", "$8", "d.number")
     )
 });
@@ -178,11 +181,14 @@ pub(crate) static ASSIGN_BATCH_PG: std::sync::LazyLock<String> = std::sync::Lazy
          cp AS (UPDATE client_packages c SET did_count = c.did_count + r.n FROM (SELECT i.cp, count(*) AS n FROM i GROUP BY i.cp) r \
                 WHERE c.id = r.cp AND c.state = 'active' AND c.did_count + r.n <= c.did_allowance \
                 RETURNING c.id, c.customer_id, c.rule_tag, c.rule_country, c.rule_number_type), \
+         {px}, \
          d AS (UPDATE dids SET {set} \
-               FROM i JOIN cp ON cp.id = i.cp WHERE dids.id = i.did AND dids.status = 'in_stock' AND {q} RETURNING dids.*, i.k, i.actor, i.reason), \
+               FROM i JOIN cp ON cp.id = i.cp WHERE dids.id = i.did AND dids.status = 'in_stock' AND {q} AND {held} RETURNING dids.*, i.k, i.actor, i.reason), \
          {tail}",
+        px = pbx_held_cte("SELECT i.dest FROM i"),
         set = assign_set("cp.customer_id", "cp.id", "i.dest", ROUTING_STAMP_PG),
         q = qualifies("cp"),
+        held = pbx_held("i.dest", "cp.customer_id"),
         tail = assigned_tail_pg("$7", "d.actor", "d.reason", "d.k")
     )
 });
@@ -241,6 +247,57 @@ fn assigned_tail_pg(expect: &str, actor: &str, reason: &str, order: &str) -> Str
          SELECT {ASSIGNED_COLUMNS} FROM g LEFT JOIN d ON true ORDER BY {order}",
         records = assigned_records_pg(actor, reason)
     )
+}
+
+/// Refuses a `pbx:<id>` destination whose PBX is gone (`owner` None) or belongs to a customer
+/// other than the DIDs'.
+fn pbx_refusal(pbx_id: Uuid, owner: Option<Uuid>, customer: Uuid) -> Result<()> {
+    match owner {
+        Some(o) if o == customer => Ok(()),
+        Some(_) => Err(StoreError::invalid(
+            "destination",
+            "the PBX belongs to another customer",
+        )),
+        None => Err(StoreError::invalid(
+            "destination",
+            format!("no PBX {pbx_id}"),
+        )),
+    }
+}
+
+/// Holds the PBX of a `pbx:<id>` destination until the write transaction ends, as
+/// `pbx_held_cte` does for the single statements, and refuses it as `destination_for` does.
+async fn hold_pbx(tx: &mut Tx, destination: &str, customer: Uuid) -> Result<()> {
+    let Some(id) = destination.strip_prefix("pbx:") else {
+        return Ok(());
+    };
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| StoreError::invalid("destination", "not a PBX id"))?;
+    let sql = format!(
+        "SELECT customer_id FROM pbxs WHERE id = $1{}",
+        tx.row_lock(" FOR KEY SHARE")
+    );
+    let owner: Option<Uuid> =
+        on_tx!(tx, c => sqlx::query_scalar(&sql).bind(id).fetch_optional(&mut *c).await?);
+    pbx_refusal(id, owner, customer)
+}
+
+/// The PBXs named by `pbx:<id>` destinations (`dests`, a query of one column `dest`), held
+/// with `FOR KEY SHARE` until the assignment commits: a PBX deletion (`delete_pbx` locks the
+/// row `FOR UPDATE` before it counts the DIDs routed to it) either waits for the assignment
+/// and then sees its DIDs, or commits first and leaves this CTE empty, so that nothing is
+/// assigned to a PBX that is gone. Edits of a PBX (no key change) do not wait for it.
+fn pbx_held_cte(dests: &str) -> String {
+    format!(
+        "px AS (SELECT p.id, p.customer_id FROM pbxs p WHERE p.id IN (SELECT substr(x.dest, 5)::uuid FROM ({dests}) x WHERE x.dest LIKE 'pbx:%') FOR KEY SHARE)"
+    )
+}
+
+/// The condition that the destination `dest` is a SIP URI or a PBX of `customer` held by
+/// `px` (`pbx_held_cte`).
+fn pbx_held(dest: &str, customer: &str) -> String {
+    format!("({dest} NOT LIKE 'pbx:%' OR EXISTS (SELECT 1 FROM px WHERE 'pbx:' || px.id::text = {dest} AND px.customer_id = {customer}))")
 }
 
 /// `PackageRule::qualifies` as a condition on `dids`, for the writing statement, over the rule
@@ -780,16 +837,12 @@ impl Store {
             let pbx_id: Uuid = id
                 .parse()
                 .map_err(|_| StoreError::invalid("destination", "not a PBX id"))?;
-            let pbx = self
+            let owner = self
                 .get_pbx(Scope::All, pbx_id)
                 .await
-                .map_err(|_| StoreError::invalid("destination", format!("no PBX {pbx_id}")))?;
-            if pbx.customer_id != cp.customer_id {
-                return Err(StoreError::invalid(
-                    "destination",
-                    "the PBX belongs to another customer",
-                ));
-            }
+                .ok()
+                .map(|p| p.customer_id);
+            pbx_refusal(pbx_id, owner, cp.customer_id)?;
         }
         Ok(dest.as_string())
     }
@@ -830,7 +883,9 @@ impl Store {
         {
             return Ok(dids);
         }
-        // Something did not hold and nothing was written: the core rules say what.
+        // Something did not hold and nothing was written: the core rules say what, after the
+        // destination (its PBX may have been deleted since it was checked).
+        self.destination_for(cp_id, &req.destination).await?;
         let ids = self.explain_assign(cp_id, &req.did_ids, &given).await?;
         // Only a DID named twice (by id and by number) passes: assign it once.
         self.try_assign(actor, cp_id, &ids, &[], &destination, reason)
@@ -869,6 +924,7 @@ impl Store {
             let mut tx = self.begin().await?;
             let r: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(RESERVE).bind(n).bind(cp_id).fetch_optional(&mut *c).await?);
             let Some((_, customer, _)) = r else { return Ok(None) };
+            hold_pbx(&mut tx, destination, customer).await?;
             let mut sql = Sql::default();
             let set = assign_set(&sql.param(Param::Uuid(customer)), &sql.param(Param::Uuid(cp_id)), &sql.param(Param::Text(destination.to_string())), &sql.param(Param::Time(at)));
             sql.push(&format!("UPDATE dids SET {set} WHERE status = 'in_stock' AND "));
@@ -1124,6 +1180,7 @@ impl Store {
                     .map_err(|e| StoreError::invalid("size", e))?;
                 continue;
             };
+            hold_pbx(&mut tx, &dest, customer_id).await?;
             // The rule as the client package row we now hold carries it (package edits keep
             // that copy in step under this row's lock, so it holds until we commit), read in
             // this transaction: the same copy a single assignment checks.

@@ -410,6 +410,12 @@ impl Store {
         let cur = self.get_pbx(scope, id).await?;
         retry(|| async {
             let mut tx = self.begin().await?;
+            // The PBX row first (assignments hold it FOR KEY SHARE until they commit): the
+            // count below then sees every DID routed to it, or no assignment can route more.
+            let lock = format!("SELECT id FROM pbxs WHERE id = $1{}", tx.row_lock(" FOR UPDATE"));
+            if on_tx!(&mut tx, c => sqlx::query_scalar::<_, Uuid>(&lock).bind(id).fetch_optional(&mut *c).await?).is_none() {
+                return Err(StoreError::NotFound { entity: "PBX", id: id.to_string() });
+            }
             let dest = format!("pbx:{id}");
             let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT (SELECT count(*) FROM services WHERE pbx_id = $1) + (SELECT count(*) FROM dids WHERE destination = $2)").bind(id).bind(&dest).fetch_one(&mut *c).await?);
             if used > 0 {
