@@ -432,6 +432,25 @@ mod tests {
         ));
     }
 
+    /// `sip:`/`sips:`, an optional user, a domain name of `labels` labels (the last starting
+    /// with a letter, as RFC 3261's toplabel does) and an optional port.
+    fn sip_uri() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        (
+            "sips?:",
+            proptest::option::of("[a-z0-9._~-]{1,20}@"),
+            proptest::collection::vec("[a-z0-9]{1,12}", 0..4),
+            "[a-z][a-z0-9]{0,9}",
+            proptest::option::of(1u16..),
+        )
+            .prop_map(|(scheme, user, labels, top, port)| {
+                let mut host: String = labels.iter().map(|l| format!("{l}.")).collect();
+                host.push_str(&top);
+                let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+                format!("{scheme}{}{host}{port}", user.unwrap_or_default())
+            })
+    }
+
     proptest::proptest! {
         #[test]
         fn destination_parse_never_panics(s in "(sips?:|pbx:)?\\PC{0,60}") {
@@ -439,6 +458,30 @@ mod tests {
                 proptest::prop_assert!(!u.chars().any(char::is_whitespace));
                 proptest::prop_assert!(u.len() <= 255);
             }
+        }
+
+        #[test]
+        fn well_formed_sip_uris_are_kept_as_written(u in sip_uri()) {
+            proptest::prop_assert_eq!(Destination::parse(&u), Ok(Destination::Sip(u.clone())));
+            proptest::prop_assert_eq!(Destination::parse(&format!("  {u}\t")), Ok(Destination::Sip(u)));
+        }
+
+        #[test]
+        fn sip_uris_over_255_bytes_are_refused(u in sip_uri(), pad in 256usize..400) {
+            // The same URI with a longer first host label: still well formed, too long.
+            let long = u.replacen('@', &format!("@{}.", "a".repeat(pad)), 1);
+            let long = if long == u { u.replacen(':', &format!(":{}.", "a".repeat(pad)), 1) } else { long };
+            proptest::prop_assert!(long.len() > 255);
+            proptest::prop_assert!(Destination::parse(&long).is_err(), "{}", long);
+        }
+
+        #[test]
+        fn whitespace_inside_is_refused(u in sip_uri(), at in 5usize..60, ws in "[ \t\r\n]") {
+            let at = at.min(u.len());
+            let (a, b) = u.split_at(at);
+            proptest::prop_assume!(!b.is_empty());
+            let spoiled = format!("{a}{ws}{b}");
+            proptest::prop_assert!(Destination::parse(&spoiled).is_err(), "{:?}", spoiled);
         }
     }
 

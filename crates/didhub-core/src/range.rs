@@ -219,6 +219,16 @@ mod tests {
         ));
         let e = expand("+442070000000", "+442079999999").unwrap_err();
         assert_eq!(e, RangeError::TooLarge { count: 10_000_000 });
+        // The bound itself is allowed, one more is not.
+        let at = expand("+442070000000", "+442070099999").unwrap();
+        assert_eq!(at.len() as u64, MAX_RANGE);
+        assert_eq!(at.last().map(String::as_str), Some("+442070099999"));
+        assert_eq!(
+            expand("+442070000000", "+442070100000"),
+            Err(RangeError::TooLarge {
+                count: MAX_RANGE + 1
+            })
+        );
         assert!(e.to_string().contains("100000"));
         // Ends of different lengths are named as such, not read as one long number.
         for written in ["442079460060-44207946007", "+442079460080-0081"] {

@@ -111,7 +111,7 @@ impl AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "didhub API", description = "DID inventory, ordering, licenses and support for VoIP service providers. Every route needs `Authorization: Bearer <token>`; errors are RFC 9457 problem+json."),
+    info(title = "didhub API", description = "DID inventory, ordering, licenses and support for VoIP service providers. Every route but `POST /api/v1/auth/login` needs `Authorization: Bearer <token>` (or the portal's session cookie, with `X-CSRF-Token` on writes); errors are RFC 9457 problem+json."),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
     components(schemas(error::Problem, error::FieldError))

@@ -1098,11 +1098,14 @@ async fn hold_story(app: &TestApp) {
     // Terminated: released at once; a terminated package stays terminated.
     let (_, more) = setup(app, &["+442079460300"], None).await;
     let cp2 = client_package(app, c, &pkg).await;
-    app.post_json(
-        &format!("/api/v1/client-packages/{cp2}/dids"),
-        &json!({"did_ids": [more[0]["id"]], "destination": "sip:t@pbx.example.com"}),
-    )
-    .await;
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp2}/dids"),
+            &json!({"did_ids": [more[0]["id"]], "destination": "sip:t@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v[0]["status"], "assigned", "{v}");
     let r = app
         .patch(&format!("/api/v1/client-packages/{cp2}"))
         .json(&json!({"state": "terminated"}))

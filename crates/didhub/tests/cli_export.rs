@@ -98,8 +98,12 @@ fn export_filters() {
         assert!(db
             .numbers(&["--operator", "OpA", "--status", "reserved"])
             .is_empty());
-        // Every exported row matches its filter.
-        for r in db.export(&["--operator", "OpB", "--status", "in_stock"]) {
+        // Every exported row matches its filter, and every row that matches is exported.
+        // (OpB's only DID in stock is the US one: its row left the status empty.)
+        let rows = db.export(&["--operator", "OpB", "--status", "in_stock"]);
+        let numbers: Vec<&str> = rows.iter().map(|r| r["number"].as_str()).collect();
+        assert_eq!(numbers, ["+12015550123"]);
+        for r in &rows {
             assert_eq!(r["operator"], "OpB");
             assert_eq!(r["status"], "in_stock");
         }

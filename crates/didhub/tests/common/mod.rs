@@ -53,10 +53,13 @@ impl Backend {
 /// SQLite always; PostgreSQL too when `DIDHUB_TEST_DATABASE_URL` is set.
 pub fn backends() -> Vec<Backend> {
     let mut v = vec![Backend::Sqlite];
-    if let Ok(url) = std::env::var(PG_ENV) {
-        if !url.trim().is_empty() {
-            v.push(Backend::Postgres(url.trim().to_string()));
-        }
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.trim().is_empty() => v.push(Backend::Postgres(url.trim().to_string())),
+        // CI sets this, so that a green run means both engines ran.
+        _ => assert!(
+            std::env::var("DIDHUB_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "DIDHUB_TEST_REQUIRE_POSTGRES=1 but {PG_ENV} is not set"
+        ),
     }
     v
 }
