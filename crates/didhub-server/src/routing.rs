@@ -3,8 +3,9 @@
 //! `dids.updated_at` (a few hundred milliseconds behind writes made by other instances; writes
 //! made through this instance apply their own changes at once, and a poll or reload that read
 //! the database before such a change committed leaves that number alone). A poll reads again the last
-//! `OVERLAP` of changes, for transactions that commit after a later one and for clock skew;
-//! a full reload every `FULL_RELOAD` bounds what a transaction longer than that could hide.
+//! `OVERLAP` of changes, for clock skew between hosts, and its watermark never passes the start
+//! of the oldest write transaction still open (whose changes may commit after the read with
+//! earlier stamps); a full reload every `FULL_RELOAD` covers transactions open longer than that.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,10 +18,10 @@ use didhub_core::did::DidStatus;
 use didhub_store::assignment::Moved;
 use didhub_store::Store;
 
-/// How far back each poll looks again, to cover clock skew between instances and
-/// transactions that commit after a later one. Every row in it is read again on each poll
-/// (2 s at 2,000 changes/s is 4,000 rows a poll), so it is kept short: the writes that move
-/// many DIDs are set-based and commit well inside it, and `FULL_RELOAD` catches anything older.
+/// How far back each poll looks again, to cover clock skew between instances (transactions
+/// that commit after a later one are covered by the open-transaction watermark). Every row in
+/// it is read again on each poll (2 s at 2,000 changes/s is 4,000 rows a poll), so it is kept
+/// short.
 const OVERLAP: chrono::Duration = chrono::Duration::seconds(2);
 pub const POLL: Duration = Duration::from_millis(250);
 pub const FULL_RELOAD: Duration = Duration::from_secs(300);
@@ -63,20 +64,24 @@ impl RoutingTable {
         // polls read nothing after OVERLAP instead of the last burst over and over.
         let started = Utc::now();
         let seen = self.generation.load(Ordering::SeqCst);
+        // Asked before the rows are read: a transaction open now may commit after the read,
+        // with stamps from its start; one that opens after this has stamps after `started`.
+        let open = store.oldest_open_write(FULL_RELOAD).await?;
         let rows = store.routing_changes(since.map(|t| t - OVERLAP)).await?;
         let n = rows.len();
-        self.merge(rows, seen, since, started);
+        self.merge(rows, seen, since, started, open);
         Ok(n)
     }
 
     /// Writes a poll's rows into the table (see `refresh`); `seen` is the generation noted
-    /// before they were read.
+    /// before they were read, `open` the start of the oldest write transaction then open.
     fn merge(
         &self,
         rows: Vec<ChangeRow>,
         seen: u64,
         since: Option<DateTime<Utc>>,
         started: DateTime<Utc>,
+        open: Option<DateTime<Utc>>,
     ) {
         let mut newest = since;
         let mut changes: Vec<(String, Option<Entry>)> = Vec::new();
@@ -110,8 +115,9 @@ impl RoutingTable {
             }
         }
         self.forget_applied(seen);
+        let mark = newest.map_or(started, |n| n.max(started));
         let mut w = self.watermark.lock().unwrap_or_else(|e| e.into_inner());
-        *w = Some(newest.map_or(started, |n| n.max(started)));
+        *w = Some(open.map_or(mark, |o| mark.min(o)));
     }
 
     /// Reloads everything routable: built aside on a blocking thread, swapped in at once,
@@ -120,6 +126,7 @@ impl RoutingTable {
     pub async fn reload(&self, store: &Store) -> Result<usize, didhub_store::StoreError> {
         let started = Utc::now();
         let seen = self.generation.load(Ordering::SeqCst);
+        let open = store.oldest_open_write(FULL_RELOAD).await?;
         let rows = store.routing_changes(None).await?;
         let n = rows.len();
         let build = move || {
@@ -139,8 +146,10 @@ impl RoutingTable {
         let old = self.install(fresh, seen);
         tokio::task::spawn_blocking(move || drop(old));
         let mut w = self.watermark.lock().unwrap_or_else(|e| e.into_inner());
-        // Changes committed while the reload read are still inside the next poll's overlap.
-        *w = Some(w.map_or(started, |old| old.min(started)));
+        // Changes committed while the reload read are still inside the next poll's overlap,
+        // and those of transactions open when it started are after the watermark.
+        let mark = w.map_or(started, |old| old.min(started));
+        *w = Some(open.map_or(mark, |o| mark.min(o)));
         Ok(n)
     }
 
@@ -290,7 +299,7 @@ mod tests {
         let stale = vec![row(N, "in_stock", None)];
         // Meanwhile the assignment commits and applies.
         t.apply(&[moved(N, DidStatus::Assigned, Some("sip:a@pbx.example.com"))]);
-        t.merge(stale, seen, None, Utc::now());
+        t.merge(stale, seen, None, Utc::now(), None);
         assert_eq!(
             t.lookup(N).destination.as_deref(),
             Some("sip:a@pbx.example.com")
@@ -300,8 +309,33 @@ mod tests {
         let seen = t.generation.load(Ordering::SeqCst);
         let stale = vec![row(N, "assigned", Some("sip:a@pbx.example.com"))];
         t.apply(&[moved(N, DidStatus::InStock, None)]);
-        t.merge(stale, seen, None, Utc::now());
+        t.merge(stale, seen, None, Utc::now(), None);
         assert!(!t.lookup(N).reachable);
+    }
+
+    /// The watermark never passes the start of a write transaction that was open when the
+    /// poll began: its changes, stamped after that start, are read by the next poll whenever
+    /// it commits.
+    #[test]
+    fn the_watermark_waits_for_open_transactions() {
+        let t = RoutingTable::default();
+        let started = Utc::now();
+        let open = started - chrono::Duration::seconds(30);
+        t.merge(vec![row(N, "assigned", None)], 0, None, started, Some(open));
+        assert_eq!(*t.watermark.lock().unwrap(), Some(open));
+        // With none open it moves with the clock (or the newest row seen).
+        let later = started + chrono::Duration::seconds(1);
+        t.merge(Vec::new(), 0, Some(open), later, None);
+        assert_eq!(*t.watermark.lock().unwrap(), Some(later));
+        // A transaction that opened after the poll started does not hold it back.
+        t.merge(
+            Vec::new(),
+            0,
+            Some(later),
+            later,
+            Some(later + chrono::Duration::seconds(5)),
+        );
+        assert_eq!(*t.watermark.lock().unwrap(), Some(later));
     }
 
     /// A poll that started after the apply saw its commit: it applies what it read, and the
@@ -316,6 +350,7 @@ mod tests {
             seen,
             None,
             Utc::now(),
+            None,
         );
         assert_eq!(
             t.lookup(N).destination.as_deref(),
@@ -334,6 +369,7 @@ mod tests {
             seen,
             None,
             Utc::now(),
+            None,
         );
         assert_eq!(t.lookup(N).reason.as_deref(), Some("hold"));
         assert_eq!(t.lookup(other).reason.as_deref(), Some("porting"));

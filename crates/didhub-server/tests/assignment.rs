@@ -2112,6 +2112,79 @@ async fn routing_follower_story(app: &TestApp) {
 }
 both_backends!(routing_follower, routing_follower_story);
 
+/// A routing change that commits long after its stamp (a transaction held open past the
+/// polls' overlap) is still seen by the next poll: the follower's watermark waits for the
+/// oldest open write transaction (PostgreSQL; SQLite has one writer at a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn routing_follower_waits_for_open_transactions_postgres() {
+    let Some(app) = common::spawn_app(common::Db::Postgres).await else {
+        eprintln!("{} not set: PostgreSQL run skipped", common::PG_ENV);
+        return;
+    };
+    let (_, dids) = setup(&app, &["+442079481000"], None).await;
+    let number = "+442079481000";
+    let pkg = package(&app, "Slow commit", 10, None, None).await;
+    let cp = client_package(&app, customer(&app, "Slow Co").await, &pkg).await;
+    let (s, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{cp}/dids"),
+            &json!({"did_ids": [dids[0]["id"]], "destination": "sip:slow@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let table = &app.state.routing;
+    table.refresh(&app.store).await.unwrap();
+    assert_eq!(route(&app, number).await["reachable"], true);
+    // Another writer puts it on hold in a transaction stamped at its start and committed
+    // 3 s later, while this instance keeps polling.
+    let other = app.another_store().await;
+    let didhub_store::Backend::Postgres(pool) = &other.backend else {
+        panic!("a PostgreSQL app has a PostgreSQL store");
+    };
+    let mut tx = pool.begin().await.unwrap();
+    let n = sqlx::query("UPDATE dids SET status = 'hold', hold_until = now() + interval '30 days', updated_at = now(), version = version + 1 WHERE number = $1")
+        .bind(number)
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(n, 1);
+    for _ in 0..12 {
+        table.refresh(&app.store).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        route(&app, number).await["reachable"],
+        true,
+        "not committed yet"
+    );
+    let horizon = std::time::Duration::from_secs(300);
+    let open = app.store.oldest_open_write(horizon).await.unwrap();
+    assert!(
+        open.is_some_and(|t| t <= chrono::Utc::now() - chrono::Duration::seconds(2)),
+        "the open transaction holds the watermark: {open:?}"
+    );
+    // An import's transaction (named as such) does not: it routes nothing.
+    let mut import = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL application_name = 'didhub import'")
+        .execute(&mut *import)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE operators SET version = version")
+        .execute(&mut *import)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(app.store.oldest_open_write(horizon).await.unwrap(), None);
+    import.rollback().await.unwrap();
+    table.refresh(&app.store).await.unwrap();
+    let v = route(&app, number).await;
+    assert_eq!(v["reachable"], false, "the next poll sees it: {v}");
+    assert_eq!(v["reason"], "hold", "{v}");
+    other.close().await;
+    app.stop().await;
+}
+
 /// A single assignment that waits on a package edit applies the edited rule, not the one of
 /// its start (PostgreSQL: the edit holds the client package row; the assignment's one
 /// statement re-reads that row, with the rule copied onto it, once the edit commits).

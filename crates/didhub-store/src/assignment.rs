@@ -283,6 +283,10 @@ async fn hold_pbx(tx: &mut Tx, destination: &str, customer: Uuid) -> Result<()> 
     pbx_refusal(id, owner, customer)
 }
 
+/// The `application_name` an import's transaction runs under on PostgreSQL, so that the
+/// routing follower can leave it out of `oldest_open_write`.
+pub(crate) const IMPORT_SESSION: &str = "didhub import";
+
 /// The PBXs named by `pbx:<id>` destinations (`dests`, a query of one column `dest`), held
 /// with `FOR KEY SHARE` until the assignment commits: a PBX deletion (`delete_pbx` locks the
 /// row `FOR UPDATE` before it counts the DIDs routed to it) either waits for the assignment
@@ -1098,15 +1102,45 @@ impl Store {
         .await
     }
 
+    /// The start of the oldest write transaction still open on the database, imports aside
+    /// (they never change routing) (PostgreSQL;
+    /// `None` when there is none, and on SQLite, whose one writer at a time is either this
+    /// process, which applies its own changes, or a short CLI command). A routing change that
+    /// commits later was stamped at or after it, so the routing follower never moves its
+    /// watermark past it. Transactions older than `max_age` are left to the follower's full
+    /// reload, so that a session forgotten open does not hold every poll back. Reads
+    /// `pg_stat_activity`, which shows other sessions' transactions to the same role (or to a
+    /// member of `pg_read_all_stats`).
+    pub async fn oldest_open_write(
+        &self,
+        max_age: std::time::Duration,
+    ) -> Result<Option<DateTime<Utc>>> {
+        match &self.backend {
+            crate::Backend::Sqlite(_) => Ok(None),
+            crate::Backend::Postgres(p) => Ok(sqlx::query_scalar(
+                "SELECT min(xact_start) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND backend_xid IS NOT NULL AND xact_start > now() - make_interval(secs => $1) \
+                 AND application_name IS DISTINCT FROM $2",
+            )
+            .bind(max_age.as_secs_f64())
+            .bind(IMPORT_SESSION)
+            .fetch_one(p)
+            .await?),
+        }
+    }
+
     /// Routing facts changed since `since` (all when `None`): number, status, destination,
-    /// updated_at. Feeds the in-memory routing table.
+    /// updated_at. Feeds the in-memory routing table. Only edited DIDs (version above 1) can
+    /// have changed routing: a DID is created in stock, reserved or archived, and one in use
+    /// cannot be deleted, so the rows an import has just added are not read.
     pub async fn routing_changes(
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<(String, String, Option<String>, DateTime<Utc>)>> {
         Ok(match since {
             Some(t) => {
-                on!(self, p => sqlx::query_as("SELECT number, status, destination, updated_at FROM dids WHERE updated_at >= $1").bind(t).fetch_all(p).await?)
+                on!(self, p => sqlx::query_as("SELECT number, status, destination, updated_at FROM dids WHERE updated_at >= $1 AND version > 1").bind(t).fetch_all(p).await?)
             }
             None => {
                 on!(self, p => sqlx::query_as("SELECT number, status, destination, updated_at FROM dids WHERE status IN ('assigned', 'hold', 'porting')").fetch_all(p).await?)

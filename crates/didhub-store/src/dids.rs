@@ -521,82 +521,8 @@ impl Store {
         cursor: Option<&str>,
     ) -> Result<Page<Did>> {
         let limit = limit.clamp(1, 1000) as i64;
-        let mut sql = Sql::new(DID_SELECT);
-        push_filter(&mut sql, f)?;
-        let col = sort.column();
-        let op = if desc { "<" } else { ">" };
         let dir = if desc { "DESC" } else { "ASC" };
-        if let Some(c) = cursor {
-            let v = decode_cursor(c)?;
-            let bad = || StoreError::invalid("cursor", "not a cursor of this sort order");
-            let arr = v.as_array().ok_or_else(bad)?;
-            // A cursor names the sort and direction it was made for: read under another, its
-            // keys would skip or repeat rows without a word.
-            let (made_for, keys) = arr.split_at(arr.len().min(2));
-            if made_for != [json!(sort.name()), json!(dir)] {
-                return Err(StoreError::invalid(
-                    "cursor",
-                    format!(
-                        "the cursor belongs to another sort or order (this list: sort={}, order={})",
-                        sort.name(),
-                        dir.to_lowercase()
-                    ),
-                ));
-            }
-            // Every key is checked for what it must be: forged text must not reach the
-            // database (PostgreSQL refuses a NUL as a server error).
-            let key = |i: usize| keys.get(i).and_then(Value::as_str).ok_or_else(bad);
-            let number = |i: usize| {
-                key(i).and_then(|n| {
-                    didhub_core::number::E164::is_canonical_form(n)
-                        .then(|| n.to_string())
-                        .ok_or_else(bad)
-                })
-            };
-            match sort {
-                DidSort::Number => {
-                    sql.push(&format!(" AND d.number {op} "))
-                        .bind(Param::Text(number(0)?));
-                }
-                DidSort::Created => {
-                    let id = key(0)?.parse::<Uuid>().map_err(|_| bad())?;
-                    sql.push(&format!(" AND d.id {op} ")).bind(Param::Uuid(id));
-                }
-                DidSort::Updated => {
-                    let t = key(0)?
-                        .parse::<chrono::DateTime<chrono::Utc>>()
-                        .map_err(|_| bad())?;
-                    sql.push(&format!(" AND ({col}, d.number) {op} ("))
-                        .bind(Param::Time(t))
-                        .push(", ")
-                        .bind(Param::Text(number(1)?))
-                        .push(")");
-                }
-                DidSort::Status | DidSort::Country => {
-                    let k = if sort == DidSort::Status {
-                        key(0)?
-                            .parse::<DidStatus>()
-                            .map_err(|_| bad())?
-                            .as_str()
-                            .to_string()
-                    } else {
-                        Country::parse_recorded(key(0)?)
-                            .map_err(|_| bad())?
-                            .to_string()
-                    };
-                    sql.push(&format!(" AND ({col}, d.number) {op} ("))
-                        .bind(Param::Text(k))
-                        .push(", ")
-                        .bind(Param::Text(number(1)?))
-                        .push(")");
-                }
-            }
-        }
-        match sort {
-            DidSort::Number | DidSort::Created => sql.push(&format!(" ORDER BY {col} {dir}")),
-            _ => sql.push(&format!(" ORDER BY {col} {dir}, d.number {dir}")),
-        };
-        sql.push(" LIMIT ").bind(Param::Int(limit + 1));
+        let sql = list_statement(f, sort, desc, limit, cursor)?;
         let rows: Vec<DidRow> =
             on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
         let mut items: Vec<Did> = rows.into_iter().map(Did::from).collect();
@@ -616,6 +542,35 @@ impl Store {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    /// The database's plan for the statement `list_dids` runs with these arguments (one line
+    /// per plan node: `EXPLAIN` on PostgreSQL, `EXPLAIN QUERY PLAN` on SQLite), for checking
+    /// that a filter uses its index.
+    pub async fn explain_list_dids(
+        &self,
+        f: &DidFilter,
+        sort: DidSort,
+        desc: bool,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let sql = list_statement(f, sort, desc, limit.clamp(1, 1000) as i64, cursor)?;
+        Ok(match &self.backend {
+            crate::Backend::Sqlite(p) => {
+                let q = format!("EXPLAIN QUERY PLAN {}", sql.text);
+                let rows: Vec<(i64, i64, i64, String)> = bind_all!(sqlx::query_as(&q), sql.params)
+                    .fetch_all(p)
+                    .await?;
+                rows.into_iter().map(|r| r.3).collect()
+            }
+            crate::Backend::Postgres(p) => {
+                let q = format!("EXPLAIN {}", sql.text);
+                bind_all!(sqlx::query_scalar(&q), sql.params)
+                    .fetch_all(p)
+                    .await?
+            }
+        })
     }
 
     /// Checks a filter without running it.
@@ -875,4 +830,92 @@ impl Store {
         })
         .await
     }
+}
+
+/// The statement of one page of `list_dids` (`limit` already clamped; one row more is read to
+/// know whether a next page exists).
+fn list_statement(
+    f: &DidFilter,
+    sort: DidSort,
+    desc: bool,
+    limit: i64,
+    cursor: Option<&str>,
+) -> Result<Sql> {
+    let mut sql = Sql::new(DID_SELECT);
+    push_filter(&mut sql, f)?;
+    let col = sort.column();
+    let op = if desc { "<" } else { ">" };
+    let dir = if desc { "DESC" } else { "ASC" };
+    if let Some(c) = cursor {
+        let v = decode_cursor(c)?;
+        let bad = || StoreError::invalid("cursor", "not a cursor of this sort order");
+        let arr = v.as_array().ok_or_else(bad)?;
+        // A cursor names the sort and direction it was made for: read under another, its
+        // keys would skip or repeat rows without a word.
+        let (made_for, keys) = arr.split_at(arr.len().min(2));
+        if made_for != [json!(sort.name()), json!(dir)] {
+            return Err(StoreError::invalid(
+                "cursor",
+                format!(
+                    "the cursor belongs to another sort or order (this list: sort={}, order={})",
+                    sort.name(),
+                    dir.to_lowercase()
+                ),
+            ));
+        }
+        // Every key is checked for what it must be: forged text must not reach the
+        // database (PostgreSQL refuses a NUL as a server error).
+        let key = |i: usize| keys.get(i).and_then(Value::as_str).ok_or_else(bad);
+        let number = |i: usize| {
+            key(i).and_then(|n| {
+                didhub_core::number::E164::is_canonical_form(n)
+                    .then(|| n.to_string())
+                    .ok_or_else(bad)
+            })
+        };
+        match sort {
+            DidSort::Number => {
+                sql.push(&format!(" AND d.number {op} "))
+                    .bind(Param::Text(number(0)?));
+            }
+            DidSort::Created => {
+                let id = key(0)?.parse::<Uuid>().map_err(|_| bad())?;
+                sql.push(&format!(" AND d.id {op} ")).bind(Param::Uuid(id));
+            }
+            DidSort::Updated => {
+                let t = key(0)?
+                    .parse::<chrono::DateTime<chrono::Utc>>()
+                    .map_err(|_| bad())?;
+                sql.push(&format!(" AND ({col}, d.number) {op} ("))
+                    .bind(Param::Time(t))
+                    .push(", ")
+                    .bind(Param::Text(number(1)?))
+                    .push(")");
+            }
+            DidSort::Status | DidSort::Country => {
+                let k = if sort == DidSort::Status {
+                    key(0)?
+                        .parse::<DidStatus>()
+                        .map_err(|_| bad())?
+                        .as_str()
+                        .to_string()
+                } else {
+                    Country::parse_recorded(key(0)?)
+                        .map_err(|_| bad())?
+                        .to_string()
+                };
+                sql.push(&format!(" AND ({col}, d.number) {op} ("))
+                    .bind(Param::Text(k))
+                    .push(", ")
+                    .bind(Param::Text(number(1)?))
+                    .push(")");
+            }
+        }
+    }
+    match sort {
+        DidSort::Number | DidSort::Created => sql.push(&format!(" ORDER BY {col} {dir}")),
+        _ => sql.push(&format!(" ORDER BY {col} {dir}, d.number {dir}")),
+    };
+    sql.push(" LIMIT ").bind(Param::Int(limit + 1));
+    Ok(sql)
 }
