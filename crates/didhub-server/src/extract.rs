@@ -63,7 +63,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let v = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             if e.inner().is_data() {
-                ApiError::field(field_of(&e, "body"), e.inner())
+                ApiError::field(field_of(&e, "body"), plain(e.inner().to_string()))
             } else {
                 ApiError::BadRequest(format!("the body is not valid JSON: {}", e.inner()))
             }
@@ -74,7 +74,42 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
-/// Query string; a bad parameter is a 422 problem naming it.
+/// A value-parsing message of the standard library or a crate, as a user reads it: what was
+/// expected rather than how parsing failed.
+fn plain(message: String) -> String {
+    let m = message.as_str();
+    if m.contains("invalid digit found in string") || m.contains("cannot parse integer") {
+        "expected a whole number".into()
+    } else if m.contains("number too large") || m.contains("number too small") {
+        "out of range".into()
+    } else if m.contains("UUID parsing failed") || m.starts_with("invalid character: expected") {
+        "expected an id (a UUID such as 0193a5b0-7c1e-7d2a-9f3b-2c4d5e6f7a8b)".into()
+    } else if m.contains("input contains invalid characters")
+        || m.contains("premature end of input")
+        || m.contains("input is out of range")
+        || m.contains("trailing input")
+    {
+        "expected a date and time in RFC 3339 form, such as 2026-11-29T10:00:00Z".into()
+    } else if let Some(rest) = m.strip_prefix("unknown variant `") {
+        // "unknown variant `x`, expected one of `a`, `b`"
+        let (value, expected) = rest.split_once("`, expected").unwrap_or((rest, ""));
+        format!(
+            "unknown value '{value}'; expected{}",
+            expected.replace('`', "")
+        )
+    } else if let Some(rest) = m.strip_prefix("unknown field `") {
+        let expected = rest.split_once("`, expected").map(|(_, e)| e).unwrap_or("");
+        format!(
+            "not a parameter of this request; expected{}",
+            expected.replace('`', "")
+        )
+    } else {
+        message
+    }
+}
+
+/// Query string; a bad or unknown parameter is a 422 problem naming it (a misspelt filter
+/// must not widen a list or an export to everything).
 pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
@@ -84,7 +119,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(Query)
-            .map_err(|e| ApiError::field(field_of(&e, "query"), e.inner()))
+            .map_err(|e| ApiError::field(field_of(&e, "query"), plain(e.inner().to_string())))
     }
 }
 
@@ -97,7 +132,10 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|e| ApiError::NotFound(format!("resource ({})", e.body_text())))
+            .map_err(|_| {
+                let path: String = parts.uri.path().chars().take(200).collect();
+                ApiError::NotFound(format!("nothing at {path}: it names no valid id"))
+            })
     }
 }
 

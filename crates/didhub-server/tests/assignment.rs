@@ -698,19 +698,29 @@ async fn pbx_destination_story(app: &TestApp) {
 }
 both_backends!(pbx_destination, pbx_destination_story);
 
-/// Waits until some session of the test database waits for a row lock.
-async fn someone_waits_for_a_lock(pool: &sqlx::PgPool) {
+/// Waits until some session waits for a lock that the session `holder` (a backend pid) holds.
+async fn someone_waits_for(pool: &sqlx::PgPool, holder: i32) {
     for _ in 0..500 {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        )
+        .bind(holder)
+        .fetch_one(pool)
+        .await
+        .unwrap();
         if n > 0 {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    panic!("nothing waited for the lock within 10 s");
+    panic!("nothing waited for session {holder} within 10 s");
+}
+
+async fn backend_pid(tx: &mut sqlx::PgConnection) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(tx)
+        .await
+        .unwrap()
 }
 
 /// A PBX deleted while a DID is being assigned to it (PostgreSQL, where the two can really
@@ -751,6 +761,7 @@ async fn pbx_delete_races_assignment_postgres() {
     let gone = new_pbx("SN-RACE-1").await;
     let did0 = dids[0]["id"].as_str().unwrap().to_string();
     let mut tx = pool.begin().await.unwrap();
+    let holder = backend_pid(&mut tx).await;
     sqlx::query("DELETE FROM pbxs WHERE id = $1")
         .bind(gone)
         .execute(&mut *tx)
@@ -760,7 +771,7 @@ async fn pbx_delete_races_assignment_postgres() {
     let body = json!({"did_ids": [did0], "destination": format!("pbx:{gone}")});
     let assigning = app.post_json(&path, &body);
     let committing = async {
-        someone_waits_for_a_lock(pool).await;
+        someone_waits_for(pool, holder).await;
         tx.commit().await.unwrap();
     };
     let ((s, p), ()) = tokio::join!(assigning, committing);
@@ -784,6 +795,7 @@ async fn pbx_delete_races_assignment_postgres() {
     let did1 = Uuid::parse_str(dids[1]["id"].as_str().unwrap()).unwrap();
     let cp_id = Uuid::parse_str(&cp).unwrap();
     let mut tx = pool.begin().await.unwrap();
+    let holder = backend_pid(&mut tx).await;
     sqlx::query("SELECT id FROM pbxs WHERE id = $1 FOR KEY SHARE")
         .bind(kept)
         .execute(&mut *tx)
@@ -799,7 +811,7 @@ async fn pbx_delete_races_assignment_postgres() {
         .unwrap();
     let deleting = app.delete(&format!("/api/v1/pbxs/{kept}")).send();
     let committing = async {
-        someone_waits_for_a_lock(pool).await;
+        someone_waits_for(pool, holder).await;
         tx.commit().await.unwrap();
     };
     let (r, ()) = tokio::join!(deleting, committing);
@@ -2164,19 +2176,38 @@ async fn routing_follower_waits_for_open_transactions_postgres() {
         open.is_some_and(|t| t <= chrono::Utc::now() - chrono::Duration::seconds(2)),
         "the open transaction holds the watermark: {open:?}"
     );
-    // An import's transaction (named as such) does not: it routes nothing.
+    // An import's transaction (named as one that routes nothing) does not, nor does a
+    // session of another application.
+    let begun = chrono::Utc::now();
     let mut import = pool.begin().await.unwrap();
-    sqlx::query("SET LOCAL application_name = 'didhub import'")
+    sqlx::query("SET LOCAL application_name = 'didhub no-routing'")
         .execute(&mut *import)
         .await
         .unwrap();
-    sqlx::query("UPDATE operators SET version = version")
-        .execute(&mut *import)
-        .await
-        .unwrap();
+    let url = app.database_url().expect("a PostgreSQL app has its URL");
+    let mut foreign = <sqlx::PgConnection as sqlx::Connection>::connect(&format!(
+        "{url}?application_name=another%20application"
+    ))
+    .await
+    .unwrap();
+    let mut foreign_tx = sqlx::Connection::begin(&mut foreign).await.unwrap();
+    for t in [&mut *import, &mut *foreign_tx] {
+        sqlx::query("SELECT txid_current()")
+            .execute(t)
+            .await
+            .unwrap();
+    }
     tx.commit().await.unwrap();
-    assert_eq!(app.store.oldest_open_write(horizon).await.unwrap(), None);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let open = app.store.oldest_open_write(horizon).await.unwrap();
+    // (didhub's own short background transactions may be open at this instant: they began
+    // after the import.)
+    assert!(
+        open.is_none_or(|t| t > begun + chrono::Duration::seconds(1)),
+        "{open:?}, the import began at {begun}"
+    );
     import.rollback().await.unwrap();
+    foreign_tx.rollback().await.unwrap();
     table.refresh(&app.store).await.unwrap();
     let v = route(&app, number).await;
     assert_eq!(v["reachable"], false, "the next poll sees it: {v}");

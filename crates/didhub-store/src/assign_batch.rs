@@ -207,6 +207,21 @@ async fn attempt(
         .bind(&cps)
         .execute(&mut *tx)
         .await?;
+    // The PBXs the destinations name, as the statement holds them (`pbx_held_cte`), without
+    // waiting either: a PBX being deleted or having its serial changed sends the batch's
+    // requests to the single-request path, which may wait.
+    let mut pbxs: Vec<Uuid> = jobs
+        .iter()
+        .filter_map(|j| j.destination.strip_prefix("pbx:")?.parse().ok())
+        .collect();
+    pbxs.sort();
+    pbxs.dedup();
+    if !pbxs.is_empty() {
+        sqlx::query("SELECT 1 FROM pbxs WHERE id = ANY($1) ORDER BY id FOR KEY SHARE NOWAIT")
+            .bind(&pbxs)
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query(
         "SELECT 1 FROM dids WHERE id = ANY($1) AND status = 'in_stock' ORDER BY id FOR UPDATE NOWAIT",
     )

@@ -283,18 +283,33 @@ async fn hold_pbx(tx: &mut Tx, destination: &str, customer: Uuid) -> Result<()> 
     pbx_refusal(id, owner, customer)
 }
 
-/// The `application_name` an import's transaction runs under on PostgreSQL, so that the
-/// routing follower can leave it out of `oldest_open_write`.
-pub(crate) const IMPORT_SESSION: &str = "didhub import";
+/// The `application_name` that imports, bulk edits and bulk deletes run under on PostgreSQL
+/// (`SET LOCAL`, for their transaction only): they never change routing, so the routing
+/// follower leaves them out of `oldest_open_write` however long they run.
+pub(crate) const NO_ROUTING_SESSION: &str = "didhub no-routing";
+
+/// Names the transaction as one that changes no routing (see `NO_ROUTING_SESSION`).
+pub(crate) async fn no_routing(tx: &mut Tx) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query(&format!(
+            "SET LOCAL application_name = '{NO_ROUTING_SESSION}'"
+        ))
+        .execute(&mut **t)
+        .await?;
+    }
+    Ok(())
+}
 
 /// The PBXs named by `pbx:<id>` destinations (`dests`, a query of one column `dest`), held
 /// with `FOR KEY SHARE` until the assignment commits: a PBX deletion (`delete_pbx` locks the
 /// row `FOR UPDATE` before it counts the DIDs routed to it) either waits for the assignment
 /// and then sees its DIDs, or commits first and leaves this CTE empty, so that nothing is
-/// assigned to a PBX that is gone. Edits of a PBX (no key change) do not wait for it.
+/// assigned to a PBX that is gone. Renaming a PBX does not wait for it (a change of its serial
+/// number, a unique key, does). The cast sits inside `CASE`: with a destination bound as a
+/// constant, the planner may fold it before any `WHERE` could keep SIP URIs away from it.
 fn pbx_held_cte(dests: &str) -> String {
     format!(
-        "px AS (SELECT p.id, p.customer_id FROM pbxs p WHERE p.id IN (SELECT substr(x.dest, 5)::uuid FROM ({dests}) x WHERE x.dest LIKE 'pbx:%') FOR KEY SHARE)"
+        "px AS (SELECT p.id, p.customer_id FROM pbxs p WHERE p.id IN (SELECT CASE WHEN x.dest LIKE 'pbx:%' THEN substr(x.dest, 5)::uuid END FROM ({dests}) x) FOR KEY SHARE)"
     )
 }
 
@@ -1065,8 +1080,11 @@ impl Store {
                 if mine.is_none() {
                     continue; // another instance is on it
                 }
+                // Stamped now that the lock is held (the transaction has an id, so the routing
+                // follower's watermark waits for it): `due` may be older than its overlap.
+                let at = now();
                 let mut upd = Sql::new("UPDATE dids SET status = after_hold, customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL, updated_at = ");
-                upd.bind(Param::Time(due)).push(", version = version + 1 WHERE status = 'hold' AND hold_until <= ").bind(Param::Time(due))
+                upd.bind(Param::Time(at)).push(", version = version + 1 WHERE status = 'hold' AND hold_until <= ").bind(Param::Time(due))
                     .push(" AND client_package_id = ").bind(Param::Uuid(cp)).push(" AND id IN (");
                 for (i, d) in group.iter().enumerate() {
                     if i > 0 { upd.push(","); }
@@ -1092,7 +1110,7 @@ impl Store {
                     })
                     .collect();
                 on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_count = did_count - $1 WHERE id = $2").bind(group.len() as i64).bind(cp).execute(&mut *c).await?.rows_affected());
-                let after: Vec<Did> = group.iter().map(|d| moved_did(d, d.after_hold, None, None, None, None, due)).collect();
+                let after: Vec<Did> = group.iter().map(|d| moved_did(d, d.after_hold, None, None, None, None, at)).collect();
                 record_moves(&mut tx, &actor, "did.hold_expired", &group, &after, None).await?;
                 moved.extend(after.iter().map(Moved::from));
             }
@@ -1102,8 +1120,9 @@ impl Store {
         .await
     }
 
-    /// The start of the oldest write transaction still open on the database, imports aside
-    /// (they never change routing) (PostgreSQL;
+    /// The start of the oldest write transaction still open by didhub's own sessions (those
+    /// of this session's `application_name`; imports and bulk edits run under another name,
+    /// as they never change routing; autovacuum and other applications are not counted) (PostgreSQL;
     /// `None` when there is none, and on SQLite, whose one writer at a time is either this
     /// process, which applies its own changes, or a short CLI command). A routing change that
     /// commits later was stamped at or after it, so the routing follower never moves its
@@ -1121,10 +1140,9 @@ impl Store {
                 "SELECT min(xact_start) FROM pg_stat_activity \
                  WHERE datname = current_database() AND pid <> pg_backend_pid() \
                  AND backend_xid IS NOT NULL AND xact_start > now() - make_interval(secs => $1) \
-                 AND application_name IS DISTINCT FROM $2",
+                 AND application_name = current_setting('application_name')",
             )
             .bind(max_age.as_secs_f64())
-            .bind(IMPORT_SESSION)
             .fetch_one(p)
             .await?),
         }

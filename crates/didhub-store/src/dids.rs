@@ -281,12 +281,48 @@ impl Selection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// A DID named by a bulk edit or delete: `{"id": …, "version": …}`, or its id alone (a string),
+/// which is the same as the object without a version.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Target {
     pub id: Uuid,
     /// When given, the edit fails with a version conflict if the DID changed since.
     pub version: Option<i64>,
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Object {
+            id: Uuid,
+            version: Option<i64>,
+        }
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Target;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"a DID id, or {"id": …, "version": …}"#)
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> std::result::Result<Target, E> {
+                Uuid::parse_str(s)
+                    .map(|id| Target { id, version: None })
+                    .map_err(|_| E::custom(format!("'{s}' is not a DID id")))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> std::result::Result<Target, A::Error> {
+                let o = Object::deserialize(de::value::MapAccessDeserializer::new(m))?;
+                Ok(Target {
+                    id: o.id,
+                    version: o.version,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Fields a bulk edit may set; `None` leaves a field alone, `Some(None)` clears tag/notes.
@@ -565,10 +601,26 @@ impl Store {
                 rows.into_iter().map(|r| r.3).collect()
             }
             crate::Backend::Postgres(p) => {
-                let q = format!("EXPLAIN {}", sql.text);
-                bind_all!(sqlx::query_scalar(&q), sql.params)
-                    .fetch_all(p)
-                    .await?
+                // EXPLAIN with bound values plans for those values; the list runs the generic
+                // plan (plan_cache_mode = force_generic_plan), which is what EXPLAIN EXECUTE
+                // of a prepared statement shows on such a connection.
+                let mut c = p.acquire().await?;
+                let name = format!("didhub_explain_{}", crate::new_id().simple());
+                sqlx::raw_sql(&format!("PREPARE {name} AS {}", sql.text))
+                    .execute(&mut *c)
+                    .await?;
+                let q = format!(
+                    "EXPLAIN EXECUTE {name}({})",
+                    crate::export::literals(&sql.params)
+                );
+                let plan = sqlx::query_scalar(&q)
+                    .persistent(false)
+                    .fetch_all(&mut *c)
+                    .await;
+                sqlx::raw_sql(&format!("DEALLOCATE {name}"))
+                    .execute(&mut *c)
+                    .await?;
+                plan?
             }
         })
     }
@@ -691,6 +743,8 @@ impl Store {
         };
         let ids = retry(|| async {
             let mut tx = self.begin().await?;
+            // Stock edits and notes: never a routing change (see `no_routing`).
+            crate::assignment::no_routing(&mut tx).await?;
             if let Some(o) = &operator {
                 hold_operators(&mut tx, [o.id]).await?;
             }
@@ -793,6 +847,8 @@ impl Store {
         crate::audit::check_reason(reason)?;
         retry(|| async {
             let mut tx = self.begin().await?;
+            // A DID in use cannot be deleted: never a routing change.
+            crate::assignment::no_routing(&mut tx).await?;
             let dids = self.load_selection(&mut tx, sel).await?;
             for d in &dids {
                 d.status

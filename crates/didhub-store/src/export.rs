@@ -40,6 +40,11 @@ fn literal(p: &Param) -> String {
     }
 }
 
+/// The parameters as a list of literals, for `EXECUTE name(…)`.
+pub(crate) fn literals(params: &[Param]) -> String {
+    params.iter().map(literal).collect::<Vec<_>>().join(", ")
+}
+
 /// The statement with its parameters written in as literals (COPY takes no parameters).
 fn inline(sql: &Sql) -> String {
     let b = sql.text.as_bytes();

@@ -420,16 +420,8 @@ impl Store {
         });
 
         let mut db = self.begin().await?;
-        if let Tx::Postgres(t) = &mut db {
-            // An import only adds DIDs that route nowhere: named so that the routing follower
-            // does not hold its watermark back for it (`oldest_open_write`).
-            sqlx::query(&format!(
-                "SET LOCAL application_name = '{}'",
-                crate::assignment::IMPORT_SESSION
-            ))
-            .execute(&mut **t)
-            .await?;
-        }
+        // An import only adds DIDs that route nowhere: the routing follower need not wait.
+        crate::assignment::no_routing(&mut db).await?;
         let batch_id = crate::audit::entry_id(&mut db).await?;
         // Names and ids only: the operator list with DID counts would scan the inventory.
         // Read in the import's own transaction: a second connection could wait out the pool

@@ -82,8 +82,13 @@ impl Store {
                 // Every statement is prepared once per connection and run with parameters; a
                 // generic plan spares re-planning the larger statements (the single-statement
                 // assignment) on every call, which PostgreSQL's heuristic otherwise keeps doing.
-                let opts = PgConnectOptions::from_str(u)?
+                let mut opts = PgConnectOptions::from_str(u)?
                     .options([("plan_cache_mode", "force_generic_plan")]);
+                // The routing follower recognises didhub's own sessions by their name
+                // (`oldest_open_write`); one given in the URL is kept, and used for that.
+                if opts.get_application_name().is_none() {
+                    opts = opts.application_name("didhub");
+                }
                 // Connections are kept (no idle timeout or lifetime) so that the ones opened by
                 // `warm_up` stay: see there.
                 // A connection in steady use is known to be alive: pinging it on every acquire

@@ -82,6 +82,7 @@ pub async fn delete_package(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct CpQuery {
     pub customer_id: Option<Uuid>,
 }
@@ -180,17 +181,20 @@ pub async fn assign(
 }
 
 /// Unassign a DID: it goes to its after-hold status and loses customer and routing. An optional
-/// `?reason=` is kept in the audit entry.
+/// `?reason=` (or a JSON body `{"reason": …}`) is kept in the audit entry.
 #[utoipa::path(delete, path = "/api/v1/client-packages/{id}/dids/{did_id}", tag = "assignment", params(("id" = Uuid, Path), ("did_id" = Uuid, Path), crate::api::dids::ReasonQuery), responses((status = 200, body = Did), (status = 404, body = Problem)))]
 pub async fn unassign(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path((id, did)): Path<(Uuid, Uuid)>,
+    headers: axum::http::HeaderMap,
     Query(q): Query<crate::api::dids::ReasonQuery>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<Did>> {
+    let reason = q.with_body(&headers, &body)?;
     let d = s
         .store
-        .unassign_did(&p.actor(), id, did, q.reason.as_deref())
+        .unassign_did(&p.actor(), id, did, reason.as_deref())
         .await?;
     s.routing.apply(&[Moved::from(&d)]);
     Ok(Json(d))
@@ -271,6 +275,7 @@ pub async fn allocate_block(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AvailabilityQuery {
     pub country: String,
     pub number_type: String,

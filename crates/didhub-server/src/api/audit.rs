@@ -10,6 +10,7 @@ use crate::AppState;
 /// struct loses the name of the parameter a bad value was given for.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     pub entity: Option<String>,
     pub entity_id: Option<uuid::Uuid>,

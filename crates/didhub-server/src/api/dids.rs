@@ -22,6 +22,7 @@ use crate::{AppState, Principal};
 /// Filters shared by list, count and export.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct FilterQuery {
     /// Number prefix, e.g. `+44207`.
     pub prefix: Option<String>,
@@ -53,6 +54,7 @@ impl From<FilterQuery> for DidFilter {
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub prefix: Option<String>,
     pub country: Option<String>,
@@ -250,12 +252,50 @@ pub async fn update_one(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ReasonQuery {
     /// Why, for the audit log.
     pub reason: Option<String>,
 }
 
-/// Delete one DID; refused while assigned, porting or on hold. `If-Match` is honoured.
+impl ReasonQuery {
+    /// The reason of a DELETE: `?reason=`, or a JSON body `{"reason": …}` (clients that
+    /// send one must not see it dropped); both at once must agree.
+    pub fn with_body(self, headers: &HeaderMap, body: &[u8]) -> ApiResult<Option<String>> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(self.reason);
+        }
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+        if !json {
+            return Err(ApiError::BadRequest(
+                "a DELETE takes its reason as ?reason= or as a JSON body {\"reason\": …} with 'Content-Type: application/json'".into(),
+            ));
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            reason: Option<String>,
+        }
+        let b: Body = serde_json::from_slice(body).map_err(|e| ApiError::field("reason", e))?;
+        match (self.reason, b.reason) {
+            (Some(q), Some(b)) if q != b => Err(ApiError::field(
+                "reason",
+                "given twice, differently (query and body)",
+            )),
+            (q, b) => Ok(q.or(b)),
+        }
+    }
+}
+
+/// Delete one DID; refused while assigned, porting or on hold. `If-Match` is honoured. The
+/// reason for the audit log comes as `?reason=` or as a JSON body `{"reason": …}`.
 #[utoipa::path(delete, path = "/api/v1/dids/{id}", tag = "dids", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header), ReasonQuery), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
 pub async fn delete_one(
     State(s): State<AppState>,
@@ -263,13 +303,15 @@ pub async fn delete_one(
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Query(q): Query<ReasonQuery>,
+    body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
+    let reason = q.with_body(&headers, &body)?;
     let sel = Selection::Ids(vec![Target {
         id,
         version: if_match(&headers)?,
     }]);
     s.store
-        .delete_dids(&p.actor(), &sel, q.reason.as_deref())
+        .delete_dids(&p.actor(), &sel, reason.as_deref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -419,7 +461,14 @@ pub async fn import(
             "skip_invalid" => skip_invalid = truthy("skip_invalid", &v)?,
             "dry_run" => dry_run = truthy("dry_run", &v)?,
             "reason" => reason = Some(v),
-            _ => {}
+            // Left empty: the file's column or the usual default decides.
+            "country" | "status" | "after_hold" => {}
+            _ => {
+                return Err(ApiError::field(
+                    name.chars().take(100).collect::<String>(),
+                    "not a field of an import; expected file, operator, country, status, after_hold, tag, skip_invalid, dry_run, reason",
+                ))
+            }
         }
     }
     let (file_name, data) = file

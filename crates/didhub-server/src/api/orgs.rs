@@ -50,6 +50,7 @@ pub async fn get_partner(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
     pub partner_id: Option<Uuid>,
 }
@@ -129,6 +130,7 @@ pub async fn delete_customer(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct PbxQuery {
     pub customer_id: Option<Uuid>,
 }

@@ -181,14 +181,18 @@ impl TestApp {
     }
 
     /// Another `Store` on the same database, as a second didhub instance would open it.
-    pub async fn another_store(&self) -> Store {
-        let database_url = self
-            .pg
+    /// The URL of this app's PostgreSQL database (None on SQLite).
+    pub fn database_url(&self) -> Option<String> {
+        self.pg
             .as_ref()
             .map(|(admin, name)| match admin.rfind('/') {
                 Some(i) => format!("{}/{name}", &admin[..i]),
                 None => panic!("{PG_ENV} must be a URL ending in /database"),
-            });
+            })
+    }
+
+    pub async fn another_store(&self) -> Store {
+        let database_url = self.database_url();
         Store::open(&StoreConfig {
             database_url,
             data_dir: self._dir.path().to_path_buf(),
