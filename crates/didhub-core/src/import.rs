@@ -57,6 +57,8 @@ pub enum HeaderError {
     NoNumberColumn(String),
     #[error("column '{0}' appears twice in the header row")]
     Duplicate(String),
+    #[error("columns '{0}' and '{1}' of the header row name the same field; keep one")]
+    SameField(String, String),
 }
 
 /// Column positions found in the header row. Unknown columns are ignored.
@@ -80,8 +82,13 @@ impl Header {
         for (i, c) in cells.iter().enumerate() {
             if let Some(col) = Column::from_header(c.as_ref()) {
                 let slot = col as usize;
-                if cols[slot].is_some() {
-                    return Err(HeaderError::Duplicate(c.as_ref().trim().to_string()));
+                if let Some(first) = cols[slot] {
+                    let (a, b) = (cells[first].as_ref().trim(), c.as_ref().trim());
+                    return Err(if a.eq_ignore_ascii_case(b) {
+                        HeaderError::Duplicate(b.to_string())
+                    } else {
+                        HeaderError::SameField(a.to_string(), b.to_string())
+                    });
                 }
                 cols[slot] = Some(i);
                 found.insert(slot, i);
@@ -292,10 +299,14 @@ mod tests {
             Header::parse(&["name", "x"]),
             Err(HeaderError::NoNumberColumn(_))
         ));
-        assert!(matches!(
-            Header::parse(&["number", "phone"]),
-            Err(HeaderError::Duplicate(_))
-        ));
+        assert_eq!(
+            Header::parse(&["number", "phone"]).unwrap_err(),
+            HeaderError::SameField("number".into(), "phone".into())
+        );
+        assert_eq!(
+            Header::parse(&["Tag", "number", "TAG "]).unwrap_err(),
+            HeaderError::Duplicate("TAG".into())
+        );
     }
 
     #[test]

@@ -225,7 +225,14 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
     };
     let p = match identity {
         Ok(Some(i)) => Principal::from_identity(i),
-        Ok(None) => return ApiError::Unauthorized.into_response(),
+        Ok(None) => {
+            let why = match (&bearer, cookie(&req, SESSION_COOKIE)) {
+                (Some(_), _) => "the bearer token is not valid (unknown, expired or revoked)",
+                (None, Some(_)) => "the session has ended; log in again",
+                (None, None) => crate::error::NO_CREDENTIALS,
+            };
+            return ApiError::Unauthorized(why).into_response();
+        }
         Err(e) => return ApiError::Store(e).into_response(),
     };
     if let Policy::Need(n) = policy {

@@ -24,12 +24,16 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+/// No credentials at all.
+pub const NO_CREDENTIALS: &str = "authentication required: send 'Authorization: Bearer <token>'";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("authentication required: send 'Authorization: Bearer <token>'")]
-    Unauthorized,
+    /// Why the request is not authenticated (no credentials, or ones that are not valid).
+    #[error("{0}")]
+    Unauthorized(&'static str),
     #[error("{0}")]
     BadRequest(String),
     #[error("{field}: {message}")]
@@ -94,7 +98,7 @@ impl ApiError {
                 "internal",
                 "Internal error",
             ),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
             ApiError::PreconditionRequired(_) => (
                 StatusCode::PRECONDITION_REQUIRED,

@@ -158,13 +158,46 @@ impl Store {
     /// Entries of other entities whose subject reads like the number (a customer so named)
     /// are not the DID's.
     pub async fn did_history(&self, id: Uuid) -> Result<Vec<AuditEntry>> {
-        let (number, batch): (String, Uuid) = on!(self, p => sqlx::query_as("SELECT number, batch_id FROM dids WHERE id = $1").bind(id).fetch_optional(p).await?)
-            .ok_or_else(|| StoreError::not_found("DID", id))?;
+        let found: Option<(String, Uuid)> = on!(self, p => sqlx::query_as("SELECT number, batch_id FROM dids WHERE id = $1").bind(id).fetch_optional(p).await?);
+        match found {
+            Some((number, batch)) => self.history_of(&number, Some(batch)).await,
+            None => {
+                // A deleted DID: its entries name its number; the last, its delete, also the
+                // create or import that made it.
+                let last: Option<(String, String)> = on!(self, p => sqlx::query_as("SELECT subject, changes FROM audit_log WHERE entity_id = $1 AND entity = 'did' AND subject IS NOT NULL ORDER BY id DESC LIMIT 1").bind(id).fetch_optional(p).await?);
+                let (number, changes) = last.ok_or_else(|| StoreError::not_found("DID", id))?;
+                let batch = serde_json::from_str::<serde_json::Value>(&changes)
+                    .ok()
+                    .and_then(|c| c.get("batch_id")?.as_str()?.parse().ok());
+                self.history_of(&number, batch).await
+            }
+        }
+    }
+
+    /// The history of a number (E.164), whether it is in the inventory now or was deleted:
+    /// `NotFound` only when no entry names it.
+    pub async fn number_history(&self, number: &str) -> Result<Vec<AuditEntry>> {
+        let id: Option<Uuid> = on!(self, p => sqlx::query_scalar("SELECT id FROM dids WHERE number = $1").bind(number).fetch_optional(p).await?);
+        // The DID now, else the last one of that number (through its entries).
+        let id = match id {
+            Some(id) => Some(id),
+            None => {
+                on!(self, p => sqlx::query_scalar("SELECT entity_id FROM audit_log WHERE subject = $1 AND entity = 'did' AND entity_id IS NOT NULL ORDER BY id DESC LIMIT 1").bind(number).fetch_optional(p).await?)
+            }
+        };
+        match id {
+            Some(id) => self.did_history(id).await,
+            None => Err(StoreError::not_found("DID", number)),
+        }
+    }
+
+    /// Entries about a number (created, edited, moved, deleted: through every life it had in
+    /// the inventory), with the import that made its current DID (`batch`) when there is one.
+    async fn history_of(&self, number: &str, batch: Option<Uuid>) -> Result<Vec<AuditEntry>> {
         let sql = format!(
             "{AUDIT_SELECT} WHERE id = $1 OR (subject = $2 AND entity IN ('did', 'batch')) ORDER BY id"
         );
-        let rows: Vec<AuditRow> =
-            on!(self, p => sqlx::query_as(&sql).bind(batch).bind(&number).fetch_all(p).await?);
+        let rows: Vec<AuditRow> = on!(self, p => sqlx::query_as(&sql).bind(batch.unwrap_or(Uuid::nil())).bind(number).fetch_all(p).await?);
         Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 }

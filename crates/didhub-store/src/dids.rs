@@ -714,6 +714,24 @@ impl Store {
     ) -> Result<Changed> {
         // Checked up front: an edit that changes nothing must refuse a bad reason too.
         crate::audit::check_reason(reason)?;
+        let DidPatch {
+            operator_id,
+            status,
+            after_hold,
+            tag,
+            notes,
+        } = patch;
+        if operator_id.is_none()
+            && status.is_none()
+            && after_hold.is_none()
+            && tag.is_none()
+            && notes.is_none()
+        {
+            return Err(StoreError::invalid(
+                "patch",
+                "names nothing to change: give at least one of operator_id, status, after_hold, tag, notes",
+            ));
+        }
         let tag = match &patch.tag {
             Some(t) => Some(
                 optional_text("tag", t.as_deref(), MAX_TAG)
@@ -856,9 +874,15 @@ impl Store {
                     .map_err(|e| StoreError::InUse(format!("{}: {e}", d.number)))?;
             }
             for d in &dids {
-                let n = on_tx!(&mut tx, c => sqlx::query("DELETE FROM dids WHERE id = $1 AND version = $2").bind(d.id).bind(d.version).execute(&mut *c).await?.rows_affected());
-                if n != 1 {
+                let batch: Option<Uuid> = on_tx!(&mut tx, c => sqlx::query_scalar("DELETE FROM dids WHERE id = $1 AND version = $2 RETURNING batch_id").bind(d.id).bind(d.version).fetch_optional(&mut *c).await?);
+                let Some(batch) = batch else {
                     return Err(sel.changed_under("DID", d));
+                };
+                // The whole DID as it was, and the create or import that made it, so that the
+                // history of a deleted DID still starts where it began.
+                let mut was = serde_json::to_value(d).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut was {
+                    m.insert("batch_id".into(), json!(batch));
                 }
                 write_audit(
                     &mut tx,
@@ -869,7 +893,7 @@ impl Store {
                         entity: "did",
                         entity_id: Some(d.id),
                         subject: Some(d.number.clone()),
-                        changes: serde_json::to_value(d).unwrap_or(Value::Null),
+                        changes: was,
                         reason,
                     },
                 )

@@ -46,12 +46,16 @@ pub struct ImportOptions {
 pub struct ImportReport {
     /// DIDs created (0 on a dry run or a refused import).
     pub imported: usize,
+    /// One entry per refused number (a row holding a range can give several, each with the
+    /// row's number), in row order.
     pub rejected: Vec<Rejection>,
-    /// Rejected rows whose number was already in the file or in the inventory.
+    /// Rejected numbers that were already in the file (an earlier row) or in the inventory.
     pub duplicates: usize,
     /// Operators named in the file (or by the request) that did not exist and were created.
     pub operators_created: Vec<String>,
-    /// DIDs that would be imported (equals `imported` unless dry run or refused).
+    /// DIDs the run imports or, on a dry run, would import: `imported` unless a dry run; 0
+    /// when the file is refused (all or nothing, with rejected rows). A dry run with
+    /// `skip_invalid` counts the good numbers of a file that has errors.
     pub valid: usize,
     pub dry_run: bool,
     /// The import's audit entry; each imported DID's history points to it.

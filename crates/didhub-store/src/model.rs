@@ -5,15 +5,41 @@ use didhub_core::did::DidStatus;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+#[cfg(unix)]
+fn uid() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .ok()
+        .map(|m| format!("uid:{}", m.uid()))
+}
+
+#[cfg(not(unix))]
+fn uid() -> Option<String> {
+    None
+}
+
 /// Who did something, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(pub String);
 
 impl Actor {
+    /// The command line's actor: `cli:` and who runs it, from `DIDHUB_ACTOR` (for jobs that
+    /// run as a service account: say who they are for), `USER` or `LOGNAME`, else the user
+    /// id (`uid:N`) where the system tells it, else `unknown`. Kept to 100 characters, without
+    /// control characters.
     pub fn cli() -> Actor {
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".into());
+        let named = ["DIDHUB_ACTOR", "USER", "LOGNAME"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .map(|v| {
+                v.trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(100)
+                    .collect::<String>()
+            })
+            .find(|v| !v.is_empty());
+        let user = named.or_else(uid).unwrap_or_else(|| "unknown".into());
         Actor(format!("cli:{user}"))
     }
     pub fn system() -> Actor {

@@ -28,7 +28,7 @@ pub(crate) async fn insert_operator(
     if let Err(e) = r {
         let e = StoreError::from(e);
         return Err(if e.is_unique_violation() {
-            StoreError::Conflict(format!("an operator named '{name}' already exists"))
+            StoreError::Conflict(format!("an operator named '{name}' already exists (names that differ only in case are one operator)"))
         } else {
             e
         });
@@ -106,7 +106,7 @@ impl Store {
                 Ok(_) => return Err(StoreError::changed("operator", id, version, cur.version)),
                 Err(e) => {
                     let e = StoreError::from(e);
-                    return Err(if e.is_unique_violation() { StoreError::Conflict(format!("an operator named '{new_name}' already exists")) } else { e });
+                    return Err(if e.is_unique_violation() { StoreError::Conflict(format!("an operator named '{new_name}' already exists (names that differ only in case are one operator)")) } else { e });
                 }
             }
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "operator.update", entity: "operator", entity_id: Some(id), subject: Some(new_name.clone()), changes: json!({"name": [cur.name, new_name]}), reason: None }).await?;

@@ -118,7 +118,8 @@ enum Cmd {
         subject: Option<String>,
         #[arg(long)]
         action: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// The newest entries shown, 1 to 1000.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
     },
     /// Users and their roles.
@@ -259,7 +260,8 @@ enum DidsCmd {
     List {
         #[command(flatten)]
         filter: FilterArgs,
-        #[arg(long, default_value_t = 100)]
+        /// DIDs shown (the first, by number), 1 to 1000.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
         #[arg(long)]
         json: bool,
@@ -740,7 +742,12 @@ async fn export_to_file(store: &Store, f: &DidFilter, path: &std::path::Path) ->
         .create_new(true)
         .open(&partial)
         .await
-        .with_context(|| format!("creating {}", partial.display()))?;
+        .with_context(|| {
+            format!(
+                "writing {} (through a temporary file beside it)",
+                path.display()
+            )
+        })?;
     let written = async {
         let rows = store.export_dids(f, &mut file).await?;
         if let Some(m) = &existing {
@@ -896,8 +903,7 @@ async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> 
             DidsCmd::History { number } => {
                 let e164 = didhub_core::number::E164::parse(&number, None)
                     .with_context(|| format!("'{number}'"))?;
-                let d = store.get_did_by_number(e164.as_str()).await?;
-                for e in store.did_history(d.id).await? {
+                for e in store.number_history(e164.as_str()).await? {
                     println!(
                         "{}\t{}\t{}\t{}\t{}",
                         e.at.to_rfc3339(),
@@ -922,12 +928,13 @@ async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> 
             };
             for e in store.list_audit(&f, limit, None).await?.items {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}",
                     e.at.to_rfc3339(),
                     e.actor,
                     e.action,
                     e.subject.unwrap_or_default(),
-                    e.changes
+                    e.changes,
+                    e.reason.unwrap_or_default()
                 );
             }
             Ok(())

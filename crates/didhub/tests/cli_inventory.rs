@@ -220,12 +220,13 @@ fn dids_history_shows_create_and_import() {
         // One audit entry for the whole import, not one per DID.
         let audit = db.ok(&["audit", "--action", "did.import"]).stdout;
         assert_eq!(audit.lines().count(), 1, "{audit}");
-        // at, actor, action, subject, changes (JSON), tab-separated.
-        let fields: Vec<&str> = audit.trim_end().split('\t').collect();
-        assert_eq!(fields.len(), 5, "{audit}");
+        // at, actor, action, subject, changes (JSON), reason, tab-separated.
+        let fields: Vec<&str> = audit.trim_end_matches('\n').split('\t').collect();
+        assert_eq!(fields.len(), 6, "{audit}");
         assert_eq!(fields[2], "did.import", "{audit}");
         let changes: serde_json::Value = serde_json::from_str(fields[4]).expect("changes as JSON");
         assert_eq!(changes["imported"], 501, "{audit}");
+        assert_eq!(fields[5], "stock from supplier", "{audit}");
 
         let r = db.run(&["dids", "history", "+442079469999"]);
         assert!(!r.success(), "history of an unknown number");

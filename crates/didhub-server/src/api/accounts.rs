@@ -44,7 +44,9 @@ pub async fn login(
     let address = crate::auth::client_address(&ext);
     let user = match s.store.login(&b.email, &b.password, &address).await {
         Ok(u) => u,
-        Err(LoginError::Invalid) => return Err(ApiError::Unauthorized),
+        Err(LoginError::Invalid) => {
+            return Err(ApiError::Unauthorized("wrong e-mail address or password"))
+        }
         Err(LoginError::Throttled { retry_after_secs }) => {
             return Err(ApiError::Throttled(
                 "too many failed logins; try again later".into(),
