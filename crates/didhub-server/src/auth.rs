@@ -174,6 +174,17 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
         tracing::error!(method = %req.method(), path, "route has no access policy; refused");
         return ApiError::Forbidden("this route has no access policy".into()).into_response();
     };
+    // A query string on a route that takes none would be ignored: refused instead, naming
+    // its first parameter (a filter sent to the wrong route must not pass for applied).
+    if let Some(q) = req.uri().query().filter(|q| !q.is_empty()) {
+        if !crate::api::takes_query(req.method(), &path) {
+            let first: String = form_urlencoded::parse(q.as_bytes())
+                .next()
+                .map(|(k, _)| k.chars().take(100).collect())
+                .unwrap_or_default();
+            return ApiError::field(first, "this route takes no query parameters").into_response();
+        }
+    }
     if policy == Policy::Public {
         return next.run(req).await;
     }

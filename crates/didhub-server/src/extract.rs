@@ -28,7 +28,7 @@ fn field_of<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>, whole: &str
     }
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+pub fn is_json(headers: &HeaderMap) -> bool {
     let Some(ct) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -45,6 +45,42 @@ fn is_json(headers: &HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// A JSON body's bytes as `T`: a value that does not fit is a 422 naming its field, text that
+/// is not JSON a 400.
+pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        if e.inner().is_data() {
+            ApiError::field(field_of(&e, "body"), plain(e.inner().to_string()))
+        } else {
+            ApiError::BadRequest(format!("the body is not valid JSON: {}", e.inner()))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    Ok(v)
+}
+
+/// A request body as bytes, whatever its type; a body over the route's limit is a 413
+/// problem like any other refusal.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::TooLarge(e.body_text())
+                } else {
+                    ApiError::BadRequest(e.body_text())
+                }
+            })
+    }
+}
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -53,43 +89,40 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 "expected a JSON body with 'Content-Type: application/json'".into(),
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge(e.body_text())
-            } else {
-                ApiError::BadRequest(e.body_text())
-            }
-        })?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let v = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            if e.inner().is_data() {
-                ApiError::field(field_of(&e, "body"), plain(e.inner().to_string()))
-            } else {
-                ApiError::BadRequest(format!("the body is not valid JSON: {}", e.inner()))
-            }
-        })?;
-        de.end()
-            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
-        Ok(Json(v))
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        from_json(&bytes).map(Json)
     }
 }
 
 /// A value-parsing message of the standard library or a crate, as a user reads it: what was
-/// expected rather than how parsing failed.
+/// expected rather than how parsing failed. Matched on how the messages begin (they may end
+/// with a JSON position), never on text a user's value could put in the middle.
 fn plain(message: String) -> String {
     let m = message.as_str();
-    if m.contains("invalid digit found in string") || m.contains("cannot parse integer") {
-        "expected a whole number".into()
-    } else if m.contains("number too large") || m.contains("number too small") {
+    let starts = |p: &[&str]| p.iter().any(|p| m.starts_with(p));
+    if starts(&[
+        "invalid digit found in string",
+        "cannot parse integer from empty string",
+    ]) {
+        "expected a whole number (digits only)".into()
+    } else if starts(&[
+        "number too large to fit in target type",
+        "number too small to fit in target type",
+    ]) {
         "out of range".into()
-    } else if m.contains("UUID parsing failed") || m.starts_with("invalid character: expected") {
+    } else if starts(&["UUID parsing failed:"]) {
         "expected an id (a UUID such as 0193a5b0-7c1e-7d2a-9f3b-2c4d5e6f7a8b)".into()
-    } else if m.contains("input contains invalid characters")
-        || m.contains("premature end of input")
-        || m.contains("input is out of range")
-        || m.contains("trailing input")
-    {
-        "expected a date and time in RFC 3339 form, such as 2026-11-29T10:00:00Z".into()
+    } else if starts(&[
+        "input contains invalid characters",
+        "premature end of input",
+        "input is out of range",
+        "trailing input",
+        "input is not enough for unique date and time",
+        "no possible date and time matching input",
+    ]) {
+        "expected a date and time in RFC 3339 form, such as 2026-11-29T10:00:00Z (in a query \
+         string, write a '+' of the offset as %2B)"
+            .into()
     } else if let Some(rest) = m.strip_prefix("unknown variant `") {
         // "unknown variant `x`, expected one of `a`, `b`"
         let (value, expected) = rest.split_once("`, expected").unwrap_or((rest, ""));
@@ -132,9 +165,39 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|_| {
+            .map_err(|e| {
+                use axum::extract::path::ErrorKind;
+                use axum::extract::rejection::PathRejection;
                 let path: String = parts.uri.path().chars().take(200).collect();
-                ApiError::NotFound(format!("nothing at {path}: it names no valid id"))
+                match &e {
+                    PathRejection::FailedToDeserializePathParams(f) => {
+                        // A segment that cannot be what the route names (an id that is no id):
+                        // it names nothing, so 404, saying which segment.
+                        let short = |v: &str| v.chars().take(100).collect::<String>();
+                        let which = match f.kind() {
+                            ErrorKind::ParseErrorAtKey { key, value, .. } => {
+                                format!("`{key}` '{}' is not an id", short(value))
+                            }
+                            ErrorKind::ParseErrorAtIndex { index, value, .. } => {
+                                format!("segment {index} '{}' is not an id", short(value))
+                            }
+                            ErrorKind::ParseError { value, .. } => {
+                                format!("'{}' is not an id", short(value))
+                            }
+                            // A single id (the usual case) reports only its parse error.
+                            _ => "an id in it is not valid".to_string(),
+                        };
+                        // Read as "<path> (<why>) not found".
+                        ApiError::NotFound(format!("{path} ({which})"))
+                    }
+                    // The route and its extractor disagree: a server fault, not the client's.
+                    _ => {
+                        tracing::error!(path = %path, "path parameters: {}", e.body_text());
+                        ApiError::Store(didhub_store::StoreError::Io(std::io::Error::other(
+                            e.body_text(),
+                        )))
+                    }
+                }
             })
     }
 }

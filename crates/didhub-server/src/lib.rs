@@ -155,6 +155,7 @@ pub fn api_router(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenAp
     let (v1, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::routes())
         .split_for_parts();
+    api::note_query_routes(&doc);
     let v1 = v1.layer(middleware::from_fn_with_state(state, auth::authorize));
     (v1, doc)
 }

@@ -2176,28 +2176,39 @@ async fn routing_follower_waits_for_open_transactions_postgres() {
         open.is_some_and(|t| t <= chrono::Utc::now() - chrono::Duration::seconds(2)),
         "the open transaction holds the watermark: {open:?}"
     );
-    // An import's transaction (named as one that routes nothing) does not, nor does a
-    // session of another application.
+    // An import's transaction (named as one that routes nothing) does not; a session of an
+    // instance named otherwise in its URL does.
     let begun = chrono::Utc::now();
     let mut import = pool.begin().await.unwrap();
     sqlx::query("SET LOCAL application_name = 'didhub no-routing'")
         .execute(&mut *import)
         .await
         .unwrap();
+    sqlx::query("SELECT txid_current()")
+        .execute(&mut *import)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let url = app.database_url().expect("a PostgreSQL app has its URL");
-    let mut foreign = <sqlx::PgConnection as sqlx::Connection>::connect(&format!(
-        "{url}?application_name=another%20application"
+    let mut other_instance = <sqlx::PgConnection as sqlx::Connection>::connect(&format!(
+        "{url}?application_name=didhub-b"
     ))
     .await
     .unwrap();
-    let mut foreign_tx = sqlx::Connection::begin(&mut foreign).await.unwrap();
-    for t in [&mut *import, &mut *foreign_tx] {
-        sqlx::query("SELECT txid_current()")
-            .execute(t)
-            .await
-            .unwrap();
-    }
-    tx.commit().await.unwrap();
+    let b_before = chrono::Utc::now();
+    let mut b_tx = sqlx::Connection::begin(&mut other_instance).await.unwrap();
+    sqlx::query("SELECT txid_current()")
+        .execute(&mut *b_tx)
+        .await
+        .unwrap();
+    let open = app.store.oldest_open_write(horizon).await.unwrap();
+    assert!(
+        open.is_some_and(|t| t > begun + chrono::Duration::milliseconds(400)),
+        "the other instance's transaction holds it, not the import's: {open:?}, import begun \
+         {begun}, the other's {b_before}"
+    );
+    b_tx.rollback().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let open = app.store.oldest_open_write(horizon).await.unwrap();
     // (didhub's own short background transactions may be open at this instant: they began
@@ -2207,7 +2218,6 @@ async fn routing_follower_waits_for_open_transactions_postgres() {
         "{open:?}, the import began at {begun}"
     );
     import.rollback().await.unwrap();
-    foreign_tx.rollback().await.unwrap();
     table.refresh(&app.store).await.unwrap();
     let v = route(&app, number).await;
     assert_eq!(v["reachable"], false, "the next poll sees it: {v}");

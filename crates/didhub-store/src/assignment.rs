@@ -1120,9 +1120,10 @@ impl Store {
         .await
     }
 
-    /// The start of the oldest write transaction still open by didhub's own sessions (those
-    /// of this session's `application_name`; imports and bulk edits run under another name,
-    /// as they never change routing; autovacuum and other applications are not counted) (PostgreSQL;
+    /// The start of the oldest write transaction still open by a client session of the
+    /// database (any instance, whatever its `application_name`; not autovacuum), leaving out
+    /// imports, bulk edits and deletes, which run under `NO_ROUTING_SESSION` since they never
+    /// change routing (PostgreSQL;
     /// `None` when there is none, and on SQLite, whose one writer at a time is either this
     /// process, which applies its own changes, or a short CLI command). A routing change that
     /// commits later was stamped at or after it, so the routing follower never moves its
@@ -1139,10 +1140,12 @@ impl Store {
             crate::Backend::Postgres(p) => Ok(sqlx::query_scalar(
                 "SELECT min(xact_start) FROM pg_stat_activity \
                  WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                 AND backend_xid IS NOT NULL AND xact_start > now() - make_interval(secs => $1) \
-                 AND application_name = current_setting('application_name')",
+                 AND backend_type = 'client backend' AND backend_xid IS NOT NULL \
+                 AND xact_start > now() - make_interval(secs => $1) \
+                 AND application_name IS DISTINCT FROM $2",
             )
             .bind(max_age.as_secs_f64())
+            .bind(NO_ROUTING_SESSION)
             .fetch_one(p)
             .await?),
         }

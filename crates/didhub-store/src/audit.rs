@@ -192,13 +192,31 @@ impl Store {
     }
 
     /// Entries about a number (created, edited, moved, deleted: through every life it had in
-    /// the inventory), with the import that made its current DID (`batch`) when there is one.
+    /// the inventory), with the create or import entry that began each life: `batch` for the
+    /// DID there is now, and the one each delete entry recorded for the earlier ones.
     async fn history_of(&self, number: &str, batch: Option<Uuid>) -> Result<Vec<AuditEntry>> {
-        let sql = format!(
-            "{AUDIT_SELECT} WHERE id = $1 OR (subject = $2 AND entity IN ('did', 'batch')) ORDER BY id"
-        );
-        let rows: Vec<AuditRow> = on!(self, p => sqlx::query_as(&sql).bind(batch.unwrap_or(Uuid::nil())).bind(number).fetch_all(p).await?);
-        Ok(rows.into_iter().map(AuditEntry::from).collect())
+        let sql =
+            format!("{AUDIT_SELECT} WHERE subject = $1 AND entity IN ('did', 'batch') ORDER BY id");
+        let rows: Vec<AuditRow> =
+            on!(self, p => sqlx::query_as(&sql).bind(number).fetch_all(p).await?);
+        let mut entries: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
+        let mut batches: Vec<Uuid> = entries
+            .iter()
+            .filter(|e| e.action == "did.delete")
+            .filter_map(|e| e.changes.get("batch_id")?.as_str()?.parse().ok())
+            .chain(batch)
+            .collect();
+        batches.sort();
+        batches.dedup();
+        batches.retain(|b| !entries.iter().any(|e| e.id == *b));
+        let one = format!("{AUDIT_SELECT} WHERE id = $1");
+        for b in batches {
+            let row: Option<AuditRow> =
+                on!(self, p => sqlx::query_as(&one).bind(b).fetch_optional(p).await?);
+            entries.extend(row.map(AuditEntry::from));
+        }
+        entries.sort_by_key(|e| e.id);
+        Ok(entries)
     }
 }
 

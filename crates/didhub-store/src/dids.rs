@@ -308,7 +308,10 @@ impl<'de> Deserialize<'de> for Target {
             fn visit_str<E: de::Error>(self, s: &str) -> std::result::Result<Target, E> {
                 Uuid::parse_str(s)
                     .map(|id| Target { id, version: None })
-                    .map_err(|_| E::custom(format!("'{s}' is not a DID id")))
+                    .map_err(|_| {
+                        let shown: String = s.chars().take(60).collect();
+                        E::custom(format!("'{shown}' is not a DID id"))
+                    })
             }
             fn visit_map<A: de::MapAccess<'de>>(
                 self,

@@ -84,8 +84,8 @@ impl Store {
                 // assignment) on every call, which PostgreSQL's heuristic otherwise keeps doing.
                 let mut opts = PgConnectOptions::from_str(u)?
                     .options([("plan_cache_mode", "force_generic_plan")]);
-                // The routing follower recognises didhub's own sessions by their name
-                // (`oldest_open_write`); one given in the URL is kept, and used for that.
+                // Named in `pg_stat_activity` for the database's operators (a name given in the
+                // URL is kept).
                 if opts.get_application_name().is_none() {
                     opts = opts.application_name("didhub");
                 }

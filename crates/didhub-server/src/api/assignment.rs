@@ -189,7 +189,7 @@ pub async fn unassign(
     Path((id, did)): Path<(Uuid, Uuid)>,
     headers: axum::http::HeaderMap,
     Query(q): Query<crate::api::dids::ReasonQuery>,
-    body: axum::body::Bytes,
+    crate::extract::RawBody(body): crate::extract::RawBody,
 ) -> ApiResult<Json<Did>> {
     let reason = q.with_body(&headers, &body)?;
     let d = s

@@ -8,7 +8,7 @@ use didhub_core::import::{Defaults, MAX_IMPORT_NUMBERS};
 use didhub_core::number::Country;
 use didhub_store::dids::{Changed, Created, Deleted, DidPatch, NewDids, Selection, Target};
 use didhub_store::import::{ImportOptions, ImportReport};
-use didhub_store::{AuditEntry, Did, DidFilter, DidSort, Page};
+use didhub_store::{AuditEntry, Did, DidFilter, DidSort, Page, StoreError};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -245,7 +245,14 @@ pub async fn update_one(
     }]);
     s.store
         .update_dids(&p.actor(), &sel, &b.patch(), b.reason.as_deref())
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The body here is the patch itself.
+            StoreError::Invalid { field, message } if field == "patch" => {
+                ApiError::field("body", message)
+            }
+            e => e.into(),
+        })?;
     let d = s.store.get_did(id).await?;
     Ok(([etag(d.version)], Json(d)))
 }
@@ -265,15 +272,7 @@ impl ReasonQuery {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(self.reason);
         }
-        let json = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("application/json")
-            });
-        if !json {
+        if !crate::extract::is_json(headers) {
             return Err(ApiError::BadRequest(
                 "a DELETE takes its reason as ?reason= or as a JSON body {\"reason\": …} with 'Content-Type: application/json'".into(),
             ));
@@ -283,8 +282,8 @@ impl ReasonQuery {
         struct Body {
             reason: Option<String>,
         }
-        let b: Body = serde_json::from_slice(body).map_err(|e| ApiError::field("reason", e))?;
-        match (self.reason, b.reason) {
+        let b: Option<Body> = crate::extract::from_json(body)?;
+        match (self.reason, b.and_then(|b| b.reason)) {
             (Some(q), Some(b)) if q != b => Err(ApiError::field(
                 "reason",
                 "given twice, differently (query and body)",
@@ -303,7 +302,7 @@ pub async fn delete_one(
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Query(q): Query<ReasonQuery>,
-    body: axum::body::Bytes,
+    crate::extract::RawBody(body): crate::extract::RawBody,
 ) -> ApiResult<StatusCode> {
     let reason = q.with_body(&headers, &body)?;
     let sel = Selection::Ids(vec![Target {

@@ -125,6 +125,48 @@ pub fn policy_for(method: &Method, path: &str) -> Option<Policy> {
 }
 
 /// The methods `POLICY` lists for a route template.
+/// The routes (method, path) whose OpenAPI operation declares query parameters: every other
+/// route refuses a query string rather than ignore it (`authorize`).
+static QUERY_ROUTES: std::sync::OnceLock<std::collections::HashSet<(String, String)>> =
+    std::sync::OnceLock::new();
+
+/// Notes, from the OpenAPI document the routes were built with, which take query parameters.
+pub fn note_query_routes(doc: &utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    QUERY_ROUTES.get_or_init(|| {
+        let mut set = std::collections::HashSet::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                let query = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .chain(item.parameters.iter().flatten())
+                    .any(|p| p.parameter_in == ParameterIn::Query);
+                if query {
+                    set.insert((method.to_string(), path.clone()));
+                }
+            }
+        }
+        set
+    });
+}
+
+/// Whether the route takes query parameters (see `note_query_routes`; true until noted).
+pub fn takes_query(method: &Method, path: &str) -> bool {
+    QUERY_ROUTES
+        .get()
+        .is_none_or(|s| s.contains(&(method.as_str().to_string(), path.to_string())))
+}
+
 pub fn methods_for(path: &str) -> Vec<&'static str> {
     POLICY
         .iter()
