@@ -1463,6 +1463,53 @@ async fn hold_worker_crash_story(app: &TestApp) {
     worker.close().await;
     blocker.close().await;
 }
+/// The hold worker counts, audits and routes only the rows its update really wrote: a DID whose
+/// hold is extended between the worker's read and its write (PostgreSQL: the worker's update
+/// waits for the row, then finds it no longer due) stays on hold, without an entry, and still
+/// counts against its client package.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hold_worker_writes_only_what_is_still_due_postgres() {
+    let Some(app) = common::spawn_app(common::Db::Postgres).await else {
+        eprintln!("{} not set: PostgreSQL run skipped", common::PG_ENV);
+        return;
+    };
+    let (_, dids) = due_holds(&app, "+442079495000-+442079495002", "Extended").await;
+    let other = app.another_store().await;
+    let didhub_store::Backend::Postgres(pool) = &other.backend else {
+        panic!("a PostgreSQL app has a PostgreSQL store");
+    };
+    let extended = Uuid::parse_str(dids[1]["id"].as_str().unwrap()).unwrap();
+    let extended_number = dids[1]["number"].as_str().unwrap().to_string();
+    let mut tx = pool.begin().await.unwrap();
+    let holder = backend_pid(&mut tx).await;
+    sqlx::query("UPDATE dids SET hold_until = now() + interval '30 days', version = version + 1 WHERE id = $1")
+        .bind(extended)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let store = app.store.clone();
+    let worker = tokio::spawn(async move { store.release_expired_holds(100).await });
+    someone_waits_for(pool, holder).await;
+    tx.commit().await.unwrap();
+    let moved = worker.await.unwrap().unwrap();
+    let mut numbers: Vec<&str> = moved.iter().map(|m| m.number.as_str()).collect();
+    numbers.sort();
+    assert_eq!(numbers, ["+442079495000", "+442079495002"]);
+    let (_, d) = app.get_json(&format!("/api/v1/dids/{extended}")).await;
+    assert_eq!(d["status"], "hold", "{d}");
+    let subjects: Vec<String> = sqlx::query_scalar(
+        "SELECT subject FROM audit_log WHERE action = 'did.hold_expired' ORDER BY subject",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(subjects, ["+442079495000", "+442079495002"]);
+    assert!(!subjects.contains(&extended_number));
+    check_block_counts(&app).await;
+    other.close().await;
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hold_worker_crash_postgres() {
     let Some(app) = common::spawn_app(common::Db::Postgres).await else {
