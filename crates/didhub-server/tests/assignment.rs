@@ -698,31 +698,6 @@ async fn pbx_destination_story(app: &TestApp) {
 }
 both_backends!(pbx_destination, pbx_destination_story);
 
-/// Waits until some session waits for a lock that the session `holder` (a backend pid) holds.
-async fn someone_waits_for(pool: &sqlx::PgPool, holder: i32) {
-    for _ in 0..500 {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
-        )
-        .bind(holder)
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        if n > 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("nothing waited for session {holder} within 10 s");
-}
-
-async fn backend_pid(tx: &mut sqlx::PgConnection) -> i32 {
-    sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(tx)
-        .await
-        .unwrap()
-}
-
 /// A PBX deleted while a DID is being assigned to it (PostgreSQL, where the two can really
 /// interleave; SQLite runs one writer at a time): whichever takes the PBX row first wins, and
 /// no DID is ever left routed to a PBX that is gone. Each order is forced by holding the
@@ -761,7 +736,7 @@ async fn pbx_delete_races_assignment_postgres() {
     let gone = new_pbx("SN-RACE-1").await;
     let did0 = dids[0]["id"].as_str().unwrap().to_string();
     let mut tx = pool.begin().await.unwrap();
-    let holder = backend_pid(&mut tx).await;
+    let holder = common::backend_pid(&mut tx).await;
     sqlx::query("DELETE FROM pbxs WHERE id = $1")
         .bind(gone)
         .execute(&mut *tx)
@@ -771,7 +746,7 @@ async fn pbx_delete_races_assignment_postgres() {
     let body = json!({"did_ids": [did0], "destination": format!("pbx:{gone}")});
     let assigning = app.post_json(&path, &body);
     let committing = async {
-        someone_waits_for(pool, holder).await;
+        common::someone_waits_for(pool, holder).await;
         tx.commit().await.unwrap();
     };
     let ((s, p), ()) = tokio::join!(assigning, committing);
@@ -795,7 +770,7 @@ async fn pbx_delete_races_assignment_postgres() {
     let did1 = Uuid::parse_str(dids[1]["id"].as_str().unwrap()).unwrap();
     let cp_id = Uuid::parse_str(&cp).unwrap();
     let mut tx = pool.begin().await.unwrap();
-    let holder = backend_pid(&mut tx).await;
+    let holder = common::backend_pid(&mut tx).await;
     sqlx::query("SELECT id FROM pbxs WHERE id = $1 FOR KEY SHARE")
         .bind(kept)
         .execute(&mut *tx)
@@ -811,7 +786,7 @@ async fn pbx_delete_races_assignment_postgres() {
         .unwrap();
     let deleting = app.delete(&format!("/api/v1/pbxs/{kept}")).send();
     let committing = async {
-        someone_waits_for(pool, holder).await;
+        common::someone_waits_for(pool, holder).await;
         tx.commit().await.unwrap();
     };
     let (r, ()) = tokio::join!(deleting, committing);
@@ -1481,7 +1456,7 @@ async fn hold_worker_writes_only_what_is_still_due_postgres() {
     let extended = Uuid::parse_str(dids[1]["id"].as_str().unwrap()).unwrap();
     let extended_number = dids[1]["number"].as_str().unwrap().to_string();
     let mut tx = pool.begin().await.unwrap();
-    let holder = backend_pid(&mut tx).await;
+    let holder = common::backend_pid(&mut tx).await;
     sqlx::query("UPDATE dids SET hold_until = now() + interval '30 days', version = version + 1 WHERE id = $1")
         .bind(extended)
         .execute(&mut *tx)
@@ -1489,7 +1464,7 @@ async fn hold_worker_writes_only_what_is_still_due_postgres() {
         .unwrap();
     let store = app.store.clone();
     let worker = tokio::spawn(async move { store.release_expired_holds(100).await });
-    someone_waits_for(pool, holder).await;
+    common::someone_waits_for(pool, holder).await;
     tx.commit().await.unwrap();
     let moved = worker.await.unwrap().unwrap();
     let mut numbers: Vec<&str> = moved.iter().map(|m| m.number.as_str()).collect();

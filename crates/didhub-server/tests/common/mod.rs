@@ -307,3 +307,29 @@ pub async fn assign(store: &Store, did: uuid::Uuid) {
         .await
         .expect("assign");
 }
+
+/// Waits until some session waits for a lock that the session `holder` (a backend pid) holds.
+pub async fn someone_waits_for(pool: &sqlx::PgPool, holder: i32) {
+    for _ in 0..500 {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        )
+        .bind(holder)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if n > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("nothing waited for session {holder} within 10 s");
+}
+
+/// The backend pid of a PostgreSQL session (to wait for what it blocks).
+pub async fn backend_pid(tx: &mut sqlx::PgConnection) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(tx)
+        .await
+        .unwrap()
+}
