@@ -559,9 +559,8 @@ impl Store {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<Did>> {
-        let limit = limit.clamp(1, 1000) as i64;
         let dir = if desc { "DESC" } else { "ASC" };
-        let sql = list_statement(f, sort, desc, limit, cursor)?;
+        let (sql, limit) = list_statement(f, sort, desc, limit, cursor)?;
         let rows: Vec<DidRow> =
             on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
         let mut items: Vec<Did> = rows.into_iter().map(Did::from).collect();
@@ -594,7 +593,7 @@ impl Store {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Vec<String>> {
-        let sql = list_statement(f, sort, desc, limit.clamp(1, 1000) as i64, cursor)?;
+        let (sql, _) = list_statement(f, sort, desc, limit, cursor)?;
         Ok(match &self.backend {
             crate::Backend::Sqlite(p) => {
                 let q = format!("EXPLAIN QUERY PLAN {}", sql.text);
@@ -915,15 +914,16 @@ impl Store {
     }
 }
 
-/// The statement of one page of `list_dids` (`limit` already clamped; one row more is read to
-/// know whether a next page exists).
+/// The statement of one page of `list_dids` and its page size (`limit` brought within
+/// 1–1000; one row more is read to know whether a next page exists).
 fn list_statement(
     f: &DidFilter,
     sort: DidSort,
     desc: bool,
-    limit: i64,
+    limit: u32,
     cursor: Option<&str>,
-) -> Result<Sql> {
+) -> Result<(Sql, i64)> {
+    let limit = limit.clamp(1, 1000) as i64;
     let mut sql = Sql::new(DID_SELECT);
     push_filter(&mut sql, f)?;
     let col = sort.column();
@@ -1000,5 +1000,5 @@ fn list_statement(
         _ => sql.push(&format!(" ORDER BY {col} {dir}, d.number {dir}")),
     };
     sql.push(" LIMIT ").bind(Param::Int(limit + 1));
-    Ok(sql)
+    Ok((sql, limit))
 }
