@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::audit::{write_audit, AuditWrite};
 use crate::blocks::StockTally;
+use crate::bulk_load::BulkLoad;
 use crate::dids::{insert_rows, NewRow};
 use crate::operators::insert_operator;
 use crate::sql::Tx;
@@ -134,6 +135,9 @@ fn cell_text(d: &Data) -> String {
 
 /// What the decoder thread sends.
 enum Msg {
+    /// Sent first: how many rows the file holds (CSV lines or sheet rows, the header
+    /// included), for the choice of a bulk load.
+    Size(u64),
     Chunk {
         rows: Vec<Row>,
         rejected: Vec<Rejection>,
@@ -351,6 +355,7 @@ fn decode_spreadsheet(data: &[u8], v: &mut Validator) {
             return;
         }
     };
+    let _ = v.tx.blocking_send(Msg::Size(range.height() as u64));
     let first_row = range.start().map(|(r, _)| r as usize).unwrap_or(0);
     let first_col = range.start().map(|(_, c)| c as usize).unwrap_or(0);
     for (i, r) in range.rows().enumerate() {
@@ -414,7 +419,11 @@ impl Store {
                 tx,
             };
             match sniff(&data) {
-                Format::Csv => decode_csv(&data, &mut v),
+                Format::Csv => {
+                    let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
+                    let _ = v.tx.blocking_send(Msg::Size(lines));
+                    decode_csv(&data, &mut v)
+                }
                 Format::Spreadsheet => decode_spreadsheet(&data, &mut v),
             }
             if v.header.is_none() && v.processed == 0 {
@@ -447,8 +456,21 @@ impl Store {
         let mut fatal = None;
         // The stock change of the whole import, written once: one row per block of 100.
         let mut stock = StockTally::default();
+        let mut bulk: Option<BulkLoad> = None;
         while let Some(msg) = rx.recv().await {
             match msg {
+                Msg::Size(rows) => {
+                    // A dry run never locks the inventory.
+                    if let (Tx::Postgres(t), false) = (&mut db, opts.dry_run) {
+                        match BulkLoad::begin(t, rows, self.bulk_import_min_rows).await {
+                            Ok(b) => bulk = b,
+                            Err(e) => {
+                                fatal = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                }
                 Msg::Fatal(e) => {
                     fatal = Some(e);
                     break;
@@ -465,7 +487,7 @@ impl Store {
                     if refused && !rows.is_empty() {
                         // Nothing will be written; still name the inventory duplicates.
                         if let Err(e) = self
-                            .report_existing(&mut db, &rows, batch_id, &mut report)
+                            .report_existing(&mut db, &rows, batch_id, bulk.as_ref(), &mut report)
                             .await
                         {
                             fatal = Some(e);
@@ -481,6 +503,7 @@ impl Store {
                                 &mut operators,
                                 &mut report,
                                 &mut stock,
+                                bulk.as_ref(),
                             )
                             .await
                         {
@@ -521,6 +544,9 @@ impl Store {
                 report.operators_created.clear();
             }
             return Ok(report);
+        }
+        if let (Some(load), Tx::Postgres(t)) = (bulk, &mut db) {
+            load.finish(t).await?;
         }
         stock.write(&mut db).await?;
         write_audit(
@@ -568,6 +594,7 @@ impl Store {
         operators: &mut HashMap<String, Uuid>,
         report: &mut ImportReport,
         stock: &mut StockTally,
+        bulk: Option<&BulkLoad>,
     ) -> Result<()> {
         let mut new_rows = Vec::with_capacity(rows.len());
         let mut row_of: HashMap<&str, usize> = HashMap::new();
@@ -604,7 +631,9 @@ impl Store {
                 ));
             }
         }
-        let existing = self.bulk_insert(db, &new_rows, batch_id, stock).await?;
+        let existing = self
+            .bulk_insert(db, &new_rows, batch_id, stock, bulk)
+            .await?;
         if !existing.is_empty() {
             for r in rows {
                 for n in &r.numbers {
@@ -630,6 +659,7 @@ impl Store {
         db: &mut Tx,
         rows: &[Row],
         batch_id: Uuid,
+        bulk: Option<&BulkLoad>,
         report: &mut ImportReport,
     ) -> Result<()> {
         let mut row_of: HashMap<String, usize> = HashMap::new();
@@ -648,7 +678,16 @@ impl Store {
             }
         }
         for chunk in probe.chunks(500) {
-            for num in crate::dids::already_there(db, chunk, batch_id).await? {
+            let there = match bulk {
+                // The number index is being rebuilt: ask the load, not the table.
+                Some(load) => chunk
+                    .iter()
+                    .filter(|r| load.taken(&r.number))
+                    .map(|r| r.number.clone())
+                    .collect(),
+                None => crate::dids::already_there(db, chunk, batch_id).await?,
+            };
+            for num in there {
                 report.duplicates += 1;
                 report.rejected.push(Rejection {
                     row: row_of.get(&num).copied().unwrap_or(0),
@@ -662,33 +701,44 @@ impl Store {
 
     /// Inserts rows, returning numbers that were already in the inventory. On PostgreSQL the
     /// rows go in by COPY under a savepoint; only if a number collides is the chunk redone
-    /// with the portable conflict-skipping insert that names the duplicates.
+    /// with the portable conflict-skipping insert that names the duplicates. In a bulk load
+    /// the duplicates are known beforehand and the others go in by COPY directly.
     async fn bulk_insert(
         &self,
         db: &mut Tx,
         rows: &[NewRow],
         batch_id: Uuid,
         stock: &mut StockTally,
+        bulk: Option<&BulkLoad>,
     ) -> Result<Vec<String>> {
         crate::dids::hold_operators(db, rows.iter().map(|r| r.operator_id)).await?;
         if let Tx::Postgres(t) = db {
+            if let Some(load) = bulk {
+                let existing: Vec<String> = rows
+                    .iter()
+                    .filter(|r| load.taken(&r.number))
+                    .map(|r| r.number.clone())
+                    .collect();
+                if existing.is_empty() {
+                    crate::export::pg_copy_in(t, rows, batch_id).await?;
+                    tally_stock(stock, rows);
+                } else {
+                    let fresh: Vec<NewRow> = rows
+                        .iter()
+                        .filter(|r| !load.taken(&r.number))
+                        .cloned()
+                        .collect();
+                    crate::export::pg_copy_in(t, &fresh, batch_id).await?;
+                    tally_stock(stock, &fresh);
+                }
+                return Ok(existing);
+            }
             use sqlx::Connection;
             let mut sp = (**t).begin().await?;
             match crate::export::pg_copy_in(&mut sp, rows, batch_id).await {
                 Ok(()) => {
                     sp.commit().await?;
-                    for r in rows
-                        .iter()
-                        .filter(|r| r.status == didhub_core::did::DidStatus::InStock)
-                    {
-                        stock.add(&crate::blocks::StockDelta {
-                            number: &r.number,
-                            operator_id: r.operator_id,
-                            country: &r.country,
-                            number_type: r.number_type,
-                            delta: 1,
-                        });
-                    }
+                    tally_stock(stock, rows);
                     return Ok(Vec::new());
                 }
                 Err(e) if e.is_unique_violation() => sp.rollback().await?,
@@ -696,5 +746,21 @@ impl Store {
             }
         }
         insert_rows(db, rows, batch_id, stock).await
+    }
+}
+
+/// Counts the in-stock rows written by COPY into the import's stock change.
+fn tally_stock(stock: &mut StockTally, rows: &[NewRow]) {
+    for r in rows
+        .iter()
+        .filter(|r| r.status == didhub_core::did::DidStatus::InStock)
+    {
+        stock.add(&crate::blocks::StockDelta {
+            number: &r.number,
+            operator_id: r.operator_id,
+            country: &r.country,
+            number_type: r.number_type,
+            delta: 1,
+        });
     }
 }

@@ -18,6 +18,7 @@ mod assign_batch;
 pub mod assignment;
 pub mod audit;
 pub mod blocks;
+mod bulk_load;
 pub mod dids;
 pub mod error;
 pub mod export;
@@ -62,13 +63,20 @@ pub struct StoreConfig {
     /// Where the SQLite file lives when no URL is given.
     pub data_dir: std::path::PathBuf,
     pub pool_size: u32,
+    /// Imports of at least this many rows (and at least as many as the inventory holds)
+    /// load in bulk on PostgreSQL (see `bulk_load`); 0 never does.
+    pub bulk_import_min_rows: u64,
 }
+
+/// The default of [`StoreConfig::bulk_import_min_rows`].
+pub const DEFAULT_BULK_IMPORT_MIN_ROWS: u64 = 100_000;
 
 #[derive(Clone, Debug)]
 pub struct Store {
     pub backend: Backend,
     /// Single-DID assignments written together (PostgreSQL only; see `assign_batch`).
     batcher: Option<assign_batch::Batcher>,
+    bulk_import_min_rows: u64,
 }
 
 /// A pooled PostgreSQL connection idle this long is pinged before it is handed out.
@@ -147,7 +155,11 @@ impl Store {
             )),
             Backend::Sqlite(_) => None,
         };
-        Ok(Store { backend, batcher })
+        Ok(Store {
+            backend,
+            batcher,
+            bulk_import_min_rows: cfg.bulk_import_min_rows,
+        })
     }
 
     /// Opens every connection of the pool now, from the caller's runtime.

@@ -10,6 +10,7 @@ async fn store(dir: &std::path::Path) -> Store {
         database_url: None,
         data_dir: dir.to_path_buf(),
         pool_size: 2,
+        bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
     })
     .await
     .unwrap()

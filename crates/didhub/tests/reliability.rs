@@ -56,7 +56,46 @@ enum Kill {
 
 #[test]
 fn import_killed_part_way_leaves_all_or_nothing() {
+    each_backend(|db| kill_story(db, &[]));
+}
+
+/// The same on PostgreSQL with the bulk load (the table locked, its indexes dropped and
+/// rebuilt in the import's transaction): a kill in any phase leaves the rows and the indexes
+/// as they were.
+#[test]
+fn bulk_import_killed_part_way_leaves_all_or_nothing() {
     each_backend(|db| {
+        if matches!(db.backend, common::Backend::Sqlite) {
+            return;
+        }
+        kill_story(db, &["--bulk-import-min-rows", "1000"]);
+        assert_eq!(
+            db.pg_index_names(),
+            vec![
+                "dids_client_package",
+                "dids_customer",
+                "dids_hold",
+                "dids_number_key",
+                "dids_pkey",
+                "dids_updated"
+            ],
+            "the indexes of dids after the kills and the final import"
+        );
+        let r = db.import(
+            &db.write("again.csv", big_csv(3)),
+            &["--operator", "KillOp", "--bulk-import-min-rows", "1"],
+        );
+        assert!(
+            !r.success(),
+            "the rebuilt unique index refuses numbers already there: {}",
+            r.stdout
+        );
+        assert_eq!(db.count(), kill_rows());
+    });
+}
+
+fn kill_story(db: &Db, extra: &[&str]) {
+    {
         let n = kill_rows();
         let file = db.write("big.csv", big_csv(n));
         let file_arg = file.to_str().unwrap().to_string();
@@ -79,6 +118,7 @@ fn import_killed_part_way_leaves_all_or_nothing() {
             let mut child = db
                 .std_command()
                 .args(["import", &file_arg, "--operator", "KillOp", "--json"])
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -146,12 +186,14 @@ fn import_killed_part_way_leaves_all_or_nothing() {
         // The database is intact and usable after the kills: the same import runs to the end
         // and holds every row.
         if !finished {
-            let report = db.import_ok(&file, &["--operator", "KillOp"]);
+            let mut args = vec!["--operator", "KillOp"];
+            args.extend_from_slice(extra);
+            let report = db.import_ok(&file, &args);
             assert_eq!(report["imported"], n as u64, "{report}");
         }
         assert_eq!(db.count(), n, "a complete import holds every row");
         assert_eq!(db.operators(), vec!["KillOp"]);
-    });
+    }
 }
 
 /// What a malformed file must produce: a non-zero exit, a short message that names the

@@ -23,6 +23,7 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
     pg: Option<(String, String)>,
     server: tokio::task::JoinHandle<()>,
+    bulk_import_min_rows: u64,
 }
 
 /// A fresh PostgreSQL database on the server named by the env var: (admin url, db name, url).
@@ -62,6 +63,11 @@ pub async fn drop_pg(admin: &str, name: &str) {
 
 /// Starts didhub on `db`; `None` when PostgreSQL is asked for but not configured.
 pub async fn spawn_app(db: Db) -> Option<TestApp> {
+    spawn_app_with(db, |_| {}).await
+}
+
+/// Starts didhub on `db` with its store configuration changed by `tune`.
+pub async fn spawn_app_with(db: Db, tune: impl FnOnce(&mut StoreConfig)) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("temp dir");
     let (url, pg) = match db {
         Db::Sqlite => (None, None),
@@ -70,11 +76,13 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
             (Some(url), Some((admin, name)))
         }
     };
-    let cfg = StoreConfig {
+    let mut cfg = StoreConfig {
         database_url: url,
         data_dir: dir.path().to_path_buf(),
         pool_size: 8,
+        bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
     };
+    tune(&mut cfg);
     let store = Store::open(&cfg).await.expect("open store");
     let admin = store.bootstrap_admin().await.expect("admin");
     let (_, token) = store
@@ -105,6 +113,7 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
         _dir: dir,
         pg,
         server,
+        bulk_import_min_rows: cfg.bulk_import_min_rows,
     })
 }
 
@@ -197,6 +206,7 @@ impl TestApp {
             database_url,
             data_dir: self._dir.path().to_path_buf(),
             pool_size: 4,
+            bulk_import_min_rows: self.bulk_import_min_rows,
         })
         .await
         .expect("open a second store")

@@ -344,9 +344,15 @@ impl Db {
         Some(total)
     }
 
-    /// Whether some session holds a write lock (RowExclusiveLock) on a table of this
-    /// PostgreSQL database, i.e. an open transaction has started writing; None on SQLite.
-    pub fn pg_someone_writing(&self) -> Option<bool> {
+    /// Runs `f` on a new connection to `url` (this database or the admin one); None on SQLite.
+    fn pg_with<T>(
+        &self,
+        admin: bool,
+        f: impl for<'c> FnOnce(
+            &'c mut sqlx::PgConnection,
+            &'c PgDb,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'c>>,
+    ) -> Option<T> {
         let pg = self.pg.as_ref()?;
         use sqlx::Connection;
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -354,20 +360,47 @@ impl Db {
             .build()
             .expect("tokio runtime");
         Some(rt.block_on(async {
-            let mut c = sqlx::PgConnection::connect(&pg.admin_url)
+            let url = if admin { &pg.admin_url } else { &pg.url };
+            let mut c = sqlx::PgConnection::connect(url)
                 .await
                 .unwrap_or_else(|e| panic!("connecting to {PG_ENV}: {e}"));
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
-                 WHERE d.datname = $1 AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()",
-            )
-            .bind(&pg.name)
-            .fetch_one(&mut c)
-            .await
-            .expect("pg_locks");
+            let out = f(&mut c, pg).await;
             let _ = c.close().await;
-            n > 0
+            out
         }))
+    }
+
+    /// Whether some session holds a write lock (RowExclusiveLock) on a table of this
+    /// PostgreSQL database, i.e. an open transaction has started writing; None on SQLite.
+    pub fn pg_someone_writing(&self) -> Option<bool> {
+        self.pg_with(true, |c, pg| {
+            Box::pin(async move {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                     WHERE d.datname = $1 AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()",
+                )
+                .bind(&pg.name)
+                .fetch_one(c)
+                .await
+                .expect("pg_locks");
+                n > 0
+            })
+        })
+    }
+
+    /// The names of the indexes on `dids`, sorted (PostgreSQL; empty on SQLite).
+    pub fn pg_index_names(&self) -> Vec<String> {
+        self.pg_with(false, |c, _| {
+            Box::pin(async move {
+                sqlx::query_scalar(
+                    "SELECT indexname::text FROM pg_indexes WHERE tablename = 'dids' ORDER BY 1",
+                )
+                .fetch_all(c)
+                .await
+                .expect("pg_indexes")
+            })
+        })
+        .unwrap_or_default()
     }
 }
 
