@@ -236,20 +236,21 @@ pub fn parse_row<S: AsRef<str>>(
 /// reported against it.
 #[derive(Debug, Default)]
 pub struct Dedup {
-    seen: HashMap<String, usize>,
+    /// Numbers seen (as integers: no allocation per number) and the row each came from.
+    seen: HashMap<u64, usize, foldhash::fast::RandomState>,
 }
 
 impl Dedup {
     pub fn with_capacity(n: usize) -> Self {
         Dedup {
-            seen: HashMap::with_capacity(n),
+            seen: HashMap::with_capacity_and_hasher(n, Default::default()),
         }
     }
 
     /// Checks a row's numbers; on a duplicate nothing of the row is recorded.
     pub fn check(&mut self, r: &Row) -> Result<(), Rejection> {
         for n in &r.numbers {
-            if let Some(first) = self.seen.get(n.e164.as_str()) {
+            if let Some(first) = self.seen.get(&n.e164.as_integer()) {
                 return Err(Rejection {
                     row: r.row,
                     value: n.e164.to_string(),
@@ -260,18 +261,20 @@ impl Dedup {
                 });
             }
         }
-        let mut inner: HashMap<&str, ()> = HashMap::new();
-        for n in &r.numbers {
-            if inner.insert(n.e164.as_str(), ()).is_some() {
-                return Err(Rejection {
-                    row: r.row,
-                    value: n.e164.to_string(),
-                    reason: format!("duplicate: {} appears twice in this row", n.e164),
-                });
+        if r.numbers.len() > 1 {
+            let mut inner = std::collections::HashSet::with_capacity(r.numbers.len());
+            for n in &r.numbers {
+                if !inner.insert(n.e164.as_integer()) {
+                    return Err(Rejection {
+                        row: r.row,
+                        value: n.e164.to_string(),
+                        reason: format!("duplicate: {} appears twice in this row", n.e164),
+                    });
+                }
             }
         }
         for n in &r.numbers {
-            self.seen.insert(n.e164.to_string(), r.row);
+            self.seen.insert(n.e164.as_integer(), r.row);
         }
         Ok(())
     }

@@ -39,7 +39,7 @@ fn json_rows(rows: impl Iterator<Item = serde_json::Value>) -> String {
 /// a reused buffer (no allocation); the key's parts are kept as text once per block.
 #[derive(Default)]
 pub(crate) struct StockTally {
-    sums: HashMap<Box<[u8]>, TallyRow>,
+    sums: HashMap<Box<[u8]>, TallyRow, foldhash::fast::RandomState>,
     key: Vec<u8>,
 }
 

@@ -404,10 +404,17 @@ impl Store {
         let max_numbers = opts.max_numbers;
         let decoder = std::thread::spawn(move || {
             didhub_core::number::use_own_engine();
+            let format = sniff(&data);
+            // Rows of a CSV file (its lines); a sheet's are known once it is read.
+            let lines = match format {
+                Format::Csv => data.iter().filter(|&&b| b == b'\n').count() as u64,
+                Format::Spreadsheet => 0,
+            };
             let mut v = Validator {
                 header: None,
                 defaults,
-                dedup: Dedup::with_capacity(1024),
+                // Sized for the whole file at once: growing a large map rehashes it each time.
+                dedup: Dedup::with_capacity(lines.min(max_numbers as u64) as usize),
                 rows: Vec::new(),
                 rejected: Vec::new(),
                 duplicates: 0,
@@ -418,9 +425,8 @@ impl Store {
                 max_numbers,
                 tx,
             };
-            match sniff(&data) {
+            match format {
                 Format::Csv => {
-                    let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
                     let _ = v.tx.blocking_send(Msg::Size(lines));
                     decode_csv(&data, &mut v)
                 }
