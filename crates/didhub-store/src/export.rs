@@ -200,42 +200,75 @@ pub(crate) async fn pg_copy_in(
     rows: &[NewRow],
     batch_id: Uuid,
 ) -> Result<()> {
-    // timestamptz on the wire: microseconds since 2000-01-01 00:00 UTC.
-    const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
-    let at = (now().timestamp_micros() - PG_EPOCH_UNIX_MICROS).to_be_bytes();
-    let mut copy = conn
-        .copy_in_raw("COPY dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version) FROM STDIN (FORMAT binary)")
-        .await?;
-    let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 4096);
-    // Signature, flags (no OIDs), header extension length.
-    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-    buf.extend_from_slice(&0i32.to_be_bytes());
-    buf.extend_from_slice(&0i32.to_be_bytes());
-    for r in rows {
-        buf.extend_from_slice(&13i16.to_be_bytes());
-        copy_field(&mut buf, crate::new_id().as_bytes());
-        copy_field(&mut buf, r.number.as_bytes());
-        copy_field(&mut buf, r.country.as_bytes());
-        copy_field(&mut buf, r.number_type.as_bytes());
-        copy_field(&mut buf, r.operator_id.as_bytes());
-        copy_field(&mut buf, r.status.as_str().as_bytes());
-        copy_field(&mut buf, r.after_hold.as_str().as_bytes());
-        copy_opt_field(&mut buf, r.tag.as_deref());
-        copy_opt_field(&mut buf, r.notes.as_deref());
-        copy_field(&mut buf, batch_id.as_bytes());
-        copy_field(&mut buf, &at);
-        copy_field(&mut buf, &at);
-        copy_field(&mut buf, &1i64.to_be_bytes());
-        if buf.len() >= FLUSH_AT {
-            copy.send(buf.as_slice()).await?;
-            buf.clear();
-        }
+    let mut copy = DidCopy::open(conn, batch_id).await?;
+    copy.rows(rows).await?;
+    copy.finish().await
+}
+
+/// One COPY into `dids` (see [`pg_copy_in`]) taking rows in as many parts as they come: the
+/// server works through each part while the next is prepared.
+pub(crate) struct DidCopy<'c> {
+    copy: sqlx::postgres::PgCopyIn<&'c mut sqlx::PgConnection>,
+    buf: Vec<u8>,
+    /// created_at and updated_at of every row, as timestamptz is sent.
+    at: [u8; 8],
+    batch_id: Uuid,
+}
+
+impl<'c> DidCopy<'c> {
+    pub(crate) async fn open(conn: &'c mut sqlx::PgConnection, batch_id: Uuid) -> Result<Self> {
+        // timestamptz on the wire: microseconds since 2000-01-01 00:00 UTC.
+        const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+        let at = (now().timestamp_micros() - PG_EPOCH_UNIX_MICROS).to_be_bytes();
+        let copy = conn
+            .copy_in_raw("COPY dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version) FROM STDIN (FORMAT binary)")
+            .await?;
+        let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 4096);
+        // Signature, flags (no OIDs), header extension length.
+        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        buf.extend_from_slice(&0i32.to_be_bytes());
+        buf.extend_from_slice(&0i32.to_be_bytes());
+        Ok(DidCopy {
+            copy,
+            buf,
+            at,
+            batch_id,
+        })
     }
-    // The trailer: a field count of -1.
-    buf.extend_from_slice(&(-1i16).to_be_bytes());
-    copy.send(buf.as_slice()).await?;
-    copy.finish().await?;
-    Ok(())
+
+    pub(crate) async fn rows(&mut self, rows: &[NewRow]) -> Result<()> {
+        let buf = &mut self.buf;
+        for r in rows {
+            buf.extend_from_slice(&13i16.to_be_bytes());
+            copy_field(buf, crate::new_id().as_bytes());
+            copy_field(buf, r.number.as_bytes());
+            copy_field(buf, r.country.as_bytes());
+            copy_field(buf, r.number_type.as_bytes());
+            copy_field(buf, r.operator_id.as_bytes());
+            copy_field(buf, r.status.as_str().as_bytes());
+            copy_field(buf, r.after_hold.as_str().as_bytes());
+            copy_opt_field(buf, r.tag.as_deref());
+            copy_opt_field(buf, r.notes.as_deref());
+            copy_field(buf, self.batch_id.as_bytes());
+            copy_field(buf, &self.at);
+            copy_field(buf, &self.at);
+            copy_field(buf, &1i64.to_be_bytes());
+            if buf.len() >= FLUSH_AT {
+                self.copy.send(buf.as_slice()).await?;
+                buf.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the trailer and waits for the server to take every row.
+    pub(crate) async fn finish(mut self) -> Result<()> {
+        // The trailer: a field count of -1.
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        self.copy.send(self.buf.as_slice()).await?;
+        self.copy.finish().await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

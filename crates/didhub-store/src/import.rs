@@ -5,7 +5,7 @@
 //! (a killed process leaves nothing). Skipping invalid rows, dry runs and inventory duplicates
 //! are decided on the same path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ use crate::audit::{write_audit, AuditWrite};
 use crate::blocks::StockTally;
 use crate::bulk_load::BulkLoad;
 use crate::dids::{insert_rows, NewRow};
+use crate::export::DidCopy;
 use crate::operators::insert_operator;
 use crate::sql::Tx;
 use crate::{Actor, Result, Store, StoreError};
@@ -463,7 +464,18 @@ impl Store {
         // The stock change of the whole import, written once: one row per block of 100.
         let mut stock = StockTally::default();
         let mut bulk: Option<BulkLoad> = None;
-        while let Some(msg) = rx.recv().await {
+        // Operators locked by a bulk load's COPY stream so far (see `stream_chunks`).
+        let mut held: HashSet<Uuid> = HashSet::new();
+        // A message a COPY stream handed back.
+        let mut pending: Option<Msg> = None;
+        loop {
+            let msg = match pending.take() {
+                Some(m) => m,
+                None => match rx.recv().await {
+                    Some(m) => m,
+                    None => break,
+                },
+            };
             match msg {
                 Msg::Size(rows) => {
                     // A dry run never locks the inventory.
@@ -489,6 +501,9 @@ impl Store {
                 } => {
                     report.rejected.extend(rejected);
                     report.duplicates += duplicates;
+                    if let Some(p) = progress {
+                        p(processed);
+                    }
                     let refused = !opts.skip_invalid && !report.rejected.is_empty();
                     if refused && !rows.is_empty() {
                         // Nothing will be written; still name the inventory duplicates.
@@ -500,25 +515,41 @@ impl Store {
                             break;
                         }
                     } else if !rows.is_empty() {
-                        if let Err(e) = self
-                            .write_chunk(
-                                &mut db,
-                                actor,
-                                &rows,
-                                batch_id,
-                                &mut operators,
-                                &mut report,
-                                &mut stock,
-                                bulk.as_ref(),
-                            )
-                            .await
-                        {
+                        let written = match bulk.as_ref() {
+                            Some(load) => self
+                                .stream_chunks(
+                                    &mut db,
+                                    actor,
+                                    rows,
+                                    batch_id,
+                                    &mut operators,
+                                    &mut held,
+                                    &mut report,
+                                    &mut stock,
+                                    load,
+                                    &mut rx,
+                                    opts.skip_invalid,
+                                    progress,
+                                )
+                                .await
+                                .map(|next| pending = next),
+                            None => {
+                                self.write_chunk(
+                                    &mut db,
+                                    actor,
+                                    &rows,
+                                    batch_id,
+                                    &mut operators,
+                                    &mut report,
+                                    &mut stock,
+                                )
+                                .await
+                            }
+                        };
+                        if let Err(e) = written {
                             fatal = Some(e);
                             break;
                         }
-                    }
-                    if let Some(p) = progress {
-                        p(processed);
                     }
                 }
             }
@@ -590,6 +621,7 @@ impl Store {
         Ok(report)
     }
 
+    /// Writes a chunk on the row path: its operators, then its rows (see `bulk_insert`).
     #[allow(clippy::too_many_arguments)]
     async fn write_chunk(
         &self,
@@ -600,10 +632,24 @@ impl Store {
         operators: &mut HashMap<String, Uuid>,
         report: &mut ImportReport,
         stock: &mut StockTally,
-        bulk: Option<&BulkLoad>,
     ) -> Result<()> {
+        let new_rows = self.new_rows(db, actor, rows, operators, report).await?;
+        let existing = self.bulk_insert(db, &new_rows, batch_id, stock).await?;
+        note_existing(rows, &existing, report);
+        report.valid += new_rows.len() - existing.len();
+        Ok(())
+    }
+
+    /// The rows to write for a chunk, creating the operators it names that do not exist yet.
+    async fn new_rows(
+        &self,
+        db: &mut Tx,
+        actor: &Actor,
+        rows: &[Row],
+        operators: &mut HashMap<String, Uuid>,
+        report: &mut ImportReport,
+    ) -> Result<Vec<NewRow>> {
         let mut new_rows = Vec::with_capacity(rows.len());
-        let mut row_of: HashMap<&str, usize> = HashMap::new();
         // Rows mostly name the operator of the row before: skip the case-folded lookup then.
         let mut last: Option<(&str, Uuid)> = None;
         for r in rows {
@@ -626,37 +672,84 @@ impl Store {
                     id
                 }
             };
-            for n in &r.numbers {
-                new_rows.push(NewRow::from_classified(
-                    n,
-                    op,
-                    r.status,
-                    r.after_hold,
-                    r.tag.clone(),
-                    r.notes.clone(),
-                ));
-            }
+            push_rows(&mut new_rows, r, op);
         }
-        let existing = self
-            .bulk_insert(db, &new_rows, batch_id, stock, bulk)
-            .await?;
-        if !existing.is_empty() {
-            for r in rows {
-                for n in &r.numbers {
-                    row_of.entry(n.e164.as_str()).or_insert(r.row);
-                }
-            }
-            for num in &existing {
-                report.duplicates += 1;
-                report.rejected.push(Rejection {
-                    row: row_of.get(num.as_str()).copied().unwrap_or(0),
-                    value: num.clone(),
-                    reason: format!("duplicate: {num} is already in the inventory"),
+        Ok(new_rows)
+    }
+
+    /// Bulk load: writes this chunk and the ones after it by one COPY, which PostgreSQL works
+    /// through while the next chunk is read and encoded (a COPY per chunk would leave each side
+    /// waiting for the other at every chunk's end). The COPY ends with the file, or before a
+    /// chunk that needs a statement first (an operator to create or to lock) or that makes the
+    /// import refused; that message is handed back to be handled as any other.
+    #[allow(clippy::too_many_arguments)]
+    async fn stream_chunks(
+        &self,
+        db: &mut Tx,
+        actor: &Actor,
+        first: Vec<Row>,
+        batch_id: Uuid,
+        operators: &mut HashMap<String, Uuid>,
+        held: &mut HashSet<Uuid>,
+        report: &mut ImportReport,
+        stock: &mut StockTally,
+        load: &BulkLoad,
+        rx: &mut mpsc::Receiver<Msg>,
+        skip_invalid: bool,
+        progress: Option<&(dyn Fn(usize) + Sync)>,
+    ) -> Result<Option<Msg>> {
+        let new_rows = self.new_rows(db, actor, &first, operators, report).await?;
+        let to_hold: HashSet<Uuid> = new_rows
+            .iter()
+            .map(|r| r.operator_id)
+            .filter(|id| !held.contains(id))
+            .collect();
+        if !to_hold.is_empty() {
+            crate::dids::hold_operators(db, to_hold.iter().copied()).await?;
+            held.extend(to_hold);
+        }
+        let Tx::Postgres(t) = db else {
+            return Err(StoreError::Config(
+                "a bulk load runs on PostgreSQL only".into(),
+            ));
+        };
+        let mut copy = DidCopy::open(t, batch_id).await?;
+        copy_part(&mut copy, load, &first, new_rows, report, stock).await?;
+        let leftover = loop {
+            let Some(msg) = rx.recv().await else {
+                break None;
+            };
+            let Msg::Chunk {
+                rows,
+                rejected,
+                duplicates,
+                processed,
+            } = msg
+            else {
+                break Some(msg);
+            };
+            let ready = if skip_invalid || rejected.is_empty() {
+                known_rows(&rows, operators, held)
+            } else {
+                None
+            };
+            let Some(new_rows) = ready else {
+                break Some(Msg::Chunk {
+                    rows,
+                    rejected,
+                    duplicates,
+                    processed,
                 });
+            };
+            report.rejected.extend(rejected);
+            report.duplicates += duplicates;
+            if let Some(p) = progress {
+                p(processed);
             }
-        }
-        report.valid += new_rows.len() - existing.len();
-        Ok(())
+            copy_part(&mut copy, load, &rows, new_rows, report, stock).await?;
+        };
+        copy.finish().await?;
+        Ok(leftover)
     }
 
     /// Adds the rows' numbers that are already in the inventory to the report.
@@ -707,38 +800,16 @@ impl Store {
 
     /// Inserts rows, returning numbers that were already in the inventory. On PostgreSQL the
     /// rows go in by COPY under a savepoint; only if a number collides is the chunk redone
-    /// with the portable conflict-skipping insert that names the duplicates. In a bulk load
-    /// the duplicates are known beforehand and the others go in by COPY directly.
+    /// with the portable conflict-skipping insert that names the duplicates.
     async fn bulk_insert(
         &self,
         db: &mut Tx,
         rows: &[NewRow],
         batch_id: Uuid,
         stock: &mut StockTally,
-        bulk: Option<&BulkLoad>,
     ) -> Result<Vec<String>> {
         crate::dids::hold_operators(db, rows.iter().map(|r| r.operator_id)).await?;
         if let Tx::Postgres(t) = db {
-            if let Some(load) = bulk {
-                let existing: Vec<String> = rows
-                    .iter()
-                    .filter(|r| load.taken(&r.number))
-                    .map(|r| r.number.clone())
-                    .collect();
-                if existing.is_empty() {
-                    crate::export::pg_copy_in(t, rows, batch_id).await?;
-                    tally_stock(stock, rows);
-                } else {
-                    let fresh: Vec<NewRow> = rows
-                        .iter()
-                        .filter(|r| !load.taken(&r.number))
-                        .cloned()
-                        .collect();
-                    crate::export::pg_copy_in(t, &fresh, batch_id).await?;
-                    tally_stock(stock, &fresh);
-                }
-                return Ok(existing);
-            }
             use sqlx::Connection;
             let mut sp = (**t).begin().await?;
             match crate::export::pg_copy_in(&mut sp, rows, batch_id).await {
@@ -752,6 +823,97 @@ impl Store {
             }
         }
         insert_rows(db, rows, batch_id, stock).await
+    }
+}
+
+/// A row's numbers as rows to write, with the operator resolved.
+fn push_rows(out: &mut Vec<NewRow>, r: &Row, operator_id: Uuid) {
+    for n in &r.numbers {
+        out.push(NewRow::from_classified(
+            n,
+            operator_id,
+            r.status,
+            r.after_hold,
+            r.tag.clone(),
+            r.notes.clone(),
+        ));
+    }
+}
+
+/// The rows to write for a chunk whose operators all exist and are held by the import; None
+/// if one is not (a statement must come first).
+fn known_rows(
+    rows: &[Row],
+    operators: &HashMap<String, Uuid>,
+    held: &HashSet<Uuid>,
+) -> Option<Vec<NewRow>> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut last: Option<(&str, Uuid)> = None;
+    for r in rows {
+        let op = match last {
+            Some((name, id)) if name == r.operator => id,
+            _ => {
+                let id = *operators.get(&r.operator.to_lowercase())?;
+                if !held.contains(&id) {
+                    return None;
+                }
+                last = Some((r.operator.as_str(), id));
+                id
+            }
+        };
+        push_rows(&mut out, r, op);
+    }
+    Some(out)
+}
+
+/// Bulk load: one chunk's rows into the open COPY, less those the inventory held already.
+async fn copy_part(
+    copy: &mut DidCopy<'_>,
+    load: &BulkLoad,
+    rows: &[Row],
+    new_rows: Vec<NewRow>,
+    report: &mut ImportReport,
+    stock: &mut StockTally,
+) -> Result<()> {
+    let existing: Vec<String> = new_rows
+        .iter()
+        .filter(|r| load.taken(&r.number))
+        .map(|r| r.number.clone())
+        .collect();
+    let total = new_rows.len();
+    let fresh = if existing.is_empty() {
+        new_rows
+    } else {
+        new_rows
+            .into_iter()
+            .filter(|r| !load.taken(&r.number))
+            .collect()
+    };
+    copy.rows(&fresh).await?;
+    tally_stock(stock, &fresh);
+    note_existing(rows, &existing, report);
+    report.valid += total - existing.len();
+    Ok(())
+}
+
+/// Reports the numbers of `rows` that the inventory already held, each with its row.
+fn note_existing(rows: &[Row], existing: &[String], report: &mut ImportReport) {
+    if existing.is_empty() {
+        return;
+    }
+    let mut row_of: HashMap<&str, usize> = HashMap::new();
+    for r in rows {
+        for n in &r.numbers {
+            row_of.entry(n.e164.as_str()).or_insert(r.row);
+        }
+    }
+    for num in existing {
+        report.duplicates += 1;
+        report.rejected.push(Rejection {
+            row: row_of.get(num.as_str()).copied().unwrap_or(0),
+            value: num.clone(),
+            reason: format!("duplicate: {num} is already in the inventory"),
+        });
     }
 }
 
