@@ -57,7 +57,7 @@ struct Global {
     #[arg(long, global = true, env = "DIDHUB_LOG_FORMAT")]
     log_format: Option<String>,
     /// PostgreSQL: an import of at least this many rows, and at least as many as the
-    /// inventory holds, locks the DIDs table and rebuilds its indexes at the end (about twice
+    /// inventory holds, locks the DIDs table and rebuilds its indexes at the end (about 1.6×
     /// as fast; readers wait for it). 0 turns this off. Default 100000.
     #[arg(long, global = true, env = "DIDHUB_BULK_IMPORT_MIN_ROWS")]
     bulk_import_min_rows: Option<u64>,
