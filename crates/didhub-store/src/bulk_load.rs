@@ -26,6 +26,7 @@
 
 use futures::TryStreamExt;
 use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
 
 use crate::Result;
 
@@ -35,6 +36,8 @@ pub(crate) struct BulkLoad {
     rebuild: Vec<String>,
     /// The inventory's numbers when the load began, as integers, sorted.
     taken: Vec<u64>,
+    /// The operators the load holds (`FOR KEY SHARE`), all of them when it began.
+    pub(crate) operators: Vec<Uuid>,
 }
 
 /// A number's key in the set (see `E164::integer`).
@@ -96,14 +99,33 @@ impl BulkLoad {
         if u64::try_from(held).unwrap_or(0) > rows {
             return Ok(None);
         }
+        // The numbers read below must be the table's state under the lock, which only a
+        // statement snapshot gives (a REPEATABLE READ snapshot may predate the lock).
+        let isolation: String =
+            sqlx::query_scalar("SELECT current_setting('transaction_isolation')")
+                .fetch_one(&mut *c)
+                .await?;
+        if isolation != "read committed" {
+            return Ok(None);
+        }
+        // Operators first, in id order, as every writer of DIDs takes them (and as deleting
+        // an operator does, before it counts the operator's DIDs): taken after the table,
+        // they could close a cycle with a delete that holds its operator and waits for the
+        // table.
+        let operators: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM operators ORDER BY id FOR KEY SHARE")
+                .fetch_all(&mut *c)
+                .await?;
         sqlx::Executor::execute(
             &mut *c,
             "SET LOCAL lock_timeout = '1s'; LOCK TABLE dids IN ACCESS EXCLUSIVE MODE; \
              SET LOCAL lock_timeout TO DEFAULT",
         )
         .await?;
-        let indexes: Vec<(String, String)> = sqlx::query_as(
-            "SELECT c.relname::text, pg_get_indexdef(i.indexrelid) \
+        // Dropped by their qualified names; built again as defined, in their tablespace.
+        let indexes: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), \
+             (SELECT t.spcname::text FROM pg_tablespace t WHERE t.oid = c.reltablespace) \
              FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
              WHERE i.indrelid = 'dids'::regclass AND NOT i.indisprimary AND i.indpred IS NULL \
              AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) \
@@ -123,17 +145,25 @@ impl BulkLoad {
                 }
             }
         }
+        // The planner's count was an estimate: rebuilding pays only for a file at least as
+        // large as the table.
+        if taken.len() as u64 > rows {
+            return Ok(None);
+        }
         taken.sort_unstable();
-        for (name, _) in &indexes {
-            sqlx::Executor::execute(
-                &mut *c,
-                format!("DROP INDEX {}", quote_ident(name)).as_str(),
-            )
-            .await?;
+        for (name, _, _) in &indexes {
+            sqlx::Executor::execute(&mut *c, format!("DROP INDEX {name}").as_str()).await?;
         }
         Ok(Some(BulkLoad {
-            rebuild: indexes.into_iter().map(|(_, def)| def).collect(),
+            rebuild: indexes
+                .into_iter()
+                .map(|(_, def, space)| match space {
+                    Some(space) => format!("{def} TABLESPACE {}", quote_ident(&space)),
+                    None => def,
+                })
+                .collect(),
             taken,
+            operators,
         }))
     }
 
@@ -186,7 +216,7 @@ mod tests {
             prop_assert_eq!(key(&a) == key(&b), a == b);
             let mut taken = vec![key(&a).unwrap_or_default()];
             taken.sort_unstable();
-            let load = BulkLoad { rebuild: Vec::new(), taken };
+            let load = BulkLoad { rebuild: Vec::new(), taken, operators: Vec::new() };
             prop_assert!(load.taken(&a));
             prop_assert_eq!(load.taken(&b), a == b);
         }

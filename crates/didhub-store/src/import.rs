@@ -464,6 +464,8 @@ impl Store {
         // The stock change of the whole import, written once: one row per block of 100.
         let mut stock = StockTally::default();
         let mut bulk: Option<BulkLoad> = None;
+        // The file's size until the bulk load is decided.
+        let mut size: Option<u64> = None;
         // Operators locked by a bulk load's COPY stream so far (see `stream_chunks`).
         let mut held: HashSet<Uuid> = HashSet::new();
         // A message a COPY stream handed back.
@@ -479,14 +481,8 @@ impl Store {
             match msg {
                 Msg::Size(rows) => {
                     // A dry run never locks the inventory.
-                    if let (Tx::Postgres(t), false) = (&mut db, opts.dry_run) {
-                        match BulkLoad::begin(t, rows, self.bulk_import_min_rows).await {
-                            Ok(b) => bulk = b,
-                            Err(e) => {
-                                fatal = Some(e);
-                                break;
-                            }
-                        }
+                    if !opts.dry_run {
+                        size = Some(rows);
                     }
                 }
                 Msg::Fatal(e) => {
@@ -515,6 +511,22 @@ impl Store {
                             break;
                         }
                     } else if !rows.is_empty() {
+                        // Decided at the first rows to write, not before: a file refused in
+                        // its first chunk never locks the inventory.
+                        if let (Some(size), Tx::Postgres(t)) = (size.take(), &mut db) {
+                            match BulkLoad::begin(t, size, self.bulk_import_min_rows).await {
+                                Ok(b) => {
+                                    if let Some(load) = &b {
+                                        held.extend(load.operators.iter().copied());
+                                    }
+                                    bulk = b;
+                                }
+                                Err(e) => {
+                                    fatal = Some(e);
+                                    break;
+                                }
+                            }
+                        }
                         let written = match bulk.as_ref() {
                             Some(load) => self
                                 .stream_chunks(
@@ -567,7 +579,11 @@ impl Store {
                 "the file could not be read to its end (malformed or corrupt)",
             ));
         }
-        report.rejected.sort_by_key(|r| r.row);
+        // Row order, and number order within a row (a range's numbers as the range runs),
+        // whichever path found them.
+        report
+            .rejected
+            .sort_by(|a, b| (a.row, &a.value).cmp(&(b.row, &b.value)));
         let refused = !opts.skip_invalid && !report.rejected.is_empty();
         if refused || opts.dry_run || report.valid == 0 {
             // Dropping the transaction rolls it back. A dry run reports the operators the
@@ -728,7 +744,9 @@ impl Store {
             else {
                 break Some(msg);
             };
-            let ready = if skip_invalid || rejected.is_empty() {
+            // A refused import writes no more (its rows only get their duplicates named).
+            let writes = skip_invalid || (rejected.is_empty() && report.rejected.is_empty());
+            let ready = if writes {
                 known_rows(&rows, operators, held)
             } else {
                 None
