@@ -138,7 +138,7 @@ pub enum TextError {
     TooLong { field: &'static str, max: usize },
     #[error("{field} must not be empty")]
     Empty { field: &'static str },
-    #[error("{field} must not contain control characters")]
+    #[error("{field} must not contain control characters (bidirectional overrides included)")]
     Control { field: &'static str },
 }
 
@@ -165,10 +165,19 @@ pub fn optional_text(
     if t.chars().count() > max {
         return Err(TextError::TooLong { field, max });
     }
-    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if t.chars()
+        .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c))
+    {
         return Err(TextError::Control { field });
     }
     Ok(Some(t.to_string()))
+}
+
+/// Bidirectional embeddings, overrides and isolates: they reorder how the text after them is
+/// displayed, so that a name or a note could show as something else in a list or the audit
+/// log. Stored text refuses them (right-to-left text needs none of them).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Longest reason an audit entry keeps.
@@ -188,6 +197,28 @@ pub fn name(field: &'static str, v: &str, max: usize) -> Result<String, TextErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidi_controls_are_refused() {
+        for c in ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
+            let text = format!("Acme{c}moc.evil");
+            assert!(
+                matches!(
+                    optional_text("tag", Some(&text), 100),
+                    Err(TextError::Control { field: "tag" })
+                ),
+                "{c:?}"
+            );
+        }
+        // Right-to-left text itself, and the marks that steer it, are text.
+        assert_eq!(
+            optional_text("notes", Some("שלום \u{200F}مرحبا"), 100)
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("שלום \u{200F}مرحبا")
+        );
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -34,7 +34,7 @@ impl Actor {
             .map(|v| {
                 v.trim()
                     .chars()
-                    .filter(|c| !c.is_control())
+                    .filter(|c| !c.is_control() && !didhub_core::did::is_bidi_control(*c))
                     .take(100)
                     .collect::<String>()
             })

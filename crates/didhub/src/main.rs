@@ -408,11 +408,6 @@ fn init_logs(format: Option<&str>, default: &str) {
     }
 }
 
-// Imports and requests make many small, short-lived allocations per row; the system
-// allocator spent a third of an import's CPU on them.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() {
     // Usage errors exit 64 (EX_USAGE), not clap's 2, which `import` gives to "nothing was
