@@ -112,6 +112,19 @@ warn_if_busy() {
     fi
 }
 
+# Waits (up to 120 s) until no autovacuum worker runs on the server. A million-row table
+# written by one step is vacuumed and analyzed a minute later, on a core the next step may
+# need: every timed PostgreSQL step starts after that work, whichever side it measures.
+pg_settle() {
+    local n waited=0
+    while ((waited < 1200)); do
+        n=$(psql -X -tA -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'" 2>/dev/null || echo 0)
+        ((n == 0)) && return 0
+        sleep 0.1; waited=$((waited + 1))
+    done
+    log "warning: autovacuum still running after 120 s"
+}
+
 # Writes a results fragment and puts it into docs/PERFORMANCE.md between the markers
 # <!-- bench:NAME --> and <!-- /bench:NAME -->.
 publish() {

@@ -72,6 +72,7 @@ bench_import() {
         recreate_db "$DB_COPY"
         psql_q -d "$DB_COPY" -c 'CREATE TABLE dids_copy (number text COLLATE "C" NOT NULL)' \
             -c 'CREATE UNIQUE INDEX dids_copy_number_key ON dids_copy (number)' -c 'CHECKPOINT'
+        pg_settle
         timed "import-pg-copy-$i" psql -X -v ON_ERROR_STOP=1 -d "$DB_COPY" \
             -c "\\copy dids_copy (number) FROM '$DATA_CSV' WITH (FORMAT csv, HEADER true)"
         pg_b+=("$T_SECS")
@@ -80,6 +81,7 @@ bench_import() {
         recreate_db "$DB_DIDHUB"
         "$BIN" --database-url "$url" migrate >/dev/null
         psql_q -d "$DB_DIDHUB" -c 'CHECKPOINT'
+        pg_settle
         timed "import-pg-didhub-$i" "$BIN" --database-url "$url" import "$DATA_CSV" --operator bench --json
         pg_d+=("$T_SECS"); rss_pg+=("$T_RSS_KB")
         grep -q "\"imported\":$N," "$OUT/logs/import-pg-didhub-$i.out" \
@@ -92,6 +94,7 @@ bench_import() {
         "$BIN" --database-url "$PG_BASE/$DB_COPY" migrate >/dev/null
         psql_q -d "$DB_DIDHUB" -c "\\copy operators TO '$OUT/operators.copy'"
         psql_q -d "$DB_COPY" -c "\\copy operators FROM '$OUT/operators.copy'" -c 'CHECKPOINT'
+        pg_settle
         timed "import-pg-fullcopy-$i" psql -X -v ON_ERROR_STOP=1 -d "$DB_COPY" -c "\\copy dids FROM '$full'"
         pg_f+=("$T_SECS")
 
@@ -124,7 +127,7 @@ bench_import() {
     r1=$(ratio "$d" "$b"); r2=$(ratio "$sd" "$sb"); r3=$(ratio "$d" "$f")
     local frag="$RES/import.md"
     {
-        echo "Import of $N DIDs from \`bench/out/numbers.csv\` (one column, \`number\`, E.164; shuffled). didhub: \`didhub import FILE --operator bench --json\` into a freshly migrated database (full validation and classification, one audit entry, one transaction), wall time of the whole command. Median of $RUNS runs; load average at start: $(load_note)."
+        echo "Import of $N DIDs from \`bench/out/numbers.csv\` (one column, \`number\`, E.164; shuffled). didhub: \`didhub import FILE --operator bench --json\` into a freshly migrated database (full validation and classification, one audit entry, one transaction), wall time of the whole command. Each timed PostgreSQL step starts after a \`CHECKPOINT\` with no autovacuum worker running (\`pg_settle\`). Median of $RUNS runs; load average at start: $(load_note)."
         echo
         echo "| measurement | didhub | baseline | ratio | target | result |"
         echo "|---|---:|---:|---:|---:|:---:|"

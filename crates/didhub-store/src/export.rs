@@ -205,6 +205,18 @@ pub(crate) async fn pg_copy_in(
     copy.finish().await
 }
 
+/// A row for [`DidCopy::row`], borrowed from wherever it is held.
+pub(crate) struct CopyRow<'a> {
+    pub number: &'a str,
+    pub country: &'a str,
+    pub number_type: &'a str,
+    pub operator_id: Uuid,
+    pub status: didhub_core::did::DidStatus,
+    pub after_hold: didhub_core::did::DidStatus,
+    pub tag: Option<&'a str>,
+    pub notes: Option<&'a str>,
+}
+
 /// One COPY into `dids` (see [`pg_copy_in`]) taking rows in as many parts as they come: the
 /// server works through each part while the next is prepared.
 pub(crate) struct DidCopy<'c> {
@@ -237,26 +249,42 @@ impl<'c> DidCopy<'c> {
     }
 
     pub(crate) async fn rows(&mut self, rows: &[NewRow]) -> Result<()> {
-        let buf = &mut self.buf;
         for r in rows {
-            buf.extend_from_slice(&13i16.to_be_bytes());
-            copy_field(buf, crate::new_id().as_bytes());
-            copy_field(buf, r.number.as_bytes());
-            copy_field(buf, r.country.as_bytes());
-            copy_field(buf, r.number_type.as_bytes());
-            copy_field(buf, r.operator_id.as_bytes());
-            copy_field(buf, r.status.as_str().as_bytes());
-            copy_field(buf, r.after_hold.as_str().as_bytes());
-            copy_opt_field(buf, r.tag.as_deref());
-            copy_opt_field(buf, r.notes.as_deref());
-            copy_field(buf, self.batch_id.as_bytes());
-            copy_field(buf, &self.at);
-            copy_field(buf, &self.at);
-            copy_field(buf, &1i64.to_be_bytes());
-            if buf.len() >= FLUSH_AT {
-                self.copy.send(buf.as_slice()).await?;
-                buf.clear();
-            }
+            self.row(&CopyRow {
+                number: &r.number,
+                country: &r.country,
+                number_type: r.number_type,
+                operator_id: r.operator_id,
+                status: r.status,
+                after_hold: r.after_hold,
+                tag: r.tag.as_deref(),
+                notes: r.notes.as_deref(),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds one row (sent once a buffer's worth has gathered).
+    pub(crate) async fn row(&mut self, r: &CopyRow<'_>) -> Result<()> {
+        let buf = &mut self.buf;
+        buf.extend_from_slice(&13i16.to_be_bytes());
+        copy_field(buf, crate::new_id().as_bytes());
+        copy_field(buf, r.number.as_bytes());
+        copy_field(buf, r.country.as_bytes());
+        copy_field(buf, r.number_type.as_bytes());
+        copy_field(buf, r.operator_id.as_bytes());
+        copy_field(buf, r.status.as_str().as_bytes());
+        copy_field(buf, r.after_hold.as_str().as_bytes());
+        copy_opt_field(buf, r.tag);
+        copy_opt_field(buf, r.notes);
+        copy_field(buf, self.batch_id.as_bytes());
+        copy_field(buf, &self.at);
+        copy_field(buf, &self.at);
+        copy_field(buf, &1i64.to_be_bytes());
+        if buf.len() >= FLUSH_AT {
+            self.copy.send(buf.as_slice()).await?;
+            buf.clear();
         }
         Ok(())
     }

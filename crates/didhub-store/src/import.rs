@@ -20,7 +20,7 @@ use crate::audit::{write_audit, AuditWrite};
 use crate::blocks::StockTally;
 use crate::bulk_load::BulkLoad;
 use crate::dids::{insert_rows, NewRow};
-use crate::export::DidCopy;
+use crate::export::{CopyRow, DidCopy};
 use crate::operators::insert_operator;
 use crate::sql::Tx;
 use crate::{Actor, Result, Store, StoreError};
@@ -649,23 +649,29 @@ impl Store {
         report: &mut ImportReport,
         stock: &mut StockTally,
     ) -> Result<()> {
-        let new_rows = self.new_rows(db, actor, rows, operators, report).await?;
+        let ops = self
+            .row_operators(db, actor, rows, operators, report)
+            .await?;
+        let mut new_rows = Vec::with_capacity(rows.len());
+        for (r, op) in rows.iter().zip(ops) {
+            push_rows(&mut new_rows, r, op);
+        }
         let existing = self.bulk_insert(db, &new_rows, batch_id, stock).await?;
         note_existing(rows, &existing, report);
         report.valid += new_rows.len() - existing.len();
         Ok(())
     }
 
-    /// The rows to write for a chunk, creating the operators it names that do not exist yet.
-    async fn new_rows(
+    /// The operator of each row of a chunk, creating those it names that do not exist yet.
+    async fn row_operators(
         &self,
         db: &mut Tx,
         actor: &Actor,
         rows: &[Row],
         operators: &mut HashMap<String, Uuid>,
         report: &mut ImportReport,
-    ) -> Result<Vec<NewRow>> {
-        let mut new_rows = Vec::with_capacity(rows.len());
+    ) -> Result<Vec<Uuid>> {
+        let mut ids = Vec::with_capacity(rows.len());
         // Rows mostly name the operator of the row before: skip the case-folded lookup then.
         let mut last: Option<(&str, Uuid)> = None;
         for r in rows {
@@ -688,9 +694,9 @@ impl Store {
                     id
                 }
             };
-            push_rows(&mut new_rows, r, op);
+            ids.push(op);
         }
-        Ok(new_rows)
+        Ok(ids)
     }
 
     /// Bulk load: writes this chunk and the ones after it by one COPY, which PostgreSQL works
@@ -714,10 +720,12 @@ impl Store {
         skip_invalid: bool,
         progress: Option<&(dyn Fn(usize) + Sync)>,
     ) -> Result<Option<Msg>> {
-        let new_rows = self.new_rows(db, actor, &first, operators, report).await?;
-        let to_hold: HashSet<Uuid> = new_rows
+        let ops = self
+            .row_operators(db, actor, &first, operators, report)
+            .await?;
+        let to_hold: HashSet<Uuid> = ops
             .iter()
-            .map(|r| r.operator_id)
+            .copied()
             .filter(|id| !held.contains(id))
             .collect();
         if !to_hold.is_empty() {
@@ -730,7 +738,7 @@ impl Store {
             ));
         };
         let mut copy = DidCopy::open(t, batch_id).await?;
-        copy_part(&mut copy, load, &first, new_rows, report, stock).await?;
+        copy_part(&mut copy, load, &first, &ops, report, stock).await?;
         let leftover = loop {
             let Some(msg) = rx.recv().await else {
                 break None;
@@ -747,11 +755,11 @@ impl Store {
             // A refused import writes no more (its rows only get their duplicates named).
             let writes = skip_invalid || (rejected.is_empty() && report.rejected.is_empty());
             let ready = if writes {
-                known_rows(&rows, operators, held)
+                known_operators(&rows, operators, held)
             } else {
                 None
             };
-            let Some(new_rows) = ready else {
+            let Some(ops) = ready else {
                 break Some(Msg::Chunk {
                     rows,
                     rejected,
@@ -764,7 +772,7 @@ impl Store {
             if let Some(p) = progress {
                 p(processed);
             }
-            copy_part(&mut copy, load, &rows, new_rows, report, stock).await?;
+            copy_part(&mut copy, load, &rows, &ops, report, stock).await?;
         };
         copy.finish().await?;
         Ok(leftover)
@@ -858,13 +866,13 @@ fn push_rows(out: &mut Vec<NewRow>, r: &Row, operator_id: Uuid) {
     }
 }
 
-/// The rows to write for a chunk whose operators all exist and are held by the import; None
-/// if one is not (a statement must come first).
-fn known_rows(
+/// The operator of each row of a chunk whose operators all exist and are held by the import;
+/// None if one is not (a statement must come first).
+fn known_operators(
     rows: &[Row],
     operators: &HashMap<String, Uuid>,
     held: &HashSet<Uuid>,
-) -> Option<Vec<NewRow>> {
+) -> Option<Vec<Uuid>> {
     let mut out = Vec::with_capacity(rows.len());
     let mut last: Option<(&str, Uuid)> = None;
     for r in rows {
@@ -879,38 +887,54 @@ fn known_rows(
                 id
             }
         };
-        push_rows(&mut out, r, op);
+        out.push(op);
     }
     Some(out)
 }
 
-/// Bulk load: one chunk's rows into the open COPY, less those the inventory held already.
+/// Bulk load: one chunk's numbers into the open COPY, straight from the parsed rows, less
+/// those the inventory held already.
 async fn copy_part(
     copy: &mut DidCopy<'_>,
     load: &BulkLoad,
     rows: &[Row],
-    new_rows: Vec<NewRow>,
+    ops: &[Uuid],
     report: &mut ImportReport,
     stock: &mut StockTally,
 ) -> Result<()> {
-    let existing: Vec<String> = new_rows
-        .iter()
-        .filter(|r| load.taken(&r.number))
-        .map(|r| r.number.clone())
-        .collect();
-    let total = new_rows.len();
-    let fresh = if existing.is_empty() {
-        new_rows
-    } else {
-        new_rows
-            .into_iter()
-            .filter(|r| !load.taken(&r.number))
-            .collect()
-    };
-    copy.rows(&fresh).await?;
-    tally_stock(stock, &fresh);
+    let mut existing = Vec::new();
+    for (r, &operator_id) in rows.iter().zip(ops) {
+        for n in &r.numbers {
+            let number = n.e164.as_str();
+            if load.taken(number) {
+                existing.push(number.to_string());
+                continue;
+            }
+            let (country, number_type) = (n.country.as_str(), n.number_type.as_str());
+            copy.row(&CopyRow {
+                number,
+                country,
+                number_type,
+                operator_id,
+                status: r.status,
+                after_hold: r.after_hold,
+                tag: r.tag.as_deref(),
+                notes: r.notes.as_deref(),
+            })
+            .await?;
+            report.valid += 1;
+            if r.status == didhub_core::did::DidStatus::InStock {
+                stock.add(&crate::blocks::StockDelta {
+                    number,
+                    operator_id,
+                    country,
+                    number_type,
+                    delta: 1,
+                });
+            }
+        }
+    }
     note_existing(rows, &existing, report);
-    report.valid += total - existing.len();
     Ok(())
 }
 
