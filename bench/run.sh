@@ -319,6 +319,7 @@ EOF
     sed 's/+/%2B/; s|^|/api/v1/dids?prefix=|' "$pf" >"$OUT/list-paths.txt"
     local api_p99=() sql_p99=() wrk_p99=() sqlw_p99=() api_lines=() sql_lines=() wrk_lines=()
     for i in $(seq 1 "$RUNS"); do
+        pg_settle
         log "list run $i/$RUNS: pgbench, $CONC clients, ${LIST_SECS}s"
         rm -f "$sd"/log*
         (cd "$sd" && "${pgb_cmd[@]}" -T "$LIST_SECS" --log --log-prefix=log >"$OUT/logs/pgbench-$i.out" 2>&1) \
@@ -330,6 +331,7 @@ EOF
         pw=$(python3 "$BENCH_DIR/assignment/latency_pcts.py" "$LIST_SECS" "$CONC" "$sd"/log*) || die "latency_pcts failed"
         sqlw_p99+=("$(awk '{print $5}' <<<"$pw")")
 
+        pg_settle
         log "list run $i/$RUNS: load generator against the API, $CONC connections, closed loop, ${LIST_SECS}s"
         "$LOADGEN" routing --url "http://127.0.0.1:$LIST_PORT" --token "$token" --rate 0 --conns "$CONC" \
             --seconds "$LIST_SECS" --paths "$OUT/list-paths.txt" --log "$OUT/list-api-$i.log" >"$OUT/list-api-$i.json" \
@@ -338,6 +340,7 @@ EOF
         api_p99+=("$(jq -r '.latency.p99_ms' "$OUT/list-api-$i.json" | xargs printf '%.3f')")
         api_lines+=("$(jq -r 'def ms: . * 1000 | round / 1000; "count=\(.latency.n) requests_per_s=\(.requests_per_s|floor) p50=\(.latency.p50_ms|ms) p99=\(.latency.p99_ms|ms) p999=\(.latency.p999_ms|ms) max=\(.latency.max_ms|ms)"' "$OUT/list-api-$i.json")")
 
+        pg_settle
         log "list run $i/$RUNS: wrk against the API, $CONC connections, ${LIST_SECS}s"
         local w
         w=$("${wrk_cmd[@]}" -d "${LIST_SECS}s" | tee "$OUT/logs/wrk-$i.out" | grep '^RESULT') || die "wrk failed"
