@@ -662,7 +662,8 @@ impl Store {
         Ok(())
     }
 
-    /// The operator of each row of a chunk, creating those it names that do not exist yet.
+    /// The operator of each row of a chunk, creating those it names that do not exist yet
+    /// (in the order the rows first name them).
     async fn row_operators(
         &self,
         db: &mut Tx,
@@ -671,32 +672,17 @@ impl Store {
         operators: &mut HashMap<String, Uuid>,
         report: &mut ImportReport,
     ) -> Result<Vec<Uuid>> {
-        let mut ids = Vec::with_capacity(rows.len());
-        // Rows mostly name the operator of the row before: skip the case-folded lookup then.
-        let mut last: Option<(&str, Uuid)> = None;
-        for r in rows {
-            let op = match last {
-                Some((name, id)) if name == r.operator => id,
-                _ => {
-                    let key = r.operator.to_lowercase();
-                    let id = match operators.get(&key) {
-                        Some(id) => *id,
-                        None => {
-                            let id =
-                                insert_operator(db, actor, &r.operator, Some("created by import"))
-                                    .await?;
-                            operators.insert(key, id);
-                            report.operators_created.push(r.operator.clone());
-                            id
-                        }
-                    };
-                    last = Some((r.operator.as_str(), id));
-                    id
+        loop {
+            match operator_ids(rows, operators, None) {
+                Ok(ids) => return Ok(ids),
+                Err(i) => {
+                    let name = &rows[i].operator;
+                    let id = insert_operator(db, actor, name, Some("created by import")).await?;
+                    operators.insert(name.to_lowercase(), id);
+                    report.operators_created.push(name.clone());
                 }
-            };
-            ids.push(op);
+            }
         }
-        Ok(ids)
     }
 
     /// Bulk load: writes this chunk and the ones after it by one COPY, which PostgreSQL works
@@ -755,7 +741,7 @@ impl Store {
             // A refused import writes no more (its rows only get their duplicates named).
             let writes = skip_invalid || (rejected.is_empty() && report.rejected.is_empty());
             let ready = if writes {
-                known_operators(&rows, operators, held)
+                operator_ids(&rows, operators, Some(held)).ok()
             } else {
                 None
             };
@@ -866,22 +852,23 @@ fn push_rows(out: &mut Vec<NewRow>, r: &Row, operator_id: Uuid) {
     }
 }
 
-/// The operator of each row of a chunk whose operators all exist and are held by the import;
-/// None if one is not (a statement must come first).
-fn known_operators(
+/// The operator of each row of a chunk, or the index of the first row whose operator does not
+/// exist yet (or, given `held`, is not among the operators the import holds).
+fn operator_ids(
     rows: &[Row],
     operators: &HashMap<String, Uuid>,
-    held: &HashSet<Uuid>,
-) -> Option<Vec<Uuid>> {
+    held: Option<&HashSet<Uuid>>,
+) -> std::result::Result<Vec<Uuid>, usize> {
     let mut out = Vec::with_capacity(rows.len());
+    // Rows mostly name the operator of the row before: skip the case-folded lookup then.
     let mut last: Option<(&str, Uuid)> = None;
-    for r in rows {
+    for (i, r) in rows.iter().enumerate() {
         let op = match last {
             Some((name, id)) if name == r.operator => id,
             _ => {
-                let id = *operators.get(&r.operator.to_lowercase())?;
-                if !held.contains(&id) {
-                    return None;
+                let id = *operators.get(&r.operator.to_lowercase()).ok_or(i)?;
+                if held.is_some_and(|h| !h.contains(&id)) {
+                    return Err(i);
                 }
                 last = Some((r.operator.as_str(), id));
                 id
@@ -889,7 +876,7 @@ fn known_operators(
         };
         out.push(op);
     }
-    Some(out)
+    Ok(out)
 }
 
 /// Bulk load: one chunk's numbers into the open COPY, straight from the parsed rows, less
