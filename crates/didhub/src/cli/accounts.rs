@@ -1,5 +1,6 @@
 //! CLI for users, partners, customers, PBXs, licenses and services.
 
+use super::print_json;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use didhub_core::access::Role;
@@ -138,11 +139,6 @@ pub enum ServiceKindsCmd {
         #[arg(long = "price")]
         prices: Vec<String>,
     },
-}
-
-fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
 fn read_password(stdin: bool) -> Result<Option<String>> {
@@ -350,8 +346,50 @@ pub async fn service_kinds(store: &Store, actor: &Actor, cmd: ServiceKindsCmd) -
     match cmd {
         ServiceKindsCmd::List => print_json(&store.list_service_kinds().await?),
         ServiceKindsCmd::Create { code, name, prices } => {
-            let ps = crate::assign_cli::parse_prices(&prices)?;
+            let ps = super::assignment::parse_prices(&prices)?;
             print_json(&store.create_service_kind(actor, &code, &name, &ps).await?)
         }
     }
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create an API token and print it (it is shown only once). Without --user, the token
+    /// belongs to the bootstrap admin (admin@localhost).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// E-mail of the user the token acts as.
+        #[arg(long)]
+        user: Option<String>,
+        /// Expire after this many days, 1 to 36500 (default: never).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
+        expires_days: Option<u32>,
+    },
+}
+
+/// `didhub token create`.
+pub async fn token(store: &Store, actor: &Actor, cmd: TokenCmd) -> Result<()> {
+    let TokenCmd::Create {
+        name,
+        user,
+        expires_days,
+    } = cmd;
+    let expires = expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d as i64));
+    let user_id = match user {
+        Some(email) => {
+            store
+                .find_user(&email)
+                .await?
+                .with_context(|| format!("no user with e-mail {email}"))?
+                .id
+        }
+        None => store.bootstrap_admin().await?,
+    };
+    let (_info, token) = store.create_token(actor, user_id, &name, expires).await?;
+    println!("{token}");
+    eprintln!(
+        "This token is shown once; store it safely. Use it as 'Authorization: Bearer <token>'."
+    );
+    Ok(())
 }

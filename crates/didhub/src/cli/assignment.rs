@@ -1,5 +1,6 @@
 //! CLI for packages, client packages, assignment and block allocation.
 
+use super::print_json;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use didhub_core::assignment::PackageState;
@@ -136,11 +137,6 @@ pub fn parse_prices(prices: &[String]) -> Result<Vec<Price>> {
     Ok(ps)
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
 pub async fn packages(store: &Store, actor: &Actor, cmd: PackagesCmd) -> Result<()> {
     match cmd {
         PackagesCmd::List => print_json(&store.list_packages().await?),
@@ -268,7 +264,7 @@ pub async fn client_packages(
             reason,
         } => {
             let operator_id = match operator {
-                Some(name) => Some(crate::operator_id(store, &name).await?),
+                Some(name) => Some(super::inventory::operator_id(store, &name).await?),
                 None => None,
             };
             let req = BlockRequest {

@@ -1,0 +1,472 @@
+//! `didhub import`, `export`, `operators`, `dids`, `audit`: the DID inventory.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use didhub_core::did::DidStatus;
+use didhub_core::import::{Defaults, MAX_IMPORT_NUMBERS};
+use didhub_core::number::Country;
+use didhub_store::dids::NewDids;
+use didhub_store::import::ImportOptions;
+use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store};
+
+#[derive(Args)]
+pub struct ImportArgs {
+    file: PathBuf,
+    /// Operator for rows without one (created if it does not exist).
+    #[arg(long)]
+    operator: Option<String>,
+    /// Default country for national-format numbers.
+    #[arg(long)]
+    country: Option<String>,
+    /// Status for rows without one: in_stock, reserved or archive.
+    #[arg(long, default_value = "in_stock")]
+    status: String,
+    /// After-hold status for rows without one.
+    #[arg(long, default_value = "in_stock")]
+    after_hold: String,
+    /// Tag for rows without one.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Import the valid rows and report the others (default: all or nothing).
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Check and report only; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Why, for the audit log.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+#[derive(Args, Default)]
+pub struct FilterArgs {
+    /// Number prefix, e.g. +44207.
+    #[arg(long)]
+    prefix: Option<String>,
+    #[arg(long)]
+    country: Option<String>,
+    /// Number type, e.g. mobile.
+    #[arg(long = "type")]
+    number_type: Option<String>,
+    #[arg(long)]
+    status: Option<String>,
+    /// Operator name.
+    #[arg(long)]
+    operator: Option<String>,
+    #[arg(long)]
+    tag: Option<String>,
+    /// Text in the notes.
+    #[arg(long)]
+    notes: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum OperatorsCmd {
+    List,
+    Create { name: String },
+    Rename { name: String, new_name: String },
+    Delete { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum DidsCmd {
+    /// List DIDs (first page; use the API for more).
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// DIDs shown (the first, by number), 1 to 1000.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create DIDs from numbers or ranges FIRST-LAST.
+    Create {
+        #[arg(required = true)]
+        numbers: Vec<String>,
+        #[arg(long)]
+        operator: String,
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long, default_value = "in_stock")]
+        status: String,
+        #[arg(long, default_value = "in_stock")]
+        after_hold: String,
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// A DID's history.
+    History { number: String },
+}
+
+pub async fn operator_id(store: &Store, name: &str) -> Result<uuid::Uuid> {
+    match store.find_operator(name).await? {
+        Some(o) => Ok(o.id),
+        None => bail!("no operator named '{name}'"),
+    }
+}
+
+async fn filter(store: &Store, f: FilterArgs) -> Result<DidFilter> {
+    Ok(DidFilter {
+        prefix: f.prefix,
+        country: f.country,
+        number_type: f.number_type,
+        status: f
+            .status
+            .map(|s| s.parse::<DidStatus>())
+            .transpose()
+            .context("--status")?,
+        operator_id: match f.operator {
+            Some(n) => Some(operator_id(store, &n).await?),
+            None => None,
+        },
+        tag: f.tag,
+        notes: f.notes,
+    })
+}
+
+/// Exports to `path`. A regular file (or none yet) is written beside it and renamed over it
+/// once whole, keeping an existing file's permissions: an export that fails part-way leaves
+/// the previous file as it was, never a cut one under its name. Anything else at the path (a
+/// symlink, a FIFO, a device, `/dev/stdout`) is written into as it is, as a shell would.
+async fn export_to_file(store: &Store, f: &DidFilter, path: &std::path::Path) -> Result<u64> {
+    let existing = tokio::fs::symlink_metadata(path).await.ok();
+    if existing.as_ref().is_some_and(|m| !m.file_type().is_file()) {
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        return Ok(store.export_dids(f, &mut file).await?);
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export.csv".into());
+    // A name of its own (never another run's file) and created new, never truncated.
+    let partial = path.with_file_name(format!(".{name}.{}.partial", uuid::Uuid::new_v4()));
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .await
+        .with_context(|| {
+            format!(
+                "writing {} (through a temporary file beside it)",
+                path.display()
+            )
+        })?;
+    let written = async {
+        let rows = store.export_dids(f, &mut file).await?;
+        if let Some(m) = &existing {
+            file.set_permissions(m.permissions()).await?;
+        }
+        file.sync_all().await?;
+        tokio::fs::rename(&partial, path)
+            .await
+            .with_context(|| format!("moving the export to {}", path.display()))?;
+        Ok::<u64, anyhow::Error>(rows)
+    }
+    .await;
+    if written.is_err() {
+        let _ = tokio::fs::remove_file(&partial).await;
+    }
+    written
+}
+
+pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
+    let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let defaults = Defaults {
+        operator: a.operator.clone().filter(|o| !o.trim().is_empty()),
+        status: a
+            .status
+            .parse::<DidStatus>()
+            .and_then(DidStatus::initial)
+            .context("--status")?,
+        after_hold: a
+            .after_hold
+            .parse::<DidStatus>()
+            .and_then(DidStatus::after_hold)
+            .context("--after-hold")?,
+        tag: a.tag.clone(),
+        country: a
+            .country
+            .as_deref()
+            .map(Country::parse)
+            .transpose()
+            .context("--country")?,
+    };
+    let opts = ImportOptions {
+        defaults,
+        skip_invalid: a.skip_invalid,
+        dry_run: a.dry_run,
+        file_name: a
+            .file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        reason: a.reason.clone(),
+        max_numbers: MAX_IMPORT_NUMBERS,
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos} rows checked ({per_sec}) {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b
+    });
+    let progress = |n: usize| {
+        if let Some(b) = &bar {
+            b.set_position(n as u64);
+        }
+    };
+    let report = store.import_dids(actor, data, opts, Some(&progress)).await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = match report {
+        Ok(r) => r,
+        // The file (or a default) is refused as a whole: nothing imported because of errors,
+        // exit 2 like a refused row, and under --json the report, saying why.
+        Err(
+            e @ (didhub_store::StoreError::Invalid { .. }
+            | didhub_store::StoreError::InvalidFields(_)),
+        ) => {
+            if a.json {
+                let error = match &e {
+                    didhub_store::StoreError::Invalid { field, message } => {
+                        serde_json::json!({"field": field, "message": message})
+                    }
+                    other => serde_json::json!({"field": null, "message": other.to_string()}),
+                };
+                let report = serde_json::json!({
+                    "imported": 0, "valid": 0, "rejected": [], "duplicates": 0,
+                    "operators_created": [], "dry_run": a.dry_run, "batch_id": null,
+                    "error": error,
+                });
+                writeln!(std::io::stdout().lock(), "{report}")?;
+            }
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    } else {
+        for r in report.rejected.iter().take(50) {
+            writeln!(out, "row {}: {} — {}", r.row, r.value, r.reason)?;
+        }
+        if report.rejected.len() > 50 {
+            writeln!(
+                out,
+                "… and {} more rejected rows (use --json for all)",
+                report.rejected.len() - 50
+            )?;
+        }
+        let verb = if a.dry_run { "would create" } else { "created" };
+        for o in &report.operators_created {
+            writeln!(out, "{verb} operator '{o}'")?;
+        }
+        if a.dry_run {
+            writeln!(
+                out,
+                "dry run: {} DID(s) would be imported, {} rejected ({} duplicates)",
+                report.valid,
+                report.rejected.len(),
+                report.duplicates
+            )?;
+        } else {
+            writeln!(
+                out,
+                "imported {} DID(s), {} rejected ({} duplicates)",
+                report.imported,
+                report.rejected.len(),
+                report.duplicates
+            )?;
+        }
+    }
+    // A dry run answers for the run it stands for: non-zero when that run would import
+    // nothing because of errors (so a "check the file" step can use the exit status).
+    let would_import = if a.dry_run {
+        report.valid
+    } else {
+        report.imported
+    };
+    if would_import == 0 && !report.rejected.is_empty() {
+        let (nothing, what) = if a.dry_run {
+            ("nothing would be imported", "every row would be rejected")
+        } else {
+            ("nothing was imported", "every row was rejected")
+        };
+        if !a.json && a.skip_invalid {
+            eprintln!("{nothing}: {what}");
+        } else if !a.json {
+            eprintln!("{nothing}: fix the rows above or use --skip-invalid");
+        }
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+/// `didhub export`: the DIDs the filter selects, as CSV, to standard output or a file.
+pub async fn export(store: &Store, f: FilterArgs, output: Option<PathBuf>) -> Result<()> {
+    let f = filter(store, f).await?;
+    // A bad filter is refused before any file is touched.
+    store.count_dids_check(&f)?;
+    let rows = match output {
+        Some(path) => export_to_file(store, &f, &path).await?,
+        None => match store.export_dids(&f, &mut tokio::io::stdout()).await {
+            Ok(n) => n,
+            // The reader stopped early (`| head`): not an error.
+            Err(didhub_store::StoreError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                return Ok(())
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    tracing::info!(rows, "exported");
+    Ok(())
+}
+
+/// `didhub operators`.
+pub async fn operators(store: &Store, actor: &Actor, cmd: OperatorsCmd) -> Result<()> {
+    let actor = actor.clone();
+    match cmd {
+        OperatorsCmd::List => {
+            for o in store.list_operators().await? {
+                println!("{}\t{}\t{} DIDs", o.id, o.name, o.did_count);
+            }
+            Ok(())
+        }
+        OperatorsCmd::Create { name } => {
+            let o = store.create_operator(&actor, &name).await?;
+            println!("{}\t{}", o.id, o.name);
+            Ok(())
+        }
+        OperatorsCmd::Rename { name, new_name } => {
+            let id = operator_id(store, &name).await?;
+            let o = store.rename_operator(&actor, id, &new_name, None).await?;
+            println!("{}\t{}", o.id, o.name);
+            Ok(())
+        }
+        OperatorsCmd::Delete { name } => {
+            let id = operator_id(store, &name).await?;
+            store.delete_operator(&actor, id).await?;
+            Ok(())
+        }
+    }
+}
+
+/// `didhub dids`.
+pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
+    let actor = actor.clone();
+    match cmd {
+        DidsCmd::List {
+            filter: f,
+            limit,
+            json,
+        } => {
+            let f = filter(store, f).await?;
+            let page = store
+                .list_dids(&f, DidSort::Number, false, limit, None)
+                .await?;
+            for d in page.items {
+                if json {
+                    println!("{}", serde_json::to_string(&d)?);
+                } else {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        d.number,
+                        d.country,
+                        d.number_type,
+                        d.operator,
+                        d.status,
+                        d.tag.unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        DidsCmd::Create {
+            numbers,
+            operator,
+            country,
+            status,
+            after_hold,
+            tag,
+            notes,
+        } => {
+            let req = NewDids {
+                numbers,
+                country: country
+                    .map(|c| Country::parse(&c))
+                    .transpose()
+                    .context("--country")?,
+                operator_id: operator_id(store, &operator).await?,
+                status: status.parse().context("--status")?,
+                after_hold: after_hold.parse().context("--after-hold")?,
+                tag,
+                notes,
+                reason: None,
+            };
+            let c = store.create_dids(&actor, req).await?;
+            println!("created {} DID(s)", c.created);
+            Ok(())
+        }
+        DidsCmd::History { number } => {
+            let e164 = didhub_core::number::E164::parse(&number, None)
+                .with_context(|| format!("'{number}'"))?;
+            for e in store.number_history(e164.as_str()).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    e.at.to_rfc3339(),
+                    e.actor,
+                    e.action,
+                    e.changes,
+                    e.reason.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `didhub audit`: the newest entries first.
+pub async fn audit(
+    store: &Store,
+    subject: Option<String>,
+    action: Option<String>,
+    limit: u32,
+) -> Result<()> {
+    let f = AuditFilter {
+        subject,
+        action,
+        ..Default::default()
+    };
+    for e in store.list_audit(&f, limit, None).await?.items {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            e.at.to_rfc3339(),
+            e.actor,
+            e.action,
+            e.subject.unwrap_or_default(),
+            e.changes,
+            e.reason.unwrap_or_default()
+        );
+    }
+    Ok(())
+}

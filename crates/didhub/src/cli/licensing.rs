@@ -1,0 +1,78 @@
+//! `didhub license`: PBX licenses and co-terminated services.
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use didhub_core::licensing::{quote, TermKind};
+
+#[derive(Subcommand)]
+pub enum LicenseCmd {
+    /// Price a service co-terminated with a PBX license period.
+    Quote {
+        /// monthly, yearly or five_year.
+        #[arg(long)]
+        term: String,
+        /// Start of the license's current period (YYYY-MM-DD).
+        #[arg(long)]
+        period_start: String,
+        /// Day the service starts (YYYY-MM-DD).
+        #[arg(long)]
+        service_start: String,
+        /// List price for a full period, e.g. 1200.00.
+        #[arg(long)]
+        price: String,
+        /// Decimals of the currency's minor unit.
+        #[arg(long, default_value_t = 2)]
+        minor_units: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn license_quote(
+    term: &str,
+    period_start: &str,
+    service_start: &str,
+    price: &str,
+    minor_units: u32,
+    json: bool,
+) -> Result<()> {
+    let term: TermKind = term.parse().context("--term")?;
+    let ps = chrono::NaiveDate::parse_from_str(period_start, "%Y-%m-%d")
+        .with_context(|| format!("--period-start '{period_start}' is not a date YYYY-MM-DD"))?;
+    let ss = chrono::NaiveDate::parse_from_str(service_start, "%Y-%m-%d")
+        .with_context(|| format!("--service-start '{service_start}' is not a date YYYY-MM-DD"))?;
+    let price: rust_decimal::Decimal = price
+        .trim()
+        .parse()
+        .with_context(|| format!("--price '{price}' is not a decimal amount"))?;
+    let q = quote(term, ps, ss, price, minor_units)?;
+    if json {
+        println!("{}", serde_json::to_string(&q)?);
+    } else {
+        println!(
+            "expires:     {}\ndays:        {} of {}\namount:      {}",
+            q.expires, q.days, q.period_days, q.amount
+        );
+    }
+    Ok(())
+}
+
+/// `didhub license`: needs no database.
+pub fn license(cmd: LicenseCmd) -> Result<()> {
+    let LicenseCmd::Quote {
+        term,
+        period_start,
+        service_start,
+        price,
+        minor_units,
+        json,
+    } = cmd;
+    license_quote(
+        &term,
+        &period_start,
+        &service_start,
+        &price,
+        minor_units,
+        json,
+    )
+}

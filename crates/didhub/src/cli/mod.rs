@@ -1,0 +1,143 @@
+//! The command line: one module per domain, each with its subcommands and their handlers.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+use didhub_store::{Actor, Store};
+
+pub mod accounts;
+pub mod assignment;
+pub mod inventory;
+pub mod licensing;
+pub mod numbers;
+pub mod serve;
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Run the HTTP server (API, docs, health, metrics).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "DIDHUB_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Phone number tools.
+    Numbers {
+        #[command(subcommand)]
+        cmd: numbers::NumbersCmd,
+    },
+    /// Import DIDs from a CSV, XLSX or XLS file.
+    Import(inventory::ImportArgs),
+    /// Export DIDs as CSV.
+    Export {
+        #[command(flatten)]
+        filter: inventory::FilterArgs,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: accounts::TokenCmd,
+    },
+    /// Operators (DID providers).
+    Operators {
+        #[command(subcommand)]
+        cmd: inventory::OperatorsCmd,
+    },
+    /// DIDs.
+    Dids {
+        #[command(subcommand)]
+        cmd: inventory::DidsCmd,
+    },
+    /// The audit log, newest first.
+    Audit {
+        /// Number or operator name the entries are about.
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        /// The newest entries shown, 1 to 1000.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+    },
+    /// Users and their roles.
+    Users {
+        #[command(subcommand)]
+        cmd: accounts::UsersCmd,
+    },
+    /// Partners (resellers).
+    Partners {
+        #[command(subcommand)]
+        cmd: accounts::PartnersCmd,
+    },
+    /// Customers of partners.
+    Customers {
+        #[command(subcommand)]
+        cmd: accounts::CustomersCmd,
+    },
+    /// PBXs, their licenses and services.
+    Pbxs {
+        #[command(subcommand)]
+        cmd: accounts::PbxsCmd,
+    },
+    /// The service catalog.
+    ServiceKinds {
+        #[command(subcommand)]
+        cmd: accounts::ServiceKindsCmd,
+    },
+    /// Packages (DID allowances).
+    Packages {
+        #[command(subcommand)]
+        cmd: assignment::PackagesCmd,
+    },
+    /// Packages given to customers, and the DIDs assigned under them.
+    ClientPackages {
+        #[command(subcommand)]
+        cmd: assignment::ClientPackagesCmd,
+    },
+    /// Where a call to a number goes.
+    Route { number: String },
+    /// PBX licenses and co-terminated services.
+    License {
+        #[command(subcommand)]
+        cmd: licensing::LicenseCmd,
+    },
+}
+
+/// Runs a command that needs the database.
+pub async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> {
+    let actor = Actor::cli();
+    match cmd {
+        Cmd::Users { cmd } => accounts::users(store, &actor, cmd).await,
+        Cmd::Token { cmd } => accounts::token(store, &actor, cmd).await,
+        Cmd::Partners { cmd } => accounts::partners(store, &actor, cmd).await,
+        Cmd::Customers { cmd } => accounts::customers(store, &actor, cmd).await,
+        Cmd::Pbxs { cmd } => accounts::pbxs(store, &actor, cmd).await,
+        Cmd::ServiceKinds { cmd } => accounts::service_kinds(store, &actor, cmd).await,
+        Cmd::Packages { cmd } => assignment::packages(store, &actor, cmd).await,
+        Cmd::ClientPackages { cmd } => assignment::client_packages(store, &actor, cmd, hold).await,
+        Cmd::Route { number } => assignment::route(store, &number).await,
+        Cmd::Import(a) => inventory::import(store, &actor, a).await,
+        Cmd::Export { filter, output } => inventory::export(store, filter, output).await,
+        Cmd::Operators { cmd } => inventory::operators(store, &actor, cmd).await,
+        Cmd::Dids { cmd } => inventory::dids(store, &actor, cmd).await,
+        Cmd::Audit {
+            subject,
+            action,
+            limit,
+        } => inventory::audit(store, subject, action, limit).await,
+        Cmd::Serve { .. } | Cmd::Migrate | Cmd::Numbers { .. } | Cmd::License { .. } => {
+            unreachable!("handled before opening the store")
+        }
+    }
+}
+
+/// One JSON document on its own line.
+pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}

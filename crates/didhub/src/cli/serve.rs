@@ -1,0 +1,37 @@
+//! `didhub serve`: the HTTP server (API, docs, health, metrics) and its background work.
+
+use anyhow::{Context, Result};
+use didhub_store::Store;
+
+use crate::config::Ctx;
+
+pub async fn serve(ctx: &Ctx, listen: Option<String>) -> Result<()> {
+    let store = Store::open(&ctx.store_cfg)
+        .await
+        .context("opening the database")?;
+    let addr = listen.unwrap_or_else(|| ctx.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let threads = ctx.http_threads.unwrap_or_else(|| {
+        didhub_server::HTTP_THREADS_PER_CORE
+            * std::thread::available_parallelism().map_or(1, |n| n.get())
+    });
+    tracing::info!(addr = %addr, backend = store.backend_name(), threads, "didhub serving");
+    store
+        .warm_up()
+        .await
+        .context("opening database connections")?;
+    let mut state = didhub_server::AppState::new(store);
+    state.secure_cookies = ctx.secure_cookies;
+    state.hold = chrono::Duration::days(ctx.hold_days);
+    state
+        .start_background()
+        .await
+        .context("loading the routing table")?;
+    didhub_server::serve(listener, state, threads, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
