@@ -20,7 +20,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
-pub mod routing;
+pub mod jobs;
 
 use auth::BearerScheme;
 pub use auth::Principal;
@@ -71,7 +71,7 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// How long DIDs of an inactive package stay on hold.
     pub hold: chrono::Duration,
-    pub routing: std::sync::Arc<routing::RoutingTable>,
+    pub routing: std::sync::Arc<jobs::routing::RoutingTable>,
     pub tokens: std::sync::Arc<auth::TokenCache>,
     /// How often the hold worker looks for ended hold periods; `None` runs none (for tests
     /// that drive `Store::release_expired_holds` themselves).
@@ -80,11 +80,16 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store) -> Self {
+        let routing: std::sync::Arc<jobs::routing::RoutingTable> = Default::default();
+        // Every committed routing change made through this store reaches the table at once
+        // (the follower catches those of other processes).
+        let listener: std::sync::Arc<dyn didhub_store::AfterCommit> = routing.clone();
+        store.subscribe(std::sync::Arc::downgrade(&listener));
         AppState {
             store,
             secure_cookies: true,
             hold: chrono::Duration::days(didhub_core::assignment::DEFAULT_HOLD_DAYS),
-            routing: Default::default(),
+            routing,
             tokens: Default::default(),
             hold_worker_every: Some(std::time::Duration::from_secs(30)),
         }
@@ -93,11 +98,11 @@ impl AppState {
     /// Loads the routing table and starts the routing follower and the hold worker.
     pub async fn start_background(&self) -> Result<(), didhub_store::StoreError> {
         self.routing.refresh(&self.store).await?;
-        routing::spawn_follower(self.routing.clone(), self.store.clone());
+        jobs::spawn_follower(self.routing.clone(), self.store.clone());
         if let Some(every) = self.hold_worker_every {
-            routing::spawn_hold_worker(self.store.clone(), self.routing.clone(), every);
+            jobs::spawn_hold_worker(self.store.clone(), every);
         }
-        routing::spawn_stock_folder(self.store.clone(), std::time::Duration::from_secs(1));
+        jobs::spawn_stock_folder(self.store.clone(), std::time::Duration::from_secs(1));
         // Histograms keep raw samples until drained; drain them even when nobody scrapes.
         tokio::spawn(async {
             loop {
@@ -111,7 +116,7 @@ impl AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "didhub API", description = "DID inventory, ordering, licenses and support for VoIP service providers. Every route but `POST /api/v1/auth/login` needs `Authorization: Bearer <token>` (or the portal's session cookie, with `X-CSRF-Token` on writes); errors are RFC 9457 problem+json."),
+    info(title = "didhub API", description = "DID inventory, packages and assignment, partners, customers and PBX licenses for VoIP service providers. Every route but `POST /api/v1/auth/login` needs `Authorization: Bearer <token>` (or the portal's session cookie, with `X-CSRF-Token` on writes); errors are RFC 9457 problem+json."),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
     components(schemas(error::Problem, error::FieldError))

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use common::TestApp;
 use didhub_core::access::{Need, Role};
 use didhub_server::api::{Policy, POLICY};
-use didhub_store::orgs::{NewPbx, Scope};
+use didhub_store::accounts::orgs::{NewPbx, Scope};
 use didhub_store::Actor;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -36,6 +36,7 @@ async fn caller(app: &TestApp, role: Role, partner: Option<Uuid>, n: usize) -> C
     let sys = Actor::system();
     let u = app
         .store
+        .accounts()
         .create_user(
             &sys,
             None,
@@ -46,7 +47,12 @@ async fn caller(app: &TestApp, role: Role, partner: Option<Uuid>, n: usize) -> C
         )
         .await
         .unwrap();
-    let (_, token) = app.store.create_token(&sys, u.id, "t", None).await.unwrap();
+    let (_, token) = app
+        .store
+        .accounts()
+        .create_token(&sys, u.id, "t", None)
+        .await
+        .unwrap();
     Caller {
         role,
         partner,
@@ -57,17 +63,30 @@ async fn caller(app: &TestApp, role: Role, partner: Option<Uuid>, n: usize) -> C
 async fn world(app: &TestApp) -> World {
     let sys = Actor::system();
     let s = &app.store;
-    let pa = s.create_partner(&sys, "Partner A").await.unwrap().id;
-    let pb = s.create_partner(&sys, "Partner B").await.unwrap().id;
+    let pa = s
+        .accounts()
+        .create_partner(&sys, "Partner A")
+        .await
+        .unwrap()
+        .id;
+    let pb = s
+        .accounts()
+        .create_partner(&sys, "Partner B")
+        .await
+        .unwrap()
+        .id;
     let ca = s
+        .accounts()
         .create_customer(&sys, Scope::All, pa, "Customer A")
         .await
         .unwrap()
         .id;
-    s.create_customer(&sys, Scope::All, pb, "Customer B")
+    s.accounts()
+        .create_customer(&sys, Scope::All, pb, "Customer B")
         .await
         .unwrap();
     let pbx = s
+        .accounts()
         .create_pbx(
             &sys,
             Scope::All,
@@ -81,42 +100,46 @@ async fn world(app: &TestApp) -> World {
         .await
         .unwrap()
         .id;
-    s.set_license(
-        &sys,
-        Scope::All,
-        pbx,
-        didhub_core::licensing::TermKind::Yearly,
-        "2020-05-15".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    s.create_service_kind(
-        &sys,
-        "sip_trunk",
-        "SIP trunk",
-        &[didhub_store::licenses::Price {
-            term_kind: didhub_core::licensing::TermKind::Yearly,
-            currency: "EUR".into(),
-            amount: "1200.00".parse().unwrap(),
-        }],
-    )
-    .await
-    .unwrap();
+    s.licensing()
+        .set_license(
+            &sys,
+            Scope::All,
+            pbx,
+            didhub_core::licensing::TermKind::Yearly,
+            "2020-05-15".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    s.licensing()
+        .create_service_kind(
+            &sys,
+            "sip_trunk",
+            "SIP trunk",
+            &[didhub_store::licensing::licenses::Price {
+                term_kind: didhub_core::licensing::TermKind::Yearly,
+                currency: "EUR".into(),
+                amount: "1200.00".parse().unwrap(),
+            }],
+        )
+        .await
+        .unwrap();
     // A service, so that an allowed DELETE of the PBX is refused by the rule, not carried out.
-    s.add_service(
-        &sys,
-        Scope::All,
-        pbx,
-        &didhub_store::licenses::ServiceRequest {
-            kind: "sip_trunk".into(),
-            currency: "EUR".into(),
-            service_start: Some("2020-06-01".parse().unwrap()),
-            term_kind: None,
-        },
-    )
-    .await
-    .unwrap();
+    s.licensing()
+        .add_service(
+            &sys,
+            Scope::All,
+            pbx,
+            &didhub_store::licensing::licenses::ServiceRequest {
+                kind: "sip_trunk".into(),
+                currency: "EUR".into(),
+                service_start: Some("2020-06-01".parse().unwrap()),
+                term_kind: None,
+            },
+        )
+        .await
+        .unwrap();
     let user_a = s
+        .accounts()
         .create_user(
             &sys,
             None,
@@ -128,11 +151,12 @@ async fn world(app: &TestApp) -> World {
         .await
         .unwrap()
         .id;
-    let op = s.create_operator(&sys, "Op").await.unwrap().id;
+    let op = s.inventory().create_operator(&sys, "Op").await.unwrap().id;
     let created = s
+        .inventory()
         .create_dids(
             &sys,
-            didhub_store::dids::NewDids {
+            didhub_store::inventory::dids::NewDids {
                 numbers: vec!["+442079460100".into()],
                 country: None,
                 operator_id: op,
@@ -149,9 +173,10 @@ async fn world(app: &TestApp) -> World {
     // In use, so that an allowed DELETE is refused by the rule, not carried out.
     common::assign(&app.store, did).await;
     let package = s
+        .assignment()
         .create_package(
             &sys,
-            &didhub_store::assignment::NewPackage {
+            &didhub_store::assignment::assign::NewPackage {
                 name: "Basic".into(),
                 did_allowance: 5,
                 tag: None,
@@ -164,6 +189,7 @@ async fn world(app: &TestApp) -> World {
         .unwrap()
         .id;
     let client_package_a = s
+        .assignment()
         .create_client_package(&sys, ca, package, "2026-01-01".parse().unwrap())
         .await
         .unwrap()
@@ -469,6 +495,7 @@ async fn login_story(app: &TestApp) {
     let sys = Actor::system();
     let u = app
         .store
+        .accounts()
         .create_user(
             &sys,
             None,
@@ -607,6 +634,7 @@ async fn login_story(app: &TestApp) {
     // A role change applies to existing tokens and is a security entry.
     let (_, tok) = app
         .store
+        .accounts()
         .create_token(&sys, u.id, "t2", None)
         .await
         .unwrap();
@@ -665,6 +693,7 @@ async fn login_story(app: &TestApp) {
     assert!(audit["items"].as_array().unwrap().len() >= 2);
     // Throttling per account: after 5 failures even the right password is refused.
     app.store
+        .accounts()
         .create_user(
             &sys,
             None,
@@ -695,8 +724,9 @@ both_backends!(login, login_story);
 async fn licensing_story(app: &TestApp) {
     let sys = Actor::system();
     let s = &app.store;
-    let pa = s.create_partner(&sys, "P").await.unwrap().id;
+    let pa = s.accounts().create_partner(&sys, "P").await.unwrap().id;
     let ca = s
+        .accounts()
         .create_customer(&sys, Scope::All, pa, "C")
         .await
         .unwrap()
@@ -954,6 +984,7 @@ async fn login_hardening_story(app: &TestApp) {
     let sys = Actor::system();
     let u = app
         .store
+        .accounts()
         .create_user(
             &sys,
             None,
@@ -1056,6 +1087,7 @@ async fn login_hardening_story(app: &TestApp) {
             .send()
     };
     app.store
+        .accounts()
         .create_user(
             &sys,
             None,
@@ -1070,6 +1102,7 @@ async fn login_hardening_story(app: &TestApp) {
     assert_eq!(me(s1.clone()).await.unwrap().status(), 200);
     let second = app
         .store
+        .accounts()
         .find_user("second@example.com")
         .await
         .unwrap()
@@ -1112,6 +1145,7 @@ async fn login_hardening_story(app: &TestApp) {
     // The bootstrap admin's address is not for anyone else.
     let e = app
         .store
+        .accounts()
         .create_user(&sys, None, "admin@localhost", Role::Support, None, None)
         .await
         .unwrap_err();

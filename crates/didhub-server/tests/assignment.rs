@@ -84,8 +84,9 @@ async fn due_holds(app: &TestApp, range: &str, name: &str) -> (String, Vec<Value
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let (_, moved) = app
-        .store
+    // Made through the store, not the API: the routing table hears of it as it commits.
+    app.store
+        .assignment()
         .set_client_package_state(
             &Actor::system(),
             Uuid::parse_str(&cp).unwrap(),
@@ -94,7 +95,6 @@ async fn due_holds(app: &TestApp, range: &str, name: &str) -> (String, Vec<Value
         )
         .await
         .unwrap();
-    app.state.routing.apply(&moved);
     (cp, dids)
 }
 
@@ -474,42 +474,75 @@ async fn idempotent_assignment_story(app: &TestApp) {
     assert_eq!(n["count"], 1 + 10, "one DID and one block of 10");
     // Only the holder of a reservation records its answer or frees the key; one never finished
     // is reported, not taken over.
-    use didhub_store::idempotency::Begin;
+    use didhub_store::accounts::idempotency::Begin;
     let who = "tester";
-    let Begin::Run { token } = app.store.idempotent_begin(who, "k", "h").await.unwrap() else {
+    let Begin::Run { token } = app
+        .store
+        .accounts()
+        .idempotent_begin(who, "k", "h")
+        .await
+        .unwrap()
+    else {
         panic!("a fresh key runs")
     };
     assert!(matches!(
-        app.store.idempotent_begin(who, "k", "h").await.unwrap(),
+        app.store
+            .accounts()
+            .idempotent_begin(who, "k", "h")
+            .await
+            .unwrap(),
         Begin::InProgress { .. }
     ));
     app.store
+        .accounts()
         .idempotent_abandon(who, "k", "not-the-token")
         .await
         .unwrap();
     app.store
+        .accounts()
         .idempotent_finish(who, "k", "not-the-token", 200, "{}")
         .await
         .unwrap();
     assert!(matches!(
-        app.store.idempotent_begin(who, "k", "h").await.unwrap(),
+        app.store
+            .accounts()
+            .idempotent_begin(who, "k", "h")
+            .await
+            .unwrap(),
         Begin::InProgress { .. }
     ));
     app.store
+        .accounts()
         .idempotent_finish(who, "k", &token, 201, "{\"ok\":1}")
         .await
         .unwrap();
-    match app.store.idempotent_begin(who, "k", "h").await.unwrap() {
+    match app
+        .store
+        .accounts()
+        .idempotent_begin(who, "k", "h")
+        .await
+        .unwrap()
+    {
         Begin::Done(d) => assert_eq!((d.status, d.body.as_str()), (201, "{\"ok\":1}")),
         _ => panic!("finished"),
     }
-    let Begin::Run { .. } = app.store.idempotent_begin(who, "k2", "h").await.unwrap() else {
+    let Begin::Run { .. } = app
+        .store
+        .accounts()
+        .idempotent_begin(who, "k2", "h")
+        .await
+        .unwrap()
+    else {
         panic!("a fresh key runs")
     };
     let long_ago = chrono::Utc::now() - chrono::Duration::hours(1);
     didhub_store::on!(app.store, p => sqlx::query("UPDATE idempotency_keys SET created_at = $1 WHERE key = 'k2'").bind(long_ago).execute(p).await.map(|_| ())).unwrap();
     assert!(matches!(
-        app.store.idempotent_begin(who, "k2", "h").await.unwrap(),
+        app.store
+            .accounts()
+            .idempotent_begin(who, "k2", "h")
+            .await
+            .unwrap(),
         Begin::Abandoned { .. }
     ));
     // Through the API: a reservation of the caller's that never finished.
@@ -844,6 +877,7 @@ async fn customer_delete_story(app: &TestApp) {
     assert_eq!(v["customer_id"], json!(kept), "{v}");
     // Terminated, the package is history and still keeps its customer.
     app.store
+        .assignment()
         .set_client_package_state(
             &Actor::system(),
             cp,
@@ -858,7 +892,13 @@ async fn customer_delete_story(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
-    let partner = app.store.find_partner("Test Partner").await.unwrap().id;
+    let partner = app
+        .store
+        .accounts()
+        .find_partner("Test Partner")
+        .await
+        .unwrap()
+        .id;
     let (s, v) = app
         .post_json(
             "/api/v1/customers",
@@ -1033,6 +1073,7 @@ async fn hold_story(app: &TestApp) {
     // Inactive with an ended hold period: the worker releases them (idempotently).
     let cpid = Uuid::parse_str(&cp).unwrap();
     app.store
+        .assignment()
         .set_client_package_state(
             &Actor::system(),
             cpid,
@@ -1041,9 +1082,33 @@ async fn hold_story(app: &TestApp) {
         )
         .await
         .unwrap();
-    assert_eq!(app.store.release_expired_holds(2).await.unwrap().len(), 2);
-    assert_eq!(app.store.release_expired_holds(2).await.unwrap().len(), 1);
-    assert_eq!(app.store.release_expired_holds(2).await.unwrap().len(), 0);
+    assert_eq!(
+        app.store
+            .assignment()
+            .release_expired_holds(2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        app.store
+            .assignment()
+            .release_expired_holds(2)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        app.store
+            .assignment()
+            .release_expired_holds(2)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
     check_block_counts(app).await;
     let (_, d0) = app.get_json(&format!("/api/v1/dids/{}", ids[0])).await;
     let (_, d1) = app.get_json(&format!("/api/v1/dids/{}", ids[1])).await;
@@ -1201,6 +1266,7 @@ async fn reactivate_after_hold_story(app: &TestApp) {
     // Nothing is left for the worker.
     assert!(app
         .store
+        .assignment()
         .release_expired_holds(10)
         .await
         .unwrap()
@@ -1291,7 +1357,7 @@ async fn concurrent_hold_workers_story(app: &TestApp) {
     let workers = stores.iter().map(|st| async move {
         let mut released = Vec::new();
         loop {
-            let moved = st.release_expired_holds(25).await.expect("a worker pass");
+            let moved = st.assignment().release_expired_holds(25).await.expect("a worker pass");
             if moved.is_empty() {
                 // Nothing due that this worker could claim: done when nothing is due at all.
                 let due: i64 = didhub_store::on!(st, p => sqlx::query_scalar("SELECT count(*) FROM dids WHERE status = 'hold'").fetch_one(p).await).unwrap();
@@ -1333,11 +1399,7 @@ async fn background_hold_worker_story(app: &TestApp) {
     let (_, dids) = due_holds(app, "+442079540000-+442079540004", "Background").await;
     let ids: Vec<&str> = dids.iter().map(|d| d["id"].as_str().unwrap()).collect();
     assert_eq!(route(app, "+442079540000").await["reason"], "hold");
-    didhub_server::routing::spawn_hold_worker(
-        app.store.clone(),
-        app.state.routing.clone(),
-        std::time::Duration::from_millis(50),
-    );
+    didhub_server::jobs::spawn_hold_worker(app.store.clone(), std::time::Duration::from_millis(50));
     let mut released = 0;
     for _ in 0..200 {
         let (_, n) = app
@@ -1390,7 +1452,7 @@ async fn hold_worker_crash_story(app: &TestApp) {
     );
     let pass = async {
         locked_rx.await.expect("the lock is held");
-        worker.release_expired_holds(100).await
+        worker.assignment().release_expired_holds(100).await
     };
     let kill = async {
         // The worker's session, waiting on the lock: terminate it, as a crash would, and wait
@@ -1424,10 +1486,16 @@ async fn hold_worker_crash_story(app: &TestApp) {
     let entries: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'did.hold_expired'").fetch_one(p).await).unwrap();
     assert_eq!(entries, 0);
     // The next pass (another instance, or this one after a restart) does all of it, once.
-    let moved = app.store.release_expired_holds(100).await.unwrap();
+    let moved = app
+        .store
+        .assignment()
+        .release_expired_holds(100)
+        .await
+        .unwrap();
     assert_eq!(moved.len(), 20);
     assert!(app
         .store
+        .assignment()
         .release_expired_holds(100)
         .await
         .unwrap()
@@ -1463,7 +1531,7 @@ async fn hold_worker_writes_only_what_is_still_due_postgres() {
         .await
         .unwrap();
     let store = app.store.clone();
-    let worker = tokio::spawn(async move { store.release_expired_holds(100).await });
+    let worker = tokio::spawn(async move { store.assignment().release_expired_holds(100).await });
     common::someone_waits_for(pool, holder).await;
     tx.commit().await.unwrap();
     let moved = worker.await.unwrap().unwrap();
@@ -1778,7 +1846,7 @@ type BlockRow = (String, Uuid, String, String, i64);
 /// The kept counts (free numbers per block, DIDs per client package) equal a recount from
 /// the DIDs.
 async fn check_block_counts(app: &TestApp) {
-    app.store.fold_stock().await.unwrap();
+    app.store.assignment().fold_stock().await.unwrap();
     let off: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM client_packages cp WHERE cp.did_count <> (SELECT count(*) FROM dids d WHERE d.client_package_id = cp.id)").fetch_one(p).await.unwrap());
     assert_eq!(off, 0, "client packages whose did_count is not their DIDs");
     for (size, k) in [(100i64, 2i64), (1000, 3), (10000, 4), (100000, 5)] {
@@ -2193,7 +2261,12 @@ async fn routing_follower_waits_for_open_transactions_postgres() {
         "not committed yet"
     );
     let horizon = std::time::Duration::from_secs(300);
-    let open = app.store.oldest_open_write(horizon).await.unwrap();
+    let open = app
+        .store
+        .assignment()
+        .oldest_open_write(horizon)
+        .await
+        .unwrap();
     assert!(
         open.is_some_and(|t| t <= chrono::Utc::now() - chrono::Duration::seconds(2)),
         "the open transaction holds the watermark: {open:?}"
@@ -2224,7 +2297,12 @@ async fn routing_follower_waits_for_open_transactions_postgres() {
         .execute(&mut *b_tx)
         .await
         .unwrap();
-    let open = app.store.oldest_open_write(horizon).await.unwrap();
+    let open = app
+        .store
+        .assignment()
+        .oldest_open_write(horizon)
+        .await
+        .unwrap();
     assert!(
         open.is_some_and(|t| t > begun + chrono::Duration::milliseconds(400)),
         "the other instance's transaction holds it, not the import's: {open:?}, import begun \
@@ -2232,7 +2310,12 @@ async fn routing_follower_waits_for_open_transactions_postgres() {
     );
     b_tx.rollback().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let open = app.store.oldest_open_write(horizon).await.unwrap();
+    let open = app
+        .store
+        .assignment()
+        .oldest_open_write(horizon)
+        .await
+        .unwrap();
     // (didhub's own short background transactions may be open at this instant: they began
     // after the import.)
     assert!(

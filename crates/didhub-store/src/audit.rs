@@ -3,10 +3,8 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::sql::{bind_all, decode_cursor, encode_cursor, on_tx, Param, Sql, Tx};
-use crate::{
-    new_id, now, on, Actor, AuditEntry, AuditFilter, AuditRow, Page, Result, Store, StoreError,
-};
+use crate::db::sql::{bind_all, decode_cursor, encode_cursor, on_tx, Param, Sql, Tx};
+use crate::{new_id, now, on, Actor, AuditEntry, AuditFilter, AuditRow, Page, Result, StoreError};
 
 const AUDIT_SELECT: &str =
     "SELECT id, at, actor, action, entity, entity_id, subject, changes, reason FROM audit_log";
@@ -63,7 +61,7 @@ pub(crate) async fn write_audit(tx: &mut Tx, a: AuditWrite<'_>) -> Result<Uuid> 
     Ok(id)
 }
 
-impl Store {
+impl Audit<'_> {
     /// Writes one audit entry on its own (security events, CLI actions).
     pub async fn audit_event(
         &self,
@@ -111,7 +109,7 @@ impl Store {
             ("actor", &f.actor),
             ("subject", &f.subject),
         ] {
-            if let Some(v) = crate::sql::filter_text(column, v.as_deref())? {
+            if let Some(v) = crate::db::sql::filter_text(column, v.as_deref())? {
                 sql.push(" AND ")
                     .push(column)
                     .push(" = ")
@@ -261,7 +259,7 @@ pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) 
         return Ok(());
     }
     for (chunk, why) in entries.chunks(100).zip(why.chunks(100)) {
-        let mut sql = crate::sql::Sql::new("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ");
+        let mut sql = crate::db::sql::Sql::new("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ");
         for (i, (a, reason)) in chunk.iter().zip(why).enumerate() {
             if i > 0 {
                 sql.push(",");
@@ -290,3 +288,9 @@ pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) 
     }
     Ok(())
 }
+
+crate::handle!(
+    /// The audit log: every change, who, when, before, after and why.
+    Audit,
+    audit
+);

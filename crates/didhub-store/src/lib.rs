@@ -1,282 +1,116 @@
 //! didhub persistence: one code path over SQLite (embedded default) and PostgreSQL.
 //!
-//! Every query is written once, in the SQL both engines share (`$n` placeholders work on both
-//! through sqlx), and run against whichever pool is configured by the [`on!`] macro, which
-//! expands the same code for each backend with its native types (uuid/timestamptz on
-//! PostgreSQL, blob/text on SQLite). Backend-specific code exists only where it pays: bulk
-//! import uses COPY on PostgreSQL.
+//! One folder per domain (`inventory`, `accounts`, `licensing`, `assignment`, and `calendar`,
+//! `ordering`, `support` to come), each reached through its handle: `store.inventory()`,
+//! `store.accounts()`, … A caller holds the narrow handle it needs. Engine plumbing (pools,
+//! migrations, transactions, retries, the bulk paths of each engine) lives in `db`.
 
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
-
-mod assign_batch;
+pub mod accounts;
 pub mod assignment;
 pub mod audit;
-pub mod blocks;
-mod bulk_load;
-pub mod dids;
+pub mod calendar;
+pub mod db;
 pub mod error;
-pub mod export;
-pub mod idempotency;
-pub mod import;
-pub mod licenses;
+pub mod inventory;
+pub mod licensing;
 pub mod model;
-pub mod operators;
-pub mod orgs;
-mod sql;
-mod sqlite_bulk;
-pub mod tokens;
-pub mod users;
+pub mod ordering;
+pub mod support;
 
+pub use db::after_commit::AfterCommit;
+pub use db::{new_id, now, retry, Backend, Db, StoreConfig, DEFAULT_BULK_IMPORT_MIN_ROWS};
 pub use error::StoreError;
 pub use model::*;
 
+pub use accounts::Accounts;
+pub use assignment::Assignment;
+pub use audit::Audit;
+pub use inventory::Inventory;
+pub use licensing::Licensing;
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-#[derive(Clone, Debug)]
-pub enum Backend {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Runs the same block against whichever pool is configured.
-#[macro_export]
-macro_rules! on {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.backend {
-            $crate::Backend::Sqlite($pool) => $body,
-            $crate::Backend::Postgres($pool) => $body,
-        }
-    };
-}
-
-/// How to reach the database.
-#[derive(Clone, Debug)]
-pub struct StoreConfig {
-    /// `postgres://…` for PostgreSQL, `sqlite://…` or a file path for SQLite.
-    pub database_url: Option<String>,
-    /// Where the SQLite file lives when no URL is given.
-    pub data_dir: std::path::PathBuf,
-    pub pool_size: u32,
-    /// Imports of at least this many rows (and at least as many as the inventory holds)
-    /// load in bulk on PostgreSQL (see `bulk_load`); 0 never does.
-    pub bulk_import_min_rows: u64,
-}
-
-/// The default of [`StoreConfig::bulk_import_min_rows`].
-pub const DEFAULT_BULK_IMPORT_MIN_ROWS: u64 = 100_000;
-
+/// The store: the database and one handle per domain.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pub backend: Backend,
-    /// Single-DID assignments written together (PostgreSQL only; see `assign_batch`).
-    batcher: Option<assign_batch::Batcher>,
-    bulk_import_min_rows: u64,
+    db: Db,
 }
-
-/// A pooled PostgreSQL connection idle this long is pinged before it is handed out.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 
 impl Store {
     pub async fn connect(cfg: &StoreConfig) -> Result<Store> {
-        let url = cfg.database_url.as_deref().filter(|u| !u.is_empty());
-        let backend = match url {
-            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                // Every statement is prepared once per connection and run with parameters; a
-                // generic plan spares re-planning the larger statements (the single-statement
-                // assignment) on every call, which PostgreSQL's heuristic otherwise keeps doing.
-                let mut opts = PgConnectOptions::from_str(u)?
-                    .options([("plan_cache_mode", "force_generic_plan")]);
-                // Named in `pg_stat_activity` for the database's operators (a name given in the
-                // URL is kept).
-                if opts.get_application_name().is_none() {
-                    opts = opts.application_name("didhub");
-                }
-                // Connections are kept (no idle timeout or lifetime) so that the ones opened by
-                // `warm_up` stay: see there.
-                // A connection in steady use is known to be alive: pinging it on every acquire
-                // (the pool's default) cost a round trip per request, and CPU on both sides.
-                // One idle for longer may have been cut (a database restart, a firewall), so
-                // it is pinged first, and replaced if that fails.
-                let pool = PgPoolOptions::new()
-                    .max_connections(cfg.pool_size.max(1))
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .test_before_acquire(false)
-                    .before_acquire(|conn, meta| {
-                        Box::pin(async move {
-                            if meta.idle_for >= PING_IF_IDLE_FOR {
-                                sqlx::Connection::ping(conn).await?;
-                            }
-                            Ok(true)
-                        })
-                    })
-                    .connect_with(opts)
-                    .await?;
-                Backend::Postgres(pool)
-            }
-            Some(u) if u.starts_with("sqlite:") => {
-                sqlite_pool(SqliteConnectOptions::from_str(u)?, cfg).await?
-            }
-            // Anything else is refused, never opened as a file name: a mistyped PostgreSQL URL
-            // must not quietly start an empty SQLite database. (The scheme only: a URL may
-            // carry a password.)
-            Some(u) => {
-                let scheme = u
-                    .split_once(':')
-                    .map_or("no scheme".to_string(), |(s, _)| format!("scheme '{s}'"));
-                return Err(StoreError::Config(format!(
-                    "unsupported database URL ({scheme}): use postgres://… for PostgreSQL, sqlite:PATH for another SQLite file, or no URL for the SQLite file in the data directory"
-                )));
-            }
-            None => {
-                std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
-                    StoreError::Config(format!(
-                        "cannot create data directory {}: {e}",
-                        cfg.data_dir.display()
-                    ))
-                })?;
-                let file = cfg.data_dir.join("didhub.sqlite3");
-                sqlite_pool(SqliteConnectOptions::new().filename(file), cfg).await?
-            }
-        };
-        // A quarter of the pool for assignment batches: requests queue behind them and go
-        // out together, and the rest of the pool stays free for everything else.
-        let batcher = match &backend {
-            Backend::Postgres(pool) => Some(assign_batch::Batcher::spawn(
-                pool.clone(),
-                (cfg.pool_size / 4).max(2) as usize,
-            )),
-            Backend::Sqlite(_) => None,
-        };
         Ok(Store {
-            backend,
-            batcher,
-            bulk_import_min_rows: cfg.bulk_import_min_rows,
+            db: Db::connect(cfg).await?,
         })
-    }
-
-    /// Opens every connection of the pool now, from the caller's runtime.
-    ///
-    /// Why: a PostgreSQL connection's socket reports readiness through the runtime that opened
-    /// it, whichever thread uses it later. The server's HTTP threads are single-threaded
-    /// runtimes that are often busy; connections opened by them made requests on other threads
-    /// wait for them. Opened here, on the server's main runtime (which only accepts and runs
-    /// background work), they are served by an idle reactor. SQLite connections run on threads
-    /// of their own and need nothing.
-    ///
-    /// Returns how many connections it held open at once (0 on SQLite).
-    pub async fn warm_up(&self) -> Result<usize> {
-        if let Backend::Postgres(p) = &self.backend {
-            let n = p.options().get_max_connections() as usize;
-            let conns = futures::future::try_join_all((0..n).map(|_| p.acquire())).await?;
-            return Ok(conns.len());
-        }
-        Ok(0)
     }
 
     /// Opens (creating if needed) and migrates.
     pub async fn open(cfg: &StoreConfig) -> Result<Store> {
-        let s = Store::connect(cfg).await?;
-        s.migrate().await?;
-        Ok(s)
+        Ok(Store {
+            db: Db::open(cfg).await?,
+        })
     }
 
-    pub async fn migrate(&self) -> Result<()> {
-        match &self.backend {
-            Backend::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
-            Backend::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
-        }
-        Ok(())
+    /// Operators, DIDs, import, export and stock.
+    pub fn inventory(&self) -> Inventory<'_> {
+        self.db.inventory()
     }
 
-    pub fn backend_name(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite(_) => "sqlite",
-            Backend::Postgres(_) => "postgres",
-        }
+    /// Users, tokens, sessions, partners, customers, PBXs, idempotency keys.
+    pub fn accounts(&self) -> Accounts<'_> {
+        self.db.accounts()
     }
 
-    /// Pool gauges for metrics: (connections, idle).
-    pub fn pool_stats(&self) -> (u32, usize) {
-        on!(self, p => (p.size(), p.num_idle()))
+    /// Licenses, service kinds and services.
+    pub fn licensing(&self) -> Licensing<'_> {
+        self.db.licensing()
     }
 
-    pub async fn ping(&self) -> Result<()> {
-        on!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
-        Ok(())
+    /// Packages, client packages, assignment, block allocation, the routing feed.
+    pub fn assignment(&self) -> Assignment<'_> {
+        self.db.assignment()
     }
 
-    pub async fn close(&self) {
-        on!(self, p => p.close().await)
+    /// The audit log.
+    pub fn audit(&self) -> Audit<'_> {
+        self.db.audit()
+    }
+
+    /// Tells `listener` of every routing change committed through this store (or a clone of
+    /// it), as it commits, until the listener is dropped.
+    pub fn subscribe(&self, listener: std::sync::Weak<dyn AfterCommit>) {
+        self.db.hooks.subscribe(listener);
     }
 }
 
-async fn sqlite_pool(opts: SqliteConnectOptions, cfg: &StoreConfig) -> Result<Backend> {
-    let opts = opts
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true)
-        // 16 KiB pages for a new database (an existing one keeps its size): fewer, fuller
-        // B-tree pages; a million-row import ran its SQL about a tenth faster than with 4 KiB.
-        .page_size(16384)
-        // 16 MiB of page cache per connection (the default is 2 MiB; every pooled connection
-        // gets it, so keep it modest): bulk imports write
-        // numbers in file order, which is random order for the number index.
-        .pragma("cache_size", "-16384")
-        .pragma("temp_store", "memory");
-    if let Some(parent) = opts.get_filename().parent() {
-        if !parent.as_os_str().is_empty() && !Path::new(parent).exists() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Config(format!("cannot create {}: {e}", parent.display()))
-            })?;
-        }
+/// Engine-level calls (migrate, ping, pool stats) and `on!` work on the store as on its
+/// database.
+impl std::ops::Deref for Store {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        &self.db
     }
-    // An in-process file cannot drop a connection: no ping before each use.
-    let pool = SqlitePoolOptions::new()
-        .max_connections(cfg.pool_size.clamp(1, 16))
-        .test_before_acquire(false)
-        .connect_with(opts)
-        .await?;
-    Ok(Backend::Sqlite(pool))
 }
 
-/// A time-ordered id.
-pub fn new_id() -> uuid::Uuid {
-    uuid::Uuid::now_v7()
-}
+/// Declares a domain handle: a borrowed view of the database whose methods are that domain's.
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident, $accessor:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $name<'d>(pub(crate) &'d $crate::Db);
 
-/// Now, truncated to microseconds so that SQLite and PostgreSQL store the same value.
-pub fn now() -> chrono::DateTime<chrono::Utc> {
-    use chrono::SubsecRound;
-    chrono::Utc::now().trunc_subsecs(6)
-}
-
-/// Retries a transaction body on serialization failures and deadlocks (PostgreSQL and
-/// compatible distributed engines) and on SQLite's busy/locked errors.
-pub async fn retry<T, F, Fut>(mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let mut attempt = 0u32;
-    loop {
-        match f().await {
-            Err(e) if e.is_retryable() && attempt < 8 => {
-                attempt += 1;
-                let ms = 5u64 << attempt.min(6);
-                tracing::debug!(attempt, "retrying transaction after {e}");
-                tokio::time::sleep(Duration::from_millis(ms + rand::random::<u64>() % ms)).await;
+        impl std::ops::Deref for $name<'_> {
+            type Target = $crate::Db;
+            fn deref(&self) -> &$crate::Db {
+                self.0
             }
-            r => return r,
         }
-    }
+
+        impl $crate::Db {
+            /// The domain's handle (for calls across domains inside the store).
+            pub(crate) fn $accessor(&self) -> $name<'_> {
+                $name(self)
+            }
+        }
+    };
 }
+pub(crate) use handle;

@@ -2,7 +2,7 @@
 //! the connection back every few milliseconds: many holds per request, inside one transaction.
 
 use didhub_core::did::DidStatus;
-use didhub_store::dids::NewDids;
+use didhub_store::inventory::dids::NewDids;
 use didhub_store::{Actor, Backend, Store, StoreConfig, StoreError};
 
 async fn store(dir: &std::path::Path) -> Store {
@@ -37,7 +37,11 @@ async fn many_holds_one_transaction() {
         panic!("expected SQLite")
     };
     let actor = Actor("test".into());
-    let op = store.create_operator(&actor, "Bulk").await.unwrap();
+    let op = store
+        .inventory()
+        .create_operator(&actor, "Bulk")
+        .await
+        .unwrap();
     // Five numbers already there, spread over a range of 20,000 (many holds of the connection).
     let there = [
         "+442079400017",
@@ -47,11 +51,13 @@ async fn many_holds_one_transaction() {
         "+442079419999",
     ];
     store
+        .inventory()
         .create_dids(&actor, new_dids(op.id, &there))
         .await
         .unwrap();
 
     let err = store
+        .inventory()
         .create_dids(&actor, new_dids(op.id, &["+442079400000-+442079419999"]))
         .await
         .unwrap_err();
@@ -73,6 +79,7 @@ async fn many_holds_one_transaction() {
     assert_eq!(count, 5);
 
     let made = store
+        .inventory()
         .create_dids(&actor, new_dids(op.id, &["+442079420000-+442079439999"]))
         .await
         .unwrap();

@@ -36,6 +36,7 @@ pub async fn list(
 ) -> ApiResult<Json<Page<AuditEntry>>> {
     Ok(Json(
         s.store
+            .audit()
             .list_audit(
                 &AuditFilter {
                     entity: q.entity,

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Principal;
 use didhub_core::access::Need;
-use didhub_store::idempotency::Begin;
+use didhub_store::accounts::idempotency::Begin;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -18,10 +18,13 @@ use crate::AppState;
 pub mod accounts;
 pub mod assignment;
 pub mod audit;
-pub mod dids;
-pub mod licenses;
-pub mod operators;
-pub mod orgs;
+pub mod inventory;
+pub mod licensing;
+
+use accounts::{orgs, users};
+use assignment::assign;
+use inventory::{dids, operators};
+use licensing::licenses;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -177,14 +180,14 @@ pub fn methods_for(path: &str) -> Vec<&'static str> {
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(accounts::login))
-        .routes(routes!(accounts::logout))
-        .routes(routes!(accounts::me))
-        .routes(routes!(accounts::list_tokens, accounts::create_token))
-        .routes(routes!(accounts::revoke_token))
-        .routes(routes!(accounts::list_users, accounts::create_user))
-        .routes(routes!(accounts::get_user, accounts::update_user))
-        .routes(routes!(accounts::set_password))
+        .routes(routes!(users::login))
+        .routes(routes!(users::logout))
+        .routes(routes!(users::me))
+        .routes(routes!(users::list_tokens, users::create_token))
+        .routes(routes!(users::revoke_token))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user, users::update_user))
+        .routes(routes!(users::set_password))
         .routes(routes!(orgs::list_partners, orgs::create_partner))
         .routes(routes!(
             orgs::get_partner,
@@ -208,29 +211,23 @@ pub fn routes() -> OpenApiRouter<AppState> {
             licenses::create_service_kind
         ))
         .routes(routes!(licenses::quote))
+        .routes(routes!(assign::list_packages, assign::create_package))
         .routes(routes!(
-            assignment::list_packages,
-            assignment::create_package
+            assign::get_package,
+            assign::update_package,
+            assign::delete_package
         ))
         .routes(routes!(
-            assignment::get_package,
-            assignment::update_package,
-            assignment::delete_package
+            assign::list_client_packages,
+            assign::create_client_package
         ))
-        .routes(routes!(
-            assignment::list_client_packages,
-            assignment::create_client_package
-        ))
-        .routes(routes!(
-            assignment::get_client_package,
-            assignment::set_state
-        ))
-        .routes(routes!(assignment::assign))
-        .routes(routes!(assignment::unassign))
-        .routes(routes!(assignment::allocate_block))
-        .routes(routes!(assignment::availability))
-        .routes(routes!(assignment::customer_dids))
-        .routes(routes!(assignment::routing))
+        .routes(routes!(assign::get_client_package, assign::set_state))
+        .routes(routes!(assign::assign))
+        .routes(routes!(assign::unassign))
+        .routes(routes!(assign::allocate_block))
+        .routes(routes!(assign::availability))
+        .routes(routes!(assign::customer_dids))
+        .routes(routes!(assign::routing))
         .routes(routes!(operators::list, operators::create))
         .routes(routes!(
             operators::get_one,
@@ -340,7 +337,7 @@ where
         ))
     };
     let store = s.store.clone();
-    match store.idempotent_begin(&principal, &k, &hash).await? {
+    match store.accounts().idempotent_begin(&principal, &k, &hash).await? {
         Begin::Done(prev) if prev.request_hash != hash => Err(mismatch()),
         Begin::InProgress { request_hash } | Begin::Abandoned { request_hash, .. }
             if request_hash != hash =>
@@ -374,13 +371,13 @@ where
             Ok((status, body)) => {
                 let text = to_json(&body)?;
                 store
-                    .idempotent_finish(&principal, &k, &token, status.as_u16(), &text)
+                    .accounts().idempotent_finish(&principal, &k, &token, status.as_u16(), &text)
                     .await?;
                 Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
             }
             Err(e) if e.status().is_client_error() => {
                 // Refused before anything was written: free the key for the corrected retry.
-                if let Err(x) = store.idempotent_abandon(&principal, &k, &token).await {
+                if let Err(x) = store.accounts().idempotent_abandon(&principal, &k, &token).await {
                     tracing::warn!("freeing an Idempotency-Key failed: {x}");
                 }
                 Err(e)

@@ -84,8 +84,9 @@ pub async fn spawn_app_with(db: Db, tune: impl FnOnce(&mut StoreConfig)) -> Opti
     };
     tune(&mut cfg);
     let store = Store::open(&cfg).await.expect("open store");
-    let admin = store.bootstrap_admin().await.expect("admin");
+    let admin = store.accounts().bootstrap_admin().await.expect("admin");
     let (_, token) = store
+        .accounts()
         .create_token(&Actor::system(), admin, "test", None)
         .await
         .expect("token");
@@ -255,12 +256,13 @@ pub async fn customer_with_package(
     name: &str,
     allowance: i32,
 ) -> (uuid::Uuid, uuid::Uuid) {
-    use didhub_store::orgs::Scope;
+    use didhub_store::accounts::orgs::Scope;
     let sys = Actor::system();
-    let partner = match store.find_partner("Test Partner").await {
+    let partner = match store.accounts().find_partner("Test Partner").await {
         Ok(p) => p.id,
         Err(_) => {
             store
+                .accounts()
                 .create_partner(&sys, "Test Partner")
                 .await
                 .expect("partner")
@@ -268,14 +270,16 @@ pub async fn customer_with_package(
         }
     };
     let customer = store
+        .accounts()
         .create_customer(&sys, Scope::All, partner, name)
         .await
         .expect("customer")
         .id;
     let pkg = store
+        .assignment()
         .create_package(
             &sys,
-            &didhub_store::assignment::NewPackage {
+            &didhub_store::assignment::assign::NewPackage {
                 name: format!("pkg {name}"),
                 did_allowance: allowance,
                 tag: None,
@@ -288,6 +292,7 @@ pub async fn customer_with_package(
         .expect("package")
         .id;
     let cp = store
+        .assignment()
         .create_client_package(
             &sys,
             customer,
@@ -304,10 +309,11 @@ pub async fn customer_with_package(
 pub async fn assign(store: &Store, did: uuid::Uuid) {
     let (_, cp) = customer_with_package(store, &format!("c-{did}"), 10).await;
     store
+        .assignment()
         .assign_dids(
             &Actor::system(),
             cp,
-            &didhub_store::assignment::AssignRequest {
+            &didhub_store::assignment::assign::AssignRequest {
                 did_ids: vec![did],
                 numbers: vec![],
                 destination: "sip:test@pbx.example.com".into(),

@@ -5,8 +5,8 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use didhub_core::access::Role;
 use didhub_core::licensing::TermKind;
-use didhub_store::licenses::ServiceRequest;
-use didhub_store::orgs::{NewPbx, Scope};
+use didhub_store::accounts::orgs::{NewPbx, Scope};
+use didhub_store::licensing::licenses::ServiceRequest;
 use didhub_store::{Actor, Store};
 
 #[derive(Subcommand)]
@@ -162,17 +162,18 @@ pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
         } => {
             let role: Role = role.parse().context("--role")?;
             let partner_id = match partner {
-                Some(p) => Some(store.find_partner(&p).await?.id),
+                Some(p) => Some(store.accounts().find_partner(&p).await?.id),
                 None => None,
             };
             let pw = read_password(password_stdin)?;
             let u = store
+                .accounts()
                 .create_user(actor, None, &email, role, partner_id, pw.as_deref())
                 .await?;
             println!("{}\t{}\t{}", u.id, u.email, u.role);
         }
         UsersCmd::List => {
-            for u in store.list_users(None).await? {
+            for u in store.accounts().list_users(None).await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     u.id,
@@ -184,21 +185,25 @@ pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
         }
         UsersCmd::SetRole { email, role } => {
             let u = store
+                .accounts()
                 .find_user(&email)
                 .await?
                 .with_context(|| format!("no user {email}"))?;
             let role: Role = role.parse().context("role")?;
             let u = store
+                .accounts()
                 .update_user(actor, Role::Admin, None, u.id, Some(role), None)
                 .await?;
             println!("{}\t{}", u.email, u.role);
         }
         UsersCmd::Disable { email, enable } => {
             let u = store
+                .accounts()
                 .find_user(&email)
                 .await?
                 .with_context(|| format!("no user {email}"))?;
             store
+                .accounts()
                 .update_user(actor, Role::Admin, None, u.id, None, Some(!enable))
                 .await?;
         }
@@ -209,22 +214,25 @@ pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
 pub async fn partners(store: &Store, actor: &Actor, cmd: PartnersCmd) -> Result<()> {
     match cmd {
         PartnersCmd::List => {
-            for p in store.list_partners(Scope::All).await? {
+            for p in store.accounts().list_partners(Scope::All).await? {
                 println!("{}\t{}", p.id, p.name);
             }
         }
         PartnersCmd::Create { name } => {
-            let p = store.create_partner(actor, &name).await?;
+            let p = store.accounts().create_partner(actor, &name).await?;
             println!("{}\t{}", p.id, p.name);
         }
         PartnersCmd::Rename { name, new_name } => {
-            let p = store.find_partner(&name).await?;
-            let p = store.rename_partner(actor, p.id, &new_name, None).await?;
+            let p = store.accounts().find_partner(&name).await?;
+            let p = store
+                .accounts()
+                .rename_partner(actor, p.id, &new_name, None)
+                .await?;
             println!("{}\t{}", p.id, p.name);
         }
         PartnersCmd::Delete { name } => {
-            let p = store.find_partner(&name).await?;
-            store.delete_partner(actor, p.id).await?;
+            let p = store.accounts().find_partner(&name).await?;
+            store.accounts().delete_partner(actor, p.id).await?;
         }
     }
     Ok(())
@@ -234,10 +242,10 @@ pub async fn customers(store: &Store, actor: &Actor, cmd: CustomersCmd) -> Resul
     match cmd {
         CustomersCmd::List { partner } => {
             let pid = match partner {
-                Some(p) => Some(store.find_partner(&p).await?.id),
+                Some(p) => Some(store.accounts().find_partner(&p).await?.id),
                 None => None,
             };
-            for c in store.list_customers(Scope::All, pid).await? {
+            for c in store.accounts().list_customers(Scope::All, pid).await? {
                 println!(
                     "{}\t{}\t{}",
                     c.id,
@@ -247,17 +255,26 @@ pub async fn customers(store: &Store, actor: &Actor, cmd: CustomersCmd) -> Resul
             }
         }
         CustomersCmd::Create { partner, name } => {
-            let pid = store.find_partner(&partner).await?.id;
-            let c = store.create_customer(actor, Scope::All, pid, &name).await?;
+            let pid = store.accounts().find_partner(&partner).await?.id;
+            let c = store
+                .accounts()
+                .create_customer(actor, Scope::All, pid, &name)
+                .await?;
             println!("{}\t{}", c.id, c.name);
         }
         CustomersCmd::Rename { id, new_name } => {
             let c = store
+                .accounts()
                 .rename_customer(actor, Scope::All, id, &new_name, None)
                 .await?;
             println!("{}\t{}", c.id, c.name);
         }
-        CustomersCmd::Delete { id } => store.delete_customer(actor, Scope::All, id).await?,
+        CustomersCmd::Delete { id } => {
+            store
+                .accounts()
+                .delete_customer(actor, Scope::All, id)
+                .await?
+        }
     }
     Ok(())
 }
@@ -266,7 +283,7 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
     let all = Scope::All;
     match cmd {
         PbxsCmd::List => {
-            for p in store.list_pbxs(all, None).await? {
+            for p in store.accounts().list_pbxs(all, None).await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     p.id,
@@ -283,6 +300,7 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
             region,
         } => {
             let p = store
+                .accounts()
                 .create_pbx(
                     actor,
                     all,
@@ -301,13 +319,18 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
             term,
             period_start,
         } => {
-            let p = store.find_pbx(all, &serial).await?;
+            let p = store.accounts().find_pbx(all, &serial).await?;
             let t: TermKind = term.parse().context("--term")?;
-            print_json(&store.set_license(actor, all, p.id, t, period_start).await?)?;
+            print_json(
+                &store
+                    .licensing()
+                    .set_license(actor, all, p.id, t, period_start)
+                    .await?,
+            )?;
         }
         PbxsCmd::Renew { serial } => {
-            let p = store.find_pbx(all, &serial).await?;
-            print_json(&store.renew_license(actor, all, p.id).await?)?;
+            let p = store.accounts().find_pbx(all, &serial).await?;
+            print_json(&store.licensing().renew_license(actor, all, p.id).await?)?;
         }
         PbxsCmd::AddService {
             serial,
@@ -316,7 +339,7 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
             start,
             preview,
         } => {
-            let p = store.find_pbx(all, &serial).await?;
+            let p = store.accounts().find_pbx(all, &serial).await?;
             let req = ServiceRequest {
                 kind,
                 currency,
@@ -324,19 +347,22 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
                 term_kind: None,
             };
             if preview {
-                print_json(&store.quote_service(all, p.id, &req).await?.1)?;
+                print_json(&store.licensing().quote_service(all, p.id, &req).await?.1)?;
             } else {
-                let (s, q) = store.add_service(actor, all, p.id, &req).await?;
+                let (s, q) = store
+                    .licensing()
+                    .add_service(actor, all, p.id, &req)
+                    .await?;
                 print_json(&serde_json::json!({"service": s, "quote": q}))?;
             }
         }
         PbxsCmd::Services { serial } => {
-            let p = store.find_pbx(all, &serial).await?;
-            print_json(&store.list_services(all, p.id).await?)?;
+            let p = store.accounts().find_pbx(all, &serial).await?;
+            print_json(&store.licensing().list_services(all, p.id).await?)?;
         }
         PbxsCmd::Delete { serial } => {
-            let p = store.find_pbx(all, &serial).await?;
-            store.delete_pbx(actor, all, p.id).await?;
+            let p = store.accounts().find_pbx(all, &serial).await?;
+            store.accounts().delete_pbx(actor, all, p.id).await?;
         }
     }
     Ok(())
@@ -344,10 +370,15 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
 
 pub async fn service_kinds(store: &Store, actor: &Actor, cmd: ServiceKindsCmd) -> Result<()> {
     match cmd {
-        ServiceKindsCmd::List => print_json(&store.list_service_kinds().await?),
+        ServiceKindsCmd::List => print_json(&store.licensing().list_service_kinds().await?),
         ServiceKindsCmd::Create { code, name, prices } => {
             let ps = super::assignment::parse_prices(&prices)?;
-            print_json(&store.create_service_kind(actor, &code, &name, &ps).await?)
+            print_json(
+                &store
+                    .licensing()
+                    .create_service_kind(actor, &code, &name, &ps)
+                    .await?,
+            )
         }
     }
 }
@@ -379,14 +410,18 @@ pub async fn token(store: &Store, actor: &Actor, cmd: TokenCmd) -> Result<()> {
     let user_id = match user {
         Some(email) => {
             store
+                .accounts()
                 .find_user(&email)
                 .await?
                 .with_context(|| format!("no user with e-mail {email}"))?
                 .id
         }
-        None => store.bootstrap_admin().await?,
+        None => store.accounts().bootstrap_admin().await?,
     };
-    let (_info, token) = store.create_token(actor, user_id, &name, expires).await?;
+    let (_info, token) = store
+        .accounts()
+        .create_token(actor, user_id, &name, expires)
+        .await?;
     println!("{token}");
     eprintln!(
         "This token is shown once; store it safely. Use it as 'Authorization: Bearer <token>'."

@@ -4,10 +4,10 @@ use super::print_json;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use didhub_core::assignment::PackageState;
-use didhub_store::assignment::{AssignRequest, NewPackage};
-use didhub_store::blocks::BlockRequest;
-use didhub_store::licenses::Price;
-use didhub_store::orgs::Scope;
+use didhub_store::accounts::orgs::Scope;
+use didhub_store::assignment::assign::{AssignRequest, NewPackage};
+use didhub_store::assignment::blocks::BlockRequest;
+use didhub_store::licensing::licenses::Price;
 use didhub_store::{Actor, Store};
 use uuid::Uuid;
 
@@ -53,8 +53,12 @@ pub enum PackagesCmd {
     },
 }
 
-async fn package_named(store: &Store, name: &str) -> Result<didhub_store::assignment::Package> {
+async fn package_named(
+    store: &Store,
+    name: &str,
+) -> Result<didhub_store::assignment::assign::Package> {
     store
+        .assignment()
         .list_packages()
         .await?
         .into_iter()
@@ -139,7 +143,7 @@ pub fn parse_prices(prices: &[String]) -> Result<Vec<Price>> {
 
 pub async fn packages(store: &Store, actor: &Actor, cmd: PackagesCmd) -> Result<()> {
     match cmd {
-        PackagesCmd::List => print_json(&store.list_packages().await?),
+        PackagesCmd::List => print_json(&store.assignment().list_packages().await?),
         PackagesCmd::Create {
             name,
             allowance,
@@ -156,7 +160,7 @@ pub async fn packages(store: &Store, actor: &Actor, cmd: PackagesCmd) -> Result<
                 number_type,
                 prices: parse_prices(&prices)?,
             };
-            print_json(&store.create_package(actor, &p).await?)
+            print_json(&store.assignment().create_package(actor, &p).await?)
         }
         PackagesCmd::Update {
             package,
@@ -182,13 +186,14 @@ pub async fn packages(store: &Store, actor: &Actor, cmd: PackagesCmd) -> Result<
             };
             print_json(
                 &store
+                    .assignment()
                     .update_package(actor, cur.id, Some(cur.version), &p)
                     .await?,
             )
         }
         PackagesCmd::Delete { package } => {
             let cur = package_named(store, &package).await?;
-            store.delete_package(actor, cur.id).await?;
+            store.assignment().delete_package(actor, cur.id).await?;
             println!("deleted package '{}'", cur.name);
             Ok(())
         }
@@ -202,9 +207,12 @@ pub async fn client_packages(
     hold: chrono::Duration,
 ) -> Result<()> {
     match cmd {
-        ClientPackagesCmd::List { customer } => {
-            print_json(&store.list_client_packages(Scope::All, customer).await?)
-        }
+        ClientPackagesCmd::List { customer } => print_json(
+            &store
+                .assignment()
+                .list_client_packages(Scope::All, customer)
+                .await?,
+        ),
         ClientPackagesCmd::Create {
             customer,
             package,
@@ -213,13 +221,20 @@ pub async fn client_packages(
             let pkg = package_named(store, &package).await?;
             print_json(
                 &store
+                    .assignment()
                     .create_client_package(actor, customer, pkg.id, start)
                     .await?,
             )
         }
         ClientPackagesCmd::SetState { id, state } => {
             let st: PackageState = state.parse()?;
-            print_json(&store.set_client_package_state(actor, id, st, hold).await?.0)
+            print_json(
+                &store
+                    .assignment()
+                    .set_client_package_state(actor, id, st, hold)
+                    .await?
+                    .0,
+            )
         }
         ClientPackagesCmd::Assign {
             id,
@@ -233,7 +248,7 @@ pub async fn client_packages(
                 destination,
                 reason,
             };
-            let dids = store.assign_dids(actor, id, &req).await?;
+            let dids = store.assignment().assign_dids(actor, id, &req).await?;
             for d in dids {
                 println!(
                     "{}\t{}\t{}",
@@ -247,8 +262,9 @@ pub async fn client_packages(
         ClientPackagesCmd::Unassign { id, number, reason } => {
             let e164 = didhub_core::number::E164::parse(&number, None)
                 .with_context(|| format!("'{number}'"))?;
-            let d = store.get_did_by_number(e164.as_str()).await?;
+            let d = store.inventory().get_did_by_number(e164.as_str()).await?;
             let d = store
+                .assignment()
                 .unassign_did(actor, id, d.id, reason.as_deref())
                 .await?;
             println!("{}\t{}", d.number, d.status);
@@ -275,6 +291,7 @@ pub async fn client_packages(
             };
             print_json(
                 &store
+                    .assignment()
                     .allocate_block(actor, id, &req, &destination, reason.as_deref())
                     .await?
                     .0,
@@ -287,7 +304,7 @@ pub async fn client_packages(
 pub async fn route(store: &Store, number: &str) -> Result<()> {
     let e164 =
         didhub_core::number::E164::lookup_key(number).with_context(|| format!("'{number}'"))?;
-    let known = match store.get_did_by_number(&e164).await {
+    let known = match store.inventory().get_did_by_number(&e164).await {
         Ok(d) => Some((d.status, d.destination)),
         Err(didhub_store::StoreError::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),

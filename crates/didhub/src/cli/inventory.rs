@@ -8,8 +8,8 @@ use clap::{Args, Subcommand};
 use didhub_core::did::DidStatus;
 use didhub_core::import::{Defaults, MAX_IMPORT_NUMBERS};
 use didhub_core::number::Country;
-use didhub_store::dids::NewDids;
-use didhub_store::import::ImportOptions;
+use didhub_store::inventory::dids::NewDids;
+use didhub_store::inventory::import::ImportOptions;
 use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store};
 
 #[derive(Args)]
@@ -108,7 +108,7 @@ pub enum DidsCmd {
 }
 
 pub async fn operator_id(store: &Store, name: &str) -> Result<uuid::Uuid> {
-    match store.find_operator(name).await? {
+    match store.inventory().find_operator(name).await? {
         Some(o) => Ok(o.id),
         None => bail!("no operator named '{name}'"),
     }
@@ -146,7 +146,7 @@ async fn export_to_file(store: &Store, f: &DidFilter, path: &std::path::Path) ->
             .open(path)
             .await
             .with_context(|| format!("opening {}", path.display()))?;
-        return Ok(store.export_dids(f, &mut file).await?);
+        return Ok(store.inventory().export_dids(f, &mut file).await?);
     }
     let name = path
         .file_name()
@@ -166,7 +166,7 @@ async fn export_to_file(store: &Store, f: &DidFilter, path: &std::path::Path) ->
             )
         })?;
     let written = async {
-        let rows = store.export_dids(f, &mut file).await?;
+        let rows = store.inventory().export_dids(f, &mut file).await?;
         if let Some(m) = &existing {
             file.set_permissions(m.permissions()).await?;
         }
@@ -232,7 +232,10 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
             b.set_position(n as u64);
         }
     };
-    let report = store.import_dids(actor, data, opts, Some(&progress)).await;
+    let report = store
+        .inventory()
+        .import_dids(actor, data, opts, Some(&progress))
+        .await;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -326,10 +329,14 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
 pub async fn export(store: &Store, f: FilterArgs, output: Option<PathBuf>) -> Result<()> {
     let f = filter(store, f).await?;
     // A bad filter is refused before any file is touched.
-    store.count_dids_check(&f)?;
+    store.inventory().count_dids_check(&f)?;
     let rows = match output {
         Some(path) => export_to_file(store, &f, &path).await?,
-        None => match store.export_dids(&f, &mut tokio::io::stdout()).await {
+        None => match store
+            .inventory()
+            .export_dids(&f, &mut tokio::io::stdout())
+            .await
+        {
             Ok(n) => n,
             // The reader stopped early (`| head`): not an error.
             Err(didhub_store::StoreError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
@@ -347,25 +354,28 @@ pub async fn operators(store: &Store, actor: &Actor, cmd: OperatorsCmd) -> Resul
     let actor = actor.clone();
     match cmd {
         OperatorsCmd::List => {
-            for o in store.list_operators().await? {
+            for o in store.inventory().list_operators().await? {
                 println!("{}\t{}\t{} DIDs", o.id, o.name, o.did_count);
             }
             Ok(())
         }
         OperatorsCmd::Create { name } => {
-            let o = store.create_operator(&actor, &name).await?;
+            let o = store.inventory().create_operator(&actor, &name).await?;
             println!("{}\t{}", o.id, o.name);
             Ok(())
         }
         OperatorsCmd::Rename { name, new_name } => {
             let id = operator_id(store, &name).await?;
-            let o = store.rename_operator(&actor, id, &new_name, None).await?;
+            let o = store
+                .inventory()
+                .rename_operator(&actor, id, &new_name, None)
+                .await?;
             println!("{}\t{}", o.id, o.name);
             Ok(())
         }
         OperatorsCmd::Delete { name } => {
             let id = operator_id(store, &name).await?;
-            store.delete_operator(&actor, id).await?;
+            store.inventory().delete_operator(&actor, id).await?;
             Ok(())
         }
     }
@@ -382,6 +392,7 @@ pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
         } => {
             let f = filter(store, f).await?;
             let page = store
+                .inventory()
                 .list_dids(&f, DidSort::Number, false, limit, None)
                 .await?;
             for d in page.items {
@@ -423,14 +434,14 @@ pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
                 notes,
                 reason: None,
             };
-            let c = store.create_dids(&actor, req).await?;
+            let c = store.inventory().create_dids(&actor, req).await?;
             println!("created {} DID(s)", c.created);
             Ok(())
         }
         DidsCmd::History { number } => {
             let e164 = didhub_core::number::E164::parse(&number, None)
                 .with_context(|| format!("'{number}'"))?;
-            for e in store.number_history(e164.as_str()).await? {
+            for e in store.audit().number_history(e164.as_str()).await? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
                     e.at.to_rfc3339(),
@@ -457,7 +468,7 @@ pub async fn audit(
         action,
         ..Default::default()
     };
-    for e in store.list_audit(&f, limit, None).await?.items {
+    for e in store.audit().list_audit(&f, limit, None).await?.items {
         println!(
             "{}\t{}\t{}\t{}\t{}\t{}",
             e.at.to_rfc3339(),

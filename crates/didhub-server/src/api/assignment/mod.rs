@@ -1,0 +1,3 @@
+//! Packages, client packages, assignment, block allocation and routing lookups.
+
+pub mod assign;

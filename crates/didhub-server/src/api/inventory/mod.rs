@@ -1,0 +1,4 @@
+//! Operators and DIDs: lists, edits, import, export, history.
+
+pub mod dids;
+pub mod operators;

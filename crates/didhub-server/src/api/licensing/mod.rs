@@ -1,0 +1,3 @@
+//! PBX licenses, the service catalog, services and quotes.
+
+pub mod licenses;

@@ -1,0 +1,10 @@
+//! Background work of a server: the routing follower, the hold worker, the stock folder (and
+//! the mail outbox worker to come). Each runs on every instance and is safe to run on several.
+
+pub mod hold;
+pub mod routing;
+pub mod stock;
+
+pub use hold::spawn_hold_worker;
+pub use routing::spawn_follower;
+pub use stock::spawn_stock_folder;

@@ -1,0 +1,11 @@
+//! Packages, client packages, assignment of DIDs, block allocation and the routing feed.
+
+pub mod assign;
+pub(crate) mod assign_batch;
+pub mod blocks;
+
+crate::handle!(
+    /// Packages, client packages, assignment of DIDs, block allocation and the routing feed.
+    Assignment,
+    assignment
+);

@@ -1,0 +1,475 @@
+//! PBX licenses and the services that co-terminate with them. The rules (expiry, renewal,
+//! same term kind, pro-rata amount and its rounding) are `didhub_core::licensing`'s.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use didhub_core::did::name;
+use didhub_core::licensing::{check_same_term, quote, renew, Quote, TermKind};
+use didhub_core::money::{currency, from_minor, minor_units, to_minor};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::accounts::orgs::Scope;
+use crate::audit::{write_audit, AuditWrite};
+use crate::db::sql::on_tx;
+use crate::{new_id, now, on, retry, Actor, Licensing, Result, StoreError};
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct License {
+    pub pbx_id: Uuid,
+    pub term_kind: TermKind,
+    pub period_start: NaiveDate,
+    pub expires: NaiveDate,
+    /// Whether today is within the period.
+    pub active: bool,
+    pub version: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LicenseRow {
+    pbx_id: Uuid,
+    term_kind: String,
+    period_start: NaiveDate,
+    expires: NaiveDate,
+    version: i64,
+}
+
+fn term(s: &str) -> TermKind {
+    // The schema's CHECK keeps term kinds to known names.
+    s.parse().unwrap_or(TermKind::Monthly)
+}
+
+impl From<LicenseRow> for License {
+    fn from(r: LicenseRow) -> Self {
+        License {
+            pbx_id: r.pbx_id,
+            term_kind: term(&r.term_kind),
+            period_start: r.period_start,
+            expires: r.expires,
+            active: didhub_core::licensing::is_active(
+                r.period_start,
+                r.expires,
+                Utc::now().date_naive(),
+            ),
+            version: r.version,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub term_kind: TermKind,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// List price for a full period, as a decimal string.
+    #[schema(value_type = String, example = "1200.00")]
+    pub amount: Decimal,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct ServiceKind {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub prices: Vec<Price>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Service {
+    pub id: Uuid,
+    pub pbx_id: Uuid,
+    pub kind: String,
+    pub term_kind: TermKind,
+    pub currency: String,
+    pub service_start: NaiveDate,
+    pub expires: NaiveDate,
+    pub charges: Vec<Charge>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Charge {
+    pub period_start: NaiveDate,
+    pub charged_from: NaiveDate,
+    pub expires: NaiveDate,
+    pub days: i64,
+    pub period_days: i64,
+    #[schema(value_type = String)]
+    pub list_price: Decimal,
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    pub currency: String,
+    /// `initial` (pro rata) or `renewal` (full period).
+    pub kind: String,
+}
+
+/// A service to add (or to price): its kind, currency and start day.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRequest {
+    /// Service kind code, e.g. `sip_trunk`.
+    pub kind: String,
+    pub currency: String,
+    /// Day the service starts (default: today).
+    pub service_start: Option<NaiveDate>,
+    /// Optional: the term kind the caller expects; refused if it differs from the license's.
+    pub term_kind: Option<TermKind>,
+}
+
+/// The price breakdown of a service: the core quote plus the list price and currency.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct ServiceQuote {
+    pub term_kind: TermKind,
+    pub period_start: NaiveDate,
+    pub expires: NaiveDate,
+    pub days: i64,
+    pub period_days: i64,
+    #[schema(value_type = String)]
+    pub list_price: Decimal,
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    pub currency: String,
+}
+
+fn license_err(field: &str, e: impl ToString) -> StoreError {
+    StoreError::invalid(field, e)
+}
+
+impl Licensing<'_> {
+    pub async fn get_license(&self, scope: Scope, pbx_id: Uuid) -> Result<Option<License>> {
+        self.accounts().get_pbx(scope, pbx_id).await?;
+        let r: Option<LicenseRow> = on!(self, p => sqlx::query_as("SELECT pbx_id, term_kind, period_start, expires, version FROM licenses WHERE pbx_id = $1").bind(pbx_id).fetch_optional(p).await?);
+        Ok(r.map(License::from))
+    }
+
+    /// Sets a PBX's license (its current period). Changing the term kind of a PBX that has
+    /// services is refused: they would no longer co-terminate.
+    pub async fn set_license(
+        &self,
+        actor: &Actor,
+        scope: Scope,
+        pbx_id: Uuid,
+        term_kind: TermKind,
+        period_start: NaiveDate,
+    ) -> Result<License> {
+        let pbx = self.accounts().get_pbx(scope, pbx_id).await?;
+        let expires = term_kind
+            .expiry(period_start)
+            .map_err(|e| license_err("period_start", e))?;
+        retry(|| async {
+            let mut tx = self.begin().await?;
+            // Locked before the services are counted: a service being added (which holds the
+            // row `FOR SHARE`) is then counted, not left on a period replaced under it.
+            let lock = tx.row_lock(" FOR UPDATE");
+            let cur: Option<LicenseRow> = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT pbx_id, term_kind, period_start, expires, version FROM licenses WHERE pbx_id = $1{lock}")).bind(pbx_id).fetch_optional(&mut *c).await?);
+            let services: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM services WHERE pbx_id = $1").bind(pbx_id).fetch_one(&mut *c).await?);
+            if services > 0 && cur.as_ref().is_some_and(|l| term(&l.term_kind) != term_kind || l.period_start != period_start) {
+                return Err(StoreError::Conflict("this PBX has services tied to its current license period; renew the license instead of replacing it".into()));
+            }
+            let at = now();
+            on_tx!(&mut tx, c => sqlx::query("INSERT INTO licenses (pbx_id, term_kind, period_start, expires, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$5) ON CONFLICT (pbx_id) DO UPDATE SET term_kind = excluded.term_kind, period_start = excluded.period_start, expires = excluded.expires, updated_at = excluded.updated_at, version = licenses.version + 1")
+                .bind(pbx_id).bind(term_kind.as_str()).bind(period_start).bind(expires).bind(at).execute(&mut *c).await?.rows_affected());
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "license.set", entity: "pbx", entity_id: Some(pbx_id), subject: Some(pbx.serial_number.clone()),
+                changes: json!({"term_kind": [cur.as_ref().map(|l| l.term_kind.clone()), term_kind], "period_start": [cur.as_ref().map(|l| l.period_start), period_start], "expires": [cur.as_ref().map(|l| l.expires), expires]}), reason: None }).await?;
+            tx.commit().await
+        })
+        .await?;
+        self.get_license(scope, pbx_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("license", pbx_id))
+    }
+
+    /// Starts the next period at the previous expiry; every service of the PBX renews with it
+    /// at its full list price.
+    pub async fn renew_license(
+        &self,
+        actor: &Actor,
+        scope: Scope,
+        pbx_id: Uuid,
+    ) -> Result<License> {
+        let pbx = self.accounts().get_pbx(scope, pbx_id).await?;
+        retry(|| async {
+            let mut tx = self.begin().await?;
+            // Locked: services being added finish first, and are renewed with the rest.
+            let lock = tx.row_lock(" FOR UPDATE");
+            let cur: LicenseRow = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT pbx_id, term_kind, period_start, expires, version FROM licenses WHERE pbx_id = $1{lock}")).bind(pbx_id).fetch_optional(&mut *c).await?)
+                .ok_or_else(|| StoreError::invalid("license", "this PBX has no license to renew"))?;
+            let t = term(&cur.term_kind);
+            let (start, expires) = renew(t, cur.expires).map_err(|e| license_err("license", e))?;
+            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE licenses SET period_start = $1, expires = $2, updated_at = $3, version = version + 1 WHERE pbx_id = $4 AND version = $5")
+                .bind(start).bind(expires).bind(now()).bind(pbx_id).bind(cur.version).execute(&mut *c).await?.rows_affected());
+            if n != 1 {
+                // The client named no version: run again on the new state.
+                return Err(StoreError::Raced { entity: "license", id: pbx_id });
+            }
+            let services: Vec<(Uuid, Uuid, String)> = on_tx!(&mut tx, c => sqlx::query_as("SELECT id, service_kind_id, currency FROM services WHERE pbx_id = $1 AND expires = $2").bind(pbx_id).bind(cur.expires).fetch_all(&mut *c).await?);
+            let mut renewed = Vec::new();
+            for (sid, kind, cur_code) in services {
+                let list: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT amount_minor FROM service_prices WHERE service_kind_id = $1 AND term_kind = $2 AND currency = $3").bind(kind).bind(t.as_str()).bind(&cur_code).fetch_optional(&mut *c).await?);
+                let list = list.ok_or_else(|| StoreError::Conflict(format!("service {sid} has no {cur_code} price for {t}; add one to the catalog before renewing")))?;
+                let days = (expires - start).num_days();
+                on_tx!(&mut tx, c => sqlx::query("UPDATE services SET expires = $1, updated_at = $2, version = version + 1 WHERE id = $3").bind(expires).bind(now()).bind(sid).execute(&mut *c).await?.rows_affected());
+                on_tx!(&mut tx, c => sqlx::query("INSERT INTO service_charges (id, service_id, period_start, charged_from, expires, days, period_days, list_minor, amount_minor, currency, kind, created_at) VALUES ($1,$2,$3,$3,$4,$5,$5,$6,$6,$7,'renewal',$8)")
+                    .bind(new_id()).bind(sid).bind(start).bind(expires).bind(days as i32).bind(list).bind(&cur_code).bind(now()).execute(&mut *c).await?.rows_affected());
+                renewed.push(sid);
+            }
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "license.renew", entity: "pbx", entity_id: Some(pbx_id), subject: Some(pbx.serial_number.clone()),
+                changes: json!({"period_start": [cur.period_start, start], "expires": [cur.expires, expires], "services_renewed": renewed}), reason: None }).await?;
+            tx.commit().await
+        })
+        .await?;
+        self.get_license(scope, pbx_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("license", pbx_id))
+    }
+
+    // ---- service catalog
+
+    pub async fn create_service_kind(
+        &self,
+        actor: &Actor,
+        code: &str,
+        kname: &str,
+        prices: &[Price],
+    ) -> Result<ServiceKind> {
+        let code = name("code", code, 64)
+            .map_err(|e| StoreError::invalid("code", e))?
+            .to_lowercase();
+        if !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(StoreError::invalid(
+                "code",
+                "use letters, digits, '_' and '-'",
+            ));
+        }
+        let kname = name("name", kname, 200).map_err(|e| StoreError::invalid("name", e))?;
+        let mut rows = Vec::new();
+        for (i, p) in prices.iter().enumerate() {
+            let c = currency(&p.currency)
+                .map_err(|e| StoreError::invalid(format!("prices[{i}].currency"), e))?;
+            let minor = to_minor(p.amount, c)
+                .map_err(|e| StoreError::invalid(format!("prices[{i}].amount"), e))?;
+            rows.push((p.term_kind, c.code().to_string(), minor));
+        }
+        let id = new_id();
+        retry(|| async {
+            let mut tx = self.begin().await?;
+            on_tx!(&mut tx, c => sqlx::query("INSERT INTO service_kinds (id, code, name, created_at) VALUES ($1,$2,$3,$4)").bind(id).bind(&code).bind(&kname).bind(now()).execute(&mut *c).await.map(|r| r.rows_affected()))
+                .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::Conflict(format!("service kind '{code}' exists")) } else { e } })?;
+            for (t, cur, minor) in &rows {
+                on_tx!(&mut tx, c => sqlx::query("INSERT INTO service_prices (service_kind_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
+                    .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::invalid("prices", format!("two prices for {t} in {cur}")) } else { e } })?;
+            }
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "service_kind.create", entity: "service_kind", entity_id: Some(id), subject: Some(code.clone()), changes: json!({"name": kname, "prices": prices}), reason: None }).await?;
+            tx.commit().await
+        })
+        .await?;
+        self.get_service_kind(&code).await
+    }
+
+    pub async fn get_service_kind(&self, code: &str) -> Result<ServiceKind> {
+        let k: Option<(Uuid, String, String)> = on!(self, p => sqlx::query_as("SELECT id, code, name FROM service_kinds WHERE code = $1").bind(code.trim().to_lowercase()).fetch_optional(p).await?);
+        let (id, code, kname) = k.ok_or_else(|| StoreError::not_found("service kind", code))?;
+        let prices: Vec<(String, String, i64)> = on!(self, p => sqlx::query_as("SELECT term_kind, currency, amount_minor FROM service_prices WHERE service_kind_id = $1 ORDER BY term_kind, currency").bind(id).fetch_all(p).await?);
+        let prices = prices
+            .into_iter()
+            .filter_map(|(t, c, m)| {
+                currency(&c).ok().map(|cc| Price {
+                    term_kind: term(&t),
+                    currency: c,
+                    amount: from_minor(m, cc),
+                })
+            })
+            .collect();
+        Ok(ServiceKind {
+            id,
+            code,
+            name: kname,
+            prices,
+        })
+    }
+
+    pub async fn list_service_kinds(&self) -> Result<Vec<ServiceKind>> {
+        let codes: Vec<String> = on!(self, p => sqlx::query_scalar("SELECT code FROM service_kinds ORDER BY code").fetch_all(p).await?);
+        let mut out = Vec::new();
+        for c in codes {
+            out.push(self.get_service_kind(&c).await?);
+        }
+        Ok(out)
+    }
+
+    // ---- services
+
+    /// Prices a service for a PBX without adding it.
+    pub async fn quote_service(
+        &self,
+        scope: Scope,
+        pbx_id: Uuid,
+        req: &ServiceRequest,
+    ) -> Result<(ServiceKind, ServiceQuote)> {
+        let lic = self.get_license(scope, pbx_id).await?.ok_or_else(|| {
+            StoreError::invalid(
+                "pbx",
+                "this PBX has no license; services co-terminate with it",
+            )
+        })?;
+        if let Some(t) = req.term_kind {
+            check_same_term(t, lic.term_kind).map_err(|e| StoreError::invalid("term_kind", e))?;
+        }
+        let kind = self
+            .get_service_kind(&req.kind)
+            .await
+            .map_err(|_| StoreError::invalid("kind", format!("no service kind '{}'", req.kind)))?;
+        let cur = currency(&req.currency).map_err(|e| StoreError::invalid("currency", e))?;
+        let price = kind
+            .prices
+            .iter()
+            .find(|p| p.term_kind == lic.term_kind && p.currency == cur.code())
+            .ok_or_else(|| {
+                StoreError::invalid(
+                    "currency",
+                    format!(
+                        "'{}' has no {} price in {}",
+                        kind.code,
+                        lic.term_kind,
+                        cur.code()
+                    ),
+                )
+            })?;
+        let start = req.service_start.unwrap_or_else(|| Utc::now().date_naive());
+        let q: Quote = quote(
+            lic.term_kind,
+            lic.period_start,
+            start,
+            price.amount,
+            minor_units(cur),
+        )
+        .map_err(|e| StoreError::invalid(e.field(), e))?;
+        Ok((
+            kind.clone(),
+            ServiceQuote {
+                term_kind: lic.term_kind,
+                period_start: lic.period_start,
+                expires: q.expires,
+                days: q.days,
+                period_days: q.period_days,
+                list_price: price.amount,
+                amount: q.amount,
+                currency: cur.code().to_string(),
+            },
+        ))
+    }
+
+    /// Adds a service to a PBX at its pro-rata price; it expires with the license period.
+    pub async fn add_service(
+        &self,
+        actor: &Actor,
+        scope: Scope,
+        pbx_id: Uuid,
+        req: &ServiceRequest,
+    ) -> Result<(Service, ServiceQuote)> {
+        let pbx = self.accounts().get_pbx(scope, pbx_id).await?;
+        // "Today" read once: priced and stored from the same day, even across midnight.
+        let start = req.service_start.unwrap_or_else(|| Utc::now().date_naive());
+        let req = ServiceRequest {
+            service_start: Some(start),
+            ..req.clone()
+        };
+        let (kind, q) = self.quote_service(scope, pbx_id, &req).await?;
+        let cur = currency(&q.currency).map_err(|e| StoreError::invalid("currency", e))?;
+        let amount_minor = to_minor(q.amount, cur).map_err(|e| StoreError::invalid("amount", e))?;
+        let list_minor =
+            to_minor(q.list_price, cur).map_err(|e| StoreError::invalid("amount", e))?;
+        let id = new_id();
+        retry(|| async {
+            let mut tx = self.begin().await?;
+            // The license must still be the period we priced (no renewal in between), and stay
+            // so until this commits: on PostgreSQL the row is held `FOR SHARE`, so a renewal or
+            // replacement waits and then sees this service (SQLite's write lock does the same).
+            let lock = tx.row_lock(" FOR SHARE");
+            let still: Option<Uuid> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("SELECT pbx_id FROM licenses WHERE pbx_id = $1 AND period_start = $2 AND expires = $3{lock}")).bind(pbx_id).bind(q.period_start).bind(q.expires).fetch_optional(&mut *c).await?);
+            if still.is_none() {
+                return Err(StoreError::Conflict("the license changed while pricing; try again".into()));
+            }
+            let at = now();
+            on_tx!(&mut tx, c => sqlx::query("INSERT INTO services (id, pbx_id, service_kind_id, term_kind, currency, service_start, expires, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8)")
+                .bind(id).bind(pbx_id).bind(kind.id).bind(q.term_kind.as_str()).bind(&q.currency).bind(start).bind(q.expires).bind(at).execute(&mut *c).await?.rows_affected());
+            on_tx!(&mut tx, c => sqlx::query("INSERT INTO service_charges (id, service_id, period_start, charged_from, expires, days, period_days, list_minor, amount_minor, currency, kind, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'initial',$11)")
+                .bind(new_id()).bind(id).bind(q.period_start).bind(start).bind(q.expires).bind(q.days as i32).bind(q.period_days as i32).bind(list_minor).bind(amount_minor).bind(&q.currency).bind(at).execute(&mut *c).await?.rows_affected());
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "service.add", entity: "pbx", entity_id: Some(pbx_id), subject: Some(pbx.serial_number.clone()),
+                changes: json!({"service": id, "kind": kind.code, "term_kind": q.term_kind, "service_start": start, "expires": q.expires, "amount": q.amount.to_string(), "currency": q.currency}), reason: None }).await?;
+            tx.commit().await
+        })
+        .await?;
+        let s = self
+            .list_services(scope, pbx_id)
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| StoreError::not_found("service", id))?;
+        Ok((s, q))
+    }
+
+    pub async fn list_services(&self, scope: Scope, pbx_id: Uuid) -> Result<Vec<Service>> {
+        self.accounts().get_pbx(scope, pbx_id).await?;
+        type Row = (
+            Uuid,
+            Uuid,
+            String,
+            String,
+            String,
+            NaiveDate,
+            NaiveDate,
+            DateTime<Utc>,
+        );
+        let rows: Vec<Row> = on!(self, p => sqlx::query_as("SELECT s.id, s.pbx_id, k.code, s.term_kind, s.currency, s.service_start, s.expires, s.created_at FROM services s JOIN service_kinds k ON k.id = s.service_kind_id WHERE s.pbx_id = $1 ORDER BY s.id").bind(pbx_id).fetch_all(p).await?);
+        let mut out = Vec::new();
+        for (id, pbx_id, kind, t, cur, start, expires, created_at) in rows {
+            type C = (
+                NaiveDate,
+                NaiveDate,
+                NaiveDate,
+                i32,
+                i32,
+                i64,
+                i64,
+                String,
+                String,
+            );
+            let charges: Vec<C> = on!(self, p => sqlx::query_as("SELECT period_start, charged_from, expires, days, period_days, list_minor, amount_minor, currency, kind FROM service_charges WHERE service_id = $1 ORDER BY id").bind(id).fetch_all(p).await?);
+            let charges = charges
+                .into_iter()
+                .filter_map(|(ps, cf, ex, d, pd, l, a, c, k)| {
+                    let cc = currency(&c).ok()?;
+                    Some(Charge {
+                        period_start: ps,
+                        charged_from: cf,
+                        expires: ex,
+                        days: d as i64,
+                        period_days: pd as i64,
+                        list_price: from_minor(l, cc),
+                        amount: from_minor(a, cc),
+                        currency: c,
+                        kind: k,
+                    })
+                })
+                .collect();
+            out.push(Service {
+                id,
+                pbx_id,
+                kind,
+                term_kind: term(&t),
+                currency: cur,
+                service_start: start,
+                expires,
+                charges,
+                created_at,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,1 @@
+//! Orders and porting (to come).
