@@ -159,7 +159,8 @@ proptest! {
     ) {
         let examples = examples();
         let countries = countries();
-        let number = E164::parse(*which.get(&examples), None).unwrap();
+        let e164 = *which.get(&examples);
+        let number = E164::parse(e164, None).unwrap();
         let country = *from.get(&countries);
         let dialled = dialled_from(&number, country).expect("an example number parses");
         let got = classify(&dialled, Some(country));
