@@ -5,6 +5,7 @@ usage: update_doc.py DOC NAME FRAGMENT
 
 The fragment replaces whatever is between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`;
 when the markers are not there yet, the section is appended at the end of the document.
+Only results land here; what a pass found is written by hand into bench/JOURNAL.md.
 """
 
 import os

@@ -314,9 +314,15 @@ fn is_punctuation(c: char) -> bool {
     )
 }
 
-/// Normalises written forms to what the engine parses: strips punctuation, turns a leading
-/// `00` into `+`, and reads a bare digit string as international when no country is given
-/// (how spreadsheets store numbers).
+/// Normalises written forms to what the engine parses: strips punctuation and, when no
+/// default country is given, turns a leading `00` into `+` and reads a bare digit string as
+/// international (how spreadsheets store numbers).
+///
+/// With a default country the digits go to the engine as they are: it reads an international
+/// prefix with that country's `international_prefix` pattern from the metadata, as
+/// libphonenumber does (`00` in most of the world, `011` in the US and Canada, `00` and a
+/// carrier code in Brazil and Colombia: `0014`, `005`), and anything else, a `00` the
+/// country does not dial abroad included, as a national number.
 fn normalise(input: &str, default_country: Option<Country>) -> Result<String, NumberError> {
     let t = input.trim();
     if t.is_empty() {
@@ -339,16 +345,26 @@ fn normalise(input: &str, default_country: Option<Country>) -> Result<String, Nu
     if digits == 0 {
         return Err(NumberError::NotANumber);
     }
-    if let Some(rest) = out.strip_prefix("00") {
-        out = format!("+{rest}");
-    } else if !out.starts_with('+') && default_country.is_none() {
-        if out.starts_with('0') {
+    if !out.starts_with('+') && default_country.is_none() {
+        if let Some(rest) = out.strip_prefix("00") {
+            out = format!("+{rest}");
+        } else if out.starts_with('0') {
             return Err(NumberError::NeedsCountry);
+        } else {
+            out.insert(0, '+');
         }
-        out.insert(0, '+');
     }
-    if out.trim_start_matches('+').len() > 17 {
-        // National forms carry a trunk prefix; anything this long is not a number.
+    let limit = if out.starts_with('+') {
+        // At most 15 digits, 17 with a trunk prefix kept (`+44 (0)20 …`).
+        17
+    } else {
+        // Digits read with the default country: the engine strips that country's
+        // international prefix (which the metadata makes up to 6 digits long) or national
+        // prefix and then holds the rest to 17 digits itself. This only bounds the work,
+        // as libphonenumber does with its 250-character input limit.
+        250
+    };
+    if out.trim_start_matches('+').len() > limit {
         return Err(NumberError::TooLong);
     }
     Ok(out)
@@ -375,6 +391,15 @@ pub fn use_own_engine() {
     });
 }
 
+/// Runs `f` on this thread's engine: its own if it asked for one, else the shared one.
+fn with_engine<R>(f: impl FnOnce(&PhoneNumberUtil) -> R) -> R {
+    OWN_ENGINE.with(|e| {
+        f(e.get()
+            .and_then(Option::as_ref)
+            .unwrap_or(&PHONE_NUMBER_UTIL))
+    })
+}
+
 /// Parses `s` on this thread's engine and answers its E.164 form, engine type and, when the
 /// type is known, its region.
 fn engine_classify(
@@ -382,11 +407,7 @@ fn engine_classify(
     country: Option<Country>,
 ) -> Result<(String, PhoneNumberType, Option<Region>), NumberError> {
     use rlibphonenumber::ParseError as P;
-    OWN_ENGINE.with(|e| {
-        let util = e
-            .get()
-            .and_then(Option::as_ref)
-            .unwrap_or(&PHONE_NUMBER_UTIL);
+    with_engine(|util| {
         let pn = util
             .parse(s, country.map(|c| c.region()))
             .map_err(|e| match e {
@@ -521,6 +542,20 @@ pub fn example(country: Country, t: NumberType) -> Option<String> {
         .map(|n| n.format_as(PhoneNumberFormat::E164).into_owned())
 }
 
+/// How `number` is dialled from `country`, as libphonenumber writes it (its out-of-country
+/// format): after that country's international prefix where the metadata gives one to write
+/// (`011 44 …` from the US, `00 44 …` from France), with `+` where it gives none (Brazil's
+/// prefix needs a carrier code), in national form within the country. For tests.
+pub fn dialled_from(number: &E164, country: Country) -> Option<String> {
+    PHONE_NUMBER_UTIL
+        .parse(number.as_str(), None)
+        .ok()
+        .map(|n| {
+            n.format_out_of_country_calling_number(country.region())
+                .into_owned()
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -622,6 +657,44 @@ mod tests {
         let c = classify("+800 1234 5678", None).unwrap();
         assert_eq!(c.country, Country::NON_GEOGRAPHIC);
         assert!(Country::all().len() > 200);
+    }
+
+    #[test]
+    fn international_prefix_is_the_default_countrys() {
+        let c = |s: &str| Some(Country::parse(s).unwrap());
+        let e164 =
+            |input: &str, country: &str| classify(input, c(country)).map(|n| n.e164.into_string());
+        let gb = Ok("+442079460018".to_string());
+        assert_eq!(e164("00 44 20 7946 0018", "FR"), gb);
+        assert_eq!(e164("011 44 20 7946 0018", "US"), gb);
+        assert_eq!(e164("011 44 20 7946 0018", "CA"), gb);
+        assert_eq!(e164("0014 44 20 7946 0018", "BR"), gb);
+        assert_eq!(e164("005 44 20 7946 0018", "CO"), gb);
+        assert_eq!(e164("00 1 201 555 0123", "GB"), Ok("+12015550123".into()));
+        // Not those countries' prefix: the start of a national number, and none is valid.
+        for (input, country) in [
+            ("0044 20 7946 0018", "US"),
+            ("0044 20 7946 0018", "BR"),
+            ("0044 20 7946 0018", "CO"),
+            ("011 44 20 7946 0018", "GB"),
+        ] {
+            assert!(
+                matches!(classify(input, c(country)), Err(NumberError::Invalid(_))),
+                "{input} ({country})"
+            );
+        }
+        // Without a country `00` is the only prefix there is.
+        assert_eq!(
+            classify("0044 20 7946 0018", None).map(|n| n.e164),
+            Ok(E164("+442079460018".into()))
+        );
+        // However long the prefix, length is still bounded.
+        let long = format!("011{}", "4".repeat(30));
+        assert_eq!(classify(&long, c("US")), Err(NumberError::TooLong));
+        assert_eq!(
+            classify(&"0".repeat(300), c("US")),
+            Err(NumberError::TooLong)
+        );
     }
 
     #[test]

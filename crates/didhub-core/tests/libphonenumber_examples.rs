@@ -5,11 +5,16 @@
 //! fixture's first line and the script's header). Every row is one written form of one
 //! example number; `classify` must give libphonenumber's E.164, country and type.
 //!
+//! A second fixture from the same script writes numbers after an international prefix and
+//! parses them with a default country: whether `00`, `011` or `0014` is read as the prefix
+//! depends on that country's metadata, and didhub must read it as libphonenumber does.
+//!
 //! All mismatches are collected and printed before the test fails, so one run shows them all.
 
-use didhub_core::number::{classify, example, Country, NumberType};
+use didhub_core::number::{classify, example, Country, NumberError, NumberType};
 
 const FIXTURE: &str = include_str!("fixtures/libphonenumber_examples.csv");
+const IDD_FIXTURE: &str = include_str!("fixtures/libphonenumber_idd.csv");
 
 /// Differences between didhub and the Python port that are understood and accepted. Each
 /// entry is (input, default country, what didhub gives, why). A listed row that stops
@@ -177,5 +182,121 @@ fn example_numbers_are_the_same_metadata() {
             eprintln!("{m}");
         }
         panic!("{} example numbers differ", mismatches.len());
+    }
+}
+
+/// One row of the international-prefix fixture.
+struct IddRow<'a> {
+    line: usize,
+    default_country: &'a str,
+    input: &'a str,
+    /// libphonenumber's reading, in the form [`idd_didhub`] gives.
+    expected: String,
+}
+
+fn idd_rows() -> Vec<IddRow<'static>> {
+    let mut lines = IDD_FIXTURE
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty());
+    let (_, header) = lines.next().expect("fixture has a header");
+    assert_eq!(
+        header, "default_country,input,outcome,e164,expected_country,expected_type",
+        "fixture columns changed; update this test"
+    );
+    lines
+        .map(|(i, l)| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 6, "line {}: expected 6 fields: {l}", i + 1);
+            let expected = match f[2] {
+                "valid" => format!("valid {} {} {}", f[3], f[4], f[5]),
+                "invalid" => format!("invalid {}", f[3]),
+                "error" => "error".to_string(),
+                o => panic!("line {}: unknown outcome {o:?}", i + 1),
+            };
+            IddRow {
+                line: i + 1,
+                default_country: f[0],
+                input: f[1],
+                expected,
+            }
+        })
+        .collect()
+}
+
+/// didhub's reading of an input: `valid e164 country type`, `invalid e164` (parses to a
+/// number no plan has) or `error` (does not parse).
+fn idd_didhub(input: &str, country: &str) -> String {
+    let country = Country::parse(country).unwrap_or_else(|e| panic!("{country}: {e}"));
+    match classify(input, Some(country)) {
+        Ok(c) => format!("valid {} {} {}", c.e164, c.country, c.number_type),
+        Err(NumberError::Invalid(e164)) => format!("invalid {e164}"),
+        Err(_) => "error".to_string(),
+    }
+}
+
+#[test]
+fn idd_fixture_is_pinned_and_covers_the_prefixes() {
+    let first = IDD_FIXTURE.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("phonenumbers 9.0.42"),
+        "fixture not generated from phonenumbers 9.0.42: {first}"
+    );
+    let rows = idd_rows();
+    // Both readings of each prefix: international where the country dials it abroad, national
+    // where it does not.
+    for (country, prefix, international) in [
+        ("GB", "00 ", true),
+        ("FR", "00 ", true),
+        ("DE", "00 ", true),
+        ("US", "011 ", true),
+        ("CA", "011 ", true),
+        ("BR", "0014 ", true),
+        ("CO", "005 ", true),
+        ("US", "00 ", false),
+        ("CA", "00 ", false),
+        ("BR", "00 ", false),
+        ("CO", "00 ", false),
+        ("GB", "011 ", false),
+    ] {
+        let found = rows.iter().any(|r| {
+            r.default_country == country
+                && r.input.starts_with(prefix)
+                && r.expected.starts_with("valid ") == international
+        });
+        assert!(
+            found,
+            "no {country} row with {prefix:?} read as {}",
+            if international {
+                "international"
+            } else {
+                "national"
+            }
+        );
+    }
+}
+
+#[test]
+fn international_prefix_is_the_default_countrys() {
+    let rows = idd_rows();
+    let mut mismatches = Vec::new();
+    for row in &rows {
+        let got = idd_didhub(row.input, row.default_country);
+        if got != row.expected {
+            mismatches.push(format!(
+                "line {}: {:?} default {}: didhub {got:?}, libphonenumber {:?}",
+                row.line, row.input, row.default_country, row.expected
+            ));
+        }
+    }
+    if !mismatches.is_empty() {
+        for m in &mismatches {
+            eprintln!("{m}");
+        }
+        panic!(
+            "{} of {} rows disagree with libphonenumber",
+            mismatches.len(),
+            rows.len()
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! The numbers come from libphonenumber's own examples (see `libphonenumber_examples.rs` and
 //! `scripts/gen-number-fixtures.py`).
 
-use didhub_core::number::{classify, Classified, Country};
+use didhub_core::number::{classify, dialled_from, Classified, Country, E164};
 use proptest::prelude::*;
 
 const FIXTURE: &str = include_str!("fixtures/libphonenumber_examples.csv");
@@ -130,7 +130,57 @@ proptest! {
     }
 }
 
+/// The fixture's countries: those of the reference documents.
+fn countries() -> Vec<Country> {
+    let mut v: Vec<Country> = FIXTURE
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_uppercase()))
+        .filter_map(|l| Country::parse(l.split(',').next()?).ok())
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// A number written as it is dialled from a country (that country's own international
+    /// prefix, from the metadata: `00`, `011` …, `+` where the prefix needs a carrier code,
+    /// the national form at home) reads back to itself with that country as the default.
+    ///
+    /// Over the fixture's countries: not every country's metadata makes this hold, in
+    /// libphonenumber as in didhub (Hong Kong's prefix is `00` with an optional carrier digit,
+    /// so the `00 1 …` it writes for +1 reads as carrier `001` and +2…).
+    #[test]
+    fn dialled_from_the_default_country_reads_back(
+        which in any::<prop::sample::Index>(),
+        from in any::<prop::sample::Index>(),
+    ) {
+        let examples = examples();
+        let countries = countries();
+        let e164 = *which.get(&examples);
+        let number = E164::parse(e164, None).unwrap();
+        let country = *from.get(&countries);
+        let dialled = dialled_from(&number, country).expect("an example number parses");
+        let got = classify(&dialled, Some(country));
+        prop_assert_eq!(
+            got.as_ref().map(|c| c.e164.as_str()),
+            Ok(number.as_str()),
+            "{} dialled from {} as {:?}",
+            number,
+            country,
+            dialled
+        );
+    }
+}
+
 #[test]
 fn fixture_has_examples() {
     assert!(examples().len() > 150, "only {} examples", examples().len());
+    assert!(
+        countries().len() > 30,
+        "only {} countries",
+        countries().len()
+    );
 }
