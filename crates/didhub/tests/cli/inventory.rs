@@ -1,9 +1,9 @@
 //! `didhub token create`, `operators`, `dids create|list|history`, and the audit trail of an
 //! import.
 
-mod common;
+use crate::common;
 
-use common::{each_backend, Run};
+use crate::common::{each_backend, Run};
 use serde_json::Value;
 
 #[test]

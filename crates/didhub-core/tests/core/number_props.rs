@@ -7,7 +7,7 @@
 use didhub_core::number::{classify, dialled_from, Classified, Country, E164};
 use proptest::prelude::*;
 
-const FIXTURE: &str = include_str!("fixtures/libphonenumber_examples.csv");
+const FIXTURE: &str = include_str!("../fixtures/libphonenumber_examples.csv");
 
 /// The distinct E.164 example numbers of the fixture (rows whose input is the E.164 form).
 fn examples() -> Vec<&'static str> {

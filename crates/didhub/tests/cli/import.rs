@@ -1,12 +1,10 @@
 //! `didhub import`: CSV dialects, header aliases, ranges, defaults, operators, rejected rows,
 //! duplicates, strict / skip-invalid / dry-run modes, the JSON report, XLSX and XLS.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::files::{num, text, xls, xlsx, Cell};
-use common::{each_backend, Db};
+use crate::common::files::{num, text, xls, xlsx, Cell};
+use crate::common::{each_backend, Db};
 use serde_json::Value;
 
 /// The `rejected` list of a report as (row, value, reason).

@@ -3,9 +3,7 @@
 //! Classification touches no database, so these tests run once (on the SQLite harness) rather
 //! than once per backend.
 
-mod common;
-
-use common::{Backend, Db, XorShift};
+use crate::common::{Backend, Db, XorShift};
 use serde_json::Value;
 
 const KEYS: [&str; 6] = ["input", "valid", "e164", "country", "type", "error"];

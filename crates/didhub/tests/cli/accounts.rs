@@ -1,8 +1,6 @@
 //! The account, licensing and assignment commands, end to end.
 
-mod common;
-
-use common::each_backend;
+use crate::common::each_backend;
 use serde_json::Value;
 
 fn first_field(s: &str) -> String {

@@ -1,10 +1,8 @@
 //! `didhub export`: CSV with a header, filters, `--output`, and a round trip through import.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{each_backend, parse_csv, Db};
+use crate::common::{each_backend, parse_csv, Db};
 
 const HEADER: &str =
     "number,country,type,operator,status,after_hold,tag,notes,created_at,updated_at";

@@ -1,10 +1,10 @@
 //! Packages, assignment, the hold lifecycle, routing and safety under concurrency.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use common::TestApp;
+use crate::common::TestApp;
 use didhub_store::Actor;
 use serde_json::{json, Value};
 use uuid::Uuid;

@@ -2,14 +2,14 @@
 //! all of its rows or none, and malformed files give a clear error, never a panic, and import
 //! nothing.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::files::{num, text, xls, xlsx};
-use common::{each_backend, Db, XorShift};
+use crate::common::files::{num, text, xls, xlsx};
+use crate::common::{each_backend, Db, XorShift};
 
 /// Rows of the big file for the kill test; `DIDHUB_TEST_KILL_ROWS` raises it (e.g. 300000)
 /// for a longer, more thorough run.
@@ -142,7 +142,7 @@ fn kill_story(db: &Db, bulk: bool) {
                 .std_command()
                 .args(["import", &file_arg, "--operator", "KillOp", "--json"])
                 .args(extra)
-                .env("DIDHUB_LOG", "didhub_store::bulk_load=info")
+                .env("DIDHUB_LOG", "didhub_store::db::bulk_load=info")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(stderr)

@@ -1,10 +1,10 @@
 //! Accounts, tenancy, the access matrix and licensing, on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
-use common::TestApp;
+use crate::common::TestApp;
 use didhub_core::access::{Need, Role};
 use didhub_server::api::{Policy, POLICY};
 use didhub_store::accounts::orgs::{NewPbx, Scope};

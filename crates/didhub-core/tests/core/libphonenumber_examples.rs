@@ -13,8 +13,8 @@
 
 use didhub_core::number::{classify, example, Country, NumberError, NumberType};
 
-const FIXTURE: &str = include_str!("fixtures/libphonenumber_examples.csv");
-const IDD_FIXTURE: &str = include_str!("fixtures/libphonenumber_idd.csv");
+const FIXTURE: &str = include_str!("../fixtures/libphonenumber_examples.csv");
+const IDD_FIXTURE: &str = include_str!("../fixtures/libphonenumber_idd.csv");
 
 /// Differences between didhub and the Python port that are understood and accepted. Each
 /// entry is (input, default country, what didhub gives, why). A listed row that stops

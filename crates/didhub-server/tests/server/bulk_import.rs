@@ -4,9 +4,9 @@
 //!
 //! One test runs the stories in turn: they read the process-wide bulk-load counter.
 
-mod common;
+use crate::common;
 
-use common::TestApp;
+use crate::common::TestApp;
 use serde_json::{json, Value};
 
 /// Bulk loads for files of this many lines (header included) or more.

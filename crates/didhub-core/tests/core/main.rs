@@ -1,0 +1,5 @@
+//! Tests of the domain rules against libphonenumber and by property.
+//! One test binary per crate; one module per area.
+
+mod libphonenumber_examples;
+mod number_props;

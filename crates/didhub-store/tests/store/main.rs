@@ -1,0 +1,6 @@
+//! Tests of the store: migrations, their checksums, the SQLite bulk path.
+//! One test binary per crate; one module per area.
+
+mod migration_checksums;
+mod sqlite_bulk;
+mod sqlite_migration;
