@@ -8,6 +8,8 @@ use didhub_store::licenses::ServiceRequest;
 use didhub_store::orgs::{NewPbx, Scope};
 use didhub_store::{Actor, Store};
 
+use crate::show::row;
+
 #[derive(Subcommand)]
 pub enum UsersCmd {
     /// Create a user. The password is read from the DIDHUB_PASSWORD environment variable or,
@@ -141,8 +143,7 @@ pub enum ServiceKindsCmd {
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+    crate::show::json(v)
 }
 
 fn read_password(stdin: bool) -> Result<Option<String>> {
@@ -173,17 +174,12 @@ pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
             let u = store
                 .create_user(actor, None, &email, role, partner_id, pw.as_deref())
                 .await?;
-            println!("{}\t{}\t{}", u.id, u.email, u.role);
+            row(&[&u.id, &u.email, &u.role])?;
         }
         UsersCmd::List => {
             for u in store.list_users(None).await? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    u.id,
-                    u.email,
-                    u.role,
-                    if u.disabled { "disabled" } else { "" }
-                );
+                let disabled = if u.disabled { "disabled" } else { "" };
+                row(&[&u.id, &u.email, &u.role, &disabled])?;
             }
         }
         UsersCmd::SetRole { email, role } => {
@@ -195,7 +191,7 @@ pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
             let u = store
                 .update_user(actor, Role::Admin, None, u.id, Some(role), None)
                 .await?;
-            println!("{}\t{}", u.email, u.role);
+            row(&[&u.email, &u.role])?;
         }
         UsersCmd::Disable { email, enable } => {
             let u = store
@@ -214,17 +210,17 @@ pub async fn partners(store: &Store, actor: &Actor, cmd: PartnersCmd) -> Result<
     match cmd {
         PartnersCmd::List => {
             for p in store.list_partners(Scope::All).await? {
-                println!("{}\t{}", p.id, p.name);
+                row(&[&p.id, &p.name])?;
             }
         }
         PartnersCmd::Create { name } => {
             let p = store.create_partner(actor, &name).await?;
-            println!("{}\t{}", p.id, p.name);
+            row(&[&p.id, &p.name])?;
         }
         PartnersCmd::Rename { name, new_name } => {
             let p = store.find_partner(&name).await?;
             let p = store.rename_partner(actor, p.id, &new_name, None).await?;
-            println!("{}\t{}", p.id, p.name);
+            row(&[&p.id, &p.name])?;
         }
         PartnersCmd::Delete { name } => {
             let p = store.find_partner(&name).await?;
@@ -242,24 +238,20 @@ pub async fn customers(store: &Store, actor: &Actor, cmd: CustomersCmd) -> Resul
                 None => None,
             };
             for c in store.list_customers(Scope::All, pid).await? {
-                println!(
-                    "{}\t{}\t{}",
-                    c.id,
-                    c.name,
-                    if c.active { "active" } else { "inactive" }
-                );
+                let active = if c.active { "active" } else { "inactive" };
+                row(&[&c.id, &c.name, &active])?;
             }
         }
         CustomersCmd::Create { partner, name } => {
             let pid = store.find_partner(&partner).await?.id;
             let c = store.create_customer(actor, Scope::All, pid, &name).await?;
-            println!("{}\t{}", c.id, c.name);
+            row(&[&c.id, &c.name])?;
         }
         CustomersCmd::Rename { id, new_name } => {
             let c = store
                 .rename_customer(actor, Scope::All, id, &new_name, None)
                 .await?;
-            println!("{}\t{}", c.id, c.name);
+            row(&[&c.id, &c.name])?;
         }
         CustomersCmd::Delete { id } => store.delete_customer(actor, Scope::All, id).await?,
     }
@@ -271,13 +263,8 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
     match cmd {
         PbxsCmd::List => {
             for p in store.list_pbxs(all, None).await? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    p.id,
-                    p.serial_number,
-                    p.name,
-                    p.region.unwrap_or_default()
-                );
+                let region = p.region.unwrap_or_default();
+                row(&[&p.id, &p.serial_number, &p.name, &region])?;
             }
         }
         PbxsCmd::Create {
@@ -298,7 +285,7 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
                     },
                 )
                 .await?;
-            println!("{}\t{}", p.id, p.serial_number);
+            row(&[&p.id, &p.serial_number])?;
         }
         PbxsCmd::SetLicense {
             serial,

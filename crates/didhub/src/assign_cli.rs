@@ -137,8 +137,7 @@ pub fn parse_prices(prices: &[String]) -> Result<Vec<Price>> {
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+    crate::show::json(v)
 }
 
 pub async fn packages(store: &Store, actor: &Actor, cmd: PackagesCmd) -> Result<()> {
@@ -193,7 +192,7 @@ pub async fn packages(store: &Store, actor: &Actor, cmd: PackagesCmd) -> Result<
         PackagesCmd::Delete { package } => {
             let cur = package_named(store, &package).await?;
             store.delete_package(actor, cur.id).await?;
-            println!("deleted package '{}'", cur.name);
+            crate::show::line(format!("deleted package '{}'", cur.name))?;
             Ok(())
         }
     }
@@ -239,12 +238,8 @@ pub async fn client_packages(
             };
             let dids = store.assign_dids(actor, id, &req).await?;
             for d in dids {
-                println!(
-                    "{}\t{}\t{}",
-                    d.number,
-                    d.status,
-                    d.destination.unwrap_or_default()
-                );
+                let destination = d.destination.unwrap_or_default();
+                crate::show::row(&[&d.number, &d.status, &destination])?;
             }
             Ok(())
         }
@@ -255,7 +250,7 @@ pub async fn client_packages(
             let d = store
                 .unassign_did(actor, id, d.id, reason.as_deref())
                 .await?;
-            println!("{}\t{}", d.number, d.status);
+            crate::show::row(&[&d.number, &d.status])?;
             Ok(())
         }
         ClientPackagesCmd::Allocate {

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 mod accounts;
 mod assign_cli;
+mod show;
 
 #[derive(Parser)]
 #[command(
@@ -433,7 +434,7 @@ async fn main() {
         {
             return;
         }
-        eprintln!("error: {e:#}");
+        show::error_line(format!("error: {e:#}"));
         std::process::exit(1);
     }
 }
@@ -515,8 +516,8 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Writes one result line exactly as `serde_json` writes a [`Classification`] (a test holds the
-/// two equal), without the generic serializer's per-field work: a twentieth of the command's
+/// Writes one result line exactly as `serde_json` writes a [`Classification`], made safe to
+/// print by `show::json_text` (a test holds the two equal), without the generic serializer's per-field work: a twentieth of the command's
 /// time. Strings that need no escaping (the E.164 form, country and type always; the input
 /// nearly always) are copied as they are.
 fn write_classification(o: &mut Vec<u8>, c: &Classification) {
@@ -528,8 +529,10 @@ fn write_classification(o: &mut Vec<u8>, c: &Classification) {
             o.extend_from_slice(s.as_bytes());
             o.push(b'"');
         } else {
-            // Writing a string to a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *o, s);
+            // As serde_json writes it, with what it leaves raw (DEL, C1 controls,
+            // bidirectional overrides) as \u escapes: the output goes to a terminal too.
+            let json = serde_json::to_string(s).unwrap_or_default();
+            o.extend_from_slice(show::json_text(&json).as_bytes());
         }
     }
     fn field(o: &mut Vec<u8>, name: &[u8], v: Option<&str>) {
@@ -684,18 +687,15 @@ fn license_quote(
         .with_context(|| format!("--period-start '{period_start}' is not a date YYYY-MM-DD"))?;
     let ss = chrono::NaiveDate::parse_from_str(service_start, "%Y-%m-%d")
         .with_context(|| format!("--service-start '{service_start}' is not a date YYYY-MM-DD"))?;
-    let price: rust_decimal::Decimal = price
-        .trim()
-        .parse()
-        .with_context(|| format!("--price '{price}' is not a decimal amount"))?;
+    let price =
+        didhub_core::money::parse_amount(price).with_context(|| format!("--price '{price}'"))?;
     let q = quote(term, ps, ss, price, minor_units)?;
     if json {
-        println!("{}", serde_json::to_string(&q)?);
+        show::json_line(&q)?;
     } else {
-        println!(
-            "expires:     {}\ndays:        {} of {}\namount:      {}",
-            q.expires, q.days, q.period_days, q.amount
-        );
+        show::line(format!("expires:     {}", q.expires))?;
+        show::line(format!("days:        {} of {}", q.days, q.period_days))?;
+        show::line(format!("amount:      {}", q.amount))?;
     }
     Ok(())
 }
@@ -829,26 +829,26 @@ async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> 
                 None => store.bootstrap_admin().await?,
             };
             let (_info, token) = store.create_token(&actor, user_id, &name, expires).await?;
-            println!("{token}");
+            show::line(&token)?;
             eprintln!("This token is shown once; store it safely. Use it as 'Authorization: Bearer <token>'.");
             Ok(())
         }
         Cmd::Operators { cmd } => match cmd {
             OperatorsCmd::List => {
                 for o in store.list_operators().await? {
-                    println!("{}\t{}\t{} DIDs", o.id, o.name, o.did_count);
+                    show::row(&[&o.id, &o.name, &format!("{} DIDs", o.did_count)])?;
                 }
                 Ok(())
             }
             OperatorsCmd::Create { name } => {
                 let o = store.create_operator(&actor, &name).await?;
-                println!("{}\t{}", o.id, o.name);
+                show::row(&[&o.id, &o.name])?;
                 Ok(())
             }
             OperatorsCmd::Rename { name, new_name } => {
                 let id = operator_id(store, &name).await?;
                 let o = store.rename_operator(&actor, id, &new_name, None).await?;
-                println!("{}\t{}", o.id, o.name);
+                show::row(&[&o.id, &o.name])?;
                 Ok(())
             }
             OperatorsCmd::Delete { name } => {
@@ -869,17 +869,16 @@ async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> 
                     .await?;
                 for d in page.items {
                     if json {
-                        println!("{}", serde_json::to_string(&d)?);
+                        show::json_line(&d)?;
                     } else {
-                        println!(
-                            "{}\t{}\t{}\t{}\t{}\t{}",
-                            d.number,
-                            d.country,
-                            d.number_type,
-                            d.operator,
-                            d.status,
-                            d.tag.unwrap_or_default()
-                        );
+                        show::row(&[
+                            &d.number,
+                            &d.country,
+                            &d.number_type,
+                            &d.operator,
+                            &d.status,
+                            &d.tag.unwrap_or_default(),
+                        ])?;
                     }
                 }
                 Ok(())
@@ -907,21 +906,20 @@ async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> 
                     reason: None,
                 };
                 let c = store.create_dids(&actor, req).await?;
-                println!("created {} DID(s)", c.created);
+                show::line(format!("created {} DID(s)", c.created))?;
                 Ok(())
             }
             DidsCmd::History { number } => {
                 let e164 = didhub_core::number::E164::parse(&number, None)
                     .with_context(|| format!("'{number}'"))?;
                 for e in store.number_history(e164.as_str()).await? {
-                    println!(
-                        "{}\t{}\t{}\t{}\t{}",
-                        e.at.to_rfc3339(),
-                        e.actor,
-                        e.action,
-                        e.changes,
-                        e.reason.unwrap_or_default()
-                    );
+                    show::row(&[
+                        &e.at.to_rfc3339(),
+                        &e.actor,
+                        &e.action,
+                        &e.changes,
+                        &e.reason.unwrap_or_default(),
+                    ])?;
                 }
                 Ok(())
             }
@@ -937,15 +935,14 @@ async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> 
                 ..Default::default()
             };
             for e in store.list_audit(&f, limit, None).await?.items {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
-                    e.at.to_rfc3339(),
-                    e.actor,
-                    e.action,
-                    e.subject.unwrap_or_default(),
-                    e.changes,
-                    e.reason.unwrap_or_default()
-                );
+                show::row(&[
+                    &e.at.to_rfc3339(),
+                    &e.actor,
+                    &e.action,
+                    &e.subject.unwrap_or_default(),
+                    &e.changes,
+                    &e.reason.unwrap_or_default(),
+                ])?;
             }
             Ok(())
         }
@@ -1028,19 +1025,24 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
                     "operators_created": [], "dry_run": a.dry_run, "batch_id": null,
                     "error": error,
                 });
-                writeln!(std::io::stdout().lock(), "{report}")?;
+                writeln!(
+                    std::io::stdout().lock(),
+                    "{}",
+                    show::json_text(&report.to_string())
+                )?;
             }
-            eprintln!("error: {e}");
+            show::error_line(format!("error: {e}"));
             std::process::exit(2);
         }
         Err(e) => return Err(e.into()),
     };
     let mut out = std::io::stdout().lock();
     if a.json {
-        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+        writeln!(out, "{}", show::json_text(&serde_json::to_string(&report)?))?;
     } else {
         for r in report.rejected.iter().take(50) {
-            writeln!(out, "row {}: {} — {}", r.row, r.value, r.reason)?;
+            let (value, reason) = (show::text(&r.value), show::text(&r.reason));
+            writeln!(out, "row {}: {value} — {reason}", r.row)?;
         }
         if report.rejected.len() > 50 {
             writeln!(
@@ -1051,7 +1053,7 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
         }
         let verb = if a.dry_run { "would create" } else { "created" };
         for o in &report.operators_created {
-            writeln!(out, "{verb} operator '{o}'")?;
+            writeln!(out, "{verb} operator '{}'", show::text(o))?;
         }
         if a.dry_run {
             writeln!(
@@ -1110,6 +1112,7 @@ mod tests {
             ("0800 \"free\"", gb),
             ("back\\slash\t+44", None),
             ("\u{1}\u{7f}", None),
+            ("+44\u{202e}20\u{9b}2J", None),
             ("tél. +33 1 23 45 67 89", None),
             ("+33 1 23 45 67 89", None),
             ("", None),
@@ -1118,12 +1121,10 @@ mod tests {
             let c = classification(input, cc);
             let mut fast = Vec::new();
             write_classification(&mut fast, &c);
-            let serde = serde_json::to_vec(&c).unwrap_or_default();
-            assert_eq!(
-                String::from_utf8_lossy(&fast),
-                String::from_utf8_lossy(&serde),
-                "input {input:?}"
-            );
+            // serde_json's text, with what it leaves raw escaped as every JSON output is.
+            let serde = show::json_text(&serde_json::to_string(&c).unwrap_or_default());
+            assert_eq!(String::from_utf8_lossy(&fast), serde, "input {input:?}");
+            assert!(!serde.chars().any(didhub_core::text::is_unsafe_to_show));
         }
     }
 }
