@@ -272,8 +272,7 @@ async fn long_url_story(app: &TestApp) {
             "GET /api/v1/dids?tag={} HTTP/1.1\r\nHost: x\r\n\r\n",
             "a".repeat(len)
         );
-        let app_ref = &*app;
-        let (s, head, body) = tokio::task::block_in_place(|| raw(app_ref, request.as_bytes()));
+        let (s, head, body) = tokio::task::block_in_place(|| raw(app, request.as_bytes()));
         assert_eq!(s, status, "{len}: {head}");
         assert!(
             head.contains("content-type: application/problem+json"),
