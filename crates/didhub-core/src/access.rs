@@ -136,12 +136,13 @@ impl FromStr for Role {
     }
 }
 
-/// Accepts an e-mail address of a plausible shape (the mailbox is proven by use, not here).
 /// Longest e-mail address (RFC 5321's path limit, less the brackets).
 pub const MAX_EMAIL: usize = 254;
 /// Longest password accepted.
 pub const MAX_PASSWORD: usize = 1024;
 
+/// Accepts an e-mail address of a plausible shape (the mailbox is proven by use, not here):
+/// no whitespace, control or bidirectional characters (it is shown in lists and the audit log).
 pub fn email(s: &str) -> Result<String, String> {
     let t = s.trim().to_lowercase();
     let ok = t.len() <= MAX_EMAIL
@@ -152,7 +153,9 @@ pub fn email(s: &str) -> Result<String, String> {
                 && !d.ends_with('.')
                 && !d.contains("..")
         })
-        && !t.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !t
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || crate::did::is_bidi_control(c))
         && t.matches('@').count() == 1;
     if ok {
         Ok(t)
@@ -210,7 +213,18 @@ mod tests {
     #[test]
     fn emails_and_passwords() {
         assert_eq!(email(" Ann@Example.COM ").unwrap(), "ann@example.com");
-        for bad in ["", "ann", "ann@", "@x.com", "a@.b", "a b@c.com", "a@@b.com"] {
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.com",
+            "a@.b",
+            "a b@c.com",
+            "a@@b.com",
+            "evil\u{1b}[2J@x.example",
+            "moc.\u{202e}evil@x.example",
+            "a\u{2066}b@x.example",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
         assert_eq!(email("admin@localhost").unwrap(), "admin@localhost");

@@ -9,3 +9,4 @@ pub mod licensing;
 pub mod money;
 pub mod number;
 pub mod range;
+pub mod text;

@@ -39,11 +39,13 @@ impl TermKind {
     }
 
     /// Expiry of a period starting on `start`: calendar months, a missing day clamped to the
-    /// month's last day (31 Jan + 1 month = 28/29 Feb).
+    /// month's last day (31 Jan + 1 month = 28/29 Feb). A period that would end after
+    /// [`LAST_DAY`] is refused.
     pub fn expiry(&self, start: NaiveDate) -> Result<NaiveDate, LicenseError> {
         start
             .checked_add_months(Months::new(self.months()))
-            .ok_or(LicenseError::DateOutOfRange)
+            .filter(|e| *e <= LAST_DAY)
+            .ok_or(LicenseError::ExpiryOutOfRange { term: *self, start })
     }
 }
 
@@ -66,12 +68,38 @@ impl FromStr for TermKind {
     }
 }
 
+/// The first and last day a license period, a service or a client package may name: years of
+/// four digits, so that every date, computed expiries included, is written `YYYY-MM-DD`
+/// (beyond them chrono writes `+10004-12-31`), and none is a typo decades away.
+pub const FIRST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+    Some(d) => d,
+    None => panic!("1900-01-01 is a date"),
+};
+pub const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(d) => d,
+    None => panic!("9999-12-31 is a date"),
+};
+
+/// A day given in a request or on the command line, within [`FIRST_DAY`]..=[`LAST_DAY`].
+pub fn check_date(field: &'static str, date: NaiveDate) -> Result<NaiveDate, LicenseError> {
+    if (FIRST_DAY..=LAST_DAY).contains(&date) {
+        Ok(date)
+    } else {
+        Err(LicenseError::DateOutOfRange { field, date })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LicenseError {
     #[error("unknown term kind '{0}' (expected monthly, yearly or five_year)")]
     UnknownTerm(String),
-    #[error("date out of range")]
-    DateOutOfRange,
+    #[error("{field} {date} is out of range: dates run from 1900-01-01 to 9999-12-31")]
+    DateOutOfRange {
+        field: &'static str,
+        date: NaiveDate,
+    },
+    #[error("a {term} period from {start} would end after 9999-12-31, the last date kept")]
+    ExpiryOutOfRange { term: TermKind, start: NaiveDate },
     #[error("service start {service_start} is before the license period start {period_start}")]
     BeforePeriod {
         service_start: NaiveDate,
@@ -114,9 +142,9 @@ impl LicenseError {
             | LicenseError::TooPrecise(_)
             | LicenseError::TooLarge(_) => "price",
             LicenseError::UnknownTerm(_) | LicenseError::TermMismatch { .. } => "term_kind",
-            LicenseError::DateOutOfRange
-            | LicenseError::BeforePeriod { .. }
-            | LicenseError::AfterExpiry { .. } => "service_start",
+            LicenseError::DateOutOfRange { field, .. } => field,
+            LicenseError::ExpiryOutOfRange { .. } => "period_start",
+            LicenseError::BeforePeriod { .. } | LicenseError::AfterExpiry { .. } => "service_start",
         }
     }
 }
@@ -136,6 +164,8 @@ pub fn quote(
     if price.normalize().scale() > minor_units {
         return Err(LicenseError::TooPrecise(price));
     }
+    check_date("period_start", period_start)?;
+    check_date("service_start", service_start)?;
     let expires = term.expiry(period_start)?;
     if service_start < period_start {
         return Err(LicenseError::BeforePeriod {
@@ -292,6 +322,36 @@ mod tests {
     }
 
     #[test]
+    fn dates_stay_within_four_digit_years() {
+        let p = Decimal::new(1000, 2);
+        // The probe's dates: year -1 and a five-year period from 9999-12-31.
+        let minus_one = NaiveDate::from_ymd_opt(-1, 1, 1).unwrap();
+        let e = quote(TermKind::Yearly, minus_one, d("2020-01-01"), p, 2).unwrap_err();
+        assert_eq!(e.field(), "period_start");
+        assert!(e.to_string().contains("1900-01-01 to 9999-12-31"), "{e}");
+        let e = quote(TermKind::Yearly, d("2020-01-01"), d("1899-12-31"), p, 2).unwrap_err();
+        assert_eq!(e.field(), "service_start");
+        let e = TermKind::FiveYear.expiry(d("9999-12-31")).unwrap_err();
+        assert_eq!(e.field(), "period_start");
+        assert!(e.to_string().contains("9999-12-31"), "{e}");
+        // A period that ends on the last day is kept; one a day later is not.
+        assert_eq!(
+            TermKind::Monthly.expiry(d("9999-11-30")).unwrap(),
+            d("9999-12-30")
+        );
+        assert_eq!(
+            TermKind::Monthly.expiry(d("9999-12-01")),
+            Err(LicenseError::ExpiryOutOfRange {
+                term: TermKind::Monthly,
+                start: d("9999-12-01")
+            })
+        );
+        assert!(renew(TermKind::Yearly, d("9999-06-01")).is_err());
+        assert_eq!(check_date("start_date", FIRST_DAY), Ok(FIRST_DAY));
+        assert_eq!(check_date("start_date", LAST_DAY), Ok(LAST_DAY));
+    }
+
+    #[test]
     fn a_price_beyond_pricing_is_an_error_not_a_panic() {
         for price in [Decimal::MAX, "1e28".parse::<Decimal>().unwrap()] {
             let q = quote(TermKind::Yearly, d("2020-05-15"), d("2020-08-10"), price, 2);
@@ -330,6 +390,22 @@ mod tests {
             prop_assert!(q.amount <= price);
             prop_assert!(q.amount >= Decimal::ZERO);
             prop_assert!(q.amount.scale() <= minor);
+        }
+
+        #[test]
+        fn every_expiry_is_written_yyyy_mm_dd(t in term(), y in 1900i32..=9999, m in 1u32..=12, dd in 1u32..=31) {
+            let Some(start) = NaiveDate::from_ymd_opt(y, m, dd) else { return Ok(()) };
+            match t.expiry(start) {
+                Ok(e) => {
+                    prop_assert!(e <= LAST_DAY);
+                    let text = serde_json::to_string(&e).unwrap();
+                    prop_assert_eq!(text.len(), 12, "{}", text);
+                }
+                Err(err) => {
+                    prop_assert!(y >= 9994, "{start} refused: {err}");
+                    prop_assert_eq!(err.field(), "period_start");
+                }
+            }
         }
 
         #[test]

@@ -120,8 +120,9 @@ fn plain(message: String) -> String {
         "input is not enough for unique date and time",
         "no possible date and time matching input",
     ]) {
-        "expected a date and time in RFC 3339 form, such as 2026-11-29T10:00:00Z (in a query \
-         string, write a '+' of the offset as %2B)"
+        "expected a date as YYYY-MM-DD (a year from 1900 to 9999), or a date and time in \
+         RFC 3339 form such as 2026-11-29T10:00:00Z (in a query string, write a '+' of the \
+         offset as %2B)"
             .into()
     } else if let Some(rest) = m.strip_prefix("unknown variant `") {
         // "unknown variant `x`, expected one of `a`, `b`"

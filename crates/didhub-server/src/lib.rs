@@ -18,6 +18,7 @@ use utoipa_scalar::Servable;
 
 pub mod api;
 pub mod auth;
+mod conn;
 pub mod error;
 pub mod extract;
 pub mod jobs;
@@ -32,6 +33,21 @@ pub const MAX_UPLOAD: usize = 256 * 1024 * 1024;
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Largest body of the one route anyone may call unsigned (an e-mail and a password).
 pub const MAX_LOGIN_BODY: usize = 16 * 1024;
+
+/// Longest URL (path and query) accepted: no route needs more than a few hundred bytes, and a
+/// longer one is refused before it is parsed (414, problem+json). Beyond 65,534 bytes the HTTP
+/// layer refuses it itself; `conn` gives that answer the same form.
+pub const MAX_URI: usize = 8192;
+
+async fn limit_uri(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let len = uri.path().len() + uri.query().map_or(0, |q| q.len() + 1);
+    if len > MAX_URI {
+        return error::ApiError::UriTooLong(format!("the URL is over {MAX_URI} bytes"))
+            .into_response();
+    }
+    next.run(req).await
+}
 
 /// The body limit of a route (by its template).
 fn body_limit(route: &str) -> usize {
@@ -187,6 +203,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics_endpoint))
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
         .layer(middleware::from_fn(limit_body))
+        .layer(middleware::from_fn(limit_uri))
         .layer(middleware::from_fn(track))
         // `limit_body` sets each route's own limit; this one only lifts axum's default above
         // the largest of them.
@@ -357,7 +374,7 @@ pub struct Handoff {
 }
 
 impl axum::serve::Listener for Handoff {
-    type Io = tokio::net::TcpStream;
+    type Io = conn::Conn;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -372,7 +389,7 @@ impl axum::serve::Listener for Handoff {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
             match tokio::net::TcpStream::from_std(s) {
-                Ok(s) => return (s, peer),
+                Ok(s) => return (conn::Conn::new(s), peer),
                 Err(e) => tracing::warn!(error = %e, "taking over a connection failed"),
             }
         }

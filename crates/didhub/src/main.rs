@@ -9,6 +9,7 @@ use didhub_store::Store;
 
 mod cli;
 mod config;
+mod show;
 
 #[derive(Parser)]
 #[command(
@@ -48,7 +49,7 @@ async fn main() {
         {
             return;
         }
-        eprintln!("error: {e:#}");
+        show::error_line(format!("error: {e:#}"));
         std::process::exit(1);
     }
 }

@@ -120,11 +120,22 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/audit", N(InventoryAdmin)),
 ];
 
+/// A route's policy for a method. `HEAD` is `GET` without the body (axum answers it from the
+/// GET handler), so it has GET's policy.
 pub fn policy_for(method: &Method, path: &str) -> Option<Policy> {
+    let method = as_get(method);
     POLICY
         .iter()
         .find(|(m, p, _)| *m == method.as_str() && *p == path)
         .map(|(_, _, pol)| *pol)
+}
+
+fn as_get(method: &Method) -> &Method {
+    if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    }
 }
 
 /// The methods `POLICY` lists for a route template.
@@ -165,17 +176,23 @@ pub fn note_query_routes(doc: &utoipa::openapi::OpenApi) {
 
 /// Whether the route takes query parameters (see `note_query_routes`; true until noted).
 pub fn takes_query(method: &Method, path: &str) -> bool {
+    let method = as_get(method);
     QUERY_ROUTES
         .get()
         .is_none_or(|s| s.contains(&(method.as_str().to_string(), path.to_string())))
 }
 
+/// The methods a route takes (for `Allow`): those `POLICY` lists, and `HEAD` with `GET`.
 pub fn methods_for(path: &str) -> Vec<&'static str> {
-    POLICY
+    let mut methods: Vec<&'static str> = POLICY
         .iter()
         .filter(|(_, p, _)| *p == path)
         .map(|(m, _, _)| *m)
-        .collect()
+        .collect();
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    methods
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {

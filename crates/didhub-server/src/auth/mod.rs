@@ -19,6 +19,7 @@ pub const SESSION_COOKIE: &str = "didhub_session";
 
 /// How long a verified token is trusted without asking the database again. A revocation made
 /// on this instance clears the cache at once; one made elsewhere takes effect within this time.
+/// A token's own expiry is never stretched by it: the cache checks it on every use.
 pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Verified bearer tokens, so that hot paths (routing lookups) cost no database round trip.
@@ -42,7 +43,11 @@ impl TokenCache {
         let k = Self::key(token);
         let m = self.inner.read().unwrap_or_else(|e| e.into_inner());
         m.get(&k)
-            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
+            .filter(|(i, at)| {
+                at.elapsed() < TOKEN_CACHE_TTL
+                    // The database's test (`expires_at > now`), to the same instant.
+                    && i.expires_at.is_none_or(|e| chrono::Utc::now() < e)
+            })
             .map(|(i, _)| i.clone())
     }
 
@@ -174,18 +179,10 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
         tracing::error!(method = %req.method(), path, "route has no access policy; refused");
         return ApiError::Forbidden("this route has no access policy".into()).into_response();
     };
-    // A query string on a route that takes none would be ignored: refused instead, naming
-    // its first parameter (a filter sent to the wrong route must not pass for applied).
-    if let Some(q) = req.uri().query().filter(|q| !q.is_empty()) {
-        if !crate::api::takes_query(req.method(), &path) {
-            let first: String = form_urlencoded::parse(q.as_bytes())
-                .next()
-                .map(|(k, _)| k.chars().take(100).collect())
-                .unwrap_or_default();
-            return ApiError::field(first, "this route takes no query parameters").into_response();
-        }
-    }
     if policy == Policy::Public {
+        if let Some(refused) = stray_query(&req, &path) {
+            return refused;
+        }
         return next.run(req).await;
     }
     let bearer = req
@@ -251,8 +248,27 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
             return e.into_response();
         }
     }
+    // Only now, for a caller who may use the route: what it takes is none of an outsider's
+    // business (401 and 404 come first).
+    if let Some(refused) = stray_query(&req, &path) {
+        return refused;
+    }
     req.extensions_mut().insert(p);
     next.run(req).await
+}
+
+/// A query string on a route that takes none would be ignored: refused instead, naming its
+/// first parameter (a filter sent to the wrong route must not pass for applied).
+fn stray_query(req: &Request, path: &str) -> Option<Response> {
+    let q = req.uri().query().filter(|q| !q.is_empty())?;
+    if crate::api::takes_query(req.method(), path) {
+        return None;
+    }
+    let first: String = form_urlencoded::parse(q.as_bytes())
+        .next()
+        .map(|(k, _)| k.chars().take(100).collect())
+        .unwrap_or_default();
+    Some(ApiError::field(first, "this route takes no query parameters").into_response())
 }
 
 /// The client address for login throttling.
@@ -294,6 +310,7 @@ mod tests {
             credential_id: uuid::Uuid::now_v7(),
             csrf: None,
             token_name: Some("t".into()),
+            expires_at: None,
         }
     }
 
@@ -312,5 +329,20 @@ mod tests {
         cache.put("tok", identity(Role::Operations), cache.generation());
         assert_eq!(cache.get("tok").map(|i| i.role), Some(Role::Operations));
         assert!(cache.get("other").is_none());
+    }
+
+    #[test]
+    fn a_cached_token_dies_at_its_expiry() {
+        let cache = TokenCache::default();
+        let mut i = identity(Role::Admin);
+        i.expires_at = Some(chrono::Utc::now() + chrono::Duration::milliseconds(300));
+        cache.put("tok", i.clone(), cache.generation());
+        assert!(cache.get("tok").is_some(), "valid until its expiry");
+        std::thread::sleep(std::time::Duration::from_millis(350));
+        assert!(cache.get("tok").is_none(), "cached, but expired");
+        // One that expired before it was cached is never answered from the cache either.
+        i.expires_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
+        cache.put("old", i, cache.generation());
+        assert!(cache.get("old").is_none());
     }
 }

@@ -39,6 +39,8 @@ pub struct Identity {
     /// Present for sessions: unsafe requests must echo it (CSRF).
     pub csrf: Option<String>,
     pub token_name: Option<String>,
+    /// When the token or session stops being valid (`None`: a token that never expires).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 pub(crate) fn hash(token: &str) -> String {
@@ -60,6 +62,7 @@ struct IdentityRow {
     email: String,
     role: String,
     partner_id: Option<Uuid>,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 impl IdentityRow {
@@ -72,6 +75,7 @@ impl IdentityRow {
             credential_id: self.credential_id,
             csrf: self.csrf,
             token_name: self.token_name,
+            expires_at: self.expires_at,
         })
     }
 }
@@ -186,7 +190,7 @@ impl Accounts<'_> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
             return Ok(None);
         }
-        let r: Option<IdentityRow> = on!(self, p => sqlx::query_as("SELECT t.id AS credential_id, t.name AS token_name, NULL AS csrf, u.id AS user_id, u.email, u.role, u.partner_id FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL")
+        let r: Option<IdentityRow> = on!(self, p => sqlx::query_as("SELECT t.id AS credential_id, t.name AS token_name, NULL AS csrf, u.id AS user_id, u.email, u.role, u.partner_id, t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL")
             .bind(hash(token)).bind(now()).fetch_optional(p).await?);
         Ok(r.and_then(IdentityRow::into_identity))
     }
@@ -209,7 +213,7 @@ impl Accounts<'_> {
         if !token.starts_with(SESSION_PREFIX) || token.len() > 100 {
             return Ok(None);
         }
-        let r: Option<IdentityRow> = on!(self, p => sqlx::query_as("SELECT s.id AS credential_id, NULL AS token_name, s.csrf_token AS csrf, u.id AS user_id, u.email, u.role, u.partner_id FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled_at IS NULL")
+        let r: Option<IdentityRow> = on!(self, p => sqlx::query_as("SELECT s.id AS credential_id, NULL AS token_name, s.csrf_token AS csrf, u.id AS user_id, u.email, u.role, u.partner_id, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled_at IS NULL")
             .bind(hash(token)).bind(now()).fetch_optional(p).await?);
         Ok(r.and_then(IdentityRow::into_identity))
     }

@@ -259,13 +259,17 @@ impl Accounts<'_> {
             return Err(LoginError::Invalid);
         }
         let account = email.trim().to_lowercase();
+        // What the failure log and the audit log keep of it. An account's address holds no
+        // control or bidirectional characters (the e-mail rule refuses them), but a stranger may
+        // send anything, and a failed attempt must still be recorded: escaped, never raw.
+        let shown = didhub_core::text::escape(&account).into_owned();
         let since = now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
         // The attempt is written before it is counted or checked: guesses sent in parallel
         // each see the others, so the limit holds for them too. A good password removes it.
         let attempt = new_id();
-        on!(self, p => sqlx::query("INSERT INTO login_failures (id, account, address, at) VALUES ($1,$2,$3,$4)").bind(attempt).bind(&account).bind(address).bind(now()).execute(p).await.map_err(StoreError::from)?.rows_affected());
+        on!(self, p => sqlx::query("INSERT INTO login_failures (id, account, address, at) VALUES ($1,$2,$3,$4)").bind(attempt).bind(&shown).bind(address).bind(now()).execute(p).await.map_err(StoreError::from)?.rows_affected());
         let (by_account, by_address): (i64, i64) = on!(self, p => sqlx::query_as("SELECT (SELECT count(*) FROM login_failures WHERE account = $1 AND at > $3), (SELECT count(*) FROM login_failures WHERE address = $2 AND at > $3)")
-            .bind(&account).bind(address).bind(since).fetch_one(p).await.map_err(StoreError::from)?);
+            .bind(&shown).bind(address).bind(since).fetch_one(p).await.map_err(StoreError::from)?);
         if by_account > MAX_FAILURES_ACCOUNT || by_address > MAX_FAILURES_ADDRESS {
             // Refused unchecked: not a failure of its own (the lockout does not grow with it).
             on!(self, p => sqlx::query("DELETE FROM login_failures WHERE id = $1").bind(attempt).execute(p).await.map_err(StoreError::from)?.rows_affected());
@@ -274,7 +278,7 @@ impl Accounts<'_> {
                     &Actor(format!("address:{address}")),
                     "auth.login_throttled",
                     "user",
-                    Some(account),
+                    Some(shown),
                     json!({"address": address}),
                 )
                 .await?;
@@ -293,7 +297,7 @@ impl Accounts<'_> {
             .unwrap_or(false);
         match row {
             Some(r) if ok && r.password_hash.is_some() && r.disabled_at.is_none() => {
-                on!(self, p => sqlx::query("DELETE FROM login_failures WHERE account = $1").bind(&account).execute(p).await.map_err(StoreError::from)?.rows_affected());
+                on!(self, p => sqlx::query("DELETE FROM login_failures WHERE account = $1").bind(&shown).execute(p).await.map_err(StoreError::from)?.rows_affected());
                 let u = User::from(r);
                 self.audit()
                     .audit_event(
@@ -313,7 +317,7 @@ impl Accounts<'_> {
                         &Actor(format!("address:{address}")),
                         "auth.login_failed",
                         "user",
-                        Some(account),
+                        Some(shown),
                         json!({"address": address}),
                     )
                     .await?;

@@ -10,7 +10,7 @@ use didhub_core::assignment::{
 };
 use didhub_core::did::{name, optional_text, DidStatus};
 use didhub_core::licensing::TermKind;
-use didhub_core::money::{currency, from_minor, to_minor};
+use didhub_core::money::{currency, from_minor, stored_currency, to_minor};
 use didhub_core::number::{Country, NumberType};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -501,7 +501,7 @@ impl Assignment<'_> {
             .filter_map(|(t, c, m)| {
                 Some(Price {
                     term_kind: t.parse::<TermKind>().ok()?,
-                    amount: from_minor(m, currency(&c).ok()?),
+                    amount: from_minor(m, stored_currency(&c).ok()?),
                     currency: c,
                 })
             })
@@ -564,13 +564,13 @@ impl Assignment<'_> {
             // Prices compared as stored (currency code, minor units, in order), so that "10"
             // and "10.00" or "eur" and "EUR" are no change.
             let cur_prices: Vec<(TermKind, String, i64)> = cur.prices.iter().filter_map(|pr| {
-                let c = currency(&pr.currency).ok()?;
+                let c = stored_currency(&pr.currency).ok()?;
                 Some((pr.term_kind, c.code().to_string(), to_minor(pr.amount, c).ok()?))
             }).collect();
             let price_list = |v: &[(TermKind, String, i64)]| {
                 let mut v: Vec<(String, String, i64)> = v.iter().map(|(t, c, m)| (t.as_str().to_string(), c.clone(), *m)).collect();
                 v.sort();
-                v.into_iter().map(|(t, c, m)| json!({"term_kind": t, "currency": c.clone(), "amount": currency(&c).map(|cc| from_minor(m, cc).to_string()).unwrap_or_default()})).collect::<Vec<_>>()
+                v.into_iter().map(|(t, c, m)| json!({"term_kind": t, "currency": c.clone(), "amount": stored_currency(&c).map(|cc| from_minor(m, cc).to_string()).unwrap_or_default()})).collect::<Vec<_>>()
             };
             let mut changes = serde_json::Map::new();
             for (k, v) in [
@@ -631,6 +631,8 @@ impl Assignment<'_> {
         package_id: Uuid,
         start_date: NaiveDate,
     ) -> Result<ClientPackage> {
+        let start_date = didhub_core::licensing::check_date("start_date", start_date)
+            .map_err(|e| StoreError::invalid("start_date", e))?;
         let customer = self
             .accounts()
             .get_customer(Scope::All, customer_id)

@@ -612,7 +612,8 @@ impl Inventory<'_> {
                 entity_id: Some(batch_id),
                 subject: None,
                 changes: json!({
-                    "file": opts.file_name,
+                    // The uploader's name for it, kept as a label: bounded and escaped.
+                    "file": didhub_core::text::escape(&opts.file_name.chars().take(255).collect::<String>()),
                     "imported": report.valid,
                     "rejected": report.rejected.len(),
                     "duplicates": report.duplicates,

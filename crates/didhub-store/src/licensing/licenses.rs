@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use didhub_core::did::name;
-use didhub_core::licensing::{check_same_term, quote, renew, Quote, TermKind};
-use didhub_core::money::{currency, from_minor, minor_units, to_minor};
+use didhub_core::licensing::{check_date, check_same_term, quote, renew, Quote, TermKind};
+use didhub_core::money::{currency, from_minor, minor_units, stored_currency, to_minor};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -65,6 +65,7 @@ pub struct Price {
     pub currency: String,
     /// List price for a full period, as a decimal string.
     #[schema(value_type = String, example = "1200.00")]
+    #[serde(deserialize_with = "didhub_core::money::deserialize_amount")]
     pub amount: Decimal,
 }
 
@@ -155,8 +156,8 @@ impl Licensing<'_> {
         period_start: NaiveDate,
     ) -> Result<License> {
         let pbx = self.accounts().get_pbx(scope, pbx_id).await?;
-        let expires = term_kind
-            .expiry(period_start)
+        let expires = check_date("period_start", period_start)
+            .and_then(|d| term_kind.expiry(d))
             .map_err(|e| license_err("period_start", e))?;
         retry(|| async {
             let mut tx = self.begin().await?;
@@ -278,7 +279,7 @@ impl Licensing<'_> {
         let prices = prices
             .into_iter()
             .filter_map(|(t, c, m)| {
-                currency(&c).ok().map(|cc| Price {
+                stored_currency(&c).ok().map(|cc| Price {
                     term_kind: term(&t),
                     currency: c,
                     amount: from_minor(m, cc),
@@ -444,7 +445,7 @@ impl Licensing<'_> {
             let charges = charges
                 .into_iter()
                 .filter_map(|(ps, cf, ex, d, pd, l, a, c, k)| {
-                    let cc = currency(&c).ok()?;
+                    let cc = stored_currency(&c).ok()?;
                     Some(Charge {
                         period_start: ps,
                         charged_from: cf,

@@ -62,7 +62,11 @@ async fn sqlite_schema(store: &Store) -> (Columns, Indexes) {
             let up = sql.to_uppercase();
             (
                 name,
-                (table, up.starts_with("CREATE UNIQUE"), up.contains(" WHERE ")),
+                (
+                    table,
+                    up.starts_with("CREATE UNIQUE"),
+                    up.contains(" WHERE "),
+                ),
             )
         })
         .collect();
@@ -125,7 +129,10 @@ async fn sqlite_and_postgres_schemas_agree_after_migration() {
     sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
         .await
         .expect("create test database");
-    let url = format!("{}/{name}", &admin[..admin.rfind('/').expect("URL ends in /db")]);
+    let url = format!(
+        "{}/{name}",
+        &admin[..admin.rfind('/').expect("URL ends in /db")]
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let lite = Store::open(&config(None, dir.path())).await.unwrap();
@@ -140,7 +147,11 @@ async fn sqlite_and_postgres_schemas_agree_after_migration() {
     )
     .await;
 
-    assert!(lite_cols.len() >= 10, "tables found: {:?}", lite_cols.keys());
+    assert!(
+        lite_cols.len() >= 10,
+        "tables found: {:?}",
+        lite_cols.keys()
+    );
     assert_eq!(
         lite_cols.keys().collect::<Vec<_>>(),
         pg_cols.keys().collect::<Vec<_>>(),

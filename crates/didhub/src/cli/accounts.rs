@@ -9,6 +9,8 @@ use didhub_store::accounts::orgs::{NewPbx, Scope};
 use didhub_store::licensing::licenses::ServiceRequest;
 use didhub_store::{Actor, Store};
 
+use crate::show::row;
+
 #[derive(Subcommand)]
 pub enum UsersCmd {
     /// Create a user. The password is read from the DIDHUB_PASSWORD environment variable or,
@@ -170,17 +172,12 @@ pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
                 .accounts()
                 .create_user(actor, None, &email, role, partner_id, pw.as_deref())
                 .await?;
-            println!("{}\t{}\t{}", u.id, u.email, u.role);
+            row(&[&u.id, &u.email, &u.role])?;
         }
         UsersCmd::List => {
             for u in store.accounts().list_users(None).await? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    u.id,
-                    u.email,
-                    u.role,
-                    if u.disabled { "disabled" } else { "" }
-                );
+                let disabled = if u.disabled { "disabled" } else { "" };
+                row(&[&u.id, &u.email, &u.role, &disabled])?;
             }
         }
         UsersCmd::SetRole { email, role } => {
@@ -194,7 +191,7 @@ pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
                 .accounts()
                 .update_user(actor, Role::Admin, None, u.id, Some(role), None)
                 .await?;
-            println!("{}\t{}", u.email, u.role);
+            row(&[&u.email, &u.role])?;
         }
         UsersCmd::Disable { email, enable } => {
             let u = store
@@ -215,12 +212,12 @@ pub async fn partners(store: &Store, actor: &Actor, cmd: PartnersCmd) -> Result<
     match cmd {
         PartnersCmd::List => {
             for p in store.accounts().list_partners(Scope::All).await? {
-                println!("{}\t{}", p.id, p.name);
+                row(&[&p.id, &p.name])?;
             }
         }
         PartnersCmd::Create { name } => {
             let p = store.accounts().create_partner(actor, &name).await?;
-            println!("{}\t{}", p.id, p.name);
+            row(&[&p.id, &p.name])?;
         }
         PartnersCmd::Rename { name, new_name } => {
             let p = store.accounts().find_partner(&name).await?;
@@ -228,7 +225,7 @@ pub async fn partners(store: &Store, actor: &Actor, cmd: PartnersCmd) -> Result<
                 .accounts()
                 .rename_partner(actor, p.id, &new_name, None)
                 .await?;
-            println!("{}\t{}", p.id, p.name);
+            row(&[&p.id, &p.name])?;
         }
         PartnersCmd::Delete { name } => {
             let p = store.accounts().find_partner(&name).await?;
@@ -246,12 +243,8 @@ pub async fn customers(store: &Store, actor: &Actor, cmd: CustomersCmd) -> Resul
                 None => None,
             };
             for c in store.accounts().list_customers(Scope::All, pid).await? {
-                println!(
-                    "{}\t{}\t{}",
-                    c.id,
-                    c.name,
-                    if c.active { "active" } else { "inactive" }
-                );
+                let active = if c.active { "active" } else { "inactive" };
+                row(&[&c.id, &c.name, &active])?;
             }
         }
         CustomersCmd::Create { partner, name } => {
@@ -260,14 +253,14 @@ pub async fn customers(store: &Store, actor: &Actor, cmd: CustomersCmd) -> Resul
                 .accounts()
                 .create_customer(actor, Scope::All, pid, &name)
                 .await?;
-            println!("{}\t{}", c.id, c.name);
+            row(&[&c.id, &c.name])?;
         }
         CustomersCmd::Rename { id, new_name } => {
             let c = store
                 .accounts()
                 .rename_customer(actor, Scope::All, id, &new_name, None)
                 .await?;
-            println!("{}\t{}", c.id, c.name);
+            row(&[&c.id, &c.name])?;
         }
         CustomersCmd::Delete { id } => {
             store
@@ -284,13 +277,8 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
     match cmd {
         PbxsCmd::List => {
             for p in store.accounts().list_pbxs(all, None).await? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    p.id,
-                    p.serial_number,
-                    p.name,
-                    p.region.unwrap_or_default()
-                );
+                let region = p.region.unwrap_or_default();
+                row(&[&p.id, &p.serial_number, &p.name, &region])?;
             }
         }
         PbxsCmd::Create {
@@ -312,7 +300,7 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
                     },
                 )
                 .await?;
-            println!("{}\t{}", p.id, p.serial_number);
+            row(&[&p.id, &p.serial_number])?;
         }
         PbxsCmd::SetLicense {
             serial,
@@ -422,7 +410,7 @@ pub async fn token(store: &Store, actor: &Actor, cmd: TokenCmd) -> Result<()> {
         .accounts()
         .create_token(actor, user_id, &name, expires)
         .await?;
-    println!("{token}");
+    crate::show::line(&token)?;
     eprintln!(
         "This token is shown once; store it safely. Use it as 'Authorization: Bearer <token>'."
     );

@@ -194,7 +194,7 @@ pub async fn packages(store: &Store, actor: &Actor, cmd: PackagesCmd) -> Result<
         PackagesCmd::Delete { package } => {
             let cur = package_named(store, &package).await?;
             store.assignment().delete_package(actor, cur.id).await?;
-            println!("deleted package '{}'", cur.name);
+            crate::show::line(format!("deleted package '{}'", cur.name))?;
             Ok(())
         }
     }
@@ -250,12 +250,8 @@ pub async fn client_packages(
             };
             let dids = store.assignment().assign_dids(actor, id, &req).await?;
             for d in dids {
-                println!(
-                    "{}\t{}\t{}",
-                    d.number,
-                    d.status,
-                    d.destination.unwrap_or_default()
-                );
+                let destination = d.destination.unwrap_or_default();
+                crate::show::row(&[&d.number, &d.status, &destination])?;
             }
             Ok(())
         }
@@ -267,7 +263,7 @@ pub async fn client_packages(
                 .assignment()
                 .unassign_did(actor, id, d.id, reason.as_deref())
                 .await?;
-            println!("{}\t{}", d.number, d.status);
+            crate::show::row(&[&d.number, &d.status])?;
             Ok(())
         }
         ClientPackagesCmd::Allocate {

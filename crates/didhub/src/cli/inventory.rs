@@ -12,6 +12,8 @@ use didhub_store::inventory::dids::NewDids;
 use didhub_store::inventory::import::ImportOptions;
 use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store};
 
+use crate::show;
+
 #[derive(Args)]
 pub struct ImportArgs {
     file: PathBuf,
@@ -259,19 +261,24 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
                     "operators_created": [], "dry_run": a.dry_run, "batch_id": null,
                     "error": error,
                 });
-                writeln!(std::io::stdout().lock(), "{report}")?;
+                writeln!(
+                    std::io::stdout().lock(),
+                    "{}",
+                    show::json_text(&report.to_string())
+                )?;
             }
-            eprintln!("error: {e}");
+            show::error_line(format!("error: {e}"));
             std::process::exit(2);
         }
         Err(e) => return Err(e.into()),
     };
     let mut out = std::io::stdout().lock();
     if a.json {
-        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+        writeln!(out, "{}", show::json_text(&serde_json::to_string(&report)?))?;
     } else {
         for r in report.rejected.iter().take(50) {
-            writeln!(out, "row {}: {} — {}", r.row, r.value, r.reason)?;
+            let (value, reason) = (show::text(&r.value), show::text(&r.reason));
+            writeln!(out, "row {}: {value} — {reason}", r.row)?;
         }
         if report.rejected.len() > 50 {
             writeln!(
@@ -282,7 +289,7 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
         }
         let verb = if a.dry_run { "would create" } else { "created" };
         for o in &report.operators_created {
-            writeln!(out, "{verb} operator '{o}'")?;
+            writeln!(out, "{verb} operator '{}'", show::text(o))?;
         }
         if a.dry_run {
             writeln!(
@@ -355,13 +362,13 @@ pub async fn operators(store: &Store, actor: &Actor, cmd: OperatorsCmd) -> Resul
     match cmd {
         OperatorsCmd::List => {
             for o in store.inventory().list_operators().await? {
-                println!("{}\t{}\t{} DIDs", o.id, o.name, o.did_count);
+                show::row(&[&o.id, &o.name, &format!("{} DIDs", o.did_count)])?;
             }
             Ok(())
         }
         OperatorsCmd::Create { name } => {
             let o = store.inventory().create_operator(&actor, &name).await?;
-            println!("{}\t{}", o.id, o.name);
+            show::row(&[&o.id, &o.name])?;
             Ok(())
         }
         OperatorsCmd::Rename { name, new_name } => {
@@ -370,7 +377,7 @@ pub async fn operators(store: &Store, actor: &Actor, cmd: OperatorsCmd) -> Resul
                 .inventory()
                 .rename_operator(&actor, id, &new_name, None)
                 .await?;
-            println!("{}\t{}", o.id, o.name);
+            show::row(&[&o.id, &o.name])?;
             Ok(())
         }
         OperatorsCmd::Delete { name } => {
@@ -397,17 +404,16 @@ pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
                 .await?;
             for d in page.items {
                 if json {
-                    println!("{}", serde_json::to_string(&d)?);
+                    show::json_line(&d)?;
                 } else {
-                    println!(
-                        "{}\t{}\t{}\t{}\t{}\t{}",
-                        d.number,
-                        d.country,
-                        d.number_type,
-                        d.operator,
-                        d.status,
-                        d.tag.unwrap_or_default()
-                    );
+                    show::row(&[
+                        &d.number,
+                        &d.country,
+                        &d.number_type,
+                        &d.operator,
+                        &d.status,
+                        &d.tag.unwrap_or_default(),
+                    ])?;
                 }
             }
             Ok(())
@@ -435,21 +441,20 @@ pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
                 reason: None,
             };
             let c = store.inventory().create_dids(&actor, req).await?;
-            println!("created {} DID(s)", c.created);
+            show::line(format!("created {} DID(s)", c.created))?;
             Ok(())
         }
         DidsCmd::History { number } => {
             let e164 = didhub_core::number::E164::parse(&number, None)
                 .with_context(|| format!("'{number}'"))?;
             for e in store.audit().number_history(e164.as_str()).await? {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}",
-                    e.at.to_rfc3339(),
-                    e.actor,
-                    e.action,
-                    e.changes,
-                    e.reason.unwrap_or_default()
-                );
+                show::row(&[
+                    &e.at.to_rfc3339(),
+                    &e.actor,
+                    &e.action,
+                    &e.changes,
+                    &e.reason.unwrap_or_default(),
+                ])?;
             }
             Ok(())
         }
@@ -469,15 +474,14 @@ pub async fn audit(
         ..Default::default()
     };
     for e in store.audit().list_audit(&f, limit, None).await?.items {
-        println!(
-            "{}\t{}\t{}\t{}\t{}\t{}",
-            e.at.to_rfc3339(),
-            e.actor,
-            e.action,
-            e.subject.unwrap_or_default(),
-            e.changes,
-            e.reason.unwrap_or_default()
-        );
+        show::row(&[
+            &e.at.to_rfc3339(),
+            &e.actor,
+            &e.action,
+            &e.subject.unwrap_or_default(),
+            &e.changes,
+            &e.reason.unwrap_or_default(),
+        ])?;
     }
     Ok(())
 }

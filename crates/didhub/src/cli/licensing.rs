@@ -41,18 +41,15 @@ fn license_quote(
         .with_context(|| format!("--period-start '{period_start}' is not a date YYYY-MM-DD"))?;
     let ss = chrono::NaiveDate::parse_from_str(service_start, "%Y-%m-%d")
         .with_context(|| format!("--service-start '{service_start}' is not a date YYYY-MM-DD"))?;
-    let price: rust_decimal::Decimal = price
-        .trim()
-        .parse()
-        .with_context(|| format!("--price '{price}' is not a decimal amount"))?;
+    let price =
+        didhub_core::money::parse_amount(price).with_context(|| format!("--price '{price}'"))?;
     let q = quote(term, ps, ss, price, minor_units)?;
     if json {
-        println!("{}", serde_json::to_string(&q)?);
+        crate::show::json_line(&q)?;
     } else {
-        println!(
-            "expires:     {}\ndays:        {} of {}\namount:      {}",
-            q.expires, q.days, q.period_days, q.amount
-        );
+        crate::show::line(format!("expires:     {}", q.expires))?;
+        crate::show::line(format!("days:        {} of {}", q.days, q.period_days))?;
+        crate::show::line(format!("amount:      {}", q.amount))?;
     }
     Ok(())
 }

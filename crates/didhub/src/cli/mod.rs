@@ -138,6 +138,5 @@ pub async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<
 
 /// One JSON document on its own line.
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+    crate::show::json(v)
 }

@@ -16,8 +16,9 @@ pub enum NumbersCmd {
     },
 }
 
-/// Writes one result line exactly as `serde_json` writes a [`Classification`] (a test holds the
-/// two equal), without the generic serializer's per-field work: a twentieth of the command's
+/// Writes one result line exactly as `serde_json` writes a [`Classification`], made safe to
+/// print by `show::json_text` (a test holds the two equal), without the generic serializer's
+/// per-field work: a twentieth of the command's
 /// time. Strings that need no escaping (the E.164 form, country and type always; the input
 /// nearly always) are copied as they are.
 fn write_classification(o: &mut Vec<u8>, c: &Classification) {
@@ -29,8 +30,10 @@ fn write_classification(o: &mut Vec<u8>, c: &Classification) {
             o.extend_from_slice(s.as_bytes());
             o.push(b'"');
         } else {
-            // Writing a string to a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *o, s);
+            // As serde_json writes it, with what it leaves raw (DEL, C1 controls,
+            // bidirectional overrides) as \u escapes: the output goes to a terminal too.
+            let json = serde_json::to_string(s).unwrap_or_default();
+            o.extend_from_slice(crate::show::json_text(&json).as_bytes());
         }
     }
     fn field(o: &mut Vec<u8>, name: &[u8], v: Option<&str>) {
@@ -190,18 +193,17 @@ mod tests {
             ("\u{1}\u{7f}", None),
             ("tél. +33 1 23 45 67 89", None),
             ("+33 1 23 45 67 89", None),
+            ("+44\u{202e}20\u{9b}2J", None),
             ("", None),
             ("0207946001", None),
         ] {
             let c = classification(input, cc);
             let mut fast = Vec::new();
             write_classification(&mut fast, &c);
-            let serde = serde_json::to_vec(&c).unwrap_or_default();
-            assert_eq!(
-                String::from_utf8_lossy(&fast),
-                String::from_utf8_lossy(&serde),
-                "input {input:?}"
-            );
+            // serde_json's text, with what it leaves raw escaped as every JSON output is.
+            let serde = crate::show::json_text(&serde_json::to_string(&c).unwrap_or_default());
+            assert_eq!(String::from_utf8_lossy(&fast), serde, "input {input:?}");
+            assert!(!serde.chars().any(didhub_core::text::is_unsafe_to_show));
         }
     }
 }

@@ -9,4 +9,5 @@ mod classify;
 mod export;
 mod import;
 mod inventory;
+mod output;
 mod reliability;

@@ -163,6 +163,7 @@ pub struct QuoteBody {
     pub period_start: NaiveDate,
     pub service_start: NaiveDate,
     #[schema(value_type = String, example = "1200.00")]
+    #[serde(deserialize_with = "didhub_core::money::deserialize_amount")]
     pub price: rust_decimal::Decimal,
     /// ISO 4217 code (default EUR); sets the rounding unit.
     pub currency: Option<String>,
