@@ -1348,7 +1348,11 @@ async fn bulk_edit_many_ids_story(app: &TestApp) {
         N
     );
 }
-both_backends!(bulk_edit_many_ids, bulk_edit_many_ids_story);
+both_backends!(
+    #[ignore = "heavy tier: cargo test -- --ignored"]
+    bulk_edit_many_ids,
+    bulk_edit_many_ids_story
+);
 
 /// Input meant to hurt: selections that would silently widen to the whole inventory, NUL
 /// bytes, hostile filter text, import defaults written loosely, ranges of many dashes, and a

@@ -1839,7 +1839,11 @@ async fn stress(app: &TestApp) {
     assert_eq!(by_status.values().sum::<i64>(), 0);
     check_block_counts(app).await;
 }
-both_backends!(stress_test, stress);
+both_backends!(
+    #[ignore = "heavy tier: cargo test -- --ignored"]
+    stress_test,
+    stress
+);
 
 type BlockRow = (String, Uuid, String, String, i64);
 
@@ -2212,7 +2216,11 @@ async fn routing_follower_story(app: &TestApp) {
     assert_eq!(v["reachable"], false, "the full reload sees it: {v}");
     assert_eq!(v["reason"], "hold");
 }
-both_backends!(routing_follower, routing_follower_story);
+both_backends!(
+    #[ignore = "heavy tier: cargo test -- --ignored"]
+    routing_follower,
+    routing_follower_story
+);
 
 /// A routing change that commits long after its stamp (a transaction held open past the
 /// polls' overlap) is still seen by the next poll: the follower's watermark waits for the

@@ -337,6 +337,7 @@ async fn bulk_and_row_paths_agree(db: common::Db) {
     assert_eq!(reports[0], reports[1], "bulk and row paths agree");
 }
 
+#[ignore = "heavy tier: cargo test -- --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bulk_import_stories() {
     bulk_and_row_paths_agree(common::Db::Sqlite).await;

@@ -54,6 +54,7 @@ enum Kill {
     Writing(f64),
 }
 
+#[ignore = "heavy tier: cargo test -- --ignored"]
 #[test]
 fn import_killed_part_way_leaves_all_or_nothing() {
     each_backend(|db| kill_story(db, false));
@@ -62,6 +63,7 @@ fn import_killed_part_way_leaves_all_or_nothing() {
 /// The same on PostgreSQL with the bulk load (the table locked, its indexes dropped and
 /// rebuilt in the import's transaction): a kill in any phase leaves the rows and the indexes
 /// as they were.
+#[ignore = "heavy tier: cargo test -- --ignored"]
 #[test]
 fn bulk_import_killed_part_way_leaves_all_or_nothing() {
     each_backend(|db| {

@@ -222,12 +222,15 @@ impl TestApp {
     }
 }
 
-/// Runs one story on SQLite and, when configured, on PostgreSQL.
+/// Runs one story on SQLite and, when configured, on PostgreSQL. Attributes before the name
+/// go on both tests: `both_backends!(#[ignore = "heavy tier"] name, story)` puts a story in
+/// the heavy tier (`cargo test -- --ignored`, which CI runs).
 #[macro_export]
 macro_rules! both_backends {
-    ($name:ident, $story:ident) => {
+    ($(#[$m:meta])* $name:ident, $story:ident) => {
         mod $name {
             use super::*;
+            $(#[$m])*
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sqlite() {
                 let app = common::spawn_app(common::Db::Sqlite)
@@ -236,6 +239,7 @@ macro_rules! both_backends {
                 $story(&app).await;
                 app.stop().await;
             }
+            $(#[$m])*
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
                 let Some(app) = common::spawn_app(common::Db::Postgres).await else {
