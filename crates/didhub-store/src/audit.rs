@@ -6,6 +6,15 @@ use uuid::Uuid;
 use crate::db::sql::{bind_all, decode_cursor, encode_cursor, on_tx, Param, Sql, Tx};
 use crate::{new_id, now, on, Actor, AuditEntry, AuditFilter, AuditRow, Page, Result, StoreError};
 
+/// The one column list every writer of audit entries inserts (single entries, many at once,
+/// and the assignment statement's CTE on PostgreSQL).
+macro_rules! audit_insert {
+    () => {
+        "INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) "
+    };
+}
+pub(crate) use audit_insert;
+
 const AUDIT_SELECT: &str =
     "SELECT id, at, actor, action, entity, entity_id, subject, changes, reason FROM audit_log";
 
@@ -45,16 +54,40 @@ pub(crate) async fn entry_id(tx: &mut Tx) -> Result<Uuid> {
 pub(crate) async fn write_audit(tx: &mut Tx, a: AuditWrite<'_>) -> Result<Uuid> {
     let reason = check_reason(a.reason)?;
     let id: Uuid = match tx {
-        Tx::Postgres(c) => sqlx::query_scalar("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES (COALESCE($1, didhub_uuid7()), clock_timestamp(), $2, $3, $4, $5, $6, $7, $8) RETURNING id")
-            .bind(a.id).bind(a.actor.as_str()).bind(a.action).bind(a.entity).bind(a.entity_id)
-            .bind(a.subject).bind(a.changes.to_string()).bind(reason)
-            .fetch_one(&mut **c).await?,
+        Tx::Postgres(c) => {
+            sqlx::query_scalar(concat!(
+            audit_insert!(),
+            "VALUES (COALESCE($1, didhub_uuid7()), clock_timestamp(), $2, $3, $4, $5, $6, $7, $8) \
+             RETURNING id"
+        ))
+            .bind(a.id)
+            .bind(a.actor.as_str())
+            .bind(a.action)
+            .bind(a.entity)
+            .bind(a.entity_id)
+            .bind(a.subject)
+            .bind(a.changes.to_string())
+            .bind(reason)
+            .fetch_one(&mut **c)
+            .await?
+        }
         Tx::Sqlite(c) => {
             let id = a.id.unwrap_or_else(new_id);
-            sqlx::query("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
-                .bind(id).bind(now()).bind(a.actor.as_str()).bind(a.action).bind(a.entity).bind(a.entity_id)
-                .bind(a.subject).bind(a.changes.to_string()).bind(reason)
-                .execute(&mut **c).await?;
+            sqlx::query(concat!(
+                audit_insert!(),
+                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+            ))
+            .bind(id)
+            .bind(now())
+            .bind(a.actor.as_str())
+            .bind(a.action)
+            .bind(a.entity)
+            .bind(a.entity_id)
+            .bind(a.subject)
+            .bind(a.changes.to_string())
+            .bind(reason)
+            .execute(&mut **c)
+            .await?;
             id
         }
     };
@@ -253,13 +286,19 @@ pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) 
             changes.push(a.changes.to_string());
         }
         let reasons = why;
-        sqlx::query("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) SELECT COALESCE(u.id, didhub_uuid7()), clock_timestamp(), u.actor, u.action, u.entity, u.entity_id, u.subject, u.changes, u.reason FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[]) AS u(id, actor, action, entity, entity_id, subject, changes, reason)")
+        sqlx::query(concat!(
+            audit_insert!(),
+            "SELECT COALESCE(u.id, didhub_uuid7()), clock_timestamp(), u.actor, u.action, u.entity, \
+             u.entity_id, u.subject, u.changes, u.reason \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], \
+             $7::text[], $8::text[]) AS u(id, actor, action, entity, entity_id, subject, changes, reason)"
+        ))
             .bind(ids).bind(actors).bind(actions).bind(kinds).bind(entity_ids).bind(subjects).bind(changes).bind(reasons)
             .execute(&mut **c).await?;
         return Ok(());
     }
     for (chunk, why) in entries.chunks(100).zip(why.chunks(100)) {
-        let mut sql = crate::db::sql::Sql::new("INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) VALUES ");
+        let mut sql = crate::db::sql::Sql::new(concat!(audit_insert!(), "VALUES "));
         for (i, (a, reason)) in chunk.iter().zip(why).enumerate() {
             if i > 0 {
                 sql.push(",");

@@ -232,9 +232,14 @@ pub(crate) async fn assign_one_pg(
 /// whole entry on both engines, which keeps this and `did_diff` in step.
 fn assigned_records_pg(actor: &str, reason: &str) -> String {
     format!(
-        "a AS (INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) \
-               SELECT didhub_uuid7(), clock_timestamp(), {actor}, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'hold_until', json_build_array(NULL, NULL), 'status', json_build_array('in_stock', 'assigned'))::text, {reason} FROM d), \
+        concat!(
+        "a AS (",
+        crate::audit::audit_insert!(),
+        "SELECT didhub_uuid7(), clock_timestamp(), {actor}, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'hold_until', json_build_array(NULL, NULL), 'status', json_build_array('in_stock', 'assigned'))::text, {reason} FROM d), \
          s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, -count(*) FROM d GROUP BY 1, 2, 3, 4)"
+        ),
+        actor = actor,
+        reason = reason
     )
 }
 
