@@ -912,6 +912,59 @@ async fn licensing_story(app: &TestApp) {
 }
 both_backends!(licensing, licensing_story);
 
+/// The newest audit entry with this action.
+async fn newest_entry(app: &TestApp, action: &str) -> Value {
+    let (_, a) = app.get_json(&format!("/api/v1/audit?action={action}")).await;
+    a["items"][0].clone()
+}
+
+/// Edits of PBXs and licenses record the fields that changed, not the others.
+async fn edit_entries_list_only_changes_story(app: &TestApp) {
+    let sys = Actor::system();
+    let s = &app.store;
+    let pa = s.create_partner(&sys, "P").await.unwrap().id;
+    let ca = s.create_customer(&sys, Scope::All, pa, "C").await.unwrap();
+    let pbx = s
+        .create_pbx(
+            &sys,
+            Scope::All,
+            ca.id,
+            &NewPbx {
+                name: "HQ".into(),
+                serial_number: "SN-7".into(),
+                region: Some("EU".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let r = app
+        .patch(&format!("/api/v1/pbxs/{}", pbx.id))
+        .json(&json!({"name": "Head office", "serial_number": "SN-7", "region": "EU"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        newest_entry(app, "pbx.update").await["changes"],
+        json!({"name": ["HQ", "Head office"]})
+    );
+    let put = |start: &'static str| {
+        app.client
+            .put(app.url(&format!("/api/v1/pbxs/{}/license", pbx.id)))
+            .bearer_auth(&app.token)
+            .json(&json!({"term_kind": "yearly", "period_start": start}))
+            .send()
+    };
+    assert_eq!(put("2020-05-15").await.unwrap().status(), 200);
+    assert_eq!(put("2020-06-15").await.unwrap().status(), 200);
+    assert_eq!(
+        newest_entry(app, "license.set").await["changes"],
+        json!({"period_start": ["2020-05-15", "2020-06-15"], "expires": ["2021-05-15", "2021-06-15"]}),
+        "the term kind did not change"
+    );
+}
+both_backends!(edit_entries_list_only_changes, edit_entries_list_only_changes_story);
+
 /// A method a route does not take is `405` with `Allow`, with or without credentials (the
 /// handler never runs); a path that is no route is `404`.
 async fn method_not_allowed_story(app: &TestApp) {

@@ -97,20 +97,21 @@ fn state_of(s: &str) -> PackageState {
     s.parse().unwrap_or(PackageState::Inactive)
 }
 
-/// The DID columns an assignment or release changes, for the audit diff.
-fn did_diff(
+/// The DID columns an assignment, hold or release may change, for the audit entry: those of
+/// them that changed (`didhub_core::audit::diff`).
+pub fn did_diff(
     d: &Did,
     status: DidStatus,
     customer: Option<Uuid>,
     destination: Option<&str>,
     hold_until: Option<DateTime<Utc>>,
 ) -> serde_json::Value {
-    json!({
-        "status": [d.status, status],
-        "customer_id": [d.customer_id, customer],
-        "destination": [d.destination, destination],
-        "hold_until": [d.hold_until, hold_until],
-    })
+    didhub_core::audit::diff([
+        ("status", json!(d.status), json!(status)),
+        ("customer_id", json!(d.customer_id), json!(customer)),
+        ("destination", json!(d.destination), json!(destination)),
+        ("hold_until", json!(d.hold_until), json!(hold_until)),
+    ])
 }
 
 /// Reserves room for `$1` DIDs under client package `$2`: conditional on the package being
@@ -226,14 +227,17 @@ pub(crate) async fn assign_one_pg(
 
 /// The audit entries and stock changes of in-stock DIDs just assigned, written by PostgreSQL
 /// from `d` (the assigning `UPDATE … RETURNING dids.*`) as two CTEs, so that no row travels
-/// back and forth: `did_diff`'s entry for in_stock → assigned (same keys, same order), and
-/// one stock change per block of 100 (`StockTally`'s rows). `actor` and `reason` are the
-/// statement's placeholders for them. The `assignment` and `blocks` stories expect the same
-/// whole entry on both engines, which keeps this and `did_diff` in step.
+/// back and forth: `did_diff`'s entry for in_stock → assigned, which restates
+/// `didhub_core::audit::diff` for that move (an in-stock DID has no customer, destination or
+/// `hold_until`, and assigning sets no `hold_until`: that field did not change and is not
+/// listed), and one stock change per block of 100 (`StockTally`'s rows). `actor` and `reason`
+/// are the statement's placeholders for them. The test `assign_audit_agrees_with_the_core_diff`
+/// checks the entry against `did_diff` on both engines, and the `assignment` and `blocks`
+/// stories expect the same whole entry on both.
 fn assigned_records_pg(actor: &str, reason: &str) -> String {
     format!(
         "a AS (INSERT INTO audit_log (id, at, actor, action, entity, entity_id, subject, changes, reason) \
-               SELECT didhub_uuid7(), clock_timestamp(), {actor}, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'hold_until', json_build_array(NULL, NULL), 'status', json_build_array('in_stock', 'assigned'))::text, {reason} FROM d), \
+               SELECT didhub_uuid7(), clock_timestamp(), {actor}, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'status', json_build_array('in_stock', 'assigned'))::text, {reason} FROM d), \
          s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, -count(*) FROM d GROUP BY 1, 2, 3, 4)"
     )
 }
@@ -560,7 +564,6 @@ impl Store {
                 on_tx!(&mut tx, c => sqlx::query("INSERT INTO package_prices (package_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
                     .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::invalid("prices", format!("two prices for {t} in {cur}")) } else { e } })?;
             }
-            let diff = |a: serde_json::Value, b: serde_json::Value| if a == b { None } else { Some(json!([a, b])) };
             // Prices compared as stored (currency code, minor units, in order), so that "10"
             // and "10.00" or "eur" and "EUR" are no change.
             let cur_prices: Vec<(TermKind, String, i64)> = cur.prices.iter().filter_map(|pr| {
@@ -572,20 +575,15 @@ impl Store {
                 v.sort();
                 v.into_iter().map(|(t, c, m)| json!({"term_kind": t, "currency": c.clone(), "amount": currency(&c).map(|cc| from_minor(m, cc).to_string()).unwrap_or_default()})).collect::<Vec<_>>()
             };
-            let mut changes = serde_json::Map::new();
-            for (k, v) in [
-                ("name", diff(json!(cur.name), json!(pname))),
-                ("did_allowance", diff(json!(cur.did_allowance), json!(p.did_allowance))),
-                ("tag", diff(json!(cur.tag), json!(tag))),
-                ("country", diff(json!(cur.country), json!(country))),
-                ("number_type", diff(json!(cur.number_type), json!(number_type))),
-                ("prices", diff(json!(price_list(&cur_prices)), json!(price_list(&prices)))),
-            ] {
-                if let Some(v) = v {
-                    changes.insert(k.to_string(), v);
-                }
-            }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "package.update", entity: "package", entity_id: Some(id), subject: Some(pname.clone()), changes: serde_json::Value::Object(changes), reason: None }).await?;
+            let changes = didhub_core::audit::diff([
+                ("name", json!(cur.name), json!(pname)),
+                ("did_allowance", json!(cur.did_allowance), json!(p.did_allowance)),
+                ("tag", json!(cur.tag), json!(tag)),
+                ("country", json!(cur.country), json!(country)),
+                ("number_type", json!(cur.number_type), json!(number_type)),
+                ("prices", json!(price_list(&cur_prices)), json!(price_list(&prices))),
+            ]);
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "package.update", entity: "package", entity_id: Some(id), subject: Some(pname.clone()), changes, reason: None }).await?;
             tx.commit().await?;
             Ok(())
         })

@@ -172,7 +172,11 @@ impl Store {
             on_tx!(&mut tx, c => sqlx::query("INSERT INTO licenses (pbx_id, term_kind, period_start, expires, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$5) ON CONFLICT (pbx_id) DO UPDATE SET term_kind = excluded.term_kind, period_start = excluded.period_start, expires = excluded.expires, updated_at = excluded.updated_at, version = licenses.version + 1")
                 .bind(pbx_id).bind(term_kind.as_str()).bind(period_start).bind(expires).bind(at).execute(&mut *c).await?.rows_affected());
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "license.set", entity: "pbx", entity_id: Some(pbx_id), subject: Some(pbx.serial_number.clone()),
-                changes: json!({"term_kind": [cur.as_ref().map(|l| l.term_kind.clone()), term_kind], "period_start": [cur.as_ref().map(|l| l.period_start), period_start], "expires": [cur.as_ref().map(|l| l.expires), expires]}), reason: None }).await?;
+                changes: didhub_core::audit::diff([
+                    ("term_kind", json!(cur.as_ref().map(|l| l.term_kind.clone())), json!(term_kind)),
+                    ("period_start", json!(cur.as_ref().map(|l| l.period_start)), json!(period_start)),
+                    ("expires", json!(cur.as_ref().map(|l| l.expires)), json!(expires)),
+                ]), reason: None }).await?;
             tx.commit().await
         })
         .await?;

@@ -241,7 +241,7 @@ impl Store {
             if n != 1 {
                 return Err(StoreError::changed("customer", id, version, cur.version));
             }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "customer.update", entity: "customer", entity_id: Some(id), subject: Some(cname.clone()), changes: json!({"name": [cur.name, cname]}), reason: None }).await?;
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "customer.update", entity: "customer", entity_id: Some(id), subject: Some(cname.clone()), changes: didhub_core::audit::diff([("name", json!(cur.name), json!(cname))]), reason: None }).await?;
             tx.commit().await
         })
         .await?;
@@ -353,7 +353,7 @@ impl Store {
             if n != 1 {
                 return Err(StoreError::changed("PBX", id, version, cur.version));
             }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "pbx.update", entity: "pbx", entity_id: Some(id), subject: Some(serial.clone()), changes: json!({"name": [cur.name, pname], "serial_number": [cur.serial_number, serial], "region": [cur.region, region]}), reason: None }).await?;
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "pbx.update", entity: "pbx", entity_id: Some(id), subject: Some(serial.clone()), changes: didhub_core::audit::diff([("name", json!(cur.name), json!(pname)), ("serial_number", json!(cur.serial_number), json!(serial)), ("region", json!(cur.region), json!(region))]), reason: None }).await?;
             tx.commit().await
         })
         .await?;
@@ -382,7 +382,7 @@ impl Store {
             if n != 1 {
                 return Err(StoreError::changed("partner", id, version, cur.version));
             }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "partner.update", entity: "partner", entity_id: Some(id), subject: Some(pname.clone()), changes: json!({"name": [cur.name, pname]}), reason: None }).await?;
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "partner.update", entity: "partner", entity_id: Some(id), subject: Some(pname.clone()), changes: didhub_core::audit::diff([("name", json!(cur.name), json!(pname))]), reason: None }).await?;
             tx.commit().await
         })
         .await?;
