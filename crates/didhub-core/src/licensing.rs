@@ -175,14 +175,17 @@ pub fn renew(term: TermKind, expires: NaiveDate) -> Result<(NaiveDate, NaiveDate
     Ok((expires, term.expiry(expires)?))
 }
 
-/// Order states that count as confirmed for a customer to be active (ordering will add the
-/// states themselves).
-pub const CONFIRMED_ORDER_STATES: [&str; 3] = ["confirmed", "in_progress", "completed"];
-
-/// A customer is active with at least one confirmed order and one PBX with an active license:
-/// then it may order without a quote.
-pub fn customer_active(has_confirmed_order: bool, has_active_license: bool) -> bool {
-    has_confirmed_order && has_active_license
+/// A customer is active on `day` when at least one of its PBXs has a license active that day
+/// (`licenses`: each PBX license's period start and expiry). The seed's rule also asks for a
+/// confirmed order; nothing creates orders yet, so the ordering work adds that condition here
+/// when it brings orders.
+pub fn customer_active(
+    licenses: impl IntoIterator<Item = (NaiveDate, NaiveDate)>,
+    day: NaiveDate,
+) -> bool {
+    licenses
+        .into_iter()
+        .any(|(start, expires)| is_active(start, expires, day))
 }
 
 /// Services co-terminate with their PBX: the same term kind or nothing.
@@ -245,8 +248,19 @@ mod tests {
             d("2021-05-15"),
             d("2021-05-15")
         ));
-        assert!(!customer_active(true, false));
-        assert!(customer_active(true, true));
+        let day = d("2021-01-10");
+        assert!(!customer_active([], day));
+        // Expired, not yet begun: not active; one current license is enough.
+        let expired = (d("2019-05-15"), d("2020-05-15"));
+        let later = (d("2021-01-11"), d("2021-02-11"));
+        assert!(!customer_active([expired, later], day));
+        assert!(customer_active(
+            [expired, (d("2020-05-15"), d("2021-05-15")), later],
+            day
+        ));
+        // The period's first day counts, its expiry does not.
+        assert!(customer_active([(day, d("2021-02-10"))], day));
+        assert!(!customer_active([(d("2020-12-10"), day)], day));
     }
 
     #[test]

@@ -316,3 +316,46 @@ fn partner_customer_license_assignment_and_routing() {
             .all(|p| p["name"] != "Unused"));
     });
 }
+
+/// `customers list` shows a customer active once one of its PBXs has a license active today.
+#[test]
+fn a_customer_with_a_licensed_pbx_is_listed_active() {
+    each_backend(|db| {
+        db.ok(&["partners", "create", "Reseller"]);
+        let customer = first_field(
+            &db.ok(&["customers", "create", "--partner", "reseller", "ACME"])
+                .stdout,
+        );
+        let status = |db: &common::Db| {
+            let listed = db.ok(&["customers", "list"]).stdout;
+            listed
+                .lines()
+                .find(|l| l.contains("ACME"))
+                .and_then(|l| l.split('\t').nth(2))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(status(db), "inactive");
+        db.ok(&[
+            "pbxs",
+            "create",
+            "--customer",
+            &customer,
+            "--name",
+            "HQ",
+            "--serial",
+            "SN-1",
+        ]);
+        let today = chrono::Utc::now().date_naive().to_string();
+        db.ok(&[
+            "pbxs",
+            "set-license",
+            "SN-1",
+            "--term",
+            "monthly",
+            "--period-start",
+            &today,
+        ]);
+        assert_eq!(status(db), "active");
+    });
+}
