@@ -359,3 +359,55 @@ fn a_customer_with_a_licensed_pbx_is_listed_active() {
         assert_eq!(status(db), "active");
     });
 }
+
+/// `pbxs cancel-service` cancels by kind (or by id when the PBX has two of a kind), prints the
+/// credit, and once no service is left the PBX can be deleted.
+#[test]
+fn cancelled_services_free_the_pbx() {
+    each_backend(|db| {
+        db.ok(&["partners", "create", "Reseller"]);
+        let customer = first_field(
+            &db.ok(&["customers", "create", "--partner", "reseller", "ACME"])
+                .stdout,
+        );
+        db.ok(&[
+            "pbxs", "create", "--customer", &customer, "--name", "HQ", "--serial", "SN-1",
+        ]);
+        let today = chrono::Utc::now().date_naive();
+        let start = (today - chrono::Duration::days(30)).to_string();
+        db.ok(&[
+            "pbxs", "set-license", "SN-1", "--term", "yearly", "--period-start", &start,
+        ]);
+        db.ok(&[
+            "service-kinds", "create", "sip_trunk", "--name", "SIP trunk", "--price",
+            "yearly:EUR:1200.00",
+        ]);
+        for _ in 0..2 {
+            db.ok(&["pbxs", "add-service", "SN-1", "--kind", "sip_trunk"]);
+        }
+        let r = db.run(&["pbxs", "delete", "SN-1"]);
+        assert!(!r.success() && r.stderr.contains("services"), "{}", r.stderr);
+        let r = db.run(&["pbxs", "cancel-service", "SN-1", "--kind", "sip_trunk"]);
+        assert!(!r.success() && r.stderr.contains("--id"), "{}", r.stderr);
+        let services: Value =
+            serde_json::from_str(&db.ok(&["pbxs", "services", "SN-1"]).stdout).unwrap();
+        let id = services[0]["id"].as_str().unwrap().to_string();
+        let c: Value = serde_json::from_str(
+            &db.ok(&["pbxs", "cancel-service", "SN-1", "--id", &id, "--reason", "moved"])
+                .stdout,
+        )
+        .unwrap();
+        // Started today: the whole charge comes back.
+        assert_eq!(c["credit"], services[0]["charges"][0]["amount"], "{c}");
+        let c: Value = serde_json::from_str(
+            &db.ok(&["pbxs", "cancel-service", "SN-1", "--kind", "sip_trunk"])
+                .stdout,
+        )
+        .unwrap();
+        assert_eq!(c["currency"], "EUR");
+        let audit = db.ok(&["audit", "--action", "service.cancel"]).stdout;
+        assert_eq!(audit.lines().filter(|l| l.contains("service.cancel")).count(), 2, "{audit}");
+        db.ok(&["pbxs", "delete", "SN-1"]);
+        assert!(!db.ok(&["pbxs", "list"]).stdout.contains("SN-1"));
+    });
+}
