@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use didhub_core::assignment::{route, Route};
+use chrono::{DateTime, NaiveDate, Utc};
+use didhub_core::assignment::{not_started, route, Route};
 use didhub_core::did::DidStatus;
 use didhub_store::assignment::Moved;
 use didhub_store::Store;
@@ -26,9 +26,10 @@ const OVERLAP: chrono::Duration = chrono::Duration::seconds(2);
 pub const POLL: Duration = Duration::from_millis(250);
 pub const FULL_RELOAD: Duration = Duration::from_secs(300);
 
-type Entry = (DidStatus, Option<String>);
-/// A changed DID as read from the database: number, status, destination, updated_at.
-type ChangeRow = (String, String, Option<String>, DateTime<Utc>);
+/// Status, destination, and the start date of its client package while that is to come.
+type Entry = (DidStatus, Option<String>, Option<NaiveDate>);
+/// A changed DID as read from the database (`Store::routing_changes`).
+type ChangeRow = didhub_store::assignment::RoutingRow;
 
 fn routable(s: DidStatus) -> bool {
     matches!(
@@ -41,6 +42,8 @@ fn routable(s: DidStatus) -> bool {
 pub struct RoutingTable {
     map: RwLock<HashMap<String, Entry>>,
     watermark: Mutex<Option<DateTime<Utc>>>,
+    /// Client packages' start dates (`start_of`), never edited once the package exists.
+    starts: Mutex<HashMap<uuid::Uuid, NaiveDate>>,
     /// Counts `apply` calls. A poll or reload notes it before reading the database, and leaves
     /// alone every number applied after that: its read may predate the commit `apply` reports,
     /// and writing it back would undo a change this instance has already answered for.
@@ -53,8 +56,48 @@ pub struct RoutingTable {
 
 impl RoutingTable {
     pub fn lookup(&self, number: &str) -> Route {
+        self.lookup_on(number, Utc::now().date_naive())
+    }
+
+    /// The answer on `today` (UTC): a DID of a client package that starts later is `pending`;
+    /// from its start date on it routes, with nothing to reload (the date is compared here).
+    pub fn lookup_on(&self, number: &str, today: NaiveDate) -> Route {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        route(number, map.get(number).map(|(s, d)| (*s, d.as_deref())))
+        let known = map.get(number);
+        let pending = known
+            .and_then(|(_, _, starts)| *starts)
+            .is_some_and(|s| not_started(s, today));
+        route(number, known.map(|(s, d, _)| (*s, d.as_deref())), pending)
+    }
+
+    /// The start date of client package `id` while it is to come (`None` once started), for
+    /// the DIDs assigned under it through this instance. Start dates are never edited, so each
+    /// is read from the database once.
+    pub async fn pending_until(
+        &self,
+        store: &Store,
+        id: uuid::Uuid,
+    ) -> Result<Option<NaiveDate>, didhub_store::StoreError> {
+        let known = self
+            .starts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .copied();
+        let start = match known {
+            Some(s) => s,
+            None => {
+                let cp = store
+                    .get_client_package(didhub_store::orgs::Scope::All, id)
+                    .await?;
+                self.starts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id, cp.start_date);
+                cp.start_date
+            }
+        };
+        Ok(not_started(start, Utc::now().date_naive()).then_some(start))
     }
 
     /// Loads everything routable (first call) or what changed since the last call.
@@ -67,7 +110,9 @@ impl RoutingTable {
         // Asked before the rows are read: a transaction open now may commit after the read,
         // with stamps from its start; one that opens after this has stamps after `started`.
         let open = store.oldest_open_write(FULL_RELOAD).await?;
-        let rows = store.routing_changes(since.map(|t| t - OVERLAP)).await?;
+        let rows = store
+            .routing_changes(since.map(|t| t - OVERLAP), started.date_naive())
+            .await?;
         let n = rows.len();
         self.merge(rows, seen, since, started, open);
         Ok(n)
@@ -89,13 +134,13 @@ impl RoutingTable {
             // Most polls re-read rows the table already has: compare under the read lock, so
             // lookups only wait for the few entries that really change.
             let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-            for (number, status, destination, updated) in rows {
+            for (number, status, destination, updated, starts) in rows {
                 newest = Some(newest.map_or(updated, |w| w.max(updated)));
                 let want = status
                     .parse::<DidStatus>()
                     .ok()
                     .filter(|s| routable(*s))
-                    .map(|s| (s, destination));
+                    .map(|s| (s, destination, starts));
                 if map.get(&number) != want.as_ref() {
                     changes.push((number, want));
                 }
@@ -127,14 +172,14 @@ impl RoutingTable {
         let started = Utc::now();
         let seen = self.generation.load(Ordering::SeqCst);
         let open = store.oldest_open_write(FULL_RELOAD).await?;
-        let rows = store.routing_changes(None).await?;
+        let rows = store.routing_changes(None, started.date_naive()).await?;
         let n = rows.len();
         let build = move || {
             let mut fresh = HashMap::with_capacity(rows.len());
-            for (number, status, destination, _) in rows {
+            for (number, status, destination, _, starts) in rows {
                 if let Ok(s) = status.parse::<DidStatus>() {
                     if routable(s) {
-                        fresh.insert(number, (s, destination));
+                        fresh.insert(number, (s, destination, starts));
                     }
                 }
             }
@@ -182,7 +227,10 @@ impl RoutingTable {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         for m in moved {
             if routable(m.status) {
-                map.insert(m.number.clone(), (m.status, m.destination.clone()));
+                map.insert(
+                    m.number.clone(),
+                    (m.status, m.destination.clone(), m.pending_until),
+                );
             } else {
                 map.remove(&m.number);
             }
@@ -275,6 +323,7 @@ mod tests {
             number: number.into(),
             status,
             destination: destination.map(String::from),
+            pending_until: None,
         }
     }
 
@@ -284,7 +333,41 @@ mod tests {
             status.into(),
             destination.map(String::from),
             Utc::now(),
+            None,
         )
+    }
+
+    /// A DID of a client package that has not started is `pending` until the start date,
+    /// then routes, with nothing applied or reloaded in between.
+    #[test]
+    fn pending_until_the_start_date_by_itself() {
+        let t = RoutingTable::default();
+        let start = "2030-01-01".parse::<NaiveDate>().unwrap();
+        t.apply(&[Moved {
+            pending_until: Some(start),
+            ..moved(N, DidStatus::Assigned, Some("sip:a@pbx.example.com"))
+        }]);
+        let before = t.lookup_on(N, start.pred_opt().unwrap());
+        assert_eq!(
+            (before.reachable, before.destination, before.reason.as_deref()),
+            (false, None, Some("pending"))
+        );
+        let on = t.lookup_on(N, start);
+        assert_eq!(
+            (on.reachable, on.destination.as_deref()),
+            (true, Some("sip:a@pbx.example.com"))
+        );
+        // The same from a poll's row.
+        let other = "+442079460019";
+        let mut r = row(other, "assigned", Some("sip:b@pbx.example.com"));
+        r.4 = Some(start);
+        let seen = t.generation.load(Ordering::SeqCst);
+        t.merge(vec![r], seen, None, Utc::now(), None);
+        assert_eq!(
+            t.lookup_on(other, start.pred_opt().unwrap()).reason.as_deref(),
+            Some("pending")
+        );
+        assert!(t.lookup_on(other, start).reachable);
     }
 
     const N: &str = "+442079460018";
@@ -394,7 +477,7 @@ mod tests {
         let seen = t.generation.load(Ordering::SeqCst);
         // The reload read: a and b assigned. Then, before it is swapped in, this instance
         // unassigns a and assigns c.
-        let entry = |d: &str| (DidStatus::Assigned, Some(d.to_string()));
+        let entry = |d: &str| (DidStatus::Assigned, Some(d.to_string()), None);
         let fresh = HashMap::from([
             (a.to_string(), entry("sip:a@pbx.example.com")),
             (b.to_string(), entry("sip:b@pbx.example.com")),

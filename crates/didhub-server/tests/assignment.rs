@@ -180,6 +180,101 @@ async fn audit_diff_story(app: &TestApp) {
 }
 both_backends!(audit_diff, audit_diff_story);
 
+/// A client package whose start date is to come is `pending`: its DIDs may be assigned (one by
+/// one or as a block) and route as unreachable, reason `pending`, from memory and after a
+/// reload from the database alike (whose SQL restates the core rule: checked here against
+/// it), through hold and back; from the start date on they route.
+async fn pending_packages_story(app: &TestApp) {
+    use didhub_core::assignment::not_started;
+    let today = chrono::Utc::now().date_naive();
+    let day = |off: i64| today + chrono::Duration::days(off);
+    let starts = [day(-1), day(0), day(1), "2030-01-01".parse().unwrap()];
+    let (_, dids) = setup(app, &["+442079464100-+442079464103"], None).await;
+    setup(app, &["+442079464200-+442079464209"], None).await;
+    let pkg = package(app, "Later", 20, None, None).await;
+    let cust = customer(app, "Later Co").await;
+    let mut cps = Vec::new();
+    for (start, d) in starts.iter().zip(&dids) {
+        let (st, cp) = app
+            .post_json(
+                "/api/v1/client-packages",
+                &json!({"customer_id": cust, "package_id": pkg, "start_date": start}),
+            )
+            .await;
+        assert_eq!(st, 201, "{cp}");
+        let want = if not_started(*start, today) { "pending" } else { "active" };
+        assert_eq!(cp["state"], want, "start {start}");
+        let cp = cp["id"].as_str().unwrap().to_string();
+        assert_eq!(app.get_json(&format!("/api/v1/client-packages/{cp}")).await.1["state"], want);
+        let (st, v) = app
+            .post_json(
+                &format!("/api/v1/client-packages/{cp}/dids"),
+                &json!({"did_ids": [d["id"]], "destination": "sip:later@pbx.example.com"}),
+            )
+            .await;
+        assert_eq!(st, 200, "assignable while pending: {v}");
+        cps.push(cp);
+    }
+    let later = cps[3].clone();
+    let (st, v) = app
+        .post_json(
+            &format!("/api/v1/client-packages/{later}/blocks"),
+            &json!({"size": 10, "country": "GB", "number_type": "fixed_line", "destination": "sip:later@pbx.example.com"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    async fn expect(app: &TestApp, starts: &[chrono::NaiveDate], dids: &[Value]) {
+        let today = chrono::Utc::now().date_naive();
+        for (start, d) in starts.iter().zip(dids) {
+            let r = route(app, d["number"].as_str().unwrap()).await;
+            if didhub_core::assignment::not_started(*start, today) {
+                assert_eq!(
+                    (r["reachable"].as_bool(), r["reason"].as_str(), r["destination"].is_null()),
+                    (Some(false), Some("pending"), true),
+                    "start {start}: {r}"
+                );
+            } else {
+                assert_eq!(r["destination"], "sip:later@pbx.example.com", "start {start}: {r}");
+            }
+        }
+        let r = route(app, "+442079464205").await;
+        assert_eq!(r["reason"], "pending", "the block: {r}");
+    }
+    expect(app, &starts, &dids).await;
+    // The database's answer (a reload, as another instance reads it) agrees with the core rule.
+    let rows = app.store.routing_changes(None, today).await.unwrap();
+    let mut checked = 0;
+    for (start, d) in starts.iter().zip(&dids) {
+        let row = rows.iter().find(|r| r.0 == d["number"].as_str().unwrap()).unwrap();
+        assert_eq!(row.4, not_started(*start, today).then_some(*start), "start {start}");
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+    app.state.routing.reload(&app.store).await.unwrap();
+    expect(app, &starts, &dids).await;
+    // Through hold and back, still pending; `pending` itself cannot be set.
+    for to in ["inactive", "active"] {
+        let r = app
+            .patch(&format!("/api/v1/client-packages/{later}"))
+            .json(&json!({"state": to}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    expect(app, &starts, &dids).await;
+    let r = app
+        .patch(&format!("/api/v1/client-packages/{later}"))
+        .json(&json!({"state": "pending"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "state", "{p}");
+}
+both_backends!(pending_packages, pending_packages_story);
+
 async fn assignment_story(app: &TestApp) {
     let (_, dids) = setup(app, &["+442079460100-+442079460104"], Some("uk")).await;
     let (_, other) = setup_more(app).await;

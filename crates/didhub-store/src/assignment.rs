@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use didhub_core::assignment::{
-    hold_ended, on_package_state, Destination, HoldAction, PackageRule, PackageState,
+    hold_ended, not_started, on_package_state, package_state, Destination, HoldAction,
+    PackageRule, PackageState,
 };
 use didhub_core::did::{name, optional_text, DidStatus};
 use didhub_core::licensing::TermKind;
@@ -57,15 +58,39 @@ pub struct ClientPackage {
     pub customer_id: Uuid,
     pub partner_id: Uuid,
     pub start_date: NaiveDate,
+    /// The state today: `pending` while an active package's start date is to come
+    /// (`didhub_core::assignment::package_state`), else the state set.
     #[schema(value_type = PackageState)]
+    #[sqlx(skip)]
     pub state: String,
+    /// The state as set (`active`, `inactive`, `terminated`): what a state change starts from.
+    #[serde(skip)]
+    pub state_set: String,
     /// DIDs assigned or on hold under it.
     pub did_count: i64,
     pub did_allowance: i32,
     pub version: i64,
 }
 
-const CP_SELECT: &str = "SELECT cp.id, cp.package_id, p.name AS package, cp.customer_id, c.partner_id, cp.start_date, cp.state, cp.did_count, cp.did_allowance, cp.version FROM client_packages cp JOIN packages p ON p.id = cp.package_id JOIN customers c ON c.id = cp.customer_id";
+impl ClientPackage {
+    /// Fills `state` with the state on `today`, read from the state set and the start date.
+    fn read_on(mut self, today: NaiveDate) -> Self {
+        self.state = package_state(state_of(&self.state_set), self.start_date, today)
+            .as_str()
+            .to_string();
+        self
+    }
+
+    /// The start date, while it is still to come on `today` (the DIDs route as `pending`).
+    pub fn pending_until(&self, today: NaiveDate) -> Option<NaiveDate> {
+        not_started(self.start_date, today).then_some(self.start_date)
+    }
+}
+
+const CP_SELECT: &str = "SELECT cp.id, cp.package_id, p.name AS package, cp.customer_id, \
+    c.partner_id, cp.start_date, cp.state AS state_set, cp.did_count, cp.did_allowance, \
+    cp.version FROM client_packages cp JOIN packages p ON p.id = cp.package_id \
+    JOIN customers c ON c.id = cp.customer_id";
 
 #[derive(sqlx::FromRow)]
 struct PackageRow {
@@ -347,14 +372,19 @@ pub struct Moved {
     pub number: String,
     pub status: DidStatus,
     pub destination: Option<String>,
+    /// The start date of its client package, when that was still to come at the move: until
+    /// then the DID routes as `pending` (`ClientPackage::pending_until`).
+    pub pending_until: Option<NaiveDate>,
 }
 
 impl From<&Did> for Moved {
+    /// The DID's facts, its client package taken as started (set `pending_until` otherwise).
     fn from(d: &Did) -> Self {
         Moved {
             number: d.number.clone(),
             status: d.status,
             destination: d.destination.clone(),
+            pending_until: None,
         }
     }
 }
@@ -668,7 +698,8 @@ impl Store {
             sql.push(" AND c.partner_id = ").bind(Param::Uuid(p));
         }
         let r: Option<ClientPackage> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(p).await?);
-        r.ok_or_else(|| StoreError::not_found("client package", id))
+        r.map(|cp| cp.read_on(Utc::now().date_naive()))
+            .ok_or_else(|| StoreError::not_found("client package", id))
     }
 
     pub async fn list_client_packages(
@@ -685,7 +716,9 @@ impl Store {
             sql.push(" AND cp.customer_id = ").bind(Param::Uuid(c));
         }
         sql.push(" ORDER BY cp.id");
-        Ok(on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?))
+        let rows: Vec<ClientPackage> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
+        let today = Utc::now().date_naive();
+        Ok(rows.into_iter().map(|cp| cp.read_on(today)).collect())
     }
 
     /// The DIDs of a customer (assigned or on hold).
@@ -737,7 +770,7 @@ impl Store {
             if let Some(v) = expected.filter(|v| *v != cp.version) {
                 return Err(StoreError::VersionMismatch { entity: "client package", id, expected: v, actual: cp.version });
             }
-            let from = state_of(&cp.state);
+            let from = state_of(&cp.state_set);
             if from.check_change(to).map_err(|e| StoreError::invalid("state", e))?.is_none() {
                 // Nothing to do, if the package is still in that state now (with `If-Match`:
                 // still at that version); otherwise it changed since the read, as for any other
@@ -818,7 +851,12 @@ impl Store {
                 if matches!(action, HoldAction::Release) {
                     on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_count = did_count - $1 WHERE id = $2").bind(n as i64).bind(id).execute(&mut *c).await?.rows_affected());
                 }
-                moved.extend(after.iter().map(Moved::from));
+                // DIDs that stay with the package route as it does: pending before its start.
+                let pending = match action {
+                    HoldAction::Release => None,
+                    _ => cp.pending_until(at.date_naive()),
+                };
+                moved.extend(after.iter().map(|d| Moved { pending_until: pending, ..Moved::from(d) }));
             }
             tx.commit().await?;
             Ok(moved)
@@ -830,7 +868,9 @@ impl Store {
     /// An active client package with its package and the package's rule.
     async fn active_package(&self, cp_id: Uuid) -> Result<(ClientPackage, Package, PackageRule)> {
         let cp = self.get_client_package(Scope::All, cp_id).await?;
-        let state = state_of(&cp.state);
+        // Set active, started or not: DIDs may be assigned ahead of the start date (they
+        // route as `pending` until then).
+        let state = state_of(&cp.state_set);
         if state != PackageState::Active {
             return Err(StoreError::invalid(
                 "client_package",
@@ -1150,23 +1190,42 @@ impl Store {
     }
 
     /// Routing facts changed since `since` (all when `None`): number, status, destination,
-    /// updated_at. Feeds the in-memory routing table. Only edited DIDs (version above 1) can
-    /// have changed routing: a DID is created in stock, reserved or archived, and one in use
-    /// cannot be deleted, so the rows an import has just added are not read.
+    /// updated_at, and the start date of its client package when that is after `today` (the
+    /// DID routes as `pending` until then). Feeds the in-memory routing table. Only edited
+    /// DIDs (version above 1) can have changed routing: a DID is created in stock, reserved or
+    /// archived, and one in use cannot be deleted, so the rows an import has just added are not
+    /// read. The join restates `didhub_core::assignment::not_started` (the test
+    /// `pending_packages` checks the two agree).
     pub async fn routing_changes(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<(String, String, Option<String>, DateTime<Utc>)>> {
+        today: NaiveDate,
+    ) -> Result<Vec<RoutingRow>> {
+        const SELECT: &str = "SELECT d.number, d.status, d.destination, d.updated_at, \
+            cp.start_date FROM dids d \
+            LEFT JOIN client_packages cp ON cp.id = d.client_package_id AND cp.start_date > $1";
         Ok(match since {
             Some(t) => {
-                on!(self, p => sqlx::query_as("SELECT number, status, destination, updated_at FROM dids WHERE updated_at >= $1 AND version > 1").bind(t).fetch_all(p).await?)
+                let sql = format!("{SELECT} WHERE d.updated_at >= $2 AND d.version > 1");
+                on!(self, p => sqlx::query_as(&sql).bind(today).bind(t).fetch_all(p).await?)
             }
             None => {
-                on!(self, p => sqlx::query_as("SELECT number, status, destination, updated_at FROM dids WHERE status IN ('assigned', 'hold', 'porting')").fetch_all(p).await?)
+                let sql = format!("{SELECT} WHERE d.status IN ('assigned', 'hold', 'porting')");
+                on!(self, p => sqlx::query_as(&sql).bind(today).fetch_all(p).await?)
             }
         })
     }
 }
+
+/// A DID's routing facts as `routing_changes` reads them: number, status, destination,
+/// updated_at, and its client package's start date while that is to come.
+pub type RoutingRow = (
+    String,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    Option<NaiveDate>,
+);
 
 /// The answer to a block allocation.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -1211,7 +1270,8 @@ impl Store {
             .as_str()
             .to_string();
         didhub_core::blocks::check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
-        let (_, package, rule) = self.active_package(cp_id).await?;
+        let (cp, package, rule) = self.active_package(cp_id).await?;
+        let cp_start = Some(cp.start_date);
         rule.qualifies(
             &format!("a {} block", req.size),
             package.tag.as_deref(),
@@ -1347,12 +1407,14 @@ impl Store {
                 continue;
             }
             tx.commit().await?;
+            let pending_until = cp_start.filter(|s| not_started(*s, at.date_naive()));
             let moved = numbers
                 .into_iter()
                 .map(|number| Moved {
                     number,
                     status: DidStatus::Assigned,
                     destination: Some(dest.clone()),
+                    pending_until,
                 })
                 .collect();
             return Ok((

@@ -411,3 +411,40 @@ fn cancelled_services_free_the_pbx() {
         assert!(!db.ok(&["pbxs", "list"]).stdout.contains("SN-1"));
     });
 }
+
+/// A client package starting in 2030 is `pending`, and `route` answers its DIDs unreachable.
+#[test]
+fn a_package_starting_later_is_pending_and_does_not_route() {
+    each_backend(|db| {
+        db.ok(&["partners", "create", "Reseller"]);
+        let customer = first_field(
+            &db.ok(&["customers", "create", "--partner", "reseller", "ACME"])
+                .stdout,
+        );
+        db.ok(&["operators", "create", "Op"]);
+        db.ok(&["dids", "create", "+442079460100", "--operator", "Op"]);
+        db.ok(&["packages", "create", "Later", "--allowance", "5"]);
+        let cp: Value = serde_json::from_str(
+            &db.ok(&[
+                "client-packages", "create", "--customer", &customer, "--package", "later",
+                "--start", "2030-01-01",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(cp["state"], "pending", "{cp}");
+        let cp = cp["id"].as_str().unwrap().to_string();
+        db.ok(&[
+            "client-packages", "assign", &cp, "+442079460100", "--destination",
+            "sip:acme@pbx.example.com",
+        ]);
+        let r: Value = serde_json::from_str(&db.ok(&["route", "+442079460100"]).stdout).unwrap();
+        assert_eq!(
+            (r["reachable"].as_bool(), r["reason"].as_str()),
+            (Some(false), Some("pending")),
+            "{r}"
+        );
+        let r = db.run(&["client-packages", "set-state", &cp, "pending"]);
+        assert!(!r.success() && r.stderr.contains("start date"), "{}", r.stderr);
+    });
+}
