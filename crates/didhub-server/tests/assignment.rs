@@ -275,6 +275,29 @@ async fn pending_packages_story(app: &TestApp) {
 }
 both_backends!(pending_packages, pending_packages_story);
 
+/// The server records its hold period when it starts (for the command line to apply); a new
+/// value is recorded once, with an audit entry of the change.
+async fn hold_days_recorded_story(app: &TestApp) {
+    let default = didhub_core::assignment::DEFAULT_HOLD_DAYS;
+    assert_eq!(app.store.recorded_hold_days().await.unwrap(), Some(default));
+    for _ in 0..2 {
+        app.store
+            .record_hold_days(&Actor::system(), 7)
+            .await
+            .unwrap();
+    }
+    assert_eq!(app.store.recorded_hold_days().await.unwrap(), Some(7));
+    let (_, a) = app.get_json("/api/v1/audit?action=setting.update").await;
+    let changes: Vec<&Value> = a["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["changes"])
+        .collect();
+    assert_eq!(changes, [&json!({"value": [default, 7]}), &json!({"value": [null, default]})]);
+}
+both_backends!(hold_days_recorded, hold_days_recorded_story);
+
 async fn assignment_story(app: &TestApp) {
     let (_, dids) = setup(app, &["+442079460100-+442079460104"], Some("uk")).await;
     let (_, other) = setup_more(app).await;

@@ -28,6 +28,7 @@ pub mod licenses;
 pub mod model;
 pub mod operators;
 pub mod orgs;
+pub mod settings;
 mod sql;
 mod sqlite_bulk;
 pub mod tokens;

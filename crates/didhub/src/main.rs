@@ -50,7 +50,8 @@ struct Global {
     /// Mark the session cookie Secure (set false only for plain-HTTP development).
     #[arg(long, global = true, env = "DIDHUB_SECURE_COOKIES")]
     secure_cookies: Option<bool>,
-    /// Days a DID stays on hold after its package stops being active.
+    /// Days a DID stays on hold after its package stops being active (`serve`; other
+    /// commands use what the server recorded at its start, and this only when none has run).
     #[arg(long, global = true, env = "DIDHUB_HOLD_DAYS")]
     hold_days: Option<i64>,
     /// Log format: text or json.
@@ -322,7 +323,8 @@ struct Ctx {
     listen: String,
     http_threads: Option<usize>,
     secure_cookies: bool,
-    hold_days: i64,
+    /// As configured for this process (flag, environment or file), if at all.
+    hold_days: Option<i64>,
 }
 
 /// A config file error by place, message and key only: the parser's own display quotes the
@@ -372,16 +374,13 @@ fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
     };
     let listen = file.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
     let secure_cookies = g.secure_cookies.or(file.secure_cookies).unwrap_or(true);
-    let hold_days = g
-        .hold_days
-        .or(file.hold_days)
-        .unwrap_or(didhub_core::assignment::DEFAULT_HOLD_DAYS);
+    let hold_days = g.hold_days.or(file.hold_days);
     let http_threads = g.http_threads.or(file.http_threads);
     if http_threads == Some(0) {
         bail!("--http-threads must be at least 1");
     }
-    if !(0..=3650).contains(&hold_days) {
-        bail!("--hold-days must be between 0 and 3650, not {hold_days}");
+    if let Some(d) = hold_days.filter(|d| !(0..=3650).contains(d)) {
+        bail!("--hold-days must be between 0 and 3650, not {d}");
     }
     Ok((
         Ctx {
@@ -486,7 +485,10 @@ async fn run(cli: Cli) -> Result<()> {
                 .context("opening database connections")?;
             let mut state = didhub_server::AppState::new(store);
             state.secure_cookies = ctx.secure_cookies;
-            state.hold = chrono::Duration::days(ctx.hold_days);
+            state.hold = chrono::Duration::days(
+                ctx.hold_days
+                    .unwrap_or(didhub_core::assignment::DEFAULT_HOLD_DAYS),
+            );
             state
                 .start_background()
                 .await
@@ -508,7 +510,7 @@ async fn run(cli: Cli) -> Result<()> {
             let store = Store::open(&ctx.store_cfg)
                 .await
                 .context("opening the database")?;
-            let r = command(&store, cmd, chrono::Duration::days(ctx.hold_days)).await;
+            let r = command(&store, cmd, ctx.hold_days).await;
             store.close().await;
             r
         }
@@ -776,12 +778,35 @@ async fn export_to_file(store: &Store, f: &DidFilter, path: &std::path::Path) ->
     written
 }
 
-async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> {
+/// The hold period a command applies: the one the server recorded at its start (its
+/// configuration decides, whichever process makes the change), else this process's
+/// configuration, else the default. A different value configured here is reported, not used.
+async fn hold_period(store: &Store, configured: Option<i64>) -> Result<chrono::Duration> {
+    let recorded = store.recorded_hold_days().await?;
+    if let (Some(r), Some(c)) = (recorded, configured) {
+        if r != c {
+            eprintln!(
+                "warning: hold_days is {c} here but {r} in the server's configuration \
+                 (recorded when it started); {r} applies"
+            );
+        }
+    }
+    Ok(chrono::Duration::days(
+        recorded
+            .or(configured)
+            .unwrap_or(didhub_core::assignment::DEFAULT_HOLD_DAYS),
+    ))
+}
+
+async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<()> {
     let actor = Actor::cli();
     match cmd {
         Cmd::Users { cmd } => accounts::users(store, &actor, cmd).await,
         Cmd::Packages { cmd } => assign_cli::packages(store, &actor, cmd).await,
-        Cmd::ClientPackages { cmd } => assign_cli::client_packages(store, &actor, cmd, hold).await,
+        Cmd::ClientPackages { cmd } => {
+            let hold = hold_period(store, hold_days).await?;
+            assign_cli::client_packages(store, &actor, cmd, hold).await
+        }
         Cmd::Route { number } => assign_cli::route(store, &number).await,
         Cmd::Partners { cmd } => accounts::partners(store, &actor, cmd).await,
         Cmd::Customers { cmd } => accounts::customers(store, &actor, cmd).await,

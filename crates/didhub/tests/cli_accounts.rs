@@ -448,3 +448,68 @@ fn a_package_starting_later_is_pending_and_does_not_route() {
         assert!(!r.success() && r.stderr.contains("start date"), "{}", r.stderr);
     });
 }
+
+/// The hold period is the server's: `serve` records its configured `hold_days` when it starts,
+/// and a command line change made without that configuration (even with another value of its
+/// own, which it reports) holds DIDs for the server's period.
+#[test]
+fn the_hold_period_is_the_servers() {
+    each_backend(|db| {
+        let cfg = db.write("server.toml", "hold_days = 7\n");
+        let mut server = db
+            .std_command()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let a = db.run(&["audit", "--action", "setting.update"]);
+            if a.success() && a.stdout.contains("hold_days") {
+                assert!(a.stdout.contains("[null,7]"), "{}", a.stdout);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the server never recorded its hold period");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+
+        db.ok(&["partners", "create", "Reseller"]);
+        let customer = first_field(
+            &db.ok(&["customers", "create", "--partner", "reseller", "ACME"])
+                .stdout,
+        );
+        db.ok(&["operators", "create", "Op"]);
+        db.ok(&["dids", "create", "+442079460100", "--operator", "Op"]);
+        db.ok(&["packages", "create", "Five", "--allowance", "5"]);
+        let cp: Value = serde_json::from_str(
+            &db.ok(&[
+                "client-packages", "create", "--customer", &customer, "--package", "five",
+                "--start", "2026-01-01",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        let cp = cp["id"].as_str().unwrap().to_string();
+        db.ok(&[
+            "client-packages", "assign", &cp, "+442079460100", "--destination",
+            "sip:acme@pbx.example.com",
+        ]);
+        let r = db.ok(&["client-packages", "set-state", &cp, "inactive", "--hold-days", "3"]);
+        assert!(
+            r.stderr.contains("hold_days is 3 here but 7"),
+            "the difference is reported: {}",
+            r.stderr
+        );
+        let listed = db.ok(&["dids", "list", "--json"]).stdout;
+        let d: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+        assert_eq!(d["status"], "hold", "{d}");
+        let until: chrono::DateTime<chrono::Utc> =
+            d["hold_until"].as_str().unwrap().parse().unwrap();
+        let days = (until - chrono::Utc::now()).num_minutes() as f64 / 1440.0;
+        assert!((6.9..=7.0).contains(&days), "held for {days} days, not the server's 7");
+    });
+}
