@@ -27,7 +27,10 @@ pub enum AssignmentError {
     UnknownState(String),
     #[error("a terminated client package cannot change state")]
     Terminated,
-    #[error("pending is not set: an active client package is pending until its start date; set active, inactive or terminated")]
+    #[error(
+        "pending is not set: an active client package is pending until its start date; \
+         set active, inactive or terminated"
+    )]
     PendingIsRead,
     #[error("the client package is {0}; DIDs are assigned under an active package only")]
     NotActive(PackageState),
@@ -625,7 +628,10 @@ mod tests {
                 .as_deref(),
             Some("hold")
         );
-        assert_eq!(route("+1", None, false).reason.as_deref(), Some("not_in_service"));
+        assert_eq!(
+            route("+1", None, false).reason.as_deref(),
+            Some("not_in_service")
+        );
         assert_eq!(
             route("+1", Some((DidStatus::InStock, None)), false)
                 .reason
@@ -661,7 +667,13 @@ mod tests {
             assert_eq!(package_state(set, d("2030-01-01"), today), set);
         }
         // Pending is read, never set.
-        assert_eq!(Active.check_change(Pending), Err(AssignmentError::PendingIsRead));
-        assert_eq!(Inactive.check_change(Pending), Err(AssignmentError::PendingIsRead));
+        assert_eq!(
+            Active.check_change(Pending),
+            Err(AssignmentError::PendingIsRead)
+        );
+        assert_eq!(
+            Inactive.check_change(Pending),
+            Err(AssignmentError::PendingIsRead)
+        );
     }
 }

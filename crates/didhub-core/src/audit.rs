@@ -39,7 +39,9 @@ mod tests {
     proptest! {
         /// Each field is listed exactly when its two values differ, with both values.
         #[test]
-        fn a_field_is_listed_iff_it_changed(pairs in proptest::collection::btree_map("[a-z]{1,8}", (0u8..3, 0u8..3), 0..8)) {
+        fn a_field_is_listed_iff_it_changed(
+            pairs in proptest::collection::btree_map("[a-z]{1,8}", (0u8..3, 0u8..3), 0..8),
+        ) {
             let d = diff(pairs.iter().map(|(k, (a, b))| (k.as_str(), json!(a), json!(b))));
             let m = d.as_object().unwrap();
             for (k, (a, b)) in &pairs {

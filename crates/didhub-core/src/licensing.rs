@@ -364,14 +364,25 @@ mod tests {
         let price = Decimal::new(120000, 2);
         let charge = quote(TermKind::Yearly, d("2020-05-15"), d("2020-08-10"), price, 2).unwrap();
         let c = |day: &str| {
-            credit(TermKind::Yearly, d("2020-05-15"), d("2020-08-10"), d(day), price, 2).unwrap()
+            credit(
+                TermKind::Yearly,
+                d("2020-05-15"),
+                d("2020-08-10"),
+                d(day),
+                price,
+                2,
+            )
+            .unwrap()
         };
         // Cancelled before it began or on its first day: the whole charge back.
         assert_eq!(c("2020-06-01").amount, charge.amount);
         assert_eq!(c("2020-08-10").amount, charge.amount);
         // 2021-01-01: 134 of 365 days left, 1200 × 134 / 365 = 440.547… → 440.55.
         let q = c("2021-01-01");
-        assert_eq!((q.days, q.period_days, q.amount.to_string()), (134, 365, "440.55".into()));
+        assert_eq!(
+            (q.days, q.period_days, q.amount.to_string()),
+            (134, 365, "440.55".into())
+        );
         // On or after the expiry nothing is left.
         assert_eq!(c("2021-05-15").amount, Decimal::ZERO);
         assert_eq!(c("2022-01-01").days, 0);
@@ -382,7 +393,14 @@ mod tests {
         /// whole charge before it began, nothing after the expiry, and equal to `quote` from
         /// the cancellation day in between.
         #[test]
-        fn credit_is_the_charge_rule_on_the_days_left(t in term(), start in date(), from_off in 0i64..2000, day_off in -100i64..2200, minor in 0u32..=3, units in 0i64..10_000_000) {
+        fn credit_is_the_charge_rule_on_the_days_left(
+            t in term(),
+            start in date(),
+            from_off in 0i64..2000,
+            day_off in -100i64..2200,
+            minor in 0u32..=3,
+            units in 0i64..10_000_000,
+        ) {
             let price = Decimal::new(units, minor);
             let exp = t.expiry(start).unwrap();
             let total = (exp - start).num_days();

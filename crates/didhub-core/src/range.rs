@@ -9,21 +9,32 @@ pub const MAX_RANGE: u64 = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RangeError {
-    #[error("range end {last} has more digits than its start {first} ({last_len} against {first_len}); write both ends in full with the same number of digits, or the second end as the last digits of the first (+442079460400-499)")]
+    #[error(
+        "range end {last} has more digits than its start {first} ({last_len} against \
+         {first_len}); write both ends in full with the same number of digits, or the second \
+         end as the last digits of the first (+442079460400-499)"
+    )]
     LengthMismatch {
         first: String,
         last: String,
         first_len: usize,
         last_len: usize,
     },
-    #[error("range end {last} is written with '+' but has fewer digits than its start {first} ({last_len} against {first_len}); write both ends in full, or the second end as the last digits of the first without '+'")]
+    #[error(
+        "range end {last} is written with '+' but has fewer digits than its start {first} \
+         ({last_len} against {first_len}); write both ends in full, or the second end as the \
+         last digits of the first without '+'"
+    )]
     ShortWithPlus {
         first: String,
         last: String,
         first_len: usize,
         last_len: usize,
     },
-    #[error("range end {last}{} is lower than its start {first}", .read_as.as_ref().map(|r| format!(" (read as {r})")).unwrap_or_default())]
+    #[error(
+        "range end {last}{} is lower than its start {first}",
+        .read_as.as_ref().map(|r| format!(" (read as {r})")).unwrap_or_default()
+    )]
     Reversed {
         first: String,
         last: String,
@@ -212,10 +223,7 @@ pub fn read(input: &str, default_country: Option<Country>) -> Entry<'_> {
         && !r.contains('-')
         && r.chars().all(|c| c.is_ascii_digit() || c == ' ')
         && digit_count(r) < digit_count(l);
-    if short
-        && classify(l, default_country).is_ok()
-        && classify(s, default_country).is_err()
-    {
+    if short && classify(l, default_country).is_ok() && classify(s, default_country).is_err() {
         return Entry::Range { first: l, last: r };
     }
     entry
@@ -351,10 +359,7 @@ mod tests {
         let gb = Country::parse("GB").ok();
         assert_eq!(classify_entry("020 7946 0400-0499", gb).unwrap(), long);
         assert_eq!(classify_entry("02079460400-499", gb).unwrap(), long);
-        assert_eq!(
-            classify_entry("+442079460080-0081", None).unwrap().len(),
-            2
-        );
+        assert_eq!(classify_entry("+442079460080-0081", None).unwrap().len(), 2);
         // A valid number with one dash stays that number.
         for one in ["+1 212 555-0100", "+44 20 7946-0018", "020 7946-0018"] {
             assert_eq!(read(one, gb), Entry::Single(one), "{one}");

@@ -349,7 +349,11 @@ mod tests {
         }]);
         let before = t.lookup_on(N, start.pred_opt().unwrap());
         assert_eq!(
-            (before.reachable, before.destination, before.reason.as_deref()),
+            (
+                before.reachable,
+                before.destination,
+                before.reason.as_deref()
+            ),
             (false, None, Some("pending"))
         );
         let on = t.lookup_on(N, start);
@@ -364,7 +368,9 @@ mod tests {
         let seen = t.generation.load(Ordering::SeqCst);
         t.merge(vec![r], seen, None, Utc::now(), None);
         assert_eq!(
-            t.lookup_on(other, start.pred_opt().unwrap()).reason.as_deref(),
+            t.lookup_on(other, start.pred_opt().unwrap())
+                .reason
+                .as_deref(),
             Some("pending")
         );
         assert!(t.lookup_on(other, start).reachable);

@@ -918,17 +918,45 @@ async fn customer_active_story(app: &TestApp) {
     let today = chrono::Utc::now().date_naive();
     let pa = s.create_partner(&sys, "P").await.unwrap().id;
     let mut seen = BTreeSet::new();
-    let cases: &[&[i64]] = &[&[], &[-400], &[-40], &[-31], &[-30], &[-29], &[-1], &[0], &[1], &[30], &[-400, 0], &[-40, 5]];
+    let cases: &[&[i64]] = &[
+        &[],
+        &[-400],
+        &[-40],
+        &[-31],
+        &[-30],
+        &[-29],
+        &[-1],
+        &[0],
+        &[1],
+        &[30],
+        &[-400, 0],
+        &[-40, 5],
+    ];
     for (i, offsets) in cases.iter().enumerate() {
-        let c = s.create_customer(&sys, Scope::All, pa, &format!("C{i}")).await.unwrap();
+        let c = s
+            .create_customer(&sys, Scope::All, pa, &format!("C{i}"))
+            .await
+            .unwrap();
         let mut periods = Vec::new();
         for (j, off) in offsets.iter().enumerate() {
             let pbx = s
-                .create_pbx(&sys, Scope::All, c.id, &NewPbx { name: "P".into(), serial_number: format!("SN-{i}-{j}"), region: None })
+                .create_pbx(
+                    &sys,
+                    Scope::All,
+                    c.id,
+                    &NewPbx {
+                        name: "P".into(),
+                        serial_number: format!("SN-{i}-{j}"),
+                        region: None,
+                    },
+                )
                 .await
                 .unwrap();
             let start = today + chrono::Duration::days(*off);
-            let l = s.set_license(&sys, Scope::All, pbx.id, TermKind::Monthly, start).await.unwrap();
+            let l = s
+                .set_license(&sys, Scope::All, pbx.id, TermKind::Monthly, start)
+                .await
+                .unwrap();
             periods.push((l.period_start, l.expires));
         }
         let want = customer_active(periods.iter().copied(), today);
@@ -953,35 +981,92 @@ async fn cancel_service_story(app: &TestApp) {
     let s = &app.store;
     let today = chrono::Utc::now().date_naive();
     let pa = s.create_partner(&sys, "P").await.unwrap().id;
-    let ca = s.create_customer(&sys, Scope::All, pa, "C").await.unwrap().id;
-    let new_pbx = |serial: &'static str| NewPbx { name: "HQ".into(), serial_number: serial.into(), region: None };
-    let pbx = s.create_pbx(&sys, Scope::All, ca, &new_pbx("SN-C")).await.unwrap().id;
-    let other = s.create_pbx(&sys, Scope::All, ca, &new_pbx("SN-D")).await.unwrap().id;
+    let ca = s
+        .create_customer(&sys, Scope::All, pa, "C")
+        .await
+        .unwrap()
+        .id;
+    let new_pbx = |serial: &'static str| NewPbx {
+        name: "HQ".into(),
+        serial_number: serial.into(),
+        region: None,
+    };
+    let pbx = s
+        .create_pbx(&sys, Scope::All, ca, &new_pbx("SN-C"))
+        .await
+        .unwrap()
+        .id;
+    let other = s
+        .create_pbx(&sys, Scope::All, ca, &new_pbx("SN-D"))
+        .await
+        .unwrap()
+        .id;
     let (st, _) = app.post_json("/api/v1/service-kinds", &json!({"code": "sip_trunk", "name": "SIP trunk", "prices": [{"term_kind": "yearly", "currency": "EUR", "amount": "1200.00"}]})).await;
     assert_eq!(st, 201);
-    s.set_license(&sys, Scope::All, pbx, TermKind::Yearly, today - chrono::Duration::days(30)).await.unwrap();
+    s.set_license(
+        &sys,
+        Scope::All,
+        pbx,
+        TermKind::Yearly,
+        today - chrono::Duration::days(30),
+    )
+    .await
+    .unwrap();
     // One service that started ten days ago, one that starts in five days.
     let mut ids = Vec::new();
     for off in [-10, 5] {
         let start = today + chrono::Duration::days(off);
-        let (st, v) = app.post_json(&format!("/api/v1/pbxs/{pbx}/services"), &json!({"kind": "sip_trunk", "currency": "EUR", "service_start": start})).await;
+        let (st, v) = app
+            .post_json(
+                &format!("/api/v1/pbxs/{pbx}/services"),
+                &json!({"kind": "sip_trunk", "currency": "EUR", "service_start": start}),
+            )
+            .await;
         assert_eq!(st, 201, "{v}");
         ids.push(v["service"]["id"].as_str().unwrap().to_string());
     }
     // Renewed: each service also has the next period's full charge.
-    let (st, _) = app.post_json(&format!("/api/v1/pbxs/{pbx}/license/renew"), &json!({})).await;
+    let (st, _) = app
+        .post_json(&format!("/api/v1/pbxs/{pbx}/license/renew"), &json!({}))
+        .await;
     assert_eq!(st, 200);
-    assert_eq!(app.delete(&format!("/api/v1/pbxs/{pbx}")).send().await.unwrap().status(), 409);
+    assert_eq!(
+        app.delete(&format!("/api/v1/pbxs/{pbx}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
     // Another PBX does not have it.
-    let r = app.delete(&format!("/api/v1/pbxs/{other}/services/{}", ids[0])).send().await.unwrap();
+    let r = app
+        .delete(&format!("/api/v1/pbxs/{other}/services/{}", ids[0]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let (_, before) = app.get_json(&format!("/api/v1/pbxs/{pbx}/services")).await;
     for (i, id) in ids.iter().enumerate() {
-        let service = before.as_array().unwrap().iter().find(|x| x["id"] == id.as_str()).unwrap().clone();
+        let service = before
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id.as_str())
+            .unwrap()
+            .clone();
         let r = if i == 0 {
-            app.delete(&format!("/api/v1/pbxs/{pbx}/services/{id}?reason=customer%20left")).send().await.unwrap()
+            app.delete(&format!(
+                "/api/v1/pbxs/{pbx}/services/{id}?reason=customer%20left"
+            ))
+            .send()
+            .await
+            .unwrap()
         } else {
-            app.delete(&format!("/api/v1/pbxs/{pbx}/services/{id}")).json(&json!({"reason": "customer left"})).send().await.unwrap()
+            app.delete(&format!("/api/v1/pbxs/{pbx}/services/{id}"))
+                .json(&json!({"reason": "customer left"}))
+                .send()
+                .await
+                .unwrap()
         };
         assert_eq!(r.status(), 200);
         let c: Value = r.json().await.unwrap();
@@ -989,22 +1074,49 @@ async fn cancel_service_story(app: &TestApp) {
         // The core rule on each charge, from the charges as they were.
         let mut want = Vec::new();
         for ch in service["charges"].as_array().unwrap() {
-            let date = |k: &str| ch[k].as_str().unwrap().parse::<chrono::NaiveDate>().unwrap();
+            let date = |k: &str| {
+                ch[k]
+                    .as_str()
+                    .unwrap()
+                    .parse::<chrono::NaiveDate>()
+                    .unwrap()
+            };
             let list: Decimal = ch["list_price"].as_str().unwrap().parse().unwrap();
-            let q = credit(TermKind::Yearly, date("period_start"), date("charged_from"), day, list, 2).unwrap();
+            let q = credit(
+                TermKind::Yearly,
+                date("period_start"),
+                date("charged_from"),
+                day,
+                list,
+                2,
+            )
+            .unwrap();
             if q.days > 0 {
                 want.push(q.amount);
             }
         }
         assert_eq!(want.len(), 2, "both periods have days left: {c}");
-        let got: Vec<Decimal> = c["credits"].as_array().unwrap().iter().map(|x| x["amount"].as_str().unwrap().parse().unwrap()).collect();
+        let got: Vec<Decimal> = c["credits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["amount"].as_str().unwrap().parse().unwrap())
+            .collect();
         assert_eq!(got, want, "{c}");
         let total: Decimal = want.iter().copied().sum();
-        assert_eq!(c["credit"].as_str().unwrap().parse::<Decimal>().unwrap(), total);
+        assert_eq!(
+            c["credit"].as_str().unwrap().parse::<Decimal>().unwrap(),
+            total
+        );
         assert_eq!(c["service"], service);
         if i == 1 {
             // Not begun: the whole of both charges comes back.
-            let charged: Decimal = service["charges"].as_array().unwrap().iter().map(|x| x["amount"].as_str().unwrap().parse::<Decimal>().unwrap()).sum();
+            let charged: Decimal = service["charges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["amount"].as_str().unwrap().parse::<Decimal>().unwrap())
+                .sum();
             assert_eq!(total, charged);
         }
         let e = newest_entry(app, "service.cancel").await;
@@ -1014,17 +1126,35 @@ async fn cancel_service_story(app: &TestApp) {
         assert_eq!(e["changes"]["credit"], total.to_string());
         assert_eq!(e["changes"]["credits"], c["credits"]);
         // Gone, once.
-        let r = app.delete(&format!("/api/v1/pbxs/{pbx}/services/{id}")).send().await.unwrap();
+        let r = app
+            .delete(&format!("/api/v1/pbxs/{pbx}/services/{id}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 404);
     }
-    assert_eq!(app.get_json(&format!("/api/v1/pbxs/{pbx}/services")).await.1, json!([]));
-    assert_eq!(app.delete(&format!("/api/v1/pbxs/{pbx}")).send().await.unwrap().status(), 204);
+    assert_eq!(
+        app.get_json(&format!("/api/v1/pbxs/{pbx}/services"))
+            .await
+            .1,
+        json!([])
+    );
+    assert_eq!(
+        app.delete(&format!("/api/v1/pbxs/{pbx}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
 }
 both_backends!(cancel_service, cancel_service_story);
 
 /// The newest audit entry with this action.
 async fn newest_entry(app: &TestApp, action: &str) -> Value {
-    let (_, a) = app.get_json(&format!("/api/v1/audit?action={action}")).await;
+    let (_, a) = app
+        .get_json(&format!("/api/v1/audit?action={action}"))
+        .await;
     a["items"][0].clone()
 }
 
@@ -1073,7 +1203,10 @@ async fn edit_entries_list_only_changes_story(app: &TestApp) {
         "the term kind did not change"
     );
 }
-both_backends!(edit_entries_list_only_changes, edit_entries_list_only_changes_story);
+both_backends!(
+    edit_entries_list_only_changes,
+    edit_entries_list_only_changes_story
+);
 
 /// A method a route does not take is `405` with `Allow`, with or without credentials (the
 /// handler never runs); a path that is no route is `404`.

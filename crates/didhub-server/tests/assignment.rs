@@ -202,10 +202,19 @@ async fn pending_packages_story(app: &TestApp) {
             )
             .await;
         assert_eq!(st, 201, "{cp}");
-        let want = if not_started(*start, today) { "pending" } else { "active" };
+        let want = if not_started(*start, today) {
+            "pending"
+        } else {
+            "active"
+        };
         assert_eq!(cp["state"], want, "start {start}");
         let cp = cp["id"].as_str().unwrap().to_string();
-        assert_eq!(app.get_json(&format!("/api/v1/client-packages/{cp}")).await.1["state"], want);
+        assert_eq!(
+            app.get_json(&format!("/api/v1/client-packages/{cp}"))
+                .await
+                .1["state"],
+            want
+        );
         let (st, v) = app
             .post_json(
                 &format!("/api/v1/client-packages/{cp}/dids"),
@@ -229,12 +238,19 @@ async fn pending_packages_story(app: &TestApp) {
             let r = route(app, d["number"].as_str().unwrap()).await;
             if didhub_core::assignment::not_started(*start, today) {
                 assert_eq!(
-                    (r["reachable"].as_bool(), r["reason"].as_str(), r["destination"].is_null()),
+                    (
+                        r["reachable"].as_bool(),
+                        r["reason"].as_str(),
+                        r["destination"].is_null()
+                    ),
                     (Some(false), Some("pending"), true),
                     "start {start}: {r}"
                 );
             } else {
-                assert_eq!(r["destination"], "sip:later@pbx.example.com", "start {start}: {r}");
+                assert_eq!(
+                    r["destination"], "sip:later@pbx.example.com",
+                    "start {start}: {r}"
+                );
             }
         }
         let r = route(app, "+442079464205").await;
@@ -245,8 +261,15 @@ async fn pending_packages_story(app: &TestApp) {
     let rows = app.store.routing_changes(None, today).await.unwrap();
     let mut checked = 0;
     for (start, d) in starts.iter().zip(&dids) {
-        let row = rows.iter().find(|r| r.0 == d["number"].as_str().unwrap()).unwrap();
-        assert_eq!(row.4, not_started(*start, today).then_some(*start), "start {start}");
+        let row = rows
+            .iter()
+            .find(|r| r.0 == d["number"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            row.4,
+            not_started(*start, today).then_some(*start),
+            "start {start}"
+        );
         checked += 1;
     }
     assert_eq!(checked, 4);
@@ -294,7 +317,13 @@ async fn hold_days_recorded_story(app: &TestApp) {
         .iter()
         .map(|e| &e["changes"])
         .collect();
-    assert_eq!(changes, [&json!({"value": [default, 7]}), &json!({"value": [null, default]})]);
+    assert_eq!(
+        changes,
+        [
+            &json!({"value": [default, 7]}),
+            &json!({"value": [null, default]})
+        ]
+    );
 }
 both_backends!(hold_days_recorded, hold_days_recorded_story);
 

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use didhub_core::assignment::{
-    hold_ended, not_started, on_package_state, package_state, Destination, HoldAction,
-    PackageRule, PackageState,
+    hold_ended, not_started, on_package_state, package_state, Destination, HoldAction, PackageRule,
+    PackageState,
 };
 use didhub_core::did::{name, optional_text, DidStatus};
 use didhub_core::licensing::TermKind;
@@ -716,7 +716,8 @@ impl Store {
             sql.push(" AND cp.customer_id = ").bind(Param::Uuid(c));
         }
         sql.push(" ORDER BY cp.id");
-        let rows: Vec<ClientPackage> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
+        let rows: Vec<ClientPackage> =
+            on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
         let today = Utc::now().date_naive();
         Ok(rows.into_iter().map(|cp| cp.read_on(today)).collect())
     }

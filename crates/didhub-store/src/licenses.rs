@@ -464,35 +464,45 @@ impl Store {
             // The license row first, as a renewal takes it before it reads the services: a
             // renewal running now either renews this service before we read its charges, or
             // waits and no longer finds it.
-            let lock = tx.row_lock(" FOR UPDATE");
-            on_tx!(&mut tx, c => sqlx::query(&format!("SELECT pbx_id FROM licenses WHERE pbx_id = $1{lock}")).bind(pbx_id).execute(&mut *c).await?.rows_affected());
+            let lock = format!(
+                "SELECT pbx_id FROM licenses WHERE pbx_id = $1{}",
+                tx.row_lock(" FOR UPDATE")
+            );
+            on_tx!(&mut tx, c => sqlx::query(&lock).bind(pbx_id).execute(&mut *c).await?.rows_affected());
             // Read in the transaction, after the lock: the service and its charges as they are.
-            let service = self.service_in(&mut tx, pbx_id, service_id).await?
+            let service = self
+                .service_in(&mut tx, pbx_id, service_id)
+                .await?
                 .ok_or_else(|| StoreError::not_found("service of this PBX", service_id))?;
-            let cur = currency(&service.currency).map_err(|e| StoreError::invalid("currency", e))?;
             // "Today" read once: the day credited is the day recorded.
             let day = Utc::now().date_naive();
-            let mut credits = Vec::new();
-            for ch in &service.charges {
-                let c = didhub_core::licensing::credit(service.term_kind, ch.period_start, ch.charged_from, day, ch.list_price, minor_units(cur))
-                    .map_err(|e| StoreError::Conflict(format!("service {service_id} cannot be credited: {e}")))?;
-                if c.days > 0 {
-                    credits.push(Credit { period_start: ch.period_start, expires: c.expires, days: c.days, period_days: c.period_days, list_price: ch.list_price, amount: c.amount });
-                }
-            }
+            let (credits, cur) = credits_of(&service, day)?;
             let total: Decimal = credits.iter().map(|c| c.amount).sum();
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM service_charges WHERE service_id = $1").bind(service_id).execute(&mut *c).await?.rows_affected());
-            let n = on_tx!(&mut tx, c => sqlx::query("DELETE FROM services WHERE id = $1 AND pbx_id = $2").bind(service_id).bind(pbx_id).execute(&mut *c).await?.rows_affected());
+            on_tx!(&mut tx, c => sqlx::query("DELETE FROM service_charges WHERE service_id = $1")
+                .bind(service_id).execute(&mut *c).await?.rows_affected());
+            let n = on_tx!(&mut tx, c => sqlx::query("DELETE FROM services WHERE id = $1 AND pbx_id = $2")
+                .bind(service_id).bind(pbx_id).execute(&mut *c).await?.rows_affected());
             if n != 1 {
                 return Err(StoreError::Raced { entity: "service", id: service_id });
             }
-            let out = Cancelled { service, cancelled_on: day, credits, credit: total, currency: cur.code().to_string() };
-            let mut changes = serde_json::to_value(&out).unwrap_or_default();
-            if let Some(m) = changes.as_object_mut() {
-                // Amounts as decimal strings, as a charge's are.
-                m.insert("credit".into(), json!(total.to_string()));
-            }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "service.cancel", entity: "pbx", entity_id: Some(pbx_id), subject: Some(pbx.serial_number.clone()), changes, reason: reason.as_deref() }).await?;
+            let out = Cancelled {
+                service,
+                cancelled_on: day,
+                credits,
+                credit: total,
+                currency: cur,
+            };
+            let entry = AuditWrite {
+                id: None,
+                actor,
+                action: "service.cancel",
+                entity: "pbx",
+                entity_id: Some(pbx_id),
+                subject: Some(pbx.serial_number.clone()),
+                changes: serde_json::to_value(&out).unwrap_or_default(),
+                reason: reason.as_deref(),
+            };
+            write_audit(&mut tx, entry).await?;
             tx.commit().await?;
             Ok(out)
         })
@@ -507,9 +517,11 @@ impl Store {
         id: Uuid,
     ) -> Result<Option<Service>> {
         let sql = format!("{SERVICE_SELECT} WHERE s.pbx_id = $1 AND s.id = $2");
-        let row: Option<ServiceRow> = on_tx!(tx, c => sqlx::query_as(&sql).bind(pbx_id).bind(id).fetch_optional(&mut *c).await?);
+        let row: Option<ServiceRow> = on_tx!(tx, c => sqlx::query_as(&sql)
+            .bind(pbx_id).bind(id).fetch_optional(&mut *c).await?);
         let Some(row) = row else { return Ok(None) };
-        let charges: Vec<ChargeRow> = on_tx!(tx, c => sqlx::query_as(CHARGE_SELECT).bind(id).fetch_all(&mut *c).await?);
+        let charges: Vec<ChargeRow> =
+            on_tx!(tx, c => sqlx::query_as(CHARGE_SELECT).bind(id).fetch_all(&mut *c).await?);
         Ok(Some(service_of(row, charges)))
     }
 
@@ -557,6 +569,37 @@ type ChargeRow = (
     String,
     String,
 );
+
+/// The credit of each charge of `service` whose period has days left on `day`
+/// (`didhub_core::licensing::credit`), and the service's currency code.
+fn credits_of(service: &Service, day: NaiveDate) -> Result<(Vec<Credit>, String)> {
+    let cur = currency(&service.currency).map_err(|e| StoreError::invalid("currency", e))?;
+    let mut credits = Vec::new();
+    for ch in &service.charges {
+        let c = didhub_core::licensing::credit(
+            service.term_kind,
+            ch.period_start,
+            ch.charged_from,
+            day,
+            ch.list_price,
+            minor_units(cur),
+        )
+        .map_err(|e| {
+            StoreError::Conflict(format!("service {} cannot be credited: {e}", service.id))
+        })?;
+        if c.days > 0 {
+            credits.push(Credit {
+                period_start: ch.period_start,
+                expires: c.expires,
+                days: c.days,
+                period_days: c.period_days,
+                list_price: ch.list_price,
+                amount: c.amount,
+            });
+        }
+    }
+    Ok((credits, cur.code().to_string()))
+}
 
 fn service_of(row: ServiceRow, charges: Vec<ChargeRow>) -> Service {
     let (id, pbx_id, kind, t, cur, start, expires, created_at) = row;

@@ -10,6 +10,9 @@ use crate::{now, on, retry, Actor, Result, Store, StoreError};
 
 const HOLD_DAYS: &str = "hold_days";
 
+const UPSERT: &str = "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
 impl Store {
     /// Records the server's hold period (`didhub serve` at start). A change of the value is an
     /// audit entry (`setting.update`, subject `hold_days`).
@@ -17,16 +20,29 @@ impl Store {
         let value = days.to_string();
         retry(|| async {
             let mut tx = self.begin().await?;
-            let lock = tx.row_lock(" FOR UPDATE");
-            let was: Option<String> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("SELECT value FROM settings WHERE key = $1{lock}")).bind(HOLD_DAYS).fetch_optional(&mut *c).await?);
+            let read = format!(
+                "SELECT value FROM settings WHERE key = $1{}",
+                tx.row_lock(" FOR UPDATE")
+            );
+            let was: Option<String> = on_tx!(&mut tx, c => sqlx::query_scalar(&read)
+                .bind(HOLD_DAYS).fetch_optional(&mut *c).await?);
             if was.as_deref() == Some(value.as_str()) {
                 return Ok(());
             }
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at")
+            on_tx!(&mut tx, c => sqlx::query(UPSERT)
                 .bind(HOLD_DAYS).bind(&value).bind(now()).execute(&mut *c).await?.rows_affected());
             let was: Option<i64> = was.and_then(|v| v.parse().ok());
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "setting.update", entity: "setting", entity_id: None, subject: Some(HOLD_DAYS.into()),
-                changes: didhub_core::audit::diff([("value", json!(was), json!(days))]), reason: None }).await?;
+            let entry = AuditWrite {
+                id: None,
+                actor,
+                action: "setting.update",
+                entity: "setting",
+                entity_id: None,
+                subject: Some(HOLD_DAYS.into()),
+                changes: didhub_core::audit::diff([("value", json!(was), json!(days))]),
+                reason: None,
+            };
+            write_audit(&mut tx, entry).await?;
             tx.commit().await
         })
         .await
@@ -34,10 +50,12 @@ impl Store {
 
     /// The hold period the server recorded at its last start, if one has run on this database.
     pub async fn recorded_hold_days(&self) -> Result<Option<i64>> {
-        let v: Option<String> = on!(self, p => sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(HOLD_DAYS).fetch_optional(p).await?);
+        let v: Option<String> = on!(self, p => sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(HOLD_DAYS).fetch_optional(p).await?);
         v.map(|v| {
             v.parse().map_err(|_| {
-                StoreError::invalid(HOLD_DAYS, format!("the recorded hold period '{v}' is not a number of days"))
+                let why = format!("the recorded hold period '{v}' is not a number of days");
+                StoreError::invalid(HOLD_DAYS, why)
             })
         })
         .transpose()

@@ -371,30 +371,60 @@ fn cancelled_services_free_the_pbx() {
                 .stdout,
         );
         db.ok(&[
-            "pbxs", "create", "--customer", &customer, "--name", "HQ", "--serial", "SN-1",
+            "pbxs",
+            "create",
+            "--customer",
+            &customer,
+            "--name",
+            "HQ",
+            "--serial",
+            "SN-1",
         ]);
         let today = chrono::Utc::now().date_naive();
         let start = (today - chrono::Duration::days(30)).to_string();
         db.ok(&[
-            "pbxs", "set-license", "SN-1", "--term", "yearly", "--period-start", &start,
+            "pbxs",
+            "set-license",
+            "SN-1",
+            "--term",
+            "yearly",
+            "--period-start",
+            &start,
         ]);
         db.ok(&[
-            "service-kinds", "create", "sip_trunk", "--name", "SIP trunk", "--price",
+            "service-kinds",
+            "create",
+            "sip_trunk",
+            "--name",
+            "SIP trunk",
+            "--price",
             "yearly:EUR:1200.00",
         ]);
         for _ in 0..2 {
             db.ok(&["pbxs", "add-service", "SN-1", "--kind", "sip_trunk"]);
         }
         let r = db.run(&["pbxs", "delete", "SN-1"]);
-        assert!(!r.success() && r.stderr.contains("services"), "{}", r.stderr);
+        assert!(
+            !r.success() && r.stderr.contains("services"),
+            "{}",
+            r.stderr
+        );
         let r = db.run(&["pbxs", "cancel-service", "SN-1", "--kind", "sip_trunk"]);
         assert!(!r.success() && r.stderr.contains("--id"), "{}", r.stderr);
         let services: Value =
             serde_json::from_str(&db.ok(&["pbxs", "services", "SN-1"]).stdout).unwrap();
         let id = services[0]["id"].as_str().unwrap().to_string();
         let c: Value = serde_json::from_str(
-            &db.ok(&["pbxs", "cancel-service", "SN-1", "--id", &id, "--reason", "moved"])
-                .stdout,
+            &db.ok(&[
+                "pbxs",
+                "cancel-service",
+                "SN-1",
+                "--id",
+                &id,
+                "--reason",
+                "moved",
+            ])
+            .stdout,
         )
         .unwrap();
         // Started today: the whole charge comes back.
@@ -406,7 +436,14 @@ fn cancelled_services_free_the_pbx() {
         .unwrap();
         assert_eq!(c["currency"], "EUR");
         let audit = db.ok(&["audit", "--action", "service.cancel"]).stdout;
-        assert_eq!(audit.lines().filter(|l| l.contains("service.cancel")).count(), 2, "{audit}");
+        assert_eq!(
+            audit
+                .lines()
+                .filter(|l| l.contains("service.cancel"))
+                .count(),
+            2,
+            "{audit}"
+        );
         db.ok(&["pbxs", "delete", "SN-1"]);
         assert!(!db.ok(&["pbxs", "list"]).stdout.contains("SN-1"));
     });
@@ -426,8 +463,14 @@ fn a_package_starting_later_is_pending_and_does_not_route() {
         db.ok(&["packages", "create", "Later", "--allowance", "5"]);
         let cp: Value = serde_json::from_str(
             &db.ok(&[
-                "client-packages", "create", "--customer", &customer, "--package", "later",
-                "--start", "2030-01-01",
+                "client-packages",
+                "create",
+                "--customer",
+                &customer,
+                "--package",
+                "later",
+                "--start",
+                "2030-01-01",
             ])
             .stdout,
         )
@@ -435,7 +478,11 @@ fn a_package_starting_later_is_pending_and_does_not_route() {
         assert_eq!(cp["state"], "pending", "{cp}");
         let cp = cp["id"].as_str().unwrap().to_string();
         db.ok(&[
-            "client-packages", "assign", &cp, "+442079460100", "--destination",
+            "client-packages",
+            "assign",
+            &cp,
+            "+442079460100",
+            "--destination",
             "sip:acme@pbx.example.com",
         ]);
         let r: Value = serde_json::from_str(&db.ok(&["route", "+442079460100"]).stdout).unwrap();
@@ -445,7 +492,11 @@ fn a_package_starting_later_is_pending_and_does_not_route() {
             "{r}"
         );
         let r = db.run(&["client-packages", "set-state", &cp, "pending"]);
-        assert!(!r.success() && r.stderr.contains("start date"), "{}", r.stderr);
+        assert!(
+            !r.success() && r.stderr.contains("start date"),
+            "{}",
+            r.stderr
+        );
     });
 }
 
@@ -471,7 +522,10 @@ fn the_hold_period_is_the_servers() {
                 assert!(a.stdout.contains("[null,7]"), "{}", a.stdout);
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "the server never recorded its hold period");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server never recorded its hold period"
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let _ = server.kill();
@@ -487,18 +541,35 @@ fn the_hold_period_is_the_servers() {
         db.ok(&["packages", "create", "Five", "--allowance", "5"]);
         let cp: Value = serde_json::from_str(
             &db.ok(&[
-                "client-packages", "create", "--customer", &customer, "--package", "five",
-                "--start", "2026-01-01",
+                "client-packages",
+                "create",
+                "--customer",
+                &customer,
+                "--package",
+                "five",
+                "--start",
+                "2026-01-01",
             ])
             .stdout,
         )
         .unwrap();
         let cp = cp["id"].as_str().unwrap().to_string();
         db.ok(&[
-            "client-packages", "assign", &cp, "+442079460100", "--destination",
+            "client-packages",
+            "assign",
+            &cp,
+            "+442079460100",
+            "--destination",
             "sip:acme@pbx.example.com",
         ]);
-        let r = db.ok(&["client-packages", "set-state", &cp, "inactive", "--hold-days", "3"]);
+        let r = db.ok(&[
+            "client-packages",
+            "set-state",
+            &cp,
+            "inactive",
+            "--hold-days",
+            "3",
+        ]);
         assert!(
             r.stderr.contains("hold_days is 3 here but 7"),
             "the difference is reported: {}",
@@ -510,6 +581,9 @@ fn the_hold_period_is_the_servers() {
         let until: chrono::DateTime<chrono::Utc> =
             d["hold_until"].as_str().unwrap().parse().unwrap();
         let days = (until - chrono::Utc::now()).num_minutes() as f64 / 1440.0;
-        assert!((6.9..=7.0).contains(&days), "held for {days} days, not the server's 7");
+        assert!(
+            (6.9..=7.0).contains(&days),
+            "held for {days} days, not the server's 7"
+        );
     });
 }

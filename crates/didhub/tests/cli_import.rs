@@ -135,7 +135,10 @@ fn a_cell_may_hold_a_short_range() {
             "short.csv",
             "number\n+442079461600-609\n+44 20 7946 1700-1704\n020 7946 1800-0001\n",
         );
-        let r = db.import(&f, &["--operator", "Op", "--country", "GB", "--skip-invalid"]);
+        let r = db.import(
+            &f,
+            &["--operator", "Op", "--country", "GB", "--skip-invalid"],
+        );
         let report = r.json();
         assert_eq!(imported(&report), 15, "{report}");
         let want: Vec<String> = (0..10).map(|i| format!("+44207946160{i}")).collect();

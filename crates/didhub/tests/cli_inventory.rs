@@ -107,7 +107,13 @@ fn dids_create_takes_the_short_range_form() {
             "Op",
         ]);
         assert!(r.stdout.contains("created 15"), "{}", r.stdout);
-        let r = db.run(&["dids", "create", "+442079465300-+4420794653999", "--operator", "Op"]);
+        let r = db.run(&[
+            "dids",
+            "create",
+            "+442079465300-+4420794653999",
+            "--operator",
+            "Op",
+        ]);
         assert!(
             !r.success() && r.stderr.contains("more digits"),
             "{}",
