@@ -10,12 +10,15 @@ use crate::did::DidStatus;
 /// How long a DID stays on hold before it goes to its after-hold status, unless configured.
 pub const DEFAULT_HOLD_DAYS: i64 = 30;
 
+/// A client package's state. `active`, `inactive` and `terminated` are set; `pending` is read:
+/// an active package whose start date is still to come ([`package_state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PackageState {
     Active,
     Inactive,
     Terminated,
+    Pending,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +27,11 @@ pub enum AssignmentError {
     UnknownState(String),
     #[error("a terminated client package cannot change state")]
     Terminated,
+    #[error(
+        "pending is not set: an active client package is pending until its start date; \
+         set active, inactive or terminated"
+    )]
+    PendingIsRead,
     #[error("the client package is {0}; DIDs are assigned under an active package only")]
     NotActive(PackageState),
     #[error("{number} is {status}, not in stock")]
@@ -57,13 +65,17 @@ impl PackageState {
             PackageState::Active => "active",
             PackageState::Inactive => "inactive",
             PackageState::Terminated => "terminated",
+            PackageState::Pending => "pending",
         }
     }
 
     /// Terminated is final; any other change is allowed. `None`: already in that state, so
-    /// nothing changes (no audit entry, no new version).
+    /// nothing changes (no audit entry, no new version). `self` is the state as set (never
+    /// pending); pending cannot be set, it follows from the start date.
     pub fn check_change(self, to: PackageState) -> Result<Option<PackageState>, AssignmentError> {
-        if self == to {
+        if to == PackageState::Pending {
+            Err(AssignmentError::PendingIsRead)
+        } else if self == to {
             Ok(None)
         } else if self == PackageState::Terminated {
             Err(AssignmentError::Terminated)
@@ -86,8 +98,30 @@ impl FromStr for PackageState {
             "active" => Ok(PackageState::Active),
             "inactive" => Ok(PackageState::Inactive),
             "terminated" => Ok(PackageState::Terminated),
+            "pending" => Ok(PackageState::Pending),
             _ => Err(AssignmentError::UnknownState(s.trim().to_string())),
         }
+    }
+}
+
+/// Whether a client package starting on `start` has not started on `today` (UTC days).
+pub fn not_started(start: chrono::NaiveDate, today: chrono::NaiveDate) -> bool {
+    start > today
+}
+
+/// A client package's state on `today`, from the state set: an active package is `pending`
+/// until its start date, and its DIDs (assignable meanwhile) route as unreachable
+/// ([`route`]). It becomes active on the start date by itself: the state is read, not
+/// stored. Inactive and terminated are what they are, whatever the date.
+pub fn package_state(
+    set: PackageState,
+    start: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+) -> PackageState {
+    if set == PackageState::Active && not_started(start, today) {
+        PackageState::Pending
+    } else {
+        set
     }
 }
 
@@ -368,15 +402,18 @@ pub struct Route {
     pub reachable: bool,
     /// The destination when reachable.
     pub destination: Option<String>,
-    /// Why not, when unreachable: `hold`, `porting`, or `not_in_service` (not assigned to a
-    /// customer, or not a number of this provider).
+    /// Why not, when unreachable: `hold`, `pending` (its client package has not started),
+    /// `porting`, or `not_in_service` (not assigned to a customer, or not a number of this
+    /// provider).
     pub reason: Option<String>,
 }
 
-/// Routing: only an assigned DID with a destination is reachable.
-pub fn route(number: &str, known: Option<(DidStatus, Option<&str>)>) -> Route {
+/// Routing: only an assigned DID with a destination, whose client package has started
+/// (`pending`: it has not, see [`package_state`]), is reachable.
+pub fn route(number: &str, known: Option<(DidStatus, Option<&str>)>, pending: bool) -> Route {
     let (reachable, destination, reason) = match known {
         None => (false, None, Some("not_in_service")),
+        Some((DidStatus::Assigned, _)) if pending => (false, None, Some("pending")),
         Some((DidStatus::Assigned, Some(d))) => (true, Some(d.to_string()), None),
         Some((DidStatus::Hold, _)) => (false, None, Some("hold")),
         Some((DidStatus::Porting, _)) => (false, None, Some("porting")),
@@ -584,19 +621,59 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert!(route("+1", Some((DidStatus::Assigned, Some("sip:a@b")))).reachable);
+        assert!(route("+1", Some((DidStatus::Assigned, Some("sip:a@b"))), false).reachable);
         assert_eq!(
-            route("+1", Some((DidStatus::Hold, Some("sip:a@b"))))
+            route("+1", Some((DidStatus::Hold, Some("sip:a@b"))), false)
                 .reason
                 .as_deref(),
             Some("hold")
         );
-        assert_eq!(route("+1", None).reason.as_deref(), Some("not_in_service"));
         assert_eq!(
-            route("+1", Some((DidStatus::InStock, None)))
+            route("+1", None, false).reason.as_deref(),
+            Some("not_in_service")
+        );
+        assert_eq!(
+            route("+1", Some((DidStatus::InStock, None)), false)
                 .reason
                 .as_deref(),
             Some("not_in_service")
+        );
+        // Assigned under a package that has not started: unreachable, saying so.
+        let r = route("+1", Some((DidStatus::Assigned, Some("sip:a@b"))), true);
+        assert_eq!(
+            (r.reachable, r.destination, r.reason.as_deref()),
+            (false, None, Some("pending"))
+        );
+        // On hold it is on hold, whatever the start.
+        assert_eq!(
+            route("+1", Some((DidStatus::Hold, Some("sip:a@b"))), true)
+                .reason
+                .as_deref(),
+            Some("hold")
+        );
+    }
+
+    #[test]
+    fn pending_until_the_start_date() {
+        let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        let today = d("2026-03-10");
+        use PackageState::*;
+        assert_eq!(package_state(Active, d("2030-01-01"), today), Pending);
+        assert_eq!(package_state(Active, d("2026-03-11"), today), Pending);
+        // Active on the start date itself, and after.
+        assert_eq!(package_state(Active, today, today), Active);
+        assert_eq!(package_state(Active, d("2020-01-01"), today), Active);
+        for set in [Inactive, Terminated] {
+            assert_eq!(package_state(set, d("2030-01-01"), today), set);
+        }
+        // Pending is read, never set.
+        assert_eq!(
+            Active.check_change(Pending),
+            Err(AssignmentError::PendingIsRead)
+        );
+        assert_eq!(
+            Inactive.check_change(Pending),
+            Err(AssignmentError::PendingIsRead)
         );
     }
 }

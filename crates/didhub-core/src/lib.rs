@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod assignment;
+pub mod audit;
 pub mod blocks;
 pub mod did;
 pub mod import;

@@ -195,6 +195,32 @@ pub fn quote(
     })
 }
 
+/// The credit for a charge of a service cancelled on `day`: the days of the charge's period
+/// still to come (from `day`, or from `charged_from` when the charge had not begun yet) priced
+/// by [`quote`], the rule that made the charge, at the charge's list price. A charge whose
+/// period has ended leaves nothing (0 days). Cancelled on the day it was charged from, the
+/// credit is the charge: a service cancelled before it starts costs nothing.
+pub fn credit(
+    term: TermKind,
+    period_start: NaiveDate,
+    charged_from: NaiveDate,
+    day: NaiveDate,
+    price: Decimal,
+    minor_units: u32,
+) -> Result<Quote, LicenseError> {
+    let from = day.max(charged_from);
+    let expires = term.expiry(period_start)?;
+    if from >= expires {
+        return Ok(Quote {
+            expires,
+            days: 0,
+            period_days: (expires - period_start).num_days(),
+            amount: Decimal::ZERO,
+        });
+    }
+    quote(term, period_start, from, price, minor_units)
+}
+
 /// A license is active on `day` when its current period covers it.
 pub fn is_active(period_start: NaiveDate, expires: NaiveDate, day: NaiveDate) -> bool {
     period_start <= day && day < expires
@@ -205,14 +231,17 @@ pub fn renew(term: TermKind, expires: NaiveDate) -> Result<(NaiveDate, NaiveDate
     Ok((expires, term.expiry(expires)?))
 }
 
-/// Order states that count as confirmed for a customer to be active (ordering will add the
-/// states themselves).
-pub const CONFIRMED_ORDER_STATES: [&str; 3] = ["confirmed", "in_progress", "completed"];
-
-/// A customer is active with at least one confirmed order and one PBX with an active license:
-/// then it may order without a quote.
-pub fn customer_active(has_confirmed_order: bool, has_active_license: bool) -> bool {
-    has_confirmed_order && has_active_license
+/// A customer is active on `day` when at least one of its PBXs has a license active that day
+/// (`licenses`: each PBX license's period start and expiry). The seed's rule also asks for a
+/// confirmed order; nothing creates orders yet, so the ordering work adds that condition here
+/// when it brings orders.
+pub fn customer_active(
+    licenses: impl IntoIterator<Item = (NaiveDate, NaiveDate)>,
+    day: NaiveDate,
+) -> bool {
+    licenses
+        .into_iter()
+        .any(|(start, expires)| is_active(start, expires, day))
 }
 
 /// Services co-terminate with their PBX: the same term kind or nothing.
@@ -275,8 +304,19 @@ mod tests {
             d("2021-05-15"),
             d("2021-05-15")
         ));
-        assert!(!customer_active(true, false));
-        assert!(customer_active(true, true));
+        let day = d("2021-01-10");
+        assert!(!customer_active([], day));
+        // Expired, not yet begun: not active; one current license is enough.
+        let expired = (d("2019-05-15"), d("2020-05-15"));
+        let later = (d("2021-01-11"), d("2021-02-11"));
+        assert!(!customer_active([expired, later], day));
+        assert!(customer_active(
+            [expired, (d("2020-05-15"), d("2021-05-15")), later],
+            day
+        ));
+        // The period's first day counts, its expiry does not.
+        assert!(customer_active([(day, d("2021-02-10"))], day));
+        assert!(!customer_active([(d("2020-12-10"), day)], day));
     }
 
     #[test]
@@ -379,7 +419,66 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn seed_example_cancelled() {
+        let price = Decimal::new(120000, 2);
+        let charge = quote(TermKind::Yearly, d("2020-05-15"), d("2020-08-10"), price, 2).unwrap();
+        let c = |day: &str| {
+            credit(
+                TermKind::Yearly,
+                d("2020-05-15"),
+                d("2020-08-10"),
+                d(day),
+                price,
+                2,
+            )
+            .unwrap()
+        };
+        // Cancelled before it began or on its first day: the whole charge back.
+        assert_eq!(c("2020-06-01").amount, charge.amount);
+        assert_eq!(c("2020-08-10").amount, charge.amount);
+        // 2021-01-01: 134 of 365 days left, 1200 × 134 / 365 = 440.547… → 440.55.
+        let q = c("2021-01-01");
+        assert_eq!(
+            (q.days, q.period_days, q.amount.to_string()),
+            (134, 365, "440.55".into())
+        );
+        // On or after the expiry nothing is left.
+        assert_eq!(c("2021-05-15").amount, Decimal::ZERO);
+        assert_eq!(c("2022-01-01").days, 0);
+    }
+
     proptest! {
+        /// The credit is the charge rule on the days left: never more than the charge, the
+        /// whole charge before it began, nothing after the expiry, and equal to `quote` from
+        /// the cancellation day in between.
+        #[test]
+        fn credit_is_the_charge_rule_on_the_days_left(
+            t in term(),
+            start in date(),
+            from_off in 0i64..2000,
+            day_off in -100i64..2200,
+            minor in 0u32..=3,
+            units in 0i64..10_000_000,
+        ) {
+            let price = Decimal::new(units, minor);
+            let exp = t.expiry(start).unwrap();
+            let total = (exp - start).num_days();
+            let charged_from = start + chrono::Duration::days(from_off % total);
+            let charge = quote(t, start, charged_from, price, minor).unwrap();
+            let day = start + chrono::Duration::days(day_off);
+            let c = credit(t, start, charged_from, day, price, minor).unwrap();
+            prop_assert!(c.amount <= charge.amount);
+            prop_assert!(c.amount >= Decimal::ZERO);
+            if day <= charged_from {
+                prop_assert_eq!(c.amount, charge.amount);
+            } else if day >= exp {
+                prop_assert_eq!((c.days, c.amount), (0, Decimal::ZERO));
+            } else {
+                prop_assert_eq!(c, quote(t, start, day, price, minor).unwrap());
+            }
+        }
+
         #[test]
         fn never_exceeds_price(t in term(), start in date(), off in 0i64..2000, minor in 0u32..=3, units in 0i64..10_000_000) {
             // JPY (0), EUR (2), KWD (3) decimals alike.

@@ -1,5 +1,6 @@
-//! Number ranges written `FIRST-LAST` (inclusive), as in `+442079460100-+442079460199` or the
-//! short `111-222`. Both ends are full numbers of the same length.
+//! Number ranges written `FIRST-LAST` (inclusive), as in `+442079460100-+442079460199`, or in
+//! the short form `+442079460400-499`, whose second end replaces the last digits of the first
+//! (`+442079460400` to `+442079460499`).
 
 use crate::number::{classify, Classified, Country, NumberError};
 
@@ -8,15 +9,38 @@ pub const MAX_RANGE: u64 = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RangeError {
-    #[error("range ends must have the same number of digits ({first} has {first_len}, {last} has {last_len})")]
+    #[error(
+        "range end {last} has more digits than its start {first} ({last_len} against \
+         {first_len}); write both ends in full with the same number of digits, or the second \
+         end as the last digits of the first (+442079460400-499)"
+    )]
     LengthMismatch {
         first: String,
         last: String,
         first_len: usize,
         last_len: usize,
     },
-    #[error("range end {last} is lower than its start {first}")]
-    Reversed { first: String, last: String },
+    #[error(
+        "range end {last} is written with '+' but has fewer digits than its start {first} \
+         ({last_len} against {first_len}); write both ends in full, or the second end as the \
+         last digits of the first without '+'"
+    )]
+    ShortWithPlus {
+        first: String,
+        last: String,
+        first_len: usize,
+        last_len: usize,
+    },
+    #[error(
+        "range end {last}{} is lower than its start {first}",
+        .read_as.as_ref().map(|r| format!(" (read as {r})")).unwrap_or_default()
+    )]
+    Reversed {
+        first: String,
+        last: String,
+        /// The second end in full, when it was written short.
+        read_as: Option<String>,
+    },
     #[error("range holds {count} numbers; at most {max} are allowed in one request", max = MAX_RANGE)]
     TooLarge { count: u64 },
     #[error("{number}: {error}")]
@@ -89,25 +113,63 @@ fn compact(s: &str) -> String {
         .collect()
 }
 
-/// How many numbers `first..=last` holds, checking the shape of the ends.
-pub fn count(first: &str, last: &str) -> Result<u64, RangeError> {
+/// The ends of `first..=last` as written digits.
+struct Ends {
+    /// `+` when the first end is written with it.
+    plus: &'static str,
+    /// The first end's digits.
+    first: String,
+    /// The second end's digits in full.
+    last: String,
+    /// Whether the second end was written short.
+    short: bool,
+}
+
+/// Reads the ends of `first..=last`: a second end with fewer digits than the first, written
+/// without `+`, replaces the first's last digits.
+fn ends(first: &str, last: &str) -> Result<Ends, RangeError> {
     let (a, b) = (compact(first), compact(last));
     let (da, db) = (a.trim_start_matches('+'), b.trim_start_matches('+'));
-    if da.len() != db.len() {
+    let (first_len, last_len) = (da.len(), db.len());
+    let (f, l) = (first.to_string(), last.to_string());
+    if last_len > first_len {
         return Err(RangeError::LengthMismatch {
-            first: first.to_string(),
-            last: last.to_string(),
-            first_len: da.len(),
-            last_len: db.len(),
+            first: f,
+            last: l,
+            first_len,
+            last_len,
         });
     }
-    if da.len() > 18 {
+    let short = last_len < first_len;
+    if short && b.starts_with('+') {
+        return Err(RangeError::ShortWithPlus {
+            first: f,
+            last: l,
+            first_len,
+            last_len,
+        });
+    }
+    // `compact` keeps ASCII digits only (after a leading `+`): any index is a boundary.
+    Ok(Ends {
+        plus: if a.starts_with('+') { "+" } else { "" },
+        first: da.to_string(),
+        last: format!("{}{db}", &da[..first_len - last_len]),
+        short,
+    })
+}
+
+/// How many numbers `first..=last` holds, checking the shape of the ends. A second end with
+/// fewer digits than the first (and no `+`) is the short form: `+442079460400-499` is
+/// `+442079460400-+442079460499`, 100 numbers.
+pub fn count(first: &str, last: &str) -> Result<u64, RangeError> {
+    let e = ends(first, last)?;
+    if e.first.len() > 18 {
         return Err(RangeError::Number {
             number: first.to_string(),
             error: NumberError::TooLong,
         });
     }
-    let (x, y) = match (da.parse::<u64>(), db.parse::<u64>()) {
+    let (x, y) = match (e.first.parse::<u64>(), e.last.parse::<u64>()) {
         (Ok(x), Ok(y)) => (x, y),
         _ => {
             return Err(RangeError::Number {
@@ -120,6 +182,7 @@ pub fn count(first: &str, last: &str) -> Result<u64, RangeError> {
         return Err(RangeError::Reversed {
             first: first.to_string(),
             last: last.to_string(),
+            read_as: e.short.then(|| format!("{}{}", e.plus, e.last)),
         });
     }
     Ok(y - x + 1)
@@ -141,12 +204,38 @@ pub fn expand(first: &str, last: &str) -> Result<Vec<String>, RangeError> {
         .collect())
 }
 
-/// Parses an entry (single or range) into classified numbers; the first bad number is named.
+/// Reads an entry as written: a single number or a range. This is [`split`] and one more
+/// reading, of the short form whose sides could also be read as one number: an entry with one
+/// dash whose left side is a valid number on its own, whose right side is shorter and written
+/// with digits only, and which is not a valid number as a whole (`+442079460400-499`,
+/// `020 7946 0400-0499` with a default country GB) is that range. A valid number stays one
+/// (`+1 212 555-0100`; `+49 30 1234567-89`, a German number with its extension).
+pub fn read(input: &str, default_country: Option<Country>) -> Entry<'_> {
+    let entry = split(input);
+    let Entry::Single(s) = entry else {
+        return entry;
+    };
+    let Some((l, r)) = s.split_once('-') else {
+        return entry;
+    };
+    let (l, r) = (l.trim(), r.trim());
+    let short = !r.is_empty()
+        && !r.contains('-')
+        && r.chars().all(|c| c.is_ascii_digit() || c == ' ')
+        && digit_count(r) < digit_count(l);
+    if short && classify(l, default_country).is_ok() && classify(s, default_country).is_err() {
+        return Entry::Range { first: l, last: r };
+    }
+    entry
+}
+
+/// Parses an entry (single or range, see [`read`]) into classified numbers; the first bad
+/// number is named.
 pub fn classify_entry(
     input: &str,
     default_country: Option<Country>,
 ) -> Result<Vec<Classified>, RangeError> {
-    match split(input) {
+    match read(input, default_country) {
         Entry::Single(s) => classify(s, default_country)
             .map(|c| vec![c])
             .map_err(|error| RangeError::Number {
@@ -230,16 +319,57 @@ mod tests {
             })
         );
         assert!(e.to_string().contains("100000"));
-        // Ends of different lengths are named as such, not read as one long number.
-        for written in ["442079460060-44207946007", "+442079460080-0081"] {
+        // A second end longer than the first is named as such, not read as one long number.
+        for written in ["44207946006-442079460070", "+44207946008-+442079460081"] {
             let e = classify_entry(written, None).unwrap_err();
             assert!(
                 matches!(e, RangeError::LengthMismatch { .. }),
                 "{written}: {e}"
             );
+            assert!(e.to_string().contains("more digits"), "{e}");
         }
+        // A shorter second end is the short form: here a range too large, said so.
+        let e = classify_entry("442079460060-44207946007", None).unwrap_err();
+        assert!(matches!(e, RangeError::TooLarge { .. }), "{e}");
+        // Written with '+', a shorter end is a full number of the wrong length.
+        let e = classify_entry("+442079460080-+4420794600", None).unwrap_err();
+        assert!(matches!(e, RangeError::ShortWithPlus { .. }), "{e}");
+        // A short end below the start says how it was read.
+        let e = classify_entry("+442079460400-399", None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "range end 399 (read as +442079460399) is lower than its start +442079460400"
+        );
         let e = classify_entry("+12120000000-+12120000009", None).unwrap_err();
         assert!(e.to_string().starts_with("+12120000000"), "{e}");
+    }
+
+    #[test]
+    fn the_seed_short_form() {
+        let long = classify_entry("+442079460400-+442079460499", None).unwrap();
+        assert_eq!(long.len(), 100);
+        for short in [
+            "+442079460400-499",
+            "+44 20 7946 0400-0499",
+            "+44 20 7946 0400 - 0499",
+            "+442079460400-9460499",
+        ] {
+            assert_eq!(classify_entry(short, None).unwrap(), long, "{short}");
+        }
+        let gb = Country::parse("GB").ok();
+        assert_eq!(classify_entry("020 7946 0400-0499", gb).unwrap(), long);
+        assert_eq!(classify_entry("02079460400-499", gb).unwrap(), long);
+        assert_eq!(classify_entry("+442079460080-0081", None).unwrap().len(), 2);
+        // A valid number with one dash stays that number.
+        for one in ["+1 212 555-0100", "+44 20 7946-0018", "020 7946-0018"] {
+            assert_eq!(read(one, gb), Entry::Single(one), "{one}");
+            assert_eq!(classify_entry(one, gb).unwrap().len(), 1, "{one}");
+        }
+        // The request's size check counts a short range by its numbers.
+        let Entry::Range { first, last } = read("+442079460400-499", None) else {
+            panic!("not a range");
+        };
+        assert_eq!(count(first, last), Ok(100));
     }
 
     #[test]
@@ -317,9 +447,65 @@ mod tests {
             prop_assert_eq!(split(&s), split_by_rule(&s));
         }
 
+        /// The short form is the long form: `FIRST-SUFFIX`, the suffix replacing the last
+        /// digits of the first, reads as `FIRST-LAST` written in full, whether the entry splits
+        /// by its shape or only as the short form.
+        #[test]
+        fn the_short_form_equals_the_long_form(
+            start in 0u32..10_000,
+            k in 1usize..=4,
+            to in 0u32..10_000,
+            spaced in any::<bool>(),
+        ) {
+            let first = format!("+44207946{start:04}");
+            let m = 10u32.pow(k as u32);
+            // The last end shares the first's leading digits and is not below it.
+            let suffix = start % m + to % (m - start % m);
+            let short = format!("{suffix:0k$}");
+            let last = format!("{}{short}", &first[..first.len() - k]);
+            let written = if spaced {
+                format!("+44 20 7946 {start:04}-{short}")
+            } else {
+                format!("{first}-{short}")
+            };
+            prop_assert_eq!(
+                classify_entry(&written, None),
+                classify_entry(&format!("{first}-{last}"), None),
+                "{}", written
+            );
+            prop_assert_eq!(expand(&first, &short), expand(&first, &last));
+        }
+
+        /// A second end with more digits than the first is refused, naming both.
+        #[test]
+        fn a_longer_second_end_is_refused(first in "[1-9][0-9]{6,12}", extra in "[0-9]{1,3}") {
+            let last = format!("{first}{extra}");
+            let e = count(&first, &last).unwrap_err();
+            let is_mismatch = matches!(e, RangeError::LengthMismatch { .. });
+            prop_assert!(is_mismatch, "{:?}", e);
+            prop_assert!(e.to_string().contains(&last) && e.to_string().contains("more digits"));
+        }
+
+        /// A short second end below the start is refused, saying how it was read.
+        #[test]
+        fn a_short_end_below_the_start_is_refused(start in 1u32..10_000, k in 1usize..=4, below in 1u32..10_000) {
+            let m = 10u32.pow(k as u32);
+            prop_assume!(start % m > 0);
+            let suffix = start % m - 1 - (below % (start % m));
+            let first = format!("+44207946{start:04}");
+            let short = format!("{suffix:0k$}");
+            let e = count(&first, &short).unwrap_err();
+            let read_as = format!("{}{short}", &first[..first.len() - k]);
+            prop_assert_eq!(
+                e,
+                RangeError::Reversed { first: first.clone(), last: short, read_as: Some(read_as) }
+            );
+        }
+
         #[test]
         fn split_never_panics(s in "\\PC{0,40}") {
             let _ = split(&s);
+            let _ = read(&s, None);
             let _ = classify_entry(&s, None);
         }
     }

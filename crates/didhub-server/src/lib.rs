@@ -111,8 +111,14 @@ impl AppState {
         }
     }
 
-    /// Loads the routing table and starts the routing follower and the hold worker.
+    /// Records the hold period for the command line, loads the routing table and starts the
+    /// routing follower and the hold worker.
     pub async fn start_background(&self) -> Result<(), didhub_store::StoreError> {
+        // The server's configuration decides the hold period for every process: a command
+        // line change reads it from here (`Store::recorded_hold_days`).
+        self.store
+            .record_hold_days(&didhub_store::Actor::system(), self.hold.num_days())
+            .await?;
         self.routing.refresh(&self.store).await?;
         jobs::spawn_follower(self.routing.clone(), self.store.clone());
         if let Some(every) = self.hold_worker_every {

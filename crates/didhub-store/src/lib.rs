@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod licensing;
 pub mod model;
 pub mod ordering;
+pub mod settings;
 pub mod support;
 
 pub use db::after_commit::AfterCommit;

@@ -28,7 +28,8 @@ pub struct Global {
     /// Mark the session cookie Secure (set false only for plain-HTTP development).
     #[arg(long, global = true, env = "DIDHUB_SECURE_COOKIES")]
     secure_cookies: Option<bool>,
-    /// Days a DID stays on hold after its package stops being active.
+    /// Days a DID stays on hold after its package stops being active (`serve`; other
+    /// commands use what the server recorded at its start, and this only when none has run).
     #[arg(long, global = true, env = "DIDHUB_HOLD_DAYS")]
     hold_days: Option<i64>,
     /// Log format: text or json.
@@ -60,7 +61,8 @@ pub struct Ctx {
     pub listen: String,
     pub http_threads: Option<usize>,
     pub secure_cookies: bool,
-    pub hold_days: i64,
+    /// As configured for this process (flag, environment or file), if at all.
+    pub hold_days: Option<i64>,
 }
 
 /// A config file error by place, message and key only: the parser's own display quotes the
@@ -110,16 +112,13 @@ pub fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
     };
     let listen = file.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
     let secure_cookies = g.secure_cookies.or(file.secure_cookies).unwrap_or(true);
-    let hold_days = g
-        .hold_days
-        .or(file.hold_days)
-        .unwrap_or(didhub_core::assignment::DEFAULT_HOLD_DAYS);
+    let hold_days = g.hold_days.or(file.hold_days);
     let http_threads = g.http_threads.or(file.http_threads);
     if http_threads == Some(0) {
         bail!("--http-threads must be at least 1");
     }
-    if !(0..=3650).contains(&hold_days) {
-        bail!("--hold-days must be between 0 and 3650, not {hold_days}");
+    if let Some(d) = hold_days.filter(|d| !(0..=3650).contains(d)) {
+        bail!("--hold-days must be between 0 and 3650, not {d}");
     }
     Ok((
         Ctx {

@@ -78,7 +78,7 @@ async fn run(cli: Cli) -> Result<()> {
             let store = Store::open(&ctx.store_cfg)
                 .await
                 .context("opening the database")?;
-            let r = cli::command(&store, cmd, chrono::Duration::days(ctx.hold_days)).await;
+            let r = cli::command(&store, cmd, ctx.hold_days).await;
             store.close().await;
             r
         }

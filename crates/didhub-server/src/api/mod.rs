@@ -71,6 +71,11 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/pbxs/{id}/services", N(OrgRead)),
     ("POST", "/api/v1/pbxs/{id}/services", N(OrgWrite)),
     ("POST", "/api/v1/pbxs/{id}/services/preview", N(OrgRead)),
+    (
+        "DELETE",
+        "/api/v1/pbxs/{id}/services/{service_id}",
+        N(OrgWrite),
+    ),
     ("GET", "/api/v1/service-kinds", N(Authenticated)),
     ("POST", "/api/v1/service-kinds", N(StaffAdmin)),
     ("POST", "/api/v1/licenses/quote", N(Authenticated)),
@@ -223,6 +228,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(licenses::renew_license))
         .routes(routes!(licenses::list_services, licenses::add_service))
         .routes(routes!(licenses::preview_service))
+        .routes(routes!(licenses::cancel_service))
         .routes(routes!(
             licenses::list_service_kinds,
             licenses::create_service_kind

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use didhub_core::assignment::{route, Route};
+use chrono::{DateTime, NaiveDate, Utc};
+use didhub_core::assignment::{not_started, route, Route};
 use didhub_core::did::DidStatus;
 use didhub_store::assignment::assign::Moved;
 use didhub_store::Store;
@@ -26,9 +26,10 @@ const OVERLAP: chrono::Duration = chrono::Duration::seconds(2);
 pub const POLL: Duration = Duration::from_millis(250);
 pub const FULL_RELOAD: Duration = Duration::from_secs(300);
 
-type Entry = (DidStatus, Option<String>);
-/// A changed DID as read from the database: number, status, destination, updated_at.
-type ChangeRow = (String, String, Option<String>, DateTime<Utc>);
+/// Status, destination, and the start date of its client package while that is to come.
+type Entry = (DidStatus, Option<String>, Option<NaiveDate>);
+/// A changed DID as read from the database (`Store::routing_changes`).
+type ChangeRow = didhub_store::assignment::assign::RoutingRow;
 
 fn routable(s: DidStatus) -> bool {
     matches!(
@@ -53,8 +54,18 @@ pub struct RoutingTable {
 
 impl RoutingTable {
     pub fn lookup(&self, number: &str) -> Route {
+        self.lookup_on(number, Utc::now().date_naive())
+    }
+
+    /// The answer on `today` (UTC): a DID of a client package that starts later is `pending`;
+    /// from its start date on it routes, with nothing to reload (the date is compared here).
+    pub fn lookup_on(&self, number: &str, today: NaiveDate) -> Route {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        route(number, map.get(number).map(|(s, d)| (*s, d.as_deref())))
+        let known = map.get(number);
+        let pending = known
+            .and_then(|(_, _, starts)| *starts)
+            .is_some_and(|s| not_started(s, today));
+        route(number, known.map(|(s, d, _)| (*s, d.as_deref())), pending)
     }
 
     /// Loads everything routable (first call) or what changed since the last call.
@@ -69,7 +80,7 @@ impl RoutingTable {
         let open = store.assignment().oldest_open_write(FULL_RELOAD).await?;
         let rows = store
             .assignment()
-            .routing_changes(since.map(|t| t - OVERLAP))
+            .routing_changes(since.map(|t| t - OVERLAP), started.date_naive())
             .await?;
         let n = rows.len();
         self.merge(rows, seen, since, started, open);
@@ -92,13 +103,13 @@ impl RoutingTable {
             // Most polls re-read rows the table already has: compare under the read lock, so
             // lookups only wait for the few entries that really change.
             let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-            for (number, status, destination, updated) in rows {
+            for (number, status, destination, updated, starts) in rows {
                 newest = Some(newest.map_or(updated, |w| w.max(updated)));
                 let want = status
                     .parse::<DidStatus>()
                     .ok()
                     .filter(|s| routable(*s))
-                    .map(|s| (s, destination));
+                    .map(|s| (s, destination, starts));
                 if map.get(&number) != want.as_ref() {
                     changes.push((number, want));
                 }
@@ -130,14 +141,17 @@ impl RoutingTable {
         let started = Utc::now();
         let seen = self.generation.load(Ordering::SeqCst);
         let open = store.assignment().oldest_open_write(FULL_RELOAD).await?;
-        let rows = store.assignment().routing_changes(None).await?;
+        let rows = store
+            .assignment()
+            .routing_changes(None, started.date_naive())
+            .await?;
         let n = rows.len();
         let build = move || {
             let mut fresh = HashMap::with_capacity(rows.len());
-            for (number, status, destination, _) in rows {
+            for (number, status, destination, _, starts) in rows {
                 if let Ok(s) = status.parse::<DidStatus>() {
                     if routable(s) {
-                        fresh.insert(number, (s, destination));
+                        fresh.insert(number, (s, destination, starts));
                     }
                 }
             }
@@ -185,7 +199,10 @@ impl RoutingTable {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         for m in moved {
             if routable(m.status) {
-                map.insert(m.number.clone(), (m.status, m.destination.clone()));
+                map.insert(
+                    m.number.clone(),
+                    (m.status, m.destination.clone(), m.pending_until),
+                );
             } else {
                 map.remove(&m.number);
             }
@@ -247,6 +264,7 @@ mod tests {
             number: number.into(),
             status,
             destination: destination.map(String::from),
+            pending_until: None,
         }
     }
 
@@ -256,7 +274,47 @@ mod tests {
             status.into(),
             destination.map(String::from),
             Utc::now(),
+            None,
         )
+    }
+
+    /// A DID of a client package that has not started is `pending` until the start date,
+    /// then routes, with nothing applied or reloaded in between.
+    #[test]
+    fn pending_until_the_start_date_by_itself() {
+        let t = RoutingTable::default();
+        let start = "2030-01-01".parse::<NaiveDate>().unwrap();
+        t.apply(&[Moved {
+            pending_until: Some(start),
+            ..moved(N, DidStatus::Assigned, Some("sip:a@pbx.example.com"))
+        }]);
+        let before = t.lookup_on(N, start.pred_opt().unwrap());
+        assert_eq!(
+            (
+                before.reachable,
+                before.destination,
+                before.reason.as_deref()
+            ),
+            (false, None, Some("pending"))
+        );
+        let on = t.lookup_on(N, start);
+        assert_eq!(
+            (on.reachable, on.destination.as_deref()),
+            (true, Some("sip:a@pbx.example.com"))
+        );
+        // The same from a poll's row.
+        let other = "+442079460019";
+        let mut r = row(other, "assigned", Some("sip:b@pbx.example.com"));
+        r.4 = Some(start);
+        let seen = t.generation.load(Ordering::SeqCst);
+        t.merge(vec![r], seen, None, Utc::now(), None);
+        assert_eq!(
+            t.lookup_on(other, start.pred_opt().unwrap())
+                .reason
+                .as_deref(),
+            Some("pending")
+        );
+        assert!(t.lookup_on(other, start).reachable);
     }
 
     const N: &str = "+442079460018";
@@ -366,7 +424,7 @@ mod tests {
         let seen = t.generation.load(Ordering::SeqCst);
         // The reload read: a and b assigned. Then, before it is swapped in, this instance
         // unassigns a and assigns c.
-        let entry = |d: &str| (DidStatus::Assigned, Some(d.to_string()));
+        let entry = |d: &str| (DidStatus::Assigned, Some(d.to_string()), None);
         let fresh = HashMap::from([
             (a.to_string(), entry("sip:a@pbx.example.com")),
             (b.to_string(), entry("sip:b@pbx.example.com")),

@@ -377,6 +377,45 @@ async fn create_story(app: &TestApp) {
 }
 both_backends!(create, create_story);
 
+/// The seed's short range form (`+442079460400-499`: the second end replaces the first's last
+/// digits) creates what the long form does; a second end longer than the first, or one that
+/// reads below the start, is refused by name and nothing is created.
+async fn short_range_story(app: &TestApp) {
+    let op = app.operator("op").await;
+    let v = app
+        .create(&op, &["+442079460400-499", "+44 20 7946 0500-0509"])
+        .await;
+    assert_eq!(v["created"], 110, "{v}");
+    let (_, l) = app
+        .get_json("/api/v1/dids?prefix=%2B44207946049&limit=20")
+        .await;
+    let numbers: Vec<&str> = l["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["number"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (490..500).map(|i| format!("+442079460{i}")).collect();
+    assert_eq!(numbers, want);
+    for (entry, says) in [
+        ("+442079460600-+4420794606999", "more digits"),
+        ("+442079460600-599", "read as +442079460599"),
+    ] {
+        let (s, p) = app
+            .post_json(
+                "/api/v1/dids",
+                &json!({"operator_id": op, "numbers": ["+442079460700", entry]}),
+            )
+            .await;
+        assert_eq!(s, 422, "{p}");
+        assert_eq!(p["errors"][0]["field"], "numbers[1]", "{p}");
+        let message = p["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{entry}: {message}");
+    }
+    assert_eq!(app.get_json("/api/v1/dids/count").await.1["count"], 110);
+}
+both_backends!(short_range, short_range_story);
+
 async fn idempotency_story(app: &TestApp) {
     for _ in 0..2 {
         let r = app

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use didhub_core::did::{name, optional_text};
-use didhub_core::licensing::{customer_active, CONFIRMED_ORDER_STATES};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -42,7 +41,8 @@ pub struct Customer {
     pub id: Uuid,
     pub partner_id: Uuid,
     pub name: String,
-    /// Derived: at least one confirmed order and one PBX with an active license.
+    /// Derived: at least one of its PBXs has a license active today
+    /// (`didhub_core::licensing::customer_active`; ordering will add a confirmed order).
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -54,7 +54,6 @@ struct CustomerRow {
     id: Uuid,
     partner_id: Uuid,
     name: String,
-    has_order: i64,
     has_license: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -67,7 +66,7 @@ impl From<CustomerRow> for Customer {
             id: r.id,
             partner_id: r.partner_id,
             name: r.name,
-            active: customer_active(r.has_order > 0, r.has_license > 0),
+            active: r.has_license > 0,
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
@@ -96,14 +95,15 @@ pub struct NewPbx {
     pub region: Option<String>,
 }
 
+/// Customers with `has_license`: how many of their PBXs have a license active on `$1`, which
+/// restates `didhub_core::licensing::customer_active` (a customer is active when that is not
+/// zero) so that a list costs one query; the test `customer_active` checks the two agree.
 fn customer_select(today: NaiveDate) -> (String, Vec<Param>) {
-    let states = CONFIRMED_ORDER_STATES.map(|s| format!("'{s}'")).join(",");
-    let sql = format!(
-        "SELECT c.id, c.partner_id, c.name, \
-         (SELECT count(*) FROM orders o WHERE o.customer_id = c.id AND o.state IN ({states})) AS has_order, \
-         (SELECT count(*) FROM pbxs x JOIN licenses l ON l.pbx_id = x.id WHERE x.customer_id = c.id AND l.period_start <= $1 AND l.expires > $1) AS has_license, \
+    let sql = "SELECT c.id, c.partner_id, c.name, \
+         (SELECT count(*) FROM pbxs x JOIN licenses l ON l.pbx_id = x.id \
+          WHERE x.customer_id = c.id AND l.period_start <= $1 AND l.expires > $1) AS has_license, \
          c.created_at, c.updated_at, c.version FROM customers c"
-    );
+        .to_string();
     (sql, vec![Param::Date(today)])
 }
 
@@ -241,7 +241,7 @@ impl Accounts<'_> {
             if n != 1 {
                 return Err(StoreError::changed("customer", id, version, cur.version));
             }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "customer.update", entity: "customer", entity_id: Some(id), subject: Some(cname.clone()), changes: json!({"name": [cur.name, cname]}), reason: None }).await?;
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "customer.update", entity: "customer", entity_id: Some(id), subject: Some(cname.clone()), changes: didhub_core::audit::diff([("name", json!(cur.name), json!(cname))]), reason: None }).await?;
             tx.commit().await
         })
         .await?;
@@ -353,7 +353,7 @@ impl Accounts<'_> {
             if n != 1 {
                 return Err(StoreError::changed("PBX", id, version, cur.version));
             }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "pbx.update", entity: "pbx", entity_id: Some(id), subject: Some(serial.clone()), changes: json!({"name": [cur.name, pname], "serial_number": [cur.serial_number, serial], "region": [cur.region, region]}), reason: None }).await?;
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "pbx.update", entity: "pbx", entity_id: Some(id), subject: Some(serial.clone()), changes: didhub_core::audit::diff([("name", json!(cur.name), json!(pname)), ("serial_number", json!(cur.serial_number), json!(serial)), ("region", json!(cur.region), json!(region))]), reason: None }).await?;
             tx.commit().await
         })
         .await?;
@@ -382,7 +382,7 @@ impl Accounts<'_> {
             if n != 1 {
                 return Err(StoreError::changed("partner", id, version, cur.version));
             }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "partner.update", entity: "partner", entity_id: Some(id), subject: Some(pname.clone()), changes: json!({"name": [cur.name, pname]}), reason: None }).await?;
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "partner.update", entity: "partner", entity_id: Some(id), subject: Some(pname.clone()), changes: didhub_core::audit::diff([("name", json!(cur.name), json!(pname))]), reason: None }).await?;
             tx.commit().await
         })
         .await?;

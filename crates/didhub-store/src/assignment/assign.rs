@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use didhub_core::assignment::{
-    hold_ended, on_package_state, Destination, HoldAction, PackageRule, PackageState,
+    hold_ended, not_started, on_package_state, package_state, Destination, HoldAction, PackageRule,
+    PackageState,
 };
 use didhub_core::did::{name, optional_text, DidStatus};
 use didhub_core::licensing::TermKind;
@@ -57,15 +58,39 @@ pub struct ClientPackage {
     pub customer_id: Uuid,
     pub partner_id: Uuid,
     pub start_date: NaiveDate,
+    /// The state today: `pending` while an active package's start date is to come
+    /// (`didhub_core::assignment::package_state`), else the state set.
     #[schema(value_type = PackageState)]
+    #[sqlx(skip)]
     pub state: String,
+    /// The state as set (`active`, `inactive`, `terminated`): what a state change starts from.
+    #[serde(skip)]
+    pub state_set: String,
     /// DIDs assigned or on hold under it.
     pub did_count: i64,
     pub did_allowance: i32,
     pub version: i64,
 }
 
-const CP_SELECT: &str = "SELECT cp.id, cp.package_id, p.name AS package, cp.customer_id, c.partner_id, cp.start_date, cp.state, cp.did_count, cp.did_allowance, cp.version FROM client_packages cp JOIN packages p ON p.id = cp.package_id JOIN customers c ON c.id = cp.customer_id";
+impl ClientPackage {
+    /// Fills `state` with the state on `today`, read from the state set and the start date.
+    fn read_on(mut self, today: NaiveDate) -> Self {
+        self.state = package_state(state_of(&self.state_set), self.start_date, today)
+            .as_str()
+            .to_string();
+        self
+    }
+
+    /// The start date, while it is still to come on `today` (the DIDs route as `pending`).
+    pub fn pending_until(&self, today: NaiveDate) -> Option<NaiveDate> {
+        not_started(self.start_date, today).then_some(self.start_date)
+    }
+}
+
+const CP_SELECT: &str = "SELECT cp.id, cp.package_id, p.name AS package, cp.customer_id, \
+    c.partner_id, cp.start_date, cp.state AS state_set, cp.did_count, cp.did_allowance, \
+    cp.version FROM client_packages cp JOIN packages p ON p.id = cp.package_id \
+    JOIN customers c ON c.id = cp.customer_id";
 
 #[derive(sqlx::FromRow)]
 struct PackageRow {
@@ -97,20 +122,21 @@ fn state_of(s: &str) -> PackageState {
     s.parse().unwrap_or(PackageState::Inactive)
 }
 
-/// The DID columns an assignment or release changes, for the audit diff.
-fn did_diff(
+/// The DID columns an assignment, hold or release may change, for the audit entry: those of
+/// them that changed (`didhub_core::audit::diff`).
+pub fn did_diff(
     d: &Did,
     status: DidStatus,
     customer: Option<Uuid>,
     destination: Option<&str>,
     hold_until: Option<DateTime<Utc>>,
 ) -> serde_json::Value {
-    json!({
-        "status": [d.status, status],
-        "customer_id": [d.customer_id, customer],
-        "destination": [d.destination, destination],
-        "hold_until": [d.hold_until, hold_until],
-    })
+    didhub_core::audit::diff([
+        ("status", json!(d.status), json!(status)),
+        ("customer_id", json!(d.customer_id), json!(customer)),
+        ("destination", json!(d.destination), json!(destination)),
+        ("hold_until", json!(d.hold_until), json!(hold_until)),
+    ])
 }
 
 /// Reserves room for `$1` DIDs under client package `$2`: conditional on the package being
@@ -226,16 +252,19 @@ pub(crate) async fn assign_one_pg(
 
 /// The audit entries and stock changes of in-stock DIDs just assigned, written by PostgreSQL
 /// from `d` (the assigning `UPDATE … RETURNING dids.*`) as two CTEs, so that no row travels
-/// back and forth: `did_diff`'s entry for in_stock → assigned (same keys, same order), and
-/// one stock change per block of 100 (`StockTally`'s rows). `actor` and `reason` are the
-/// statement's placeholders for them. The `assignment` and `blocks` stories expect the same
-/// whole entry on both engines, which keeps this and `did_diff` in step.
+/// back and forth: `did_diff`'s entry for in_stock → assigned, which restates
+/// `didhub_core::audit::diff` for that move (an in-stock DID has no customer, destination or
+/// `hold_until`, and assigning sets no `hold_until`: that field did not change and is not
+/// listed), and one stock change per block of 100 (`StockTally`'s rows). `actor` and `reason`
+/// are the statement's placeholders for them. The test `assign_audit_agrees_with_the_core_diff`
+/// checks the entry against `did_diff` on both engines, and the `assignment` and `blocks`
+/// stories expect the same whole entry on both.
 fn assigned_records_pg(actor: &str, reason: &str) -> String {
     format!(
         concat!(
         "a AS (",
         crate::audit::audit_insert!(),
-        "SELECT didhub_uuid7(), clock_timestamp(), {actor}, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'hold_until', json_build_array(NULL, NULL), 'status', json_build_array('in_stock', 'assigned'))::text, {reason} FROM d), \
+        "SELECT didhub_uuid7(), clock_timestamp(), {actor}, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'status', json_build_array('in_stock', 'assigned'))::text, {reason} FROM d), \
          s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, -count(*) FROM d GROUP BY 1, 2, 3, 4)"
         ),
         actor = actor,
@@ -348,14 +377,19 @@ pub struct Moved {
     pub number: String,
     pub status: DidStatus,
     pub destination: Option<String>,
+    /// The start date of its client package, when that was still to come at the move: until
+    /// then the DID routes as `pending` (`ClientPackage::pending_until`).
+    pub pending_until: Option<NaiveDate>,
 }
 
 impl From<&Did> for Moved {
+    /// The DID's facts, its client package taken as started (set `pending_until` otherwise).
     fn from(d: &Did) -> Self {
         Moved {
             number: d.number.clone(),
             status: d.status,
             destination: d.destination.clone(),
+            pending_until: None,
         }
     }
 }
@@ -565,7 +599,6 @@ impl Assignment<'_> {
                 on_tx!(&mut tx, c => sqlx::query("INSERT INTO package_prices (package_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
                     .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::invalid("prices", format!("two prices for {t} in {cur}")) } else { e } })?;
             }
-            let diff = |a: serde_json::Value, b: serde_json::Value| if a == b { None } else { Some(json!([a, b])) };
             // Prices compared as stored (currency code, minor units, in order), so that "10"
             // and "10.00" or "eur" and "EUR" are no change.
             let cur_prices: Vec<(TermKind, String, i64)> = cur.prices.iter().filter_map(|pr| {
@@ -577,20 +610,15 @@ impl Assignment<'_> {
                 v.sort();
                 v.into_iter().map(|(t, c, m)| json!({"term_kind": t, "currency": c.clone(), "amount": stored_currency(&c).map(|cc| from_minor(m, cc).to_string()).unwrap_or_default()})).collect::<Vec<_>>()
             };
-            let mut changes = serde_json::Map::new();
-            for (k, v) in [
-                ("name", diff(json!(cur.name), json!(pname))),
-                ("did_allowance", diff(json!(cur.did_allowance), json!(p.did_allowance))),
-                ("tag", diff(json!(cur.tag), json!(tag))),
-                ("country", diff(json!(cur.country), json!(country))),
-                ("number_type", diff(json!(cur.number_type), json!(number_type))),
-                ("prices", diff(json!(price_list(&cur_prices)), json!(price_list(&prices)))),
-            ] {
-                if let Some(v) = v {
-                    changes.insert(k.to_string(), v);
-                }
-            }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "package.update", entity: "package", entity_id: Some(id), subject: Some(pname.clone()), changes: serde_json::Value::Object(changes), reason: None }).await?;
+            let changes = didhub_core::audit::diff([
+                ("name", json!(cur.name), json!(pname)),
+                ("did_allowance", json!(cur.did_allowance), json!(p.did_allowance)),
+                ("tag", json!(cur.tag), json!(tag)),
+                ("country", json!(cur.country), json!(country)),
+                ("number_type", json!(cur.number_type), json!(number_type)),
+                ("prices", json!(price_list(&cur_prices)), json!(price_list(&prices))),
+            ]);
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "package.update", entity: "package", entity_id: Some(id), subject: Some(pname.clone()), changes, reason: None }).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -678,7 +706,8 @@ impl Assignment<'_> {
             sql.push(" AND c.partner_id = ").bind(Param::Uuid(p));
         }
         let r: Option<ClientPackage> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(p).await?);
-        r.ok_or_else(|| StoreError::not_found("client package", id))
+        r.map(|cp| cp.read_on(Utc::now().date_naive()))
+            .ok_or_else(|| StoreError::not_found("client package", id))
     }
 
     pub async fn list_client_packages(
@@ -695,7 +724,10 @@ impl Assignment<'_> {
             sql.push(" AND cp.customer_id = ").bind(Param::Uuid(c));
         }
         sql.push(" ORDER BY cp.id");
-        Ok(on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?))
+        let rows: Vec<ClientPackage> =
+            on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
+        let today = Utc::now().date_naive();
+        Ok(rows.into_iter().map(|cp| cp.read_on(today)).collect())
     }
 
     /// The DIDs of a customer (assigned or on hold).
@@ -765,7 +797,7 @@ impl Assignment<'_> {
             if let Some(v) = expected.filter(|v| *v != cp.version) {
                 return Err(StoreError::VersionMismatch { entity: "client package", id, expected: v, actual: cp.version });
             }
-            let from = state_of(&cp.state);
+            let from = state_of(&cp.state_set);
             if from.check_change(to).map_err(|e| StoreError::invalid("state", e))?.is_none() {
                 // Nothing to do, if the package is still in that state now (with `If-Match`:
                 // still at that version); otherwise it changed since the read, as for any other
@@ -846,7 +878,12 @@ impl Assignment<'_> {
                 if matches!(action, HoldAction::Release) {
                     on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_count = did_count - $1 WHERE id = $2").bind(n as i64).bind(id).execute(&mut *c).await?.rows_affected());
                 }
-                moved.extend(after.iter().map(Moved::from));
+                // DIDs that stay with the package route as it does: pending before its start.
+                let pending = match action {
+                    HoldAction::Release => None,
+                    _ => cp.pending_until(at.date_naive()),
+                };
+                moved.extend(after.iter().map(|d| Moved { pending_until: pending, ..Moved::from(d) }));
             }
             tx.commit().await?;
             Ok(moved)
@@ -858,7 +895,9 @@ impl Assignment<'_> {
     /// An active client package with its package and the package's rule.
     async fn active_package(&self, cp_id: Uuid) -> Result<(ClientPackage, Package, PackageRule)> {
         let cp = self.get_client_package(Scope::All, cp_id).await?;
-        let state = state_of(&cp.state);
+        // Set active, started or not: DIDs may be assigned ahead of the start date (they
+        // route as `pending` until then).
+        let state = state_of(&cp.state_set);
         if state != PackageState::Active {
             return Err(StoreError::invalid(
                 "client_package",
@@ -906,9 +945,42 @@ impl Assignment<'_> {
         req: &AssignRequest,
     ) -> Result<Vec<Did>> {
         let dids = self.assign_dids_unnotified(actor, cp_id, req).await?;
-        self.hooks
-            .routing_moved(&dids.iter().map(Moved::from).collect::<Vec<_>>());
+        if !dids.is_empty() && !self.hooks.is_empty() {
+            // Assigned under a package that has not started: they route as `pending` until then.
+            let pending_until = self.package_pending_until(cp_id).await?;
+            let moved: Vec<Moved> = dids
+                .iter()
+                .map(|d| Moved {
+                    pending_until,
+                    ..Moved::from(d)
+                })
+                .collect();
+            self.hooks.routing_moved(&moved);
+        }
         Ok(dids)
+    }
+
+    /// A client package's start date while it is still to come (its DIDs route as `pending`),
+    /// from a cache of start dates, which are never edited.
+    async fn package_pending_until(&self, cp_id: Uuid) -> Result<Option<chrono::NaiveDate>> {
+        let known = self
+            .package_starts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cp_id)
+            .copied();
+        let start = match known {
+            Some(s) => s,
+            None => {
+                let cp = self.get_client_package(Scope::All, cp_id).await?;
+                self.package_starts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(cp_id, cp.start_date);
+                cp.start_date
+            }
+        };
+        Ok(not_started(start, now().date_naive()).then_some(start))
     }
 
     async fn assign_dids_unnotified(
@@ -1212,23 +1284,42 @@ impl Assignment<'_> {
     }
 
     /// Routing facts changed since `since` (all when `None`): number, status, destination,
-    /// updated_at. Feeds the in-memory routing table. Only edited DIDs (version above 1) can
-    /// have changed routing: a DID is created in stock, reserved or archived, and one in use
-    /// cannot be deleted, so the rows an import has just added are not read.
+    /// updated_at, and the start date of its client package when that is after `today` (the
+    /// DID routes as `pending` until then). Feeds the in-memory routing table. Only edited
+    /// DIDs (version above 1) can have changed routing: a DID is created in stock, reserved or
+    /// archived, and one in use cannot be deleted, so the rows an import has just added are not
+    /// read. The join restates `didhub_core::assignment::not_started` (the test
+    /// `pending_packages` checks the two agree).
     pub async fn routing_changes(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<(String, String, Option<String>, DateTime<Utc>)>> {
+        today: NaiveDate,
+    ) -> Result<Vec<RoutingRow>> {
+        const SELECT: &str = "SELECT d.number, d.status, d.destination, d.updated_at, \
+            cp.start_date FROM dids d \
+            LEFT JOIN client_packages cp ON cp.id = d.client_package_id AND cp.start_date > $1";
         Ok(match since {
             Some(t) => {
-                on!(self, p => sqlx::query_as("SELECT number, status, destination, updated_at FROM dids WHERE updated_at >= $1 AND version > 1").bind(t).fetch_all(p).await?)
+                let sql = format!("{SELECT} WHERE d.updated_at >= $2 AND d.version > 1");
+                on!(self, p => sqlx::query_as(&sql).bind(today).bind(t).fetch_all(p).await?)
             }
             None => {
-                on!(self, p => sqlx::query_as("SELECT number, status, destination, updated_at FROM dids WHERE status IN ('assigned', 'hold', 'porting')").fetch_all(p).await?)
+                let sql = format!("{SELECT} WHERE d.status IN ('assigned', 'hold', 'porting')");
+                on!(self, p => sqlx::query_as(&sql).bind(today).fetch_all(p).await?)
             }
         })
     }
 }
+
+/// A DID's routing facts as `routing_changes` reads them: number, status, destination,
+/// updated_at, and its client package's start date while that is to come.
+pub type RoutingRow = (
+    String,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    Option<NaiveDate>,
+);
 
 /// The answer to a block allocation.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -1288,7 +1379,8 @@ impl Assignment<'_> {
             .as_str()
             .to_string();
         didhub_core::blocks::check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
-        let (_, package, rule) = self.active_package(cp_id).await?;
+        let (cp, package, rule) = self.active_package(cp_id).await?;
+        let cp_start = Some(cp.start_date);
         rule.qualifies(
             &format!("a {} block", req.size),
             package.tag.as_deref(),
@@ -1426,12 +1518,14 @@ impl Assignment<'_> {
                 continue;
             }
             tx.commit().await?;
+            let pending_until = cp_start.filter(|s| not_started(*s, at.date_naive()));
             let moved = numbers
                 .into_iter()
                 .map(|number| Moved {
                     number,
                     status: DidStatus::Assigned,
                     destination: Some(dest.clone()),
+                    pending_until,
                 })
                 .collect();
             return Ok((

@@ -27,6 +27,13 @@ impl Hooks {
         }
     }
 
+    /// Whether anyone listens (a command-line process has no routing table).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0
+            .read()
+            .map_or(true, |l| l.iter().all(|w| w.strong_count() == 0))
+    }
+
     pub(crate) fn routing_moved(&self, moved: &[Moved]) {
         if moved.is_empty() {
             return;

@@ -63,6 +63,10 @@ pub struct Db {
     pub(crate) bulk_import_min_rows: u64,
     /// Who hears of committed routing changes (`after_commit`).
     pub(crate) hooks: after_commit::Hooks,
+    /// Client packages' start dates (never edited once set), for the routing of DIDs
+    /// assigned under a package that has not started yet.
+    pub(crate) package_starts:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, chrono::NaiveDate>>>,
 }
 
 /// A pooled PostgreSQL connection idle this long is pinged before it is handed out.
@@ -146,6 +150,7 @@ impl Db {
             batcher,
             bulk_import_min_rows: cfg.bulk_import_min_rows,
             hooks: Default::default(),
+            package_starts: Default::default(),
         })
     }
 

@@ -416,7 +416,7 @@ impl Inventory<'_> {
             // Every entry counts against the request's size before it is classified, failing
             // or not: a request cannot make the server classify more than MAX_RANGE numbers.
             // (A range too large by itself is refused by `classify_entry` before any work.)
-            let n = match didhub_core::range::split(entry) {
+            let n = match didhub_core::range::read(entry, req.country) {
                 didhub_core::range::Entry::Range { first, last } => {
                     didhub_core::range::count(first, last).map_or(1, |n| n as usize)
                 }

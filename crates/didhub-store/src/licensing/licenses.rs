@@ -134,6 +134,33 @@ pub struct ServiceQuote {
     pub currency: String,
 }
 
+/// What cancelling a charge of a service gives back (`didhub_core::licensing::credit`).
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Credit {
+    pub period_start: NaiveDate,
+    pub expires: NaiveDate,
+    /// The days of the period still to come when cancelled.
+    pub days: i64,
+    pub period_days: i64,
+    #[schema(value_type = String)]
+    pub list_price: Decimal,
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+}
+
+/// A cancelled service: as it was, with its charges, and the credit for the days left.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Cancelled {
+    pub service: Service,
+    pub cancelled_on: NaiveDate,
+    /// One per charge whose period had days left.
+    pub credits: Vec<Credit>,
+    /// Their sum.
+    #[schema(value_type = String, example = "440.55")]
+    pub credit: Decimal,
+    pub currency: String,
+}
+
 fn license_err(field: &str, e: impl ToString) -> StoreError {
     StoreError::invalid(field, e)
 }
@@ -173,7 +200,11 @@ impl Licensing<'_> {
             on_tx!(&mut tx, c => sqlx::query("INSERT INTO licenses (pbx_id, term_kind, period_start, expires, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$5) ON CONFLICT (pbx_id) DO UPDATE SET term_kind = excluded.term_kind, period_start = excluded.period_start, expires = excluded.expires, updated_at = excluded.updated_at, version = licenses.version + 1")
                 .bind(pbx_id).bind(term_kind.as_str()).bind(period_start).bind(expires).bind(at).execute(&mut *c).await?.rows_affected());
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "license.set", entity: "pbx", entity_id: Some(pbx_id), subject: Some(pbx.serial_number.clone()),
-                changes: json!({"term_kind": [cur.as_ref().map(|l| l.term_kind.clone()), term_kind], "period_start": [cur.as_ref().map(|l| l.period_start), period_start], "expires": [cur.as_ref().map(|l| l.expires), expires]}), reason: None }).await?;
+                changes: didhub_core::audit::diff([
+                    ("term_kind", json!(cur.as_ref().map(|l| l.term_kind.clone())), json!(term_kind)),
+                    ("period_start", json!(cur.as_ref().map(|l| l.period_start)), json!(period_start)),
+                    ("expires", json!(cur.as_ref().map(|l| l.expires)), json!(expires)),
+                ]), reason: None }).await?;
             tx.commit().await
         })
         .await?;
@@ -415,62 +446,190 @@ impl Licensing<'_> {
         Ok((s, q))
     }
 
+    /// Cancels a service of a PBX today: it goes, with its charges, and each charge whose
+    /// period has days left is credited pro rata for them by the rule that charged it
+    /// (`didhub_core::licensing::credit`). The audit entry (`service.cancel`) keeps the service
+    /// as it was, its charges and the credit. Once a PBX has no services left it can be deleted.
+    pub async fn cancel_service(
+        &self,
+        actor: &Actor,
+        scope: Scope,
+        pbx_id: Uuid,
+        service_id: Uuid,
+        reason: Option<&str>,
+    ) -> Result<Cancelled> {
+        let pbx = self.accounts().get_pbx(scope, pbx_id).await?;
+        let reason = crate::audit::check_reason(reason)?;
+        retry(|| async {
+            let mut tx = self.begin().await?;
+            // The license row first, as a renewal takes it before it reads the services: a
+            // renewal running now either renews this service before we read its charges, or
+            // waits and no longer finds it.
+            let lock = format!(
+                "SELECT pbx_id FROM licenses WHERE pbx_id = $1{}",
+                tx.row_lock(" FOR UPDATE")
+            );
+            on_tx!(&mut tx, c => sqlx::query(&lock).bind(pbx_id).execute(&mut *c).await?.rows_affected());
+            // Read in the transaction, after the lock: the service and its charges as they are.
+            let service = self
+                .service_in(&mut tx, pbx_id, service_id)
+                .await?
+                .ok_or_else(|| StoreError::not_found("service of this PBX", service_id))?;
+            // "Today" read once: the day credited is the day recorded.
+            let day = Utc::now().date_naive();
+            let (credits, cur) = credits_of(&service, day)?;
+            let total: Decimal = credits.iter().map(|c| c.amount).sum();
+            on_tx!(&mut tx, c => sqlx::query("DELETE FROM service_charges WHERE service_id = $1")
+                .bind(service_id).execute(&mut *c).await?.rows_affected());
+            let n = on_tx!(&mut tx, c => sqlx::query("DELETE FROM services WHERE id = $1 AND pbx_id = $2")
+                .bind(service_id).bind(pbx_id).execute(&mut *c).await?.rows_affected());
+            if n != 1 {
+                return Err(StoreError::Raced { entity: "service", id: service_id });
+            }
+            let out = Cancelled {
+                service,
+                cancelled_on: day,
+                credits,
+                credit: total,
+                currency: cur,
+            };
+            let entry = AuditWrite {
+                id: None,
+                actor,
+                action: "service.cancel",
+                entity: "pbx",
+                entity_id: Some(pbx_id),
+                subject: Some(pbx.serial_number.clone()),
+                changes: serde_json::to_value(&out).unwrap_or_default(),
+                reason: reason.as_deref(),
+            };
+            write_audit(&mut tx, entry).await?;
+            tx.commit().await?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// One service of a PBX with its charges, read in `tx`.
+    async fn service_in(
+        &self,
+        tx: &mut crate::db::sql::Tx,
+        pbx_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<Service>> {
+        let sql = format!("{SERVICE_SELECT} WHERE s.pbx_id = $1 AND s.id = $2");
+        let row: Option<ServiceRow> = on_tx!(tx, c => sqlx::query_as(&sql)
+            .bind(pbx_id).bind(id).fetch_optional(&mut *c).await?);
+        let Some(row) = row else { return Ok(None) };
+        let charges: Vec<ChargeRow> =
+            on_tx!(tx, c => sqlx::query_as(CHARGE_SELECT).bind(id).fetch_all(&mut *c).await?);
+        Ok(Some(service_of(row, charges)))
+    }
+
     pub async fn list_services(&self, scope: Scope, pbx_id: Uuid) -> Result<Vec<Service>> {
         self.accounts().get_pbx(scope, pbx_id).await?;
-        type Row = (
-            Uuid,
-            Uuid,
-            String,
-            String,
-            String,
-            NaiveDate,
-            NaiveDate,
-            DateTime<Utc>,
-        );
-        let rows: Vec<Row> = on!(self, p => sqlx::query_as("SELECT s.id, s.pbx_id, k.code, s.term_kind, s.currency, s.service_start, s.expires, s.created_at FROM services s JOIN service_kinds k ON k.id = s.service_kind_id WHERE s.pbx_id = $1 ORDER BY s.id").bind(pbx_id).fetch_all(p).await?);
+        let sql = format!("{SERVICE_SELECT} WHERE s.pbx_id = $1 ORDER BY s.id");
+        let rows: Vec<ServiceRow> =
+            on!(self, p => sqlx::query_as(&sql).bind(pbx_id).fetch_all(p).await?);
         let mut out = Vec::new();
-        for (id, pbx_id, kind, t, cur, start, expires, created_at) in rows {
-            type C = (
-                NaiveDate,
-                NaiveDate,
-                NaiveDate,
-                i32,
-                i32,
-                i64,
-                i64,
-                String,
-                String,
-            );
-            let charges: Vec<C> = on!(self, p => sqlx::query_as("SELECT period_start, charged_from, expires, days, period_days, list_minor, amount_minor, currency, kind FROM service_charges WHERE service_id = $1 ORDER BY id").bind(id).fetch_all(p).await?);
-            let charges = charges
-                .into_iter()
-                .filter_map(|(ps, cf, ex, d, pd, l, a, c, k)| {
-                    let cc = stored_currency(&c).ok()?;
-                    Some(Charge {
-                        period_start: ps,
-                        charged_from: cf,
-                        expires: ex,
-                        days: d as i64,
-                        period_days: pd as i64,
-                        list_price: from_minor(l, cc),
-                        amount: from_minor(a, cc),
-                        currency: c,
-                        kind: k,
-                    })
-                })
-                .collect();
-            out.push(Service {
-                id,
-                pbx_id,
-                kind,
-                term_kind: term(&t),
-                currency: cur,
-                service_start: start,
-                expires,
-                charges,
-                created_at,
-            });
+        for row in rows {
+            let charges: Vec<ChargeRow> =
+                on!(self, p => sqlx::query_as(CHARGE_SELECT).bind(row.0).fetch_all(p).await?);
+            out.push(service_of(row, charges));
         }
         Ok(out)
+    }
+}
+
+const SERVICE_SELECT: &str = "SELECT s.id, s.pbx_id, k.code, s.term_kind, s.currency, \
+    s.service_start, s.expires, s.created_at \
+    FROM services s JOIN service_kinds k ON k.id = s.service_kind_id";
+
+const CHARGE_SELECT: &str = "SELECT period_start, charged_from, expires, days, period_days, \
+    list_minor, amount_minor, currency, kind FROM service_charges WHERE service_id = $1 ORDER BY id";
+
+type ServiceRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    String,
+    NaiveDate,
+    NaiveDate,
+    DateTime<Utc>,
+);
+
+type ChargeRow = (
+    NaiveDate,
+    NaiveDate,
+    NaiveDate,
+    i32,
+    i32,
+    i64,
+    i64,
+    String,
+    String,
+);
+
+/// The credit of each charge of `service` whose period has days left on `day`
+/// (`didhub_core::licensing::credit`), and the service's currency code.
+fn credits_of(service: &Service, day: NaiveDate) -> Result<(Vec<Credit>, String)> {
+    let cur = currency(&service.currency).map_err(|e| StoreError::invalid("currency", e))?;
+    let mut credits = Vec::new();
+    for ch in &service.charges {
+        let c = didhub_core::licensing::credit(
+            service.term_kind,
+            ch.period_start,
+            ch.charged_from,
+            day,
+            ch.list_price,
+            minor_units(cur),
+        )
+        .map_err(|e| {
+            StoreError::Conflict(format!("service {} cannot be credited: {e}", service.id))
+        })?;
+        if c.days > 0 {
+            credits.push(Credit {
+                period_start: ch.period_start,
+                expires: c.expires,
+                days: c.days,
+                period_days: c.period_days,
+                list_price: ch.list_price,
+                amount: c.amount,
+            });
+        }
+    }
+    Ok((credits, cur.code().to_string()))
+}
+
+fn service_of(row: ServiceRow, charges: Vec<ChargeRow>) -> Service {
+    let (id, pbx_id, kind, t, cur, start, expires, created_at) = row;
+    let charges = charges
+        .into_iter()
+        .filter_map(|(ps, cf, ex, d, pd, l, a, c, k)| {
+            let cc = currency(&c).ok()?;
+            Some(Charge {
+                period_start: ps,
+                charged_from: cf,
+                expires: ex,
+                days: d as i64,
+                period_days: pd as i64,
+                list_price: from_minor(l, cc),
+                amount: from_minor(a, cc),
+                currency: c,
+                kind: k,
+            })
+        })
+        .collect();
+    Service {
+        id,
+        pbx_id,
+        kind,
+        term_kind: term(&t),
+        currency: cur,
+        service_start: start,
+        expires,
+        charges,
+        created_at,
     }
 }

@@ -1,7 +1,7 @@
 //! CLI for users, partners, customers, PBXs, licenses and services.
 
 use super::print_json;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use didhub_core::access::Role;
 use didhub_core::licensing::TermKind;
@@ -123,6 +123,21 @@ pub enum PbxsCmd {
     /// Services of a PBX with their charges.
     Services {
         serial: String,
+    },
+    /// Cancel a service today: it goes, credited pro rata for the days left (printed, and kept
+    /// in the audit log). Name it by --kind, or by --id when the PBX has two of a kind.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["kind", "id"])))]
+    CancelService {
+        serial: String,
+        /// Service kind code.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Service id (see `pbxs services`).
+        #[arg(long)]
+        id: Option<uuid::Uuid>,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Delete a PBX without services or DIDs routed to it.
     Delete {
@@ -347,6 +362,46 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
         PbxsCmd::Services { serial } => {
             let p = store.accounts().find_pbx(all, &serial).await?;
             print_json(&store.licensing().list_services(all, p.id).await?)?;
+        }
+        PbxsCmd::CancelService {
+            serial,
+            kind,
+            id,
+            reason,
+        } => {
+            let p = store.accounts().find_pbx(all, &serial).await?;
+            let id = match (id, kind) {
+                (Some(id), _) => id,
+                (None, Some(kind)) => {
+                    let kind = kind.trim().to_lowercase();
+                    let of_kind: Vec<_> = store
+                        .licensing()
+                        .list_services(all, p.id)
+                        .await?
+                        .into_iter()
+                        .filter(|s| s.kind == kind)
+                        .collect();
+                    match of_kind.as_slice() {
+                        [one] => one.id,
+                        [] => bail!("PBX '{serial}' has no '{kind}' service"),
+                        many => bail!(
+                            "PBX '{serial}' has {} '{kind}' services; name one with --id: {}",
+                            many.len(),
+                            many.iter()
+                                .map(|s| s.id.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    }
+                }
+                (None, None) => bail!("name the service with --kind or --id"),
+            };
+            print_json(
+                &store
+                    .licensing()
+                    .cancel_service(actor, all, p.id, id, reason.as_deref())
+                    .await?,
+            )?;
         }
         PbxsCmd::Delete { serial } => {
             let p = store.accounts().find_pbx(all, &serial).await?;

@@ -301,13 +301,24 @@ pub async fn route(store: &Store, number: &str) -> Result<()> {
     let e164 =
         didhub_core::number::E164::lookup_key(number).with_context(|| format!("'{number}'"))?;
     let known = match store.inventory().get_did_by_number(&e164).await {
-        Ok(d) => Some((d.status, d.destination)),
+        Ok(d) => Some(d),
         Err(didhub_store::StoreError::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),
     };
+    let today = chrono::Utc::now().date_naive();
+    let pending = match known.as_ref().and_then(|d| d.client_package_id) {
+        Some(cp) => store
+            .assignment()
+            .get_client_package(Scope::All, cp)
+            .await?
+            .pending_until(today)
+            .is_some(),
+        None => false,
+    };
     let r = didhub_core::assignment::route(
         e164.as_str(),
-        known.as_ref().map(|(s, d)| (*s, d.as_deref())),
+        known.as_ref().map(|d| (d.status, d.destination.as_deref())),
+        pending,
     );
     print_json(&r)
 }

@@ -108,8 +108,28 @@ pub enum Cmd {
     },
 }
 
+/// The hold period a command applies: the one the server recorded at its start (its
+/// configuration decides, whichever process makes the change), else this process's
+/// configuration, else the default. A different value configured here is reported, not used.
+async fn hold_period(store: &Store, configured: Option<i64>) -> Result<chrono::Duration> {
+    let recorded = store.recorded_hold_days().await?;
+    if let (Some(r), Some(c)) = (recorded, configured) {
+        if r != c {
+            crate::show::error_line(format!(
+                "warning: hold_days is {c} here but {r} in the server's configuration \
+                 (recorded when it started); {r} applies"
+            ));
+        }
+    }
+    Ok(chrono::Duration::days(
+        recorded
+            .or(configured)
+            .unwrap_or(didhub_core::assignment::DEFAULT_HOLD_DAYS),
+    ))
+}
+
 /// Runs a command that needs the database.
-pub async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> {
+pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<()> {
     let actor = Actor::cli();
     match cmd {
         Cmd::Users { cmd } => accounts::users(store, &actor, cmd).await,
@@ -119,7 +139,10 @@ pub async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<
         Cmd::Pbxs { cmd } => accounts::pbxs(store, &actor, cmd).await,
         Cmd::ServiceKinds { cmd } => accounts::service_kinds(store, &actor, cmd).await,
         Cmd::Packages { cmd } => assignment::packages(store, &actor, cmd).await,
-        Cmd::ClientPackages { cmd } => assignment::client_packages(store, &actor, cmd, hold).await,
+        Cmd::ClientPackages { cmd } => {
+            let hold = hold_period(store, hold_days).await?;
+            assignment::client_packages(store, &actor, cmd, hold).await
+        }
         Cmd::Route { number } => assignment::route(store, &number).await,
         Cmd::Import(a) => inventory::import(store, &actor, a).await,
         Cmd::Export { filter, output } => inventory::export(store, filter, output).await,

@@ -24,7 +24,10 @@ pub async fn serve(ctx: &Ctx, listen: Option<String>) -> Result<()> {
         .context("opening database connections")?;
     let mut state = didhub_server::AppState::new(store);
     state.secure_cookies = ctx.secure_cookies;
-    state.hold = chrono::Duration::days(ctx.hold_days);
+    state.hold = chrono::Duration::days(
+        ctx.hold_days
+            .unwrap_or(didhub_core::assignment::DEFAULT_HOLD_DAYS),
+    );
     state
         .start_background()
         .await

@@ -1,6 +1,6 @@
 //! The account, licensing and assignment commands, end to end.
 
-use crate::common::each_backend;
+use crate::common::{self, each_backend};
 use serde_json::Value;
 
 fn first_field(s: &str) -> String {
@@ -312,5 +312,276 @@ fn partner_customer_license_assignment_and_routing() {
             .unwrap()
             .iter()
             .all(|p| p["name"] != "Unused"));
+    });
+}
+
+/// `customers list` shows a customer active once one of its PBXs has a license active today.
+#[test]
+fn a_customer_with_a_licensed_pbx_is_listed_active() {
+    each_backend(|db| {
+        db.ok(&["partners", "create", "Reseller"]);
+        let customer = first_field(
+            &db.ok(&["customers", "create", "--partner", "reseller", "ACME"])
+                .stdout,
+        );
+        let status = |db: &common::Db| {
+            let listed = db.ok(&["customers", "list"]).stdout;
+            listed
+                .lines()
+                .find(|l| l.contains("ACME"))
+                .and_then(|l| l.split('\t').nth(2))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(status(db), "inactive");
+        db.ok(&[
+            "pbxs",
+            "create",
+            "--customer",
+            &customer,
+            "--name",
+            "HQ",
+            "--serial",
+            "SN-1",
+        ]);
+        let today = chrono::Utc::now().date_naive().to_string();
+        db.ok(&[
+            "pbxs",
+            "set-license",
+            "SN-1",
+            "--term",
+            "monthly",
+            "--period-start",
+            &today,
+        ]);
+        assert_eq!(status(db), "active");
+    });
+}
+
+/// `pbxs cancel-service` cancels by kind (or by id when the PBX has two of a kind), prints the
+/// credit, and once no service is left the PBX can be deleted.
+#[test]
+fn cancelled_services_free_the_pbx() {
+    each_backend(|db| {
+        db.ok(&["partners", "create", "Reseller"]);
+        let customer = first_field(
+            &db.ok(&["customers", "create", "--partner", "reseller", "ACME"])
+                .stdout,
+        );
+        db.ok(&[
+            "pbxs",
+            "create",
+            "--customer",
+            &customer,
+            "--name",
+            "HQ",
+            "--serial",
+            "SN-1",
+        ]);
+        let today = chrono::Utc::now().date_naive();
+        let start = (today - chrono::Duration::days(30)).to_string();
+        db.ok(&[
+            "pbxs",
+            "set-license",
+            "SN-1",
+            "--term",
+            "yearly",
+            "--period-start",
+            &start,
+        ]);
+        db.ok(&[
+            "service-kinds",
+            "create",
+            "sip_trunk",
+            "--name",
+            "SIP trunk",
+            "--price",
+            "yearly:EUR:1200.00",
+        ]);
+        for _ in 0..2 {
+            db.ok(&["pbxs", "add-service", "SN-1", "--kind", "sip_trunk"]);
+        }
+        let r = db.run(&["pbxs", "delete", "SN-1"]);
+        assert!(
+            !r.success() && r.stderr.contains("services"),
+            "{}",
+            r.stderr
+        );
+        let r = db.run(&["pbxs", "cancel-service", "SN-1", "--kind", "sip_trunk"]);
+        assert!(!r.success() && r.stderr.contains("--id"), "{}", r.stderr);
+        let services: Value =
+            serde_json::from_str(&db.ok(&["pbxs", "services", "SN-1"]).stdout).unwrap();
+        let id = services[0]["id"].as_str().unwrap().to_string();
+        let c: Value = serde_json::from_str(
+            &db.ok(&[
+                "pbxs",
+                "cancel-service",
+                "SN-1",
+                "--id",
+                &id,
+                "--reason",
+                "moved",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        // Started today: the whole charge comes back.
+        assert_eq!(c["credit"], services[0]["charges"][0]["amount"], "{c}");
+        let c: Value = serde_json::from_str(
+            &db.ok(&["pbxs", "cancel-service", "SN-1", "--kind", "sip_trunk"])
+                .stdout,
+        )
+        .unwrap();
+        assert_eq!(c["currency"], "EUR");
+        let audit = db.ok(&["audit", "--action", "service.cancel"]).stdout;
+        assert_eq!(
+            audit
+                .lines()
+                .filter(|l| l.contains("service.cancel"))
+                .count(),
+            2,
+            "{audit}"
+        );
+        db.ok(&["pbxs", "delete", "SN-1"]);
+        assert!(!db.ok(&["pbxs", "list"]).stdout.contains("SN-1"));
+    });
+}
+
+/// A client package starting in 2030 is `pending`, and `route` answers its DIDs unreachable.
+#[test]
+fn a_package_starting_later_is_pending_and_does_not_route() {
+    each_backend(|db| {
+        db.ok(&["partners", "create", "Reseller"]);
+        let customer = first_field(
+            &db.ok(&["customers", "create", "--partner", "reseller", "ACME"])
+                .stdout,
+        );
+        db.ok(&["operators", "create", "Op"]);
+        db.ok(&["dids", "create", "+442079460100", "--operator", "Op"]);
+        db.ok(&["packages", "create", "Later", "--allowance", "5"]);
+        let cp: Value = serde_json::from_str(
+            &db.ok(&[
+                "client-packages",
+                "create",
+                "--customer",
+                &customer,
+                "--package",
+                "later",
+                "--start",
+                "2030-01-01",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(cp["state"], "pending", "{cp}");
+        let cp = cp["id"].as_str().unwrap().to_string();
+        db.ok(&[
+            "client-packages",
+            "assign",
+            &cp,
+            "+442079460100",
+            "--destination",
+            "sip:acme@pbx.example.com",
+        ]);
+        let r: Value = serde_json::from_str(&db.ok(&["route", "+442079460100"]).stdout).unwrap();
+        assert_eq!(
+            (r["reachable"].as_bool(), r["reason"].as_str()),
+            (Some(false), Some("pending")),
+            "{r}"
+        );
+        let r = db.run(&["client-packages", "set-state", &cp, "pending"]);
+        assert!(
+            !r.success() && r.stderr.contains("start date"),
+            "{}",
+            r.stderr
+        );
+    });
+}
+
+/// The hold period is the server's: `serve` records its configured `hold_days` when it starts,
+/// and a command line change made without that configuration (even with another value of its
+/// own, which it reports) holds DIDs for the server's period.
+#[test]
+fn the_hold_period_is_the_servers() {
+    each_backend(|db| {
+        let cfg = db.write("server.toml", "hold_days = 7\n");
+        let mut server = db
+            .std_command()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let a = db.run(&["audit", "--action", "setting.update"]);
+            if a.success() && a.stdout.contains("hold_days") {
+                assert!(a.stdout.contains("[null,7]"), "{}", a.stdout);
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server never recorded its hold period"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+
+        db.ok(&["partners", "create", "Reseller"]);
+        let customer = first_field(
+            &db.ok(&["customers", "create", "--partner", "reseller", "ACME"])
+                .stdout,
+        );
+        db.ok(&["operators", "create", "Op"]);
+        db.ok(&["dids", "create", "+442079460100", "--operator", "Op"]);
+        db.ok(&["packages", "create", "Five", "--allowance", "5"]);
+        let cp: Value = serde_json::from_str(
+            &db.ok(&[
+                "client-packages",
+                "create",
+                "--customer",
+                &customer,
+                "--package",
+                "five",
+                "--start",
+                "2026-01-01",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        let cp = cp["id"].as_str().unwrap().to_string();
+        db.ok(&[
+            "client-packages",
+            "assign",
+            &cp,
+            "+442079460100",
+            "--destination",
+            "sip:acme@pbx.example.com",
+        ]);
+        let r = db.ok(&[
+            "client-packages",
+            "set-state",
+            &cp,
+            "inactive",
+            "--hold-days",
+            "3",
+        ]);
+        assert!(
+            r.stderr.contains("hold_days is 3 here but 7"),
+            "the difference is reported: {}",
+            r.stderr
+        );
+        let listed = db.ok(&["dids", "list", "--json"]).stdout;
+        let d: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+        assert_eq!(d["status"], "hold", "{d}");
+        let until: chrono::DateTime<chrono::Utc> =
+            d["hold_until"].as_str().unwrap().parse().unwrap();
+        let days = (until - chrono::Utc::now()).num_minutes() as f64 / 1440.0;
+        assert!(
+            (6.9..=7.0).contains(&days),
+            "held for {days} days, not the server's 7"
+        );
     });
 }

@@ -125,6 +125,32 @@ fn a_cell_may_hold_a_range() {
     });
 }
 
+/// The seed's short range form in a cell: the second end replaces the first's last digits.
+#[test]
+fn a_cell_may_hold_a_short_range() {
+    each_backend(|db| {
+        let f = db.write(
+            "short.csv",
+            "number\n+442079461600-609\n+44 20 7946 1700-1704\n020 7946 1800-0001\n",
+        );
+        let r = db.import(
+            &f,
+            &["--operator", "Op", "--country", "GB", "--skip-invalid"],
+        );
+        let report = r.json();
+        assert_eq!(imported(&report), 15, "{report}");
+        let want: Vec<String> = (0..10).map(|i| format!("+44207946160{i}")).collect();
+        assert_eq!(db.numbers(&["--prefix", "+44207946160"]), want);
+        assert_eq!(db.numbers(&["--prefix", "+44207946170"]).len(), 5);
+        // A short end below the start is refused, saying how it was read.
+        let rej = rejected(&report);
+        assert_eq!(rej.len(), 1, "{report}");
+        assert_eq!(rej[0].0, 4);
+        let reason = report["rejected"][0]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("read as 02079460001"), "{reason}");
+    });
+}
+
 #[test]
 fn defaults_fill_missing_columns() {
     each_backend(|db| {

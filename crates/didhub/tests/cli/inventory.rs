@@ -93,6 +93,35 @@ fn operators_create_list_rename_delete() {
     });
 }
 
+/// `dids create` takes the short range form: `+442079465100-109` is ten numbers.
+#[test]
+fn dids_create_takes_the_short_range_form() {
+    each_backend(|db| {
+        db.ok(&["operators", "create", "Op"]);
+        let r = db.ok(&[
+            "dids",
+            "create",
+            "+442079465100-109",
+            "+44 20 7946 5200-5204",
+            "--operator",
+            "Op",
+        ]);
+        assert!(r.stdout.contains("created 15"), "{}", r.stdout);
+        let r = db.run(&[
+            "dids",
+            "create",
+            "+442079465300-+4420794653999",
+            "--operator",
+            "Op",
+        ]);
+        assert!(
+            !r.success() && r.stderr.contains("more digits"),
+            "{}",
+            r.stderr
+        );
+    });
+}
+
 #[test]
 fn dids_create_single_several_and_range() {
     each_backend(|db| {

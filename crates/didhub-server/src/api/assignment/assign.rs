@@ -111,7 +111,9 @@ pub struct CpBody {
     pub start_date: NaiveDate,
 }
 
-/// Assign a package to a customer (starts active). Accepts `Idempotency-Key`.
+/// Assign a package to a customer: active, or `pending` until a start date still to come
+/// (its DIDs may be assigned meanwhile and route as unreachable, reason `pending`, until that
+/// day). Accepts `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/client-packages", tag = "assignment", request_body = CpBody, params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = ClientPackage), (status = 422, body = Problem)))]
 pub async fn create_client_package(
     State(s): State<AppState>,
@@ -225,7 +227,7 @@ pub async fn customer_dids(
 }
 
 /// Where a call to this number goes: the destination of an assigned DID, or unreachable
-/// (on hold, porting, not assigned, unknown). Answered from memory.
+/// (on hold, its client package pending, porting, not assigned, unknown). Answered from memory.
 #[utoipa::path(get, path = "/api/v1/routing/{number}", tag = "assignment", params(("number" = String, Path)), responses((status = 200, body = Route), (status = 422, body = Problem)))]
 pub async fn routing(
     State(s): State<AppState>,

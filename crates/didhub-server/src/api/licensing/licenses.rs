@@ -7,13 +7,13 @@ use axum::Extension;
 use chrono::NaiveDate;
 use didhub_core::licensing::{Quote, TermKind};
 use didhub_store::licensing::licenses::{
-    License, Price, Service, ServiceKind, ServiceQuote, ServiceRequest,
+    Cancelled, License, Price, Service, ServiceKind, ServiceQuote, ServiceRequest,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, Query};
 use crate::{AppState, Principal};
 
 /// The PBX's license (null when it has none).
@@ -108,6 +108,29 @@ pub async fn add_service(
         Ok((StatusCode::CREATED, AddedService { service, quote }))
     })
     .await
+}
+
+/// Cancel a service of a PBX today: it goes with its charges, and each charge whose period has
+/// days left is credited pro rata for them by the rule that charged it (`credits`, `credit`);
+/// the audit entry `service.cancel` keeps the service, its charges and the credit. A PBX with
+/// no services left can be deleted. An optional `?reason=` (or a JSON body `{"reason": …}`)
+/// is kept in the audit entry.
+#[utoipa::path(delete, path = "/api/v1/pbxs/{id}/services/{service_id}", tag = "licenses", params(("id" = Uuid, Path), ("service_id" = Uuid, Path), crate::api::dids::ReasonQuery), responses((status = 200, body = Cancelled), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn cancel_service(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((id, service)): Path<(Uuid, Uuid)>,
+    headers: HeaderMap,
+    Query(q): Query<crate::api::dids::ReasonQuery>,
+    crate::extract::RawBody(body): crate::extract::RawBody,
+) -> ApiResult<Json<Cancelled>> {
+    let reason = q.with_body(&headers, &body)?;
+    Ok(Json(
+        s.store
+            .licensing()
+            .cancel_service(&p.actor(), p.scope(), id, service, reason.as_deref())
+            .await?,
+    ))
 }
 
 /// Price a service for a PBX without adding it.
