@@ -42,11 +42,15 @@ async fn sqlite_schema(store: &Store) -> (Columns, Indexes) {
                 .fetch_all(p)
                 .await
                 .unwrap();
-        // A primary key column is NOT NULL on PostgreSQL whatever it says; on SQLite every
-        // key here is declared NOT NULL too, which the comparison checks through `notnull`.
+        // A primary key column is NOT NULL on PostgreSQL by definition. SQLite (for
+        // compatibility with its early versions) lets a non-INTEGER primary key hold NULL
+        // unless it says NOT NULL, and the first migrations did not say it; didhub always
+        // writes an id, so the key counts as NOT NULL here. Every other column must agree.
         columns.insert(
             t.clone(),
-            rows.into_iter().map(|(c, nn, _)| (c, nn == 0)).collect(),
+            rows.into_iter()
+                .map(|(c, nn, pk)| (c, nn == 0 && pk == 0))
+                .collect(),
         );
     }
     // Indexes created by name (those behind UNIQUE/PRIMARY KEY constraints have no SQL).
