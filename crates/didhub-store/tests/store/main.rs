@@ -2,5 +2,6 @@
 //! One test binary per crate; one module per area.
 
 mod migration_checksums;
+mod slow_statements;
 mod sqlite_bulk;
 mod sqlite_migration;
