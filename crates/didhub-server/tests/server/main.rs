@@ -8,3 +8,4 @@ mod accounts;
 mod api;
 mod assignment;
 mod bulk_import;
+mod docs_page;
