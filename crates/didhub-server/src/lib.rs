@@ -14,7 +14,6 @@ use didhub_store::Store;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_scalar::Servable;
 
 pub mod api;
 pub mod auth;
@@ -187,6 +186,16 @@ pub fn api_router(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenAp
     (v1, doc)
 }
 
+/// The interactive docs at `/api/docs/`: Swagger UI, whose files are built into the binary,
+/// reading `/api/openapi.json`. Nothing on the page is fetched from elsewhere (the online
+/// validator badge, which would send the document's address to swagger.io, is off).
+fn docs_page() -> Router<AppState> {
+    let config = utoipa_swagger_ui::Config::from("/api/openapi.json").validator_url("none");
+    utoipa_swagger_ui::SwaggerUi::new("/api/docs")
+        .config(config)
+        .into()
+}
+
 pub fn app(state: AppState) -> Router {
     let _ = prometheus();
     let (api, doc) = api_router(state.clone());
@@ -201,7 +210,7 @@ pub fn app(state: AppState) -> Router {
                 async move { ([(header::CONTENT_TYPE, "application/json")], spec) }
             }),
         )
-        .merge(utoipa_scalar::Scalar::with_url("/api/docs", doc));
+        .merge(docs_page());
     Router::new()
         .merge(api)
         .merge(docs)

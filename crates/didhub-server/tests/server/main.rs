@@ -8,4 +8,5 @@ mod accounts;
 mod api;
 mod assignment;
 mod bulk_import;
+mod docs_page;
 mod request_edges;

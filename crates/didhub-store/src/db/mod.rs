@@ -87,6 +87,7 @@ impl Db {
                 if opts.get_application_name().is_none() {
                     opts = opts.application_name("didhub");
                 }
+                let opts = quiet_slow_statements(opts);
                 // Connections are kept (no idle timeout or lifetime) so that the ones opened by
                 // `warm_up` stay: see there.
                 // A connection in steady use is known to be alive: pinging it on every acquire
@@ -210,6 +211,17 @@ impl Db {
     }
 }
 
+/// How long a statement runs before sqlx calls it slow (its default).
+const SLOW_STATEMENT: Duration = Duration::from_secs(1);
+
+/// Slow statements are logged at debug, not sqlx's default warn: an export of a large inventory
+/// is one statement that runs for as long as the client reads, and a warning with its whole SQL
+/// on every such export says nothing an operator must act on. `DIDHUB_LOG=sqlx=debug` shows
+/// them.
+fn quiet_slow_statements<O: sqlx::ConnectOptions>(opts: O) -> O {
+    opts.log_slow_statements(log::LevelFilter::Debug, SLOW_STATEMENT)
+}
+
 async fn sqlite_pool(opts: SqliteConnectOptions, cfg: &StoreConfig) -> Result<Backend> {
     let opts = opts
         .create_if_missing(true)
@@ -225,6 +237,7 @@ async fn sqlite_pool(opts: SqliteConnectOptions, cfg: &StoreConfig) -> Result<Ba
         // numbers in file order, which is random order for the number index.
         .pragma("cache_size", "-16384")
         .pragma("temp_store", "memory");
+    let opts = quiet_slow_statements(opts);
     if let Some(parent) = opts.get_filename().parent() {
         if !parent.as_os_str().is_empty() && !Path::new(parent).exists() {
             std::fs::create_dir_all(parent).map_err(|e| {

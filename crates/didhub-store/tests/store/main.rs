@@ -3,5 +3,6 @@
 
 mod migration_checksums;
 mod schema_agreement;
+mod slow_statements;
 mod sqlite_bulk;
 mod sqlite_migration;
