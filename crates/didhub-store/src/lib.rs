@@ -28,10 +28,13 @@ pub mod licenses;
 pub mod model;
 pub mod operators;
 pub mod orgs;
+pub mod rejects;
+mod sheet;
 mod sql;
 mod sqlite_bulk;
 pub mod tokens;
 pub mod users;
+mod xls;
 
 pub use error::StoreError;
 pub use model::*;

@@ -10,7 +10,7 @@ use didhub_core::import::{Defaults, MAX_IMPORT_NUMBERS};
 use didhub_core::licensing::{quote, TermKind};
 use didhub_core::number::{classification, Classification, Country};
 use didhub_store::dids::NewDids;
-use didhub_store::import::ImportOptions;
+use didhub_store::import::{ImportFile, ImportOptions};
 use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store, StoreConfig};
 use serde::Deserialize;
 
@@ -212,6 +212,10 @@ struct ImportArgs {
     /// Why, for the audit log.
     #[arg(long)]
     reason: Option<String>,
+    /// Write every rejected number to this CSV file (row,value,reason); the report lists the
+    /// first 1,000.
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
 }
 
 #[derive(Args, Default)]
@@ -956,7 +960,11 @@ async fn command(store: &Store, cmd: Cmd, hold: chrono::Duration) -> Result<()> 
 }
 
 async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
-    let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    // Read as it is imported, never whole; opened here first for a plain error.
+    std::fs::File::open(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    if let Some(r) = &a.rejects {
+        std::fs::File::create(r).with_context(|| format!("--rejects {}", r.display()))?;
+    }
     let defaults = Defaults {
         operator: a.operator.clone().filter(|o| !o.trim().is_empty()),
         status: a
@@ -988,6 +996,8 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
             .unwrap_or_default(),
         reason: a.reason.clone(),
         max_numbers: MAX_IMPORT_NUMBERS,
+        rejects_csv: a.rejects.clone(),
+        rejects_csv_limit: None,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new_spinner();
@@ -1004,7 +1014,14 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
             b.set_position(n as u64);
         }
     };
-    let report = store.import_dids(actor, data, opts, Some(&progress)).await;
+    let report = store
+        .import_dids(
+            actor,
+            ImportFile::Path(a.file.clone()),
+            opts,
+            Some(&progress),
+        )
+        .await;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -1024,7 +1041,8 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
                     other => serde_json::json!({"field": null, "message": other.to_string()}),
                 };
                 let report = serde_json::json!({
-                    "imported": 0, "valid": 0, "rejected": [], "duplicates": 0,
+                    "imported": 0, "valid": 0, "rejected": [], "rejected_total": 0,
+                    "rejected_truncated": false, "duplicates": 0,
                     "operators_created": [], "dry_run": a.dry_run, "batch_id": null,
                     "error": error,
                 });
@@ -1042,11 +1060,15 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
         for r in report.rejected.iter().take(50) {
             writeln!(out, "row {}: {} — {}", r.row, r.value, r.reason)?;
         }
-        if report.rejected.len() > 50 {
+        if report.rejected_total > 50 {
+            let all = match &a.rejects {
+                Some(f) => format!("all are in {}", f.display()),
+                None => "use --rejects FILE for all".to_string(),
+            };
             writeln!(
                 out,
-                "… and {} more rejected rows (use --json for all)",
-                report.rejected.len() - 50
+                "… and {} more rejected rows ({all})",
+                report.rejected_total - 50
             )?;
         }
         let verb = if a.dry_run { "would create" } else { "created" };
@@ -1058,7 +1080,7 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
                 out,
                 "dry run: {} DID(s) would be imported, {} rejected ({} duplicates)",
                 report.valid,
-                report.rejected.len(),
+                report.rejected_total,
                 report.duplicates
             )?;
         } else {
@@ -1066,7 +1088,7 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
                 out,
                 "imported {} DID(s), {} rejected ({} duplicates)",
                 report.imported,
-                report.rejected.len(),
+                report.rejected_total,
                 report.duplicates
             )?;
         }
