@@ -617,6 +617,100 @@ fn styles_held(r: impl std::io::BufRead) -> Result<u64, quick_xml::Error> {
     Ok(held)
 }
 
+/// Sinks, XLSX archives and checks shared by the spreadsheet readers' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Records rows; keeps every column of the first row, then `width`.
+    pub struct Rows {
+        pub size: Option<u64>,
+        pub rows: Vec<(usize, Vec<String>, RowShape)>,
+        pub width: usize,
+    }
+
+    impl Rows {
+        pub fn new(width: usize) -> Rows {
+            Rows {
+                size: None,
+                rows: Vec::new(),
+                width,
+            }
+        }
+    }
+
+    impl RowSink for Rows {
+        fn size(&mut self, rows: u64) {
+            assert!(self.size.is_none() && self.rows.is_empty(), "size once, first");
+            self.size = Some(rows);
+        }
+        fn width(&self) -> usize {
+            if self.rows.is_empty() {
+                usize::MAX
+            } else {
+                self.width
+            }
+        }
+        fn row(&mut self, row: usize, cells: &[String], shape: RowShape) -> bool {
+            self.rows.push((row, cells.to_vec(), shape));
+            true
+        }
+    }
+
+    /// A ZIP archive of `parts` (stored, not compressed: quick to build at any size).
+    pub fn zip(parts: &[(&str, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(true);
+        for (name, data) in parts {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    /// An XLSX workbook with one sheet of `rows` XML, and the extra `parts` given.
+    pub fn xlsx(dimension: &str, rows: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
+        let ns = "http://schemas.openxmlformats.org";
+        let types = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="{ns}/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#
+        );
+        let rels = format!(
+            r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#
+        );
+        let workbook = format!(
+            r#"<workbook xmlns="{ns}/spreadsheetml/2006/main" xmlns:r="{ns}/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#
+        );
+        let wb_rels = format!(
+            r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#
+        );
+        let sheet = format!(
+            r#"<worksheet xmlns="{ns}/spreadsheetml/2006/main"><dimension ref="{dimension}"/><sheetData>{rows}</sheetData></worksheet>"#
+        );
+        let mut all: Vec<(&str, &[u8])> = vec![
+            ("[Content_Types].xml", types.as_bytes()),
+            ("_rels/.rels", rels.as_bytes()),
+            ("xl/workbook.xml", workbook.as_bytes()),
+            ("xl/_rels/workbook.xml.rels", wb_rels.as_bytes()),
+            ("xl/worksheets/sheet1.xml", sheet.as_bytes()),
+        ];
+        all.extend_from_slice(parts);
+        zip(&all)
+    }
+
+    pub fn text(cell: &str, s: &str) -> String {
+        format!(r#"<c r="{cell}" t="inlineStr"><is><t>{s}</t></is></c>"#)
+    }
+
+    pub fn read(file: &[u8], width: usize) -> Result<Rows, String> {
+        let mut rows = Rows::new(width);
+        read_xlsx(std::io::Cursor::new(file), &mut rows)?;
+        Ok(rows)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,6 +733,135 @@ mod tests {
         assert_eq!(s.longest, cell.len() as u64);
         let s = scan("<sst><si><t>a</t></si><x:si><t>b</t></x:si><si/></sst>");
         assert_eq!(s.strings, 3);
+    }
+
+    use super::testing::{read, text, xlsx, zip};
+
+    #[test]
+    fn a_far_cell_is_one_cell() {
+        // The sheet declares the whole grid; only three cells are there.
+        let rows = format!(
+            r#"<row r="1">{}</row><row r="2"><c r="A2"><v>442079460100</v></c></row><row r="1048576">{}</row>"#,
+            text("A1", "number"),
+            text("XFD1048576", "far")
+        );
+        let got = read(&xlsx("A1:XFD1048576", &rows, &[]), 1).unwrap();
+        let rows: Vec<(usize, Vec<String>, bool)> = got
+            .rows
+            .into_iter()
+            .map(|(r, c, s)| (r, c, s.beyond))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (1, vec!["number".to_string()], false),
+                (2, vec!["442079460100".to_string()], false),
+                (1048576, vec![], true),
+            ]
+        );
+        // The declared row count is bounded by what the sheet's XML can hold.
+        assert!(got.size.unwrap() < 100, "{:?}", got.size);
+        // The header row keeps every column, however far.
+        let rows = format!(r#"<row r="1">{}{}</row>"#, text("A1", "number"), text("XFD1", "x"));
+        let got = read(&xlsx("A1:XFD1", &rows, &[]), 1).unwrap();
+        assert_eq!(got.rows[0].1.len(), 16_384);
+        assert_eq!(got.rows[0].1[16_383], "x");
+    }
+
+    #[test]
+    fn cells_beyond_the_kept_columns_and_over_long_rows() {
+        let big = "y".repeat(600_000);
+        let rows = format!(
+            r#"<row r="1">{}{}</row><row r="2">{}{}</row><row r="3">{}{}</row>"#,
+            text("A1", "number"),
+            text("B1", "notes"),
+            text("A2", &big),
+            text("B2", &big),
+            text("A3", "1"),
+            text("C3", " ")
+        );
+        let got = read(&xlsx("A1:C3", &rows, &[]), 2).unwrap();
+        assert!(got.rows[1].2.oversize && got.rows[1].1.is_empty());
+        // A blank cell right of the kept ones leaves the row as it is.
+        assert_eq!(got.rows[2].1, ["1"]);
+        assert!(!got.rows[2].2.beyond && !got.rows[2].2.oversize);
+    }
+
+    #[test]
+    fn rows_out_of_order_are_refused() {
+        let rows = format!(
+            r#"<row r="2">{}</row><row r="1">{}</row>"#,
+            text("A2", "number"),
+            text("A1", "x")
+        );
+        let e = read(&xlsx("A1:A2", &rows, &[]), 1).err().unwrap();
+        assert!(e.contains("row 1: the sheet's rows are out of order"), "{e}");
+    }
+
+    #[test]
+    fn other_zip_files_are_named() {
+        let ods = zip(&[
+            ("mimetype", b"application/vnd.oasis.opendocument.spreadsheet"),
+            ("content.xml", b"<office:document-content/>"),
+        ]);
+        let e = read(&ods, 1).err().unwrap();
+        assert!(e.contains("OpenDocument"), "{e}");
+        let xlsb = zip(&[("xl/workbook.bin", b"\x00")]);
+        assert!(read(&xlsb, 1).err().unwrap().contains("XLSB"));
+        let other = zip(&[("a.txt", b"hello")]);
+        let e = read(&other, 1).err().unwrap();
+        assert!(e.starts_with("not a readable XLSX or XLS file"), "{e}");
+    }
+
+    #[test]
+    fn what_calamine_would_hold_is_bounded() {
+        let rows = format!(r#"<row r="1">{}</row>"#, text("A1", "number"));
+        // One cell of 1.5 MB (in runs of a few bytes each).
+        let cell = format!(
+            r#"<c r="A2" t="inlineStr"><is>{}</is></c>"#,
+            "<r><t>abcdefgh</t></r>".repeat(80_000)
+        );
+        let e = read(&xlsx("A1:A2", &format!("{rows}<row r=\"2\">{cell}</row>"), &[]), 1)
+            .err()
+            .unwrap();
+        assert!(e.contains("a cell, text or tag of over 1 MB"), "{e}");
+        // Shared strings: 3 million empty ones are 15 MB of XML, but 111 MB once read.
+        let sst = format!("<sst>{}</sst>", "<si/>".repeat(3_000_000));
+        let e = read(&xlsx("A1", &rows, &[("xl/sharedStrings.xml", sst.as_bytes())]), 1)
+            .err()
+            .unwrap();
+        assert!(e.contains("shared text would take over 96 MB"), "{e}");
+        // Styles: one font with a long name, copied into 1,200 cell formats.
+        let styles = format!(
+            r#"<styleSheet><fonts count="1"><font><name val="{}"/></font></fonts><cellXfs>{}</cellXfs></styleSheet>"#,
+            "N".repeat(30_000),
+            r#"<xf fontId="0"></xf>"#.repeat(1_200)
+        );
+        let e = read(&xlsx("A1", &rows, &[("xl/styles.xml", styles.as_bytes())]), 1)
+            .err()
+            .unwrap();
+        assert!(e.contains("cell styles would take over 32 MB"), "{e}");
+        // Parts: each is an entry the archive reader holds.
+        let names: Vec<String> = (0..10_001).map(|i| format!("p{i}")).collect();
+        let parts: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+        let e = read(&zip(&parts), 1).err().unwrap();
+        assert!(e.contains("declares 10001 parts"), "{e}");
+        // Within the bounds, the same kinds of parts read as usual.
+        let sst = r#"<sst><si><t>number</t></si></sst>"#;
+        let styles = r#"<styleSheet><fonts count="1"><font><name val="Calibri"/></font></fonts><cellXfs><xf fontId="0"></xf></cellXfs></styleSheet>"#;
+        let got = read(
+            &xlsx(
+                "A1",
+                r#"<row r="1"><c r="A1" t="s"><v>0</v></c></row>"#,
+                &[
+                    ("xl/sharedStrings.xml", sst.as_bytes()),
+                    ("xl/styles.xml", styles.as_bytes()),
+                ],
+            ),
+            1,
+        )
+        .unwrap();
+        assert_eq!(got.rows[0].1, ["number"]);
     }
 
     #[test]

@@ -314,7 +314,7 @@ pub(crate) fn read_xls<R: Read + Seek>(r: R, len: u64, sink: &mut dyn RowSink) -
     // A formula whose text result follows in a STRING record.
     let mut formula_at: Option<(u32, u32)> = None;
     // Rows declared by DIMENSIONS, bounded by what the stream can hold (10 bytes a cell).
-    let most_rows = stream_len / 10;
+    let most_rows = stream_len.min(len) / 10;
     macro_rules! cell {
         ($row:expr, $col:expr, $text:expr) => {{
             if !sized {
@@ -446,11 +446,188 @@ pub(crate) fn read_xls<R: Read + Seek>(r: R, len: u64, sink: &mut dyn RowSink) -
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
+    use crate::sheet::testing::Rows;
+
+    fn record(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
+        out.extend_from_slice(&typ.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+
+    fn bof(out: &mut Vec<u8>, version: u16, dt: u16) {
+        let mut d = Vec::new();
+        for v in [version, dt, 0x0DBB, 0x07CC] {
+            d.extend_from_slice(&v.to_le_bytes());
+        }
+        d.extend_from_slice(&[0; 8]);
+        record(out, BOF, &d);
+    }
+
+    fn cell(typ: u16, row: u16, col: u16, rest: &[u8]) -> (u16, Vec<u8>) {
+        let mut d = Vec::new();
+        for v in [row, col, 0] {
+            d.extend_from_slice(&v.to_le_bytes());
+        }
+        d.extend_from_slice(rest);
+        (typ, d)
+    }
+
+    /// A compound file around a workbook stream: `globals` records (with the sheet's
+    /// BoundSheet8 added), then the sheet's records between its BOF and EOF.
+    fn xls(stream: &str, version: u16, globals: &[(u16, Vec<u8>)], sheet: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut body = Vec::new();
+        bof(&mut body, 0x0600, 0x0010);
+        for (t, d) in sheet {
+            record(&mut body, *t, d);
+        }
+        record(&mut body, EOF, &[]);
+        let mut head = Vec::new();
+        bof(&mut head, version, 0x0005);
+        for (t, d) in globals {
+            record(&mut head, *t, d);
+        }
+        let at = (head.len() + 4 + 10 + 4) as u32;
+        let mut bs = at.to_le_bytes().to_vec();
+        bs.extend_from_slice(&[0, 0, 2, 0, b'S', b'1']);
+        record(&mut head, 0x0085, &bs);
+        record(&mut head, EOF, &[]);
+        assert_eq!(head.len() as u32, at);
+        head.extend_from_slice(&body);
+        let mut cf =
+            cfb::CompoundFile::create_with_version(cfb::Version::V3, std::io::Cursor::new(Vec::new()))
+                .unwrap();
+        cf.create_stream(stream).unwrap().write_all(&head).unwrap();
+        cf.flush().unwrap();
+        cf.into_inner().into_inner()
+    }
+
+    fn read(file: &[u8], width: usize) -> Result<Rows, String> {
+        let mut rows = Rows::new(width);
+        read_xls(std::io::Cursor::new(file), file.len() as u64, &mut rows)?;
+        Ok(rows)
+    }
+
+    /// An SST of `strings` whose second string is cut by a CONTINUE (and turns to UTF-16
+    /// there).
+    fn sst(strings: &[&str]) -> Vec<(u16, Vec<u8>)> {
+        let mut d = Vec::new();
+        d.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+        d.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+        let mut out = Vec::new();
+        for (i, s) in strings.iter().enumerate() {
+            d.extend_from_slice(&(s.chars().count() as u16).to_le_bytes());
+            d.push(0);
+            if i == 1 {
+                let (a, b) = s.split_at(2);
+                d.extend_from_slice(a.as_bytes());
+                out.push((0x00FC, std::mem::take(&mut d)));
+                d.push(1);
+                for u in b.encode_utf16() {
+                    d.extend_from_slice(&u.to_le_bytes());
+                }
+            } else {
+                d.extend_from_slice(s.as_bytes());
+            }
+        }
+        out.push((CONTINUE, d));
+        out
+    }
 
     #[test]
-    fn rk_numbers() {
-        // 442079460018 does not fit 30 bits: a whole number in an IEEE RK, or an integer.
+    fn cells_of_every_kind() {
+        let mut mulrk = Vec::new();
+        for v in [(5u32 << 2) | 2, (7 << 2) | 2] {
+            mulrk.extend_from_slice(&0u16.to_le_bytes());
+            mulrk.extend_from_slice(&v.to_le_bytes());
+        }
+        mulrk.extend_from_slice(&1u16.to_le_bytes());
+        let mut formula = vec![0u8, 0, 0, 0, 0, 0, 0xFF, 0xFF];
+        formula.extend_from_slice(&[0; 6]);
+        let mut label = 3u16.to_le_bytes().to_vec();
+        label.push(0);
+        label.extend_from_slice(b"abc");
+        let mut string = 4u16.to_le_bytes().to_vec();
+        string.push(0);
+        string.extend_from_slice(b"fmla");
+        let mut dims = 0u32.to_le_bytes().to_vec();
+        dims.extend_from_slice(&u32::MAX.to_le_bytes());
+        dims.extend_from_slice(&[0, 0, 0xFF, 0xFF, 0, 0]);
+        let file = xls(
+            "/Workbook",
+            0x0600,
+            &sst(&["number", "tagged"]),
+            &[
+                (0x0200, dims),
+                cell(0x00FD, 0, 0, &0u32.to_le_bytes()),
+                cell(0x00FD, 0, 1, &1u32.to_le_bytes()),
+                cell(0x0203, 1, 0, &442079460100f64.to_le_bytes()),
+                cell(0x0204, 1, 1, &label),
+                (0x00BD, [&2u16.to_le_bytes()[..], &0u16.to_le_bytes(), &mulrk].concat()),
+                cell(0x0006, 3, 0, &formula),
+                (0x0207, string),
+                cell(0x0205, 4, 0, &[1, 0]),
+                cell(0x0205, 4, 1, &[0x07, 1]),
+                // The far corner of an XLS sheet: one cell, not a grid.
+                cell(0x0203, 65_535, 255, &1f64.to_le_bytes()),
+            ],
+        );
+        let got = read(&file, 2).unwrap();
+        let rows: Vec<(usize, Vec<String>, bool)> =
+            got.rows.into_iter().map(|(r, c, s)| (r, c, s.beyond)).collect();
+        let v = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            rows,
+            [
+                (1, v(&["number", "tagged"]), false),
+                (2, v(&["442079460100", "abc"]), false),
+                (3, v(&["5", "7"]), false),
+                (4, v(&["fmla"]), false),
+                (5, v(&["true", "#Div0"]), false),
+                (65_536, v(&[]), true),
+            ]
+        );
+        // The declared rows are bounded by what the stream can hold.
+        assert!(got.size.unwrap() < 100, "{:?}", got.size);
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let one = [cell(0x0203, 0, 0, &1f64.to_le_bytes())];
+        let e = read(&xls("/Book", 0x0500, &[], &one), 1).err().unwrap();
+        assert!(e.contains("Excel 5.0/95"), "{e}");
+        let e = read(&xls("/Workbook", 0x0500, &[], &one), 1).err().unwrap();
+        assert!(e.contains("older than Excel 97"), "{e}");
+        let e = read(&xls("/Workbook", 0x0600, &[(0x002F, vec![1, 0])], &one), 1)
+            .err()
+            .unwrap();
+        assert!(e.contains("password-protected"), "{e}");
+        let back = [
+            cell(0x0203, 1, 0, &1f64.to_le_bytes()),
+            cell(0x0203, 0, 0, &1f64.to_le_bytes()),
+        ];
+        let e = read(&xls("/Workbook", 0x0600, &[], &back), 1).err().unwrap();
+        assert!(e.contains("out of order"), "{e}");
+        // Shared strings beyond the bound: 3.5 million empty ones.
+        let mut d = Vec::new();
+        d.extend_from_slice(&3_500_000u32.to_le_bytes());
+        d.extend_from_slice(&3_500_000u32.to_le_bytes());
+        let mut recs = Vec::new();
+        for _ in 0..3_500_000 {
+            if d.len() + 3 > 8224 {
+                recs.push((if recs.is_empty() { 0x00FC } else { CONTINUE }, std::mem::take(&mut d)));
+            }
+            d.extend_from_slice(&[0, 0, 0]);
+        }
+        recs.push((CONTINUE, d));
+        let e = read(&xls("/Workbook", 0x0600, &recs, &one), 1).err().unwrap();
+        assert!(e.contains("shared text would take over 96 MB"), "{e}");
+    }
+
+    #[test]
+    fn rk_numbers() {        // 442079460018 does not fit 30 bits: a whole number in an IEEE RK, or an integer.
         assert_eq!(rk_text((1234 << 2) | 2), "1234");
         assert_eq!(rk_text((1234 << 2) | 3), "12.34");
         let f = 1.5f64.to_bits();
