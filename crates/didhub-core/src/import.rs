@@ -315,7 +315,10 @@ mod tests {
         assert_eq!(h.after_hold, Some(2));
         assert_eq!(h.tag, Some(3));
         assert_eq!(h.width(), 4);
-        assert_eq!(Header::parse(&["x", "y", "number", "z"]).unwrap().width(), 3);
+        assert_eq!(
+            Header::parse(&["x", "y", "number", "z"]).unwrap().width(),
+            3
+        );
         assert!(matches!(
             Header::parse(&["name", "x"]),
             Err(HeaderError::NoNumberColumn(_))

@@ -23,7 +23,10 @@ fn far_xlsx() -> Vec<u8> {
 
 async fn import(app: &TestApp, file: Vec<u8>, name: &str, extra: &[(&str, &str)]) -> (u16, Value) {
     let mut form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(file).file_name(name.to_string()))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(file).file_name(name.to_string()),
+        )
         .text("operator", "Limits Op");
     for (k, v) in extra {
         form = form.text(k.to_string(), v.to_string());
@@ -71,7 +74,10 @@ async fn rejects_link_story(app: &TestApp) {
     assert_eq!(rep["rejected_truncated"], true);
     assert_eq!(rep["rejected"].as_array().unwrap().len(), 1_000);
     assert_eq!(rep["rejects_rows"], 1_499);
-    let url = rep["rejects_url"].as_str().expect("a rejects link").to_string();
+    let url = rep["rejects_url"]
+        .as_str()
+        .expect("a rejects link")
+        .to_string();
     assert!(url.starts_with("/api/v1/dids/import/rejects/"), "{url}");
 
     // The importing user downloads every rejected row, in row order.

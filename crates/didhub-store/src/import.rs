@@ -435,9 +435,7 @@ fn decode_csv<R: Read + Seek>(mut r: R, v: &mut Validator) {
         return io_fatal(v, e);
     }
     let mut input = BufReader::with_capacity(64 * 1024, r);
-    let mut core = csv_core::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .build();
+    let mut core = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
     let mut out = vec![0u8; 4096];
     let mut ends = vec![0usize; 64];
     let (mut out_len, mut nends) = (0usize, 0usize);

@@ -165,8 +165,12 @@ pub(crate) fn read_xlsx<R: Read + Seek>(mut r: R, sink: &mut dyn RowSink) -> Res
     let Some(name) = wb.sheet_names().into_iter().next() else {
         return Err("the workbook has no sheet".into());
     };
-    let read_err =
-        |e: XlsxError| format!("cannot read the first sheet: {}", crate::import::shorten(&e.to_string()));
+    let read_err = |e: XlsxError| {
+        format!(
+            "cannot read the first sheet: {}",
+            crate::import::shorten(&e.to_string())
+        )
+    };
     let mut cells = match wb.worksheet_cells_reader(&name) {
         Ok(c) => c,
         // A chart sheet first: no rows (the import then says it has no header row).
@@ -228,10 +232,12 @@ fn check_xlsx<R: Read + Seek>(r: &mut R) -> Result<u64, String> {
         .collect::<Result<_, _>>()
         .map_err(|e| unreadable(&e))?;
     let has = |n: &str| names.iter().any(|x| x.eq_ignore_ascii_case(n));
-    if has("mimetype") && !names.iter().any(|n| n.ends_with(".xml") && n.starts_with("xl/")) {
-        return Err(
-            "an OpenDocument spreadsheet (ODS) is not read: save it as XLSX or CSV".into(),
-        );
+    if has("mimetype")
+        && !names
+            .iter()
+            .any(|n| n.ends_with(".xml") && n.starts_with("xl/"))
+    {
+        return Err("an OpenDocument spreadsheet (ODS) is not read: save it as XLSX or CSV".into());
     }
     if names
         .iter()
@@ -424,8 +430,7 @@ impl XmlScan {
                                     if closing {
                                         if let Some((k, start)) = element {
                                             if k == kind {
-                                                scan.longest =
-                                                    scan.longest.max(pos + 1 - start);
+                                                scan.longest = scan.longest.max(pos + 1 - start);
                                                 element = None;
                                             }
                                         }
@@ -488,7 +493,11 @@ impl XmlScan {
                     }
                     Mode::Decl { depth } => match b {
                         b'[' => mode = Mode::Decl { depth: depth + 1 },
-                        b']' => mode = Mode::Decl { depth: depth.saturating_sub(1) },
+                        b']' => {
+                            mode = Mode::Decl {
+                                depth: depth.saturating_sub(1),
+                            }
+                        }
                         b'>' if depth == 0 => {
                             scan.longest = scan.longest.max(run + 1);
                             mode = Mode::Text;
@@ -533,8 +542,7 @@ fn styles_held(r: impl std::io::BufRead) -> Result<u64, quick_xml::Error> {
             .find(|a| a.key.local_name().as_ref() == key)
             .map(|a| a.value.into_owned())
     };
-    let index =
-        |v: Option<String>| -> Option<usize> { v.and_then(|v| v.trim().parse().ok()) };
+    let index = |v: Option<String>| -> Option<usize> { v.and_then(|v| v.trim().parse().ok()) };
     // The list an item belongs to: `font` in `fonts`, and so on (`dxfs` hold them too).
     let in_list = |list: &Option<String>, item: &str| {
         list.as_deref()
@@ -641,7 +649,10 @@ pub(crate) mod testing {
 
     impl RowSink for Rows {
         fn size(&mut self, rows: u64) {
-            assert!(self.size.is_none() && self.rows.is_empty(), "size once, first");
+            assert!(
+                self.size.is_none() && self.rows.is_empty(),
+                "size once, first"
+            );
             self.size = Some(rows);
         }
         fn width(&self) -> usize {
@@ -728,7 +739,10 @@ mod tests {
         assert!(scan(&format!("<!-- {long} <b> -->")).longest > 5000);
         assert!(scan(&format!("<![CDATA[{long}<b>]]>")).longest > 5000);
         // A cell is measured whole, however many runs it holds.
-        let cell = format!("<c r=\"A1\"><is>{}</is></c>", "<r><t>ab</t></r>".repeat(1000));
+        let cell = format!(
+            "<c r=\"A1\"><is>{}</is></c>",
+            "<r><t>ab</t></r>".repeat(1000)
+        );
         let s = scan(&format!("<row>{cell}</row>"));
         assert_eq!(s.longest, cell.len() as u64);
         let s = scan("<sst><si><t>a</t></si><x:si><t>b</t></x:si><si/></sst>");
@@ -762,7 +776,11 @@ mod tests {
         // The declared row count is bounded by what the sheet's XML can hold.
         assert!(got.size.unwrap() < 100, "{:?}", got.size);
         // The header row keeps every column, however far.
-        let rows = format!(r#"<row r="1">{}{}</row>"#, text("A1", "number"), text("XFD1", "x"));
+        let rows = format!(
+            r#"<row r="1">{}{}</row>"#,
+            text("A1", "number"),
+            text("XFD1", "x")
+        );
         let got = read(&xlsx("A1:XFD1", &rows, &[]), 1).unwrap();
         assert_eq!(got.rows[0].1.len(), 16_384);
         assert_eq!(got.rows[0].1[16_383], "x");
@@ -795,13 +813,19 @@ mod tests {
             text("A1", "x")
         );
         let e = read(&xlsx("A1:A2", &rows, &[]), 1).err().unwrap();
-        assert!(e.contains("row 1: the sheet's rows are out of order"), "{e}");
+        assert!(
+            e.contains("row 1: the sheet's rows are out of order"),
+            "{e}"
+        );
     }
 
     #[test]
     fn other_zip_files_are_named() {
         let ods = zip(&[
-            ("mimetype", b"application/vnd.oasis.opendocument.spreadsheet"),
+            (
+                "mimetype",
+                b"application/vnd.oasis.opendocument.spreadsheet",
+            ),
             ("content.xml", b"<office:document-content/>"),
         ]);
         let e = read(&ods, 1).err().unwrap();
@@ -821,15 +845,21 @@ mod tests {
             r#"<c r="A2" t="inlineStr"><is>{}</is></c>"#,
             "<r><t>abcdefgh</t></r>".repeat(80_000)
         );
-        let e = read(&xlsx("A1:A2", &format!("{rows}<row r=\"2\">{cell}</row>"), &[]), 1)
-            .err()
-            .unwrap();
+        let e = read(
+            &xlsx("A1:A2", &format!("{rows}<row r=\"2\">{cell}</row>"), &[]),
+            1,
+        )
+        .err()
+        .unwrap();
         assert!(e.contains("a cell, text or tag of over 1 MB"), "{e}");
         // Shared strings: 3 million empty ones are 15 MB of XML, but 111 MB once read.
         let sst = format!("<sst>{}</sst>", "<si/>".repeat(3_000_000));
-        let e = read(&xlsx("A1", &rows, &[("xl/sharedStrings.xml", sst.as_bytes())]), 1)
-            .err()
-            .unwrap();
+        let e = read(
+            &xlsx("A1", &rows, &[("xl/sharedStrings.xml", sst.as_bytes())]),
+            1,
+        )
+        .err()
+        .unwrap();
         assert!(e.contains("shared text would take over 96 MB"), "{e}");
         // Styles: one font with a long name, copied into 1,200 cell formats.
         let styles = format!(
@@ -837,9 +867,12 @@ mod tests {
             "N".repeat(30_000),
             r#"<xf fontId="0"></xf>"#.repeat(1_200)
         );
-        let e = read(&xlsx("A1", &rows, &[("xl/styles.xml", styles.as_bytes())]), 1)
-            .err()
-            .unwrap();
+        let e = read(
+            &xlsx("A1", &rows, &[("xl/styles.xml", styles.as_bytes())]),
+            1,
+        )
+        .err()
+        .unwrap();
         assert!(e.contains("cell styles would take over 32 MB"), "{e}");
         // Parts: each is an entry the archive reader holds.
         let names: Vec<String> = (0..10_001).map(|i| format!("p{i}")).collect();

@@ -225,7 +225,11 @@ fn u32_at(d: &[u8], i: usize) -> Result<u32, String> {
 }
 
 /// Reads the first worksheet of an XLS file of `len` bytes.
-pub(crate) fn read_xls<R: Read + Seek>(r: R, len: u64, sink: &mut dyn RowSink) -> Result<(), String> {
+pub(crate) fn read_xls<R: Read + Seek>(
+    r: R,
+    len: u64,
+    sink: &mut dyn RowSink,
+) -> Result<(), String> {
     if len > MAX_XLS_BYTES {
         return Err(format!(
             "an XLS file over {} MB is not read: save it as XLSX or CSV",
@@ -270,9 +274,7 @@ pub(crate) fn read_xls<R: Read + Seek>(r: R, len: u64, sink: &mut dyn RowSink) -
             EOF => break,
             // FilePass: encrypted.
             0x002F => {
-                return Err(
-                    "the workbook is password-protected: save it without a password".into(),
-                )
+                return Err("the workbook is password-protected: save it without a password".into())
             }
             // BoundSheet8: offset, visibility, type (0 = worksheet), name.
             0x0085 if sheet_at.is_none() && rec.data.get(5) == Some(&0) => {
@@ -281,7 +283,10 @@ pub(crate) fn read_xls<R: Read + Seek>(r: R, len: u64, sink: &mut dyn RowSink) -
             // SST: total and unique counts, then the strings.
             0x00FC => {
                 let unique = u32_at(&rec.data, 4)? as usize;
-                let mut cur = Cursor { rec: &mut rec, pos: 8 };
+                let mut cur = Cursor {
+                    rec: &mut rec,
+                    pos: 8,
+                };
                 let mut held = 0u64;
                 strings.clear();
                 for _ in 0..unique {
@@ -382,7 +387,10 @@ pub(crate) fn read_xls<R: Read + Seek>(r: R, len: u64, sink: &mut dyn RowSink) -
                 let (r, c) = (u16_at(d, 0)?, u16_at(d, 2)?);
                 let i = u32_at(d, 6)? as usize;
                 let s = strings.get(i).ok_or_else(|| {
-                    unreadable(format!("row {}: a shared string that is not there", r as u32 + 1))
+                    unreadable(format!(
+                        "row {}: a shared string that is not there",
+                        r as u32 + 1
+                    ))
                 })?;
                 if !sized {
                     sink.size(most_rows);
@@ -395,7 +403,11 @@ pub(crate) fn read_xls<R: Read + Seek>(r: R, len: u64, sink: &mut dyn RowSink) -
             // Label, RString: text in the cell.
             0x0204 | 0x00D6 => {
                 let (r, c) = (u16_at(d, 0)?, u16_at(d, 2)?);
-                let s = Cursor { rec: &mut rec, pos: 6 }.string(false)?;
+                let s = Cursor {
+                    rec: &mut rec,
+                    pos: 6,
+                }
+                .string(false)?;
                 cell!(r, c, Cow::Owned(s))
             }
             // BoolErr.
@@ -424,14 +436,21 @@ pub(crate) fn read_xls<R: Read + Seek>(r: R, len: u64, sink: &mut dyn RowSink) -
                         _ => {}
                     }
                 } else {
-                    let f = f64::from_le_bytes(v.try_into().map_err(|_| Cursor::<std::io::Empty>::truncated())?);
+                    let f = f64::from_le_bytes(
+                        v.try_into()
+                            .map_err(|_| Cursor::<std::io::Empty>::truncated())?,
+                    );
                     cell!(r, c, Cow::Owned(float_text(f)))
                 }
             }
             // String: the text result of the formula before it.
             0x0207 => {
                 if let Some((r, c)) = formula_at.take() {
-                    let s = Cursor { rec: &mut rec, pos: 0 }.string(false)?;
+                    let s = Cursor {
+                        rec: &mut rec,
+                        pos: 0,
+                    }
+                    .string(false)?;
                     if !s.is_empty() {
                         cell!(r, c, Cow::Owned(s))
                     }
@@ -477,7 +496,12 @@ mod tests {
 
     /// A compound file around a workbook stream: `globals` records (with the sheet's
     /// BoundSheet8 added), then the sheet's records between its BOF and EOF.
-    fn xls(stream: &str, version: u16, globals: &[(u16, Vec<u8>)], sheet: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    fn xls(
+        stream: &str,
+        version: u16,
+        globals: &[(u16, Vec<u8>)],
+        sheet: &[(u16, Vec<u8>)],
+    ) -> Vec<u8> {
         let mut body = Vec::new();
         bof(&mut body, 0x0600, 0x0010);
         for (t, d) in sheet {
@@ -496,9 +520,11 @@ mod tests {
         record(&mut head, EOF, &[]);
         assert_eq!(head.len() as u32, at);
         head.extend_from_slice(&body);
-        let mut cf =
-            cfb::CompoundFile::create_with_version(cfb::Version::V3, std::io::Cursor::new(Vec::new()))
-                .unwrap();
+        let mut cf = cfb::CompoundFile::create_with_version(
+            cfb::Version::V3,
+            std::io::Cursor::new(Vec::new()),
+        )
+        .unwrap();
         cf.create_stream(stream).unwrap().write_all(&head).unwrap();
         cf.flush().unwrap();
         cf.into_inner().into_inner()
@@ -565,7 +591,10 @@ mod tests {
                 cell(0x00FD, 0, 1, &1u32.to_le_bytes()),
                 cell(0x0203, 1, 0, &442079460100f64.to_le_bytes()),
                 cell(0x0204, 1, 1, &label),
-                (0x00BD, [&2u16.to_le_bytes()[..], &0u16.to_le_bytes(), &mulrk].concat()),
+                (
+                    0x00BD,
+                    [&2u16.to_le_bytes()[..], &0u16.to_le_bytes(), &mulrk].concat(),
+                ),
                 cell(0x0006, 3, 0, &formula),
                 (0x0207, string),
                 cell(0x0205, 4, 0, &[1, 0]),
@@ -575,8 +604,11 @@ mod tests {
             ],
         );
         let got = read(&file, 2).unwrap();
-        let rows: Vec<(usize, Vec<String>, bool)> =
-            got.rows.into_iter().map(|(r, c, s)| (r, c, s.beyond)).collect();
+        let rows: Vec<(usize, Vec<String>, bool)> = got
+            .rows
+            .into_iter()
+            .map(|(r, c, s)| (r, c, s.beyond))
+            .collect();
         let v = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             rows,
@@ -608,7 +640,9 @@ mod tests {
             cell(0x0203, 1, 0, &1f64.to_le_bytes()),
             cell(0x0203, 0, 0, &1f64.to_le_bytes()),
         ];
-        let e = read(&xls("/Workbook", 0x0600, &[], &back), 1).err().unwrap();
+        let e = read(&xls("/Workbook", 0x0600, &[], &back), 1)
+            .err()
+            .unwrap();
         assert!(e.contains("out of order"), "{e}");
         // Shared strings beyond the bound: 3.5 million empty ones.
         let mut d = Vec::new();
@@ -617,17 +651,23 @@ mod tests {
         let mut recs = Vec::new();
         for _ in 0..3_500_000 {
             if d.len() + 3 > 8224 {
-                recs.push((if recs.is_empty() { 0x00FC } else { CONTINUE }, std::mem::take(&mut d)));
+                recs.push((
+                    if recs.is_empty() { 0x00FC } else { CONTINUE },
+                    std::mem::take(&mut d),
+                ));
             }
             d.extend_from_slice(&[0, 0, 0]);
         }
         recs.push((CONTINUE, d));
-        let e = read(&xls("/Workbook", 0x0600, &recs, &one), 1).err().unwrap();
+        let e = read(&xls("/Workbook", 0x0600, &recs, &one), 1)
+            .err()
+            .unwrap();
         assert!(e.contains("shared text would take over 96 MB"), "{e}");
     }
 
     #[test]
-    fn rk_numbers() {        // 442079460018 does not fit 30 bits: a whole number in an IEEE RK, or an integer.
+    fn rk_numbers() {
+        // 442079460018 does not fit 30 bits: a whole number in an IEEE RK, or an integer.
         assert_eq!(rk_text((1234 << 2) | 2), "1234");
         assert_eq!(rk_text((1234 << 2) | 3), "12.34");
         let f = 1.5f64.to_bits();

@@ -1079,17 +1079,13 @@ async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
             writeln!(
                 out,
                 "dry run: {} DID(s) would be imported, {} rejected ({} duplicates)",
-                report.valid,
-                report.rejected_total,
-                report.duplicates
+                report.valid, report.rejected_total, report.duplicates
             )?;
         } else {
             writeln!(
                 out,
                 "imported {} DID(s), {} rejected ({} duplicates)",
-                report.imported,
-                report.rejected_total,
-                report.duplicates
+                report.imported, report.rejected_total, report.duplicates
             )?;
         }
     }

@@ -71,8 +71,8 @@ fn far_xls() -> Vec<u8> {
     record(&mut globals, 0x0085, &bs);
     record(&mut globals, 0x000A, &[]);
     globals.extend_from_slice(&sheet);
-    let mut cf = cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new()))
-        .unwrap();
+    let mut cf =
+        cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new())).unwrap();
     cf.create_stream("/Workbook")
         .unwrap()
         .write_all(&globals)
@@ -136,12 +136,14 @@ fn the_report_lists_1000_rejections_and_rejects_holds_all() {
         ]);
         assert!(r.success(), "{}", r.stderr);
         assert!(
-            r.stdout.contains("… and 2449 more rejected rows (use --rejects FILE for all)"),
+            r.stdout
+                .contains("… and 2449 more rejected rows (use --rejects FILE for all)"),
             "{}",
             r.stdout
         );
         assert!(
-            r.stdout.contains("1 DID(s) would be imported, 2499 rejected (1250 duplicates)"),
+            r.stdout
+                .contains("1 DID(s) would be imported, 2499 rejected (1250 duplicates)"),
             "{}",
             r.stdout
         );

@@ -113,11 +113,7 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("POST", "/api/v1/dids/bulk-edit", N(InventoryAdmin)),
     ("POST", "/api/v1/dids/bulk-delete", N(InventoryAdmin)),
     ("POST", "/api/v1/dids/import", N(InventoryAdmin)),
-    (
-        "GET",
-        "/api/v1/dids/import/rejects/{id}",
-        N(InventoryAdmin),
-    ),
+    ("GET", "/api/v1/dids/import/rejects/{id}", N(InventoryAdmin)),
     ("GET", "/api/v1/dids/export", N(InventoryAdmin)),
     ("GET", "/api/v1/audit", N(InventoryAdmin)),
 ];
