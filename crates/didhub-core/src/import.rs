@@ -116,6 +116,22 @@ impl Header {
     pub fn has_operator(&self) -> bool {
         self.operator.is_some()
     }
+
+    /// How many leading columns a data row needs: cells right of them are never read.
+    pub fn width(&self) -> usize {
+        [
+            Some(self.number),
+            self.operator,
+            self.status,
+            self.after_hold,
+            self.tag,
+            self.notes,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .map_or(0, |c| c + 1)
+    }
 }
 
 /// What the request says for columns the file does not have (or leaves empty).
@@ -298,6 +314,11 @@ mod tests {
         assert_eq!(h.operator, Some(1));
         assert_eq!(h.after_hold, Some(2));
         assert_eq!(h.tag, Some(3));
+        assert_eq!(h.width(), 4);
+        assert_eq!(
+            Header::parse(&["x", "y", "number", "z"]).unwrap().width(),
+            3
+        );
         assert!(matches!(
             Header::parse(&["name", "x"]),
             Err(HeaderError::NoNumberColumn(_))

@@ -121,6 +121,7 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("POST", "/api/v1/dids/bulk-edit", N(InventoryAdmin)),
     ("POST", "/api/v1/dids/bulk-delete", N(InventoryAdmin)),
     ("POST", "/api/v1/dids/import", N(InventoryAdmin)),
+    ("GET", "/api/v1/dids/import/rejects/{id}", N(InventoryAdmin)),
     ("GET", "/api/v1/dids/export", N(InventoryAdmin)),
     ("GET", "/api/v1/audit", N(InventoryAdmin)),
 ];
@@ -264,6 +265,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dids::bulk_update))
         .routes(routes!(dids::bulk_delete))
         .routes(routes!(dids::import))
+        .routes(routes!(dids::import_rejects))
         .routes(routes!(dids::export))
         .routes(routes!(audit::list))
 }

@@ -1610,6 +1610,8 @@ async fn hostile_input_story(app: &TestApp) {
         file_name: "wide.csv".into(),
         reason: None,
         max_numbers: 25_000,
+        rejects_csv: None,
+        rejects_csv_limit: None,
     };
     let actor = didhub_store::Actor("test".into());
     let e = app

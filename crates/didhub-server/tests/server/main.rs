@@ -9,4 +9,5 @@ mod api;
 mod assignment;
 mod bulk_import;
 mod docs_page;
+mod import_limits;
 mod request_edges;

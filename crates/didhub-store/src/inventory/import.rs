@@ -4,12 +4,18 @@
 //! writes the previous chunk, all in one transaction: an import lands whole or not at all
 //! (a killed process leaves nothing). Skipping invalid rows, dry runs and inventory duplicates
 //! are decided on the same path.
+//!
+//! Memory follows the rows in flight, not the file: the file is read as it is decoded (a CSV
+//! record by record, a sheet cell by cell, see `sheet.rs`), a row's text is dropped once it is
+//! checked or written, chunks are bounded in rows and bytes, and the report keeps the first
+//! [`MAX_REPORTED_REJECTIONS`] rejections (every one goes to the rejects CSV when asked).
 
 use std::collections::{HashMap, HashSet};
-use std::io::Cursor;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use calamine::{Data, Reader};
 use didhub_core::import::{parse_row, Dedup, Defaults, Header, Rejection, Row};
 use serde::Serialize;
 use serde_json::json;
@@ -23,6 +29,7 @@ use crate::db::sql::Tx;
 use crate::inventory::dids::{insert_rows, NewRow};
 use crate::inventory::export::{CopyRow, DidCopy};
 use crate::inventory::operators::insert_operator;
+use crate::inventory::sheet::{RowShape, RowSink, MAX_ROW_BYTES};
 use crate::{Actor, Inventory, Result, StoreError};
 
 /// Longest value quoted back in a report.
@@ -30,6 +37,28 @@ const MAX_SHOWN: usize = 120;
 /// Rows validated, or numbers accepted, per chunk handed to the writer (a row holding a range
 /// counts each of its numbers, so that a chunk's memory stays bounded).
 const CHUNK_ROWS: usize = 20_000;
+/// Text (notes, tags, operator names, rejections) per chunk: rows with long notes make
+/// smaller chunks.
+const CHUNK_BYTES: usize = 8 << 20;
+/// Fields of one CSV record at most; a record with more is rejected like an over-long row.
+const MAX_FIELDS: usize = 16_384;
+/// Rejected numbers listed in a report (by row); `rejected_total` counts them all.
+pub const MAX_REPORTED_REJECTIONS: usize = 1_000;
+
+/// The file to import.
+#[derive(Debug, Clone)]
+pub enum ImportFile {
+    /// Its bytes.
+    Bytes(Arc<Vec<u8>>),
+    /// A file on disk, read as it is decoded (opened afresh by each attempt).
+    Path(PathBuf),
+}
+
+impl From<Vec<u8>> for ImportFile {
+    fn from(b: Vec<u8>) -> Self {
+        ImportFile::Bytes(Arc::new(b))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -42,15 +71,25 @@ pub struct ImportOptions {
     /// Most numbers the file may hold (`didhub_core::import::MAX_IMPORT_NUMBERS` unless a
     /// test wants a smaller bound); a file above it is refused as a whole.
     pub max_numbers: usize,
+    /// Write every rejected number to this file as CSV (`row,value,reason`, in row order),
+    /// made afresh; removed if the import fails as a whole.
+    pub rejects_csv: Option<PathBuf>,
+    /// Stop writing that CSV once it holds this many bytes (the rejections after are
+    /// counted in the report, not written).
+    pub rejects_csv_limit: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ImportReport {
     /// DIDs created (0 on a dry run or a refused import).
     pub imported: usize,
-    /// One entry per refused number (a row holding a range can give several, each with the
-    /// row's number), in row order.
+    /// The first 1,000 refused numbers, in row order: one entry per number (a row holding a
+    /// range can give several, each with the row's number). `rejected_total` counts them all.
     pub rejected: Vec<Rejection>,
+    /// Refused numbers in all.
+    pub rejected_total: usize,
+    /// True when `rejected` lists only the first 1,000 of `rejected_total`.
+    pub rejected_truncated: bool,
     /// Rejected numbers that were already in the file (an earlier row) or in the inventory.
     pub duplicates: usize,
     /// Operators named in the file (or by the request) that did not exist and were created.
@@ -62,6 +101,14 @@ pub struct ImportReport {
     pub dry_run: bool,
     /// The import's audit entry; each imported DID's history points to it.
     pub batch_id: Option<Uuid>,
+    /// Where to download every rejected number as CSV (`row,value,reason`): given by the API
+    /// when any was rejected; only the user who imported may download it, for 24 hours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejects_url: Option<String>,
+    /// Rows of that CSV (or of the command line's `--rejects` file): `rejected_total`, unless
+    /// the CSV reached its bound (64 MB through the API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejects_rows: Option<usize>,
 }
 
 /// Why a file cannot be read at all.
@@ -69,7 +116,7 @@ fn file_error(msg: impl std::fmt::Display) -> StoreError {
     StoreError::invalid("file", msg)
 }
 
-fn shorten(s: &str) -> String {
+pub(crate) fn shorten(s: &str) -> String {
     if s.chars().count() <= MAX_SHOWN {
         s.to_string()
     } else {
@@ -81,15 +128,17 @@ fn shorten(s: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Csv,
-    Spreadsheet,
+    /// ZIP: XLSX (or another ZIP-based file, which `sheet` names and refuses).
+    Zip,
+    /// OLE2 compound file: XLS.
+    Compound,
 }
 
 fn sniff(data: &[u8]) -> Format {
-    // ZIP (xlsx, ods) or OLE2 compound file (xls).
-    if data.starts_with(b"PK\x03\x04")
-        || data.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
-    {
-        Format::Spreadsheet
+    if data.starts_with(b"PK\x03\x04") {
+        Format::Zip
+    } else if data.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        Format::Compound
     } else {
         Format::Csv
     }
@@ -119,21 +168,6 @@ fn detect_delimiter(data: &[u8]) -> u8 {
     delims[best]
 }
 
-/// A spreadsheet cell as text; numbers as whole numbers, never `4.4e11`.
-fn cell_text(d: &Data) -> String {
-    match d {
-        Data::Empty => String::new(),
-        Data::String(s) => s.clone(),
-        Data::Int(i) => i.to_string(),
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e17 => format!("{}", *f as i128),
-        Data::Float(f) => f.to_string(),
-        Data::Bool(b) => b.to_string(),
-        Data::DateTime(d) => d.to_string(),
-        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-        Data::Error(e) => format!("#{e:?}"),
-    }
-}
-
 /// What the decoder thread sends.
 enum Msg {
     /// Sent first: how many rows the file holds (CSV lines or sheet rows, the header
@@ -160,61 +194,96 @@ struct Validator {
     /// Numbers accepted so far, and those not yet handed to the writer.
     accepted: usize,
     pending: usize,
+    /// Text held by the rows and rejections not yet handed to the writer.
+    pending_bytes: usize,
     max_numbers: usize,
     tx: mpsc::Sender<Msg>,
+    /// Whether the row count was sent.
+    sized: bool,
+    /// The file was refused, or the writer went away: nothing more is sent.
+    done: bool,
 }
 
 impl Validator {
-    /// Handles one record; false when the writer has gone away.
-    fn record(&mut self, row: usize, cells: Result<Vec<String>, Rejection>) -> bool {
+    fn fatal(&mut self, e: StoreError) {
+        if !self.done {
+            self.done = true;
+            let _ = self.tx.blocking_send(Msg::Fatal(e));
+        }
+    }
+
+    fn size(&mut self, rows: u64) {
+        if !self.sized {
+            self.sized = true;
+            let _ = self.tx.blocking_send(Msg::Size(rows));
+        }
+    }
+
+    /// Handles one record; false when the writer has gone away or the file is refused.
+    /// `beyond`: a cell right of those given holds text (the row is not blank).
+    fn record<S: AsRef<str>>(
+        &mut self,
+        row: usize,
+        cells: std::result::Result<&[S], Rejection>,
+        beyond: bool,
+    ) -> bool {
         let cells = match cells {
             Ok(c) => c,
+            Err(r) if self.header.is_none() => {
+                self.fatal(file_error(format!("row {row}: {}", r.reason)));
+                return false;
+            }
             Err(r) => {
+                self.processed += 1;
                 self.reject(r, false);
                 return self.maybe_flush();
             }
         };
         let Some(h) = &self.header else {
-            match Header::parse(&cells) {
+            match Header::parse(cells) {
                 Ok(h) => {
                     if !h.has_operator() && self.defaults.operator.is_none() {
-                        let _ = self.tx.blocking_send(Msg::Fatal(StoreError::invalid(
+                        self.fatal(StoreError::invalid(
                             "operator",
                             "the file has no operator column and no default operator was given",
-                        )));
+                        ));
                         return false;
                     }
                     self.header = Some(h);
                 }
                 Err(e) => {
-                    let _ = self.tx.blocking_send(Msg::Fatal(file_error(format!(
+                    self.fatal(file_error(format!(
                         "row {row}: {}",
                         shorten(&e.to_string())
-                    ))));
+                    )));
                     return false;
                 }
             }
             return true;
         };
-        if cells.iter().all(|c| c.trim().is_empty()) {
+        if !beyond && cells.iter().all(|c| c.as_ref().trim().is_empty()) {
             return true;
         }
         self.processed += 1;
-        match parse_row(h, row, &cells, &self.defaults) {
+        match parse_row(h, row, cells, &self.defaults) {
             Ok(r) => match self.dedup.check(&r) {
                 // Valid rows go on even in a refused import: the writer still checks them
                 // against the inventory so that the report names every problem.
                 Ok(()) => {
                     self.accepted += r.numbers.len();
                     if self.accepted > self.max_numbers {
-                        let _ = self.tx.blocking_send(Msg::Fatal(file_error(format!(
+                        self.fatal(file_error(format!(
                             "row {row}: the file holds more than {} numbers, the most one \
                              import takes; split it",
                             self.max_numbers
-                        ))));
+                        )));
                         return false;
                     }
                     self.pending += r.numbers.len();
+                    self.pending_bytes += r.operator.len()
+                        + r.tag.as_ref().map_or(0, String::len)
+                        + r.notes.as_ref().map_or(0, String::len)
+                        + r.numbers.len() * std::mem::size_of::<didhub_core::number::Classified>();
                     self.rows.push(r)
                 }
                 Err(rej) => self.reject(rej, true),
@@ -238,6 +307,7 @@ impl Validator {
         if duplicate {
             self.duplicates += 1;
         }
+        self.pending_bytes += 64 + r.value.len() + r.reason.len();
         self.rejected.push(r);
     }
 
@@ -245,6 +315,7 @@ impl Validator {
         if self.rows.len() + self.rejected.len() >= CHUNK_ROWS
             || self.processed - self.flushed_at >= CHUNK_ROWS
             || self.pending >= CHUNK_ROWS
+            || self.pending_bytes >= CHUNK_BYTES
         {
             return self.flush();
         }
@@ -252,122 +323,328 @@ impl Validator {
     }
 
     fn flush(&mut self) -> bool {
+        if self.done {
+            return false;
+        }
         self.flushed_at = self.processed;
         self.pending = 0;
+        self.pending_bytes = 0;
         let msg = Msg::Chunk {
             rows: std::mem::take(&mut self.rows),
             rejected: std::mem::take(&mut self.rejected),
             duplicates: std::mem::take(&mut self.duplicates),
             processed: self.processed,
         };
-        self.tx.blocking_send(msg).is_ok()
+        self.done = self.tx.blocking_send(msg).is_err();
+        !self.done
     }
 }
 
-fn decode_csv(data: &[u8], v: &mut Validator) {
-    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(detect_delimiter(data))
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(data);
-    let mut rec = csv::ByteRecord::new();
-    // Rows as a spreadsheet shows them: blank lines count, a quoted cell spanning lines does
-    // not. Counted from byte offsets (the reader's line numbers are off after blank lines):
-    // (start of the previous record, its row, newlines inside its cells).
-    let newlines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
-    let mut prev: Option<(usize, usize, usize)> = None;
+/// A sheet reader's rows into the validator.
+impl RowSink for Validator {
+    fn size(&mut self, rows: u64) {
+        Validator::size(self, rows)
+    }
+
+    fn width(&self) -> usize {
+        self.header.as_ref().map_or(usize::MAX, Header::width)
+    }
+
+    fn row(&mut self, row: usize, cells: &[String], shape: RowShape) -> bool {
+        if shape.oversize {
+            return self.record::<String>(row, Err(too_long(row)), true);
+        }
+        self.record(row, Ok(cells), shape.beyond)
+    }
+}
+
+/// The rejection of a row holding more text than a row may.
+fn too_long(row: usize) -> Rejection {
+    Rejection {
+        row,
+        value: String::new(),
+        reason: format!(
+            "the row holds over {} MB of text (or over {MAX_FIELDS} cells)",
+            MAX_ROW_BYTES >> 20
+        ),
+    }
+}
+
+fn io_fatal(v: &mut Validator, e: std::io::Error) {
+    v.fatal(file_error(format!("cannot read the file: {e}")));
+}
+
+/// Decodes a file of `len` bytes, whatever its format.
+fn decode<R: Read + Seek>(mut r: R, len: u64, v: &mut Validator) {
+    let mut magic = [0u8; 8];
+    let mut got = 0;
+    while got < magic.len() {
+        match r.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return io_fatal(v, e),
+        }
+    }
+    if let Err(e) = r.seek(SeekFrom::Start(0)) {
+        return io_fatal(v, e);
+    }
+    let sheet = match sniff(&magic[..got]) {
+        Format::Csv => return decode_csv(r, v),
+        Format::Zip => crate::inventory::sheet::read_xlsx(r, v),
+        Format::Compound => crate::inventory::xls::read_xls(r, len, v),
+    };
+    match sheet {
+        Ok(()) => {
+            v.size(0);
+            v.flush();
+        }
+        Err(msg) => v.fatal(file_error(msg)),
+    }
+}
+
+fn count_newlines(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
+}
+
+fn decode_csv<R: Read + Seek>(mut r: R, v: &mut Validator) {
+    // A first pass counts the lines: the size of the duplicate map, and the bulk-load choice.
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut lines = 0u64;
+    let mut head: Vec<u8> = Vec::new();
     loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) => {
-                // The reported start is where the previous record ended; skip the blank lines.
-                let mut start = rec
-                    .position()
-                    .map(|p| p.byte() as usize)
-                    .unwrap_or(0)
-                    .min(data.len());
-                while start < data.len() && matches!(data[start], b'\n' | b'\r') {
-                    start += 1;
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                lines += count_newlines(&buf[..n]) as u64;
+                if head.len() < 64 * 1024 {
+                    let k = n.min(64 * 1024 - head.len());
+                    head.extend_from_slice(&buf[..k]);
                 }
-                let row = match prev {
-                    None => 1 + newlines(&data[..start]),
-                    Some((ps, prow, pnl)) => {
-                        prow + newlines(&data[ps.min(start)..start]).saturating_sub(pnl)
-                    }
-                };
-                prev = Some((start, row, rec.iter().map(newlines).sum()));
-                let cells: Result<Vec<String>, Rejection> = rec
-                    .iter()
-                    .map(|f| std::str::from_utf8(f).map(str::to_string))
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| Rejection {
-                        row,
-                        value: shorten(&String::from_utf8_lossy(rec.get(0).unwrap_or_default())),
-                        reason: "not UTF-8 text: save the file as CSV UTF-8".into(),
-                    });
-                if v.header.is_none() {
-                    if let Err(r) = &cells {
-                        let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!(
-                            "row 1: {} (is this a CSV, XLSX or XLS file?)",
-                            r.reason
-                        ))));
+            }
+            Err(e) => return io_fatal(v, e),
+        }
+    }
+    drop(buf);
+    // Sized for the whole file at once: growing a large map rehashes it each time.
+    v.dedup = Dedup::with_capacity(lines.min(v.max_numbers as u64) as usize);
+    v.size(lines);
+    let bom = head.starts_with(b"\xEF\xBB\xBF");
+    let delimiter = detect_delimiter(if bom { &head[3..] } else { &head });
+    drop(head);
+    if let Err(e) = r.seek(SeekFrom::Start(if bom { 3 } else { 0 })) {
+        return io_fatal(v, e);
+    }
+    let mut input = BufReader::with_capacity(64 * 1024, r);
+    let mut core = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
+    let mut out = vec![0u8; 4096];
+    let mut ends = vec![0usize; 64];
+    let (mut out_len, mut nends) = (0usize, 0usize);
+    // A record over the bounds is read to its end but not kept.
+    let mut oversize = false;
+    // Rows as a spreadsheet shows them: blank lines count, a quoted cell spanning lines does
+    // not. So a record's row is 1 + the newlines before its first byte - the newlines inside
+    // the cells of the records before it.
+    let mut newlines = 0usize;
+    let mut inside_before = 0usize;
+    let mut inside = 0usize;
+    let mut start: Option<usize> = None;
+    let mut eof = false;
+    loop {
+        let chunk = if eof {
+            &[][..]
+        } else {
+            match input.fill_buf() {
+                Ok(b) => b,
+                Err(e) => return io_fatal(v, e),
+            }
+        };
+        if chunk.is_empty() {
+            eof = true;
+        }
+        let (res, nin, nout, nend) =
+            core.read_record(chunk, &mut out[out_len..], &mut ends[nends..]);
+        let used = &chunk[..nin];
+        if start.is_none() {
+            if let Some(i) = used.iter().position(|&b| b != b'\n' && b != b'\r') {
+                start = Some(newlines + count_newlines(&used[..i]));
+            }
+        }
+        newlines += count_newlines(used);
+        input.consume(nin);
+        out_len += nout;
+        nends += nend;
+        match res {
+            csv_core::ReadRecordResult::InputEmpty => {
+                if eof {
+                    break;
+                }
+            }
+            csv_core::ReadRecordResult::OutputFull => {
+                if out.len() >= MAX_ROW_BYTES {
+                    oversize = true;
+                    inside += count_newlines(&out[..out_len]);
+                    out_len = 0;
+                } else {
+                    out.resize(out.len() * 2, 0);
+                }
+            }
+            csv_core::ReadRecordResult::OutputEndsFull => {
+                if ends.len() >= MAX_FIELDS {
+                    oversize = true;
+                    nends = 0;
+                } else {
+                    ends.resize(ends.len() * 2, 0);
+                }
+            }
+            csv_core::ReadRecordResult::Record => {
+                inside += count_newlines(&out[..out_len]);
+                let row = (1 + start.unwrap_or(newlines)).saturating_sub(inside_before);
+                let go = if oversize {
+                    if v.header.is_none() {
+                        v.fatal(file_error(format!(
+                            "row {row}: {} (is this a CSV, XLSX or XLS file?)",
+                            too_long(row).reason
+                        )));
                         return;
                     }
-                }
-                if !v.record(row, cells) {
+                    v.record::<&str>(row, Err(too_long(row)), true)
+                } else {
+                    let mut fields: Vec<&str> = Vec::with_capacity(nends);
+                    let mut from = 0;
+                    let mut bad = false;
+                    for &end in &ends[..nends] {
+                        match std::str::from_utf8(&out[from..end]) {
+                            Ok(f) => fields.push(f),
+                            Err(_) => bad = true,
+                        }
+                        from = end;
+                    }
+                    if bad {
+                        let first = if nends > 0 { ends[0].min(out_len) } else { 0 };
+                        let r = Rejection {
+                            row,
+                            value: shorten(&String::from_utf8_lossy(&out[..first])),
+                            reason: "not UTF-8 text: save the file as CSV UTF-8".into(),
+                        };
+                        if v.header.is_none() {
+                            v.fatal(file_error(format!(
+                                "row 1: {} (is this a CSV, XLSX or XLS file?)",
+                                r.reason
+                            )));
+                            return;
+                        }
+                        v.record::<&str>(row, Err(r), false)
+                    } else {
+                        v.record(row, Ok(&fields[..]), false)
+                    }
+                };
+                if !go {
                     return;
                 }
+                inside_before += inside;
+                inside = 0;
+                start = None;
+                out_len = 0;
+                nends = 0;
+                oversize = false;
             }
-            Err(e) => {
-                let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!(
-                    "not a readable CSV file: {e}"
-                ))));
-                return;
-            }
+            csv_core::ReadRecordResult::End => break,
         }
     }
     v.flush();
 }
 
-fn decode_spreadsheet(data: &[u8], v: &mut Validator) {
-    let mut wb = match calamine::open_workbook_auto_from_rs(Cursor::new(data)) {
-        Ok(wb) => wb,
-        Err(e) => {
-            let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!(
-                "not a readable XLSX or XLS file: {}",
-                shorten(&e.to_string())
-            ))));
-            return;
-        }
-    };
-    let range = match wb.worksheet_range_at(0) {
-        Some(Ok(r)) => r,
-        Some(Err(e)) => {
-            let _ = v.tx.blocking_send(Msg::Fatal(file_error(format!(
-                "cannot read the first sheet: {}",
-                shorten(&e.to_string())
-            ))));
-            return;
-        }
-        None => {
-            let _ =
-                v.tx.blocking_send(Msg::Fatal(file_error("the workbook has no sheet")));
-            return;
-        }
-    };
-    let _ = v.tx.blocking_send(Msg::Size(range.height() as u64));
-    let first_row = range.start().map(|(r, _)| r as usize).unwrap_or(0);
-    let first_col = range.start().map(|(_, c)| c as usize).unwrap_or(0);
-    for (i, r) in range.rows().enumerate() {
-        // Cells left of the used range are empty; keep column positions as the sheet has them.
-        let mut cells = vec![String::new(); first_col];
-        cells.extend(r.iter().map(cell_text));
-        if !v.record(first_row + i + 1, Ok(cells)) {
-            return;
-        }
+/// The rejections of an import as chunks finish: counted, the first ones kept for the report,
+/// every one written to the rejects CSV if asked.
+struct Rejects {
+    shown: Vec<Rejection>,
+    total: usize,
+    csv: Option<RejectsCsv>,
+}
+
+struct RejectsCsv {
+    out: csv::Writer<BufWriter<File>>,
+    limit: Option<u64>,
+    bytes: u64,
+    rows: usize,
+    full: bool,
+}
+
+impl Rejects {
+    fn open(opts: &ImportOptions) -> Result<Rejects> {
+        let csv = match &opts.rejects_csv {
+            None => None,
+            Some(path) => {
+                let mut out = csv::Writer::from_writer(BufWriter::new(File::create(path)?));
+                out.write_record(["row", "value", "reason"])
+                    .map_err(std::io::Error::from)?;
+                Some(RejectsCsv {
+                    out,
+                    limit: opts.rejects_csv_limit,
+                    bytes: 17,
+                    rows: 0,
+                    full: false,
+                })
+            }
+        };
+        Ok(Rejects {
+            shown: Vec::new(),
+            total: 0,
+            csv,
+        })
     }
-    v.flush();
+
+    /// Whether any number was rejected so far, `pending` included.
+    fn any(&self, pending: &[Rejection]) -> bool {
+        self.total > 0 || !pending.is_empty()
+    }
+
+    /// Takes the rejections of a finished chunk. Chunks cover rows in order and a chunk's
+    /// rejections are all known once it is written, so sorting each keeps the whole in row
+    /// order (and a range's numbers as it runs).
+    fn take(&mut self, pending: &mut Vec<Rejection>) -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        pending.sort_by(|a, b| (a.row, &a.value).cmp(&(b.row, &b.value)));
+        self.total += pending.len();
+        if let Some(c) = &mut self.csv {
+            for r in pending.iter() {
+                if c.full {
+                    break;
+                }
+                let line = 4 + 20 + r.value.len() + r.reason.len();
+                if c.limit.is_some_and(|l| c.bytes + line as u64 > l) {
+                    c.full = true;
+                    break;
+                }
+                c.out
+                    .write_record([r.row.to_string().as_str(), &r.value, &r.reason])
+                    .map_err(std::io::Error::from)?;
+                c.bytes += line as u64;
+                c.rows += 1;
+            }
+        }
+        if self.shown.len() < MAX_REPORTED_REJECTIONS {
+            let room = MAX_REPORTED_REJECTIONS - self.shown.len();
+            self.shown.extend(pending.drain(..).take(room));
+        }
+        pending.clear();
+        Ok(())
+    }
+
+    /// Puts the kept rejections and the counts into the report; flushes the CSV.
+    fn finish(&mut self, report: &mut ImportReport) -> Result<()> {
+        self.take(&mut report.rejected)?;
+        report.rejected = std::mem::take(&mut self.shown);
+        report.rejected_total = self.total;
+        report.rejected_truncated = self.total > report.rejected.len();
+        if let Some(c) = &mut self.csv {
+            c.out.flush()?;
+            report.rejects_rows = Some(c.rows);
+        }
+        Ok(())
+    }
 }
 
 impl Inventory<'_> {
@@ -376,46 +653,56 @@ impl Inventory<'_> {
     pub async fn import_dids(
         &self,
         actor: &Actor,
-        data: Vec<u8>,
+        file: impl Into<ImportFile>,
         mut opts: ImportOptions,
         progress: Option<&(dyn Fn(usize) + Sync)>,
     ) -> Result<ImportReport> {
+        let file = file.into();
         opts.defaults
             .check_text()
             .map_err(|e| StoreError::invalid(e.field(), e))?;
         // Up front, so that a dry run refuses the reason the real run would.
         crate::audit::check_reason(opts.reason.as_deref())?;
-        if data.is_empty() {
+        let empty = match &file {
+            ImportFile::Bytes(b) => b.is_empty(),
+            ImportFile::Path(p) => {
+                std::fs::metadata(p)
+                    .map_err(|e| file_error(format!("cannot read the file: {e}")))?
+                    .len()
+                    == 0
+            }
+        };
+        if empty {
             return Err(file_error("the file is empty"));
         }
-        let data = Arc::new(data);
-        crate::retry(|| self.import_once(actor, data.clone(), &opts, progress)).await
+        let done = crate::retry(|| self.import_once(actor, file.clone(), &opts, progress)).await;
+        if done.is_err() {
+            // A file refused as a whole has no rejected rows to tell.
+            if let Some(p) = &opts.rejects_csv {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        done
     }
 
     /// One attempt: one transaction, rolled back unless it commits.
     async fn import_once(
         &self,
         actor: &Actor,
-        data: Arc<Vec<u8>>,
+        file: ImportFile,
         opts: &ImportOptions,
         progress: Option<&(dyn Fn(usize) + Sync)>,
     ) -> Result<ImportReport> {
+        let mut rejects = Rejects::open(opts)?;
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
         let defaults = opts.defaults.clone();
         let max_numbers = opts.max_numbers;
         let decoder = std::thread::spawn(move || {
             didhub_core::number::use_own_engine();
-            let format = sniff(&data);
-            // Rows of a CSV file (its lines); a sheet's are known once it is read.
-            let lines = match format {
-                Format::Csv => data.iter().filter(|&&b| b == b'\n').count() as u64,
-                Format::Spreadsheet => 0,
-            };
             let mut v = Validator {
                 header: None,
                 defaults,
-                // Sized for the whole file at once: growing a large map rehashes it each time.
-                dedup: Dedup::with_capacity(lines.min(max_numbers as u64) as usize),
+                dedup: Dedup::default(),
                 rows: Vec::new(),
                 rejected: Vec::new(),
                 duplicates: 0,
@@ -423,19 +710,26 @@ impl Inventory<'_> {
                 flushed_at: 0,
                 accepted: 0,
                 pending: 0,
+                pending_bytes: 0,
                 max_numbers,
                 tx,
+                sized: false,
+                done: false,
             };
-            match format {
-                Format::Csv => {
-                    let _ = v.tx.blocking_send(Msg::Size(lines));
-                    decode_csv(&data, &mut v)
+            match file {
+                ImportFile::Bytes(b) => {
+                    decode(std::io::Cursor::new(b.as_slice()), b.len() as u64, &mut v)
                 }
-                Format::Spreadsheet => decode_spreadsheet(&data, &mut v),
+                ImportFile::Path(p) => match File::open(&p).and_then(|f| {
+                    let len = f.metadata()?.len();
+                    Ok((f, len))
+                }) {
+                    Ok((f, len)) => decode(BufReader::with_capacity(64 * 1024, f), len, &mut v),
+                    Err(e) => io_fatal(&mut v, e),
+                },
             }
             if v.header.is_none() && v.processed == 0 {
-                let _ =
-                    v.tx.blocking_send(Msg::Fatal(file_error("the file has no header row")));
+                v.fatal(file_error("the file has no header row"));
             }
         });
 
@@ -454,11 +748,15 @@ impl Inventory<'_> {
         let mut report = ImportReport {
             imported: 0,
             rejected: Vec::new(),
+            rejected_total: 0,
+            rejected_truncated: false,
             duplicates: 0,
             operators_created: Vec::new(),
             valid: 0,
             dry_run: opts.dry_run,
             batch_id: None,
+            rejects_url: None,
+            rejects_rows: None,
         };
         let mut fatal = None;
         // The stock change of the whole import, written once: one row per block of 100.
@@ -500,7 +798,7 @@ impl Inventory<'_> {
                     if let Some(p) = progress {
                         p(processed);
                     }
-                    let refused = !opts.skip_invalid && !report.rejected.is_empty();
+                    let refused = !opts.skip_invalid && rejects.any(&report.rejected);
                     if refused && !rows.is_empty() {
                         // Nothing will be written; still name the inventory duplicates.
                         if let Err(e) = self
@@ -537,6 +835,7 @@ impl Inventory<'_> {
                                     &mut operators,
                                     &mut held,
                                     &mut report,
+                                    &mut rejects,
                                     &mut stock,
                                     load,
                                     &mut rx,
@@ -563,6 +862,10 @@ impl Inventory<'_> {
                             break;
                         }
                     }
+                    if let Err(e) = rejects.take(&mut report.rejected) {
+                        fatal = Some(e);
+                        break;
+                    }
                 }
             }
         }
@@ -581,10 +884,8 @@ impl Inventory<'_> {
         }
         // Row order, and number order within a row (a range's numbers as the range runs),
         // whichever path found them.
-        report
-            .rejected
-            .sort_by(|a, b| (a.row, &a.value).cmp(&(b.row, &b.value)));
-        let refused = !opts.skip_invalid && !report.rejected.is_empty();
+        rejects.finish(&mut report)?;
+        let refused = !opts.skip_invalid && report.rejected_total > 0;
         if refused || opts.dry_run || report.valid == 0 {
             // Dropping the transaction rolls it back. A dry run reports the operators the
             // import would create; a refused or empty import created none.
@@ -615,7 +916,7 @@ impl Inventory<'_> {
                     // The uploader's name for it, kept as a label: bounded and escaped.
                     "file": didhub_core::text::escape(&opts.file_name.chars().take(255).collect::<String>()),
                     "imported": report.valid,
-                    "rejected": report.rejected.len(),
+                    "rejected": report.rejected_total,
                     "duplicates": report.duplicates,
                     "operators_created": report.operators_created,
                     "skip_invalid": opts.skip_invalid,
@@ -701,6 +1002,7 @@ impl Inventory<'_> {
         operators: &mut HashMap<String, Uuid>,
         held: &mut HashSet<Uuid>,
         report: &mut ImportReport,
+        rejects: &mut Rejects,
         stock: &mut StockTally,
         load: &BulkLoad,
         rx: &mut mpsc::Receiver<Msg>,
@@ -726,6 +1028,7 @@ impl Inventory<'_> {
         };
         let mut copy = DidCopy::open(t, batch_id).await?;
         copy_part(&mut copy, load, &first, &ops, report, stock).await?;
+        rejects.take(&mut report.rejected)?;
         let leftover = loop {
             let Some(msg) = rx.recv().await else {
                 break None;
@@ -740,7 +1043,7 @@ impl Inventory<'_> {
                 break Some(msg);
             };
             // A refused import writes no more (its rows only get their duplicates named).
-            let writes = skip_invalid || (rejected.is_empty() && report.rejected.is_empty());
+            let writes = skip_invalid || (rejected.is_empty() && !rejects.any(&report.rejected));
             let ready = if writes {
                 operator_ids(&rows, operators, Some(held)).ok()
             } else {
@@ -760,6 +1063,7 @@ impl Inventory<'_> {
                 p(processed);
             }
             copy_part(&mut copy, load, &rows, &ops, report, stock).await?;
+            rejects.take(&mut report.rejected)?;
         };
         copy.finish().await?;
         Ok(leftover)

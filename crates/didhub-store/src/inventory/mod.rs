@@ -4,6 +4,9 @@ pub mod dids;
 pub mod export;
 pub mod import;
 pub mod operators;
+pub mod rejects;
+mod sheet;
+mod xls;
 
 crate::handle!(
     /// Operators, DIDs, import, export and stock.

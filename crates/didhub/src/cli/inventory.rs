@@ -9,7 +9,7 @@ use didhub_core::did::DidStatus;
 use didhub_core::import::{Defaults, MAX_IMPORT_NUMBERS};
 use didhub_core::number::Country;
 use didhub_store::inventory::dids::NewDids;
-use didhub_store::inventory::import::ImportOptions;
+use didhub_store::inventory::import::{ImportFile, ImportOptions};
 use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store};
 
 use crate::show;
@@ -44,6 +44,10 @@ pub struct ImportArgs {
     /// Why, for the audit log.
     #[arg(long)]
     reason: Option<String>,
+    /// Write every rejected number to this CSV file (row,value,reason); the report lists the
+    /// first 1,000.
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
 }
 
 #[derive(Args, Default)]
@@ -186,7 +190,11 @@ async fn export_to_file(store: &Store, f: &DidFilter, path: &std::path::Path) ->
 }
 
 pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
-    let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    // Read as it is imported, never whole; opened here first for a plain error.
+    std::fs::File::open(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    if let Some(r) = &a.rejects {
+        std::fs::File::create(r).with_context(|| format!("--rejects {}", r.display()))?;
+    }
     let defaults = Defaults {
         operator: a.operator.clone().filter(|o| !o.trim().is_empty()),
         status: a
@@ -218,6 +226,8 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
             .unwrap_or_default(),
         reason: a.reason.clone(),
         max_numbers: MAX_IMPORT_NUMBERS,
+        rejects_csv: a.rejects.clone(),
+        rejects_csv_limit: None,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new_spinner();
@@ -236,7 +246,12 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
     };
     let report = store
         .inventory()
-        .import_dids(actor, data, opts, Some(&progress))
+        .import_dids(
+            actor,
+            ImportFile::Path(a.file.clone()),
+            opts,
+            Some(&progress),
+        )
         .await;
     if let Some(b) = &bar {
         b.finish_and_clear();
@@ -257,7 +272,8 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
                     other => serde_json::json!({"field": null, "message": other.to_string()}),
                 };
                 let report = serde_json::json!({
-                    "imported": 0, "valid": 0, "rejected": [], "duplicates": 0,
+                    "imported": 0, "valid": 0, "rejected": [], "rejected_total": 0,
+                    "rejected_truncated": false, "duplicates": 0,
                     "operators_created": [], "dry_run": a.dry_run, "batch_id": null,
                     "error": error,
                 });
@@ -280,11 +296,15 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
             let (value, reason) = (show::text(&r.value), show::text(&r.reason));
             writeln!(out, "row {}: {value} — {reason}", r.row)?;
         }
-        if report.rejected.len() > 50 {
+        if report.rejected_total > 50 {
+            let all = match &a.rejects {
+                Some(f) => format!("all are in {}", f.display()),
+                None => "use --rejects FILE for all".to_string(),
+            };
             writeln!(
                 out,
-                "… and {} more rejected rows (use --json for all)",
-                report.rejected.len() - 50
+                "… and {} more rejected rows ({all})",
+                report.rejected_total - 50
             )?;
         }
         let verb = if a.dry_run { "would create" } else { "created" };
@@ -295,17 +315,13 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
             writeln!(
                 out,
                 "dry run: {} DID(s) would be imported, {} rejected ({} duplicates)",
-                report.valid,
-                report.rejected.len(),
-                report.duplicates
+                report.valid, report.rejected_total, report.duplicates
             )?;
         } else {
             writeln!(
                 out,
                 "imported {} DID(s), {} rejected ({} duplicates)",
-                report.imported,
-                report.rejected.len(),
-                report.duplicates
+                report.imported, report.rejected_total, report.duplicates
             )?;
         }
     }

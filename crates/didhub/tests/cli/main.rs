@@ -8,6 +8,7 @@ mod accounts;
 mod classify;
 mod export;
 mod import;
+mod import_limits;
 mod inventory;
 mod output;
 mod reliability;

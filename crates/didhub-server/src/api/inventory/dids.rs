@@ -9,7 +9,7 @@ use didhub_core::number::Country;
 use didhub_store::inventory::dids::{
     Changed, Created, Deleted, DidPatch, NewDids, Selection, Target,
 };
-use didhub_store::inventory::import::{ImportOptions, ImportReport};
+use didhub_store::inventory::import::{ImportFile, ImportOptions, ImportReport};
 use didhub_store::{AuditEntry, Did, DidFilter, DidSort, Page, StoreError};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -423,7 +423,7 @@ pub async fn import(
             format!("send the file as multipart/form-data with the field 'file' ({e})"),
         )
     })?;
-    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut file: Option<(String, tempfile::NamedTempFile, String)> = None;
     let mut defaults = Defaults::default();
     let (mut skip_invalid, mut dry_run, mut reason) = (false, false, None);
     let mut fields = serde_json::Map::new();
@@ -435,11 +435,8 @@ pub async fn import(
         let name = field.name().unwrap_or("").to_string();
         if name == "file" {
             let fname = field.file_name().unwrap_or("upload").to_string();
-            let data = field
-                .bytes()
-                .await
-                .map_err(|e| ApiError::TooLarge(format!("file: {e}")))?;
-            file = Some((fname, data.to_vec()));
+            let (spooled, digest) = spool(field).await?;
+            file = Some((fname, spooled, digest));
             continue;
         }
         let v = field.text().await.map_err(|e| ApiError::field(&name, e))?;
@@ -477,11 +474,12 @@ pub async fn import(
             }
         }
     }
-    let (file_name, data) = file
+    let (file_name, spooled, digest) = file
         .ok_or_else(|| ApiError::field("file", "attach the file as the multipart field 'file'"))?;
-    let digest = hex::encode(Sha256::digest(&data));
     let request = serde_json::json!({ "fields": fields, "file": digest });
     idempotent(s, p, &headers, request, move |s, p, _| async move {
+        // Every rejected row goes to a CSV kept for the user to download (bounded in size).
+        let rejects = tempfile::NamedTempFile::new().map_err(StoreError::from)?;
         let opts = ImportOptions {
             defaults,
             skip_invalid,
@@ -489,12 +487,26 @@ pub async fn import(
             file_name,
             reason,
             max_numbers: MAX_IMPORT_NUMBERS,
+            rejects_csv: Some(rejects.path().to_path_buf()),
+            rejects_csv_limit: Some(didhub_store::inventory::rejects::MAX_KEPT_BYTES),
         };
-        let report = s
+        let file = ImportFile::Path(spooled.path().to_path_buf());
+        let mut report = s
             .store
             .inventory()
-            .import_dids(&p.actor(), data, opts, None)
+            .import_dids(&p.actor(), file, opts, None)
             .await?;
+        drop(spooled);
+        if report.rejected_total > 0 {
+            let id = s
+                .store
+                .inventory()
+                .keep_import_rejects(p.user_id, rejects.path())
+                .await?;
+            report.rejects_url = Some(format!("/api/v1/dids/import/rejects/{id}"));
+        } else {
+            report.rejects_rows = None;
+        }
         let status = if report.imported > 0 || dry_run || report.rejected.is_empty() {
             StatusCode::OK
         } else {
@@ -503,6 +515,67 @@ pub async fn import(
         Ok((status, serde_json::to_value(report).unwrap_or_default()))
     })
     .await
+}
+
+/// Writes an uploaded file to a temporary file as it arrives (an import reads it from there,
+/// so that no upload is held in memory); returns it with its SHA-256 (for `Idempotency-Key`).
+async fn spool(
+    mut field: axum::extract::multipart::Field<'_>,
+) -> ApiResult<(tempfile::NamedTempFile, String)> {
+    use tokio::io::AsyncWriteExt;
+    let spooled = tempfile::NamedTempFile::new().map_err(StoreError::from)?;
+    let mut out = tokio::fs::File::from_std(spooled.reopen().map_err(StoreError::from)?);
+    let mut digest = Sha256::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ApiError::TooLarge(format!("file: {e}")))?
+    {
+        digest.update(&chunk);
+        out.write_all(&chunk).await.map_err(StoreError::from)?;
+    }
+    out.flush().await.map_err(StoreError::from)?;
+    Ok((spooled, hex::encode(digest.finalize())))
+}
+
+/// The rejected rows of an import made through the API, as CSV (`row,value,reason`, in row
+/// order): the link an import's report gives in `rejects_url`. Only the user who made the
+/// import may download it, for 24 hours; 404 otherwise.
+#[utoipa::path(get, path = "/api/v1/dids/import/rejects/{id}", tag = "dids", params(("id" = Uuid, Path)), responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem)))]
+pub async fn import_rejects(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let parts = s
+        .store
+        .inventory()
+        .import_rejects_parts(id, p.user_id)
+        .await?;
+    let store = s.store.clone();
+    // Part by part: a failure part-way cuts the response, as an export does.
+    let body = futures::stream::iter(0..parts).then(move |seq| {
+        let store = store.clone();
+        async move {
+            store
+                .inventory()
+                .import_rejects_part(id, seq)
+                .await
+                .map(axum::body::Bytes::from)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"rejects.csv\"",
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
 /// A body read from `r` that the `writer` task fills. After the last byte comes the writer's
