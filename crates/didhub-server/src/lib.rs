@@ -20,6 +20,8 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+mod objects_only;
+pub mod openapi;
 pub mod routing;
 
 use auth::BearerScheme;
@@ -150,14 +152,15 @@ fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// The API router and its OpenAPI document, built from the same route list.
-pub fn api_router(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// The API router and its OpenAPI document, built from the same route list (the document
+/// completed by [`openapi::complete`]).
+pub fn api_router(state: AppState) -> (Router<AppState>, serde_json::Value) {
     let (v1, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::routes())
         .split_for_parts();
     api::note_query_routes(&doc);
     let v1 = v1.layer(middleware::from_fn_with_state(state, auth::authorize));
-    (v1, doc)
+    (v1, openapi::complete(&doc))
 }
 
 pub fn app(state: AppState) -> Router {

@@ -234,9 +234,9 @@ impl Store {
         kname: &str,
         prices: &[Price],
     ) -> Result<ServiceKind> {
-        let code = name("code", code, 64)
-            .map_err(|e| StoreError::invalid("code", e))?
-            .to_lowercase();
+        let code = name("code", code, 64).map_err(|e| StoreError::invalid("code", e))?;
+        // Checked before lowering the case: some letters lower to ASCII (the Kelvin sign
+        // to `k`), and a code is what was written.
         if !code
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -246,6 +246,7 @@ impl Store {
                 "use letters, digits, '_' and '-'",
             ));
         }
+        let code = code.to_ascii_lowercase();
         let kname = name("name", kname, 200).map_err(|e| StoreError::invalid("name", e))?;
         let mut rows = Vec::new();
         for (i, p) in prices.iter().enumerate() {
