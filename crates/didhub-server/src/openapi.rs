@@ -64,10 +64,14 @@ const CONTROL: &str = r"\u0000-\u001F\u007F-\u009F";
 /// `REFUSED`; `required` refuses what is blank after trimming. The length is counted after
 /// trimming, so it is part of the pattern rather than a `maxLength`.
 fn text_pattern(max: usize, required: bool) -> String {
-    let core = format!(
-        "[^{WS}{REFUSED}](?:[^{REFUSED}]{{0,{}}}[^{WS}{REFUSED}])?",
-        max.saturating_sub(2)
-    );
+    // The first and last kept characters are not blank; those between may be.
+    let core = match max {
+        0 | 1 => format!("[^{WS}{REFUSED}]"),
+        n => format!(
+            "[^{WS}{REFUSED}](?:[^{REFUSED}]{{0,{}}}[^{WS}{REFUSED}])?",
+            n - 2
+        ),
+    };
     if required {
         format!("^[{WS}]*{core}[{WS}]*$")
     } else {
@@ -493,6 +497,16 @@ fn complete_operation(method: &str, path: &str, op: &mut Map<String, Value>) {
         let code: u16 = status.parse().unwrap_or(0);
         if code >= 400 {
             as_problem(r);
+            if r.get("description")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                let what = axum::http::StatusCode::from_u16(code)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("Error");
+                r.insert("description".into(), what.into());
+            }
         }
         if code == 401 {
             header(
@@ -587,6 +601,161 @@ fn constrain_parameters(op: &mut Map<String, Value>) {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The document's patterns against the checks they describe: a value the document allows
+    //! must be one the server takes, and one it refuses one the server refuses.
+
+    use axum::http::{HeaderMap, HeaderValue};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn regex(pattern: &str) -> regex::Regex {
+        regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 26)
+            .build()
+            .unwrap_or_else(|e| panic!("{pattern}: {e}"))
+    }
+
+    /// Characters that exercise the text rules: letters, blanks the trim removes, control
+    /// characters (tab and newline allowed inside), bidirectional controls and marks.
+    fn tricky() -> impl Strategy<Value = String> {
+        let chars = prop::sample::select(vec![
+            'a', 'Z', '7', 'é', 'ש', ' ', '\t', '\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{A0}',
+            '\u{2003}', '\u{2028}', '\u{3000}', '\u{0}', '\u{1B}', '\u{7F}', '\u{9F}', '\u{200F}',
+            '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{FEFF}', '@', '.', '"', '/', 'W',
+        ]);
+        prop::collection::vec(chars, 0..9).prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn text_patterns_are_the_text_rules(s in tricky(), max in 1usize..6) {
+            let name = regex(&text_pattern(max, true));
+            let text = regex(&text_pattern(max, false));
+            prop_assert_eq!(
+                name.is_match(&s),
+                didhub_core::did::name("name", &s, max).is_ok(),
+                "name {:?} max {}", s, max
+            );
+            prop_assert_eq!(
+                text.is_match(&s),
+                didhub_core::did::optional_text("notes", Some(&s), max).is_ok(),
+                "text {:?} max {}", s, max
+            );
+        }
+
+        #[test]
+        fn the_email_pattern_is_the_email_rule(s in tricky()) {
+            let mut m = Map::new();
+            Rule::Email.apply(&mut m);
+            let p = regex(m["pattern"].as_str().unwrap());
+            prop_assert_eq!(p.is_match(&s), didhub_core::access::email(&s).is_ok(), "{:?}", s);
+        }
+
+        #[test]
+        fn the_if_match_pattern_is_what_if_match_takes(
+            s in "[ \t]?(W/)?\"?[-+]?[0-9]{0,20}\"?\"?[ \t]?|[0-9W/\" a-]{0,6}"
+        ) {
+            let Ok(v) = HeaderValue::from_str(&s) else { return Ok(()) };
+            let mut h = HeaderMap::new();
+            h.insert(axum::http::header::IF_MATCH, v);
+            prop_assert_eq!(
+                regex(IF_MATCH_PATTERN).is_match(&s),
+                crate::api::if_match(&h).is_ok(),
+                "{:?}", s
+            );
+        }
+
+        #[test]
+        fn the_idempotency_key_pattern_is_what_the_key_takes(
+            s in "[ \t]{0,2}[ -~\t]{0,3}|[!-~]{198,202}"
+        ) {
+            let Ok(v) = HeaderValue::from_str(&s) else { return Ok(()) };
+            let mut h = HeaderMap::new();
+            h.insert("idempotency-key", v);
+            prop_assert_eq!(
+                regex(IDEMPOTENCY_KEY_PATTERN).is_match(&s),
+                crate::api::idempotency_key(&h).is_ok(),
+                "{:?}", s
+            );
+        }
+
+        /// Looser than the server where a list decides (countries, currencies), never
+        /// stricter: what the pattern refuses, the server refuses.
+        #[test]
+        fn country_and_currency_patterns_never_refuse_what_the_server_takes(
+            s in "[ a-zA-Z\t]{0,5}"
+        ) {
+            let mut m = Map::new();
+            Rule::Country(true).apply(&mut m);
+            let blank_or_country = s.trim().is_empty()
+                || didhub_core::number::Country::parse_recorded(&s).is_ok();
+            if blank_or_country {
+                prop_assert!(regex(m["pattern"].as_str().unwrap()).is_match(&s), "{:?}", s);
+            }
+            let mut m = Map::new();
+            Rule::Currency.apply(&mut m);
+            if didhub_core::money::currency(&s).is_ok() {
+                prop_assert!(regex(m["pattern"].as_str().unwrap()).is_match(&s), "{:?}", s);
+            }
+        }
+    }
+
+    #[test]
+    fn the_real_limits_compile_and_hold() {
+        for max in [MAX_TAG, 100, 200, MAX_REASON, MAX_NOTES] {
+            let name = regex(&text_pattern(max, true));
+            assert!(name.is_match(&format!("  {}  ", "x".repeat(max))));
+            assert!(!name.is_match(&"x".repeat(max + 1)));
+            assert!(!name.is_match(" \t "));
+        }
+        let t = regex(&text_pattern(MAX_TAG, false));
+        assert!(t.is_match("") && t.is_match("  "));
+        let mut m = Map::new();
+        Rule::NumberType(true).apply(&mut m);
+        let p = regex(m["pattern"].as_str().unwrap());
+        for ty in NumberType::ALL {
+            assert!(p.is_match(ty.as_str()));
+        }
+        assert!(p.is_match(" ") && !p.is_match("Mobile") && !p.is_match(" mobile"));
+    }
+
+    #[test]
+    fn every_rule_names_a_property_that_exists() {
+        let (_, doc) = utoipa_axum::router::OpenApiRouter::<crate::AppState>::new()
+            .merge(crate::api::routes())
+            .split_for_parts();
+        let v = serde_json::to_value(&doc).unwrap();
+        for (schema, property, _) in BODY_RULES {
+            assert!(
+                v.pointer(&format!(
+                    "/components/schemas/{schema}/properties/{property}"
+                ))
+                .is_some(),
+                "{schema}.{property}: no such property; update BODY_RULES"
+            );
+        }
+        let mut query = std::collections::BTreeSet::new();
+        for item in v["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] == "query" {
+                        query.insert(p["name"].as_str().unwrap().to_string());
+                    }
+                }
+            }
+        }
+        for (name, _) in QUERY_RULES {
+            assert!(
+                query.contains(*name),
+                "query parameter {name}: no route takes it"
+            );
         }
     }
 }

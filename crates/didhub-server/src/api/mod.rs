@@ -280,6 +280,25 @@ pub fn etag(version: i64) -> (axum::http::HeaderName, String) {
     (axum::http::header::ETAG, format!("\"{version}\""))
 }
 
+/// The `Idempotency-Key` of a request, if any: 1 to 200 visible ASCII characters once trimmed
+/// (the form the OpenAPI document gives, `openapi::IDEMPOTENCY_KEY_PATTERN`).
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let k = v
+        .to_str()
+        .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?
+        .trim();
+    if k.is_empty() || k.len() > 200 {
+        return Err(ApiError::field(
+            "Idempotency-Key",
+            "must be 1 to 200 characters",
+        ));
+    }
+    Ok(Some(k.to_string()))
+}
+
 /// Runs a create once per `Idempotency-Key`: a retry with the same key and body gets the first
 /// answer; the same key with another body is refused. `f` gets the state, the caller and the
 /// request back, because with a key it runs in a task of its own: a client that goes away
@@ -297,24 +316,7 @@ where
     F: FnOnce(AppState, Principal, T) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ApiResult<(StatusCode, B)>> + Send + 'static,
 {
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let k = v
-                .to_str()
-                .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?
-                .trim()
-                .to_string();
-            if k.is_empty() || k.len() > 200 {
-                return Err(ApiError::field(
-                    "Idempotency-Key",
-                    "must be 1 to 200 characters",
-                ));
-            }
-            Some(k)
-        }
-    };
-    let Some(k) = key else {
+    let Some(k) = idempotency_key(headers)? else {
         let (status, body) = f(s, p, request).await?;
         return json_response(status, &body);
     };
