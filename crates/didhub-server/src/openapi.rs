@@ -23,9 +23,20 @@ pub fn complete(doc: &utoipa::openapi::OpenApi) -> Value {
             let Some(item) = item.as_object_mut() else {
                 continue;
             };
-            for (method, op) in item.iter_mut() {
-                if let Some(op) = op.as_object_mut() {
-                    complete_operation(&method.to_ascii_uppercase(), path, op);
+            let kinds: Vec<(String, Kind)> = item
+                .iter()
+                .filter_map(|(m, op)| {
+                    let m = m.to_ascii_uppercase();
+                    let k = kind_of(&m, path, op.as_object()?, item);
+                    Some((m, k))
+                })
+                .collect();
+            for (method, k) in kinds {
+                if let Some(op) = item
+                    .get_mut(&method.to_ascii_lowercase())
+                    .and_then(Value::as_object_mut)
+                {
+                    complete_operation(&method, path, op, k);
                 }
             }
         }
@@ -298,6 +309,13 @@ pub const IDEMPOTENCY_KEY_PATTERN: &str = r"^[\t ]*[!-~](?:[\t -~]{0,198}[!-~])?
 // ---------------------------------------------------------------------------------------
 // The answers.
 
+/// Creates that answer the new record's `ETag` (as well as its `version`).
+const CREATES_WITH_ETAG: &[(&str, &str)] = &[
+    ("POST", "/api/v1/partners"),
+    ("POST", "/api/v1/customers"),
+    ("POST", "/api/v1/pbxs"),
+];
+
 /// Writes that never answer 409: they change no record another request could be changing.
 const NO_CONFLICT: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/login"),
@@ -322,9 +340,12 @@ struct Kind {
     checked_path: bool,
     if_match: Option<bool>,
     idempotency_key: bool,
+    /// A record some method of this path edits with `If-Match`: its GET and that method
+    /// answer its version as `ETag`.
+    versioned_path: bool,
 }
 
-fn kind_of(method: &str, path: &str, op: &Map<String, Value>) -> Kind {
+fn kind_of(method: &str, path: &str, op: &Map<String, Value>, item: &Map<String, Value>) -> Kind {
     let params: Vec<&Map<String, Value>> = op
         .get("parameters")
         .and_then(Value::as_array)
@@ -365,11 +386,22 @@ fn kind_of(method: &str, path: &str, op: &Map<String, Value>) -> Kind {
         if_match: param("If-Match", "header")
             .map(|p| p.get("required").and_then(Value::as_bool).unwrap_or(false)),
         idempotency_key: param("Idempotency-Key", "header").is_some(),
+        versioned_path: (method == "GET" || param("If-Match", "header").is_some())
+            && item.values().any(has_if_match),
     }
 }
 
-fn complete_operation(method: &str, path: &str, op: &mut Map<String, Value>) {
-    let k = kind_of(method, path, op);
+/// Whether an operation takes `If-Match`.
+fn has_if_match(op: &Value) -> bool {
+    op.get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p.get("name").and_then(Value::as_str) == Some("If-Match"))
+        })
+}
+
+fn complete_operation(method: &str, path: &str, op: &mut Map<String, Value>, k: Kind) {
     constrain_parameters(op);
     let unsafe_method = !matches!(method, "GET" | "HEAD" | "OPTIONS");
     let need = match k.policy {
@@ -522,6 +554,16 @@ fn complete_operation(method: &str, path: &str, op: &mut Map<String, Value>) {
                 "Retry-After",
                 true,
                 json!({"type": "string", "pattern": "^[0-9]+$"}),
+            );
+        }
+        if code == 200 && k.versioned_path
+            || code == 201 && CREATES_WITH_ETAG.contains(&(method, path))
+        {
+            header(
+                r,
+                "ETag",
+                true,
+                json!({"type": "string", "pattern": "^\"[0-9]+\"$"}),
             );
         }
         if (200..300).contains(&code) && k.idempotency_key {

@@ -41,12 +41,21 @@ async fn documented(op: &Value, what: &str, r: reqwest::Response) -> u16 {
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").trim().to_string());
+    let headers = r.headers().clone();
     let body = r.text().await.unwrap_or_default();
     let doc = &op["responses"][status.to_string()];
     assert!(
         doc.is_object(),
         "{what}: {status} is not documented ({body})"
     );
+    for (name, h) in doc["headers"].as_object().into_iter().flatten() {
+        if h["required"] == true {
+            assert!(
+                headers.contains_key(name.as_str()),
+                "{what}: {status} without {name}"
+            );
+        }
+    }
     match ct {
         Some(ct) => assert!(
             doc["content"].get(&ct).is_some(),
@@ -242,6 +251,37 @@ async fn strict_inputs_story(app: &TestApp) {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "If-Match {good}");
+    }
+
+    // A record edited with If-Match answers its version as ETag, read or edited.
+    let (status, partner) = app
+        .post_json("/api/v1/partners", &json!({"name": "Versioned"}))
+        .await;
+    assert_eq!(status, 201, "{partner}");
+    let partners = format!("/api/v1/partners/{}", partner["id"].as_str().unwrap());
+    let r = app.get(&partners).send().await.unwrap();
+    assert_eq!(r.headers()["etag"], "\"1\"");
+    let r = app
+        .patch(&partners)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"name": "Versioned 2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "\"2\"");
+    let spec = spec(app).await;
+    for (path, method) in [
+        ("/api/v1/partners/{id}", "get"),
+        ("/api/v1/partners/{id}", "patch"),
+        ("/api/v1/client-packages/{id}", "get"),
+        ("/api/v1/client-packages/{id}", "patch"),
+        ("/api/v1/dids/{id}", "get"),
+    ] {
+        assert_eq!(
+            spec["paths"][path][method]["responses"]["200"]["headers"]["ETag"]["required"], true,
+            "{method} {path}"
+        );
     }
 
     // A service kind code: letters, digits, '_' and '-', checked as written (the Kelvin sign

@@ -132,8 +132,9 @@ pub async fn get_client_package(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<ClientPackage>> {
-    Ok(Json(s.store.get_client_package(p.scope(), id).await?))
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let v = s.store.get_client_package(p.scope(), id).await?;
+    Ok(([super::etag(v.version)], Json(v)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -152,13 +153,13 @@ pub async fn set_state(
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(b): Json<StateBody>,
-) -> ApiResult<Json<ClientPackage>> {
+) -> ApiResult<impl axum::response::IntoResponse> {
     let (cp, moved) = s
         .store
         .set_client_package_state_if(&p.actor(), id, b.state, s.hold, super::if_match(&headers)?)
         .await?;
     s.routing.apply(&moved);
-    Ok(Json(cp))
+    Ok(([super::etag(cp.version)], Json(cp)))
 }
 
 /// Assign in-stock DIDs to the customer under this package, with a routing destination.

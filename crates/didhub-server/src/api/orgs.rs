@@ -44,8 +44,9 @@ pub async fn get_partner(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Partner>> {
-    Ok(Json(s.store.get_partner(p.scope(), id).await?))
+) -> ApiResult<impl IntoResponse> {
+    let v = s.store.get_partner(p.scope(), id).await?;
+    Ok(([etag(v.version)], Json(v)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -210,12 +211,12 @@ pub async fn update_partner(
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(b): Json<NameBody>,
-) -> ApiResult<Json<Partner>> {
-    Ok(Json(
-        s.store
-            .rename_partner(&p.actor(), id, &b.name, if_match(&headers)?)
-            .await?,
-    ))
+) -> ApiResult<impl IntoResponse> {
+    let v = s
+        .store
+        .rename_partner(&p.actor(), id, &b.name, if_match(&headers)?)
+        .await?;
+    Ok(([etag(v.version)], Json(v)))
 }
 
 /// Delete a partner without customers or users.
