@@ -529,16 +529,17 @@ fn complete_operation(method: &str, path: &str, op: &mut Map<String, Value>, k: 
         let code: u16 = status.parse().unwrap_or(0);
         if code >= 400 {
             as_problem(r);
-            if r.get("description")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-            {
-                let what = axum::http::StatusCode::from_u16(code)
-                    .ok()
-                    .and_then(|s| s.canonical_reason())
-                    .unwrap_or("Error");
-                r.insert("description".into(), what.into());
-            }
+        }
+        // OpenAPI asks every answer for a description; the annotations leave most empty.
+        if r.get("description")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            let what = axum::http::StatusCode::from_u16(code)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("Answer");
+            r.insert("description".into(), what.into());
         }
         if code == 401 {
             header(
