@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Holds the OpenAPI document to what the server answers: runs schemathesis (pinned below) against
+# Holds the OpenAPI document to what the server answers: runs schemathesis (pinned) against
 # a fresh server on an empty SQLite data directory, as an admin, and fails on any 5xx, any answer
 # the document does not describe (status, content type, headers, body) and any request the
 # document calls invalid that the server accepts. Bounded by a time budget. docs/API.md.
@@ -7,21 +7,23 @@
 #   scripts/schemathesis.sh                 # build the binary if needed, run for 180 s
 #   DIDHUB_SCHEMATHESIS_MAX_TIME=600 DIDHUB_SCHEMATHESIS_SEED=random scripts/schemathesis.sh
 #
-# Environment: DIDHUB_BIN (a built didhub; default: cargo build -p didhub), DIDHUB_SCHEMATHESIS_VENV
-# (default target/schemathesis-venv, created and filled from PyPI when missing),
-# DIDHUB_SCHEMATHESIS_MAX_TIME (seconds, default 180), DIDHUB_SCHEMATHESIS_MAX_EXAMPLES (per
-# operation and phase, default 40), DIDHUB_SCHEMATHESIS_SEED (default 1; `random` for a new one),
-# DIDHUB_SCHEMATHESIS_WORKERS (default 2). Extra arguments go to `st run`.
+# Environment: DIDHUB_BIN (a built didhub; default: cargo build -p didhub);
+# DIDHUB_SCHEMATHESIS_VENV (default target/schemathesis-venv, created from PyPI when missing or
+# of another version); DIDHUB_SCHEMATHESIS_MAX_TIME (seconds, default 180);
+# DIDHUB_SCHEMATHESIS_MAX_EXAMPLES (per operation and phase, default 40);
+# DIDHUB_SCHEMATHESIS_SEED (default 1; `random` for a new one); DIDHUB_SCHEMATHESIS_WORKERS
+# (default 2). Extra arguments go to `st run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
+# The version, and its dependencies', are pinned in scripts/schemathesis/requirements.txt.
 ST_VERSION=4.32.5
 venv=${DIDHUB_SCHEMATHESIS_VENV:-$root/target/schemathesis-venv}
 if ! "$venv/bin/st" --version 2>/dev/null | grep -qF "$ST_VERSION"; then
   echo "installing schemathesis $ST_VERSION into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/scripts/schemathesis/requirements.txt"
 fi
 
 bin=${DIDHUB_BIN:-}
@@ -62,7 +64,7 @@ seed_args=()
 [ "$seed" = random ] || seed_args=(--seed "$seed")
 status=0
 # From the scratch directory: schemathesis keeps a cache in its working directory.
-(cd "$work" && "$venv/bin/st" --no-color --config-file "$root/scripts/schemathesis/schemathesis.toml" run "$base/api/openapi.json" \
+(cd "$work" && "$venv/bin/st" --no-color run "$base/api/openapi.json" \
   -H "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection \
   --max-time "${DIDHUB_SCHEMATHESIS_MAX_TIME:-180}" \
