@@ -45,7 +45,7 @@ unset DATABASE_URL
 token=$("$bin" token create --name schemathesis 2>/dev/null)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base=http://127.0.0.1:$port
-DIDHUB_LOG=warn "$bin" serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+NO_COLOR=1 DIDHUB_LOG=warn "$bin" serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
   curl -fsS "$base/healthz" >/dev/null 2>&1 && break
@@ -73,8 +73,10 @@ status=0
   --report junit --report-dir "$work/report" \
   "${seed_args[@]}" "$@") || status=$?
 
+# The server's log, kept for a look at what a failure left there.
+cp "$work/server.log" "$root/target/schemathesis-server.log" 2>/dev/null || true
 if grep -q "panicked\|request failed" "$work/server.log"; then
-  echo "--- server log (errors) ---"
-  grep -B2 -A5 "panicked\|request failed" "$work/server.log" | head -100
+  echo "--- server errors (whole log: target/schemathesis-server.log) ---"
+  grep -m 20 "panicked\|request failed" "$work/server.log" || true
 fi
 exit "$status"
