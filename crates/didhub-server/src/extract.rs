@@ -49,13 +49,16 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 /// is not JSON a 400.
 pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let v = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        if e.inner().is_data() {
-            ApiError::field(field_of(&e, "body"), plain(e.inner().to_string()))
-        } else {
-            ApiError::BadRequest(format!("the body is not valid JSON: {}", e.inner()))
-        }
-    })?;
+    // Objects only: serde_json alone would read a struct from an array of its fields.
+    let v = serde_path_to_error::deserialize(crate::objects_only::ObjectsOnly(&mut de)).map_err(
+        |e| {
+            if e.inner().is_data() {
+                ApiError::field(field_of(&e, "body"), plain(e.inner().to_string()))
+            } else {
+                ApiError::BadRequest(format!("the body is not valid JSON: {}", e.inner()))
+            }
+        },
+    )?;
     de.end()
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
     Ok(v)

@@ -21,6 +21,8 @@ mod conn;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+mod objects_only;
+pub mod openapi;
 
 use auth::BearerScheme;
 pub use auth::Principal;
@@ -176,14 +178,15 @@ fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// The API router and its OpenAPI document, built from the same route list.
-pub fn api_router(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// The API router and its OpenAPI document, built from the same route list (the document
+/// completed by [`openapi::complete`]).
+pub fn api_router(state: AppState) -> (Router<AppState>, serde_json::Value) {
     let (v1, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::routes())
         .split_for_parts();
     api::note_query_routes(&doc);
     let v1 = v1.layer(middleware::from_fn_with_state(state, auth::authorize));
-    (v1, doc)
+    (v1, openapi::complete(&doc))
 }
 
 /// The interactive docs at `/api/docs/`: Swagger UI, whose files are built into the binary,

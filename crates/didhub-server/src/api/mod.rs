@@ -270,21 +270,55 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list))
 }
 
-/// The version named by `If-Match` (`"3"`, `3` or `W/"3"`).
+/// The version named by `If-Match`: `"3"`, `W/"3"` or `3`, 1 to 18 digits (the form the
+/// OpenAPI document gives, `openapi::IF_MATCH_PATTERN`); anything else is refused.
 pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     let Some(v) = headers.get(axum::http::header::IF_MATCH) else {
         return Ok(None);
     };
     let s = v.to_str().unwrap_or("").trim();
-    let s = s.trim_start_matches("W/").trim_matches('"');
-    s.parse::<i64>()
+    let quoted = s.strip_prefix("W/").unwrap_or(s);
+    let digits = match quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+        Some(d) => d,
+        None if quoted.len() == s.len() => s,
+        // `W/` without quotes.
+        None => "",
+    };
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        let shown: String = s.chars().take(100).collect();
+        return Err(ApiError::field(
+            "If-Match",
+            format!("'{shown}' is not a version (send the ETag read: \"3\", W/\"3\" or 3)"),
+        ));
+    }
+    digits
+        .parse::<i64>()
         .map(Some)
-        .map_err(|_| ApiError::field("If-Match", format!("'{s}' is not a version number")))
+        .map_err(|_| ApiError::field("If-Match", format!("'{digits}' is not a version")))
 }
 
 /// An entity tag for a version.
 pub fn etag(version: i64) -> (axum::http::HeaderName, String) {
     (axum::http::header::ETAG, format!("\"{version}\""))
+}
+
+/// The `Idempotency-Key` of a request, if any: 1 to 200 visible ASCII characters once trimmed
+/// (the form the OpenAPI document gives, `openapi::IDEMPOTENCY_KEY_PATTERN`).
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let k = v
+        .to_str()
+        .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?
+        .trim();
+    if k.is_empty() || k.len() > 200 {
+        return Err(ApiError::field(
+            "Idempotency-Key",
+            "must be 1 to 200 characters",
+        ));
+    }
+    Ok(Some(k.to_string()))
 }
 
 /// Runs a create once per `Idempotency-Key`: a retry with the same key and body gets the first
@@ -304,24 +338,7 @@ where
     F: FnOnce(AppState, Principal, T) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ApiResult<(StatusCode, B)>> + Send + 'static,
 {
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let k = v
-                .to_str()
-                .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?
-                .trim()
-                .to_string();
-            if k.is_empty() || k.len() > 200 {
-                return Err(ApiError::field(
-                    "Idempotency-Key",
-                    "must be 1 to 200 characters",
-                ));
-            }
-            Some(k)
-        }
-    };
-    let Some(k) = key else {
+    let Some(k) = idempotency_key(headers)? else {
         let (status, body) = f(s, p, request).await?;
         return json_response(status, &body);
     };

@@ -10,4 +10,5 @@ mod assignment;
 mod bulk_import;
 mod docs_page;
 mod import_limits;
+mod openapi;
 mod request_edges;

@@ -249,6 +249,19 @@ async fn sqlite_pool(opts: SqliteConnectOptions, cfg: &StoreConfig) -> Result<Ba
     let pool = SqlitePoolOptions::new()
         .max_connections(cfg.pool_size.clamp(1, 16))
         .test_before_acquire(false)
+        // A transaction SQLite rolled back on its own (a full disk: SQLITE_FULL) is still
+        // counted as open by sqlx, whose ROLLBACK then fails; every later BEGIN on that
+        // connection would be refused until a restart. Such a connection is closed rather
+        // than handed out again. The ping waits for a rollback a dropped transaction queued.
+        .before_acquire(|conn, _| {
+            Box::pin(async move {
+                if !sqlx::Connection::is_in_transaction(conn) {
+                    return Ok(true);
+                }
+                sqlx::Connection::ping(conn).await?;
+                Ok(!sqlx::Connection::is_in_transaction(conn))
+            })
+        })
         .connect_with(opts)
         .await?;
     Ok(Backend::Sqlite(pool))

@@ -266,9 +266,9 @@ impl Licensing<'_> {
         kname: &str,
         prices: &[Price],
     ) -> Result<ServiceKind> {
-        let code = name("code", code, 64)
-            .map_err(|e| StoreError::invalid("code", e))?
-            .to_lowercase();
+        let code = name("code", code, 64).map_err(|e| StoreError::invalid("code", e))?;
+        // Checked before lowering the case: some letters lower to ASCII (the Kelvin sign
+        // to `k`), and a code is what was written.
         if !code
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -278,6 +278,7 @@ impl Licensing<'_> {
                 "use letters, digits, '_' and '-'",
             ));
         }
+        let code = code.to_ascii_lowercase();
         let kname = name("name", kname, 200).map_err(|e| StoreError::invalid("name", e))?;
         let mut rows = Vec::new();
         for (i, p) in prices.iter().enumerate() {

@@ -5,4 +5,5 @@ mod migration_checksums;
 mod schema_agreement;
 mod slow_statements;
 mod sqlite_bulk;
+mod sqlite_full;
 mod sqlite_migration;

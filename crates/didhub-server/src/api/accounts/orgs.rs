@@ -48,8 +48,9 @@ pub async fn get_partner(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Partner>> {
-    Ok(Json(s.store.accounts().get_partner(p.scope(), id).await?))
+) -> ApiResult<impl IntoResponse> {
+    let v = s.store.accounts().get_partner(p.scope(), id).await?;
+    Ok(([etag(v.version)], Json(v)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -231,13 +232,13 @@ pub async fn update_partner(
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(b): Json<NameBody>,
-) -> ApiResult<Json<Partner>> {
-    Ok(Json(
-        s.store
-            .accounts()
-            .rename_partner(&p.actor(), id, &b.name, if_match(&headers)?)
-            .await?,
-    ))
+) -> ApiResult<impl IntoResponse> {
+    let v = s
+        .store
+        .accounts()
+        .rename_partner(&p.actor(), id, &b.name, if_match(&headers)?)
+        .await?;
+    Ok(([etag(v.version)], Json(v)))
 }
 
 /// Delete a partner without customers or users.

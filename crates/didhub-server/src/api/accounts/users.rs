@@ -35,7 +35,7 @@ pub struct LoginAnswer {
 
 /// Password login: sets the session cookie (HttpOnly, SameSite=Strict, Secure unless
 /// configured otherwise). Failed logins are throttled per account and per address.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody, security(()), responses((status = 200, body = LoginAnswer), (status = 401, body = Problem), (status = 429, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody, security(()), responses((status = 200, body = LoginAnswer), (status = 401, description = "Wrong e-mail address or password", body = Problem), (status = 429, description = "Too many failed logins: try again after `Retry-After` seconds", body = Problem)))]
 pub async fn login(
     State(s): State<AppState>,
     ext: axum::http::Extensions,

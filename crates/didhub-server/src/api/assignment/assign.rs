@@ -137,13 +137,13 @@ pub async fn get_client_package(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<ClientPackage>> {
-    Ok(Json(
-        s.store
-            .assignment()
-            .get_client_package(p.scope(), id)
-            .await?,
-    ))
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let v = s
+        .store
+        .assignment()
+        .get_client_package(p.scope(), id)
+        .await?;
+    Ok(([crate::api::etag(v.version)], Json(v)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -162,7 +162,7 @@ pub async fn set_state(
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(b): Json<StateBody>,
-) -> ApiResult<Json<ClientPackage>> {
+) -> ApiResult<impl axum::response::IntoResponse> {
     let (cp, _) = s
         .store
         .assignment()
@@ -174,7 +174,7 @@ pub async fn set_state(
             crate::api::if_match(&headers)?,
         )
         .await?;
-    Ok(Json(cp))
+    Ok(([crate::api::etag(cp.version)], Json(cp)))
 }
 
 /// Assign in-stock DIDs to the customer under this package, with a routing destination.
