@@ -96,6 +96,7 @@ pub(crate) async fn write_audit(tx: &mut Tx, a: AuditWrite<'_>) -> Result<Uuid> 
 
 impl Audit<'_> {
     /// Writes one audit entry on its own (security events, CLI actions).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn audit_event(
         &self,
         actor: &Actor,
@@ -127,6 +128,7 @@ impl Audit<'_> {
     }
 
     /// The global log, newest first, filtered.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_audit(
         &self,
         f: &AuditFilter,
@@ -188,6 +190,7 @@ impl Audit<'_> {
     /// those of an earlier DID of the same number, its single-number create included).
     /// Entries of other entities whose subject reads like the number (a customer so named)
     /// are not the DID's.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn did_history(&self, id: Uuid) -> Result<Vec<AuditEntry>> {
         let found: Option<(String, Uuid)> = on!(self, p => sqlx::query_as("SELECT number, batch_id FROM dids WHERE id = $1").bind(id).fetch_optional(p).await?);
         match found {
@@ -207,6 +210,7 @@ impl Audit<'_> {
 
     /// The history of a number (E.164), whether it is in the inventory now or was deleted:
     /// `NotFound` only when no entry names it.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn number_history(&self, number: &str) -> Result<Vec<AuditEntry>> {
         let id: Option<Uuid> = on!(self, p => sqlx::query_scalar("SELECT id FROM dids WHERE number = $1").bind(number).fetch_optional(p).await?);
         // The DID now, else the last one of that number (through its entries).

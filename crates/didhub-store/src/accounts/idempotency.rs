@@ -38,6 +38,7 @@ impl Accounts<'_> {
     /// these single writes runs again on a busy database or a serialization failure, like every
     /// transaction: a long import holding SQLite's write lock must not turn a request that
     /// succeeded into a 500 with its key stuck "in progress".
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn idempotent_begin(
         &self,
         principal: &str,
@@ -81,6 +82,7 @@ impl Accounts<'_> {
     }
 
     /// Records the answer of the request that reserved `key`.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn idempotent_finish(
         &self,
         principal: &str,
@@ -98,6 +100,7 @@ impl Accounts<'_> {
     }
 
     /// Frees `key` after its request failed (nothing was created), so that it can be retried.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn idempotent_abandon(&self, principal: &str, key: &str, token: &str) -> Result<()> {
         crate::retry(|| async {
             on!(self, p => sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status = 0 AND body = $3")

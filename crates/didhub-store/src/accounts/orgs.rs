@@ -121,6 +121,7 @@ fn unique_or(e: sqlx::Error, msg: String) -> StoreError {
 impl Accounts<'_> {
     // ---- partners
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_partner(&self, actor: &Actor, pname: &str) -> Result<Partner> {
         let pname = name("name", pname, 200).map_err(|e| StoreError::invalid("name", e))?;
         let id = new_id();
@@ -137,6 +138,7 @@ impl Accounts<'_> {
         self.get_partner(Scope::All, id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_partners(&self, scope: Scope) -> Result<Vec<Partner>> {
         let mut sql =
             Sql::new("SELECT id, name, created_at, updated_at, version FROM partners WHERE 1=1");
@@ -147,6 +149,7 @@ impl Accounts<'_> {
         Ok(on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_partner(&self, scope: Scope, id: Uuid) -> Result<Partner> {
         if scope.partner().is_some_and(|p| p != id) {
             return Err(StoreError::not_found("partner", id));
@@ -155,6 +158,7 @@ impl Accounts<'_> {
         r.ok_or_else(|| StoreError::not_found("partner", id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn find_partner(&self, pname: &str) -> Result<Partner> {
         let r: Option<Partner> = on!(self, p => sqlx::query_as("SELECT id, name, created_at, updated_at, version FROM partners WHERE lower(name) = lower($1)").bind(pname.trim()).fetch_optional(p).await?);
         r.ok_or_else(|| StoreError::not_found("partner", pname))
@@ -162,6 +166,7 @@ impl Accounts<'_> {
 
     // ---- customers
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_customer(
         &self,
         actor: &Actor,
@@ -188,6 +193,7 @@ impl Accounts<'_> {
         self.get_customer(scope, id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_customers(
         &self,
         scope: Scope,
@@ -208,6 +214,7 @@ impl Accounts<'_> {
         Ok(rows.into_iter().map(Customer::from).collect())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_customer(&self, scope: Scope, id: Uuid) -> Result<Customer> {
         let (base, params) = customer_select(Utc::now().date_naive());
         let mut sql = Sql { text: base, params };
@@ -220,6 +227,7 @@ impl Accounts<'_> {
             .ok_or_else(|| StoreError::not_found("customer", id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn rename_customer(
         &self,
         actor: &Actor,
@@ -249,6 +257,7 @@ impl Accounts<'_> {
     }
 
     /// Deletes a customer that has no PBX and no order.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn delete_customer(&self, actor: &Actor, scope: Scope, id: Uuid) -> Result<()> {
         let cur = self.get_customer(scope, id).await?;
         retry(|| async {
@@ -267,6 +276,7 @@ impl Accounts<'_> {
 
     // ---- PBXs
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_pbx(
         &self,
         actor: &Actor,
@@ -294,6 +304,7 @@ impl Accounts<'_> {
         self.get_pbx(scope, id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_pbxs(&self, scope: Scope, customer_id: Option<Uuid>) -> Result<Vec<Pbx>> {
         let mut sql = Sql::new(PBX_SELECT);
         sql.push(" WHERE 1=1");
@@ -307,6 +318,7 @@ impl Accounts<'_> {
         Ok(on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_pbx(&self, scope: Scope, id: Uuid) -> Result<Pbx> {
         let mut sql = Sql::new(PBX_SELECT);
         sql.push(" WHERE x.id = ").bind(Param::Uuid(id));
@@ -317,6 +329,7 @@ impl Accounts<'_> {
         r.ok_or_else(|| StoreError::not_found("PBX", id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn find_pbx(&self, scope: Scope, serial: &str) -> Result<Pbx> {
         let mut sql = Sql::new(PBX_SELECT);
         sql.push(" WHERE x.serial_number = ")
@@ -328,6 +341,7 @@ impl Accounts<'_> {
         r.ok_or_else(|| StoreError::not_found("PBX", serial))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn update_pbx(
         &self,
         actor: &Actor,
@@ -362,6 +376,7 @@ impl Accounts<'_> {
 }
 
 impl Accounts<'_> {
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn rename_partner(
         &self,
         actor: &Actor,
@@ -390,6 +405,7 @@ impl Accounts<'_> {
     }
 
     /// Deletes a partner without customers or users.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn delete_partner(&self, actor: &Actor, id: Uuid) -> Result<()> {
         let cur = self.get_partner(Scope::All, id).await?;
         retry(|| async {
@@ -406,6 +422,7 @@ impl Accounts<'_> {
     }
 
     /// Deletes a PBX without services or assigned DIDs routed to it; its license goes with it.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn delete_pbx(&self, actor: &Actor, scope: Scope, id: Uuid) -> Result<()> {
         let cur = self.get_pbx(scope, id).await?;
         retry(|| async {

@@ -82,6 +82,7 @@ impl IdentityRow {
 
 impl Accounts<'_> {
     /// The bootstrap admin's id, creating the user on first use.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn bootstrap_admin(&self) -> Result<Uuid> {
         if let Some(u) = self.find_user(BOOTSTRAP_ADMIN).await? {
             // Never hand out a token for an account of that name that is not an admin.
@@ -115,6 +116,7 @@ impl Accounts<'_> {
     }
 
     /// Creates a token for a user and returns it in clear, once.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_token(
         &self,
         actor: &Actor,
@@ -148,6 +150,7 @@ impl Accounts<'_> {
         ))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_tokens(&self, user_id: Option<Uuid>) -> Result<Vec<TokenInfo>> {
         let base = "SELECT id, name, user_id, created_at, expires_at, revoked_at, last_used_at FROM api_tokens";
         Ok(match user_id {
@@ -161,6 +164,7 @@ impl Accounts<'_> {
     }
 
     /// Revokes a token; `owner` limits it to that user's tokens.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn revoke_token(&self, actor: &Actor, id: Uuid, owner: Option<Uuid>) -> Result<()> {
         let n = match owner {
             Some(u) => {
@@ -186,6 +190,7 @@ impl Accounts<'_> {
     }
 
     /// The identity of a valid token (known, not revoked, not expired, user not disabled).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn verify_token(&self, token: &str) -> Result<Option<Identity>> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
             return Ok(None);
@@ -196,6 +201,7 @@ impl Accounts<'_> {
     }
 
     /// Opens a session for a user; returns (session token, CSRF token).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_session(
         &self,
         user_id: Uuid,
@@ -209,6 +215,7 @@ impl Accounts<'_> {
         Ok((token, csrf))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn verify_session(&self, token: &str) -> Result<Option<Identity>> {
         if !token.starts_with(SESSION_PREFIX) || token.len() > 100 {
             return Ok(None);
@@ -218,6 +225,7 @@ impl Accounts<'_> {
         Ok(r.and_then(IdentityRow::into_identity))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn end_session(&self, session_id: Uuid) -> Result<()> {
         on!(self, p => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2").bind(now()).bind(session_id).execute(p).await?.rows_affected());
         Ok(())

@@ -94,6 +94,7 @@ fn dummy_hash() -> &'static str {
 
 impl Accounts<'_> {
     /// Creates a user. `granter` (the caller's role) must be allowed to give `role`.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_user(
         &self,
         actor: &Actor,
@@ -151,6 +152,7 @@ impl Accounts<'_> {
     }
 
     /// A user, limited to a partner's users when `partner` is given.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_user(&self, partner: Option<Uuid>, id: Uuid) -> Result<User> {
         let r: Option<UserRow> = on!(self, p => sqlx::query_as(&format!("{USER_SELECT} WHERE id = $1")).bind(id).fetch_optional(p).await?);
         r.map(User::from)
@@ -158,11 +160,13 @@ impl Accounts<'_> {
             .ok_or_else(|| StoreError::not_found("user", id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn find_user(&self, email: &str) -> Result<Option<User>> {
         let r: Option<UserRow> = on!(self, p => sqlx::query_as(&format!("{USER_SELECT} WHERE lower(email) = lower($1)")).bind(email.trim()).fetch_optional(p).await?);
         Ok(r.map(User::from))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_users(&self, partner: Option<Uuid>) -> Result<Vec<User>> {
         let r: Vec<UserRow> = match partner {
             Some(pid) => {
@@ -176,6 +180,7 @@ impl Accounts<'_> {
     }
 
     /// Changes role, partner binding or disabled flag; a security audit entry.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn update_user(
         &self,
         actor: &Actor,
@@ -225,6 +230,7 @@ impl Accounts<'_> {
         self.get_user(partner, id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn set_password(&self, actor: &Actor, id: Uuid, password: &str) -> Result<()> {
         check_password(password).map_err(|e| StoreError::invalid("password", e))?;
         let p = password.to_string();
@@ -247,6 +253,7 @@ impl Accounts<'_> {
 
     /// Checks a password login, throttled per account and per address; every outcome is a
     /// security audit entry.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn login(
         &self,
         email: &str,

@@ -511,6 +511,7 @@ impl Assignment<'_> {
         Ok((pname, tag, country, number_type, prices))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_package(&self, actor: &Actor, p: &NewPackage) -> Result<Package> {
         let (pname, tag, country, number_type, prices) = Self::check_package(p)?;
         let id = new_id();
@@ -531,6 +532,7 @@ impl Assignment<'_> {
         self.get_package(id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_package(&self, id: Uuid) -> Result<Package> {
         let r: Option<PackageRow> = on!(self, p => sqlx::query_as("SELECT id, name, did_allowance, tag, country, number_type, version FROM packages WHERE id = $1").bind(id).fetch_optional(p).await?);
         let r = r.ok_or_else(|| StoreError::not_found("package", id))?;
@@ -560,6 +562,7 @@ impl Assignment<'_> {
     /// Replaces a package's definition (`expected`: the `If-Match` version). Its rule applies to
     /// assignments from now on; DIDs already assigned stay. The allowance cannot go below what
     /// one of its client packages already holds.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn update_package(
         &self,
         actor: &Actor,
@@ -628,6 +631,7 @@ impl Assignment<'_> {
 
     /// Deletes a package no client package refers to (terminated ones included: they are the
     /// record of what a customer had).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn delete_package(&self, actor: &Actor, id: Uuid) -> Result<()> {
         retry(|| async {
             let cur = self.get_package(id).await?;
@@ -648,6 +652,7 @@ impl Assignment<'_> {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_packages(&self) -> Result<Vec<Package>> {
         let ids: Vec<Uuid> = on!(self, p => sqlx::query_scalar("SELECT id FROM packages ORDER BY lower(name)").fetch_all(p).await?);
         let mut out = Vec::new();
@@ -657,6 +662,7 @@ impl Assignment<'_> {
         Ok(out)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_client_package(
         &self,
         actor: &Actor,
@@ -699,6 +705,7 @@ impl Assignment<'_> {
         self.get_client_package(Scope::All, id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_client_package(&self, scope: Scope, id: Uuid) -> Result<ClientPackage> {
         let mut sql = Sql::new(CP_SELECT);
         sql.push(" WHERE cp.id = ").bind(Param::Uuid(id));
@@ -710,6 +717,7 @@ impl Assignment<'_> {
             .ok_or_else(|| StoreError::not_found("client package", id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_client_packages(
         &self,
         scope: Scope,
@@ -731,6 +739,7 @@ impl Assignment<'_> {
     }
 
     /// The DIDs of a customer (assigned or on hold).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn customer_dids(&self, scope: Scope, customer_id: Uuid) -> Result<Vec<Did>> {
         self.accounts().get_customer(scope, customer_id).await?;
         let sql = format!(
@@ -756,6 +765,7 @@ impl Assignment<'_> {
     /// transaction: inactive → its DIDs on hold for `hold` (routing unreachable); active again
     /// → back to assigned; terminated → released to their after-hold status. Returns the
     /// package and the DIDs it moved (for the routing table).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn set_client_package_state(
         &self,
         actor: &Actor,
@@ -769,6 +779,7 @@ impl Assignment<'_> {
 
     /// As [`Store::set_client_package_state`], refused with `VersionMismatch` unless the
     /// package is at `expected` (the `If-Match` of the API).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn set_client_package_state_if(
         &self,
         actor: &Actor,
@@ -938,6 +949,7 @@ impl Assignment<'_> {
     /// The database checks everything in the writing statements (package active, allowance,
     /// DID in stock and qualifying), so a successful assignment costs no reads before it;
     /// when a check fails nothing is written and the core rules say why.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn assign_dids(
         &self,
         actor: &Actor,
@@ -1137,6 +1149,7 @@ impl Assignment<'_> {
     }
 
     /// Unassigns a DID: it goes to its after-hold status and loses customer and routing.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn unassign_did(
         &self,
         actor: &Actor,
@@ -1185,6 +1198,7 @@ impl Assignment<'_> {
     /// Idempotent (conditional on still being on hold and due), safe with several instances
     /// (each claims the client packages it works on with `FOR UPDATE SKIP LOCKED` on
     /// PostgreSQL; SQLite has one writer), and all or nothing per pass. Returns what it moved.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn release_expired_holds(&self, batch: i64) -> Result<Vec<Moved>> {
         let moved = self.release_expired_holds_unnotified(batch).await?;
         self.hooks.routing_moved(&moved);
@@ -1263,6 +1277,7 @@ impl Assignment<'_> {
     /// reload, so that a session forgotten open does not hold every poll back. Reads
     /// `pg_stat_activity`, which shows other sessions' transactions to the same role (or to a
     /// member of `pg_read_all_stats`).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn oldest_open_write(
         &self,
         max_age: std::time::Duration,
@@ -1290,6 +1305,7 @@ impl Assignment<'_> {
     /// archived, and one in use cannot be deleted, so the rows an import has just added are not
     /// read. The join restates `didhub_core::assignment::not_started` (the test
     /// `pending_packages` checks the two agree).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn routing_changes(
         &self,
         since: Option<DateTime<Utc>>,
@@ -1332,6 +1348,7 @@ impl Assignment<'_> {
     /// Finds a free aligned block (best fit) and assigns it to the client package, all in one
     /// transaction; the update is conditional on every number still being in stock, so a block
     /// taken concurrently is retried elsewhere, never shared.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn allocate_block(
         &self,
         actor: &Actor,
@@ -1542,6 +1559,7 @@ impl Assignment<'_> {
     }
 
     /// Free numbers and whole free blocks for a country and type.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn block_availability(&self, req: &BlockRequest) -> Result<Vec<Availability>> {
         let mut tx = self.begin().await?;
         let out = crate::assignment::blocks::availability(&mut tx, req).await?;
@@ -1551,6 +1569,7 @@ impl Assignment<'_> {
 
     /// Folds recorded stock changes into the block counts (also done by every block
     /// allocation); the background pass keeps the backlog short.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn fold_stock(&self) -> Result<usize> {
         retry(|| async {
             let mut tx = self.begin().await?;

@@ -380,6 +380,7 @@ fn noted<T, E: std::fmt::Display>(
 
 impl Inventory<'_> {
     /// Creates DIDs from numbers and ranges; all or nothing.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_dids(&self, actor: &Actor, req: NewDids) -> Result<Created> {
         // Every field is checked and every error reported at once (up to MAX_ERRORS), so that
         // a form or a script can fix them all in one go.
@@ -535,6 +536,7 @@ impl Inventory<'_> {
         Ok(rows.into_iter().map(Did::from).collect())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_did(&self, id: Uuid) -> Result<Did> {
         let sql = format!("{DID_SELECT} WHERE d.id = $1");
         let row: Option<DidRow> =
@@ -543,6 +545,7 @@ impl Inventory<'_> {
             .ok_or_else(|| StoreError::not_found("DID", id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_did_by_number(&self, number: &str) -> Result<Did> {
         let sql = format!("{DID_SELECT} WHERE d.number = $1");
         let row: Option<DidRow> =
@@ -552,6 +555,7 @@ impl Inventory<'_> {
     }
 
     /// One page of DIDs, keyset-paginated on (sort column, number).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_dids(
         &self,
         f: &DidFilter,
@@ -586,6 +590,7 @@ impl Inventory<'_> {
     /// The database's plan for the statement `list_dids` runs with these arguments (one line
     /// per plan node: `EXPLAIN` on PostgreSQL, `EXPLAIN QUERY PLAN` on SQLite), for checking
     /// that a filter uses its index.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn explain_list_dids(
         &self,
         f: &DidFilter,
@@ -633,6 +638,7 @@ impl Inventory<'_> {
         push_filter(&mut Sql::new(""), f).map(|_| ())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn count_dids(&self, f: &DidFilter) -> Result<i64> {
         let mut sql = Sql::new("SELECT count(*) FROM dids d");
         push_filter(&mut sql, f)?;
@@ -708,6 +714,7 @@ impl Inventory<'_> {
     }
 
     /// Edits the selected DIDs; all or nothing, one audit entry per changed DID.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn update_dids(
         &self,
         actor: &Actor,
@@ -859,6 +866,7 @@ impl Inventory<'_> {
     }
 
     /// Deletes the selected DIDs; refused (for all) if any is in use.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn delete_dids(
         &self,
         actor: &Actor,

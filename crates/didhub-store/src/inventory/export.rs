@@ -83,6 +83,7 @@ fn csv_field(out: &mut String, s: &str) {
 
 impl Inventory<'_> {
     /// Writes every DID matching the filter as CSV, ordered by number. Returns rows written.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn export_dids<W: AsyncWrite + Unpin + Send>(
         &self,
         f: &DidFilter,

@@ -650,6 +650,7 @@ impl Rejects {
 impl Inventory<'_> {
     /// Imports a file. `progress` is called with the number of data rows processed (from the
     /// start again if a serialization failure or deadlock makes the whole import run again).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn import_dids(
         &self,
         actor: &Actor,

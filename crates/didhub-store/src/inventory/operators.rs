@@ -51,6 +51,7 @@ pub(crate) async fn insert_operator(
 }
 
 impl Inventory<'_> {
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_operator(&self, actor: &Actor, name: &str) -> Result<Operator> {
         let name = check_name(name)?;
         let id = retry(|| async {
@@ -63,11 +64,13 @@ impl Inventory<'_> {
         self.get_operator(id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_operators(&self) -> Result<Vec<Operator>> {
         let sql = format!("{OPERATOR_SELECT} ORDER BY lower(o.name)");
         Ok(on!(self, p => sqlx::query_as(&sql).fetch_all(p).await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_operator(&self, id: Uuid) -> Result<Operator> {
         let sql = format!("{OPERATOR_SELECT} WHERE o.id = $1");
         let o: Option<Operator> =
@@ -75,12 +78,14 @@ impl Inventory<'_> {
         o.ok_or_else(|| StoreError::not_found("operator", id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn find_operator(&self, name: &str) -> Result<Option<Operator>> {
         let sql = format!("{OPERATOR_SELECT} WHERE lower(o.name) = lower($1)");
         Ok(on!(self, p => sqlx::query_as(&sql).bind(name.trim()).fetch_optional(p).await?))
     }
 
     /// Renames; `version` guards against lost updates.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn rename_operator(
         &self,
         actor: &Actor,
@@ -118,6 +123,7 @@ impl Inventory<'_> {
     }
 
     /// Deletes an operator no DID references.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn delete_operator(&self, actor: &Actor, id: Uuid) -> Result<()> {
         retry(|| async {
             let mut tx = self.begin().await?;

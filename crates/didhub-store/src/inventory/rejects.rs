@@ -21,6 +21,7 @@ const PART_BYTES: usize = 1 << 20;
 impl Inventory<'_> {
     /// Keeps the rejects CSV at `file` for `user`; returns its id. Expired ones, and the
     /// user's beyond the latest [`KEPT_PER_USER`], go.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn keep_import_rejects(&self, user: Uuid, file: &Path) -> Result<Uuid> {
         let id = crate::new_id();
         let at = now();
@@ -65,6 +66,7 @@ impl Inventory<'_> {
 
     /// How many parts the kept rejects CSV `id` has, if `user` may read it: another user's,
     /// an expired or an unknown one is not found.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn import_rejects_parts(&self, id: Uuid, user: Uuid) -> Result<i32> {
         let found: Option<(i64,)> = on!(self, p => sqlx::query_as("SELECT (SELECT count(*) FROM import_reject_parts WHERE rejects_id = r.id) FROM import_rejects r WHERE r.id = $1 AND r.user_id = $2 AND r.expires_at > $3")
             .bind(id).bind(user).bind(now()).fetch_optional(p).await?);
@@ -78,6 +80,7 @@ impl Inventory<'_> {
     }
 
     /// Part `seq` of the kept rejects CSV `id` (checked by `import_rejects_parts`).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn import_rejects_part(&self, id: Uuid, seq: i32) -> Result<Vec<u8>> {
         let part: Option<(Vec<u8>,)> = on!(self, p => sqlx::query_as("SELECT data FROM import_reject_parts WHERE rejects_id = $1 AND seq = $2")
             .bind(id).bind(seq).fetch_optional(p).await?);

@@ -166,6 +166,7 @@ fn license_err(field: &str, e: impl ToString) -> StoreError {
 }
 
 impl Licensing<'_> {
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_license(&self, scope: Scope, pbx_id: Uuid) -> Result<Option<License>> {
         self.accounts().get_pbx(scope, pbx_id).await?;
         let r: Option<LicenseRow> = on!(self, p => sqlx::query_as("SELECT pbx_id, term_kind, period_start, expires, version FROM licenses WHERE pbx_id = $1").bind(pbx_id).fetch_optional(p).await?);
@@ -174,6 +175,7 @@ impl Licensing<'_> {
 
     /// Sets a PBX's license (its current period). Changing the term kind of a PBX that has
     /// services is refused: they would no longer co-terminate.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn set_license(
         &self,
         actor: &Actor,
@@ -215,6 +217,7 @@ impl Licensing<'_> {
 
     /// Starts the next period at the previous expiry; every service of the PBX renews with it
     /// at its full list price.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn renew_license(
         &self,
         actor: &Actor,
@@ -259,6 +262,7 @@ impl Licensing<'_> {
 
     // ---- service catalog
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_service_kind(
         &self,
         actor: &Actor,
@@ -304,6 +308,7 @@ impl Licensing<'_> {
         self.get_service_kind(&code).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_service_kind(&self, code: &str) -> Result<ServiceKind> {
         let k: Option<(Uuid, String, String)> = on!(self, p => sqlx::query_as("SELECT id, code, name FROM service_kinds WHERE code = $1").bind(code.trim().to_lowercase()).fetch_optional(p).await?);
         let (id, code, kname) = k.ok_or_else(|| StoreError::not_found("service kind", code))?;
@@ -326,6 +331,7 @@ impl Licensing<'_> {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_service_kinds(&self) -> Result<Vec<ServiceKind>> {
         let codes: Vec<String> = on!(self, p => sqlx::query_scalar("SELECT code FROM service_kinds ORDER BY code").fetch_all(p).await?);
         let mut out = Vec::new();
@@ -338,6 +344,7 @@ impl Licensing<'_> {
     // ---- services
 
     /// Prices a service for a PBX without adding it.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn quote_service(
         &self,
         scope: Scope,
@@ -398,6 +405,7 @@ impl Licensing<'_> {
     }
 
     /// Adds a service to a PBX at its pro-rata price; it expires with the license period.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn add_service(
         &self,
         actor: &Actor,
@@ -451,6 +459,7 @@ impl Licensing<'_> {
     /// period has days left is credited pro rata for them by the rule that charged it
     /// (`didhub_core::licensing::credit`). The audit entry (`service.cancel`) keeps the service
     /// as it was, its charges and the credit. Once a PBX has no services left it can be deleted.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn cancel_service(
         &self,
         actor: &Actor,
@@ -527,6 +536,7 @@ impl Licensing<'_> {
         Ok(Some(service_of(row, charges)))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_services(&self, scope: Scope, pbx_id: Uuid) -> Result<Vec<Service>> {
         self.accounts().get_pbx(scope, pbx_id).await?;
         let sql = format!("{SERVICE_SELECT} WHERE s.pbx_id = $1 ORDER BY s.id");
