@@ -70,6 +70,8 @@ const WS: &str =
 const REFUSED: &str = r"\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069";
 /// Control characters (`char::is_control`).
 const CONTROL: &str = r"\u0000-\u001F\u007F-\u009F";
+/// Bidirectional embeddings, overrides and isolates (`didhub_core::did::is_bidi_control`).
+const BIDI: &str = r"\u202A-\u202E\u2066-\u2069";
 
 /// Free text as `optional_text` takes it: trimmed, then at most `max` characters with none of
 /// `REFUSED`; `required` refuses what is blank after trimming. The length is counted after
@@ -141,11 +143,12 @@ impl Rule {
                 describe(s, format!("Trimmed (blank is none); at most {n} characters, no control characters but newline and tab, no bidirectional controls."));
             }
             Rule::Email => {
-                let part = format!("[^@.{WS}{CONTROL}]+");
+                let part = format!("[^@.{WS}{CONTROL}{BIDI}]+");
                 set(
                     s,
                     "pattern",
-                    format!("^[{WS}]*[^@{WS}{CONTROL}]+@{part}(?:\\.{part})*[{WS}]*$").into(),
+                    format!("^[{WS}]*[^@{WS}{CONTROL}{BIDI}]+@{part}(?:\\.{part})*[{WS}]*$")
+                        .into(),
                 );
                 describe(
                     s,
