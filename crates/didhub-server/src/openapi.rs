@@ -147,8 +147,7 @@ impl Rule {
                 set(
                     s,
                     "pattern",
-                    format!("^[{WS}]*[^@{WS}{CONTROL}{BIDI}]+@{part}(?:\\.{part})*[{WS}]*$")
-                        .into(),
+                    format!("^[{WS}]*[^@{WS}{CONTROL}{BIDI}]+@{part}(?:\\.{part})*[{WS}]*$").into(),
                 );
                 describe(
                     s,

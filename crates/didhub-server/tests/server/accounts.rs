@@ -360,7 +360,12 @@ async fn access_matrix(app: &TestApp) {
                         || [400, 404, 409, 412, 415, 422].contains(&status),
                     "{what}"
                 );
-                if *method == "GET" && !template.contains("/api/v1/tokens") {
+                // A GET of a world object answers it; tokens and an import's rejects belong
+                // to their own user, so the world's ids name none of them (404).
+                if *method == "GET"
+                    && !template.contains("/api/v1/tokens")
+                    && !template.contains("/import/rejects/")
+                {
                     assert_eq!(status, 200, "{what}");
                 }
                 if need == Need::Users
