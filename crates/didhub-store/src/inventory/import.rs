@@ -351,6 +351,10 @@ impl RowSink for Validator {
     }
 
     fn row(&mut self, row: usize, cells: &[String], shape: RowShape) -> bool {
+        if shape.oversize && self.header.is_none() {
+            self.fatal(header_too_long(row, ""));
+            return false;
+        }
         if shape.oversize {
             return self.record::<String>(row, Err(too_long(row)), true);
         }
@@ -368,6 +372,14 @@ fn too_long(row: usize) -> Rejection {
             MAX_ROW_BYTES >> 20
         ),
     }
+}
+
+/// The refusal of a file whose header row holds more than a row may.
+fn header_too_long(row: usize, hint: &str) -> StoreError {
+    file_error(format!(
+        "row {row}: the header row holds over {} MB of text or over {MAX_FIELDS} columns{hint}",
+        MAX_ROW_BYTES >> 20
+    ))
 }
 
 fn io_fatal(v: &mut Validator, e: std::io::Error) {
@@ -501,10 +513,7 @@ fn decode_csv<R: Read + Seek>(mut r: R, v: &mut Validator) {
                 let row = (1 + start.unwrap_or(newlines)).saturating_sub(inside_before);
                 let go = if oversize {
                     if v.header.is_none() {
-                        v.fatal(file_error(format!(
-                            "row {row}: {} (is this a CSV, XLSX or XLS file?)",
-                            too_long(row).reason
-                        )));
+                        v.fatal(header_too_long(row, " (is this a CSV, XLSX or XLS file?)"));
                         return;
                     }
                     v.record::<&str>(row, Err(too_long(row)), true)

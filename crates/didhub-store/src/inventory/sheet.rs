@@ -23,8 +23,15 @@ const MAX_UNPACKED: u64 = 1 << 30;
 /// XML reader holds one run at a time, and a cell's value is built whole.
 const MAX_XML_RUN: u64 = 1 << 20;
 /// What the shared strings of an XLSX (or XLS) may take once read: their text plus a string's
-/// own overhead each.
+/// own overhead each (`STRING_HELD`).
 pub(crate) const MAX_SHARED_STRINGS: u64 = 96 << 20;
+/// A string's overhead in a list of strings: its 24 bytes, twice while the list grows.
+pub(crate) const STRING_HELD: u64 = 48;
+/// Unpacked size of each other part calamine reads whole when it opens a workbook (the
+/// workbook, its relationships, content types, theme): a real one is a few kilobytes.
+const MAX_HELD_PART: u64 = 8 << 20;
+/// Unpacked size of the styles part (Excel's 64,000 cell formats take about 10 MB).
+const MAX_STYLES_PART: u64 = 16 << 20;
 /// What the cell styles of an XLSX may take once read (calamine copies a style's font, fill,
 /// border and number format into each cell format).
 const MAX_STYLES: u64 = 32 << 20;
@@ -264,6 +271,20 @@ fn check_xlsx<R: Read + Seek>(r: &mut R) -> Result<u64, String> {
         if name.contains("worksheets/") {
             sheet_xml = sheet_xml.max(f.size());
         }
+        let limit = if name.ends_with("styles.xml") {
+            MAX_STYLES_PART
+        } else if opened_whole(&name) {
+            MAX_HELD_PART
+        } else {
+            u64::MAX
+        };
+        if f.size() > limit {
+            return Err(format!(
+                "{}: over {} MB unpacked: save the file as CSV",
+                crate::inventory::import::shorten(&shown),
+                limit >> 20
+            ));
+        }
         let scan = XmlScan::read(&mut f).map_err(|e| unreadable(&e))?;
         if scan.longest > MAX_XML_RUN {
             return Err(format!(
@@ -273,7 +294,9 @@ fn check_xlsx<R: Read + Seek>(r: &mut R) -> Result<u64, String> {
             ));
         }
         if name.ends_with("sharedstrings.xml") {
-            let held = f.size().saturating_add(scan.strings.saturating_mul(32));
+            let held = f
+                .size()
+                .saturating_add(scan.strings.saturating_mul(STRING_HELD));
             if held > MAX_SHARED_STRINGS {
                 return Err(format!(
                     "the workbook's shared text would take over {} MB: save it as CSV",
@@ -296,6 +319,16 @@ fn check_xlsx<R: Read + Seek>(r: &mut R) -> Result<u64, String> {
         }
     }
     Ok(sheet_xml)
+}
+
+/// Whether calamine reads this part (lower case) whole when it opens a workbook, besides the
+/// shared strings and styles: the content types, the package's and the workbook's
+/// relationships, the workbook, the theme.
+fn opened_whole(name: &str) -> bool {
+    name == "[content_types].xml"
+        || name == "_rels/.rels"
+        || (name.contains("workbook") && (name.ends_with(".xml") || name.ends_with(".rels")))
+        || (name.contains("theme/") && name.ends_with(".xml"))
 }
 
 /// The largest entry count declared by any end-of-central-directory record (ZIP or ZIP64)
@@ -522,9 +555,17 @@ impl XmlScan {
     }
 }
 
-/// What calamine's cell styles would take: for each cell format, a style plus a copy of the
-/// font, fill, border and number format it names (each counted by its XML size, which bounds
-/// what it holds).
+/// What calamine's cell styles would take: each font, fill, border and number format read,
+/// and for each cell format a style plus a copy of the font, fill, border and number format it
+/// names (each counted by its XML size, which bounds what it holds, plus its own size).
+fn item_held(item: &str) -> u64 {
+    (match item {
+        "font" => std::mem::size_of::<calamine::Font>(),
+        "fill" => std::mem::size_of::<calamine::Fill>(),
+        _ => std::mem::size_of::<calamine::Borders>(),
+    }) as u64
+}
+
 fn styles_held(r: impl std::io::BufRead) -> Result<u64, quick_xml::Error> {
     use quick_xml::events::Event;
     let mut xml = quick_xml::Reader::from_reader(r);
@@ -562,6 +603,7 @@ fn styles_held(r: impl std::io::BufRead) -> Result<u64, quick_xml::Error> {
                     "numFmt" => {
                         if let (Some(id), Some(code)) = (attr(e, "numFmtId"), attr(e, "formatCode"))
                         {
+                            held = held.saturating_add(64 + (id.len() + code.len()) as u64);
                             formats.insert(id, code.len() as u64);
                         }
                     }
@@ -570,6 +612,7 @@ fn styles_held(r: impl std::io::BufRead) -> Result<u64, quick_xml::Error> {
                     {
                         if empty {
                             let size = after - before;
+                            held = held.saturating_add(item_held(&local) + size);
                             match local.as_str() {
                                 "font" => fonts.push(size),
                                 "fill" => fills.push(size),
@@ -605,6 +648,7 @@ fn styles_held(r: impl std::io::BufRead) -> Result<u64, quick_xml::Error> {
                     "font" | "fill" | "border" if in_list(&list, &local) => {
                         if let Some(start) = item_start.take() {
                             let size = after - start;
+                            held = held.saturating_add(item_held(&local) + size);
                             match local.as_str() {
                                 "font" => fonts.push(size),
                                 "fill" => fills.push(size),
@@ -852,7 +896,7 @@ mod tests {
         .err()
         .unwrap();
         assert!(e.contains("a cell, text or tag of over 1 MB"), "{e}");
-        // Shared strings: 3 million empty ones are 15 MB of XML, but 111 MB once read.
+        // Shared strings: 3 million empty ones are 15 MB of XML, but 159 MB once read.
         let sst = format!("<sst>{}</sst>", "<si/>".repeat(3_000_000));
         let e = read(
             &xlsx("A1", &rows, &[("xl/sharedStrings.xml", sst.as_bytes())]),
@@ -874,6 +918,27 @@ mod tests {
         .err()
         .unwrap();
         assert!(e.contains("cell styles would take over 32 MB"), "{e}");
+        // A million fonts, each held whatever its XML.
+        let styles = format!(
+            "<styleSheet><fonts>{}</fonts></styleSheet>",
+            "<font/>".repeat(1_000_000)
+        );
+        let e = read(
+            &xlsx("A1", &rows, &[("xl/styles.xml", styles.as_bytes())]),
+            1,
+        )
+        .err()
+        .unwrap();
+        assert!(e.contains("cell styles would take over 32 MB"), "{e}");
+        // A part read whole at opening, too big for what it is.
+        let theme = format!("<a:theme>{}</a:theme>", " ".repeat(9 << 20));
+        let e = read(
+            &xlsx("A1", &rows, &[("xl/theme/theme1.xml", theme.as_bytes())]),
+            1,
+        )
+        .err()
+        .unwrap();
+        assert!(e.contains("xl/theme/theme1.xml: over 8 MB unpacked"), "{e}");
         // Parts: each is an entry the archive reader holds.
         let names: Vec<String> = (0..10_001).map(|i| format!("p{i}")).collect();
         let parts: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
-use crate::inventory::sheet::{float_text, RowBuilder, RowSink, MAX_SHARED_STRINGS};
+use crate::inventory::sheet::{float_text, RowBuilder, RowSink, MAX_SHARED_STRINGS, STRING_HELD};
 
 /// Largest XLS file read (its compound file's directory is held whole; an XLS sheet holds at
 /// most 65,536 rows anyway).
@@ -291,7 +291,7 @@ pub(crate) fn read_xls<R: Read + Seek>(
                 strings.clear();
                 for _ in 0..unique {
                     let s = cur.string(true)?;
-                    held += 32 + s.len() as u64;
+                    held += STRING_HELD + s.len() as u64;
                     if held > MAX_SHARED_STRINGS {
                         return Err(format!(
                             "the workbook's shared text would take over {} MB: save it as CSV",

@@ -497,15 +497,26 @@ pub async fn import(
             .import_dids(&p.actor(), file, opts, None)
             .await?;
         drop(spooled);
-        if report.rejected_total > 0 {
-            let id = s
+        // The import is done (committed or not) whatever becomes of its rejects CSV: a failure
+        // to keep it leaves the report without the link rather than answering an error.
+        let kept = match report.rejected_total {
+            0 => None,
+            _ => match s
                 .store
                 .inventory()
                 .keep_import_rejects(p.user_id, rejects.path())
-                .await?;
-            report.rejects_url = Some(format!("/api/v1/dids/import/rejects/{id}"));
-        } else {
-            report.rejects_rows = None;
+                .await
+            {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    tracing::error!("keeping an import's rejected rows failed: {e}");
+                    None
+                }
+            },
+        };
+        match kept {
+            Some(id) => report.rejects_url = Some(format!("/api/v1/dids/import/rejects/{id}")),
+            None => report.rejects_rows = None,
         }
         let status = if report.imported > 0 || dry_run || report.rejected.is_empty() {
             StatusCode::OK
