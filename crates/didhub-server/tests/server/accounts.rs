@@ -29,6 +29,8 @@ struct World {
     did: Uuid,
     package: Uuid,
     client_package_a: Uuid,
+    /// An import's kept rejected rows, of a user who is none of the callers.
+    rejects: Uuid,
     callers: Vec<Caller>,
 }
 
@@ -194,6 +196,21 @@ async fn world(app: &TestApp) -> World {
         .await
         .unwrap()
         .id;
+    let importer = s
+        .create_user(
+            &sys,
+            None,
+            "importer@example.com",
+            Role::Operations,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .id;
+    let csv = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(csv.path(), "row,value,reason\n2,x,not a number\n").unwrap();
+    let rejects = s.keep_import_rejects(importer, csv.path()).await.unwrap();
     let mut callers = Vec::new();
     for (i, (role, partner)) in [
         (Role::Admin, None),
@@ -219,6 +236,7 @@ async fn world(app: &TestApp) -> World {
         did,
         package,
         client_package_a,
+        rejects,
         callers,
     }
 }
@@ -235,6 +253,8 @@ fn path_for(w: &World, template: &str) -> String {
         w.pbx_a
     } else if template.starts_with("/api/v1/users/") {
         w.user_a
+    } else if template.starts_with("/api/v1/dids/import/rejects/") {
+        w.rejects
     } else if template.starts_with("/api/v1/operators/") {
         w.operator
     } else if template.starts_with("/api/v1/dids/") {
@@ -352,6 +372,10 @@ async fn access_matrix(app: &TestApp) {
                     .unwrap();
                 assert_eq!(status, g.status().as_u16(), "tenancy: {what}");
                 assert!([404, 422].contains(&status), "tenancy: {what}");
+            } else if template.starts_with("/api/v1/dids/import/rejects/") {
+                // Only the user who imported may download them; to anyone else they do not
+                // exist.
+                assert_eq!(status, 404, "{what}");
             } else {
                 // Allowed: past authorisation, the probe body is refused or the call served
                 // (never a server error, never an auth refusal).
