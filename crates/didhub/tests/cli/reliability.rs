@@ -367,7 +367,7 @@ fn ten_megabyte_single_line() {
             "a 10 MB line, no newline",
             &f,
             &[],
-            &["row 1: the row holds over 1 MB of text"],
+            &["row 1: the header row holds over 1 MB of text"],
         );
 
         // A 10 MB line of commas: a header of a million empty columns, past the bound of cells.
@@ -377,7 +377,7 @@ fn ten_megabyte_single_line() {
             "a 10 MB line of commas",
             &f,
             &[],
-            &["row 1: the row holds over 1 MB of text (or over 16384 cells)"],
+            &["row 1: the header row holds over 1 MB of text or over 16384 columns"],
         );
     });
 }
