@@ -32,6 +32,12 @@ pub fn row(fields: &[&dyn Display]) -> std::io::Result<()> {
     std::io::stdout().lock().write_all(line.as_bytes())
 }
 
+/// `n` things, the noun plural by count: "1 DID", "2 DIDs", "0 DIDs".
+pub fn count(n: impl TryInto<i64> + Copy + Display, noun: &str) -> String {
+    let one = n.try_into().is_ok_and(|v| v == 1);
+    format!("{n} {noun}{}", if one { "" } else { "s" })
+}
+
 /// Prints one message line, escaped.
 pub fn line(v: impl Display) -> std::io::Result<()> {
     row(&[&v])
