@@ -148,12 +148,16 @@ pub enum PbxsCmd {
 #[derive(Subcommand)]
 pub enum ServiceKindsCmd {
     List,
-    /// Add a service kind: --price TERM:CURRENCY:AMOUNT, repeatable (e.g. yearly:EUR:1200.00).
+    /// Add a service kind with its prices.
     Create {
+        /// The kind's code, e.g. sip_trunk.
         code: String,
+        /// The name shown.
         #[arg(long)]
         name: String,
-        #[arg(long = "price")]
+        /// Prices TERM:CURRENCY:AMOUNT (e.g. yearly:EUR:1200.00): several after one --price,
+        /// comma-separated, or --price repeated.
+        #[arg(long = "price", value_name = "TERM:CURRENCY:AMOUNT", num_args = 1.., value_delimiter = ',')]
         prices: Vec<String>,
     },
 }

@@ -25,7 +25,9 @@ pub enum PackagesCmd {
         country: Option<String>,
         #[arg(long = "type")]
         number_type: Option<String>,
-        #[arg(long = "price")]
+        /// Prices TERM:CURRENCY:AMOUNT (e.g. monthly:EUR:10.00): several after one --price,
+        /// comma-separated, or --price repeated.
+        #[arg(long = "price", value_name = "TERM:CURRENCY:AMOUNT", num_args = 1.., value_delimiter = ',')]
         prices: Vec<String>,
     },
     /// Replace a package's definition (name, allowance, rule, prices); the rule applies to
@@ -43,8 +45,10 @@ pub enum PackagesCmd {
         country: Option<String>,
         #[arg(long = "type")]
         number_type: Option<String>,
-        /// Replaces every price when given.
-        #[arg(long = "price")]
+        /// Prices TERM:CURRENCY:AMOUNT (e.g. monthly:EUR:10.00), replacing
+        /// every price: several after one --price,
+        /// comma-separated, or --price repeated.
+        #[arg(long = "price", value_name = "TERM:CURRENCY:AMOUNT", num_args = 1.., value_delimiter = ',')]
         prices: Vec<String>,
     },
     /// Delete a package no client package refers to.

@@ -585,3 +585,76 @@ fn the_hold_period_is_the_servers() {
         );
     });
 }
+
+/// `--price` takes several values after one flag, comma-separated, or repeated.
+#[test]
+fn price_takes_several_values() {
+    each_backend(|db| {
+        let terms = |v: &Value| -> Vec<String> {
+            let mut t: Vec<String> = v["prices"]
+                .as_array()
+                .expect("prices")
+                .iter()
+                .map(|p| format!("{}:{}", p["term_kind"].as_str().unwrap(), p["amount"]))
+                .collect();
+            t.sort();
+            t
+        };
+        let k: Value = serde_json::from_str(
+            &db.ok(&[
+                "service-kinds",
+                "create",
+                "sip_trunk",
+                "--name",
+                "SIP trunk",
+                "--price",
+                "yearly:EUR:1200.00",
+                "monthly:EUR:100.00",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(terms(&k).len(), 2, "{k}");
+        let p: Value = serde_json::from_str(
+            &db.ok(&[
+                "packages",
+                "create",
+                "Ten",
+                "--allowance",
+                "10",
+                "--price",
+                "monthly:EUR:5.00,yearly:EUR:50.00",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(terms(&p).len(), 2, "{p}");
+        let p: Value = serde_json::from_str(
+            &db.ok(&[
+                "packages",
+                "update",
+                "Ten",
+                "--price",
+                "monthly:EUR:6.00",
+                "--price",
+                "yearly:EUR:60.00",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        let t = terms(&p);
+        assert_eq!(t.len(), 2, "{p}");
+        assert!(t.iter().any(|t| t.contains("60")), "{t:?}");
+        let r = db.run(&[
+            "packages",
+            "create",
+            "Bad",
+            "--allowance",
+            "1",
+            "--price",
+            "monthly:EUR:1.00,weekly",
+        ]);
+        assert_eq!(r.code, Some(1), "{}", r.stderr);
+        assert!(r.stderr.contains("'weekly'"), "{}", r.stderr);
+    });
+}
