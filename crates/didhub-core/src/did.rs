@@ -28,9 +28,9 @@ pub enum StatusError {
     NotAfterHold(DidStatus),
     #[error("status {0} is set by assignment and porting, not by an edit")]
     NotEditable(DidStatus),
-    #[error("a DID that is {0} cannot be deleted; release it first")]
+    #[error("a DID {} cannot be deleted; release it first", .0.phrase())]
     NotDeletable(DidStatus),
-    #[error("a DID that is {0} cannot be changed by a stock edit; release it first")]
+    #[error("a DID {} cannot be changed by a stock edit; release it first", .0.phrase())]
     Locked(DidStatus),
 }
 
@@ -52,6 +52,18 @@ impl DidStatus {
             DidStatus::Porting => "porting",
             DidStatus::Hold => "hold",
             DidStatus::Archive => "archive",
+        }
+    }
+
+    /// How a sentence says a DID has this status: "a DID on hold", "a DID being ported".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            DidStatus::InStock => "in stock",
+            DidStatus::Reserved => "that is reserved",
+            DidStatus::Assigned => "that is assigned",
+            DidStatus::Porting => "being ported",
+            DidStatus::Hold => "on hold",
+            DidStatus::Archive => "that is archived",
         }
     }
 
@@ -236,6 +248,21 @@ mod tests {
         assert_eq!("in-stock".parse::<DidStatus>().unwrap(), DidStatus::InStock);
         assert_eq!("ARCHIVE".parse::<DidStatus>().unwrap(), DidStatus::Archive);
         assert!("gone".parse::<DidStatus>().is_err());
+    }
+
+    #[test]
+    fn status_phrases_read_right() {
+        assert_eq!(
+            DidStatus::Hold.check_delete().unwrap_err().to_string(),
+            "a DID on hold cannot be deleted; release it first"
+        );
+        assert_eq!(
+            DidStatus::Porting
+                .check_stock_edit(DidStatus::InStock)
+                .unwrap_err()
+                .to_string(),
+            "a DID being ported cannot be changed by a stock edit; release it first"
+        );
     }
 
     #[test]

@@ -194,9 +194,12 @@ pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
             row(&[&u.id, &u.email, &u.role])?;
         }
         UsersCmd::List => {
+            let partners = partner_names(store).await?;
+            crate::show::header(&["ID", "EMAIL", "ROLE", "PARTNER", "STATE"])?;
             for u in store.accounts().list_users(None).await? {
-                let disabled = if u.disabled { "disabled" } else { "" };
-                row(&[&u.id, &u.email, &u.role, &disabled])?;
+                let state = if u.disabled { "disabled" } else { "enabled" };
+                let partner = crate::show::name_of(&partners, u.partner_id);
+                row(&[&u.id, &u.email, &u.role, &partner, &state])?;
             }
         }
         UsersCmd::SetRole { email, role } => {
@@ -230,6 +233,7 @@ pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
 pub async fn partners(store: &Store, actor: &Actor, cmd: PartnersCmd) -> Result<()> {
     match cmd {
         PartnersCmd::List => {
+            crate::show::header(&["ID", "NAME"])?;
             for p in store.accounts().list_partners(Scope::All).await? {
                 row(&[&p.id, &p.name])?;
             }
@@ -261,9 +265,12 @@ pub async fn customers(store: &Store, actor: &Actor, cmd: CustomersCmd) -> Resul
                 Some(p) => Some(store.accounts().find_partner(&p).await?.id),
                 None => None,
             };
+            let partners = partner_names(store).await?;
+            crate::show::header(&["ID", "NAME", "PARTNER", "STATE"])?;
             for c in store.accounts().list_customers(Scope::All, pid).await? {
                 let active = if c.active { "active" } else { "inactive" };
-                row(&[&c.id, &c.name, &active])?;
+                let partner = crate::show::name_of(&partners, Some(c.partner_id));
+                row(&[&c.id, &c.name, &partner, &active])?;
             }
         }
         CustomersCmd::Create { partner, name } => {
@@ -295,9 +302,12 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
     let all = Scope::All;
     match cmd {
         PbxsCmd::List => {
+            let customers = customer_names(store).await?;
+            crate::show::header(&["ID", "SERIAL", "NAME", "CUSTOMER", "REGION"])?;
             for p in store.accounts().list_pbxs(all, None).await? {
                 let region = p.region.unwrap_or_default();
-                row(&[&p.id, &p.serial_number, &p.name, &region])?;
+                let customer = crate::show::name_of(&customers, Some(p.customer_id));
+                row(&[&p.id, &p.serial_number, &p.name, &customer, &region])?;
             }
         }
         PbxsCmd::Create {
@@ -474,4 +484,18 @@ pub async fn token(store: &Store, actor: &Actor, cmd: TokenCmd) -> Result<()> {
         "This token is shown once; store it safely. Use it as 'Authorization: Bearer <token>'."
     );
     Ok(())
+}
+
+/// Partner names by id, for the lists that show a row's partner.
+async fn partner_names(store: &Store) -> Result<std::collections::HashMap<uuid::Uuid, String>> {
+    let ps = store.accounts().list_partners(Scope::All).await?;
+    Ok(crate::show::names(ps.into_iter().map(|p| (p.id, p.name))))
+}
+
+/// Customer names by id, for the lists that show a row's customer.
+pub async fn customer_names(
+    store: &Store,
+) -> Result<std::collections::HashMap<uuid::Uuid, String>> {
+    let cs = store.accounts().list_customers(Scope::All, None).await?;
+    Ok(crate::show::names(cs.into_iter().map(|c| (c.id, c.name))))
 }

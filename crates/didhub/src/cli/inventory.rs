@@ -423,16 +423,16 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
         if a.dry_run {
             writeln!(
                 out,
-                "dry run: {} DID(s) would be imported, {} rejected ({} duplicates)",
-                report.valid,
+                "dry run: {} would be imported, {} rejected ({} duplicates)",
+                show::count(report.valid, "DID"),
                 report.rejected.len(),
                 report.duplicates
             )?;
         } else {
             writeln!(
                 out,
-                "imported {} DID(s), {} rejected ({} duplicates)",
-                report.imported,
+                "imported {}, {} rejected ({} duplicates)",
+                show::count(report.imported, "DID"),
                 report.rejected.len(),
                 report.duplicates
             )?;
@@ -490,8 +490,9 @@ pub async fn operators(store: &Store, actor: &Actor, cmd: OperatorsCmd) -> Resul
     let actor = actor.clone();
     match cmd {
         OperatorsCmd::List => {
+            show::header(&["ID", "NAME", "DIDS"])?;
             for o in store.inventory().list_operators().await? {
-                show::row(&[&o.id, &o.name, &format!("{} DIDs", o.did_count)])?;
+                show::row(&[&o.id, &o.name, &o.did_count])?;
             }
             Ok(())
         }
@@ -531,19 +532,40 @@ pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
                 .inventory()
                 .list_dids(&f, DidSort::Number, false, limit, None)
                 .await?;
-            for d in page.items {
-                if json {
+            if json {
+                for d in page.items {
                     show::json_line(&d)?;
-                } else {
-                    show::row(&[
-                        &d.number,
-                        &d.country,
-                        &d.number_type,
-                        &d.operator,
-                        &d.status,
-                        &d.tag.unwrap_or_default(),
-                    ])?;
                 }
+                return Ok(());
+            }
+            let customers = if page.items.iter().any(|d| d.customer_id.is_some()) {
+                super::accounts::customer_names(store).await?
+            } else {
+                Default::default()
+            };
+            show::header(&[
+                "NUMBER",
+                "COUNTRY",
+                "TYPE",
+                "STATUS",
+                "AFTER_HOLD",
+                "OPERATOR",
+                "CUSTOMER",
+                "TAG",
+                "NOTES",
+            ])?;
+            for d in page.items {
+                show::row(&[
+                    &d.number,
+                    &d.country,
+                    &d.number_type,
+                    &d.status,
+                    &d.after_hold,
+                    &d.operator,
+                    &show::name_of(&customers, d.customer_id),
+                    &d.tag.unwrap_or_default(),
+                    &d.notes.unwrap_or_default(),
+                ])?;
             }
             Ok(())
         }
@@ -570,7 +592,7 @@ pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
                 reason: None,
             };
             let c = store.inventory().create_dids(&actor, req).await?;
-            show::line(format!("created {} DID(s)", c.created))?;
+            show::line(format!("created {}", show::count(c.created, "DID")))?;
             Ok(())
         }
         DidsCmd::History { number } => {

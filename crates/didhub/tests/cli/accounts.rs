@@ -147,6 +147,43 @@ fn partner_customer_license_assignment_and_routing() {
             "order 7",
         ]);
         assert_eq!(a.stdout.lines().count(), 2);
+        // Lists: a header row, and the names a user needs (customer, partner).
+        let l = db.ok(&["dids", "list", "--prefix", "+442079460100"]).stdout;
+        let rows: Vec<Vec<&str>> = l.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!(
+            rows[0],
+            [
+                "NUMBER",
+                "COUNTRY",
+                "TYPE",
+                "STATUS",
+                "AFTER_HOLD",
+                "OPERATOR",
+                "CUSTOMER",
+                "TAG",
+                "NOTES"
+            ],
+            "{l}"
+        );
+        assert_eq!(rows.len(), 2, "{l}");
+        assert_eq!(rows[1][0], "+442079460100", "{l}");
+        assert_eq!(rows[1][3], "assigned", "{l}");
+        assert_eq!(rows[1][4], "in_stock", "{l}");
+        assert_eq!(rows[1][6], "ACME", "{l}");
+        let l = db.ok(&["customers", "list"]).stdout;
+        assert_eq!(l.lines().next(), Some("ID\tNAME\tPARTNER\tSTATE"), "{l}");
+        assert!(l.lines().any(|r| r.contains("\tACME\tReseller\t")), "{l}");
+        for (list, head) in [
+            ("users", "ID\tEMAIL\tROLE\tPARTNER\tSTATE"),
+            ("partners", "ID\tNAME"),
+            ("pbxs", "ID\tSERIAL\tNAME\tCUSTOMER\tREGION"),
+            ("operators", "ID\tNAME\tDIDS"),
+        ] {
+            let l = db.ok(&[list, "list"]).stdout;
+            assert_eq!(l.lines().next(), Some(head), "{list}: {l}");
+        }
+        let l = db.ok(&["users", "list"]).stdout;
+        assert!(l.contains("ops@example.com\toperations\t\tenabled"), "{l}");
         let h = db.ok(&["dids", "history", "+442079460100"]).stdout;
         assert!(
             h.lines()
@@ -329,7 +366,7 @@ fn a_customer_with_a_licensed_pbx_is_listed_active() {
             listed
                 .lines()
                 .find(|l| l.contains("ACME"))
-                .and_then(|l| l.split('\t').nth(2))
+                .and_then(|l| l.split('\t').nth(3))
                 .unwrap_or_default()
                 .to_string()
         };

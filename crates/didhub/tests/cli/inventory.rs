@@ -78,7 +78,8 @@ fn operators_create_list_rename_delete() {
             .lines()
             .find(|l| l.contains("Acme Telecom"))
             .expect("listed");
-        assert!(acme.contains("1 DIDs"), "{acme}");
+        assert_eq!(acme.split('\t').nth(2), Some("1"), "{acme}");
+        assert_eq!(list.lines().next(), Some("ID\tNAME\tDIDS"), "{list}");
 
         let r = db.run(&["operators", "delete", "Acme Telecom"]);
         assert!(!r.success(), "an operator with DIDs cannot be deleted");
@@ -164,8 +165,12 @@ fn dids_create_single_several_and_range() {
         assert_eq!(d["country"], "GB");
 
         let text = db.ok(&["dids", "list", "--prefix", "+44207946501"]).stdout;
-        assert_eq!(text.lines().count(), 10, "{text}");
-        assert!(text.lines().all(|l| l.starts_with("+44207946501")));
+        assert_eq!(text.lines().count(), 11, "a header and 10 DIDs: {text}");
+        assert!(text
+            .lines()
+            .next()
+            .is_some_and(|h| h.starts_with("NUMBER\tCOUNTRY")));
+        assert!(text.lines().skip(1).all(|l| l.starts_with("+44207946501")));
 
         // Refusals change nothing and say why.
         let r = db.run(&["dids", "create", "+442079465000", "--operator", "Op"]);
