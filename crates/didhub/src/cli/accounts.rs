@@ -17,6 +17,7 @@ pub enum UsersCmd {
     /// with --password-stdin, from the first line of standard input (never from a flag, so it
     /// stays out of shell history and process lists). Without one, the user can only use tokens.
     Create {
+        /// E-mail address (the login).
         #[arg(long)]
         email: String,
         /// admin, operations, support, partner_admin or partner_member.
@@ -25,18 +26,24 @@ pub enum UsersCmd {
         /// Partner name (required for partner roles).
         #[arg(long)]
         partner: Option<String>,
+        /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
     },
+    /// List users with their role, partner and state.
     List,
     /// Change a user's role.
     SetRole {
+        /// The user's e-mail address.
         email: String,
+        /// admin, operations, support, partner_admin or partner_member.
         role: String,
     },
     /// Disable or enable a user.
     Disable {
+        /// The user's e-mail address.
         email: String,
+        /// Enable the user again instead.
         #[arg(long)]
         enable: bool,
     },
@@ -44,73 +51,100 @@ pub enum UsersCmd {
 
 #[derive(Subcommand)]
 pub enum PartnersCmd {
+    /// List partners.
     List,
+    /// Create a partner.
     Create {
+        /// The name.
         name: String,
     },
+    /// Rename a partner.
     Rename {
+        /// The current name.
         name: String,
+        /// The new name.
         new_name: String,
     },
     /// Delete a partner without customers or users.
     Delete {
+        /// The name.
         name: String,
     },
 }
 
 #[derive(Subcommand)]
 pub enum CustomersCmd {
+    /// List customers with their partner and whether they are active.
     List {
+        /// Only this partner's customers (by name).
         #[arg(long)]
         partner: Option<String>,
     },
+    /// Create a customer of a partner.
     Create {
+        /// Partner name.
         #[arg(long)]
         partner: String,
+        /// The name.
         name: String,
     },
+    /// Rename a customer.
     Rename {
+        /// Customer id.
         id: uuid::Uuid,
+        /// The new name.
         new_name: String,
     },
     /// Delete a customer without PBXs or orders.
     Delete {
+        /// Customer id.
         id: uuid::Uuid,
     },
 }
 
 #[derive(Subcommand)]
 pub enum PbxsCmd {
+    /// List PBXs with their customer.
     List,
+    /// Create a PBX for a customer.
     Create {
         /// Customer id.
         #[arg(long)]
         customer: uuid::Uuid,
+        /// The name.
         #[arg(long)]
         name: String,
+        /// PBX serial number (unique).
         #[arg(long)]
         serial: String,
+        /// Region, free text.
         #[arg(long)]
         region: Option<String>,
     },
     /// Set the license: term kind and current period start.
     SetLicense {
+        /// PBX serial number.
         serial: String,
+        /// monthly, yearly or five_year.
         #[arg(long)]
         term: String,
+        /// Start of the license's current period (YYYY-MM-DD).
         #[arg(long)]
         period_start: chrono::NaiveDate,
     },
     /// Renew the license (and its services) for the next period.
     Renew {
+        /// PBX serial number.
         serial: String,
     },
     /// Add a service (co-terminated, pro rata).
     AddService {
+        /// PBX serial number.
         serial: String,
         /// Service kind code.
         #[arg(long)]
         kind: String,
+        /// Currency of the price charged.
         #[arg(long, default_value = "EUR")]
         currency: String,
         /// Start day (default today).
@@ -122,12 +156,14 @@ pub enum PbxsCmd {
     },
     /// Services of a PBX with their charges.
     Services {
+        /// PBX serial number.
         serial: String,
     },
     /// Cancel a service today: it goes, credited pro rata for the days left (printed, and kept
     /// in the audit log). Name it by --kind, or by --id when the PBX has two of a kind.
     #[command(group(clap::ArgGroup::new("which").required(true).args(["kind", "id"])))]
     CancelService {
+        /// PBX serial number.
         serial: String,
         /// Service kind code.
         #[arg(long)]
@@ -141,12 +177,14 @@ pub enum PbxsCmd {
     },
     /// Delete a PBX without services or DIDs routed to it.
     Delete {
+        /// PBX serial number.
         serial: String,
     },
 }
 
 #[derive(Subcommand)]
 pub enum ServiceKindsCmd {
+    /// List the service kinds and their prices (JSON).
     List,
     /// Add a service kind with its prices.
     Create {
@@ -445,6 +483,7 @@ pub enum TokenCmd {
     /// Create an API token and print it (it is shown only once). Without --user, the token
     /// belongs to the bootstrap admin (admin@localhost).
     Create {
+        /// A name for the token (shown in the audit log).
         #[arg(long)]
         name: String,
         /// E-mail of the user the token acts as.

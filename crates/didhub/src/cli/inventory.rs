@@ -16,6 +16,7 @@ use crate::show;
 
 #[derive(Args)]
 pub struct ImportArgs {
+    /// The CSV, XLSX or XLS file.
     file: PathBuf,
     /// Operator for rows without one (created if it does not exist).
     #[arg(long)]
@@ -51,16 +52,19 @@ pub struct FilterArgs {
     /// Number prefix, e.g. +44207.
     #[arg(long)]
     prefix: Option<String>,
+    /// Country (ISO 3166 alpha-2, e.g. GB).
     #[arg(long)]
     country: Option<String>,
     /// Number type, e.g. mobile.
     #[arg(long = "type")]
     number_type: Option<String>,
+    /// Status, e.g. in_stock or "In Stock".
     #[arg(long)]
     status: Option<String>,
     /// Operator name.
     #[arg(long)]
     operator: Option<String>,
+    /// Tag (exact).
     #[arg(long)]
     tag: Option<String>,
     /// Text in the notes.
@@ -70,10 +74,25 @@ pub struct FilterArgs {
 
 #[derive(Subcommand)]
 pub enum OperatorsCmd {
+    /// List operators with how many DIDs each has.
     List,
-    Create { name: String },
-    Rename { name: String, new_name: String },
-    Delete { name: String },
+    /// Create an operator.
+    Create {
+        /// The name.
+        name: String,
+    },
+    /// Rename an operator.
+    Rename {
+        /// The current name.
+        name: String,
+        /// The new name.
+        new_name: String,
+    },
+    /// Delete an operator without DIDs.
+    Delete {
+        /// The name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,23 +104,31 @@ pub enum DidsCmd {
         /// DIDs shown (the first, by number), 1 to 1000.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
+        /// Print one JSON object per line.
         #[arg(long)]
         json: bool,
     },
     /// Create DIDs from numbers or ranges FIRST-LAST.
     Create {
+        /// Numbers (any format) or ranges FIRST-LAST.
         #[arg(required = true)]
         numbers: Vec<String>,
+        /// Operator name.
         #[arg(long)]
         operator: String,
+        /// Default country for national-format numbers (ISO 3166, e.g. GB).
         #[arg(long)]
         country: Option<String>,
+        /// Status: in_stock (default), reserved or archive.
         #[arg(long, default_value = "in_stock")]
         status: String,
+        /// Status after hold: in_stock (default), reserved or archive.
         #[arg(long, default_value = "in_stock")]
         after_hold: String,
+        /// Tag.
         #[arg(long)]
         tag: Option<String>,
+        /// Notes.
         #[arg(long)]
         notes: Option<String>,
     },
