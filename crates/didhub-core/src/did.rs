@@ -144,7 +144,16 @@ impl FromStr for DidStatus {
 impl<'de> Deserialize<'de> for DidStatus {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = std::borrow::Cow::<str>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        // Refused as serde refuses an unknown variant, so the API words it as every other
+        // enum ("unknown value 'x'; expected one of …").
+        s.parse().map_err(|_| {
+            serde::de::Error::unknown_variant(
+                s.trim(),
+                &[
+                    "in_stock", "reserved", "assigned", "porting", "hold", "archive",
+                ],
+            )
+        })
     }
 }
 

@@ -838,7 +838,10 @@ async fn delete_story(app: &TestApp) {
         .unwrap();
     assert_eq!(r.status(), 409);
     let p: Value = r.json().await.unwrap();
-    assert!(p["detail"].as_str().unwrap().contains("porting"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("a DID being ported"),
+        "{p}"
+    );
     let (s, _) = app
         .post_json(
             "/api/v1/dids/bulk-delete",
