@@ -46,11 +46,11 @@ pub enum AccessError {
         "unknown role '{0}' (expected admin, operations, support, partner_admin or partner_member)"
     )]
     UnknownRole(String),
-    #[error("a {0} user must belong to a partner")]
+    #[error("{} user must belong to a partner", crate::text::a(.0))]
     PartnerRequired(Role),
-    #[error("a {0} user cannot belong to a partner")]
+    #[error("{} user cannot belong to a partner", crate::text::a(.0))]
     PartnerNotAllowed(Role),
-    #[error("a {actor} cannot give the role {role}")]
+    #[error("{} cannot give the role {role}", crate::text::a(actor))]
     CannotGrant { actor: Role, role: Role },
 }
 

@@ -5,7 +5,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+/// Written as snake_case (`in_stock`); read by [`FromStr`] everywhere (API query and body, CLI,
+/// import cells), which also takes the portal's labels: `In Stock`, `in-stock`, `IN_STOCK`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DidStatus {
     InStock,
@@ -26,9 +28,9 @@ pub enum StatusError {
     NotAfterHold(DidStatus),
     #[error("status {0} is set by assignment and porting, not by an edit")]
     NotEditable(DidStatus),
-    #[error("a DID that is {0} cannot be deleted; release it first")]
+    #[error("a DID {} cannot be deleted; release it first", .0.phrase())]
     NotDeletable(DidStatus),
-    #[error("a DID that is {0} cannot be changed by a stock edit; release it first")]
+    #[error("a DID {} cannot be changed by a stock edit; release it first", .0.phrase())]
     Locked(DidStatus),
 }
 
@@ -50,6 +52,18 @@ impl DidStatus {
             DidStatus::Porting => "porting",
             DidStatus::Hold => "hold",
             DidStatus::Archive => "archive",
+        }
+    }
+
+    /// How a sentence says a DID has this status: "a DID on hold", "a DID being ported".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            DidStatus::InStock => "in stock",
+            DidStatus::Reserved => "that is reserved",
+            DidStatus::Assigned => "that is assigned",
+            DidStatus::Porting => "being ported",
+            DidStatus::Hold => "on hold",
+            DidStatus::Archive => "that is archived",
         }
     }
 
@@ -124,6 +138,22 @@ impl FromStr for DidStatus {
             .into_iter()
             .find(|st| st.as_str() == k)
             .ok_or_else(|| StatusError::Unknown(s.trim().to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for DidStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        // Refused as serde refuses an unknown variant, so the API words it as every other
+        // enum ("unknown value 'x'; expected one of …").
+        s.parse().map_err(|_| {
+            serde::de::Error::unknown_variant(
+                s.trim(),
+                &[
+                    "in_stock", "reserved", "assigned", "porting", "hold", "archive",
+                ],
+            )
+        })
     }
 }
 
@@ -230,6 +260,21 @@ mod tests {
     }
 
     #[test]
+    fn status_phrases_read_right() {
+        assert_eq!(
+            DidStatus::Hold.check_delete().unwrap_err().to_string(),
+            "a DID on hold cannot be deleted; release it first"
+        );
+        assert_eq!(
+            DidStatus::Porting
+                .check_stock_edit(DidStatus::InStock)
+                .unwrap_err()
+                .to_string(),
+            "a DID being ported cannot be changed by a stock edit; release it first"
+        );
+    }
+
+    #[test]
     fn creation_and_delete_rules() {
         assert!(DidStatus::InStock.initial().is_ok());
         assert!(DidStatus::Assigned.initial().is_err());
@@ -255,7 +300,48 @@ mod tests {
         assert!(name("name", " ", 10).is_err());
     }
 
+    /// A spelling of `s` as a user may type it: any letter case, words joined by `_`, `-` or
+    /// a space, with blanks around.
+    fn spelling(s: DidStatus) -> impl Strategy<Value = String> {
+        let n = s.as_str().len();
+        (
+            proptest::collection::vec(any::<bool>(), n),
+            prop::sample::select(vec!["_", "-", " "]),
+            "[ ]{0,2}",
+            "[ ]{0,2}",
+        )
+            .prop_map(move |(upper, sep, before, after)| {
+                let word: String = s
+                    .as_str()
+                    .chars()
+                    .zip(upper)
+                    .map(|(c, u)| if u { c.to_ascii_uppercase() } else { c })
+                    .collect::<String>()
+                    .replace('_', sep);
+                format!("{before}{word}{after}")
+            })
+    }
+
     proptest! {
+        #[test]
+        fn every_spelling_of_a_status_reads_the_same_in_text_and_json(
+            (s, typed) in prop::sample::select(DidStatus::ALL.to_vec())
+                .prop_flat_map(|s| (Just(s), spelling(s)))
+        ) {
+            prop_assert_eq!(typed.parse::<DidStatus>(), Ok(s));
+            let json: DidStatus = serde_json::from_value(serde_json::json!(typed)).unwrap();
+            prop_assert_eq!(json, s);
+        }
+
+        #[test]
+        fn a_word_that_is_no_status_is_refused_naming_it(w in "[a-z]{1,12}") {
+            prop_assume!(DidStatus::ALL.iter().all(|s| s.as_str() != w));
+            let e = w.parse::<DidStatus>().unwrap_err().to_string();
+            prop_assert!(e.contains(&w), "{}", e);
+            let j = serde_json::from_value::<DidStatus>(serde_json::json!(w)).unwrap_err();
+            prop_assert!(j.to_string().contains(&w), "{}", j);
+        }
+
         #[test]
         fn status_names_round_trip(i in 0usize..6) {
             let s = DidStatus::ALL[i];

@@ -116,7 +116,7 @@ pub enum LicenseError {
     TooPrecise(Decimal),
     #[error("price {0} is too large to be priced pro rata")]
     TooLarge(Decimal),
-    #[error("a {service} service cannot be attached to a PBX with a {license} license: all services of a PBX share its term kind")]
+    #[error("{} service cannot be attached to a PBX with {} license: all services of a PBX share its term kind", crate::text::a(service), crate::text::a(license))]
     TermMismatch {
         service: TermKind,
         license: TermKind,

@@ -55,6 +55,18 @@ pub fn escape_json(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `n` things, the noun plural by count: "1 DID", "2 DIDs", "0 DIDs".
+pub fn count(n: i64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The word with its indefinite article: "an admin", "a partner_admin", "an operations".
+pub fn a(word: impl std::fmt::Display) -> String {
+    let w = word.to_string();
+    let vowel = w.chars().next().is_some_and(|c| "aeiouAEIOU".contains(c));
+    format!("{} {w}", if vowel { "an" } else { "a" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +137,21 @@ mod tests {
             let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
             prop_assert_eq!(back, v);
         }
+    }
+}
+
+#[cfg(test)]
+mod wording {
+    use super::*;
+
+    #[test]
+    fn counts_and_articles_read_right() {
+        assert_eq!(count(1, "DID"), "1 DID");
+        assert_eq!(count(0, "DID"), "0 DIDs");
+        assert_eq!(count(2, "DID"), "2 DIDs");
+        assert_eq!(a("admin"), "an admin");
+        assert_eq!(a("operations"), "an operations");
+        assert_eq!(a("partner_admin"), "a partner_admin");
+        assert_eq!(a(""), "a ");
     }
 }

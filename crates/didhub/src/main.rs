@@ -84,3 +84,50 @@ async fn run(cli: Cli) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand and every argument says what it is for in `--help`.
+    fn missing_help(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            let id = a.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            let has = a
+                .get_help()
+                .or(a.get_long_help())
+                .is_some_and(|h| !h.to_string().trim().is_empty());
+            if !has {
+                missing.push(format!("{path} {id}"));
+            }
+        }
+        for s in cmd.get_subcommands() {
+            let sub = format!("{path} {}", s.get_name());
+            if s.get_name() == "help" {
+                continue;
+            }
+            let has = s
+                .get_about()
+                .or(s.get_long_about())
+                .is_some_and(|h| !h.to_string().trim().is_empty());
+            if !has {
+                missing.push(sub.clone());
+            }
+            missing_help(s, &sub, missing);
+        }
+    }
+
+    #[test]
+    fn every_argument_and_subcommand_has_help() {
+        let mut missing = Vec::new();
+        missing_help(&super::Cli::command(), "didhub", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "without help text:\n{}",
+            missing.join("\n")
+        );
+    }
+}

@@ -32,6 +32,32 @@ pub fn row(fields: &[&dyn Display]) -> std::io::Result<()> {
     std::io::stdout().lock().write_all(line.as_bytes())
 }
 
+/// The header row of a list: the names of its columns, tab-separated like its rows.
+pub fn header(names: &[&str]) -> std::io::Result<()> {
+    let fields: Vec<&dyn Display> = names.iter().map(|n| n as &dyn Display).collect();
+    row(&fields)
+}
+
+/// Names by id, for the columns that show what another row is called.
+pub fn names<I: IntoIterator<Item = (uuid::Uuid, String)>>(
+    rows: I,
+) -> std::collections::HashMap<uuid::Uuid, String> {
+    rows.into_iter().collect()
+}
+
+/// The name `id` has in `names`, blank for none.
+pub fn name_of(
+    names: &std::collections::HashMap<uuid::Uuid, String>,
+    id: Option<uuid::Uuid>,
+) -> &str {
+    id.and_then(|id| names.get(&id)).map_or("", String::as_str)
+}
+
+/// `n` things, the noun plural by count: "1 DID", "2 DIDs", "0 DIDs".
+pub fn count(n: impl TryInto<i64>, noun: &str) -> String {
+    didhub_core::text::count(n.try_into().unwrap_or(i64::MAX), noun)
+}
+
 /// Prints one message line, escaped.
 pub fn line(v: impl Display) -> std::io::Result<()> {
     row(&[&v])

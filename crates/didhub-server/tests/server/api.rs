@@ -726,6 +726,41 @@ async fn edit_story(app: &TestApp) {
 }
 both_backends!(edit, edit_story);
 
+/// The API reads a status as the CLI and import cells do: `In Stock`, `in-stock`, `IN_STOCK`.
+async fn status_spellings_story(app: &TestApp) {
+    let op = app.operator("op").await;
+    let (s, v) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "numbers": ["+442079460200"], "status": "Reserved", "after_hold": "in-stock"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = app
+        .post_json(
+            "/api/v1/dids/bulk-edit",
+            &json!({"selection": {"filter": {"status": "RESERVED"}}, "patch": {"status": "In Stock"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["updated"], 1, "{v}");
+    assert_eq!(
+        v["items"][0]["status"], "in_stock",
+        "written snake_case: {v}"
+    );
+    for q in ["In%20Stock", "in-stock", "IN_STOCK"] {
+        let (s, v) = app
+            .get_json(&format!("/api/v1/dids/count?status={q}"))
+            .await;
+        assert_eq!(s, 200, "{q}: {v}");
+        assert_eq!(v["count"], 1, "{q}: {v}");
+    }
+    let (s, v) = app.get_json("/api/v1/dids/count?status=gone").await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v.to_string().contains("gone"), "{v}");
+}
+both_backends!(status_spellings, status_spellings_story);
+
 async fn concurrent_edit_story(app: &TestApp) {
     let op = app.operator("op").await;
     let v = app.create(&op, &["+442079460100"]).await;
@@ -803,7 +838,10 @@ async fn delete_story(app: &TestApp) {
         .unwrap();
     assert_eq!(r.status(), 409);
     let p: Value = r.json().await.unwrap();
-    assert!(p["detail"].as_str().unwrap().contains("porting"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("a DID being ported"),
+        "{p}"
+    );
     let (s, _) = app
         .post_json(
             "/api/v1/dids/bulk-delete",

@@ -641,7 +641,7 @@ impl Assignment<'_> {
             on_tx!(&mut tx, c => sqlx::query(&format!("SELECT id FROM packages WHERE id = $1{lock}")).bind(id).execute(&mut *c).await?.rows_affected());
             let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM client_packages WHERE package_id = $1").bind(id).fetch_one(&mut *c).await?);
             if used > 0 {
-                return Err(StoreError::InUse(format!("package '{}' is used by {used} client package(s)", cur.name)));
+                return Err(StoreError::InUse(format!("package '{}' is used by {}", cur.name, didhub_core::text::count(used, "client package"))));
             }
             on_tx!(&mut tx, c => sqlx::query("DELETE FROM package_prices WHERE package_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
             on_tx!(&mut tx, c => sqlx::query("DELETE FROM packages WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());

@@ -132,7 +132,7 @@ impl Inventory<'_> {
             let cur = operator_in_tx(&mut tx, id, true).await?;
             let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM dids WHERE operator_id = $1").bind(id).fetch_one(&mut *c).await?);
             if used > 0 {
-                return Err(StoreError::InUse(format!("operator '{}' is used by {used} DID(s); move or delete them first", cur.name)));
+                return Err(StoreError::InUse(format!("operator '{}' is used by {}; move or delete them first", cur.name, didhub_core::text::count(used, "DID"))));
             }
             on_tx!(&mut tx, c => sqlx::query("DELETE FROM operators WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
             write_audit(&mut tx, AuditWrite { id: None, actor, action: "operator.delete", entity: "operator", entity_id: Some(id), subject: Some(cur.name.clone()), changes: json!({"name": [cur.name, null]}), reason: None }).await?;

@@ -126,7 +126,7 @@ async fn sqlite_and_postgres_schemas_agree_after_migration() {
         eprintln!("{PG_ENV} not set: schema comparison skipped");
         return;
     };
-    let name = format!("didhub_t_{}", uuid::Uuid::new_v4().simple());
+    let name = format!("didhub_t_{}", uuid::Uuid::now_v7().simple());
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
         .await
         .expect("connect to the PostgreSQL test server");

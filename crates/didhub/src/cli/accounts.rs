@@ -17,6 +17,7 @@ pub enum UsersCmd {
     /// with --password-stdin, from the first line of standard input (never from a flag, so it
     /// stays out of shell history and process lists). Without one, the user can only use tokens.
     Create {
+        /// E-mail address (the login).
         #[arg(long)]
         email: String,
         /// admin, operations, support, partner_admin or partner_member.
@@ -25,18 +26,24 @@ pub enum UsersCmd {
         /// Partner name (required for partner roles).
         #[arg(long)]
         partner: Option<String>,
+        /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
     },
+    /// List users with their role, partner and state.
     List,
     /// Change a user's role.
     SetRole {
+        /// The user's e-mail address.
         email: String,
+        /// admin, operations, support, partner_admin or partner_member.
         role: String,
     },
     /// Disable or enable a user.
     Disable {
+        /// The user's e-mail address.
         email: String,
+        /// Enable the user again instead.
         #[arg(long)]
         enable: bool,
     },
@@ -44,73 +51,100 @@ pub enum UsersCmd {
 
 #[derive(Subcommand)]
 pub enum PartnersCmd {
+    /// List partners.
     List,
+    /// Create a partner.
     Create {
+        /// The name.
         name: String,
     },
+    /// Rename a partner.
     Rename {
+        /// The current name.
         name: String,
+        /// The new name.
         new_name: String,
     },
     /// Delete a partner without customers or users.
     Delete {
+        /// The name.
         name: String,
     },
 }
 
 #[derive(Subcommand)]
 pub enum CustomersCmd {
+    /// List customers with their partner and whether they are active.
     List {
+        /// Only this partner's customers (by name).
         #[arg(long)]
         partner: Option<String>,
     },
+    /// Create a customer of a partner.
     Create {
+        /// Partner name.
         #[arg(long)]
         partner: String,
+        /// The name.
         name: String,
     },
+    /// Rename a customer.
     Rename {
+        /// Customer id.
         id: uuid::Uuid,
+        /// The new name.
         new_name: String,
     },
     /// Delete a customer without PBXs or orders.
     Delete {
+        /// Customer id.
         id: uuid::Uuid,
     },
 }
 
 #[derive(Subcommand)]
 pub enum PbxsCmd {
+    /// List PBXs with their customer.
     List,
+    /// Create a PBX for a customer.
     Create {
         /// Customer id.
         #[arg(long)]
         customer: uuid::Uuid,
+        /// The name.
         #[arg(long)]
         name: String,
+        /// PBX serial number (unique).
         #[arg(long)]
         serial: String,
+        /// Region, free text.
         #[arg(long)]
         region: Option<String>,
     },
     /// Set the license: term kind and current period start.
     SetLicense {
+        /// PBX serial number.
         serial: String,
+        /// monthly, yearly or five_year.
         #[arg(long)]
         term: String,
+        /// Start of the license's current period (YYYY-MM-DD).
         #[arg(long)]
         period_start: chrono::NaiveDate,
     },
     /// Renew the license (and its services) for the next period.
     Renew {
+        /// PBX serial number.
         serial: String,
     },
     /// Add a service (co-terminated, pro rata).
     AddService {
+        /// PBX serial number.
         serial: String,
         /// Service kind code.
         #[arg(long)]
         kind: String,
+        /// Currency of the price charged.
         #[arg(long, default_value = "EUR")]
         currency: String,
         /// Start day (default today).
@@ -122,12 +156,14 @@ pub enum PbxsCmd {
     },
     /// Services of a PBX with their charges.
     Services {
+        /// PBX serial number.
         serial: String,
     },
     /// Cancel a service today: it goes, credited pro rata for the days left (printed, and kept
     /// in the audit log). Name it by --kind, or by --id when the PBX has two of a kind.
     #[command(group(clap::ArgGroup::new("which").required(true).args(["kind", "id"])))]
     CancelService {
+        /// PBX serial number.
         serial: String,
         /// Service kind code.
         #[arg(long)]
@@ -141,19 +177,25 @@ pub enum PbxsCmd {
     },
     /// Delete a PBX without services or DIDs routed to it.
     Delete {
+        /// PBX serial number.
         serial: String,
     },
 }
 
 #[derive(Subcommand)]
 pub enum ServiceKindsCmd {
+    /// List the service kinds and their prices (JSON).
     List,
-    /// Add a service kind: --price TERM:CURRENCY:AMOUNT, repeatable (e.g. yearly:EUR:1200.00).
+    /// Add a service kind with its prices.
     Create {
+        /// The kind's code, e.g. sip_trunk.
         code: String,
+        /// The name shown.
         #[arg(long)]
         name: String,
-        #[arg(long = "price")]
+        /// Prices TERM:CURRENCY:AMOUNT (e.g. yearly:EUR:1200.00): several after one --price,
+        /// comma-separated, or --price repeated.
+        #[arg(long = "price", value_name = "TERM:CURRENCY:AMOUNT", num_args = 1.., value_delimiter = ',')]
         prices: Vec<String>,
     },
 }
@@ -190,9 +232,12 @@ pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
             row(&[&u.id, &u.email, &u.role])?;
         }
         UsersCmd::List => {
+            let partners = partner_names(store).await?;
+            crate::show::header(&["ID", "EMAIL", "ROLE", "PARTNER", "STATE"])?;
             for u in store.accounts().list_users(None).await? {
-                let disabled = if u.disabled { "disabled" } else { "" };
-                row(&[&u.id, &u.email, &u.role, &disabled])?;
+                let state = if u.disabled { "disabled" } else { "enabled" };
+                let partner = crate::show::name_of(&partners, u.partner_id);
+                row(&[&u.id, &u.email, &u.role, &partner, &state])?;
             }
         }
         UsersCmd::SetRole { email, role } => {
@@ -226,6 +271,7 @@ pub async fn users(store: &Store, actor: &Actor, cmd: UsersCmd) -> Result<()> {
 pub async fn partners(store: &Store, actor: &Actor, cmd: PartnersCmd) -> Result<()> {
     match cmd {
         PartnersCmd::List => {
+            crate::show::header(&["ID", "NAME"])?;
             for p in store.accounts().list_partners(Scope::All).await? {
                 row(&[&p.id, &p.name])?;
             }
@@ -257,9 +303,12 @@ pub async fn customers(store: &Store, actor: &Actor, cmd: CustomersCmd) -> Resul
                 Some(p) => Some(store.accounts().find_partner(&p).await?.id),
                 None => None,
             };
+            let partners = partner_names(store).await?;
+            crate::show::header(&["ID", "NAME", "PARTNER", "STATE"])?;
             for c in store.accounts().list_customers(Scope::All, pid).await? {
                 let active = if c.active { "active" } else { "inactive" };
-                row(&[&c.id, &c.name, &active])?;
+                let partner = crate::show::name_of(&partners, Some(c.partner_id));
+                row(&[&c.id, &c.name, &partner, &active])?;
             }
         }
         CustomersCmd::Create { partner, name } => {
@@ -291,9 +340,12 @@ pub async fn pbxs(store: &Store, actor: &Actor, cmd: PbxsCmd) -> Result<()> {
     let all = Scope::All;
     match cmd {
         PbxsCmd::List => {
+            let customers = customer_names(store).await?;
+            crate::show::header(&["ID", "SERIAL", "NAME", "CUSTOMER", "REGION"])?;
             for p in store.accounts().list_pbxs(all, None).await? {
                 let region = p.region.unwrap_or_default();
-                row(&[&p.id, &p.serial_number, &p.name, &region])?;
+                let customer = crate::show::name_of(&customers, Some(p.customer_id));
+                row(&[&p.id, &p.serial_number, &p.name, &customer, &region])?;
             }
         }
         PbxsCmd::Create {
@@ -431,6 +483,7 @@ pub enum TokenCmd {
     /// Create an API token and print it (it is shown only once). Without --user, the token
     /// belongs to the bootstrap admin (admin@localhost).
     Create {
+        /// A name for the token (shown in the audit log).
         #[arg(long)]
         name: String,
         /// E-mail of the user the token acts as.
@@ -470,4 +523,18 @@ pub async fn token(store: &Store, actor: &Actor, cmd: TokenCmd) -> Result<()> {
         "This token is shown once; store it safely. Use it as 'Authorization: Bearer <token>'."
     );
     Ok(())
+}
+
+/// Partner names by id, for the lists that show a row's partner.
+async fn partner_names(store: &Store) -> Result<std::collections::HashMap<uuid::Uuid, String>> {
+    let ps = store.accounts().list_partners(Scope::All).await?;
+    Ok(crate::show::names(ps.into_iter().map(|p| (p.id, p.name))))
+}
+
+/// Customer names by id, for the lists that show a row's customer.
+pub async fn customer_names(
+    store: &Store,
+) -> Result<std::collections::HashMap<uuid::Uuid, String>> {
+    let cs = store.accounts().list_customers(Scope::All, None).await?;
+    Ok(crate::show::names(cs.into_iter().map(|c| (c.id, c.name))))
 }

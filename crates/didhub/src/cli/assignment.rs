@@ -13,19 +13,27 @@ use uuid::Uuid;
 
 #[derive(Subcommand)]
 pub enum PackagesCmd {
+    /// List packages (JSON).
     List,
     /// Create a package: how many DIDs, which qualify, prices (TERM:CURRENCY:AMOUNT).
     Create {
+        /// The name.
         name: String,
+        /// How many DIDs the package allows.
         #[arg(long)]
         allowance: i32,
+        /// Only DIDs with this tag qualify.
         #[arg(long)]
         tag: Option<String>,
+        /// Only DIDs of this country qualify (ISO 3166, e.g. GB).
         #[arg(long)]
         country: Option<String>,
+        /// Only DIDs of this type qualify, e.g. geographic.
         #[arg(long = "type")]
         number_type: Option<String>,
-        #[arg(long = "price")]
+        /// Prices TERM:CURRENCY:AMOUNT (e.g. monthly:EUR:10.00): several after one --price,
+        /// comma-separated, or --price repeated.
+        #[arg(long = "price", value_name = "TERM:CURRENCY:AMOUNT", num_args = 1.., value_delimiter = ',')]
         prices: Vec<String>,
     },
     /// Replace a package's definition (name, allowance, rule, prices); the rule applies to
@@ -33,22 +41,30 @@ pub enum PackagesCmd {
     Update {
         /// The package's current name.
         package: String,
+        /// New name.
         #[arg(long)]
         name: Option<String>,
+        /// New allowance.
         #[arg(long)]
         allowance: Option<i32>,
+        /// Only DIDs with this tag qualify ("" clears it).
         #[arg(long)]
         tag: Option<String>,
+        /// Only DIDs of this country qualify ("" clears it).
         #[arg(long)]
         country: Option<String>,
+        /// Only DIDs of this type qualify ("" clears it).
         #[arg(long = "type")]
         number_type: Option<String>,
-        /// Replaces every price when given.
-        #[arg(long = "price")]
+        /// Prices TERM:CURRENCY:AMOUNT (e.g. monthly:EUR:10.00), replacing
+        /// every price: several after one --price,
+        /// comma-separated, or --price repeated.
+        #[arg(long = "price", value_name = "TERM:CURRENCY:AMOUNT", num_args = 1.., value_delimiter = ',')]
         prices: Vec<String>,
     },
     /// Delete a package no client package refers to.
     Delete {
+        /// Package name.
         package: String,
     },
 }
@@ -68,25 +84,36 @@ async fn package_named(
 
 #[derive(Subcommand)]
 pub enum ClientPackagesCmd {
+    /// List client packages (JSON).
     List {
+        /// Only this customer's (by id).
         #[arg(long)]
         customer: Option<Uuid>,
     },
     /// Give a package to a customer (starts active).
     Create {
+        /// Customer id.
         #[arg(long)]
         customer: Uuid,
         /// Package name.
         #[arg(long)]
         package: String,
+        /// Start date (YYYY-MM-DD); pending until then.
         #[arg(long)]
         start: chrono::NaiveDate,
     },
     /// active, inactive (its DIDs go on hold) or terminated (its DIDs are released).
-    SetState { id: Uuid, state: String },
+    SetState {
+        /// Client package id.
+        id: Uuid,
+        /// active, inactive or terminated.
+        state: String,
+    },
     /// Assign in-stock DIDs under the client package.
     Assign {
+        /// Client package id.
         id: Uuid,
+        /// The numbers to assign.
         #[arg(required = true)]
         numbers: Vec<String>,
         /// pbx:<id> or a SIP URI.
@@ -98,7 +125,9 @@ pub enum ClientPackagesCmd {
     },
     /// Unassign a DID (it goes to its after-hold status).
     Unassign {
+        /// Client package id.
         id: Uuid,
+        /// The number to unassign.
         number: String,
         /// Why, for the audit log.
         #[arg(long)]
@@ -106,13 +135,18 @@ pub enum ClientPackagesCmd {
     },
     /// Allocate a block of 10, 100, 1000 or 10000 consecutive numbers (best fit).
     Allocate {
+        /// Client package id.
         id: Uuid,
+        /// Block size: 10, 100, 1000 or 10000.
         #[arg(long)]
         size: u32,
+        /// Country of the numbers (ISO 3166, e.g. GB).
         #[arg(long)]
         country: String,
+        /// Number type, e.g. geographic.
         #[arg(long = "type")]
         number_type: String,
+        /// pbx:<id> or a SIP URI.
         #[arg(long)]
         destination: String,
         /// Only numbers of this operator (by name; default: any, a block never mixes them).

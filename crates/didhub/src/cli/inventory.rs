@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use didhub_core::did::DidStatus;
 use didhub_core::import::{Defaults, MAX_IMPORT_NUMBERS};
 use didhub_core::number::Country;
-use didhub_store::inventory::dids::NewDids;
+use didhub_store::inventory::dids::{DidPatch, NewDids, Selection, Target};
 use didhub_store::inventory::import::{ImportFile, ImportOptions};
 use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store};
 
@@ -16,6 +16,7 @@ use crate::show;
 
 #[derive(Args)]
 pub struct ImportArgs {
+    /// The CSV, XLSX or XLS file.
     file: PathBuf,
     /// Operator for rows without one (created if it does not exist).
     #[arg(long)]
@@ -55,16 +56,19 @@ pub struct FilterArgs {
     /// Number prefix, e.g. +44207.
     #[arg(long)]
     prefix: Option<String>,
+    /// Country (ISO 3166 alpha-2, e.g. GB).
     #[arg(long)]
     country: Option<String>,
     /// Number type, e.g. mobile.
     #[arg(long = "type")]
     number_type: Option<String>,
+    /// Status, e.g. in_stock or "In Stock".
     #[arg(long)]
     status: Option<String>,
     /// Operator name.
     #[arg(long)]
     operator: Option<String>,
+    /// Tag (exact).
     #[arg(long)]
     tag: Option<String>,
     /// Text in the notes.
@@ -74,10 +78,25 @@ pub struct FilterArgs {
 
 #[derive(Subcommand)]
 pub enum OperatorsCmd {
+    /// List operators with how many DIDs each has.
     List,
-    Create { name: String },
-    Rename { name: String, new_name: String },
-    Delete { name: String },
+    /// Create an operator.
+    Create {
+        /// The name.
+        name: String,
+    },
+    /// Rename an operator.
+    Rename {
+        /// The current name.
+        name: String,
+        /// The new name.
+        new_name: String,
+    },
+    /// Delete an operator without DIDs.
+    Delete {
+        /// The name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,28 +108,165 @@ pub enum DidsCmd {
         /// DIDs shown (the first, by number), 1 to 1000.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
+        /// Print one JSON object per line.
         #[arg(long)]
         json: bool,
     },
     /// Create DIDs from numbers or ranges FIRST-LAST.
     Create {
+        /// Numbers (any format) or ranges FIRST-LAST.
         #[arg(required = true)]
         numbers: Vec<String>,
+        /// Operator name.
         #[arg(long)]
         operator: String,
+        /// Default country for national-format numbers (ISO 3166, e.g. GB).
         #[arg(long)]
         country: Option<String>,
+        /// Status: in_stock (default), reserved or archive.
         #[arg(long, default_value = "in_stock")]
         status: String,
+        /// Status after hold: in_stock (default), reserved or archive.
         #[arg(long, default_value = "in_stock")]
         after_hold: String,
+        /// Tag.
         #[arg(long)]
         tag: Option<String>,
+        /// Notes.
         #[arg(long)]
         notes: Option<String>,
     },
     /// A DID's history.
-    History { number: String },
+    History {
+        /// The number (any format the store accepts).
+        number: String,
+    },
+    /// Edit one DID's stock fields.
+    Edit {
+        /// The number (any format the store accepts).
+        number: String,
+        #[command(flatten)]
+        patch: PatchArgs,
+        /// Refuse the edit unless the DID is still at this version (as last read).
+        #[arg(long)]
+        if_version: Option<i64>,
+    },
+    /// Edit every DID the filter selects (at most 100,000); all or nothing.
+    BulkEdit {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        patch: BulkPatchArgs,
+        /// Make the change; without it, only say how many DIDs the filter selects.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Delete DIDs; refused for all if any is assigned, porting or on hold.
+    Delete {
+        /// The numbers to delete.
+        #[arg(required = true)]
+        numbers: Vec<String>,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// The fields `dids edit` may set; an empty `--tag` or `--notes` clears it.
+#[derive(Args)]
+pub struct PatchArgs {
+    /// New status: in_stock, reserved or archive.
+    #[arg(long)]
+    status: Option<String>,
+    /// New status after hold: in_stock, reserved or archive.
+    #[arg(long)]
+    after_hold: Option<String>,
+    /// New tag ("" clears it).
+    #[arg(long)]
+    tag: Option<String>,
+    /// New notes ("" clears them).
+    #[arg(long)]
+    notes: Option<String>,
+    /// Why, for the audit log.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+/// The fields `dids bulk-edit` may set: named `--set-…` since `--status`, `--tag` and
+/// `--notes` there are the filter's, as in `export`.
+#[derive(Args)]
+pub struct BulkPatchArgs {
+    /// New status: in_stock, reserved or archive.
+    #[arg(long)]
+    set_status: Option<String>,
+    /// New status after hold: in_stock, reserved or archive.
+    #[arg(long)]
+    set_after_hold: Option<String>,
+    /// New tag ("" clears it).
+    #[arg(long)]
+    set_tag: Option<String>,
+    /// New notes ("" clears them).
+    #[arg(long)]
+    set_notes: Option<String>,
+    /// Why, for the audit log.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+/// The patch the flags ask for; `flags` names them for errors (`--status` or `--set-status`).
+fn patch_of(
+    flags: [&str; 2],
+    status: Option<&str>,
+    after_hold: Option<&str>,
+    tag: Option<&str>,
+    notes: Option<&str>,
+) -> Result<DidPatch> {
+    // An empty value clears the field (the API's `null`).
+    let text = |v: Option<&str>| v.map(|t| Some(t.to_string()).filter(|t| !t.trim().is_empty()));
+    Ok(DidPatch {
+        operator_id: None,
+        status: status
+            .map(str::parse::<DidStatus>)
+            .transpose()
+            .context(flags[0].to_string())?,
+        after_hold: after_hold
+            .map(str::parse::<DidStatus>)
+            .transpose()
+            .context(flags[1].to_string())?,
+        tag: text(tag),
+        notes: text(notes),
+    })
+}
+
+impl PatchArgs {
+    fn patch(&self) -> Result<DidPatch> {
+        patch_of(
+            ["--status", "--after-hold"],
+            self.status.as_deref(),
+            self.after_hold.as_deref(),
+            self.tag.as_deref(),
+            self.notes.as_deref(),
+        )
+    }
+}
+
+impl BulkPatchArgs {
+    fn patch(&self) -> Result<DidPatch> {
+        patch_of(
+            ["--set-status", "--set-after-hold"],
+            self.set_status.as_deref(),
+            self.set_after_hold.as_deref(),
+            self.set_tag.as_deref(),
+            self.set_notes.as_deref(),
+        )
+    }
+}
+
+/// The DID stored under `number`, read in any format the store accepts.
+async fn did_by_number(store: &Store, number: &str) -> Result<didhub_store::Did> {
+    let e164 =
+        didhub_core::number::E164::parse(number, None).with_context(|| format!("'{number}'"))?;
+    Ok(store.inventory().get_did_by_number(e164.as_str()).await?)
 }
 
 pub async fn operator_id(store: &Store, name: &str) -> Result<uuid::Uuid> {
@@ -314,14 +470,18 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
         if a.dry_run {
             writeln!(
                 out,
-                "dry run: {} DID(s) would be imported, {} rejected ({} duplicates)",
-                report.valid, report.rejected_total, report.duplicates
+                "dry run: {} would be imported, {} rejected ({} duplicates)",
+                show::count(report.valid, "DID"),
+                report.rejected_total,
+                report.duplicates
             )?;
         } else {
             writeln!(
                 out,
-                "imported {} DID(s), {} rejected ({} duplicates)",
-                report.imported, report.rejected_total, report.duplicates
+                "imported {}, {} rejected ({} duplicates)",
+                show::count(report.imported, "DID"),
+                report.rejected_total,
+                report.duplicates
             )?;
         }
     }
@@ -377,8 +537,9 @@ pub async fn operators(store: &Store, actor: &Actor, cmd: OperatorsCmd) -> Resul
     let actor = actor.clone();
     match cmd {
         OperatorsCmd::List => {
+            show::header(&["ID", "NAME", "DIDS"])?;
             for o in store.inventory().list_operators().await? {
-                show::row(&[&o.id, &o.name, &format!("{} DIDs", o.did_count)])?;
+                show::row(&[&o.id, &o.name, &o.did_count])?;
             }
             Ok(())
         }
@@ -418,19 +579,40 @@ pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
                 .inventory()
                 .list_dids(&f, DidSort::Number, false, limit, None)
                 .await?;
-            for d in page.items {
-                if json {
+            if json {
+                for d in page.items {
                     show::json_line(&d)?;
-                } else {
-                    show::row(&[
-                        &d.number,
-                        &d.country,
-                        &d.number_type,
-                        &d.operator,
-                        &d.status,
-                        &d.tag.unwrap_or_default(),
-                    ])?;
                 }
+                return Ok(());
+            }
+            let customers = if page.items.iter().any(|d| d.customer_id.is_some()) {
+                super::accounts::customer_names(store).await?
+            } else {
+                Default::default()
+            };
+            show::header(&[
+                "NUMBER",
+                "COUNTRY",
+                "TYPE",
+                "STATUS",
+                "AFTER_HOLD",
+                "OPERATOR",
+                "CUSTOMER",
+                "TAG",
+                "NOTES",
+            ])?;
+            for d in page.items {
+                show::row(&[
+                    &d.number,
+                    &d.country,
+                    &d.number_type,
+                    &d.status,
+                    &d.after_hold,
+                    &d.operator,
+                    &show::name_of(&customers, d.customer_id),
+                    &d.tag.unwrap_or_default(),
+                    &d.notes.unwrap_or_default(),
+                ])?;
             }
             Ok(())
         }
@@ -457,7 +639,7 @@ pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
                 reason: None,
             };
             let c = store.inventory().create_dids(&actor, req).await?;
-            show::line(format!("created {} DID(s)", c.created))?;
+            show::line(format!("created {}", show::count(c.created, "DID")))?;
             Ok(())
         }
         DidsCmd::History { number } => {
@@ -472,6 +654,71 @@ pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
                     &e.reason.unwrap_or_default(),
                 ])?;
             }
+            Ok(())
+        }
+        DidsCmd::Edit {
+            number,
+            patch,
+            if_version,
+        } => {
+            let d = did_by_number(store, &number).await?;
+            let sel = Selection::Ids(vec![Target {
+                id: d.id,
+                version: if_version,
+            }]);
+            store
+                .inventory()
+                .update_dids(&actor, &sel, &patch.patch()?, patch.reason.as_deref())
+                .await?;
+            let d = store.inventory().get_did(d.id).await?;
+            show::row(&[
+                &d.number,
+                &d.status,
+                &d.after_hold,
+                &d.tag.unwrap_or_default(),
+                &d.notes.unwrap_or_default(),
+                &format!("version {}", d.version),
+            ])?;
+            Ok(())
+        }
+        DidsCmd::BulkEdit {
+            filter: f,
+            patch,
+            yes,
+        } => {
+            let f = filter(store, f).await?;
+            let p = patch.patch()?;
+            let selected = store.inventory().count_dids(&f).await?;
+            if !yes {
+                show::error_line(format!(
+                    "the filter selects {}; add --yes to change {}",
+                    show::count(selected, "DID"),
+                    if selected == 1 { "it" } else { "them" }
+                ));
+                std::process::exit(1);
+            }
+            show::line(format!("changing {}", show::count(selected, "DID")))?;
+            let c = store
+                .inventory()
+                .update_dids(&actor, &Selection::Filter(f), &p, patch.reason.as_deref())
+                .await?;
+            show::line(format!("changed {}", show::count(c.updated, "DID")))?;
+            Ok(())
+        }
+        DidsCmd::Delete { numbers, reason } => {
+            let mut targets = Vec::with_capacity(numbers.len());
+            for n in &numbers {
+                let d = did_by_number(store, n).await?;
+                targets.push(Target {
+                    id: d.id,
+                    version: None,
+                });
+            }
+            let d = store
+                .inventory()
+                .delete_dids(&actor, &Selection::Ids(targets), Some(&reason))
+                .await?;
+            show::line(format!("deleted {}", show::count(d.deleted, "DID")))?;
             Ok(())
         }
     }

@@ -23,6 +23,7 @@ pub enum LicenseCmd {
         /// Decimals of the currency's minor unit.
         #[arg(long, default_value_t = 2)]
         minor_units: u32,
+        /// Print the quote as JSON.
         #[arg(long)]
         json: bool,
     },

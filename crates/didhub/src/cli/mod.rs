@@ -58,6 +58,7 @@ pub enum Cmd {
         /// Number or operator name the entries are about.
         #[arg(long)]
         subject: Option<String>,
+        /// Only entries of this action, e.g. did.update.
         #[arg(long)]
         action: Option<String>,
         /// The newest entries shown, 1 to 1000.
@@ -100,7 +101,10 @@ pub enum Cmd {
         cmd: assignment::ClientPackagesCmd,
     },
     /// Where a call to a number goes.
-    Route { number: String },
+    Route {
+        /// The number called (any format).
+        number: String,
+    },
     /// PBX licenses and co-terminated services.
     License {
         #[command(subcommand)]

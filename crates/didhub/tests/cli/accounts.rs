@@ -147,6 +147,43 @@ fn partner_customer_license_assignment_and_routing() {
             "order 7",
         ]);
         assert_eq!(a.stdout.lines().count(), 2);
+        // Lists: a header row, and the names a user needs (customer, partner).
+        let l = db.ok(&["dids", "list", "--prefix", "+442079460100"]).stdout;
+        let rows: Vec<Vec<&str>> = l.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!(
+            rows[0],
+            [
+                "NUMBER",
+                "COUNTRY",
+                "TYPE",
+                "STATUS",
+                "AFTER_HOLD",
+                "OPERATOR",
+                "CUSTOMER",
+                "TAG",
+                "NOTES"
+            ],
+            "{l}"
+        );
+        assert_eq!(rows.len(), 2, "{l}");
+        assert_eq!(rows[1][0], "+442079460100", "{l}");
+        assert_eq!(rows[1][3], "assigned", "{l}");
+        assert_eq!(rows[1][4], "in_stock", "{l}");
+        assert_eq!(rows[1][6], "ACME", "{l}");
+        let l = db.ok(&["customers", "list"]).stdout;
+        assert_eq!(l.lines().next(), Some("ID\tNAME\tPARTNER\tSTATE"), "{l}");
+        assert!(l.lines().any(|r| r.contains("\tACME\tReseller\t")), "{l}");
+        for (list, head) in [
+            ("users", "ID\tEMAIL\tROLE\tPARTNER\tSTATE"),
+            ("partners", "ID\tNAME"),
+            ("pbxs", "ID\tSERIAL\tNAME\tCUSTOMER\tREGION"),
+            ("operators", "ID\tNAME\tDIDS"),
+        ] {
+            let l = db.ok(&[list, "list"]).stdout;
+            assert_eq!(l.lines().next(), Some(head), "{list}: {l}");
+        }
+        let l = db.ok(&["users", "list"]).stdout;
+        assert!(l.contains("ops@example.com\toperations\t\tenabled"), "{l}");
         let h = db.ok(&["dids", "history", "+442079460100"]).stdout;
         assert!(
             h.lines()
@@ -329,7 +366,7 @@ fn a_customer_with_a_licensed_pbx_is_listed_active() {
             listed
                 .lines()
                 .find(|l| l.contains("ACME"))
-                .and_then(|l| l.split('\t').nth(2))
+                .and_then(|l| l.split('\t').nth(3))
                 .unwrap_or_default()
                 .to_string()
         };
@@ -505,6 +542,9 @@ fn a_package_starting_later_is_pending_and_does_not_route() {
 fn the_hold_period_is_the_servers() {
     each_backend(|db| {
         let cfg = db.write("server.toml", "hold_days = 7\n");
+        // The database is migrated first: two processes creating a fresh SQLite database at
+        // the same moment can both run the first migration (a known race, not this test's).
+        assert!(db.run(&["migrate"]).success(), "migrate");
         let mut server = db
             .std_command()
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
@@ -583,5 +623,78 @@ fn the_hold_period_is_the_servers() {
             (6.9..=7.0).contains(&days),
             "held for {days} days, not the server's 7"
         );
+    });
+}
+
+/// `--price` takes several values after one flag, comma-separated, or repeated.
+#[test]
+fn price_takes_several_values() {
+    each_backend(|db| {
+        let terms = |v: &Value| -> Vec<String> {
+            let mut t: Vec<String> = v["prices"]
+                .as_array()
+                .expect("prices")
+                .iter()
+                .map(|p| format!("{}:{}", p["term_kind"].as_str().unwrap(), p["amount"]))
+                .collect();
+            t.sort();
+            t
+        };
+        let k: Value = serde_json::from_str(
+            &db.ok(&[
+                "service-kinds",
+                "create",
+                "sip_trunk",
+                "--name",
+                "SIP trunk",
+                "--price",
+                "yearly:EUR:1200.00",
+                "monthly:EUR:100.00",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(terms(&k).len(), 2, "{k}");
+        let p: Value = serde_json::from_str(
+            &db.ok(&[
+                "packages",
+                "create",
+                "Ten",
+                "--allowance",
+                "10",
+                "--price",
+                "monthly:EUR:5.00,yearly:EUR:50.00",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(terms(&p).len(), 2, "{p}");
+        let p: Value = serde_json::from_str(
+            &db.ok(&[
+                "packages",
+                "update",
+                "Ten",
+                "--price",
+                "monthly:EUR:6.00",
+                "--price",
+                "yearly:EUR:60.00",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        let t = terms(&p);
+        assert_eq!(t.len(), 2, "{p}");
+        assert!(t.iter().any(|t| t.contains("60")), "{t:?}");
+        let r = db.run(&[
+            "packages",
+            "create",
+            "Bad",
+            "--allowance",
+            "1",
+            "--price",
+            "monthly:EUR:1.00,weekly",
+        ]);
+        assert_eq!(r.code, Some(1), "{}", r.stderr);
+        assert!(r.stderr.contains("'weekly'"), "{}", r.stderr);
     });
 }

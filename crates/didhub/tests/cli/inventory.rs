@@ -78,7 +78,8 @@ fn operators_create_list_rename_delete() {
             .lines()
             .find(|l| l.contains("Acme Telecom"))
             .expect("listed");
-        assert!(acme.contains("1 DIDs"), "{acme}");
+        assert_eq!(acme.split('\t').nth(2), Some("1"), "{acme}");
+        assert_eq!(list.lines().next(), Some("ID\tNAME\tDIDS"), "{list}");
 
         let r = db.run(&["operators", "delete", "Acme Telecom"]);
         assert!(!r.success(), "an operator with DIDs cannot be deleted");
@@ -164,8 +165,12 @@ fn dids_create_single_several_and_range() {
         assert_eq!(d["country"], "GB");
 
         let text = db.ok(&["dids", "list", "--prefix", "+44207946501"]).stdout;
-        assert_eq!(text.lines().count(), 10, "{text}");
-        assert!(text.lines().all(|l| l.starts_with("+44207946501")));
+        assert_eq!(text.lines().count(), 11, "a header and 10 DIDs: {text}");
+        assert!(text
+            .lines()
+            .next()
+            .is_some_and(|h| h.starts_with("NUMBER\tCOUNTRY")));
+        assert!(text.lines().skip(1).all(|l| l.starts_with("+44207946501")));
 
         // Refusals change nothing and say why.
         let r = db.run(&["dids", "create", "+442079465000", "--operator", "Op"]);
@@ -455,4 +460,203 @@ fn config_file_sets_defaults_that_flags_override() {
         "{}",
         r.stderr
     );
+}
+
+/// The audit entries (tab-separated fields) of `action` about `subject`, newest first.
+fn audit_of(db: &common::Db, subject: &str, action: &str) -> Vec<Vec<String>> {
+    db.ok(&["audit", "--subject", subject, "--action", action])
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn dids_edit_changes_one_did_and_is_audited() {
+    each_backend(|db| {
+        db.ok(&["operators", "create", "Acme"]);
+        db.ok(&["dids", "create", "+442079465000", "--operator", "Acme"]);
+        let r = db.ok(&[
+            "dids",
+            "edit",
+            "+44 20 7946 5000",
+            "--status",
+            "In Stock",
+            "--after-hold",
+            "reserved",
+            "--tag",
+            "vip",
+            "--notes",
+            "for the demo",
+            "--reason",
+            "set up the demo",
+        ]);
+        assert!(r.stdout.contains("vip"), "{}", r.stdout);
+        let d = db.ok(&["dids", "list", "--json", "--prefix", "+442079465000"]);
+        let d: Value = serde_json::from_str(d.stdout.trim()).expect("one DID");
+        assert_eq!(d["after_hold"], "reserved");
+        assert_eq!(d["tag"], "vip");
+        assert_eq!(d["notes"], "for the demo");
+        let version = d["version"].as_i64().expect("version");
+
+        let audit = audit_of(db, "+442079465000", "did.update");
+        assert_eq!(audit.len(), 1, "{audit:?}");
+        assert_eq!(audit[0][5], "set up the demo", "{audit:?}");
+        assert!(audit[0][4].contains("vip"), "{audit:?}");
+
+        // A stale version changes nothing.
+        let r = db.run(&[
+            "dids",
+            "edit",
+            "+442079465000",
+            "--tag",
+            "other",
+            "--if-version",
+            &(version - 1).to_string(),
+        ]);
+        assert_eq!(r.code, Some(1), "{}", r.stderr);
+        assert!(r.stderr.contains("version"), "{}", r.stderr);
+        // An empty tag clears it, at the current version.
+        db.ok(&[
+            "dids",
+            "edit",
+            "+442079465000",
+            "--tag",
+            "",
+            "--if-version",
+            &version.to_string(),
+        ]);
+        let d = db.ok(&["dids", "list", "--json", "--prefix", "+442079465000"]);
+        let d: Value = serde_json::from_str(d.stdout.trim()).expect("one DID");
+        assert_eq!(d["tag"], Value::Null);
+        // A status set by assignment is refused, naming the flag's value.
+        let r = db.run(&["dids", "edit", "+442079465000", "--status", "assigned"]);
+        assert_eq!(r.code, Some(1), "{}", r.stderr);
+        assert!(r.stderr.contains("assigned"), "{}", r.stderr);
+        let r = db.run(&["dids", "edit", "+442079469999", "--tag", "x"]);
+        assert_eq!(r.code, Some(1), "an unknown number: {}", r.stderr);
+    });
+}
+
+#[test]
+fn dids_bulk_edit_needs_yes_and_changes_what_the_filter_selects() {
+    each_backend(|db| {
+        db.ok(&["operators", "create", "Acme"]);
+        db.ok(&[
+            "dids",
+            "create",
+            "+442079465100-+442079465102",
+            "--operator",
+            "Acme",
+            "--tag",
+            "old",
+        ]);
+        db.ok(&["dids", "create", "+442079465200", "--operator", "Acme"]);
+
+        let r = db.run(&[
+            "dids",
+            "bulk-edit",
+            "--tag",
+            "old",
+            "--set-status",
+            "reserved",
+        ]);
+        assert_eq!(r.code, Some(1), "{}", r.stderr);
+        assert!(r.stderr.contains("selects 3 DIDs"), "{}", r.stderr);
+        assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+        assert!(
+            db.export_text(&["--status", "reserved"]).lines().count() <= 1,
+            "nothing changed without --yes"
+        );
+
+        let r = db.ok(&[
+            "dids",
+            "bulk-edit",
+            "--tag",
+            "old",
+            "--set-status",
+            "IN-STOCK",
+            "--set-after-hold",
+            "archive",
+            "--set-tag",
+            "new",
+            "--reason",
+            "retagged",
+            "--yes",
+        ]);
+        assert!(r.stdout.contains("changed 3 DIDs"), "{}", r.stdout);
+        let new = db.export_text(&["--tag", "new"]);
+        assert_eq!(new.lines().count(), 4, "a header and 3 DIDs: {new}");
+        assert!(!new.contains("+442079465200"), "{new}");
+        let audit = audit_of(db, "+442079465101", "did.update");
+        assert_eq!(audit.len(), 1, "{audit:?}");
+        assert_eq!(audit[0][5], "retagged", "{audit:?}");
+
+        // One DID: singular.
+        let r = db.run(&[
+            "dids",
+            "bulk-edit",
+            "--prefix",
+            "+442079465200",
+            "--set-tag",
+            "x",
+        ]);
+        assert!(r.stderr.contains("selects 1 DID;"), "{}", r.stderr);
+        // An empty filter is refused rather than read as "all".
+        let r = db.run(&["dids", "bulk-edit", "--set-tag", "x", "--yes"]);
+        assert_eq!(r.code, Some(1), "{}", r.stderr);
+        assert_eq!(db.export_text(&["--tag", "x"]).lines().count(), 1);
+    });
+}
+
+#[test]
+fn dids_delete_removes_the_numbers_with_a_reason() {
+    each_backend(|db| {
+        db.ok(&["operators", "create", "Acme"]);
+        db.ok(&[
+            "dids",
+            "create",
+            "+442079465300-+442079465302",
+            "--operator",
+            "Acme",
+        ]);
+        let r = db.run(&["dids", "delete", "+442079465300"]);
+        assert_eq!(r.code, Some(64), "--reason is required: {}", r.stderr);
+
+        let r = db.ok(&[
+            "dids",
+            "delete",
+            "+442079465300",
+            "+44 20 7946 5301",
+            "--reason",
+            "returned to the operator",
+        ]);
+        assert!(r.stdout.contains("deleted 2 DIDs"), "{}", r.stdout);
+        let left = db.export_text(&["--prefix", "+4420794653"]);
+        assert_eq!(left.lines().count(), 2, "{left}");
+        assert!(left.contains("+442079465302"), "{left}");
+        let audit = audit_of(db, "+442079465301", "did.delete");
+        assert_eq!(audit.len(), 1, "{audit:?}");
+        assert_eq!(audit[0][5], "returned to the operator", "{audit:?}");
+
+        let r = db.ok(&["dids", "delete", "+442079465302", "--reason", "gone"]);
+        assert!(r.stdout.contains("deleted 1 DID\n"), "{}", r.stdout);
+        // An unknown number deletes nothing.
+        db.ok(&["dids", "create", "+442079465303", "--operator", "Acme"]);
+        let r = db.run(&[
+            "dids",
+            "delete",
+            "+442079465303",
+            "+442079469998",
+            "--reason",
+            "x",
+        ]);
+        assert_eq!(r.code, Some(1), "{}", r.stderr);
+        assert_eq!(
+            db.export_text(&["--prefix", "+442079465303"])
+                .lines()
+                .count(),
+            2
+        );
+    });
 }

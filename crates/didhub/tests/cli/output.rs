@@ -159,7 +159,7 @@ fn every_printer_escapes_what_older_rows_hold() {
         assert!(out.contains(escaped), "{out}");
 
         let out = db.ok(&["dids", "list"]).stdout;
-        assert_inert("dids list", &out, 5);
+        assert_inert("dids list", &out, 8);
         assert!(out.contains(escaped), "{out}");
 
         // JSON keeps its meaning: the same text comes back when it is read.

@@ -320,6 +320,7 @@ impl Db {
         self.ok(&["operators", "list"])
             .stdout
             .lines()
+            .skip(1) // the header
             .filter_map(|l| l.split('\t').nth(1).map(str::to_string))
             .collect()
     }
