@@ -141,7 +141,7 @@ fn the_report_lists_1000_rejections_and_rejects_holds_all() {
         );
         assert!(
             r.stdout
-                .contains("1 DID(s) would be imported, 2499 rejected (1250 duplicates)"),
+                .contains("1 DID would be imported, 2499 rejected (1250 duplicates)"),
             "{}",
             r.stdout
         );
