@@ -18,7 +18,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::accounts::orgs::Scope;
-use crate::assignment::blocks::{status_change, Availability, Block, BlockRequest, StockDelta};
+use crate::assignment::blocks::{status_change, StockDelta};
 use crate::audit::{write_audit, AuditWrite};
 use crate::db::sql::{bind_all, on_tx, Param, Sql, Tx};
 use crate::licensing::licenses::Price;
@@ -87,7 +87,8 @@ impl ClientPackage {
     }
 }
 
-const CP_SELECT: &str = "SELECT cp.id, cp.package_id, p.name AS package, cp.customer_id, \
+pub(super) const CP_SELECT: &str =
+    "SELECT cp.id, cp.package_id, p.name AS package, cp.customer_id, \
     c.partner_id, cp.start_date, cp.state AS state_set, cp.did_count, cp.did_allowance, \
     cp.version FROM client_packages cp JOIN packages p ON p.id = cp.package_id \
     JOIN customers c ON c.id = cp.customer_id";
@@ -117,7 +118,7 @@ pub struct AssignRequest {
     pub reason: Option<String>,
 }
 
-fn state_of(s: &str) -> PackageState {
+pub(super) fn state_of(s: &str) -> PackageState {
     // The schema's CHECK keeps states to known names.
     s.parse().unwrap_or(PackageState::Inactive)
 }
@@ -143,7 +144,7 @@ pub fn did_diff(
 /// active and on the allowance (`PackageRule::check_allowance`), and the lock that every
 /// writer of the package's DIDs takes first.
 /// A package's rule, as the core checks it.
-fn rule_of(package: &Package) -> PackageRule {
+pub(super) fn rule_of(package: &Package) -> PackageRule {
     PackageRule {
         allowance: package.did_allowance.max(0) as u32,
         tag: package.tag.clone(),
@@ -152,12 +153,17 @@ fn rule_of(package: &Package) -> PackageRule {
     }
 }
 
-const RESERVE: &str = "UPDATE client_packages SET did_count = did_count + $1 WHERE id = $2 AND state = 'active' AND did_count + $1 <= did_allowance RETURNING id, customer_id, package_id";
+pub(super) const RESERVE: &str = "UPDATE client_packages SET did_count = did_count + $1 WHERE id = $2 AND state = 'active' AND did_count + $1 <= did_allowance RETURNING id, customer_id, package_id";
 
 /// What assigning an in-stock DID writes, for every statement that does it (one or several
 /// DIDs, a batch, a block; either engine): `SET` expressions for the customer, the client
 /// package, the destination and the time.
-fn assign_set(customer: &str, client_package: &str, destination: &str, at: &str) -> String {
+pub(super) fn assign_set(
+    customer: &str,
+    client_package: &str,
+    destination: &str,
+    at: &str,
+) -> String {
     format!(
         "status = 'assigned', customer_id = {customer}, client_package_id = {client_package}, destination = {destination}, hold_until = NULL, updated_at = {at}, version = dids.version + 1"
     )
@@ -168,10 +174,10 @@ fn assign_set(customer: &str, client_package: &str, destination: &str, at: &str)
 /// time bound before it ran. Other instances poll `updated_at` with a 2 s overlap; a stamp
 /// taken before a long lock wait could fall behind their watermark by commit time. (`$4` /
 /// `$6`, the time bound by the caller, stay in the statements' parameter lists unused.)
-const ROUTING_STAMP_PG: &str = "clock_timestamp()";
+pub(super) const ROUTING_STAMP_PG: &str = "clock_timestamp()";
 
 /// The columns of a `Did` read from the assigning CTE `d` (`RETURNING dids.*`).
-const ASSIGNED_COLUMNS: &str = "d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version";
+pub(super) const ASSIGNED_COLUMNS: &str = "d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version";
 
 /// The whole single-statement assignment on PostgreSQL: reserve the allowance (locking the
 /// client package first), assign the named DIDs that are in stock and qualify, write their
@@ -180,7 +186,7 @@ const ASSIGNED_COLUMNS: &str = "d.id, d.number, d.country, d.number_type, d.oper
 /// evaluated even when `d` is empty). `$1` count, `$2` client package, `$3` destination,
 /// `$4` time, `$5` ids, `$6` numbers, `$7` actor, `$8` reason. Audit ids and times come from
 /// the database clock after the DID's row lock (`didhub_uuid7()`, see `write_audit`).
-static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+pub(super) static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH cp AS ({RESERVE}, rule_tag, rule_country, rule_number_type), \
          {px}, \
@@ -259,7 +265,7 @@ pub(crate) async fn assign_one_pg(
 /// are the statement's placeholders for them. The test `assign_audit_agrees_with_the_core_diff`
 /// checks the entry against `did_diff` on both engines, and the `assignment` and `blocks`
 /// stories expect the same whole entry on both.
-fn assigned_records_pg(actor: &str, reason: &str) -> String {
+pub(super) fn assigned_records_pg(actor: &str, reason: &str) -> String {
     format!(
         concat!(
         "a AS (",
@@ -275,7 +281,7 @@ fn assigned_records_pg(actor: &str, reason: &str) -> String {
 /// The end of an assigning statement after its CTE `d`: the audit entries and stock changes,
 /// the refusal as a whole unless `expect` DIDs were assigned (`g` is the preserved side of the
 /// final join, so it is evaluated even when `d` is empty), and the assigned DIDs in `order`.
-fn assigned_tail_pg(expect: &str, actor: &str, reason: &str, order: &str) -> String {
+pub(super) fn assigned_tail_pg(expect: &str, actor: &str, reason: &str, order: &str) -> String {
     format!(
         "{records}, g AS (SELECT didhub_expect({expect}, (SELECT count(*) FROM d)) AS n) \
          SELECT {ASSIGNED_COLUMNS} FROM g LEFT JOIN d ON true ORDER BY {order}",
@@ -285,7 +291,7 @@ fn assigned_tail_pg(expect: &str, actor: &str, reason: &str, order: &str) -> Str
 
 /// Refuses a `pbx:<id>` destination whose PBX is gone (`owner` None) or belongs to a customer
 /// other than the DIDs'.
-fn pbx_refusal(pbx_id: Uuid, owner: Option<Uuid>, customer: Uuid) -> Result<()> {
+pub(super) fn pbx_refusal(pbx_id: Uuid, owner: Option<Uuid>, customer: Uuid) -> Result<()> {
     match owner {
         Some(o) if o == customer => Ok(()),
         Some(_) => Err(StoreError::invalid(
@@ -301,7 +307,7 @@ fn pbx_refusal(pbx_id: Uuid, owner: Option<Uuid>, customer: Uuid) -> Result<()> 
 
 /// Holds the PBX of a `pbx:<id>` destination until the write transaction ends, as
 /// `pbx_held_cte` does for the single statements, and refuses it as `destination_for` does.
-async fn hold_pbx(tx: &mut Tx, destination: &str, customer: Uuid) -> Result<()> {
+pub(super) async fn hold_pbx(tx: &mut Tx, destination: &str, customer: Uuid) -> Result<()> {
     let Some(id) = destination.strip_prefix("pbx:") else {
         return Ok(());
     };
@@ -341,7 +347,7 @@ pub(crate) async fn no_routing(tx: &mut Tx) -> Result<()> {
 /// assigned to a PBX that is gone. Renaming a PBX does not wait for it (a change of its serial
 /// number, a unique key, does). The cast sits inside `CASE`: with a destination bound as a
 /// constant, the planner may fold it before any `WHERE` could keep SIP URIs away from it.
-fn pbx_held_cte(dests: &str) -> String {
+pub(super) fn pbx_held_cte(dests: &str) -> String {
     format!(
         "px AS (SELECT p.id, p.customer_id FROM pbxs p WHERE p.id IN (SELECT CASE WHEN x.dest LIKE 'pbx:%' THEN substr(x.dest, 5)::uuid END FROM ({dests}) x) FOR KEY SHARE)"
     )
@@ -349,20 +355,20 @@ fn pbx_held_cte(dests: &str) -> String {
 
 /// The condition that the destination `dest` is a SIP URI or a PBX of `customer` held by
 /// `px` (`pbx_held_cte`).
-fn pbx_held(dest: &str, customer: &str) -> String {
+pub(super) fn pbx_held(dest: &str, customer: &str) -> String {
     format!("({dest} NOT LIKE 'pbx:%' OR EXISTS (SELECT 1 FROM px WHERE 'pbx:' || px.id::text = {dest} AND px.customer_id = {customer}))")
 }
 
 /// `PackageRule::qualifies` as a condition on `dids`, for the writing statement, over the rule
 /// columns of the client package row `cp` (the copy of its package's rule that package edits
 /// keep in step under that row's lock); the core rule explains a refusal.
-fn qualifies(cp: &str) -> String {
+pub(super) fn qualifies(cp: &str) -> String {
     format!("({cp}.rule_tag IS NULL OR {cp}.rule_tag = dids.tag) AND ({cp}.rule_country IS NULL OR {cp}.rule_country = dids.country) AND ({cp}.rule_number_type IS NULL OR {cp}.rule_number_type = dids.number_type)")
 }
 
 /// A block refused by the package's rule, under the request field it is about (a tag comes
 /// from the package, not the request: reported under `size`, the block asked for).
-fn block_refusal(e: didhub_core::assignment::AssignmentError) -> StoreError {
+pub(super) fn block_refusal(e: didhub_core::assignment::AssignmentError) -> StoreError {
     let field = match e.attribute() {
         Some("country") => "country",
         Some("number_type") => "number_type",
@@ -395,7 +401,7 @@ impl From<&Did> for Moved {
 }
 
 /// The DID as a move leaves it (the row written by the same statement).
-fn moved_did(
+pub(super) fn moved_did(
     d: &Did,
     status: DidStatus,
     customer: Option<Uuid>,
@@ -417,7 +423,7 @@ fn moved_did(
 }
 
 /// The audit entries and stock changes of DIDs moved from `before` to `after`.
-async fn record_moves(
+pub(super) async fn record_moves(
     tx: &mut Tx,
     actor: &Actor,
     action: &str,
@@ -904,7 +910,10 @@ impl Assignment<'_> {
     }
 
     /// An active client package with its package and the package's rule.
-    async fn active_package(&self, cp_id: Uuid) -> Result<(ClientPackage, Package, PackageRule)> {
+    pub(super) async fn active_package(
+        &self,
+        cp_id: Uuid,
+    ) -> Result<(ClientPackage, Package, PackageRule)> {
         let cp = self.get_client_package(Scope::All, cp_id).await?;
         // Set active, started or not: DIDs may be assigned ahead of the start date (they
         // route as `pending` until then).
@@ -925,7 +934,7 @@ impl Assignment<'_> {
 
     /// A routing destination for the DIDs of a client package, as stored: a SIP URI, or
     /// `pbx:<id>` of one of the package's customer's PBXs (never another customer's).
-    async fn destination_for(&self, cp_id: Uuid, raw: &str) -> Result<String> {
+    pub(super) async fn destination_for(&self, cp_id: Uuid, raw: &str) -> Result<String> {
         let dest = Destination::parse(raw).map_err(|e| StoreError::invalid("destination", e))?;
         if let Destination::Pbx(id) = &dest {
             let cp = self.get_client_package(Scope::All, cp_id).await?;
@@ -1336,247 +1345,3 @@ pub type RoutingRow = (
     DateTime<Utc>,
     Option<NaiveDate>,
 );
-
-/// The answer to a block allocation.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Allocated {
-    pub block: Block,
-    pub assigned: usize,
-}
-
-impl Assignment<'_> {
-    /// Finds a free aligned block (best fit) and assigns it to the client package, all in one
-    /// transaction; the update is conditional on every number still being in stock, so a block
-    /// taken concurrently is retried elsewhere, never shared.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn allocate_block(
-        &self,
-        actor: &Actor,
-        cp_id: Uuid,
-        req: &BlockRequest,
-        destination: &str,
-        reason: Option<&str>,
-    ) -> Result<(Allocated, Vec<Moved>)> {
-        let r = self
-            .allocate_block_unnotified(actor, cp_id, req, destination, reason)
-            .await?;
-        self.hooks.routing_moved(&r.1);
-        Ok(r)
-    }
-
-    async fn allocate_block_unnotified(
-        &self,
-        actor: &Actor,
-        cp_id: Uuid,
-        req: &BlockRequest,
-        destination: &str,
-        reason: Option<&str>,
-    ) -> Result<(Allocated, Vec<Moved>)> {
-        retry(|| self.allocate_block_once(actor, cp_id, req, destination, reason)).await
-    }
-
-    async fn allocate_block_once(
-        &self,
-        actor: &Actor,
-        cp_id: Uuid,
-        req: &BlockRequest,
-        destination: &str,
-        reason: Option<&str>,
-    ) -> Result<(Allocated, Vec<Moved>)> {
-        let reason = crate::audit::check_reason(reason)?;
-        let reason = reason.as_deref();
-        let mut req = req.clone();
-        req.country = Country::parse(&req.country)
-            .map_err(|e| StoreError::invalid("country", e))?
-            .to_string();
-        req.number_type = req
-            .number_type
-            .parse::<NumberType>()
-            .map_err(|e| StoreError::invalid("number_type", e))?
-            .as_str()
-            .to_string();
-        didhub_core::blocks::check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
-        let (cp, package, rule) = self.active_package(cp_id).await?;
-        let cp_start = Some(cp.start_date);
-        rule.qualifies(
-            &format!("a {} block", req.size),
-            package.tag.as_deref(),
-            &req.country,
-            &req.number_type,
-        )
-        .map_err(block_refusal)?;
-        let dest = self.destination_for(cp_id, destination).await?;
-        let size = req.size as usize;
-        for _attempt in 0..5 {
-            let mut tx = self.begin().await?;
-            let reserved: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(RESERVE).bind(req.size as i64).bind(cp_id).fetch_optional(&mut *c).await?);
-            // The customer as the row we now hold names it: the DIDs take it from there, as a
-            // single assignment does (no foreign key on PostgreSQL backs it, migration 0010).
-            let Some((_, customer_id, _)) = reserved else {
-                drop(tx);
-                let (cp, _, rule) = self.active_package(cp_id).await?;
-                rule.check_allowance(cp.did_count.max(0) as u32, req.size)
-                    .map_err(|e| StoreError::invalid("size", e))?;
-                continue;
-            };
-            hold_pbx(&mut tx, &dest, customer_id).await?;
-            // The rule as the client package row we now hold carries it (package edits keep
-            // that copy in step under this row's lock, so it holds until we commit), read in
-            // this transaction: the same copy a single assignment checks.
-            let (tag, country, number_type): (Option<String>, Option<String>, Option<String>) = on_tx!(&mut tx, c => sqlx::query_as("SELECT rule_tag, rule_country, rule_number_type FROM client_packages WHERE id = $1").bind(cp_id).fetch_one(&mut *c).await?);
-            let rule = PackageRule {
-                allowance: rule.allowance,
-                tag: tag.clone(),
-                country,
-                number_type,
-            };
-            rule.qualifies(
-                &format!("a {} block", req.size),
-                tag.as_deref(),
-                &req.country,
-                &req.number_type,
-            )
-            .map_err(block_refusal)?;
-            let package = Package {
-                tag,
-                ..package.clone()
-            };
-            let found = match &package.tag {
-                Some(tag) => crate::assignment::blocks::find_tagged(&mut tx, &req, tag).await?,
-                None => crate::assignment::blocks::find(&mut tx, &req).await?,
-            };
-            let Some(block) = found else {
-                let avail = match &package.tag {
-                    Some(tag) => {
-                        crate::assignment::blocks::availability_tagged(&mut tx, &req, tag).await?
-                    }
-                    None => crate::assignment::blocks::availability(&mut tx, &req).await?,
-                };
-                let desc: Vec<String> = avail
-                    .iter()
-                    .map(|a| {
-                        if a.size == 1 {
-                            format!("{} free numbers", a.free_blocks)
-                        } else {
-                            format!("{} whole blocks of {}", a.free_blocks, a.size)
-                        }
-                    })
-                    .collect();
-                return Err(StoreError::Conflict(format!(
-                    "no free aligned block of {} {} {} numbers{}{}; available: {}",
-                    req.size,
-                    req.country,
-                    req.number_type,
-                    package
-                        .tag
-                        .as_ref()
-                        .map(|t| format!(" tagged '{t}'"))
-                        .unwrap_or_default(),
-                    req.operator_id
-                        .map(|o| format!(" from operator {o}"))
-                        .unwrap_or_default(),
-                    desc.join(", ")
-                )));
-            };
-            let at = now();
-            // Conditional on the package's tag too: a number re-tagged while we looked fails
-            // the count and the search runs again.
-            let mut upd = Sql::default();
-            let set = assign_set(
-                &upd.param(Param::Uuid(customer_id)),
-                &upd.param(Param::Uuid(cp_id)),
-                &upd.param(Param::Text(dest.clone())),
-                &upd.param(Param::Time(at)),
-            );
-            upd.push(&format!("UPDATE dids SET {set} WHERE number >= "))
-                .bind(Param::Text(block.first.clone()))
-                .push(" AND number <= ")
-                .bind(Param::Text(block.last.clone()))
-                .push(" AND status = 'in_stock' AND operator_id = ")
-                .bind(Param::Uuid(block.operator_id));
-            // Numbers of another length can sort inside the range (German numbers have
-            // several lengths): they are not part of the block.
-            upd.push(" AND length(number) = ")
-                .bind(Param::Int(block.first.len() as i64));
-            if let Some(tag) = &package.tag {
-                upd.push(" AND tag = ").bind(Param::Text(tag.clone()));
-            }
-            let numbers: Vec<String> = if let Tx::Postgres(c) = &mut tx {
-                // One statement: the update, its audit entries and stock changes, written by
-                // the database from the updated rows (1,000 rows need not travel back and
-                // forth); the numbers come back for the routing table.
-                let who = upd.param(Param::Text(actor.as_str().to_string()));
-                let why = upd.param(Param::OptText(reason.map(str::to_string)));
-                let text = format!(
-                    "WITH d AS ({} RETURNING dids.*), {} SELECT d.number FROM d ORDER BY d.number",
-                    upd.text,
-                    assigned_records_pg(&who, &why)
-                );
-                bind_all!(sqlx::query_scalar(&text), upd.params)
-                    .fetch_all(&mut **c)
-                    .await?
-            } else {
-                let n = on_tx!(&mut tx, c => bind_all!(sqlx::query(&upd.text), upd.params).execute(&mut *c).await?.rows_affected());
-                if n as usize != size {
-                    continue;
-                }
-                let rows: Vec<DidRow> = on_tx!(&mut tx, c => sqlx::query_as(&format!("{} WHERE d.number >= $1 AND d.number <= $2 AND d.client_package_id = $3 AND d.updated_at = $4 ORDER BY d.number", crate::inventory::dids::DID_SELECT)).bind(&block.first).bind(&block.last).bind(cp_id).bind(at).fetch_all(&mut *c).await?);
-                let after: Vec<Did> = rows.into_iter().map(Did::from).collect();
-                let before: Vec<Did> = after
-                    .iter()
-                    .map(|d| moved_did(d, DidStatus::InStock, None, None, None, None, at))
-                    .collect();
-                record_moves(&mut tx, actor, "did.assign", &before, &after, reason).await?;
-                after.into_iter().map(|d| d.number).collect()
-            };
-            if numbers.len() != size {
-                // Taken while we looked (its stock change not folded yet): look again. The
-                // transaction rolls back, so a partial update is undone.
-                continue;
-            }
-            tx.commit().await?;
-            let pending_until = cp_start.filter(|s| not_started(*s, at.date_naive()));
-            let moved = numbers
-                .into_iter()
-                .map(|number| Moved {
-                    number,
-                    status: DidStatus::Assigned,
-                    destination: Some(dest.clone()),
-                    pending_until,
-                })
-                .collect();
-            return Ok((
-                Allocated {
-                    block,
-                    assigned: size,
-                },
-                moved,
-            ));
-        }
-        Err(StoreError::Conflict(
-            "the stock changed too fast to allocate a block; try again".into(),
-        ))
-    }
-
-    /// Free numbers and whole free blocks for a country and type.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn block_availability(&self, req: &BlockRequest) -> Result<Vec<Availability>> {
-        let mut tx = self.begin().await?;
-        let out = crate::assignment::blocks::availability(&mut tx, req).await?;
-        tx.commit().await?;
-        Ok(out)
-    }
-
-    /// Folds recorded stock changes into the block counts (also done by every block
-    /// allocation); the background pass keeps the backlog short.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn fold_stock(&self) -> Result<usize> {
-        retry(|| async {
-            let mut tx = self.begin().await?;
-            let n = crate::assignment::blocks::fold(&mut tx).await?;
-            tx.commit().await?;
-            Ok(n)
-        })
-        .await
-    }
-}

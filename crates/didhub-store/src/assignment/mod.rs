@@ -1,5 +1,6 @@
 //! Packages, client packages, assignment of DIDs, block allocation and the routing feed.
 
+pub mod allocate;
 pub mod assign;
 pub(crate) mod assign_batch;
 pub mod blocks;

@@ -259,7 +259,7 @@ pub struct BlockBody {
 /// Allocate a block of 10, 100, 1,000 or 10,000 consecutive in-stock numbers (same operator,
 /// aligned to the block size) to this client package, best fit. Nothing found: 409 saying what
 /// is available.
-#[utoipa::path(post, path = "/api/v1/client-packages/{id}/blocks", tag = "assignment", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = BlockBody, responses((status = 200, body = didhub_store::assignment::assign::Allocated), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/client-packages/{id}/blocks", tag = "assignment", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = BlockBody, responses((status = 200, body = didhub_store::assignment::allocate::Allocated), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn allocate_block(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
