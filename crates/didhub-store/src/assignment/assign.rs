@@ -9,10 +9,7 @@ use didhub_core::assignment::{
     hold_ended, not_started, on_package_state, package_state, Destination, HoldAction, PackageRule,
     PackageState,
 };
-use didhub_core::did::{name, optional_text, DidStatus};
-use didhub_core::licensing::TermKind;
-use didhub_core::money::{currency, from_minor, stored_currency, to_minor};
-use didhub_core::number::{Country, NumberType};
+use didhub_core::did::DidStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -94,14 +91,14 @@ pub(super) const CP_SELECT: &str =
     JOIN customers c ON c.id = cp.customer_id";
 
 #[derive(sqlx::FromRow)]
-struct PackageRow {
-    id: Uuid,
-    name: String,
-    did_allowance: i32,
-    tag: Option<String>,
-    country: Option<String>,
-    number_type: Option<String>,
-    version: i64,
+pub(super) struct PackageRow {
+    pub(super) id: Uuid,
+    pub(super) name: String,
+    pub(super) did_allowance: i32,
+    pub(super) tag: Option<String>,
+    pub(super) country: Option<String>,
+    pub(super) number_type: Option<String>,
+    pub(super) version: i64,
 }
 
 /// What to assign: DIDs by id or by number, all to one destination.
@@ -469,205 +466,6 @@ pub(super) async fn record_moves(
 }
 
 impl Assignment<'_> {
-    /// Checks a package definition: (name, tag, country, number type, prices in minor units).
-    #[allow(clippy::type_complexity)]
-    fn check_package(
-        p: &NewPackage,
-    ) -> Result<(
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Vec<(TermKind, String, i64)>,
-    )> {
-        let pname = name("name", &p.name, 200).map_err(|e| StoreError::invalid("name", e))?;
-        if p.did_allowance < 0 {
-            return Err(StoreError::invalid("did_allowance", "must not be negative"));
-        }
-        let tag = optional_text("tag", p.tag.as_deref(), didhub_core::did::MAX_TAG)
-            .map_err(|e| StoreError::invalid("tag", e))?;
-        let country = match p.country.as_deref().filter(|c| !c.trim().is_empty()) {
-            Some(c) => Some(
-                Country::parse(c)
-                    .map_err(|e| StoreError::invalid("country", e))?
-                    .to_string(),
-            ),
-            None => None,
-        };
-        let number_type = match p.number_type.as_deref().filter(|c| !c.trim().is_empty()) {
-            Some(t) => Some(
-                t.parse::<NumberType>()
-                    .map_err(|e| StoreError::invalid("number_type", e))?
-                    .as_str()
-                    .to_string(),
-            ),
-            None => None,
-        };
-        let mut prices = Vec::new();
-        for (i, pr) in p.prices.iter().enumerate() {
-            let c = currency(&pr.currency)
-                .map_err(|e| StoreError::invalid(format!("prices[{i}].currency"), e))?;
-            prices.push((
-                pr.term_kind,
-                c.code().to_string(),
-                to_minor(pr.amount, c)
-                    .map_err(|e| StoreError::invalid(format!("prices[{i}].amount"), e))?,
-            ));
-        }
-        Ok((pname, tag, country, number_type, prices))
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn create_package(&self, actor: &Actor, p: &NewPackage) -> Result<Package> {
-        let (pname, tag, country, number_type, prices) = Self::check_package(p)?;
-        let id = new_id();
-        retry(|| async {
-            let mut tx = self.begin().await?;
-            let at = now();
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO packages (id, name, did_allowance, tag, country, number_type, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$7)")
-                .bind(id).bind(&pname).bind(p.did_allowance).bind(&tag).bind(&country).bind(&number_type).bind(at).execute(&mut *c).await.map(|r| r.rows_affected()))
-                .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::Conflict(format!("a package named '{pname}' exists")) } else { e } })?;
-            for (t, cur, minor) in &prices {
-                on_tx!(&mut tx, c => sqlx::query("INSERT INTO package_prices (package_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
-                    .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::invalid("prices", format!("two prices for {t} in {cur}")) } else { e } })?;
-            }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "package.create", entity: "package", entity_id: Some(id), subject: Some(pname.clone()), changes: json!({"did_allowance": p.did_allowance, "tag": tag, "country": country, "number_type": number_type, "prices": p.prices}), reason: None }).await?;
-            tx.commit().await
-        })
-        .await?;
-        self.get_package(id).await
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn get_package(&self, id: Uuid) -> Result<Package> {
-        let r: Option<PackageRow> = on!(self, p => sqlx::query_as("SELECT id, name, did_allowance, tag, country, number_type, version FROM packages WHERE id = $1").bind(id).fetch_optional(p).await?);
-        let r = r.ok_or_else(|| StoreError::not_found("package", id))?;
-        let prices: Vec<(String, String, i64)> = on!(self, p => sqlx::query_as("SELECT term_kind, currency, amount_minor FROM package_prices WHERE package_id = $1 ORDER BY term_kind, currency").bind(id).fetch_all(p).await?);
-        let prices = prices
-            .into_iter()
-            .filter_map(|(t, c, m)| {
-                Some(Price {
-                    term_kind: t.parse::<TermKind>().ok()?,
-                    amount: from_minor(m, stored_currency(&c).ok()?),
-                    currency: c,
-                })
-            })
-            .collect();
-        Ok(Package {
-            id: r.id,
-            name: r.name,
-            did_allowance: r.did_allowance,
-            tag: r.tag,
-            country: r.country,
-            number_type: r.number_type,
-            prices,
-            version: r.version,
-        })
-    }
-
-    /// Replaces a package's definition (`expected`: the `If-Match` version). Its rule applies to
-    /// assignments from now on; DIDs already assigned stay. The allowance cannot go below what
-    /// one of its client packages already holds.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn update_package(
-        &self,
-        actor: &Actor,
-        id: Uuid,
-        expected: Option<i64>,
-        p: &NewPackage,
-    ) -> Result<Package> {
-        let (pname, tag, country, number_type, prices) = Self::check_package(p)?;
-        retry(|| async {
-            let cur = self.get_package(id).await?;
-            if let Some(v) = expected.filter(|v| *v != cur.version) {
-                return Err(StoreError::VersionMismatch { entity: "package", id, expected: v, actual: cur.version });
-            }
-            let mut tx = self.begin().await?;
-            let lock = tx.row_lock(" FOR UPDATE");
-            // The package row first: a client package being created for it (which reads the
-            // allowance FOR SHARE) waits, and then copies the new allowance.
-            on_tx!(&mut tx, c => sqlx::query(&format!("SELECT id FROM packages WHERE id = $1{lock}")).bind(id).execute(&mut *c).await?.rows_affected());
-            // Then the client package rows, the lock every assignment takes first: holding
-            // them, no assignment can fill a place the smaller allowance no longer has.
-            let held: Vec<(Uuid, i64)> = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT id, did_count FROM client_packages WHERE package_id = $1 AND state <> 'terminated' ORDER BY id{lock}")).bind(id).fetch_all(&mut *c).await?);
-            didhub_core::assignment::check_allowance_edit(p.did_allowance.max(0) as u32, held.iter().map(|(cp, n)| (cp, (*n).max(0) as u64)))
-                .map_err(|e| StoreError::invalid("did_allowance", e))?;
-            let at = now();
-            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE packages SET name = $1, did_allowance = $2, tag = $3, country = $4, number_type = $5, updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8")
-                .bind(&pname).bind(p.did_allowance).bind(&tag).bind(&country).bind(&number_type).bind(at).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
-                .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::Conflict(format!("a package named '{pname}' exists")) } else { e } })?;
-            if n != 1 {
-                return Err(StoreError::changed("package", id, expected, cur.version));
-            }
-            // Under the client package locks taken above: an assignment waiting on one of them
-            // re-reads its row, now with the new allowance and rule.
-            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_allowance = $1, rule_tag = $2, rule_country = $3, rule_number_type = $4, version = version + 1 WHERE package_id = $5 AND (did_allowance <> $1 OR rule_tag IS DISTINCT FROM $2 OR rule_country IS DISTINCT FROM $3 OR rule_number_type IS DISTINCT FROM $4)")
-                .bind(p.did_allowance).bind(&tag).bind(&country).bind(&number_type).bind(id).execute(&mut *c).await?.rows_affected());
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM package_prices WHERE package_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
-            for (t, cur, minor) in &prices {
-                on_tx!(&mut tx, c => sqlx::query("INSERT INTO package_prices (package_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
-                    .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::invalid("prices", format!("two prices for {t} in {cur}")) } else { e } })?;
-            }
-            // Prices compared as stored (currency code, minor units, in order), so that "10"
-            // and "10.00" or "eur" and "EUR" are no change.
-            let cur_prices: Vec<(TermKind, String, i64)> = cur.prices.iter().filter_map(|pr| {
-                let c = stored_currency(&pr.currency).ok()?;
-                Some((pr.term_kind, c.code().to_string(), to_minor(pr.amount, c).ok()?))
-            }).collect();
-            let price_list = |v: &[(TermKind, String, i64)]| {
-                let mut v: Vec<(String, String, i64)> = v.iter().map(|(t, c, m)| (t.as_str().to_string(), c.clone(), *m)).collect();
-                v.sort();
-                v.into_iter().map(|(t, c, m)| json!({"term_kind": t, "currency": c.clone(), "amount": stored_currency(&c).map(|cc| from_minor(m, cc).to_string()).unwrap_or_default()})).collect::<Vec<_>>()
-            };
-            let changes = didhub_core::audit::diff([
-                ("name", json!(cur.name), json!(pname)),
-                ("did_allowance", json!(cur.did_allowance), json!(p.did_allowance)),
-                ("tag", json!(cur.tag), json!(tag)),
-                ("country", json!(cur.country), json!(country)),
-                ("number_type", json!(cur.number_type), json!(number_type)),
-                ("prices", json!(price_list(&cur_prices)), json!(price_list(&prices))),
-            ]);
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "package.update", entity: "package", entity_id: Some(id), subject: Some(pname.clone()), changes, reason: None }).await?;
-            tx.commit().await?;
-            Ok(())
-        })
-        .await?;
-        self.get_package(id).await
-    }
-
-    /// Deletes a package no client package refers to (terminated ones included: they are the
-    /// record of what a customer had).
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn delete_package(&self, actor: &Actor, id: Uuid) -> Result<()> {
-        retry(|| async {
-            let cur = self.get_package(id).await?;
-            let mut tx = self.begin().await?;
-            let lock = tx.row_lock(" FOR UPDATE");
-            // Holds the package against a client package being created for it meanwhile.
-            on_tx!(&mut tx, c => sqlx::query(&format!("SELECT id FROM packages WHERE id = $1{lock}")).bind(id).execute(&mut *c).await?.rows_affected());
-            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM client_packages WHERE package_id = $1").bind(id).fetch_one(&mut *c).await?);
-            if used > 0 {
-                return Err(StoreError::InUse(format!("package '{}' is used by {}", cur.name, didhub_core::text::count(used, "client package"))));
-            }
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM package_prices WHERE package_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM packages WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "package.delete", entity: "package", entity_id: Some(id), subject: Some(cur.name.clone()), changes: json!({"name": [cur.name, null]}), reason: None }).await?;
-            tx.commit().await?;
-            Ok(())
-        })
-        .await
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn list_packages(&self) -> Result<Vec<Package>> {
-        let ids: Vec<Uuid> = on!(self, p => sqlx::query_scalar("SELECT id FROM packages ORDER BY lower(name)").fetch_all(p).await?);
-        let mut out = Vec::new();
-        for id in ids {
-            out.push(self.get_package(id).await?);
-        }
-        Ok(out)
-    }
-
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn create_client_package(
         &self,

@@ -4,6 +4,7 @@ pub mod allocate;
 pub mod assign;
 pub(crate) mod assign_batch;
 pub mod blocks;
+pub mod packages;
 
 crate::handle!(
     /// Packages, client packages, assignment of DIDs, block allocation and the routing feed.
