@@ -157,6 +157,33 @@ impl Default for Defaults {
 }
 
 impl Defaults {
+    /// The fields a request or a command line may give defaults for.
+    pub const FIELDS: [&'static str; 5] = ["operator", "country", "status", "after_hold", "tag"];
+
+    /// Sets one default from its text as a form field or a flag gives it (trimmed; blank
+    /// leaves the default as it is). The API and the CLI both read defaults through this.
+    pub fn set(&mut self, field: &str, value: &str) -> Result<(), String> {
+        let v = value.trim();
+        if v.is_empty() {
+            return Ok(());
+        }
+        match field {
+            "operator" => self.operator = Some(v.to_string()),
+            "tag" => self.tag = Some(v.to_string()),
+            "country" => self.country = Some(Country::parse(v).map_err(|e| e.to_string())?),
+            "status" => {
+                let s = v.parse::<DidStatus>().and_then(DidStatus::initial);
+                self.status = s.map_err(|e| e.to_string())?;
+            }
+            "after_hold" => {
+                let s = v.parse::<DidStatus>().and_then(DidStatus::after_hold);
+                self.after_hold = s.map_err(|e| e.to_string())?;
+            }
+            other => return Err(format!("'{other}' is not a default of an import")),
+        }
+        Ok(())
+    }
+
     /// Checks the request's text defaults as a file's cells are checked (trimmed, bounded, no
     /// control characters; blank is none), so that ` Acme` names the operator `Acme`.
     pub fn check_text(&mut self) -> Result<(), TextError> {

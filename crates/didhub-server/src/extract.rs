@@ -149,14 +149,52 @@ fn plain(message: String) -> String {
 /// must not widen a list or an export to everything).
 pub struct Query<T>(pub T);
 
+fn query_of<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| ApiError::field(field_of(&e, "query"), plain(e.inner().to_string())))
+}
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        query_of(parts.uri.query().unwrap_or_default()).map(Query)
+    }
+}
+
+/// The parameters a query type owns, so that one query string can feed two types.
+pub trait QueryKeys {
+    const KEYS: &'static [&'static str];
+}
+
+/// A query string shared by a filter `F` (the domain's own type) and a page `P` (sort, order,
+/// limit, cursor: the keys `P::KEYS` names). Each refuses keys it does not know, so a
+/// misspelt parameter is still a 422 naming it.
+pub struct SplitQuery<F, P>(pub F, pub P);
+
+impl<F, P, S> FromRequestParts<S> for SplitQuery<F, P>
+where
+    F: DeserializeOwned,
+    P: DeserializeOwned + QueryKeys,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(Query)
-            .map_err(|e| ApiError::field(field_of(&e, "query"), plain(e.inner().to_string())))
+        let mut filter = form_urlencoded::Serializer::new(String::new());
+        let mut page = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let to = if P::KEYS.contains(&k.as_ref()) {
+                &mut page
+            } else {
+                &mut filter
+            };
+            to.append_pair(&k, &v);
+        }
+        Ok(SplitQuery(
+            query_of(&filter.finish())?,
+            query_of(&page.finish())?,
+        ))
     }
 }
 

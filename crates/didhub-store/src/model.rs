@@ -191,11 +191,17 @@ impl From<DidRow> for Did {
 pub struct DidFilter {
     /// Number prefix in E.164 (`+44207`); digits without `+` are accepted.
     pub prefix: Option<String>,
+    /// ISO 3166 alpha-2 country.
     pub country: Option<String>,
+    /// Number type, e.g. `mobile`.
     #[serde(rename = "type")]
     pub number_type: Option<String>,
     pub status: Option<DidStatus>,
+    /// The operator by id.
     pub operator_id: Option<Uuid>,
+    /// The operator by name (case-insensitive); a name no operator has matches no DID.
+    pub operator: Option<String>,
+    /// Exact tag.
     pub tag: Option<String>,
     /// Case-insensitive substring of the notes.
     pub notes: Option<String>,

@@ -1440,7 +1440,7 @@ async fn hostile_input_story(app: &TestApp) {
     let count = || async { app.get_json("/api/v1/dids/count").await.1["count"].clone() };
     // A filter with a misspelt key, no key, or blank values would select every DID.
     for (selection, field) in [
-        (json!({"filter": {"operator": "Acme"}}), "selection.filter"),
+        (json!({"filter": {"operater": "Acme"}}), "selection.filter"),
         (json!({"filter": {}}), "selection.filter"),
         (
             json!({"filter": {"tag": "  ", "prefix": ""}}),
@@ -1801,16 +1801,16 @@ async fn strict_input_story(app: &TestApp) {
     };
     let ids: Vec<String> = (0..4).map(|i| id_of(&format!("+44207946400{i}"))).collect();
     for path in [
-        "/api/v1/dids?operator=Strict%20Op",
+        "/api/v1/dids?operater=Strict%20Op",
         "/api/v1/dids/count?stauts=reserved",
-        "/api/v1/dids/export?operator=Strict%20Op",
+        "/api/v1/dids/export?operater=Strict%20Op",
         "/api/v1/audit?entity_ids=x",
     ] {
         let (s, p) = app.get_json(path).await;
         assert_eq!(s, 422, "{path}: {p}");
         let field = p["errors"][0]["field"].as_str().unwrap();
         assert!(
-            ["operator", "stauts", "entity_ids"].contains(&field),
+            ["operater", "stauts", "entity_ids"].contains(&field),
             "{path}: {p}"
         );
         assert!(
@@ -1819,6 +1819,34 @@ async fn strict_input_story(app: &TestApp) {
                 .unwrap()
                 .contains("not a parameter"),
             "{path}: {p}"
+        );
+    }
+    // The operator by name, as the CLI's `--operator` (case-insensitive); a name no operator
+    // has is an error naming it, not an empty list.
+    let (s, p) = app.get_json("/api/v1/dids?operator=strict%20op").await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["items"].as_array().map(Vec::len), Some(5), "{p}");
+    let (s, csv) = app
+        .get_text("/api/v1/dids/export?operator=Strict%20Op")
+        .await;
+    assert_eq!((s, csv.lines().count()), (200, 6), "{csv}");
+    for path in [
+        "/api/v1/dids?operator=No%20Such%20Op",
+        "/api/v1/dids/count?operator=No%20Such%20Op",
+        "/api/v1/dids/export?operator=No%20Such%20Op",
+    ] {
+        let (s, p) = app.get_json(path).await;
+        assert_eq!(
+            (s, p["errors"][0]["field"].as_str()),
+            (422, Some("operator")),
+            "{p}"
+        );
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("No Such Op"),
+            "{p}"
         );
     }
     // A route that takes no query parameters refuses a query string rather than ignore it.

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::audit::{write_audit, AuditWrite};
 use crate::db::sql::{bind_all, on_tx, Param, Sql};
+use crate::db::versioned::{col, VersionedUpdate};
 use crate::{new_id, now, on, retry, Accounts, Actor, Result, StoreError};
 
 /// The rows a caller may see.
@@ -239,17 +240,23 @@ impl Accounts<'_> {
         let cname = name("name", cname, 200).map_err(|e| StoreError::invalid("name", e))?;
         retry(|| async {
             let cur = self.get_customer(scope, id).await?;
-            if let Some(v) = version.filter(|v| *v != cur.version) {
-                return Err(StoreError::VersionMismatch { entity: "customer", id, expected: v, actual: cur.version });
-            }
             let mut tx = self.begin().await?;
-            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE customers SET name = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
-                .bind(&cname).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
-                .map_err(|e| unique_or(e, format!("this partner already has a customer named '{cname}'")))?;
-            if n != 1 {
-                return Err(StoreError::changed("customer", id, version, cur.version));
-            }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "customer.update", entity: "customer", entity_id: Some(id), subject: Some(cname.clone()), changes: didhub_core::audit::diff([("name", json!(cur.name), json!(cname))]), reason: None }).await?;
+            let unique = format!("this partner already has a customer named '{cname}'");
+            let update = VersionedUpdate {
+                table: "customers",
+                key: "id",
+                noun: "customer",
+                entity: "customer",
+                id,
+                client: version,
+                read: cur.version,
+                action: "customer.update",
+                subject: Some(cname.clone()),
+                unique: Some(unique),
+            };
+            update
+                .apply(&mut tx, actor, vec![col("name", &cur.name, &cname)], vec![])
+                .await?;
             tx.commit().await
         })
         .await?;
@@ -357,17 +364,26 @@ impl Accounts<'_> {
             .map_err(|e| StoreError::invalid("region", e))?;
         retry(|| async {
             let cur = self.get_pbx(scope, id).await?;
-            if let Some(v) = version.filter(|v| *v != cur.version) {
-                return Err(StoreError::VersionMismatch { entity: "PBX", id, expected: v, actual: cur.version });
-            }
             let mut tx = self.begin().await?;
-            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE pbxs SET name = $1, serial_number = $2, region = $3, updated_at = $4, version = version + 1 WHERE id = $5 AND version = $6")
-                .bind(&pname).bind(&serial).bind(&region).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
-                .map_err(|e| unique_or(e, format!("a PBX with serial number '{serial}' already exists")))?;
-            if n != 1 {
-                return Err(StoreError::changed("PBX", id, version, cur.version));
-            }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "pbx.update", entity: "pbx", entity_id: Some(id), subject: Some(serial.clone()), changes: didhub_core::audit::diff([("name", json!(cur.name), json!(pname)), ("serial_number", json!(cur.serial_number), json!(serial)), ("region", json!(cur.region), json!(region))]), reason: None }).await?;
+            let unique = format!("a PBX with serial number '{serial}' already exists");
+            let update = VersionedUpdate {
+                table: "pbxs",
+                key: "id",
+                noun: "PBX",
+                entity: "pbx",
+                id,
+                client: version,
+                read: cur.version,
+                action: "pbx.update",
+                subject: Some(serial.clone()),
+                unique: Some(unique),
+            };
+            let columns = vec![
+                col("name", &cur.name, &pname),
+                col("serial_number", &cur.serial_number, &serial),
+                col("region", &cur.region, &region),
+            ];
+            update.apply(&mut tx, actor, columns, vec![]).await?;
             tx.commit().await
         })
         .await?;
@@ -387,17 +403,23 @@ impl Accounts<'_> {
         let pname = name("name", pname, 200).map_err(|e| StoreError::invalid("name", e))?;
         retry(|| async {
             let cur = self.get_partner(Scope::All, id).await?;
-            if let Some(v) = version.filter(|v| *v != cur.version) {
-                return Err(StoreError::VersionMismatch { entity: "partner", id, expected: v, actual: cur.version });
-            }
             let mut tx = self.begin().await?;
-            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE partners SET name = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
-                .bind(&pname).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
-                .map_err(|e| unique_or(e, format!("a partner named '{pname}' already exists")))?;
-            if n != 1 {
-                return Err(StoreError::changed("partner", id, version, cur.version));
-            }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "partner.update", entity: "partner", entity_id: Some(id), subject: Some(pname.clone()), changes: didhub_core::audit::diff([("name", json!(cur.name), json!(pname))]), reason: None }).await?;
+            let unique = format!("a partner named '{pname}' already exists");
+            let update = VersionedUpdate {
+                table: "partners",
+                key: "id",
+                noun: "partner",
+                entity: "partner",
+                id,
+                client: version,
+                read: cur.version,
+                action: "partner.update",
+                subject: Some(pname.clone()),
+                unique: Some(unique),
+            };
+            update
+                .apply(&mut tx, actor, vec![col("name", &cur.name, &pname)], vec![])
+                .await?;
             tx.commit().await
         })
         .await?;

@@ -18,6 +18,7 @@ use crate::accounts::orgs::Scope;
 use crate::assignment::blocks::{status_change, StockDelta};
 use crate::audit::{write_audit, AuditWrite};
 use crate::db::sql::{bind_all, on_tx, Param, Sql, Tx};
+use crate::db::versioned::{check_version, col, VersionedUpdate};
 use crate::licensing::licenses::Price;
 use crate::{new_id, now, on, retry, Actor, Assignment, Did, DidRow, Result, StoreError};
 
@@ -609,9 +610,7 @@ impl Assignment<'_> {
     ) -> Result<(ClientPackage, Vec<Moved>)> {
         let moved = retry(|| async {
             let cp = self.get_client_package(Scope::All, id).await?;
-            if let Some(v) = expected.filter(|v| *v != cp.version) {
-                return Err(StoreError::VersionMismatch { entity: "client package", id, expected: v, actual: cp.version });
-            }
+            check_version("client package", id, expected, cp.version)?;
             let from = state_of(&cp.state_set);
             if from.check_change(to).map_err(|e| StoreError::invalid("state", e))?.is_none() {
                 // Nothing to do, if the package is still in that state now (with `If-Match`:
@@ -629,16 +628,11 @@ impl Assignment<'_> {
             // Named like its `client_package.create` entry: by customer.
             let customer = self.accounts().get_customer(Scope::All, cp.customer_id).await?.name;
             let mut tx = self.begin().await?;
-            let at = now();
             // The client package row is the lock every writer of its DIDs takes first.
-            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET state = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
-                .bind(to.as_str()).bind(at).bind(id).bind(cp.version).execute(&mut *c).await?.rows_affected());
-            if n != 1 {
-                return Err(StoreError::changed("client package", id, expected, cp.version));
-            }
+            let update = VersionedUpdate { table: "client_packages", key: "id", noun: "client package", entity: "client_package", id, client: expected, read: cp.version, action: "client_package.state", subject: Some(customer), unique: None };
+            update.apply(&mut tx, actor, vec![col("state", from, &to.as_str().to_string())], vec![]).await?;
             // The DIDs' stamp is taken once the package's lock is held (see `ROUTING_STAMP_PG`).
             let at = now();
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "client_package.state", entity: "client_package", entity_id: Some(id), subject: Some(customer), changes: json!({"state": [from, to]}), reason: None }).await?;
             let dids = self.dids_where(&mut tx, "d.client_package_id = $1", id).await?;
             let mut groups: BTreeMap<(&'static str, u8), (HoldAction, Vec<Did>)> = BTreeMap::new();
             for d in dids {

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::audit::{write_audit, AuditWrite};
 use crate::db::sql::on_tx;
+use crate::db::versioned::{check_version, col, VersionedUpdate};
 use crate::licensing::licenses::Price;
 use crate::{new_id, now, on, retry, Actor, Assignment, Result, StoreError};
 
@@ -125,9 +126,7 @@ impl Assignment<'_> {
         let (pname, tag, country, number_type, prices) = Self::check_package(p)?;
         retry(|| async {
             let cur = self.get_package(id).await?;
-            if let Some(v) = expected.filter(|v| *v != cur.version) {
-                return Err(StoreError::VersionMismatch { entity: "package", id, expected: v, actual: cur.version });
-            }
+            check_version("package", id, expected, cur.version)?;
             let mut tx = self.begin().await?;
             let lock = tx.row_lock(" FOR UPDATE");
             // The package row first: a client package being created for it (which reads the
@@ -138,22 +137,6 @@ impl Assignment<'_> {
             let held: Vec<(Uuid, i64)> = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT id, did_count FROM client_packages WHERE package_id = $1 AND state <> 'terminated' ORDER BY id{lock}")).bind(id).fetch_all(&mut *c).await?);
             didhub_core::assignment::check_allowance_edit(p.did_allowance.max(0) as u32, held.iter().map(|(cp, n)| (cp, (*n).max(0) as u64)))
                 .map_err(|e| StoreError::invalid("did_allowance", e))?;
-            let at = now();
-            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE packages SET name = $1, did_allowance = $2, tag = $3, country = $4, number_type = $5, updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8")
-                .bind(&pname).bind(p.did_allowance).bind(&tag).bind(&country).bind(&number_type).bind(at).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()))
-                .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::Conflict(format!("a package named '{pname}' exists")) } else { e } })?;
-            if n != 1 {
-                return Err(StoreError::changed("package", id, expected, cur.version));
-            }
-            // Under the client package locks taken above: an assignment waiting on one of them
-            // re-reads its row, now with the new allowance and rule.
-            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_allowance = $1, rule_tag = $2, rule_country = $3, rule_number_type = $4, version = version + 1 WHERE package_id = $5 AND (did_allowance <> $1 OR rule_tag IS DISTINCT FROM $2 OR rule_country IS DISTINCT FROM $3 OR rule_number_type IS DISTINCT FROM $4)")
-                .bind(p.did_allowance).bind(&tag).bind(&country).bind(&number_type).bind(id).execute(&mut *c).await?.rows_affected());
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM package_prices WHERE package_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
-            for (t, cur, minor) in &prices {
-                on_tx!(&mut tx, c => sqlx::query("INSERT INTO package_prices (package_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
-                    .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::invalid("prices", format!("two prices for {t} in {cur}")) } else { e } })?;
-            }
             // Prices compared as stored (currency code, minor units, in order), so that "10"
             // and "10.00" or "eur" and "EUR" are no change.
             let cur_prices: Vec<(TermKind, String, i64)> = cur.prices.iter().filter_map(|pr| {
@@ -165,15 +148,25 @@ impl Assignment<'_> {
                 v.sort();
                 v.into_iter().map(|(t, c, m)| json!({"term_kind": t, "currency": c.clone(), "amount": stored_currency(&c).map(|cc| from_minor(m, cc).to_string()).unwrap_or_default()})).collect::<Vec<_>>()
             };
-            let changes = didhub_core::audit::diff([
-                ("name", json!(cur.name), json!(pname)),
-                ("did_allowance", json!(cur.did_allowance), json!(p.did_allowance)),
-                ("tag", json!(cur.tag), json!(tag)),
-                ("country", json!(cur.country), json!(country)),
-                ("number_type", json!(cur.number_type), json!(number_type)),
-                ("prices", json!(price_list(&cur_prices)), json!(price_list(&prices))),
-            ]);
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "package.update", entity: "package", entity_id: Some(id), subject: Some(pname.clone()), changes, reason: None }).await?;
+            let update = VersionedUpdate { table: "packages", key: "id", noun: "package", entity: "package", id, client: expected, read: cur.version, action: "package.update", subject: Some(pname.clone()), unique: Some(format!("a package named '{pname}' exists")) };
+            let columns = vec![
+                col("name", &cur.name, &pname),
+                col("did_allowance", cur.did_allowance, &i64::from(p.did_allowance)),
+                col("tag", &cur.tag, &tag),
+                col("country", &cur.country, &country),
+                col("number_type", &cur.number_type, &number_type),
+            ];
+            let prices_changed = ("prices", json!(price_list(&cur_prices)), json!(price_list(&prices)));
+            update.apply(&mut tx, actor, columns, vec![prices_changed]).await?;
+            // Under the client package locks taken above: an assignment waiting on one of them
+            // re-reads its row, now with the new allowance and rule.
+            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_allowance = $1, rule_tag = $2, rule_country = $3, rule_number_type = $4, version = version + 1 WHERE package_id = $5 AND (did_allowance <> $1 OR rule_tag IS DISTINCT FROM $2 OR rule_country IS DISTINCT FROM $3 OR rule_number_type IS DISTINCT FROM $4)")
+                .bind(p.did_allowance).bind(&tag).bind(&country).bind(&number_type).bind(id).execute(&mut *c).await?.rows_affected());
+            on_tx!(&mut tx, c => sqlx::query("DELETE FROM package_prices WHERE package_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
+            for (t, cur, minor) in &prices {
+                on_tx!(&mut tx, c => sqlx::query("INSERT INTO package_prices (package_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
+                    .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::invalid("prices", format!("two prices for {t} in {cur}")) } else { e } })?;
+            }
             tx.commit().await?;
             Ok(())
         })

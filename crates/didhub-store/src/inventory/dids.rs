@@ -240,6 +240,12 @@ pub(crate) fn push_filter(sql: &mut Sql, f: &DidFilter) -> Result<bool> {
     if let Some(o) = f.operator_id {
         sql.push(" AND d.operator_id = ").bind(Param::Uuid(o));
     }
+    if let Some(o) = filter_text("operator", f.operator.as_deref())? {
+        // Names are unique case-insensitively (the operators' index on lower(name)).
+        sql.push(" AND d.operator_id = (SELECT id FROM operators WHERE lower(name) = lower(")
+            .bind(Param::Text(o))
+            .push("))");
+    }
     if let Some(t) = filter_text("tag", f.tag.as_deref())? {
         sql.push(" AND d.tag = ").bind(Param::Text(t));
     }
@@ -564,6 +570,7 @@ impl Inventory<'_> {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<Did>> {
+        self.check_filter(f).await?;
         let dir = if desc { "DESC" } else { "ASC" };
         let (sql, limit) = list_statement(f, sort, desc, limit, cursor)?;
         let rows: Vec<DidRow> =
@@ -633,13 +640,23 @@ impl Inventory<'_> {
         })
     }
 
-    /// Checks a filter without running it.
-    pub fn count_dids_check(&self, f: &DidFilter) -> Result<()> {
-        push_filter(&mut Sql::new(""), f).map(|_| ())
+    /// Checks a filter without running it (an export checks before its stream starts): its
+    /// values, and that an operator it names by name exists, since a misspelt name must be
+    /// an error rather than an empty list.
+    pub async fn check_filter(&self, f: &DidFilter) -> Result<()> {
+        push_filter(&mut Sql::new(""), f)?;
+        match filter_text("operator", f.operator.as_deref())? {
+            Some(name) if self.find_operator(&name).await?.is_none() => Err(StoreError::invalid(
+                "operator",
+                format!("no operator named '{name}'"),
+            )),
+            _ => Ok(()),
+        }
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn count_dids(&self, f: &DidFilter) -> Result<i64> {
+        self.check_filter(f).await?;
         let mut sql = Sql::new("SELECT count(*) FROM dids d");
         push_filter(&mut sql, f)?;
         let n: i64 = on!(self, p => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_one(p).await?);

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::audit::{write_audit, AuditWrite};
 use crate::db::sql::{on_tx, Tx};
+use crate::db::versioned::{col, VersionedUpdate};
 use crate::{new_id, now, on, retry, Actor, Inventory, Operator, Result, StoreError};
 
 const OPERATOR_SELECT: &str = "SELECT o.id, o.name, o.created_at, o.updated_at, o.version, (SELECT count(*) FROM dids d WHERE d.operator_id = o.id) AS did_count FROM operators o";
@@ -97,24 +98,9 @@ impl Inventory<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             let cur = operator_in_tx(&mut tx, id, false).await?;
-            if let Some(v) = version.filter(|v| *v != cur.version) {
-                return Err(StoreError::VersionMismatch { entity: "operator", id, expected: v, actual: cur.version });
-            }
-            if cur.name == new_name {
-                // Nothing changes: no new version (other clients' ETags stay good), no entry.
-                return Ok(());
-            }
-            let r = on_tx!(&mut tx, c => sqlx::query("UPDATE operators SET name = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
-                .bind(&new_name).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await.map(|r| r.rows_affected()));
-            match r {
-                Ok(1) => {}
-                Ok(_) => return Err(StoreError::changed("operator", id, version, cur.version)),
-                Err(e) => {
-                    let e = StoreError::from(e);
-                    return Err(if e.is_unique_violation() { StoreError::Conflict(format!("an operator named '{new_name}' already exists (names that differ only in case are one operator)")) } else { e });
-                }
-            }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "operator.update", entity: "operator", entity_id: Some(id), subject: Some(new_name.clone()), changes: json!({"name": [cur.name, new_name]}), reason: None }).await?;
+            let unique = format!("an operator named '{new_name}' already exists (names that differ only in case are one operator)");
+            let update = VersionedUpdate { table: "operators", key: "id", noun: "operator", entity: "operator", id, client: version, read: cur.version, action: "operator.update", subject: Some(new_name.clone()), unique: Some(unique) };
+            update.apply(&mut tx, actor, vec![col("name", &cur.name, &new_name)], vec![]).await?;
             tx.commit().await?;
             Ok(())
         })

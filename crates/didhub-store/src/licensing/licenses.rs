@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::accounts::orgs::Scope;
 use crate::audit::{write_audit, AuditWrite};
 use crate::db::sql::on_tx;
+use crate::db::versioned::{col, VersionedUpdate};
 use crate::{new_id, now, on, retry, Actor, Licensing, Result, StoreError};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -233,12 +234,8 @@ impl Licensing<'_> {
                 .ok_or_else(|| StoreError::invalid("license", "this PBX has no license to renew"))?;
             let t = term(&cur.term_kind);
             let (start, expires) = renew(t, cur.expires).map_err(|e| license_err("license", e))?;
-            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE licenses SET period_start = $1, expires = $2, updated_at = $3, version = version + 1 WHERE pbx_id = $4 AND version = $5")
-                .bind(start).bind(expires).bind(now()).bind(pbx_id).bind(cur.version).execute(&mut *c).await?.rows_affected());
-            if n != 1 {
-                // The client named no version: run again on the new state.
-                return Err(StoreError::Raced { entity: "license", id: pbx_id });
-            }
+            let update = VersionedUpdate { table: "licenses", key: "pbx_id", noun: "license", entity: "pbx", id: pbx_id, client: None, read: cur.version, action: "license.renew", subject: Some(pbx.serial_number.clone()), unique: None };
+            let columns = vec![col("period_start", cur.period_start, &start), col("expires", cur.expires, &expires)];
             let services: Vec<(Uuid, Uuid, String)> = on_tx!(&mut tx, c => sqlx::query_as("SELECT id, service_kind_id, currency FROM services WHERE pbx_id = $1 AND expires = $2").bind(pbx_id).bind(cur.expires).fetch_all(&mut *c).await?);
             let mut renewed = Vec::new();
             for (sid, kind, cur_code) in services {
@@ -250,8 +247,8 @@ impl Licensing<'_> {
                     .bind(new_id()).bind(sid).bind(start).bind(expires).bind(days as i32).bind(list).bind(&cur_code).bind(now()).execute(&mut *c).await?.rows_affected());
                 renewed.push(sid);
             }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "license.renew", entity: "pbx", entity_id: Some(pbx_id), subject: Some(pbx.serial_number.clone()),
-                changes: json!({"period_start": [cur.period_start, start], "expires": [cur.expires, expires], "services_renewed": renewed}), reason: None }).await?;
+            let renewed = ("services_renewed", json!([]), json!(renewed));
+            update.apply(&mut tx, actor, columns, vec![renewed]).await?;
             tx.commit().await
         })
         .await?;

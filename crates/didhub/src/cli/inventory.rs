@@ -276,7 +276,9 @@ pub async fn operator_id(store: &Store, name: &str) -> Result<uuid::Uuid> {
     }
 }
 
-async fn filter(store: &Store, f: FilterArgs) -> Result<DidFilter> {
+/// The store's filter from the command line's flags (`--operator` by name, as the API's
+/// `operator`).
+fn filter(f: FilterArgs) -> Result<DidFilter> {
     Ok(DidFilter {
         prefix: f.prefix,
         country: f.country,
@@ -286,10 +288,8 @@ async fn filter(store: &Store, f: FilterArgs) -> Result<DidFilter> {
             .map(|s| s.parse::<DidStatus>())
             .transpose()
             .context("--status")?,
-        operator_id: match f.operator {
-            Some(n) => Some(operator_id(store, &n).await?),
-            None => None,
-        },
+        operator_id: None,
+        operator: f.operator,
         tag: f.tag,
         notes: f.notes,
     })
@@ -351,26 +351,21 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
     if let Some(r) = &a.rejects {
         std::fs::File::create(r).with_context(|| format!("--rejects {}", r.display()))?;
     }
-    let defaults = Defaults {
-        operator: a.operator.clone().filter(|o| !o.trim().is_empty()),
-        status: a
-            .status
-            .parse::<DidStatus>()
-            .and_then(DidStatus::initial)
-            .context("--status")?,
-        after_hold: a
-            .after_hold
-            .parse::<DidStatus>()
-            .and_then(DidStatus::after_hold)
-            .context("--after-hold")?,
-        tag: a.tag.clone(),
-        country: a
-            .country
-            .as_deref()
-            .map(Country::parse)
-            .transpose()
-            .context("--country")?,
-    };
+    let mut defaults = Defaults::default();
+    let flags = [
+        ("operator", a.operator.as_deref()),
+        ("country", a.country.as_deref()),
+        ("status", Some(a.status.as_str())),
+        ("after_hold", Some(a.after_hold.as_str())),
+        ("tag", a.tag.as_deref()),
+    ];
+    for (field, value) in flags {
+        let flag = format!("--{}", field.replace('_', "-"));
+        defaults
+            .set(field, value.unwrap_or_default())
+            .map_err(anyhow::Error::msg)
+            .context(flag)?;
+    }
     let opts = ImportOptions {
         defaults,
         skip_invalid: a.skip_invalid,
@@ -510,9 +505,9 @@ pub async fn import(store: &Store, actor: &Actor, a: ImportArgs) -> Result<()> {
 
 /// `didhub export`: the DIDs the filter selects, as CSV, to standard output or a file.
 pub async fn export(store: &Store, f: FilterArgs, output: Option<PathBuf>) -> Result<()> {
-    let f = filter(store, f).await?;
+    let f = filter(f)?;
     // A bad filter is refused before any file is touched.
-    store.inventory().count_dids_check(&f)?;
+    store.inventory().check_filter(&f).await?;
     let rows = match output {
         Some(path) => export_to_file(store, &f, &path).await?,
         None => match store
@@ -574,7 +569,7 @@ pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
             limit,
             json,
         } => {
-            let f = filter(store, f).await?;
+            let f = filter(f)?;
             let page = store
                 .inventory()
                 .list_dids(&f, DidSort::Number, false, limit, None)
@@ -686,7 +681,7 @@ pub async fn dids(store: &Store, actor: &Actor, cmd: DidsCmd) -> Result<()> {
             patch,
             yes,
         } => {
-            let f = filter(store, f).await?;
+            let f = filter(f)?;
             let p = patch.patch()?;
             let selected = store.inventory().count_dids(&f).await?;
             if !yes {

@@ -18,54 +18,15 @@ use uuid::Uuid;
 
 use crate::api::{etag, idempotent, if_match};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path, Query, QueryKeys, SplitQuery};
 use crate::{AppState, Principal};
 
-/// Filters shared by list, count and export.
+/// A list's page: sort, order, size and where it starts (the filter is the store's own
+/// [`DidFilter`], read from the same query string).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct FilterQuery {
-    /// Number prefix, e.g. `+44207`.
-    pub prefix: Option<String>,
-    /// ISO 3166 alpha-2 country.
-    pub country: Option<String>,
-    /// Number type, e.g. `mobile`.
-    #[serde(rename = "type")]
-    pub number_type: Option<String>,
-    pub status: Option<DidStatus>,
-    pub operator_id: Option<Uuid>,
-    pub tag: Option<String>,
-    /// Case-insensitive text in the notes.
-    pub notes: Option<String>,
-}
-
-impl From<FilterQuery> for DidFilter {
-    fn from(q: FilterQuery) -> Self {
-        DidFilter {
-            prefix: q.prefix,
-            country: q.country,
-            number_type: q.number_type,
-            status: q.status,
-            operator_id: q.operator_id,
-            tag: q.tag,
-            notes: q.notes,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    pub prefix: Option<String>,
-    pub country: Option<String>,
-    #[serde(rename = "type")]
-    pub number_type: Option<String>,
-    pub status: Option<DidStatus>,
-    pub operator_id: Option<Uuid>,
-    pub tag: Option<String>,
-    pub notes: Option<String>,
+pub struct PageQuery {
     /// `number` (default), `created`, `updated`, `status` or `country`.
     pub sort: Option<String>,
     /// `asc` (default) or `desc`.
@@ -76,11 +37,15 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+impl QueryKeys for PageQuery {
+    const KEYS: &'static [&'static str] = &["sort", "order", "limit", "cursor"];
+}
+
 /// List DIDs: filtered, sorted, keyset-paginated.
-#[utoipa::path(get, path = "/api/v1/dids", tag = "dids", params(ListQuery), responses((status = 200, body = Page<Did>), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/dids", tag = "dids", params(DidFilter, PageQuery), responses((status = 200, body = Page<Did>), (status = 422, body = Problem)))]
 pub async fn list(
     State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
+    SplitQuery(f, q): SplitQuery<DidFilter, PageQuery>,
 ) -> ApiResult<Json<Page<Did>>> {
     let sort = match q.sort.as_deref() {
         None | Some("") => DidSort::Number,
@@ -96,15 +61,6 @@ pub async fn list(
             ))
         }
     };
-    let f = DidFilter {
-        prefix: q.prefix,
-        country: q.country,
-        number_type: q.number_type,
-        status: q.status,
-        operator_id: q.operator_id,
-        tag: q.tag,
-        notes: q.notes,
-    };
     Ok(Json(
         s.store
             .inventory()
@@ -119,13 +75,13 @@ pub struct Count {
 }
 
 /// Count the DIDs matching a filter.
-#[utoipa::path(get, path = "/api/v1/dids/count", tag = "dids", params(FilterQuery), responses((status = 200, body = Count), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/dids/count", tag = "dids", params(DidFilter), responses((status = 200, body = Count), (status = 422, body = Problem)))]
 pub async fn count(
     State(s): State<AppState>,
-    Query(q): Query<FilterQuery>,
+    Query(f): Query<DidFilter>,
 ) -> ApiResult<Json<Count>> {
     Ok(Json(Count {
-        count: s.store.inventory().count_dids(&q.into()).await?,
+        count: s.store.inventory().count_dids(&f).await?,
     }))
 }
 
@@ -443,24 +399,9 @@ pub async fn import(
         fields.insert(name.clone(), serde_json::Value::String(v.clone()));
         let v = v.trim().to_string();
         match name.as_str() {
-            "operator" => defaults.operator = Some(v).filter(|v| !v.is_empty()),
-            "country" if !v.is_empty() => {
-                defaults.country =
-                    Some(Country::parse(&v).map_err(|e| ApiError::field("country", e))?)
+            f if Defaults::FIELDS.contains(&f) => {
+                defaults.set(f, &v).map_err(|e| ApiError::field(f, e))?
             }
-            "status" if !v.is_empty() => {
-                defaults.status = v
-                    .parse::<DidStatus>()
-                    .and_then(DidStatus::initial)
-                    .map_err(|e| ApiError::field("status", e))?
-            }
-            "after_hold" if !v.is_empty() => {
-                defaults.after_hold = v
-                    .parse::<DidStatus>()
-                    .and_then(DidStatus::after_hold)
-                    .map_err(|e| ApiError::field("after_hold", e))?
-            }
-            "tag" => defaults.tag = Some(v).filter(|v| !v.is_empty()),
             "skip_invalid" => skip_invalid = truthy("skip_invalid", &v)?,
             "dry_run" => dry_run = truthy("dry_run", &v)?,
             "reason" => reason = Some(v),
@@ -609,14 +550,10 @@ where
 }
 
 /// Export the DIDs matching a filter as CSV (streamed; any size). Stock re-imports as is; a failure part-way cuts the response.
-#[utoipa::path(get, path = "/api/v1/dids/export", tag = "dids", params(FilterQuery), responses((status = 200, content_type = "text/csv", body = String), (status = 422, body = Problem)))]
-pub async fn export(
-    State(s): State<AppState>,
-    Query(q): Query<FilterQuery>,
-) -> ApiResult<Response> {
-    let f: DidFilter = q.into();
+#[utoipa::path(get, path = "/api/v1/dids/export", tag = "dids", params(DidFilter), responses((status = 200, content_type = "text/csv", body = String), (status = 422, body = Problem)))]
+pub async fn export(State(s): State<AppState>, Query(f): Query<DidFilter>) -> ApiResult<Response> {
     // Validate before the 200 goes out; a bad filter must be a problem, not a broken stream.
-    s.store.inventory().count_dids_check(&f)?;
+    s.store.inventory().check_filter(&f).await?;
     let (mut w, r) = tokio::io::duplex(256 * 1024);
     let store = s.store.clone();
     let writer = tokio::spawn(async move {

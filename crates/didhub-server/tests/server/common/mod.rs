@@ -164,6 +164,13 @@ impl TestApp {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// GET returning (status, body text).
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self.get(path).send().await.expect("request");
+        let s = r.status().as_u16();
+        (s, r.text().await.unwrap_or_default())
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self.post(path).json(body).send().await.expect("request");
         let s = r.status().as_u16();
