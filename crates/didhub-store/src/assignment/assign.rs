@@ -1137,3 +1137,100 @@ pub type RoutingRow = (
     DateTime<Utc>,
     Option<NaiveDate>,
 );
+
+#[cfg(test)]
+mod tests {
+    //! The SQL that restates core rules for set-based writes agrees with the core, case by case.
+    use super::*;
+    use sqlx::{Connection, SqliteConnection};
+
+    const TAGS: [Option<&str>; 3] = [None, Some("gold"), Some("silver")];
+    const COUNTRIES: [Option<&str>; 3] = [None, Some("GB"), Some("US")];
+    const TYPES: [Option<&str>; 3] = [None, Some("fixed_line"), Some("mobile")];
+
+    #[tokio::test]
+    async fn package_rule_sql_agrees_with_the_core() {
+        let mut c = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE cp (rule_tag TEXT, rule_country TEXT, rule_number_type TEXT); \
+             CREATE TABLE dids (tag TEXT, country TEXT NOT NULL, number_type TEXT NOT NULL);",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        let mut checked = 0;
+        for (rt, rc, rn) in attribute_grid() {
+            for (dt, dc, dn) in attribute_grid() {
+                let (Some(dc), Some(dn)) = (dc, dn) else {
+                    continue;
+                };
+                sqlx::raw_sql("DELETE FROM cp; DELETE FROM dids;")
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                sqlx::query("INSERT INTO cp VALUES ($1, $2, $3)")
+                    .bind(rt)
+                    .bind(rc)
+                    .bind(rn)
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                sqlx::query("INSERT INTO dids VALUES ($1, $2, $3)")
+                    .bind(dt)
+                    .bind(dc)
+                    .bind(dn)
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                let sql = format!("SELECT count(*) FROM cp, dids WHERE {}", qualifies("cp"));
+                let n: i64 = sqlx::query_scalar(&sql).fetch_one(&mut c).await.unwrap();
+                let rule = PackageRule {
+                    allowance: 1,
+                    tag: rt.map(String::from),
+                    country: rc.map(String::from),
+                    number_type: rn.map(String::from),
+                };
+                let core = rule.qualifies("+442079460000", dt, dc, dn).is_ok();
+                assert_eq!(n == 1, core, "rule {rule:?}, DID ({dt:?}, {dc}, {dn})");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 27 * 3 * 2 * 2);
+    }
+
+    type Attrs = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+    fn attribute_grid() -> Vec<Attrs> {
+        let mut v = Vec::new();
+        for t in TAGS {
+            for c in COUNTRIES {
+                for n in TYPES {
+                    v.push((t, c, n));
+                }
+            }
+        }
+        v
+    }
+
+    /// A hold ends at its `hold_until` exactly: the reactivation's SQL split
+    /// (`hold_until <= now`) and the core's `hold_ended` agree either side of the instant.
+    #[tokio::test]
+    async fn hold_expiry_sql_agrees_with_the_core() {
+        let mut c = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        let at = now();
+        for offset in [-86_400_000i64, -1, 0, 1, 86_400_000] {
+            for until in [None, Some(at + chrono::Duration::milliseconds(offset))] {
+                let sql: bool = sqlx::query_scalar("SELECT coalesce($1 <= $2, 0)")
+                    .bind(until)
+                    .bind(at)
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
+                assert_eq!(sql, hold_ended(until, at), "hold_until {until:?}, now {at}");
+            }
+        }
+    }
+}
