@@ -5,6 +5,7 @@ pub mod assignment;
 pub mod audit;
 pub mod blocks;
 pub mod did;
+pub mod edge;
 pub mod import;
 pub mod licensing;
 pub mod money;

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use didhub_core::did::DidStatus;
+use didhub_core::number::{Country, NumberType};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -191,11 +192,20 @@ impl From<DidRow> for Did {
 pub struct DidFilter {
     /// Number prefix in E.164 (`+44207`); digits without `+` are accepted.
     pub prefix: Option<String>,
-    /// ISO 3166 alpha-2 country.
-    pub country: Option<String>,
+    /// ISO 3166 alpha-2 country (`XX`: non-geographic numbers).
+    #[serde(default, deserialize_with = "didhub_core::edge::recorded_country")]
+    #[schema(value_type = Option<String>)]
+    #[param(value_type = Option<String>)]
+    pub country: Option<Country>,
     /// Number type, e.g. `mobile`.
-    #[serde(rename = "type")]
-    pub number_type: Option<String>,
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "didhub_core::edge::blank_or"
+    )]
+    #[schema(value_type = Option<String>)]
+    #[param(value_type = Option<String>)]
+    pub number_type: Option<NumberType>,
     pub status: Option<DidStatus>,
     /// The operator by id.
     pub operator_id: Option<Uuid>,

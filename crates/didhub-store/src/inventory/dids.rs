@@ -221,15 +221,11 @@ pub(crate) fn push_filter(sql: &mut Sql, f: &DidFilter) -> Result<bool> {
             .push(" AND d.number < ")
             .bind(Param::Text(prefix_upper_bound(&p)));
     }
-    if let Some(c) = f.country.as_deref().filter(|c| !c.trim().is_empty()) {
-        let c = Country::parse_recorded(c).map_err(|e| StoreError::invalid("country", e))?;
+    if let Some(c) = f.country {
         sql.push(" AND d.country = ")
             .bind(Param::Text(c.to_string()));
     }
-    if let Some(t) = f.number_type.as_deref().filter(|c| !c.trim().is_empty()) {
-        let t: didhub_core::number::NumberType = t
-            .parse()
-            .map_err(|e: String| StoreError::invalid("type", e))?;
+    if let Some(t) = f.number_type {
         sql.push(" AND d.number_type = ")
             .bind(Param::Text(t.as_str().into()));
     }

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use didhub_core::did::DidStatus;
 use didhub_core::import::{Defaults, MAX_IMPORT_NUMBERS};
-use didhub_core::number::Country;
+use didhub_core::number::{Country, NumberType};
 use didhub_store::inventory::dids::{DidPatch, NewDids, Selection, Target};
 use didhub_store::inventory::import::{ImportFile, ImportOptions};
 use didhub_store::{Actor, AuditFilter, DidFilter, DidSort, Store};
@@ -281,8 +281,22 @@ pub async fn operator_id(store: &Store, name: &str) -> Result<uuid::Uuid> {
 fn filter(f: FilterArgs) -> Result<DidFilter> {
     Ok(DidFilter {
         prefix: f.prefix,
-        country: f.country,
-        number_type: f.number_type,
+        country: f
+            .country
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+            .map(Country::parse_recorded)
+            .transpose()
+            .context("--country")?,
+        number_type: f
+            .number_type
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::parse::<NumberType>)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("--type")?,
         status: f
             .status
             .map(|s| s.parse::<DidStatus>())
