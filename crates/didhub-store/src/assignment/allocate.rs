@@ -3,7 +3,6 @@
 
 use didhub_core::assignment::{not_started, PackageRule};
 use didhub_core::did::DidStatus;
-use didhub_core::number::{Country, NumberType};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -61,24 +60,15 @@ impl Assignment<'_> {
     ) -> Result<(Allocated, Vec<Moved>)> {
         let reason = crate::audit::check_reason(reason)?;
         let reason = reason.as_deref();
-        let mut req = req.clone();
-        req.country = Country::parse(&req.country)
-            .map_err(|e| StoreError::invalid("country", e))?
-            .to_string();
-        req.number_type = req
-            .number_type
-            .parse::<NumberType>()
-            .map_err(|e| StoreError::invalid("number_type", e))?
-            .as_str()
-            .to_string();
+        let req = req.clone();
         didhub_core::blocks::check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
         let (cp, package, rule) = self.active_package(cp_id).await?;
         let cp_start = Some(cp.start_date);
         rule.qualifies(
             &format!("a {} block", req.size),
             package.tag.as_deref(),
-            &req.country,
-            &req.number_type,
+            req.country.as_str(),
+            req.number_type.as_str(),
         )
         .map_err(block_refusal)?;
         let dest = self.destination_for(cp_id, destination).await?;
@@ -109,8 +99,8 @@ impl Assignment<'_> {
             rule.qualifies(
                 &format!("a {} block", req.size),
                 tag.as_deref(),
-                &req.country,
-                &req.number_type,
+                req.country.as_str(),
+                req.number_type.as_str(),
             )
             .map_err(block_refusal)?;
             let package = Package {

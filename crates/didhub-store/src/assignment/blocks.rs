@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use didhub_core::blocks::{check_size, digits, prefix, range, ORDERABLE, TRACKED};
 use didhub_core::did::DidStatus;
+use didhub_core::number::{Country, NumberType};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -236,9 +237,11 @@ pub struct BlockRequest {
     /// 10, 100, 1000 or 10000.
     pub size: u32,
     /// ISO 3166 alpha-2.
-    pub country: String,
+    #[schema(value_type = String)]
+    pub country: Country,
     /// e.g. `fixed_line`.
-    pub number_type: String,
+    #[schema(value_type = String)]
+    pub number_type: NumberType,
     /// Only from this operator (default: any; a block never mixes operators).
     pub operator_id: Option<Uuid>,
 }
@@ -261,9 +264,9 @@ pub struct Availability {
 
 fn filters(sql: &mut Sql, req: &BlockRequest, alias: &str) {
     sql.push(&format!(" AND {alias}.country = "))
-        .bind(Param::Text(req.country.clone()));
+        .bind(Param::Text(req.country.to_string()));
     sql.push(&format!(" AND {alias}.number_type = "))
-        .bind(Param::Text(req.number_type.clone()));
+        .bind(Param::Text(req.number_type.as_str().into()));
     if let Some(o) = req.operator_id {
         sql.push(&format!(" AND {alias}.operator_id = "))
             .bind(Param::Uuid(o));
@@ -282,13 +285,13 @@ async fn full_child(
     if size >= 100 {
         let (lo, hi) = (parent.to_string(), format!("{parent}:"));
         let sql = "SELECT prefix FROM stock_blocks WHERE size = $1 AND prefix >= $2 AND prefix < $3 AND free = $1 AND operator_id = $4 AND country = $5 AND number_type = $6 ORDER BY prefix LIMIT 1";
-        let r: Option<String> = on_tx!(tx, c => sqlx::query_scalar(sql).bind(size as i64).bind(&lo).bind(&hi).bind(op).bind(&req.country).bind(&req.number_type).fetch_optional(&mut *c).await?);
+        let r: Option<String> = on_tx!(tx, c => sqlx::query_scalar(sql).bind(size as i64).bind(&lo).bind(&hi).bind(op).bind(req.country.as_str()).bind(req.number_type.as_str()).fetch_optional(&mut *c).await?);
         Ok(r)
     } else {
         // Blocks of 10 are counted from the DIDs of the parent (at most `parent_size` rows).
         let (first, last) = range(parent, parent_size);
         let sql = "SELECT substr(number, 1, length(number) - 1) AS p FROM dids WHERE number >= $1 AND number <= $2 AND status = 'in_stock' AND operator_id = $3 AND country = $4 AND number_type = $5 GROUP BY substr(number, 1, length(number) - 1) HAVING count(*) = 10 ORDER BY p LIMIT 1";
-        let r: Option<String> = on_tx!(tx, c => sqlx::query_scalar(sql).bind(&first).bind(&last).bind(op).bind(&req.country).bind(&req.number_type).fetch_optional(&mut *c).await?);
+        let r: Option<String> = on_tx!(tx, c => sqlx::query_scalar(sql).bind(&first).bind(&last).bind(op).bind(req.country.as_str()).bind(req.number_type.as_str()).fetch_optional(&mut *c).await?);
         Ok(r)
     }
 }

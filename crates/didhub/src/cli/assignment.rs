@@ -4,6 +4,7 @@ use super::print_json;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use didhub_core::assignment::PackageState;
+use didhub_core::number::{Country, NumberType};
 use didhub_store::accounts::orgs::Scope;
 use didhub_store::assignment::assign::{AssignRequest, NewPackage};
 use didhub_store::assignment::blocks::BlockRequest;
@@ -142,10 +143,10 @@ pub enum ClientPackagesCmd {
         size: u32,
         /// Country of the numbers (ISO 3166, e.g. GB).
         #[arg(long)]
-        country: String,
-        /// Number type, e.g. geographic.
+        country: Country,
+        /// Number type, e.g. fixed_line or mobile.
         #[arg(long = "type")]
-        number_type: String,
+        number_type: NumberType,
         /// pbx:<id> or a SIP URI.
         #[arg(long)]
         destination: String,

@@ -7,6 +7,7 @@ use axum::response::Response;
 use axum::Extension;
 use chrono::NaiveDate;
 use didhub_core::assignment::{PackageState, Route};
+use didhub_core::number::{Country, NumberType};
 use didhub_store::assignment::assign::{AssignRequest, ClientPackage, NewPackage, Package};
 use didhub_store::Did;
 use serde::{Deserialize, Serialize};
@@ -246,9 +247,11 @@ pub struct BlockBody {
     /// 10, 100, 1000 or 10000.
     pub size: u32,
     /// ISO 3166 alpha-2.
-    pub country: String,
+    #[schema(value_type = String)]
+    pub country: Country,
     /// e.g. `fixed_line`.
-    pub number_type: String,
+    #[schema(value_type = String)]
+    pub number_type: NumberType,
     /// Only from this operator (default: any; a block never mixes operators).
     pub operator_id: Option<Uuid>,
     /// `pbx:<id>` or a SIP URI for every number of the block.
@@ -276,8 +279,8 @@ pub async fn allocate_block(
                 id,
                 &didhub_store::assignment::blocks::BlockRequest {
                     size: b.size,
-                    country: b.country.clone(),
-                    number_type: b.number_type.clone(),
+                    country: b.country,
+                    number_type: b.number_type,
                     operator_id: b.operator_id,
                 },
                 &b.destination,
@@ -293,8 +296,10 @@ pub async fn allocate_block(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AvailabilityQuery {
-    pub country: String,
-    pub number_type: String,
+    #[param(value_type = String)]
+    pub country: Country,
+    #[param(value_type = String)]
+    pub number_type: NumberType,
     pub operator_id: Option<Uuid>,
 }
 
@@ -304,19 +309,10 @@ pub async fn availability(
     State(s): State<AppState>,
     Query(q): Query<AvailabilityQuery>,
 ) -> ApiResult<Json<Vec<didhub_store::assignment::blocks::Availability>>> {
-    let country = didhub_core::number::Country::parse(&q.country)
-        .map_err(|e| ApiError::field("country", e))?
-        .to_string();
-    let number_type = q
-        .number_type
-        .parse::<didhub_core::number::NumberType>()
-        .map_err(|e| ApiError::field("number_type", e))?
-        .as_str()
-        .to_string();
     let req = didhub_store::assignment::blocks::BlockRequest {
         size: 10,
-        country,
-        number_type,
+        country: q.country,
+        number_type: q.number_type,
         operator_id: q.operator_id,
     };
     Ok(Json(s.store.assignment().block_availability(&req).await?))
