@@ -10,6 +10,7 @@ use didhub_core::assignment::{
     PackageState,
 };
 use didhub_core::did::DidStatus;
+use didhub_core::number::{Country, NumberType};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -42,8 +43,14 @@ pub struct NewPackage {
     pub name: String,
     pub did_allowance: i32,
     pub tag: Option<String>,
-    pub country: Option<String>,
-    pub number_type: Option<String>,
+    /// Only DIDs of this country qualify (ISO 3166 alpha-2; blank: any).
+    #[serde(default, deserialize_with = "didhub_core::edge::blank_or")]
+    #[schema(value_type = Option<String>)]
+    pub country: Option<Country>,
+    /// Only DIDs of this type qualify (blank: any).
+    #[serde(default, deserialize_with = "didhub_core::edge::blank_or")]
+    #[schema(value_type = Option<String>)]
+    pub number_type: Option<NumberType>,
     #[serde(default)]
     pub prices: Vec<Price>,
 }

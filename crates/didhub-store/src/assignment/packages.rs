@@ -3,7 +3,6 @@
 use didhub_core::did::{name, optional_text};
 use didhub_core::licensing::TermKind;
 use didhub_core::money::{currency, from_minor, stored_currency, to_minor};
-use didhub_core::number::{Country, NumberType};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -33,23 +32,8 @@ impl Assignment<'_> {
         }
         let tag = optional_text("tag", p.tag.as_deref(), didhub_core::did::MAX_TAG)
             .map_err(|e| StoreError::invalid("tag", e))?;
-        let country = match p.country.as_deref().filter(|c| !c.trim().is_empty()) {
-            Some(c) => Some(
-                Country::parse(c)
-                    .map_err(|e| StoreError::invalid("country", e))?
-                    .to_string(),
-            ),
-            None => None,
-        };
-        let number_type = match p.number_type.as_deref().filter(|c| !c.trim().is_empty()) {
-            Some(t) => Some(
-                t.parse::<NumberType>()
-                    .map_err(|e| StoreError::invalid("number_type", e))?
-                    .as_str()
-                    .to_string(),
-            ),
-            None => None,
-        };
+        let country = p.country.map(|c| c.to_string());
+        let number_type = p.number_type.map(|t| t.as_str().to_string());
         let mut prices = Vec::new();
         for (i, pr) in p.prices.iter().enumerate() {
             let c = currency(&pr.currency)

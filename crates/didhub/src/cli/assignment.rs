@@ -28,10 +28,10 @@ pub enum PackagesCmd {
         tag: Option<String>,
         /// Only DIDs of this country qualify (ISO 3166, e.g. GB).
         #[arg(long)]
-        country: Option<String>,
-        /// Only DIDs of this type qualify, e.g. geographic.
+        country: Option<Country>,
+        /// Only DIDs of this type qualify, e.g. fixed_line or mobile.
         #[arg(long = "type")]
-        number_type: Option<String>,
+        number_type: Option<NumberType>,
         /// Prices TERM:CURRENCY:AMOUNT (e.g. monthly:EUR:10.00): several after one --price,
         /// comma-separated, or --price repeated.
         #[arg(long = "price", value_name = "TERM:CURRENCY:AMOUNT", num_args = 1.., value_delimiter = ',')]
@@ -211,8 +211,8 @@ pub async fn packages(store: &Store, actor: &Actor, cmd: PackagesCmd) -> Result<
                 name: name.unwrap_or(cur.name),
                 did_allowance: allowance.unwrap_or(cur.did_allowance),
                 tag: tag.or(cur.tag),
-                country: country.or(cur.country),
-                number_type: number_type.or(cur.number_type),
+                country: rule_flag("--country", country, cur.country)?,
+                number_type: rule_flag("--type", number_type, cur.number_type)?,
                 prices: if prices.is_empty() {
                     cur.prices
                 } else {
@@ -356,4 +356,23 @@ pub async fn route(store: &Store, number: &str) -> Result<()> {
         pending,
     );
     print_json(&r)
+}
+
+/// A package rule's flag on update: absent keeps the current value, "" clears it, anything
+/// else is parsed as the API's field is.
+fn rule_flag<T: std::str::FromStr>(
+    flag: &str,
+    given: Option<String>,
+    current: Option<String>,
+) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match given.or(current).as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{flag}: {e}")),
+    }
 }
