@@ -184,7 +184,15 @@ impl Db {
 
     pub async fn migrate(&self) -> Result<()> {
         match &self.backend {
-            Backend::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+            Backend::Sqlite(p) => {
+                // sqlx takes no lock on SQLite (its PostgreSQL runs hold an advisory lock), so
+                // two processes opening a new database at once (`serve` and a command) would
+                // both apply the first migration. A lock file beside the database serialises
+                // them; the second then finds every migration applied.
+                let file = p.connect_options().get_filename().to_path_buf();
+                let _lock = migration_lock(&file).await?;
+                sqlx::migrate!("./migrations/sqlite").run(p).await?
+            }
             Backend::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
         }
         Ok(())
@@ -210,6 +218,30 @@ impl Db {
     pub async fn close(&self) {
         on!(self, p => p.close().await)
     }
+}
+
+/// An exclusive lock on `<database>.migrate-lock` (none for an in-memory database), held
+/// until dropped; the file stays, empty, as lock files do.
+async fn migration_lock(db_file: &Path) -> Result<Option<std::fs::File>> {
+    let name = db_file.as_os_str();
+    if name.is_empty() || name == ":memory:" {
+        return Ok(None);
+    }
+    let mut path = db_file.as_os_str().to_owned();
+    path.push(".migrate-lock");
+    let path = std::path::PathBuf::from(path);
+    let locked = tokio::task::spawn_blocking(move || {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        f.lock()?;
+        Ok::<_, std::io::Error>(f)
+    })
+    .await
+    .map_err(|e| StoreError::Config(format!("migration lock: {e}")))?;
+    Ok(Some(locked?))
 }
 
 /// How long a statement runs before sqlx calls it slow (its default).

@@ -542,9 +542,6 @@ fn a_package_starting_later_is_pending_and_does_not_route() {
 fn the_hold_period_is_the_servers() {
     each_backend(|db| {
         let cfg = db.write("server.toml", "hold_days = 7\n");
-        // The database is migrated first: two processes creating a fresh SQLite database at
-        // the same moment can both run the first migration (a known race, not this test's).
-        assert!(db.run(&["migrate"]).success(), "migrate");
         let mut server = db
             .std_command()
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
