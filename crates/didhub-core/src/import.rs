@@ -52,7 +52,8 @@ pub enum HeaderError {
     #[error("the file is empty")]
     Empty,
     #[error(
-        "no number column in the header row (expected one of number, did, dids, e164, phone, phone number, did number); found: {0}"
+        "no number column in the header row (expected one of number, did, dids, \
+            e164, phone, phone number, did number); found: {0}"
     )]
     NoNumberColumn(String),
     #[error("column '{0}' appears twice in the header row")]

@@ -116,7 +116,12 @@ pub enum LicenseError {
     TooPrecise(Decimal),
     #[error("price {0} is too large to be priced pro rata")]
     TooLarge(Decimal),
-    #[error("{} service cannot be attached to a PBX with {} license: all services of a PBX share its term kind", crate::text::a(service), crate::text::a(license))]
+    #[error(
+        "{} service cannot be attached to a PBX with {} license: all services of a \
+        PBX share its term kind",
+        crate::text::a(service),
+        crate::text::a(license)
+    )]
     TermMismatch {
         service: TermKind,
         license: TermKind,
@@ -480,7 +485,8 @@ mod tests {
         }
 
         #[test]
-        fn never_exceeds_price(t in term(), start in date(), off in 0i64..2000, minor in 0u32..=3, units in 0i64..10_000_000) {
+        fn never_exceeds_price(t in term(), start in date(), off in 0i64..2000, minor in 0u32..=3,
+            units in 0i64..10_000_000) {
             // JPY (0), EUR (2), KWD (3) decimals alike.
             let price = Decimal::new(units, minor);
             let exp = t.expiry(start).unwrap();
@@ -514,7 +520,8 @@ mod tests {
         }
 
         #[test]
-        fn split_sums_to_price(t in term(), start in date(), cents in 0i64..10_000_000, cuts in proptest::collection::vec(1i64..1900, 0..6)) {
+        fn split_sums_to_price(t in term(), start in date(), cents in 0i64..10_000_000,
+            cuts in proptest::collection::vec(1i64..1900, 0..6)) {
             // Parts of the period [c_i, c_{i+1}) priced as (quote from c_i) − (quote from c_{i+1}).
             let price = Decimal::new(cents, 2);
             let exp = t.expiry(start).unwrap();

@@ -180,7 +180,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip(minor in 0i64..1_000_000_000_000, code in prop::sample::select(vec!["EUR", "JPY", "KWD", "USD", "CLF"])) {
+        fn round_trip(minor in 0i64..1_000_000_000_000, code in prop::sample::select(vec!["EUR", "JPY", "KWD",
+            "USD", "CLF"])) {
             // 2, 0, 3, 2 and 4 decimals: the amount keeps them all and comes back whole.
             let c = currency(code).unwrap();
             let amount = from_minor(minor, c);

@@ -19,7 +19,10 @@ pub const MAX_DIGITS: usize = 15;
 pub enum NumberError {
     #[error("empty value")]
     Empty,
-    #[error("not a phone number: only digits, spaces, dots, dashes and brackets are allowed, with a '+' only at the start")]
+    #[error(
+        "not a phone number: only digits, spaces, dots, dashes and brackets are \
+        allowed, with a '+' only at the start"
+    )]
     NotANumber,
     #[error("not a possible phone number (too few digits for any numbering plan)")]
     NotPossible,

@@ -78,7 +78,9 @@ fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
     let reason = error.status().canonical_reason().unwrap_or("");
     Some(
         format!(
-            "HTTP/1.1 {} {reason}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {} {reason}\r\ncontent-type: \
+                application/problem+json\r\ncontent-length: {}\r\nconnection: \
+                close\r\n\r\n{body}",
             p.status,
             body.len()
         )

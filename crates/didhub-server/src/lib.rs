@@ -139,7 +139,11 @@ impl AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "didhub API", description = "DID inventory, packages and assignment, partners, customers and PBX licenses for VoIP service providers. Every route but `POST /api/v1/auth/login` needs `Authorization: Bearer <token>` (or the portal's session cookie, with `X-CSRF-Token` on writes); errors are RFC 9457 problem+json."),
+    info(title = "didhub API", description = "DID inventory, packages and assignment, partners, customers and PBX \
+        licenses for VoIP service providers. Every route but `POST \
+        /api/v1/auth/login` needs `Authorization: Bearer <token>` (or the portal's \
+        session cookie, with `X-CSRF-Token` on writes); errors are RFC 9457 \
+        problem+json."),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
     components(schemas(error::Problem, error::FieldError))
@@ -262,7 +266,9 @@ async fn track(req: Request, next: Next) -> Response {
     let method = method_label(req.method());
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
-    metrics::counter!("didhub_http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
+    metrics::counter!("didhub_http_requests_total", "method" => method, "route" => route.clone(),
+        "status" => status)
+    .increment(1);
     metrics::histogram!("didhub_http_request_duration_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
     resp

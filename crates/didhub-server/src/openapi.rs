@@ -136,11 +136,13 @@ impl Rule {
         match self {
             Rule::Name(n) => {
                 set(s, "pattern", text_pattern(n, true).into());
-                describe(s, format!("Trimmed; 1 to {n} characters, no control characters but newline and tab, no bidirectional controls."));
+                describe(s, format!("Trimmed; 1 to {n} characters, no control characters but newline and tab, no \
+                    bidirectional controls."));
             }
             Rule::Text(n) => {
                 set(s, "pattern", text_pattern(n, false).into());
-                describe(s, format!("Trimmed (blank is none); at most {n} characters, no control characters but newline and tab, no bidirectional controls."));
+                describe(s, format!("Trimmed (blank is none); at most {n} characters, no control characters but \
+                    newline and tab, no bidirectional controls."));
             }
             Rule::Email => {
                 let part = format!("[^@.{WS}{CONTROL}{BIDI}]+");
@@ -452,7 +454,10 @@ fn complete_operation(method: &str, path: &str, op: &mut Map<String, Value>, k: 
     if writes || k.idempotency_key {
         let mut why = Vec::new();
         if writes {
-            why.push("the request collides with the current state (a unique value taken, a record in use or held), or a record kept changing under concurrent edits (retry)");
+            why.push(
+                "the request collides with the current state (a unique value taken, a record \
+                in use or held), or a record kept changing under concurrent edits (retry)",
+            );
         }
         if k.idempotency_key {
             why.push(
@@ -635,7 +640,9 @@ fn constrain_parameters(op: &mut Map<String, Value>) {
                     json!({"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN}),
                 );
                 p.entry("description").or_insert_with(|| {
-                    "1 to 200 visible ASCII characters, chosen by the client; a retry with the same key and request gets the first answer.".into()
+                    "1 to 200 visible ASCII characters, chosen by the client; a retry with the \
+                        same key and request gets the first answer."
+                        .into()
                 });
             }
             ("query", _) => {

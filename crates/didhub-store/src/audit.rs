@@ -171,8 +171,9 @@ impl Audit<'_> {
         }
         sql.push(" ORDER BY id DESC LIMIT ")
             .bind(Param::Int(limit + 1));
-        let rows: Vec<AuditRow> =
-            on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
+        let rows: Vec<AuditRow> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
+            .fetch_all(p)
+            .await?);
         let mut items: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
@@ -192,13 +193,26 @@ impl Audit<'_> {
     /// are not the DID's.
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn did_history(&self, id: Uuid) -> Result<Vec<AuditEntry>> {
-        let found: Option<(String, Uuid)> = on!(self, p => sqlx::query_as("SELECT number, batch_id FROM dids WHERE id = $1").bind(id).fetch_optional(p).await?);
+        let found: Option<(String, Uuid)> = on!(self, |p| sqlx::query_as(
+            "SELECT number, batch_id FROM dids WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
         match found {
             Some((number, batch)) => self.history_of(&number, Some(batch)).await,
             None => {
                 // A deleted DID: its entries name its number; the last, its delete, also the
                 // create or import that made it.
-                let last: Option<(String, String)> = on!(self, p => sqlx::query_as("SELECT subject, changes FROM audit_log WHERE entity_id = $1 AND entity = 'did' AND subject IS NOT NULL ORDER BY id DESC LIMIT 1").bind(id).fetch_optional(p).await?);
+                let last: Option<(String, String)> = on!(self, |p| {
+                    sqlx::query_as(
+                        "SELECT subject, changes FROM audit_log WHERE entity_id = $1 AND entity = \
+                        'did' AND subject IS NOT NULL ORDER BY id DESC LIMIT 1",
+                    )
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await?
+                });
                 let (number, changes) = last.ok_or_else(|| StoreError::not_found("DID", id))?;
                 let batch = serde_json::from_str::<serde_json::Value>(&changes)
                     .ok()
@@ -212,12 +226,20 @@ impl Audit<'_> {
     /// `NotFound` only when no entry names it.
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn number_history(&self, number: &str) -> Result<Vec<AuditEntry>> {
-        let id: Option<Uuid> = on!(self, p => sqlx::query_scalar("SELECT id FROM dids WHERE number = $1").bind(number).fetch_optional(p).await?);
+        let id: Option<Uuid> = on!(self, |p| sqlx::query_scalar(
+            "SELECT id FROM dids WHERE number = $1"
+        )
+        .bind(number)
+        .fetch_optional(p)
+        .await?);
         // The DID now, else the last one of that number (through its entries).
         let id = match id {
             Some(id) => Some(id),
             None => {
-                on!(self, p => sqlx::query_scalar("SELECT entity_id FROM audit_log WHERE subject = $1 AND entity = 'did' AND entity_id IS NOT NULL ORDER BY id DESC LIMIT 1").bind(number).fetch_optional(p).await?)
+                on!(self, |p| {
+                    sqlx::query_scalar("SELECT entity_id FROM audit_log WHERE subject = $1 AND entity = 'did' AND \
+                        entity_id IS NOT NULL ORDER BY id DESC LIMIT 1").bind(number).fetch_optional(p).await?
+                })
             }
         };
         match id {
@@ -232,8 +254,10 @@ impl Audit<'_> {
     async fn history_of(&self, number: &str, batch: Option<Uuid>) -> Result<Vec<AuditEntry>> {
         let sql =
             format!("{AUDIT_SELECT} WHERE subject = $1 AND entity IN ('did', 'batch') ORDER BY id");
-        let rows: Vec<AuditRow> =
-            on!(self, p => sqlx::query_as(&sql).bind(number).fetch_all(p).await?);
+        let rows: Vec<AuditRow> = on!(self, |p| sqlx::query_as(&sql)
+            .bind(number)
+            .fetch_all(p)
+            .await?);
         let mut entries: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
         let mut batches: Vec<Uuid> = entries
             .iter()
@@ -246,8 +270,10 @@ impl Audit<'_> {
         batches.retain(|b| !entries.iter().any(|e| e.id == *b));
         let one = format!("{AUDIT_SELECT} WHERE id = $1");
         for b in batches {
-            let row: Option<AuditRow> =
-                on!(self, p => sqlx::query_as(&one).bind(b).fetch_optional(p).await?);
+            let row: Option<AuditRow> = on!(self, |p| sqlx::query_as(&one)
+                .bind(b)
+                .fetch_optional(p)
+                .await?);
             entries.extend(row.map(AuditEntry::from));
         }
         entries.sort_by_key(|e| e.id);
@@ -297,7 +323,8 @@ pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) 
              FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], \
              $7::text[], $8::text[]) AS u(id, actor, action, entity, entity_id, subject, changes, reason)"
         ))
-            .bind(ids).bind(actors).bind(actions).bind(kinds).bind(entity_ids).bind(subjects).bind(changes).bind(reasons)
+            .bind(ids).bind(actors).bind(actions).bind(kinds).bind(entity_ids).bind(subjects).bind(changes)
+                .bind(reasons)
             .execute(&mut **c).await?;
         return Ok(());
     }
@@ -327,7 +354,10 @@ pub(crate) async fn write_audit_many(tx: &mut Tx, entries: Vec<AuditWrite<'_>>) 
                 .bind(Param::OptText(reason.clone()))
                 .push(")");
         }
-        on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+        on_tx!(tx, |c| bind_all!(sqlx::query(&sql.text), sql.params)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
     }
     Ok(())
 }

@@ -24,13 +24,20 @@ impl Db {
                 "SELECT value FROM settings WHERE key = $1{}",
                 tx.row_lock(" FOR UPDATE")
             );
-            let was: Option<String> = on_tx!(&mut tx, c => sqlx::query_scalar(&read)
-                .bind(HOLD_DAYS).fetch_optional(&mut *c).await?);
+            let was: Option<String> = on_tx!(&mut tx, |c| sqlx::query_scalar(&read)
+                .bind(HOLD_DAYS)
+                .fetch_optional(&mut *c)
+                .await?);
             if was.as_deref() == Some(value.as_str()) {
                 return Ok(());
             }
-            on_tx!(&mut tx, c => sqlx::query(UPSERT)
-                .bind(HOLD_DAYS).bind(&value).bind(now()).execute(&mut *c).await?.rows_affected());
+            on_tx!(&mut tx, |c| sqlx::query(UPSERT)
+                .bind(HOLD_DAYS)
+                .bind(&value)
+                .bind(now())
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
             let was: Option<i64> = was.and_then(|v| v.parse().ok());
             let entry = AuditWrite {
                 id: None,
@@ -50,8 +57,12 @@ impl Db {
 
     /// The hold period the server recorded at its last start, if one has run on this database.
     pub async fn recorded_hold_days(&self) -> Result<Option<i64>> {
-        let v: Option<String> = on!(self, p => sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(HOLD_DAYS).fetch_optional(p).await?);
+        let v: Option<String> = on!(self, |p| sqlx::query_scalar(
+            "SELECT value FROM settings WHERE key = $1"
+        )
+        .bind(HOLD_DAYS)
+        .fetch_optional(p)
+        .await?);
         v.map(|v| {
             v.parse().map_err(|_| {
                 let why = format!("the recorded hold period '{v}' is not a number of days");

@@ -16,7 +16,8 @@ pub struct Global {
     /// PostgreSQL URL (postgres://…); without it the embedded SQLite database is used.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
-    /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size, http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows).
+    /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size,
+    /// http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows).
     #[arg(long, global = true, env = "DIDHUB_CONFIG")]
     config: Option<PathBuf>,
     /// Database connection pool size.

@@ -15,7 +15,8 @@ mod show;
 #[command(
     name = "didhub",
     version,
-    about = "Back office for VoIP service providers: DID inventory, packages and assignment, partners, customers, PBX licenses"
+    about = "Back office for VoIP service providers: DID inventory, packages and \
+        assignment, partners, customers, PBX licenses"
 )]
 struct Cli {
     #[command(flatten)]

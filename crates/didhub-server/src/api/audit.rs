@@ -29,7 +29,8 @@ pub struct AuditQuery {
 
 /// The global audit log, newest first. Filter by entity, entity id, action, actor, subject
 /// (a number or operator name) and time.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = Page<AuditEntry>), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200,
+    body = Page<AuditEntry>), (status = 422, body = Problem)))]
 pub async fn list(
     State(s): State<AppState>,
     Query(q): Query<AuditQuery>,

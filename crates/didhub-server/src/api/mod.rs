@@ -379,7 +379,11 @@ where
         ))
     };
     let store = s.store.clone();
-    match store.accounts().idempotent_begin(&principal, &k, &hash).await? {
+    match store
+        .accounts()
+        .idempotent_begin(&principal, &k, &hash)
+        .await?
+    {
         Begin::Done(prev) if prev.request_hash != hash => Err(mismatch()),
         Begin::InProgress { request_hash } | Begin::Abandoned { request_hash, .. }
             if request_hash != hash =>
@@ -391,7 +395,9 @@ where
         ))),
         Begin::Abandoned { since, .. } => Err(ApiError::Store(didhub_store::StoreError::Conflict(
             format!(
-                "the request with Idempotency-Key '{k}' started at {since} never finished, so it may or may not have taken effect: check, then send it again with a new key"
+                "the request with Idempotency-Key '{k}' started at {since} never finished, \
+                    so it may or may not have taken effect: check, then send it again with a \
+                    new key"
             ),
         ))),
         Begin::Done(prev) => {
@@ -413,13 +419,18 @@ where
             Ok((status, body)) => {
                 let text = to_json(&body)?;
                 store
-                    .accounts().idempotent_finish(&principal, &k, &token, status.as_u16(), &text)
+                    .accounts()
+                    .idempotent_finish(&principal, &k, &token, status.as_u16(), &text)
                     .await?;
                 Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
             }
             Err(e) if e.status().is_client_error() => {
                 // Refused before anything was written: free the key for the corrected retry.
-                if let Err(x) = store.accounts().idempotent_abandon(&principal, &k, &token).await {
+                if let Err(x) = store
+                    .accounts()
+                    .idempotent_abandon(&principal, &k, &token)
+                    .await
+                {
                     tracing::warn!("freeing an Idempotency-Key failed: {x}");
                 }
                 Err(e)

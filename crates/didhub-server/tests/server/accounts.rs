@@ -777,7 +777,9 @@ async fn licensing_story(app: &TestApp) {
         .await;
     assert_eq!(st, 201, "{pbx}");
     let pbx = pbx["id"].as_str().unwrap().to_string();
-    let (st, _) = app.post_json("/api/v1/service-kinds", &json!({"code": "sip_trunk", "name": "SIP trunk", "prices": [{"term_kind": "yearly", "currency": "EUR", "amount": "1200.00"}, {"term_kind": "monthly", "currency": "EUR", "amount": "110.00"}]})).await;
+    let (st, _) = app.post_json("/api/v1/service-kinds", &json!({"code": "sip_trunk", "name": "SIP trunk",
+        "prices": [{"term_kind": "yearly", "currency": "EUR", "amount": "1200.00"}, {"term_kind": "monthly",
+        "currency": "EUR", "amount": "110.00"}]})).await;
     assert_eq!(st, 201);
     // No license yet: refused.
     let (st, p) = app
@@ -831,7 +833,13 @@ async fn licensing_story(app: &TestApp) {
     assert_eq!(added["service"]["term_kind"], "yearly");
     assert_eq!(added["service"]["expires"], "2021-05-15");
     // Refused: another term kind, on the expiry, before the period, unknown currency price.
-    let (st, p) = app.post_json(&format!("/api/v1/pbxs/{pbx}/services"), &json!({"kind": "sip_trunk", "currency": "EUR", "service_start": "2020-08-10", "term_kind": "monthly"})).await;
+    let (st, p) = app
+        .post_json(
+            &format!("/api/v1/pbxs/{pbx}/services"),
+            &json!({"kind": "sip_trunk",
+        "currency": "EUR", "service_start": "2020-08-10", "term_kind": "monthly"}),
+        )
+        .await;
     assert_eq!(st, 422);
     assert_eq!(p["errors"][0]["field"], "term_kind");
     let (st, _) = app
@@ -891,12 +899,24 @@ async fn licensing_story(app: &TestApp) {
     );
     assert_eq!(services[0]["expires"], "2022-05-15");
     // The stand-alone quote endpoint agrees with the CLI's contract.
-    let (st, q) = app.post_json("/api/v1/licenses/quote", &json!({"term_kind": "yearly", "period_start": "2020-05-15", "service_start": "2020-08-10", "price": "1200.00"})).await;
+    let (st, q) = app
+        .post_json(
+            "/api/v1/licenses/quote",
+            &json!({"term_kind": "yearly",
+        "period_start": "2020-05-15", "service_start": "2020-08-10", "price": "1200.00"}),
+        )
+        .await;
     assert_eq!(st, 200);
     assert_eq!(q["amount"], "913.97");
     // A price beyond what can be priced pro rata is the request's error, not a crash.
     for price in ["1e28", "79228162514264337593543950335"] {
-        let (st, p) = app.post_json("/api/v1/licenses/quote", &json!({"term_kind": "yearly", "period_start": "2020-05-15", "service_start": "2020-08-10", "price": price})).await;
+        let (st, p) = app
+            .post_json(
+                "/api/v1/licenses/quote",
+                &json!({"term_kind": "yearly",
+            "period_start": "2020-05-15", "service_start": "2020-08-10", "price": price}),
+            )
+            .await;
         assert_eq!(st, 422, "{price}: {p}");
         assert_eq!(p["errors"][0]["field"], "price", "{p}");
     }
@@ -1076,7 +1096,13 @@ async fn cancel_service_story(app: &TestApp) {
         .await
         .unwrap()
         .id;
-    let (st, _) = app.post_json("/api/v1/service-kinds", &json!({"code": "sip_trunk", "name": "SIP trunk", "prices": [{"term_kind": "yearly", "currency": "EUR", "amount": "1200.00"}]})).await;
+    let (st, _) = app
+        .post_json(
+            "/api/v1/service-kinds",
+            &json!({"code": "sip_trunk", "name": "SIP trunk",
+        "prices": [{"term_kind": "yearly", "currency": "EUR", "amount": "1200.00"}]}),
+        )
+        .await;
     assert_eq!(st, 201);
     s.licensing()
         .set_license(

@@ -308,7 +308,13 @@ async fn create_story(app: &TestApp) {
     let (_, c) = app.get_json("/api/v1/dids/count").await;
     assert_eq!(c["count"], 102);
     // With a default country it works, classified as a UK mobile.
-    let (s, v) = app.post_json("/api/v1/dids", &json!({"operator_id": op, "country": "GB", "numbers": ["07400 123457"], "status": "reserved", "tag": "vip"})).await;
+    let (s, v) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op, "country": "GB",
+        "numbers": ["07400 123457"], "status": "reserved", "tag": "vip"}),
+        )
+        .await;
     assert_eq!(s, 201, "{v}");
     let d = &v["items"][0];
     assert_eq!(d["number"], "+447400123457");
@@ -491,7 +497,14 @@ async fn list_story(app: &TestApp) {
     let other = app.operator("other").await;
     app.create(&op, &["+442079460000-+442079460249"]).await;
     app.create(&other, &["+33123456700-+33123456749"]).await;
-    let (s, v) = app.post_json("/api/v1/dids", &json!({"operator_id": op, "numbers": ["+442079461000-+442079461009"], "tag": "blue", "notes": "Customer 50% discount", "status": "archive"})).await;
+    let (s, v) = app
+        .post_json(
+            "/api/v1/dids",
+            &json!({"operator_id": op,
+        "numbers": ["+442079461000-+442079461009"], "tag": "blue", "notes": "Customer 50% discount",
+        "status": "archive"}),
+        )
+        .await;
     assert_eq!(s, 201, "{v}");
     // Prefix, country, operator, status, tag, notes.
     let count = |q: &'static str| async move {
@@ -685,7 +698,9 @@ async fn edit_story(app: &TestApp) {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["tag"], Value::Null);
     // Bulk edit by filter.
-    let (s, v) = app.post_json("/api/v1/dids/bulk-edit", &json!({"selection": {"filter": {"prefix": "+44207946010"}}, "patch": {"operator_id": op2, "after_hold": "archive", "notes": "moved"}, "reason": "migration"})).await;
+    let (s, v) = app.post_json("/api/v1/dids/bulk-edit",
+        &json!({"selection": {"filter": {"prefix": "+44207946010"}}, "patch": {"operator_id": op2,
+        "after_hold": "archive", "notes": "moved"}, "reason": "migration"})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["updated"], 5);
     assert!(v["items"]
@@ -695,7 +710,14 @@ async fn edit_story(app: &TestApp) {
         .all(|d| d["operator"] == "op2" && d["after_hold"] == "archive"));
     // Bulk edit by ids with a stale version fails as a whole.
     let items = v["items"].as_array().unwrap();
-    let sel: Vec<Value> = items.iter().enumerate().map(|(i, d)| json!({"id": d["id"], "version": if i == 0 { json!(1) } else { d["version"].clone() }})).collect();
+    let sel: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            json!({"id": d["id"], "version": if i == 0 {
+        json!(1) } else { d["version"].clone() }})
+        })
+        .collect();
     let (s, _) = app
         .post_json(
             "/api/v1/dids/bulk-edit",
@@ -830,7 +852,14 @@ async fn delete_story(app: &TestApp) {
         .unwrap()
         .to_string();
     let porting_id = uuid::Uuid::parse_str(&porting).unwrap();
-    didhub_store::on!(app.store, p => sqlx::query("UPDATE dids SET status = 'porting' WHERE id = $1").bind(porting_id).execute(p).await.map(|r| r.rows_affected())).unwrap();
+    didhub_store::on!(app.store, |p| sqlx::query(
+        "UPDATE dids SET status = 'porting' WHERE id = $1"
+    )
+    .bind(porting_id)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))
+    .unwrap();
     let r = app
         .delete(&format!("/api/v1/dids/{porting}"))
         .send()
@@ -936,8 +965,18 @@ async fn delete_story(app: &TestApp) {
     // The audit log is append-only at the database level: its own triggers refuse the
     // statements, and every entry is still there as it was.
     let count = || async {
-        let n: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(p).await).unwrap();
-        let actors: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE actor = 'x'").fetch_one(p).await).unwrap();
+        let n: i64 = didhub_store::on!(app.store, |p| sqlx::query_scalar(
+            "SELECT count(*) FROM audit_log"
+        )
+        .fetch_one(p)
+        .await)
+        .unwrap();
+        let actors: i64 = didhub_store::on!(app.store, |p| sqlx::query_scalar(
+            "SELECT count(*) FROM audit_log WHERE actor = 'x'"
+        )
+        .fetch_one(p)
+        .await)
+        .unwrap();
         (n, actors)
     };
     let before = count().await;
@@ -947,11 +986,19 @@ async fn delete_story(app: &TestApp) {
         assert!(e.contains("append-only"), "{what}: {e}");
     };
     refused(
-        didhub_store::on!(app.store, p => sqlx::query("UPDATE audit_log SET actor = 'x'").execute(p).await.map(|_| ())),
+        didhub_store::on!(app.store, |p| sqlx::query(
+            "UPDATE audit_log SET actor = 'x'"
+        )
+        .execute(p)
+        .await
+        .map(|_| ())),
         "UPDATE",
     );
     refused(
-        didhub_store::on!(app.store, p => sqlx::query("DELETE FROM audit_log").execute(p).await.map(|_| ())),
+        didhub_store::on!(app.store, |p| sqlx::query("DELETE FROM audit_log")
+            .execute(p)
+            .await
+            .map(|_| ())),
         "DELETE",
     );
     if let didhub_store::Backend::Postgres(p) = &app.store.backend {
@@ -1190,7 +1237,7 @@ async fn operator_delete_races_import_story(app: &TestApp) {
     }
     eprintln!("{:?} outcomes (import, delete): {outcomes:?}", app.db);
     // Whatever the interleaving, no DID names a missing operator.
-    let orphans: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar(
+    let orphans: i64 = didhub_store::on!(app.store, |p| sqlx::query_scalar(
         "SELECT count(*) FROM dids d LEFT JOIN operators o ON o.id = d.operator_id WHERE o.id IS NULL"
     ).fetch_one(p).await).unwrap();
     assert_eq!(orphans, 0, "{outcomes:?}");
@@ -1201,7 +1248,8 @@ both_backends!(
 );
 
 async fn import_export_story(app: &TestApp) {
-    let csv = "DID;Operator;Status;Tag\n+442079460100-+442079460109;Carrier A;reserved;t1\n+33 1 23 45 67 89;;;\nbogus;;;\n+442079460105;;;\n";
+    let csv = "DID;Operator;Status;Tag\n+442079460100-+442079460109;Carrier \
+        A;reserved;t1\n+33 1 23 45 67 89;;;\nbogus;;;\n+442079460105;;;\n";
     let form = || {
         reqwest::multipart::Form::new()
             .part(

@@ -28,7 +28,14 @@ async fn package(
     tag: Option<&str>,
     country: Option<&str>,
 ) -> String {
-    let (s, v) = app.post_json("/api/v1/packages", &json!({"name": name, "did_allowance": allowance, "tag": tag, "country": country, "prices": [{"term_kind": "monthly", "currency": "EUR", "amount": "10.00"}]})).await;
+    let (s, v) = app
+        .post_json(
+            "/api/v1/packages",
+            &json!({"name": name, "did_allowance": allowance,
+        "tag": tag, "country": country, "prices": [{"term_kind": "monthly", "currency": "EUR",
+        "amount": "10.00"}]}),
+        )
+        .await;
     assert_eq!(s, 201, "{v}");
     v["id"].as_str().unwrap().to_string()
 }
@@ -56,13 +63,14 @@ async fn hold_lock(
     locked: tokio::sync::oneshot::Sender<()>,
     release: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<(), sqlx::Error> {
-    didhub_store::on!(store, p => async {
+    didhub_store::on!(store, |p| async {
         let mut tx = p.begin().await?;
         sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         let _ = locked.send(());
         let _ = tokio::time::timeout(std::time::Duration::from_secs(30), release).await;
         tx.rollback().await
-    }.await)
+    }
+    .await)
 }
 
 async fn customer(app: &TestApp, name: &str) -> Uuid {
@@ -228,7 +236,8 @@ async fn pending_packages_story(app: &TestApp) {
     let (st, v) = app
         .post_json(
             &format!("/api/v1/client-packages/{later}/blocks"),
-            &json!({"size": 10, "country": "GB", "number_type": "fixed_line", "destination": "sip:later@pbx.example.com"}),
+            &json!({"size": 10, "country": "GB", "number_type": "fixed_line",
+                "destination": "sip:later@pbx.example.com"}),
         )
         .await;
     assert_eq!(st, 200, "{v}");
@@ -363,7 +372,9 @@ async fn assignment_story(app: &TestApp) {
         .await;
     assert_eq!(s, 422);
     assert_eq!(p["errors"][0]["field"], "destination");
-    let (s, v) = app.post_json(&format!("/api/v1/client-packages/{cp}/dids"), &json!({"numbers": ["+44 20 7946 0100"], "did_ids": [id(1)], "destination": "sip:acme@pbx.example.com", "reason": "order 42"})).await;
+    let (s, v) = app.post_json(&format!("/api/v1/client-packages/{cp}/dids"),
+        &json!({"numbers": ["+44 20 7946 0100"], "did_ids": [id(1)], "destination": "sip:acme@pbx.example.com",
+        "reason": "order 42"})).await;
     assert_eq!(s, 200, "{v}");
     assert!(v
         .as_array()
@@ -524,7 +535,8 @@ async fn package_edit_story(app: &TestApp) {
             (s, r.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
-    let edited = json!({"name": "Edited", "did_allowance": 4, "prices": [{"term_kind": "monthly", "currency": "EUR", "amount": "12.50"}]});
+    let edited = json!({"name": "Edited", "did_allowance": 4, "prices": [{"term_kind": "monthly",
+        "currency": "EUR", "amount": "12.50"}]});
     let (s, p) = put(edited.clone(), version - 1).await;
     assert_eq!(s, 412, "stale version: {p}");
     let (s, p) = put(json!({"name": "Edited", "did_allowance": 2}), version).await;
@@ -555,7 +567,12 @@ async fn package_edit_story(app: &TestApp) {
         "unchanged fields are not listed: {a}"
     );
     // The same prices written differently are no change: no new version, no entry.
-    let (s, p) = put(json!({"name": "Edited", "did_allowance": 4, "prices": [{"term_kind": "monthly", "currency": "eur", "amount": "12.5"}]}), version + 1).await;
+    let (s, p) = put(
+        json!({"name": "Edited", "did_allowance": 4, "prices": [{"term_kind": "monthly",
+        "currency": "eur", "amount": "12.5"}]}),
+        version + 1,
+    )
+    .await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["version"].as_i64(), Some(version + 1), "{p}");
     let (_, a) = app
@@ -671,7 +688,8 @@ async fn idempotent_assignment_story(app: &TestApp) {
     assert_eq!(v[0]["client_package_id"], other.as_str());
     // Concurrent blocks with one key: one allocation, the others replay it or are told to wait.
     let path = format!("/api/v1/client-packages/{cp}/blocks");
-    let block = json!({"size": 10, "country": "GB", "number_type": "fixed_line", "destination": "sip:i@pbx.example.com"});
+    let block = json!({"size": 10, "country": "GB", "number_type": "fixed_line",
+        "destination": "sip:i@pbx.example.com"});
     let tries = (0..6).map(|_| {
         app.post(&path)
             .header("Idempotency-Key", "block-1")
@@ -763,7 +781,14 @@ async fn idempotent_assignment_story(app: &TestApp) {
         panic!("a fresh key runs")
     };
     let long_ago = chrono::Utc::now() - chrono::Duration::hours(1);
-    didhub_store::on!(app.store, p => sqlx::query("UPDATE idempotency_keys SET created_at = $1 WHERE key = 'k2'").bind(long_ago).execute(p).await.map(|_| ())).unwrap();
+    didhub_store::on!(app.store, |p| sqlx::query(
+        "UPDATE idempotency_keys SET created_at = $1 WHERE key = 'k2'"
+    )
+    .bind(long_ago)
+    .execute(p)
+    .await
+    .map(|_| ()))
+    .unwrap();
     assert!(matches!(
         app.store
             .accounts()
@@ -773,9 +798,29 @@ async fn idempotent_assignment_story(app: &TestApp) {
         Begin::Abandoned { .. }
     ));
     // Through the API: a reservation of the caller's that never finished.
-    let me = didhub_store::on!(app.store, p => sqlx::query_scalar::<_, String>("SELECT principal FROM idempotency_keys WHERE key = 'block-1'").fetch_one(p).await).unwrap();
-    let hash = didhub_store::on!(app.store, p => sqlx::query_scalar::<_, String>("SELECT request_hash FROM idempotency_keys WHERE key = 'block-1'").fetch_one(p).await).unwrap();
-    didhub_store::on!(app.store, p => sqlx::query("INSERT INTO idempotency_keys (principal, key, request_hash, status, body, created_at) VALUES ($1, 'lost', $2, 0, 't', $3)").bind(&me).bind(&hash).bind(long_ago).execute(p).await.map(|_| ())).unwrap();
+    let me = didhub_store::on!(app.store, |p| sqlx::query_scalar::<_, String>(
+        "SELECT principal FROM idempotency_keys WHERE key = 'block-1'"
+    )
+    .fetch_one(p)
+    .await)
+    .unwrap();
+    let hash = didhub_store::on!(app.store, |p| sqlx::query_scalar::<_, String>(
+        "SELECT request_hash FROM idempotency_keys WHERE key = 'block-1'"
+    )
+    .fetch_one(p)
+    .await)
+    .unwrap();
+    didhub_store::on!(app.store, |p| sqlx::query(
+        "INSERT INTO idempotency_keys (principal, key, request_hash, status, body, \
+        created_at) VALUES ($1, 'lost', $2, 0, 't', $3)"
+    )
+    .bind(&me)
+    .bind(&hash)
+    .bind(long_ago)
+    .execute(p)
+    .await
+    .map(|_| ()))
+    .unwrap();
     let r = app
         .post(&path)
         .header("Idempotency-Key", "lost")
@@ -1036,14 +1081,17 @@ async fn pbx_delete_races_assignment_postgres() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("UPDATE dids SET status = 'assigned', customer_id = $1, client_package_id = $2, destination = $3 WHERE id = $4")
-        .bind(cust)
-        .bind(cp_id)
-        .bind(format!("pbx:{kept}"))
-        .bind(did1)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE dids SET status = 'assigned', customer_id = $1, client_package_id = \
+        $2, destination = $3 WHERE id = $4",
+    )
+    .bind(cust)
+    .bind(cp_id)
+    .bind(format!("pbx:{kept}"))
+    .bind(did1)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     let deleting = app.delete(&format!("/api/v1/pbxs/{kept}")).send();
     let committing = async {
         common::someone_waits_for(pool, holder).await;
@@ -1056,10 +1104,13 @@ async fn pbx_delete_races_assignment_postgres() {
     assert_eq!(p["type"], "urn:didhub:problem:in-use", "{p}");
     let (s, _) = app.get_json(&format!("/api/v1/pbxs/{kept}")).await;
     assert_eq!(s, 200, "the PBX is still there");
-    let routed_to_nothing: i64 = sqlx::query_scalar("SELECT count(*) FROM dids d WHERE d.destination LIKE 'pbx:%' AND NOT EXISTS (SELECT 1 FROM pbxs p WHERE 'pbx:' || p.id::text = d.destination)")
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let routed_to_nothing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM dids d WHERE d.destination LIKE 'pbx:%' AND NOT EXISTS \
+        (SELECT 1 FROM pbxs p WHERE 'pbx:' || p.id::text = d.destination)",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
     assert_eq!(routed_to_nothing, 0);
     other.close().await;
     app.stop().await;
@@ -1152,7 +1203,13 @@ async fn package_by_type_story(app: &TestApp) {
         None,
     )
     .await;
-    let (s, v) = app.post_json("/api/v1/packages", &json!({"name": "UK mobile", "did_allowance": 5, "country": "GB", "number_type": "mobile"})).await;
+    let (s, v) = app
+        .post_json(
+            "/api/v1/packages",
+            &json!({"name": "UK mobile", "did_allowance": 5,
+        "country": "GB", "number_type": "mobile"}),
+        )
+        .await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["number_type"], "mobile");
     let pkg = v["id"].as_str().unwrap().to_string();
@@ -1198,7 +1255,8 @@ async fn package_by_type_story(app: &TestApp) {
         let (s, p) = app
             .post_json(
                 &format!("/api/v1/client-packages/{cp}/blocks"),
-                &json!({"size": 10, "country": country, "number_type": number_type, "destination": "sip:m@pbx.example.com"}),
+                &json!({"size": 10, "country": country, "number_type": number_type,
+                    "destination": "sip:m@pbx.example.com"}),
             )
             .await;
         assert_eq!(s, 422, "{p}");
@@ -1443,7 +1501,15 @@ async fn reactivate_after_hold_story(app: &TestApp) {
     let past = chrono::Utc::now() - chrono::Duration::hours(1);
     for id in &ids[..2] {
         let id = Uuid::parse_str(id).unwrap();
-        didhub_store::on!(app.store, p => sqlx::query("UPDATE dids SET hold_until = $1 WHERE id = $2").bind(past).bind(id).execute(p).await.map(|_| ())).unwrap();
+        didhub_store::on!(app.store, |p| sqlx::query(
+            "UPDATE dids SET hold_until = $1 WHERE id = $2"
+        )
+        .bind(past)
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|_| ()))
+        .unwrap();
     }
     let r = app
         .patch(&format!("/api/v1/client-packages/{cp}"))
@@ -1584,10 +1650,19 @@ async fn concurrent_hold_workers_story(app: &TestApp) {
     let workers = stores.iter().map(|st| async move {
         let mut released = Vec::new();
         loop {
-            let moved = st.assignment().release_expired_holds(25).await.expect("a worker pass");
+            let moved = st
+                .assignment()
+                .release_expired_holds(25)
+                .await
+                .expect("a worker pass");
             if moved.is_empty() {
                 // Nothing due that this worker could claim: done when nothing is due at all.
-                let due: i64 = didhub_store::on!(st, p => sqlx::query_scalar("SELECT count(*) FROM dids WHERE status = 'hold'").fetch_one(p).await).unwrap();
+                let due: i64 = didhub_store::on!(st, |p| sqlx::query_scalar(
+                    "SELECT count(*) FROM dids WHERE status = 'hold'"
+                )
+                .fetch_one(p)
+                .await)
+                .unwrap();
                 if due == 0 {
                     break;
                 }
@@ -1603,7 +1678,12 @@ async fn concurrent_hold_workers_story(app: &TestApp) {
     all.sort();
     numbers.sort();
     assert_eq!(all, numbers, "each due DID released once, by one worker");
-    let entries: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'did.hold_expired'").fetch_one(p).await).unwrap();
+    let entries: i64 = didhub_store::on!(app.store, |p| sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'did.hold_expired'"
+    )
+    .fetch_one(p)
+    .await)
+    .unwrap();
     let (_, n) = app
         .get_json("/api/v1/dids/count?status=in_stock&prefix=%2B4420795")
         .await;
@@ -1687,7 +1767,14 @@ async fn hold_worker_crash_story(app: &TestApp) {
         let mut n: i64 = 0;
         for _ in 0..500 {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            n = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE dids SET status = after_hold%') t").fetch_one(p).await).unwrap();
+            n = didhub_store::on!(app.store, |p| sqlx::query_scalar(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 10000) FROM \
+                pg_stat_activity WHERE datname = current_database() AND wait_event_type = \
+                'Lock' AND query LIKE 'UPDATE dids SET status = after_hold%') t"
+            )
+            .fetch_one(p)
+            .await)
+            .unwrap();
             if n > 0 {
                 break;
             }
@@ -1710,7 +1797,12 @@ async fn hold_worker_crash_story(app: &TestApp) {
         .get_json("/api/v1/dids/count?status=hold&prefix=%2B442079510")
         .await;
     assert_eq!(n["count"], 20);
-    let entries: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'did.hold_expired'").fetch_one(p).await).unwrap();
+    let entries: i64 = didhub_store::on!(app.store, |p| sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'did.hold_expired'"
+    )
+    .fetch_one(p)
+    .await)
+    .unwrap();
     assert_eq!(entries, 0);
     // The next pass (another instance, or this one after a restart) does all of it, once.
     let moved = app
@@ -1727,7 +1819,12 @@ async fn hold_worker_crash_story(app: &TestApp) {
         .await
         .unwrap()
         .is_empty());
-    let entries: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'did.hold_expired'").fetch_one(p).await).unwrap();
+    let entries: i64 = didhub_store::on!(app.store, |p| sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'did.hold_expired'"
+    )
+    .fetch_one(p)
+    .await)
+    .unwrap();
     assert_eq!(entries, 20);
     check_block_counts(app).await;
     worker.close().await;
@@ -1862,7 +1959,10 @@ async fn batched_answers_story(app: &TestApp) {
         reqs.push((cp_a.clone(), id(39)));
         let answers = futures::future::join_all(reqs.iter().map(|(cp, did)| {
             app.post(&format!("/api/v1/client-packages/{cp}/dids"))
-                .json(&json!({"did_ids": [did], "destination": "sip:b@pbx.example.com", "reason": format!("round {round}")}))
+                .json(
+                    &json!({"did_ids": [did], "destination": "sip:b@pbx.example.com",
+                    "reason": format!("round {round}")}),
+                )
                 .send()
         }))
         .await;
@@ -1895,7 +1995,13 @@ async fn batched_answers_story(app: &TestApp) {
     assert_eq!(c["did_count"], 0);
     let (_, n) = app.get_json("/api/v1/dids/count?status=assigned").await;
     assert_eq!(n["count"], 32);
-    let entries: Vec<(String, Option<String>)> = didhub_store::on!(app.store, p => sqlx::query_as("SELECT subject, reason FROM audit_log WHERE action = 'did.assign' AND subject >= '+442079462000' AND subject <= '+442079462039' ORDER BY subject").fetch_all(p).await).unwrap();
+    let entries: Vec<(String, Option<String>)> = didhub_store::on!(app.store, |p| sqlx::query_as(
+        "SELECT subject, reason FROM audit_log WHERE action = 'did.assign' AND \
+        subject >= '+442079462000' AND subject <= '+442079462039' ORDER BY subject"
+    )
+    .fetch_all(p)
+    .await)
+    .unwrap();
     assert_eq!(entries.len(), 32);
     assert_eq!(
         entries[0],
@@ -1918,7 +2024,10 @@ async fn batched_answers_story(app: &TestApp) {
     }
     let answers = futures::future::join_all(cps.iter().enumerate().map(|(i, cp)| {
         app.post(&format!("/api/v1/client-packages/{cp}/dids"))
-            .json(&json!({"did_ids": [id(40 + i)], "destination": format!("sip:n{i}@pbx.example.com"), "reason": format!("burst {i}")}))
+            .json(
+                &json!({"did_ids": [id(40 + i)], "destination": format!("sip:n{i}@pbx.example.com"),
+                "reason": format!("burst {i}")}),
+            )
             .send()
     }))
     .await;
@@ -2078,12 +2187,25 @@ type BlockRow = (String, Uuid, String, String, i64);
 /// the DIDs.
 async fn check_block_counts(app: &TestApp) {
     app.store.assignment().fold_stock().await.unwrap();
-    let off: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM client_packages cp WHERE cp.did_count <> (SELECT count(*) FROM dids d WHERE d.client_package_id = cp.id)").fetch_one(p).await.unwrap());
+    let off: i64 = didhub_store::on!(app.store, |p| {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM client_packages cp WHERE cp.did_count <> (SELECT \
+            count(*) FROM dids d WHERE d.client_package_id = cp.id)",
+        )
+        .fetch_one(p)
+        .await
+        .unwrap()
+    });
     assert_eq!(off, 0, "client packages whose did_count is not their DIDs");
     for (size, k) in [(100i64, 2i64), (1000, 3), (10000, 4), (100000, 5)] {
-        let q = format!("SELECT substr(number, 1, length(number) - {k}) AS p, operator_id, country, number_type, count(*) AS n FROM dids WHERE status = 'in_stock' GROUP BY substr(number, 1, length(number) - {k}), operator_id, country, number_type");
-        let kept = "SELECT prefix, operator_id, country, number_type, free FROM stock_blocks WHERE size = $1 AND free <> 0";
-        let (mut a, mut b): (Vec<BlockRow>, Vec<BlockRow>) = didhub_store::on!(app.store, p => (
+        let q = format!(
+            "SELECT substr(number, 1, length(number) - {k}) AS p, operator_id, country, \
+            number_type, count(*) AS n FROM dids WHERE status = 'in_stock' GROUP BY \
+            substr(number, 1, length(number) - {k}), operator_id, country, number_type"
+        );
+        let kept = "SELECT prefix, operator_id, country, number_type, free FROM stock_blocks \
+            WHERE size = $1 AND free <> 0";
+        let (mut a, mut b): (Vec<BlockRow>, Vec<BlockRow>) = didhub_store::on!(app.store, |p| (
             sqlx::query_as(&q).fetch_all(p).await.unwrap(),
             sqlx::query_as(kept).bind(size).fetch_all(p).await.unwrap(),
         ));
@@ -2210,7 +2332,8 @@ async fn blocks_story(app: &TestApp) {
     let cp = client_package(app, c, &pkg).await;
     let path = format!("/api/v1/client-packages/{cp}/blocks");
     let alloc = |size: u32| {
-        let body = json!({"size": size, "country": "GB", "number_type": "fixed_line", "destination": "sip:b@pbx.example.com", "reason": "order 7"});
+        let body = json!({"size": size, "country": "GB", "number_type": "fixed_line",
+            "destination": "sip:b@pbx.example.com", "reason": "order 7"});
         let path = path.clone();
         async move { app.post_json(&path, &body).await }
     };
@@ -2246,7 +2369,13 @@ async fn blocks_story(app: &TestApp) {
     let (_, n) = app.get_json("/api/v1/dids/count?status=assigned").await;
     assert_eq!(n["count"], 1 + 10 + 100 + 1000);
     // Every DID of the block has its own audit entry (with the reason), and routes.
-    let n: i64 = didhub_store::on!(app.store, p => sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'did.assign' AND subject >= '+442079460000' AND subject <= '+442079460999'").fetch_one(p).await).unwrap();
+    let n: i64 = didhub_store::on!(app.store, |p| sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'did.assign' AND subject >= \
+        '+442079460000' AND subject <= '+442079460999'"
+    )
+    .fetch_one(p)
+    .await)
+    .unwrap();
     assert_eq!(n, 1000);
     let (_, d) = app.get_json("/api/v1/dids?prefix=%2B442079460777").await;
     let id = d["items"][0]["id"].as_str().unwrap().to_string();
@@ -2324,7 +2453,8 @@ async fn tagged_blocks_story(app: &TestApp) {
     assert_eq!(s, 200, "{v}");
     let path = format!("/api/v1/client-packages/{cp}/blocks");
     let alloc = |size: u32| {
-        let body = json!({"size": size, "country": "GB", "number_type": "fixed_line", "destination": "sip:g@pbx.example.com"});
+        let body = json!({"size": size, "country": "GB", "number_type": "fixed_line",
+            "destination": "sip:g@pbx.example.com"});
         let path = path.clone();
         async move { app.post_json(&path, &body).await }
     };
@@ -2427,8 +2557,16 @@ async fn routing_follower_story(app: &TestApp) {
     let now = chrono::Utc::now();
     let old = now - chrono::Duration::hours(1);
     for (number, at) in [(a, now), (b, old)] {
-        didhub_store::on!(app.store, p => sqlx::query("UPDATE dids SET status = 'hold', hold_until = $1, updated_at = $2 WHERE number = $3")
-            .bind(now + chrono::Duration::days(30)).bind(at).bind(number).execute(p).await.unwrap().rows_affected());
+        didhub_store::on!(app.store, |p| sqlx::query(
+            "UPDATE dids SET status = 'hold', hold_until = $1, updated_at = $2 WHERE number = $3"
+        )
+        .bind(now + chrono::Duration::days(30))
+        .bind(at)
+        .bind(number)
+        .execute(p)
+        .await
+        .unwrap()
+        .rows_affected());
     }
     table.refresh(&app.store).await.unwrap();
     assert_eq!(route(app, a).await["reachable"], false, "seen by polling");
@@ -2478,12 +2616,15 @@ async fn routing_follower_waits_for_open_transactions_postgres() {
         panic!("a PostgreSQL app has a PostgreSQL store");
     };
     let mut tx = pool.begin().await.unwrap();
-    let n = sqlx::query("UPDATE dids SET status = 'hold', hold_until = now() + interval '30 days', updated_at = now(), version = version + 1 WHERE number = $1")
-        .bind(number)
-        .execute(&mut *tx)
-        .await
-        .unwrap()
-        .rows_affected();
+    let n = sqlx::query(
+        "UPDATE dids SET status = 'hold', hold_until = now() + interval '30 days', \
+        updated_at = now(), version = version + 1 WHERE number = $1",
+    )
+    .bind(number)
+    .execute(&mut *tx)
+    .await
+    .unwrap()
+    .rows_affected();
     assert_eq!(n, 1);
     for _ in 0..12 {
         table.refresh(&app.store).await.unwrap();
@@ -2600,7 +2741,14 @@ async fn rule_edit_race_postgres() {
         let store = app.store.clone();
         async move {
             for _ in 0..400 {
-                let n: i64 = didhub_store::on!(store, p => sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1").bind(like).fetch_one(p).await).unwrap();
+                let n: i64 = didhub_store::on!(store, |p| sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                    AND wait_event_type = 'Lock' AND query LIKE $1"
+                )
+                .bind(like)
+                .fetch_one(p)
+                .await)
+                .unwrap();
                 if n > 0 {
                     return true;
                 }
@@ -2617,7 +2765,8 @@ async fn rule_edit_race_postgres() {
             .put(app.url(&format!("/api/v1/packages/{pkg}")))
             .bearer_auth(&app.token)
             .header("If-Match", &etag)
-            .json(&json!({"name": "Racy", "did_allowance": 10, "tag": "gold", "prices": [{"term_kind": "monthly", "currency": "EUR", "amount": "10.00"}]}))
+            .json(&json!({"name": "Racy", "did_allowance": 10, "tag": "gold",
+                "prices": [{"term_kind": "monthly", "currency": "EUR", "amount": "10.00"}]}))
             .send();
         let edit = tokio::spawn(edit);
         assert!(

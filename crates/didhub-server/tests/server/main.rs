@@ -1,4 +1,5 @@
-//! Black-box tests of the HTTP API through a real server on a fresh database (SQLite, and PostgreSQL when DIDHUB_TEST_DATABASE_URL is set).
+//! Black-box tests of the HTTP API through a real server on a fresh database (SQLite, and
+//! PostgreSQL when DIDHUB_TEST_DATABASE_URL is set).
 //! One test binary per crate; one module per area.
 
 #[macro_use]

@@ -390,7 +390,13 @@ async fn dates_story(app: &TestApp) {
     let (_, l) = app.get_json(&format!("/api/v1/pbxs/{id}/license")).await;
     assert_eq!(l["expires"], "9999-06-01");
     // Service starts and the quote take the same rule.
-    let (s, _) = app.post_json("/api/v1/service-kinds", &json!({"code": "trunk", "name": "Trunk", "prices": [{"term_kind": "yearly", "currency": "EUR", "amount": "100.00"}]})).await;
+    let (s, _) = app
+        .post_json(
+            "/api/v1/service-kinds",
+            &json!({"code": "trunk", "name": "Trunk",
+        "prices": [{"term_kind": "yearly", "currency": "EUR", "amount": "100.00"}]}),
+        )
+        .await;
     assert_eq!(s, 201);
     let (s, p) = app
         .post_json(
@@ -402,15 +408,18 @@ async fn dates_story(app: &TestApp) {
     assert_eq!(p["errors"][0]["field"], "service_start", "{p}");
     for (body, field) in [
         (
-            json!({"term_kind": "yearly", "period_start": "-0001-01-01", "service_start": "2020-01-01", "price": "1.00"}),
+            json!({"term_kind": "yearly", "period_start": "-0001-01-01", "service_start": "2020-01-01",
+                "price": "1.00"}),
             "period_start",
         ),
         (
-            json!({"term_kind": "yearly", "period_start": "2020-01-01", "service_start": "1000-01-01", "price": "1.00"}),
+            json!({"term_kind": "yearly", "period_start": "2020-01-01", "service_start": "1000-01-01",
+                "price": "1.00"}),
             "service_start",
         ),
         (
-            json!({"term_kind": "five_year", "period_start": "9999-01-01", "service_start": "9999-01-02", "price": "1.00"}),
+            json!({"term_kind": "five_year", "period_start": "9999-01-01", "service_start": "9999-01-02",
+                "price": "1.00"}),
             "period_start",
         ),
     ] {
@@ -444,7 +453,10 @@ both_backends!(dates, dates_story);
 /// Codes ISO 4217 keeps for what is no money, and negative zero, are refused wherever money is
 /// given; nothing is written.
 async fn money_story(app: &TestApp) {
-    let price = |currency: &str, amount: Value| json!({"code": "k", "name": "K", "prices": [{"term_kind": "yearly", "currency": currency, "amount": amount}]});
+    let price = |currency: &str, amount: Value| {
+        json!({"code": "k", "name": "K",
+        "prices": [{"term_kind": "yearly", "currency": currency, "amount": amount}]})
+    };
     for (body, field) in [
         (price("XXX", json!("1.00")), "prices[0].currency"),
         (price("xts", json!("1.00")), "prices[0].currency"),
@@ -463,7 +475,8 @@ async fn money_story(app: &TestApp) {
     let (s, p) = app
         .post_json(
             "/api/v1/packages",
-            &json!({"name": "P", "did_allowance": 1, "prices": [{"term_kind": "monthly", "currency": "XPT", "amount": "1"}]}),
+            &json!({"name": "P", "did_allowance": 1, "prices": [{"term_kind": "monthly", "currency": "XPT",
+                "amount": "1"}]}),
         )
         .await;
     assert_eq!(s, 422, "{p}");
@@ -471,12 +484,16 @@ async fn money_story(app: &TestApp) {
     let (s, p) = app
         .post_json(
             "/api/v1/packages",
-            &json!({"name": "P", "did_allowance": 1, "prices": [{"term_kind": "monthly", "currency": "EUR", "amount": "-0"}]}),
+            &json!({"name": "P", "did_allowance": 1, "prices": [{"term_kind": "monthly", "currency": "EUR",
+                "amount": "-0"}]}),
         )
         .await;
     assert_eq!(s, 422, "{p}");
     assert_eq!(p["errors"][0]["field"], "prices[0].amount", "{p}");
-    let quote = |currency: &str, price: Value| json!({"term_kind": "yearly", "period_start": "2020-01-01", "service_start": "2020-06-01", "price": price, "currency": currency});
+    let quote = |currency: &str, price: Value| {
+        json!({"term_kind": "yearly", "period_start": "2020-01-01",
+        "service_start": "2020-06-01", "price": price, "currency": currency})
+    };
     for (body, field) in [
         (quote("XXX", json!("10.00")), "currency"),
         (quote("EUR", json!("-0.00")), "price"),

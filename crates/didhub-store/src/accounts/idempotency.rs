@@ -56,13 +56,34 @@ impl Accounts<'_> {
     ) -> Result<Begin> {
         let at = now();
         let token = crate::new_id().to_string();
-        let n = on!(self, p => sqlx::query("INSERT INTO idempotency_keys (principal, key, request_hash, status, body, created_at) VALUES ($1,$2,$3,0,$4,$5) ON CONFLICT (principal, key) DO NOTHING")
-            .bind(principal).bind(key).bind(request_hash).bind(&token).bind(at).execute(p).await?.rows_affected());
+        let n = on!(self, |p| {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (principal, key, request_hash, status, body, \
+                created_at) VALUES ($1,$2,$3,0,$4,$5) ON CONFLICT (principal, key) DO \
+                NOTHING",
+            )
+            .bind(principal)
+            .bind(key)
+            .bind(request_hash)
+            .bind(&token)
+            .bind(at)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
         if n == 1 {
             return Ok(Begin::Run { token });
         }
-        let r: Option<(String, i32, String, chrono::DateTime<chrono::Utc>)> = on!(self, p => sqlx::query_as("SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE principal = $1 AND key = $2")
-            .bind(principal).bind(key).fetch_optional(p).await?);
+        let r: Option<(String, i32, String, chrono::DateTime<chrono::Utc>)> = on!(self, |p| {
+            sqlx::query_as(
+                "SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE \
+                principal = $1 AND key = $2",
+            )
+            .bind(principal)
+            .bind(key)
+            .fetch_optional(p)
+            .await?
+        });
         Ok(match r {
             // Freed between the two statements by a request that failed: this one may run.
             None => {
@@ -92,8 +113,18 @@ impl Accounts<'_> {
         body: &str,
     ) -> Result<()> {
         crate::retry(|| async {
-            on!(self, p => sqlx::query("UPDATE idempotency_keys SET status = $3, body = $4 WHERE principal = $1 AND key = $2 AND status = 0 AND body = $5")
-            .bind(principal).bind(key).bind(status as i32).bind(body).bind(token).execute(p).await?.rows_affected());
+            on!(self, |p| sqlx::query(
+                "UPDATE idempotency_keys SET status = $3, body = $4 WHERE principal = $1 AND \
+                key = $2 AND status = 0 AND body = $5"
+            )
+            .bind(principal)
+            .bind(key)
+            .bind(status as i32)
+            .bind(body)
+            .bind(token)
+            .execute(p)
+            .await?
+            .rows_affected());
             Ok(())
         })
         .await
@@ -103,8 +134,16 @@ impl Accounts<'_> {
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn idempotent_abandon(&self, principal: &str, key: &str, token: &str) -> Result<()> {
         crate::retry(|| async {
-            on!(self, p => sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status = 0 AND body = $3")
-                .bind(principal).bind(key).bind(token).execute(p).await?.rows_affected());
+            on!(self, |p| sqlx::query(
+                "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status = \
+                0 AND body = $3"
+            )
+            .bind(principal)
+            .bind(key)
+            .bind(token)
+            .execute(p)
+            .await?
+            .rows_affected());
             Ok(())
         })
         .await

@@ -108,7 +108,9 @@ fn customer_select(today: NaiveDate) -> (String, Vec<Param>) {
     (sql, vec![Param::Date(today)])
 }
 
-const PBX_SELECT: &str = "SELECT x.id, x.customer_id, c.partner_id, x.name, x.serial_number, x.region, x.created_at, x.updated_at, x.version FROM pbxs x JOIN customers c ON c.id = x.customer_id";
+const PBX_SELECT: &str = "SELECT x.id, x.customer_id, c.partner_id, x.name, x.serial_number, \
+    x.region, x.created_at, x.updated_at, x.version FROM pbxs x JOIN customers \
+    c ON c.id = x.customer_id";
 
 fn unique_or(e: sqlx::Error, msg: String) -> StoreError {
     let e = StoreError::from(e);
@@ -129,10 +131,30 @@ impl Accounts<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             let at = now();
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO partners (id, name, created_at, updated_at) VALUES ($1,$2,$3,$3)")
-                .bind(id).bind(&pname).bind(at).execute(&mut *c).await.map(|r| r.rows_affected()))
-                .map_err(|e| unique_or(e, format!("a partner named '{pname}' already exists")))?;
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "partner.create", entity: "partner", entity_id: Some(id), subject: Some(pname.clone()), changes: json!({"name": [null, pname]}), reason: None }).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO partners (id, name, created_at, updated_at) VALUES ($1,$2,$3,$3)"
+            )
+            .bind(id)
+            .bind(&pname)
+            .bind(at)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))
+            .map_err(|e| unique_or(e, format!("a partner named '{pname}' already exists")))?;
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "partner.create",
+                    entity: "partner",
+                    entity_id: Some(id),
+                    subject: Some(pname.clone()),
+                    changes: json!({"name": [null, pname]}),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await
         })
         .await?;
@@ -147,7 +169,12 @@ impl Accounts<'_> {
             sql.push(" AND id = ").bind(Param::Uuid(p));
         }
         sql.push(" ORDER BY lower(name)");
-        Ok(on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?))
+        Ok(on!(self, |p| bind_all!(
+            sqlx::query_as(&sql.text),
+            sql.params
+        )
+        .fetch_all(p)
+        .await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
@@ -155,13 +182,26 @@ impl Accounts<'_> {
         if scope.partner().is_some_and(|p| p != id) {
             return Err(StoreError::not_found("partner", id));
         }
-        let r: Option<Partner> = on!(self, p => sqlx::query_as("SELECT id, name, created_at, updated_at, version FROM partners WHERE id = $1").bind(id).fetch_optional(p).await?);
+        let r: Option<Partner> = on!(self, |p| sqlx::query_as(
+            "SELECT id, name, created_at, updated_at, version FROM partners WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
         r.ok_or_else(|| StoreError::not_found("partner", id))
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn find_partner(&self, pname: &str) -> Result<Partner> {
-        let r: Option<Partner> = on!(self, p => sqlx::query_as("SELECT id, name, created_at, updated_at, version FROM partners WHERE lower(name) = lower($1)").bind(pname.trim()).fetch_optional(p).await?);
+        let r: Option<Partner> = on!(self, |p| {
+            sqlx::query_as(
+                "SELECT id, name, created_at, updated_at, version FROM partners WHERE \
+                lower(name) = lower($1)",
+            )
+            .bind(pname.trim())
+            .fetch_optional(p)
+            .await?
+        });
         r.ok_or_else(|| StoreError::not_found("partner", pname))
     }
 
@@ -184,10 +224,37 @@ impl Accounts<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             let at = now();
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO customers (id, partner_id, name, created_at, updated_at) VALUES ($1,$2,$3,$4,$4)")
-                .bind(id).bind(partner_id).bind(&cname).bind(at).execute(&mut *c).await.map(|r| r.rows_affected()))
-                .map_err(|e| unique_or(e, format!("this partner already has a customer named '{cname}'")))?;
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "customer.create", entity: "customer", entity_id: Some(id), subject: Some(cname.clone()), changes: json!({"name": [null, cname], "partner_id": [null, partner_id]}), reason: None }).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO customers (id, partner_id, name, created_at, updated_at) VALUES \
+                ($1,$2,$3,$4,$4)"
+            )
+            .bind(id)
+            .bind(partner_id)
+            .bind(&cname)
+            .bind(at)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))
+            .map_err(|e| {
+                unique_or(
+                    e,
+                    format!("this partner already has a customer named '{cname}'"),
+                )
+            })?;
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "customer.create",
+                    entity: "customer",
+                    entity_id: Some(id),
+                    subject: Some(cname.clone()),
+                    changes: json!({"name": [null, cname], "partner_id": [null, partner_id]}),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await
         })
         .await?;
@@ -211,7 +278,9 @@ impl Accounts<'_> {
         }
         sql.push(" ORDER BY lower(c.name), c.id");
         let rows: Vec<CustomerRow> =
-            on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
+            on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
+                .fetch_all(p)
+                .await?);
         Ok(rows.into_iter().map(Customer::from).collect())
     }
 
@@ -223,7 +292,10 @@ impl Accounts<'_> {
         if let Some(p) = scope.partner() {
             sql.push(" AND c.partner_id = ").bind(Param::Uuid(p));
         }
-        let r: Option<CustomerRow> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(p).await?);
+        let r: Option<CustomerRow> =
+            on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
+                .fetch_optional(p)
+                .await?);
         r.map(Customer::from)
             .ok_or_else(|| StoreError::not_found("customer", id))
     }
@@ -270,12 +342,41 @@ impl Accounts<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             // Client packages (any state: a terminated one is history) keep their customer.
-            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT (SELECT count(*) FROM pbxs WHERE customer_id = $1) + (SELECT count(*) FROM orders WHERE customer_id = $1) + (SELECT count(*) FROM client_packages WHERE customer_id = $1)").bind(id).fetch_one(&mut *c).await?);
+            let used: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM pbxs WHERE customer_id = $1) + (SELECT \
+                count(*) FROM orders WHERE customer_id = $1) + (SELECT count(*) FROM \
+                client_packages WHERE customer_id = $1)"
+            )
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await?);
             if used > 0 {
-                return Err(StoreError::InUse(format!("customer '{}' has PBXs, orders or client packages; remove them first", cur.name)));
+                return Err(StoreError::InUse(format!(
+                    "customer '{}' has PBXs, orders or client packages; remove them first",
+                    cur.name
+                )));
             }
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM customers WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "customer.delete", entity: "customer", entity_id: Some(id), subject: Some(cur.name.clone()), changes: json!({"name": [cur.name, null]}), reason: None }).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "DELETE FROM customers WHERE id = $1"
+            )
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "customer.delete",
+                    entity: "customer",
+                    entity_id: Some(id),
+                    subject: Some(cur.name.clone()),
+                    changes: json!({"name": [cur.name, null]}),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await
         })
         .await
@@ -301,10 +402,41 @@ impl Accounts<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             let at = now();
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO pbxs (id, customer_id, name, serial_number, region, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$6)")
-                .bind(id).bind(customer_id).bind(&pname).bind(&serial).bind(&region).bind(at).execute(&mut *c).await.map(|r| r.rows_affected()))
-                .map_err(|e| unique_or(e, format!("a PBX with serial number '{serial}' already exists")))?;
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "pbx.create", entity: "pbx", entity_id: Some(id), subject: Some(serial.clone()), changes: json!({"name": [null, pname], "serial_number": [null, serial], "region": [null, region], "customer_id": [null, customer_id]}), reason: None }).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO pbxs (id, customer_id, name, serial_number, region, created_at, \
+                updated_at) VALUES ($1,$2,$3,$4,$5,$6,$6)"
+            )
+            .bind(id)
+            .bind(customer_id)
+            .bind(&pname)
+            .bind(&serial)
+            .bind(&region)
+            .bind(at)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))
+            .map_err(|e| {
+                unique_or(
+                    e,
+                    format!("a PBX with serial number '{serial}' already exists"),
+                )
+            })?;
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "pbx.create",
+                    entity: "pbx",
+                    entity_id: Some(id),
+                    subject: Some(serial.clone()),
+                    changes: json!({"name": [null, pname],
+                "serial_number": [null, serial], "region": [null, region], "customer_id": [null,
+                customer_id]}),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await
         })
         .await?;
@@ -322,7 +454,12 @@ impl Accounts<'_> {
             sql.push(" AND x.customer_id = ").bind(Param::Uuid(c));
         }
         sql.push(" ORDER BY x.serial_number");
-        Ok(on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?))
+        Ok(on!(self, |p| bind_all!(
+            sqlx::query_as(&sql.text),
+            sql.params
+        )
+        .fetch_all(p)
+        .await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
@@ -332,7 +469,9 @@ impl Accounts<'_> {
         if let Some(p) = scope.partner() {
             sql.push(" AND c.partner_id = ").bind(Param::Uuid(p));
         }
-        let r: Option<Pbx> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(p).await?);
+        let r: Option<Pbx> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
+            .fetch_optional(p)
+            .await?);
         r.ok_or_else(|| StoreError::not_found("PBX", id))
     }
 
@@ -344,7 +483,9 @@ impl Accounts<'_> {
         if let Some(p) = scope.partner() {
             sql.push(" AND c.partner_id = ").bind(Param::Uuid(p));
         }
-        let r: Option<Pbx> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(p).await?);
+        let r: Option<Pbx> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
+            .fetch_optional(p)
+            .await?);
         r.ok_or_else(|| StoreError::not_found("PBX", serial))
     }
 
@@ -432,12 +573,40 @@ impl Accounts<'_> {
         let cur = self.get_partner(Scope::All, id).await?;
         retry(|| async {
             let mut tx = self.begin().await?;
-            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT (SELECT count(*) FROM customers WHERE partner_id = $1) + (SELECT count(*) FROM users WHERE partner_id = $1)").bind(id).fetch_one(&mut *c).await?);
+            let used: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM customers WHERE partner_id = $1) + (SELECT \
+                count(*) FROM users WHERE partner_id = $1)"
+            )
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await?);
             if used > 0 {
-                return Err(StoreError::InUse(format!("partner '{}' has customers or users; remove them first", cur.name)));
+                return Err(StoreError::InUse(format!(
+                    "partner '{}' has customers or users; remove them first",
+                    cur.name
+                )));
             }
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM partners WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "partner.delete", entity: "partner", entity_id: Some(id), subject: Some(cur.name.clone()), changes: json!({"name": [cur.name, null]}), reason: None }).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "DELETE FROM partners WHERE id = $1"
+            )
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "partner.delete",
+                    entity: "partner",
+                    entity_id: Some(id),
+                    subject: Some(cur.name.clone()),
+                    changes: json!({"name": [cur.name, null]}),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await
         })
         .await
@@ -451,18 +620,62 @@ impl Accounts<'_> {
             let mut tx = self.begin().await?;
             // The PBX row first (assignments hold it FOR KEY SHARE until they commit): the
             // count below then sees every DID routed to it, or no assignment can route more.
-            let lock = format!("SELECT id FROM pbxs WHERE id = $1{}", tx.row_lock(" FOR UPDATE"));
-            if on_tx!(&mut tx, c => sqlx::query_scalar::<_, Uuid>(&lock).bind(id).fetch_optional(&mut *c).await?).is_none() {
-                return Err(StoreError::NotFound { entity: "PBX", id: id.to_string() });
+            let lock = format!(
+                "SELECT id FROM pbxs WHERE id = $1{}",
+                tx.row_lock(" FOR UPDATE")
+            );
+            if on_tx!(&mut tx, |c| sqlx::query_scalar::<_, Uuid>(&lock)
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await?)
+            .is_none()
+            {
+                return Err(StoreError::NotFound {
+                    entity: "PBX",
+                    id: id.to_string(),
+                });
             }
             let dest = format!("pbx:{id}");
-            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT (SELECT count(*) FROM services WHERE pbx_id = $1) + (SELECT count(*) FROM dids WHERE destination = $2)").bind(id).bind(&dest).fetch_one(&mut *c).await?);
+            let used: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM services WHERE pbx_id = $1) + (SELECT count(*) \
+                FROM dids WHERE destination = $2)"
+            )
+            .bind(id)
+            .bind(&dest)
+            .fetch_one(&mut *c)
+            .await?);
             if used > 0 {
-                return Err(StoreError::InUse(format!("PBX '{}' has services or DIDs routed to it; remove them first", cur.serial_number)));
+                return Err(StoreError::InUse(format!(
+                    "PBX '{}' has services or DIDs routed to it; remove them first",
+                    cur.serial_number
+                )));
             }
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM licenses WHERE pbx_id = $1").bind(id).execute(&mut *c).await?.rows_affected());
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM pbxs WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "pbx.delete", entity: "pbx", entity_id: Some(id), subject: Some(cur.serial_number.clone()), changes: serde_json::to_value(&cur).unwrap_or_default(), reason: None }).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "DELETE FROM licenses WHERE pbx_id = $1"
+            )
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            on_tx!(&mut tx, |c| sqlx::query("DELETE FROM pbxs WHERE id = $1")
+                .bind(id)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "pbx.delete",
+                    entity: "pbx",
+                    entity_id: Some(id),
+                    subject: Some(cur.serial_number.clone()),
+                    changes: serde_json::to_value(&cur).unwrap_or_default(),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await
         })
         .await

@@ -133,9 +133,24 @@ impl Accounts<'_> {
         let token = random_secret(TOKEN_PREFIX);
         let id = new_id();
         let at = now();
-        on!(self, p => sqlx::query("INSERT INTO api_tokens (id, name, token_hash, role, user_id, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7)")
-            .bind(id).bind(&name).bind(hash(&token)).bind(user.role.as_str()).bind(user_id).bind(at).bind(expires_at).execute(p).await?.rows_affected());
-        self.audit().audit_event(actor, "token.create", "token", Some(user.email.clone()), serde_json::json!({"id": id, "name": name, "user": user.email, "expires_at": expires_at})).await?;
+        on!(self, |p| {
+            sqlx::query(
+                "INSERT INTO api_tokens (id, name, token_hash, role, user_id, created_at, \
+                expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+            )
+            .bind(id)
+            .bind(&name)
+            .bind(hash(&token))
+            .bind(user.role.as_str())
+            .bind(user_id)
+            .bind(at)
+            .bind(expires_at)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        self.audit().audit_event(actor, "token.create", "token", Some(user.email.clone()),
+            serde_json::json!({"id": id, "name": name, "user": user.email, "expires_at": expires_at})).await?;
         Ok((
             TokenInfo {
                 id,
@@ -155,10 +170,17 @@ impl Accounts<'_> {
         let base = "SELECT id, name, user_id, created_at, expires_at, revoked_at, last_used_at FROM api_tokens";
         Ok(match user_id {
             Some(u) => {
-                on!(self, p => sqlx::query_as(&format!("{base} WHERE user_id = $1 ORDER BY id")).bind(u).fetch_all(p).await?)
+                on!(self, |p| sqlx::query_as(&format!(
+                    "{base} WHERE user_id = $1 ORDER BY id"
+                ))
+                .bind(u)
+                .fetch_all(p)
+                .await?)
             }
             None => {
-                on!(self, p => sqlx::query_as(&format!("{base} ORDER BY id")).fetch_all(p).await?)
+                on!(self, |p| sqlx::query_as(&format!("{base} ORDER BY id"))
+                    .fetch_all(p)
+                    .await?)
             }
         })
     }
@@ -168,10 +190,28 @@ impl Accounts<'_> {
     pub async fn revoke_token(&self, actor: &Actor, id: Uuid, owner: Option<Uuid>) -> Result<()> {
         let n = match owner {
             Some(u) => {
-                on!(self, p => sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL").bind(now()).bind(id).bind(u).execute(p).await?.rows_affected())
+                on!(self, |p| {
+                    sqlx::query(
+                        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND \
+                        revoked_at IS NULL",
+                    )
+                    .bind(now())
+                    .bind(id)
+                    .bind(u)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+                })
             }
             None => {
-                on!(self, p => sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL").bind(now()).bind(id).execute(p).await?.rows_affected())
+                on!(self, |p| sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
+                )
+                .bind(now())
+                .bind(id)
+                .execute(p)
+                .await?
+                .rows_affected())
             }
         };
         if n == 0 {
@@ -195,8 +235,19 @@ impl Accounts<'_> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
             return Ok(None);
         }
-        let r: Option<IdentityRow> = on!(self, p => sqlx::query_as("SELECT t.id AS credential_id, t.name AS token_name, NULL AS csrf, u.id AS user_id, u.email, u.role, u.partner_id, t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL")
-            .bind(hash(token)).bind(now()).fetch_optional(p).await?);
+        let r: Option<IdentityRow> = on!(self, |p| {
+            sqlx::query_as(
+                "SELECT t.id AS credential_id, t.name AS token_name, NULL AS csrf, u.id AS \
+                user_id, u.email, u.role, u.partner_id, t.expires_at FROM api_tokens t JOIN \
+                users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS \
+                NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS \
+                NULL",
+            )
+            .bind(hash(token))
+            .bind(now())
+            .fetch_optional(p)
+            .await?
+        });
         Ok(r.and_then(IdentityRow::into_identity))
     }
 
@@ -210,8 +261,21 @@ impl Accounts<'_> {
         let token = random_secret(SESSION_PREFIX);
         let csrf = random_secret("");
         let at = now();
-        on!(self, p => sqlx::query("INSERT INTO sessions (id, token_hash, csrf_token, user_id, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6)")
-            .bind(new_id()).bind(hash(&token)).bind(&csrf).bind(user_id).bind(at).bind(at + ttl).execute(p).await?.rows_affected());
+        on!(self, |p| {
+            sqlx::query(
+                "INSERT INTO sessions (id, token_hash, csrf_token, user_id, created_at, \
+                expires_at) VALUES ($1,$2,$3,$4,$5,$6)",
+            )
+            .bind(new_id())
+            .bind(hash(&token))
+            .bind(&csrf)
+            .bind(user_id)
+            .bind(at)
+            .bind(at + ttl)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
         Ok((token, csrf))
     }
 
@@ -220,14 +284,31 @@ impl Accounts<'_> {
         if !token.starts_with(SESSION_PREFIX) || token.len() > 100 {
             return Ok(None);
         }
-        let r: Option<IdentityRow> = on!(self, p => sqlx::query_as("SELECT s.id AS credential_id, NULL AS token_name, s.csrf_token AS csrf, u.id AS user_id, u.email, u.role, u.partner_id, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled_at IS NULL")
-            .bind(hash(token)).bind(now()).fetch_optional(p).await?);
+        let r: Option<IdentityRow> = on!(self, |p| {
+            sqlx::query_as(
+                "SELECT s.id AS credential_id, NULL AS token_name, s.csrf_token AS csrf, \
+                u.id AS user_id, u.email, u.role, u.partner_id, s.expires_at FROM sessions \
+                s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at \
+                IS NULL AND s.expires_at > $2 AND u.disabled_at IS NULL",
+            )
+            .bind(hash(token))
+            .bind(now())
+            .fetch_optional(p)
+            .await?
+        });
         Ok(r.and_then(IdentityRow::into_identity))
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn end_session(&self, session_id: Uuid) -> Result<()> {
-        on!(self, p => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2").bind(now()).bind(session_id).execute(p).await?.rows_affected());
+        on!(self, |p| sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE id = $2"
+        )
+        .bind(now())
+        .bind(session_id)
+        .execute(p)
+        .await?
+        .rows_affected());
         Ok(())
     }
 }

@@ -59,7 +59,9 @@ impl From<UserRow> for User {
     }
 }
 
-const USER_SELECT: &str = "SELECT id, email, role, partner_id, disabled_at, password_hash, created_at, version FROM users";
+const USER_SELECT: &str =
+    "SELECT id, email, role, partner_id, disabled_at, password_hash, created_at, \
+    version FROM users";
 
 /// Why a login failed. Deliberately vague to the client: no account enumeration.
 #[derive(Debug, thiserror::Error)]
@@ -141,10 +143,41 @@ impl Accounts<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             let at = now();
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO users (id, email, password_hash, role, partner_id, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$6)")
-                .bind(id).bind(&email).bind(&hash).bind(role.as_str()).bind(partner_id).bind(at).execute(&mut *c).await.map(|r| r.rows_affected()))
-                .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::Conflict(format!("a user with e-mail {email} exists")) } else { e } })?;
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "user.create", entity: "user", entity_id: Some(id), subject: Some(email.clone()), changes: json!({"role": [null, role], "partner_id": [null, partner_id]}), reason: None }).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO users (id, email, password_hash, role, partner_id, created_at, \
+                updated_at) VALUES ($1,$2,$3,$4,$5,$6,$6)"
+            )
+            .bind(id)
+            .bind(&email)
+            .bind(&hash)
+            .bind(role.as_str())
+            .bind(partner_id)
+            .bind(at)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))
+            .map_err(|e| {
+                let e = StoreError::from(e);
+                if e.is_unique_violation() {
+                    StoreError::Conflict(format!("a user with e-mail {email} exists"))
+                } else {
+                    e
+                }
+            })?;
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "user.create",
+                    entity: "user",
+                    entity_id: Some(id),
+                    subject: Some(email.clone()),
+                    changes: json!({"role": [null, role], "partner_id": [null, partner_id]}),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await
         })
         .await?;
@@ -154,7 +187,12 @@ impl Accounts<'_> {
     /// A user, limited to a partner's users when `partner` is given.
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_user(&self, partner: Option<Uuid>, id: Uuid) -> Result<User> {
-        let r: Option<UserRow> = on!(self, p => sqlx::query_as(&format!("{USER_SELECT} WHERE id = $1")).bind(id).fetch_optional(p).await?);
+        let r: Option<UserRow> = on!(self, |p| sqlx::query_as(&format!(
+            "{USER_SELECT} WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
         r.map(User::from)
             .filter(|u| partner.is_none() || u.partner_id == partner)
             .ok_or_else(|| StoreError::not_found("user", id))
@@ -162,7 +200,12 @@ impl Accounts<'_> {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn find_user(&self, email: &str) -> Result<Option<User>> {
-        let r: Option<UserRow> = on!(self, p => sqlx::query_as(&format!("{USER_SELECT} WHERE lower(email) = lower($1)")).bind(email.trim()).fetch_optional(p).await?);
+        let r: Option<UserRow> = on!(self, |p| sqlx::query_as(&format!(
+            "{USER_SELECT} WHERE lower(email) = lower($1)"
+        ))
+        .bind(email.trim())
+        .fetch_optional(p)
+        .await?);
         Ok(r.map(User::from))
     }
 
@@ -170,10 +213,19 @@ impl Accounts<'_> {
     pub async fn list_users(&self, partner: Option<Uuid>) -> Result<Vec<User>> {
         let r: Vec<UserRow> = match partner {
             Some(pid) => {
-                on!(self, p => sqlx::query_as(&format!("{USER_SELECT} WHERE partner_id = $1 ORDER BY email")).bind(pid).fetch_all(p).await?)
+                on!(self, |p| sqlx::query_as(&format!(
+                    "{USER_SELECT} WHERE partner_id = $1 ORDER BY email"
+                ))
+                .bind(pid)
+                .fetch_all(p)
+                .await?)
             }
             None => {
-                on!(self, p => sqlx::query_as(&format!("{USER_SELECT} ORDER BY email")).fetch_all(p).await?)
+                on!(self, |p| sqlx::query_as(&format!(
+                    "{USER_SELECT} ORDER BY email"
+                ))
+                .fetch_all(p)
+                .await?)
             }
         };
         Ok(r.into_iter().map(User::from).collect())
@@ -208,21 +260,67 @@ impl Accounts<'_> {
                 _ => None,
             };
             let mut tx = self.begin().await?;
-            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE users SET role = $1, disabled_at = CASE WHEN $2 THEN $3 ELSE disabled_at END, updated_at = $4, version = version + 1 WHERE id = $5 AND version = $6")
-                .bind(new_role.as_str()).bind(disabled_at.is_some()).bind(disabled_at.flatten()).bind(now()).bind(id).bind(cur.version).execute(&mut *c).await?.rows_affected());
+            let n = on_tx!(&mut tx, |c| sqlx::query(
+                "UPDATE users SET role = $1, disabled_at = CASE WHEN $2 THEN $3 ELSE \
+                disabled_at END, updated_at = $4, version = version + 1 WHERE id = $5 AND \
+                version = $6"
+            )
+            .bind(new_role.as_str())
+            .bind(disabled_at.is_some())
+            .bind(disabled_at.flatten())
+            .bind(now())
+            .bind(id)
+            .bind(cur.version)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
             if n != 1 {
                 return Err(StoreError::Raced { entity: "user", id });
             }
             if new_role != cur.role {
-                write_audit(&mut tx, AuditWrite { id: None, actor, action: "user.role", entity: "user", entity_id: Some(id), subject: Some(cur.email.clone()), changes: json!({"role": [cur.role, new_role]}), reason: None }).await?;
+                write_audit(
+                    &mut tx,
+                    AuditWrite {
+                        id: None,
+                        actor,
+                        action: "user.role",
+                        entity: "user",
+                        entity_id: Some(id),
+                        subject: Some(cur.email.clone()),
+                        changes: json!({"role": [cur.role, new_role]}),
+                        reason: None,
+                    },
+                )
+                .await?;
             }
             if let Some(Some(at)) = disabled_at {
                 // A disabled account's sessions end now: enabled again, it signs in afresh
                 // (API tokens are refused while it is disabled, and are managed on their own).
-                on_tx!(&mut tx, c => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL").bind(at).bind(id).execute(&mut *c).await?.rows_affected());
+                on_tx!(&mut tx, |c| sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS \
+                    NULL"
+                )
+                .bind(at)
+                .bind(id)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
             }
             if let Some(d) = disabled_at {
-                write_audit(&mut tx, AuditWrite { id: None, actor, action: "user.disable", entity: "user", entity_id: Some(id), subject: Some(cur.email.clone()), changes: json!({"disabled": [cur.disabled, d.is_some()]}), reason: None }).await?;
+                write_audit(
+                    &mut tx,
+                    AuditWrite {
+                        id: None,
+                        actor,
+                        action: "user.disable",
+                        entity: "user",
+                        entity_id: Some(id),
+                        subject: Some(cur.email.clone()),
+                        changes: json!({"disabled": [cur.disabled, d.is_some()]}),
+                        reason: None,
+                    },
+                )
+                .await?;
             }
             tx.commit().await
         })
@@ -243,9 +341,39 @@ impl Accounts<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             let at = now();
-            on_tx!(&mut tx, c => sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 WHERE id = $3").bind(&hash).bind(at).bind(id).execute(&mut *c).await?.rows_affected());
-            let ended = on_tx!(&mut tx, c => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL").bind(at).bind(id).execute(&mut *c).await?.rows_affected());
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "user.password", entity: "user", entity_id: Some(id), subject: Some(u.email.clone()), changes: json!({"sessions_ended": ended}), reason: None }).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 \
+                WHERE id = $3"
+            )
+            .bind(&hash)
+            .bind(at)
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            let ended = on_tx!(&mut tx, |c| sqlx::query(
+                "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS \
+                NULL"
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "user.password",
+                    entity: "user",
+                    entity_id: Some(id),
+                    subject: Some(u.email.clone()),
+                    changes: json!({"sessions_ended": ended}),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await
         })
         .await
@@ -274,12 +402,39 @@ impl Accounts<'_> {
         // The attempt is written before it is counted or checked: guesses sent in parallel
         // each see the others, so the limit holds for them too. A good password removes it.
         let attempt = new_id();
-        on!(self, p => sqlx::query("INSERT INTO login_failures (id, account, address, at) VALUES ($1,$2,$3,$4)").bind(attempt).bind(&shown).bind(address).bind(now()).execute(p).await.map_err(StoreError::from)?.rows_affected());
-        let (by_account, by_address): (i64, i64) = on!(self, p => sqlx::query_as("SELECT (SELECT count(*) FROM login_failures WHERE account = $1 AND at > $3), (SELECT count(*) FROM login_failures WHERE address = $2 AND at > $3)")
-            .bind(&shown).bind(address).bind(since).fetch_one(p).await.map_err(StoreError::from)?);
+        on!(self, |p| sqlx::query(
+            "INSERT INTO login_failures (id, account, address, at) VALUES ($1,$2,$3,$4)"
+        )
+        .bind(attempt)
+        .bind(&shown)
+        .bind(address)
+        .bind(now())
+        .execute(p)
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected());
+        let (by_account, by_address): (i64, i64) = on!(self, |p| {
+            sqlx::query_as(
+                "SELECT (SELECT count(*) FROM login_failures WHERE account = $1 AND at > \
+                $3), (SELECT count(*) FROM login_failures WHERE address = $2 AND at > $3)",
+            )
+            .bind(&shown)
+            .bind(address)
+            .bind(since)
+            .fetch_one(p)
+            .await
+            .map_err(StoreError::from)?
+        });
         if by_account > MAX_FAILURES_ACCOUNT || by_address > MAX_FAILURES_ADDRESS {
             // Refused unchecked: not a failure of its own (the lockout does not grow with it).
-            on!(self, p => sqlx::query("DELETE FROM login_failures WHERE id = $1").bind(attempt).execute(p).await.map_err(StoreError::from)?.rows_affected());
+            on!(self, |p| sqlx::query(
+                "DELETE FROM login_failures WHERE id = $1"
+            )
+            .bind(attempt)
+            .execute(p)
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected());
             self.audit()
                 .audit_event(
                     &Actor(format!("address:{address}")),
@@ -293,7 +448,13 @@ impl Accounts<'_> {
                 retry_after_secs: (FAILURE_WINDOW_MINUTES * 60) as u64,
             });
         }
-        let row: Option<UserRow> = on!(self, p => sqlx::query_as(&format!("{USER_SELECT} WHERE lower(email) = $1")).bind(&account).fetch_optional(p).await.map_err(StoreError::from)?);
+        let row: Option<UserRow> = on!(self, |p| sqlx::query_as(&format!(
+            "{USER_SELECT} WHERE lower(email) = $1"
+        ))
+        .bind(&account)
+        .fetch_optional(p)
+        .await
+        .map_err(StoreError::from)?);
         let hash = row
             .as_ref()
             .and_then(|r| r.password_hash.clone())
@@ -304,7 +465,14 @@ impl Accounts<'_> {
             .unwrap_or(false);
         match row {
             Some(r) if ok && r.password_hash.is_some() && r.disabled_at.is_none() => {
-                on!(self, p => sqlx::query("DELETE FROM login_failures WHERE account = $1").bind(&shown).execute(p).await.map_err(StoreError::from)?.rows_affected());
+                on!(self, |p| sqlx::query(
+                    "DELETE FROM login_failures WHERE account = $1"
+                )
+                .bind(&shown)
+                .execute(p)
+                .await
+                .map_err(StoreError::from)?
+                .rows_affected());
                 let u = User::from(r);
                 self.audit()
                     .audit_event(

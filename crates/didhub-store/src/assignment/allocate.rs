@@ -75,7 +75,11 @@ impl Assignment<'_> {
         let size = req.size as usize;
         for _attempt in 0..5 {
             let mut tx = self.begin().await?;
-            let reserved: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(RESERVE).bind(req.size as i64).bind(cp_id).fetch_optional(&mut *c).await?);
+            let reserved: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, |c| sqlx::query_as(RESERVE)
+                .bind(req.size as i64)
+                .bind(cp_id)
+                .fetch_optional(&mut *c)
+                .await?);
             // The customer as the row we now hold names it: the DIDs take it from there, as a
             // single assignment does (no foreign key on PostgreSQL backs it, migration 0010).
             let Some((_, customer_id, _)) = reserved else {
@@ -89,7 +93,13 @@ impl Assignment<'_> {
             // The rule as the client package row we now hold carries it (package edits keep
             // that copy in step under this row's lock, so it holds until we commit), read in
             // this transaction: the same copy a single assignment checks.
-            let (tag, country, number_type): (Option<String>, Option<String>, Option<String>) = on_tx!(&mut tx, c => sqlx::query_as("SELECT rule_tag, rule_country, rule_number_type FROM client_packages WHERE id = $1").bind(cp_id).fetch_one(&mut *c).await?);
+            let (tag, country, number_type): (Option<String>, Option<String>, Option<String>) = on_tx!(
+                &mut tx,
+                |c| {
+                    sqlx::query_as("SELECT rule_tag, rule_country, rule_number_type FROM client_packages WHERE \
+                        id = $1").bind(cp_id).fetch_one(&mut *c).await?
+                }
+            );
             let rule = PackageRule {
                 allowance: rule.allowance,
                 tag: tag.clone(),
@@ -182,11 +192,27 @@ impl Assignment<'_> {
                     .fetch_all(&mut **c)
                     .await?
             } else {
-                let n = on_tx!(&mut tx, c => bind_all!(sqlx::query(&upd.text), upd.params).execute(&mut *c).await?.rows_affected());
+                let n = on_tx!(&mut tx, |c| bind_all!(sqlx::query(&upd.text), upd.params)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected());
                 if n as usize != size {
                     continue;
                 }
-                let rows: Vec<DidRow> = on_tx!(&mut tx, c => sqlx::query_as(&format!("{} WHERE d.number >= $1 AND d.number <= $2 AND d.client_package_id = $3 AND d.updated_at = $4 ORDER BY d.number", crate::inventory::dids::DID_SELECT)).bind(&block.first).bind(&block.last).bind(cp_id).bind(at).fetch_all(&mut *c).await?);
+                let rows: Vec<DidRow> = on_tx!(&mut tx, |c| {
+                    let sql = format!(
+                        "{} WHERE d.number >= $1 AND d.number <= $2 AND d.client_package_id = $3 \
+                         AND d.updated_at = $4 ORDER BY d.number",
+                        crate::inventory::dids::DID_SELECT
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(&block.first)
+                        .bind(&block.last)
+                        .bind(cp_id)
+                        .bind(at)
+                        .fetch_all(&mut *c)
+                        .await?
+                });
                 let after: Vec<Did> = rows.into_iter().map(Did::from).collect();
                 let before: Vec<Did> = after
                     .iter()

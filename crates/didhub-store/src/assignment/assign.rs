@@ -158,7 +158,10 @@ pub(super) fn rule_of(package: &Package) -> PackageRule {
     }
 }
 
-pub(super) const RESERVE: &str = "UPDATE client_packages SET did_count = did_count + $1 WHERE id = $2 AND state = 'active' AND did_count + $1 <= did_allowance RETURNING id, customer_id, package_id";
+pub(super) const RESERVE: &str =
+    "UPDATE client_packages SET did_count = did_count + $1 WHERE id = $2 AND \
+    state = 'active' AND did_count + $1 <= did_allowance RETURNING id, \
+    customer_id, package_id";
 
 /// What assigning an in-stock DID writes, for every statement that does it (one or several
 /// DIDs, a batch, a block; either engine): `SET` expressions for the customer, the client
@@ -170,7 +173,9 @@ pub(super) fn assign_set(
     at: &str,
 ) -> String {
     format!(
-        "status = 'assigned', customer_id = {customer}, client_package_id = {client_package}, destination = {destination}, hold_until = NULL, updated_at = {at}, version = dids.version + 1"
+        "status = 'assigned', customer_id = {customer}, client_package_id = \
+            {client_package}, destination = {destination}, hold_until = NULL, \
+            updated_at = {at}, version = dids.version + 1"
     )
 }
 
@@ -182,7 +187,11 @@ pub(super) fn assign_set(
 pub(super) const ROUTING_STAMP_PG: &str = "clock_timestamp()";
 
 /// The columns of a `Did` read from the assigning CTE `d` (`RETURNING dids.*`).
-pub(super) const ASSIGNED_COLUMNS: &str = "d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version";
+pub(super) const ASSIGNED_COLUMNS: &str =
+    "d.id, d.number, d.country, d.number_type, d.operator_id, (SELECT o.name \
+    FROM operators o WHERE o.id = d.operator_id) AS operator, d.status, \
+    d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, \
+    d.destination, d.hold_until, d.created_at, d.updated_at, d.version";
 
 /// The whole single-statement assignment on PostgreSQL: reserve the allowance (locking the
 /// client package first), assign the named DIDs that are in stock and qualify, write their
@@ -196,7 +205,8 @@ pub(super) static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::
         "WITH cp AS ({RESERVE}, rule_tag, rule_country, rule_number_type), \
          {px}, \
          d AS (UPDATE dids SET {set} \
-               FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND {q} AND {held} RETURNING dids.*), \
+               FROM cp WHERE (dids.id = ANY($5) OR dids.number = ANY($6)) AND dids.status = 'in_stock' AND \
+                   {q} AND {held} RETURNING dids.*), \
          {tail}",
         px = pbx_held_cte("SELECT $3::text AS dest"),
         set = assign_set("cp.customer_id", "cp.id", "$3", ROUTING_STAMP_PG),
@@ -214,13 +224,16 @@ pub(super) static ASSIGN_PG: std::sync::LazyLock<String> = std::sync::LazyLock::
 /// request order.
 pub(crate) static ASSIGN_BATCH_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH i AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS i(cp, did, dest, actor, reason, k)), \
-         cp AS (UPDATE client_packages c SET did_count = c.did_count + r.n FROM (SELECT i.cp, count(*) AS n FROM i GROUP BY i.cp) r \
+        "WITH i AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[]) WITH \
+            ORDINALITY AS i(cp, did, dest, actor, reason, k)), \
+         cp AS (UPDATE client_packages c SET did_count = c.did_count + r.n FROM (SELECT i.cp, \
+             count(*) AS n FROM i GROUP BY i.cp) r \
                 WHERE c.id = r.cp AND c.state = 'active' AND c.did_count + r.n <= c.did_allowance \
                 RETURNING c.id, c.customer_id, c.rule_tag, c.rule_country, c.rule_number_type), \
          {px}, \
          d AS (UPDATE dids SET {set} \
-               FROM i JOIN cp ON cp.id = i.cp WHERE dids.id = i.did AND dids.status = 'in_stock' AND {q} AND {held} RETURNING dids.*, i.k, i.actor, i.reason), \
+               FROM i JOIN cp ON cp.id = i.cp WHERE dids.id = i.did AND dids.status = 'in_stock' AND {q} \
+                   AND {held} RETURNING dids.*, i.k, i.actor, i.reason), \
          {tail}",
         px = pbx_held_cte("SELECT i.dest FROM i"),
         set = assign_set("cp.customer_id", "cp.id", "i.dest", ROUTING_STAMP_PG),
@@ -275,8 +288,13 @@ pub(super) fn assigned_records_pg(actor: &str, reason: &str) -> String {
         concat!(
         "a AS (",
         crate::audit::audit_insert!(),
-        "SELECT didhub_uuid7(), clock_timestamp(), {actor}, 'did.assign', 'did', d.id, d.number, json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', json_build_array(NULL, d.destination), 'status', json_build_array('in_stock', 'assigned'))::text, {reason} FROM d), \
-         s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, -count(*) FROM d GROUP BY 1, 2, 3, 4)"
+        "SELECT didhub_uuid7(), clock_timestamp(), {actor}, 'did.assign', 'did', d.id, d.number, \
+            json_build_object('customer_id', json_build_array(NULL, d.customer_id), 'destination', \
+            json_build_array(NULL, d.destination), 'status', json_build_array('in_stock', \
+            'assigned'))::text, {reason} FROM d), \
+         s AS (INSERT INTO stock_deltas (prefix, operator_id, country, number_type, \
+             delta) SELECT substr(number, 1, length(number) - 2), operator_id, country, number_type, \
+             -count(*) FROM d GROUP BY 1, 2, 3, 4)"
         ),
         actor = actor,
         reason = reason
@@ -323,8 +341,10 @@ pub(super) async fn hold_pbx(tx: &mut Tx, destination: &str, customer: Uuid) -> 
         "SELECT customer_id FROM pbxs WHERE id = $1{}",
         tx.row_lock(" FOR KEY SHARE")
     );
-    let owner: Option<Uuid> =
-        on_tx!(tx, c => sqlx::query_scalar(&sql).bind(id).fetch_optional(&mut *c).await?);
+    let owner: Option<Uuid> = on_tx!(tx, |c| sqlx::query_scalar(&sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?);
     pbx_refusal(id, owner, customer)
 }
 
@@ -354,21 +374,30 @@ pub(crate) async fn no_routing(tx: &mut Tx) -> Result<()> {
 /// constant, the planner may fold it before any `WHERE` could keep SIP URIs away from it.
 pub(super) fn pbx_held_cte(dests: &str) -> String {
     format!(
-        "px AS (SELECT p.id, p.customer_id FROM pbxs p WHERE p.id IN (SELECT CASE WHEN x.dest LIKE 'pbx:%' THEN substr(x.dest, 5)::uuid END FROM ({dests}) x) FOR KEY SHARE)"
+        "px AS (SELECT p.id, p.customer_id FROM pbxs p WHERE p.id IN (SELECT CASE \
+            WHEN x.dest LIKE 'pbx:%' THEN substr(x.dest, 5)::uuid END FROM ({dests}) x) \
+            FOR KEY SHARE)"
     )
 }
 
 /// The condition that the destination `dest` is a SIP URI or a PBX of `customer` held by
 /// `px` (`pbx_held_cte`).
 pub(super) fn pbx_held(dest: &str, customer: &str) -> String {
-    format!("({dest} NOT LIKE 'pbx:%' OR EXISTS (SELECT 1 FROM px WHERE 'pbx:' || px.id::text = {dest} AND px.customer_id = {customer}))")
+    format!(
+        "({dest} NOT LIKE 'pbx:%' OR EXISTS (SELECT 1 FROM px WHERE 'pbx:' || \
+        px.id::text = {dest} AND px.customer_id = {customer}))"
+    )
 }
 
 /// `PackageRule::qualifies` as a condition on `dids`, for the writing statement, over the rule
 /// columns of the client package row `cp` (the copy of its package's rule that package edits
 /// keep in step under that row's lock); the core rule explains a refusal.
 pub(super) fn qualifies(cp: &str) -> String {
-    format!("({cp}.rule_tag IS NULL OR {cp}.rule_tag = dids.tag) AND ({cp}.rule_country IS NULL OR {cp}.rule_country = dids.country) AND ({cp}.rule_number_type IS NULL OR {cp}.rule_number_type = dids.number_type)")
+    format!(
+        "({cp}.rule_tag IS NULL OR {cp}.rule_tag = dids.tag) AND ({cp}.rule_country \
+        IS NULL OR {cp}.rule_country = dids.country) AND ({cp}.rule_number_type IS \
+        NULL OR {cp}.rule_number_type = dids.number_type)"
+    )
 }
 
 /// A block refused by the package's rule, under the request field it is about (a tag comes
@@ -506,11 +535,20 @@ impl Assignment<'_> {
             // the package deleted).
             let share = tx.row_lock(" FOR SHARE");
             type Rule = (i32, Option<String>, Option<String>, Option<String>);
-            let rule: Option<Rule> = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT did_allowance, tag, country, number_type FROM packages WHERE id = $1{share}")).bind(package_id).fetch_optional(&mut *c).await?);
-            let (allowance, tag, country, number_type) = rule.ok_or_else(|| StoreError::invalid("package_id", format!("package {package_id} does not exist")))?;
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO client_packages (id, package_id, customer_id, start_date, state, did_allowance, rule_tag, rule_country, rule_number_type, created_at, updated_at) VALUES ($1,$2,$3,$4,'active',$5,$6,$7,$8,$9,$9)")
-                .bind(id).bind(package_id).bind(customer_id).bind(start_date).bind(allowance).bind(tag).bind(country).bind(number_type).bind(at).execute(&mut *c).await?.rows_affected());
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "client_package.create", entity: "client_package", entity_id: Some(id), subject: Some(customer.name.clone()), changes: json!({"package": package.name, "customer_id": customer_id, "start_date": start_date, "state": "active"}), reason: None }).await?;
+            let rule: Option<Rule> = on_tx!(&mut tx,
+                |c| sqlx::query_as(&format!("SELECT did_allowance, tag, country, number_type FROM packages WHERE id = \
+                $1{share}")).bind(package_id).fetch_optional(&mut *c).await?);
+            let (allowance, tag, country, number_type) = rule.ok_or_else(|| StoreError::invalid("package_id",
+                format!("package {package_id} does not exist")))?;
+            on_tx!(&mut tx, |c| sqlx::query("INSERT INTO client_packages (id, package_id, customer_id, start_date, \
+                state, did_allowance, rule_tag, rule_country, rule_number_type, created_at, \
+                updated_at) VALUES ($1,$2,$3,$4,'active',$5,$6,$7,$8,$9,$9)")
+                .bind(id).bind(package_id).bind(customer_id).bind(start_date).bind(allowance).bind(tag)
+                    .bind(country).bind(number_type).bind(at).execute(&mut *c).await?.rows_affected());
+            write_audit(&mut tx, AuditWrite { id: None, actor, action: "client_package.create",
+                entity: "client_package", entity_id: Some(id), subject: Some(customer.name.clone()),
+                changes: json!({"package": package.name, "customer_id": customer_id, "start_date": start_date,
+                "state": "active"}), reason: None }).await?;
             tx.commit().await
         })
         .await?;
@@ -524,7 +562,10 @@ impl Assignment<'_> {
         if let Some(p) = scope.partner() {
             sql.push(" AND c.partner_id = ").bind(Param::Uuid(p));
         }
-        let r: Option<ClientPackage> = on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(p).await?);
+        let r: Option<ClientPackage> =
+            on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
+                .fetch_optional(p)
+                .await?);
         r.map(|cp| cp.read_on(Utc::now().date_naive()))
             .ok_or_else(|| StoreError::not_found("client package", id))
     }
@@ -545,7 +586,9 @@ impl Assignment<'_> {
         }
         sql.push(" ORDER BY cp.id");
         let rows: Vec<ClientPackage> =
-            on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
+            on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
+                .fetch_all(p)
+                .await?);
         let today = Utc::now().date_naive();
         Ok(rows.into_iter().map(|cp| cp.read_on(today)).collect())
     }
@@ -558,8 +601,10 @@ impl Assignment<'_> {
             "{} WHERE d.customer_id = $1 ORDER BY d.number",
             crate::inventory::dids::DID_SELECT
         );
-        let rows: Vec<DidRow> =
-            on!(self, p => sqlx::query_as(&sql).bind(customer_id).fetch_all(p).await?);
+        let rows: Vec<DidRow> = on!(self, |p| sqlx::query_as(&sql)
+            .bind(customer_id)
+            .fetch_all(p)
+            .await?);
         Ok(rows.into_iter().map(Did::from).collect())
     }
 
@@ -568,8 +613,10 @@ impl Assignment<'_> {
             "{} WHERE {cond} ORDER BY d.number",
             crate::inventory::dids::DID_SELECT
         );
-        let rows: Vec<DidRow> =
-            on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_all(&mut *c).await?);
+        let rows: Vec<DidRow> = on_tx!(tx, |c| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_all(&mut *c)
+            .await?);
         Ok(rows.into_iter().map(Did::from).collect())
     }
 
@@ -624,8 +671,12 @@ impl Assignment<'_> {
                 // still at that version); otherwise it changed since the read, as for any other
                 // stale state change.
                 let n = match expected {
-                    Some(v) => on!(self, p => sqlx::query("UPDATE client_packages SET state = state WHERE id = $1 AND version = $2").bind(id).bind(v).execute(p).await?.rows_affected()),
-                    None => on!(self, p => sqlx::query("UPDATE client_packages SET state = state WHERE id = $1 AND state = $2").bind(id).bind(to.as_str()).execute(p).await?.rows_affected()),
+                    Some(v) => on!(self,
+                        |p| sqlx::query("UPDATE client_packages SET state = state WHERE id = $1 AND version = $2")
+                            .bind(id).bind(v).execute(p).await?.rows_affected()),
+                    None => on!(self,
+                        |p| sqlx::query("UPDATE client_packages SET state = state WHERE id = $1 AND state = $2")
+                        .bind(id).bind(to.as_str()).execute(p).await?.rows_affected()),
                 };
                 if n != 1 {
                     return Err(StoreError::changed("client package", id, expected, cp.version));
@@ -636,7 +687,9 @@ impl Assignment<'_> {
             let customer = self.accounts().get_customer(Scope::All, cp.customer_id).await?.name;
             let mut tx = self.begin().await?;
             // The client package row is the lock every writer of its DIDs takes first.
-            let update = VersionedUpdate { table: "client_packages", key: "id", noun: "client package", entity: "client_package", id, client: expected, read: cp.version, action: "client_package.state", subject: Some(customer), unique: None };
+            let update = VersionedUpdate { table: "client_packages", key: "id", noun: "client package",
+                entity: "client_package", id, client: expected, read: cp.version,
+                action: "client_package.state", subject: Some(customer), unique: None };
             update.apply(&mut tx, actor, vec![col("state", from, &to.as_str().to_string())], vec![]).await?;
             // The DIDs' stamp is taken once the package's lock is held (see `ROUTING_STAMP_PG`).
             let at = now();
@@ -653,7 +706,8 @@ impl Assignment<'_> {
                 let (set, mut verb) = match action {
                     HoldAction::Hold => ("status = 'hold', hold_until = $3", "did.hold"),
                     HoldAction::Restore => ("status = 'assigned', hold_until = NULL", "did.restore"),
-                    HoldAction::Release => ("status = after_hold, customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL", "did.release"),
+                    HoldAction::Release => ("status = after_hold, customer_id = NULL, client_package_id = NULL, \
+                        destination = NULL, hold_until = NULL", "did.release"),
                 };
                 // Reactivation splits the DIDs on hold by `hold_ended` (the same test in SQL).
                 let only = match (status, action) {
@@ -665,12 +719,16 @@ impl Assignment<'_> {
                     _ => "",
                 };
                 // Set-based: one statement per group, checked against what was read.
-                let sql = format!("UPDATE dids SET {set}, updated_at = $1, version = version + 1 WHERE client_package_id = $2 AND status = $4{only} RETURNING id, status, operator_id");
+                let sql = format!("UPDATE dids SET {set}, updated_at = $1, version = version + 1 WHERE \
+                    client_package_id = $2 AND status = $4{only} RETURNING id, status, \
+                    operator_id");
                 let hold_until = matches!(action, HoldAction::Hold).then_some(until);
-                let written: Vec<(Uuid, String, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(&sql).bind(at).bind(id).bind(hold_until).bind(status).fetch_all(&mut *c).await?);
+                let written: Vec<(Uuid, String, Uuid)> = on_tx!(&mut tx, |c| sqlx::query_as(&sql).bind(at)
+                    .bind(id).bind(hold_until).bind(status).fetch_all(&mut *c).await?);
                 let n = written.len();
                 if n != group.len() {
-                    return Err(StoreError::Conflict("the package's DIDs changed while its state changed; try again".into()));
+                    let e = "the package's DIDs changed while its state changed; try again";
+                    return Err(StoreError::Conflict(e.into()));
                 }
                 // As the rows really were when written: an edit of a DID's after-hold status
                 // or operator (which takes no package lock) may have come since the read.
@@ -686,13 +744,17 @@ impl Assignment<'_> {
                     }
                 }
                 let after: Vec<Did> = group.iter().map(|d| match action {
-                    HoldAction::Hold => moved_did(d, DidStatus::Hold, d.customer_id, d.client_package_id, d.destination.clone(), hold_until, at),
-                    HoldAction::Restore => moved_did(d, DidStatus::Assigned, d.customer_id, d.client_package_id, d.destination.clone(), None, at),
+                    HoldAction::Hold => moved_did(d, DidStatus::Hold, d.customer_id, d.client_package_id,
+                        d.destination.clone(), hold_until, at),
+                    HoldAction::Restore => moved_did(d, DidStatus::Assigned, d.customer_id,
+                        d.client_package_id, d.destination.clone(), None, at),
                     HoldAction::Release => moved_did(d, d.after_hold, None, None, None, None, at),
                 }).collect();
                 record_moves(&mut tx, actor, verb, &group, &after, None).await?;
                 if matches!(action, HoldAction::Release) {
-                    on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_count = did_count - $1 WHERE id = $2").bind(n as i64).bind(id).execute(&mut *c).await?.rows_affected());
+                    on_tx!(&mut tx,
+                        |c| sqlx::query("UPDATE client_packages SET did_count = did_count - $1 WHERE id = $2")
+                        .bind(n as i64).bind(id).execute(&mut *c).await?.rows_affected());
                 }
                 // DIDs that stay with the package route as it does: pending before its start.
                 let pending = match action {
@@ -864,28 +926,69 @@ impl Assignment<'_> {
             if let crate::Backend::Postgres(pool) = &self.backend {
                 // One DID by id, the common request: written with whatever others are waiting.
                 if let (Some(b), [id], []) = (&self.batcher, ids, numbers) {
-                    if let Some(r) = b.assign(actor.as_str(), cp_id, *id, destination, reason).await {
+                    if let Some(r) = b
+                        .assign(actor.as_str(), cp_id, *id, destination, reason)
+                        .await
+                    {
                         return r;
                     }
                 }
-                return assign_one_pg(pool, n, cp_id, destination, ids, numbers, actor.as_str(), reason).await;
+                return assign_one_pg(
+                    pool,
+                    n,
+                    cp_id,
+                    destination,
+                    ids,
+                    numbers,
+                    actor.as_str(),
+                    reason,
+                )
+                .await;
             }
             let at = now();
             let mut tx = self.begin().await?;
-            let r: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, c => sqlx::query_as(RESERVE).bind(n).bind(cp_id).fetch_optional(&mut *c).await?);
-            let Some((_, customer, _)) = r else { return Ok(None) };
+            let r: Option<(Uuid, Uuid, Uuid)> = on_tx!(&mut tx, |c| sqlx::query_as(RESERVE)
+                .bind(n)
+                .bind(cp_id)
+                .fetch_optional(&mut *c)
+                .await?);
+            let Some((_, customer, _)) = r else {
+                return Ok(None);
+            };
             hold_pbx(&mut tx, destination, customer).await?;
             let mut sql = Sql::default();
-            let set = assign_set(&sql.param(Param::Uuid(customer)), &sql.param(Param::Uuid(cp_id)), &sql.param(Param::Text(destination.to_string())), &sql.param(Param::Time(at)));
-            sql.push(&format!("UPDATE dids SET {set} WHERE status = 'in_stock' AND "));
-            sql.push("EXISTS (SELECT 1 FROM client_packages c WHERE c.id = ").bind(Param::Uuid(cp_id))
-                .push(" AND ").push(&qualifies("c")).push(") AND (").push_in_uuids(false, "id", ids).push(" OR").push_in_texts(false, "number", numbers).push(") RETURNING id");
-            let done: Vec<Uuid> = on_tx!(&mut tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_all(&mut *c).await?);
+            let set = assign_set(
+                &sql.param(Param::Uuid(customer)),
+                &sql.param(Param::Uuid(cp_id)),
+                &sql.param(Param::Text(destination.to_string())),
+                &sql.param(Param::Time(at)),
+            );
+            sql.push(&format!(
+                "UPDATE dids SET {set} WHERE status = 'in_stock' AND "
+            ));
+            sql.push("EXISTS (SELECT 1 FROM client_packages c WHERE c.id = ")
+                .bind(Param::Uuid(cp_id))
+                .push(" AND ")
+                .push(&qualifies("c"))
+                .push(") AND (")
+                .push_in_uuids(false, "id", ids)
+                .push(" OR")
+                .push_in_texts(false, "number", numbers)
+                .push(") RETURNING id");
+            let done: Vec<Uuid> = on_tx!(&mut tx, |c| bind_all!(
+                sqlx::query_scalar(&sql.text),
+                sql.params
+            )
+            .fetch_all(&mut *c)
+            .await?);
             if done.len() as i64 != n {
                 return Ok(None);
             }
             let dids = self.dids_by_id(&mut tx, &done).await?;
-            let before: Vec<Did> = dids.iter().map(|d| moved_did(d, DidStatus::InStock, None, None, None, None, d.updated_at)).collect();
+            let before: Vec<Did> = dids
+                .iter()
+                .map(|d| moved_did(d, DidStatus::InStock, None, None, None, None, d.updated_at))
+                .collect();
             record_moves(&mut tx, actor, "did.assign", &before, &dids, reason).await?;
             tx.commit().await?;
             Ok(Some(dids))
@@ -952,7 +1055,9 @@ impl Assignment<'_> {
             sql.bind(Param::Uuid(*id));
         }
         sql.push(") ORDER BY d.number");
-        let rows: Vec<DidRow> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(&mut *c).await?);
+        let rows: Vec<DidRow> = on_tx!(tx, |c| bind_all!(sqlx::query_as(&sql.text), sql.params)
+            .fetch_all(&mut *c)
+            .await?);
         Ok(rows.into_iter().map(Did::from).collect())
     }
 
@@ -985,17 +1090,45 @@ impl Assignment<'_> {
                 return Err(StoreError::not_found("DID of this client package", did_id));
             }
             let mut tx = self.begin().await?;
-            on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_count = did_count - 1 WHERE id = $1").bind(cp_id).execute(&mut *c).await?.rows_affected());
+            on_tx!(&mut tx, |c| sqlx::query(
+                "UPDATE client_packages SET did_count = did_count - 1 WHERE id = $1"
+            )
+            .bind(cp_id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
             // Stamped once the client package's lock is held (see `ROUTING_STAMP_PG`).
             let at = now();
-            let n = on_tx!(&mut tx, c => sqlx::query("UPDATE dids SET status = $1, customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4 AND client_package_id = $5")
-                .bind(d.after_hold.as_str()).bind(at).bind(d.id).bind(d.version).bind(cp_id).execute(&mut *c).await?.rows_affected());
+            let n = on_tx!(&mut tx, |c| sqlx::query(
+                "UPDATE dids SET status = $1, customer_id = NULL, client_package_id = NULL, \
+                destination = NULL, hold_until = NULL, updated_at = $2, version = version + \
+                1 WHERE id = $3 AND version = $4 AND client_package_id = $5"
+            )
+            .bind(d.after_hold.as_str())
+            .bind(at)
+            .bind(d.id)
+            .bind(d.version)
+            .bind(cp_id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
             if n != 1 {
                 // The client named no version: run again on the DID as it now is.
-                return Err(StoreError::Raced { entity: "DID", id: d.id });
+                return Err(StoreError::Raced {
+                    entity: "DID",
+                    id: d.id,
+                });
             }
             let after = moved_did(&d, d.after_hold, None, None, None, None, at);
-            record_moves(&mut tx, actor, "did.unassign", std::slice::from_ref(&d), std::slice::from_ref(&after), reason).await?;
+            record_moves(
+                &mut tx,
+                actor,
+                "did.unassign",
+                std::slice::from_ref(&d),
+                std::slice::from_ref(&after),
+                reason,
+            )
+            .await?;
             tx.commit().await?;
             Ok(after)
         })
@@ -1018,8 +1151,16 @@ impl Assignment<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             let due = now();
-            let sql = format!("{} WHERE d.status = 'hold' AND d.hold_until <= $1 ORDER BY d.hold_until, d.id LIMIT $2", crate::inventory::dids::DID_SELECT);
-            let rows: Vec<DidRow> = on_tx!(&mut tx, c => sqlx::query_as(&sql).bind(due).bind(batch).fetch_all(&mut *c).await?);
+            let sql = format!(
+                "{} WHERE d.status = 'hold' AND d.hold_until <= $1 ORDER BY d.hold_until, \
+                d.id LIMIT $2",
+                crate::inventory::dids::DID_SELECT
+            );
+            let rows: Vec<DidRow> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
+                .bind(due)
+                .bind(batch)
+                .fetch_all(&mut *c)
+                .await?);
             let mut by_cp: BTreeMap<Uuid, Vec<Did>> = BTreeMap::new();
             for d in rows.into_iter().map(Did::from) {
                 if let Some(cp) = d.client_package_id {
@@ -1030,27 +1171,48 @@ impl Assignment<'_> {
             for (cp, group) in by_cp {
                 // Client packages in id order, each the lock its DIDs' writers take first.
                 let lock = tx.row_lock(" FOR UPDATE SKIP LOCKED");
-                let mine: Option<Uuid> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("SELECT id FROM client_packages WHERE id = $1{lock}")).bind(cp).fetch_optional(&mut *c).await?);
+                let mine: Option<Uuid> = on_tx!(&mut tx, |c| sqlx::query_scalar(&format!(
+                    "SELECT id FROM client_packages WHERE id = $1{lock}"
+                ))
+                .bind(cp)
+                .fetch_optional(&mut *c)
+                .await?);
                 if mine.is_none() {
                     continue; // another instance is on it
                 }
                 // Stamped now that the lock is held (the transaction has an id, so the routing
                 // follower's watermark waits for it): `due` may be older than its overlap.
                 let at = now();
-                let mut upd = Sql::new("UPDATE dids SET status = after_hold, customer_id = NULL, client_package_id = NULL, destination = NULL, hold_until = NULL, updated_at = ");
-                upd.bind(Param::Time(at)).push(", version = version + 1 WHERE status = 'hold' AND hold_until <= ").bind(Param::Time(due))
-                    .push(" AND client_package_id = ").bind(Param::Uuid(cp)).push(" AND id IN (");
+                let mut upd = Sql::new(
+                    "UPDATE dids SET status = after_hold, customer_id = NULL, client_package_id \
+                    = NULL, destination = NULL, hold_until = NULL, updated_at = ",
+                );
+                upd.bind(Param::Time(at))
+                    .push(", version = version + 1 WHERE status = 'hold' AND hold_until <= ")
+                    .bind(Param::Time(due))
+                    .push(" AND client_package_id = ")
+                    .bind(Param::Uuid(cp))
+                    .push(" AND id IN (");
                 for (i, d) in group.iter().enumerate() {
-                    if i > 0 { upd.push(","); }
+                    if i > 0 {
+                        upd.push(",");
+                    }
                     upd.bind(Param::Uuid(d.id));
                 }
                 upd.push(") RETURNING id, status, operator_id");
-                let done: Vec<(Uuid, String, Uuid)> = on_tx!(&mut tx, c => bind_all!(sqlx::query_as(&upd.text), upd.params).fetch_all(&mut *c).await?);
+                let done: Vec<(Uuid, String, Uuid)> = on_tx!(&mut tx, |c| bind_all!(
+                    sqlx::query_as(&upd.text),
+                    upd.params
+                )
+                .fetch_all(&mut *c)
+                .await?);
                 // Only those still due (a reactivation may have come first), each as the row
                 // really was when written: an edit of its after-hold status or operator since
                 // the read above is what the audit entry and the stock count must show.
-                let written: HashMap<Uuid, (String, Uuid)> =
-                    done.into_iter().map(|(id, st, op)| (id, (st, op))).collect();
+                let written: HashMap<Uuid, (String, Uuid)> = done
+                    .into_iter()
+                    .map(|(id, st, op)| (id, (st, op)))
+                    .collect();
                 let group: Vec<Did> = group
                     .into_iter()
                     .filter_map(|mut d| {
@@ -1063,8 +1225,18 @@ impl Assignment<'_> {
                         Some(d)
                     })
                     .collect();
-                on_tx!(&mut tx, c => sqlx::query("UPDATE client_packages SET did_count = did_count - $1 WHERE id = $2").bind(group.len() as i64).bind(cp).execute(&mut *c).await?.rows_affected());
-                let after: Vec<Did> = group.iter().map(|d| moved_did(d, d.after_hold, None, None, None, None, at)).collect();
+                on_tx!(&mut tx, |c| sqlx::query(
+                    "UPDATE client_packages SET did_count = did_count - $1 WHERE id = $2"
+                )
+                .bind(group.len() as i64)
+                .bind(cp)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
+                let after: Vec<Did> = group
+                    .iter()
+                    .map(|d| moved_did(d, d.after_hold, None, None, None, None, at))
+                    .collect();
                 record_moves(&mut tx, &actor, "did.hold_expired", &group, &after, None).await?;
                 moved.extend(after.iter().map(Moved::from));
             }
@@ -1125,11 +1297,18 @@ impl Assignment<'_> {
         Ok(match since {
             Some(t) => {
                 let sql = format!("{SELECT} WHERE d.updated_at >= $2 AND d.version > 1");
-                on!(self, p => sqlx::query_as(&sql).bind(today).bind(t).fetch_all(p).await?)
+                on!(self, |p| sqlx::query_as(&sql)
+                    .bind(today)
+                    .bind(t)
+                    .fetch_all(p)
+                    .await?)
             }
             None => {
                 let sql = format!("{SELECT} WHERE d.status IN ('assigned', 'hold', 'porting')");
-                on!(self, p => sqlx::query_as(&sql).bind(today).fetch_all(p).await?)
+                on!(self, |p| sqlx::query_as(&sql)
+                    .bind(today)
+                    .fetch_all(p)
+                    .await?)
             }
         })
     }

@@ -96,8 +96,14 @@ impl StockTally {
                 let rows = json_rows(chunk.iter().map(|((p, op, c, t), v)| {
                     serde_json::json!([p, op.simple().to_string(), c, t, v])
                 }));
-                sqlx::query("INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) SELECT r.value ->> 0, unhex(r.value ->> 1), r.value ->> 2, r.value ->> 3, r.value ->> 4 FROM json_each($1) AS r")
-                    .bind(rows).execute(&mut **t).await?;
+                sqlx::query(
+                    "INSERT INTO stock_deltas (prefix, operator_id, country, number_type, delta) \
+                    SELECT r.value ->> 0, unhex(r.value ->> 1), r.value ->> 2, r.value ->> 3, \
+                    r.value ->> 4 FROM json_each($1) AS r",
+                )
+                .bind(rows)
+                .execute(&mut **t)
+                .await?;
             }
             return Ok(());
         }
@@ -122,7 +128,10 @@ impl StockTally {
                     .bind(Param::Int(*v))
                     .push(")");
             }
-            on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+            on_tx!(tx, |c| bind_all!(sqlx::query(&sql.text), sql.params)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
         }
         Ok(())
     }
@@ -141,9 +150,11 @@ pub(crate) async fn adjust(tx: &mut Tx, deltas: &[StockDelta<'_>]) -> Result<()>
 /// are claimed by deleting them, so concurrent folds (other instances, the background pass)
 /// never count one twice; counts are written in key order, so folds cannot deadlock.
 pub(crate) async fn fold(tx: &mut Tx) -> Result<usize> {
-    let rows: Vec<(String, Uuid, String, String, i64)> = on_tx!(tx, c => sqlx::query_as(
+    let rows: Vec<(String, Uuid, String, String, i64)> = on_tx!(tx, |c| sqlx::query_as(
         "DELETE FROM stock_deltas RETURNING prefix, operator_id, country, number_type, delta"
-    ).fetch_all(&mut *c).await?);
+    )
+    .fetch_all(&mut *c)
+    .await?);
     let n = rows.len();
     let mut sum: BTreeMap<Key, i64> = BTreeMap::new();
     for (p100, op, country, number_type, delta) in rows {
@@ -169,13 +180,24 @@ pub(crate) async fn fold(tx: &mut Tx) -> Result<usize> {
                 serde_json::json!([size, p, op.simple().to_string(), c, t, v])
             }));
             // `WHERE true` keeps SQLite from reading ON CONFLICT as a join constraint.
-            sqlx::query("INSERT INTO stock_blocks (size, prefix, operator_id, country, number_type, free) SELECT r.value ->> 0, r.value ->> 1, unhex(r.value ->> 2), r.value ->> 3, r.value ->> 4, r.value ->> 5 FROM json_each($1) AS r WHERE true ON CONFLICT (size, prefix, operator_id, country, number_type) DO UPDATE SET free = stock_blocks.free + excluded.free")
-                .bind(rows).execute(&mut **t).await?;
+            sqlx::query(
+                "INSERT INTO stock_blocks (size, prefix, operator_id, country, number_type, \
+                free) SELECT r.value ->> 0, r.value ->> 1, unhex(r.value ->> 2), r.value \
+                ->> 3, r.value ->> 4, r.value ->> 5 FROM json_each($1) AS r WHERE true ON \
+                CONFLICT (size, prefix, operator_id, country, number_type) DO UPDATE SET \
+                free = stock_blocks.free + excluded.free",
+            )
+            .bind(rows)
+            .execute(&mut **t)
+            .await?;
         }
         return Ok(n);
     }
     for chunk in items.chunks(200) {
-        let mut sql = Sql::new("INSERT INTO stock_blocks (size, prefix, operator_id, country, number_type, free) VALUES ");
+        let mut sql = Sql::new(
+            "INSERT INTO stock_blocks (size, prefix, operator_id, country, number_type, \
+            free) VALUES ",
+        );
         for (i, ((size, p, op, c, t), v)) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(",");
@@ -194,8 +216,14 @@ pub(crate) async fn fold(tx: &mut Tx) -> Result<usize> {
                 .bind(Param::Int(*v))
                 .push(")");
         }
-        sql.push(" ON CONFLICT (size, prefix, operator_id, country, number_type) DO UPDATE SET free = stock_blocks.free + excluded.free");
-        on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+        sql.push(
+            " ON CONFLICT (size, prefix, operator_id, country, number_type) DO UPDATE \
+            SET free = stock_blocks.free + excluded.free",
+        );
+        on_tx!(tx, |c| bind_all!(sqlx::query(&sql.text), sql.params)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
     }
     Ok(n)
 }
@@ -284,14 +312,34 @@ async fn full_child(
     let size = req.size;
     if size >= 100 {
         let (lo, hi) = (parent.to_string(), format!("{parent}:"));
-        let sql = "SELECT prefix FROM stock_blocks WHERE size = $1 AND prefix >= $2 AND prefix < $3 AND free = $1 AND operator_id = $4 AND country = $5 AND number_type = $6 ORDER BY prefix LIMIT 1";
-        let r: Option<String> = on_tx!(tx, c => sqlx::query_scalar(sql).bind(size as i64).bind(&lo).bind(&hi).bind(op).bind(req.country.as_str()).bind(req.number_type.as_str()).fetch_optional(&mut *c).await?);
+        let sql = "SELECT prefix FROM stock_blocks WHERE size = $1 AND prefix >= $2 AND prefix \
+            < $3 AND free = $1 AND operator_id = $4 AND country = $5 AND number_type = \
+            $6 ORDER BY prefix LIMIT 1";
+        let r: Option<String> = on_tx!(tx, |c| sqlx::query_scalar(sql)
+            .bind(size as i64)
+            .bind(&lo)
+            .bind(&hi)
+            .bind(op)
+            .bind(req.country.as_str())
+            .bind(req.number_type.as_str())
+            .fetch_optional(&mut *c)
+            .await?);
         Ok(r)
     } else {
         // Blocks of 10 are counted from the DIDs of the parent (at most `parent_size` rows).
         let (first, last) = range(parent, parent_size);
-        let sql = "SELECT substr(number, 1, length(number) - 1) AS p FROM dids WHERE number >= $1 AND number <= $2 AND status = 'in_stock' AND operator_id = $3 AND country = $4 AND number_type = $5 GROUP BY substr(number, 1, length(number) - 1) HAVING count(*) = 10 ORDER BY p LIMIT 1";
-        let r: Option<String> = on_tx!(tx, c => sqlx::query_scalar(sql).bind(&first).bind(&last).bind(op).bind(req.country.as_str()).bind(req.number_type.as_str()).fetch_optional(&mut *c).await?);
+        let sql = "SELECT substr(number, 1, length(number) - 1) AS p FROM dids WHERE number >= \
+            $1 AND number <= $2 AND status = 'in_stock' AND operator_id = $3 AND \
+            country = $4 AND number_type = $5 GROUP BY substr(number, 1, length(number) \
+            - 1) HAVING count(*) = 10 ORDER BY p LIMIT 1";
+        let r: Option<String> = on_tx!(tx, |c| sqlx::query_scalar(sql)
+            .bind(&first)
+            .bind(&last)
+            .bind(op)
+            .bind(req.country.as_str())
+            .bind(req.number_type.as_str())
+            .fetch_optional(&mut *c)
+            .await?);
         Ok(r)
     }
 }
@@ -317,7 +365,10 @@ pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block
             .bind(Param::Int(level as i64));
         filters(&mut sql, req, "b");
         sql.push(" ORDER BY b.free, b.prefix LIMIT 32");
-        let parents: Vec<(String, Uuid)> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(&mut *c).await?);
+        let parents: Vec<(String, Uuid)> =
+            on_tx!(tx, |c| bind_all!(sqlx::query_as(&sql.text), sql.params)
+                .fetch_all(&mut *c)
+                .await?);
         for (p, op) in parents {
             if let Some(child) = full_child(tx, &p, level, op, req).await? {
                 let (first, last) = range(&child, size);
@@ -335,11 +386,24 @@ pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block
     // one statement reads the in-stock numbers of those blocks (an index range each) and
     // takes the first whole ten, so a fragmented stock costs one query, not one per block.
     if size == 10 {
-        let mut sql = Sql::new("SELECT substr(d.number, 1, length(d.number) - 1) AS p, d.operator_id FROM stock_blocks b JOIN dids d ON d.number >= b.prefix || '00' AND d.number <= b.prefix || '99' AND length(d.number) = length(b.prefix) + 2 AND d.operator_id = b.operator_id AND d.country = b.country AND d.number_type = b.number_type WHERE b.size = 100 AND b.free >= 10 AND b.free < 100 AND d.status = 'in_stock'");
+        let mut sql = Sql::new(
+            "SELECT substr(d.number, 1, length(d.number) - 1) AS p, d.operator_id FROM \
+            stock_blocks b JOIN dids d ON d.number >= b.prefix || '00' AND d.number <= \
+            b.prefix || '99' AND length(d.number) = length(b.prefix) + 2 AND \
+            d.operator_id = b.operator_id AND d.country = b.country AND d.number_type = \
+            b.number_type WHERE b.size = 100 AND b.free >= 10 AND b.free < 100 AND \
+            d.status = 'in_stock'",
+        );
         filters(&mut sql, req, "b");
         // Fullest enclosing block first, as best fit above.
-        sql.push(" GROUP BY d.operator_id, substr(d.number, 1, length(d.number) - 1) HAVING count(*) = 10 ORDER BY max(b.free), p LIMIT 1");
-        let r: Option<(String, Uuid)> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(&mut *c).await?);
+        sql.push(
+            " GROUP BY d.operator_id, substr(d.number, 1, length(d.number) - 1) HAVING \
+            count(*) = 10 ORDER BY max(b.free), p LIMIT 1",
+        );
+        let r: Option<(String, Uuid)> =
+            on_tx!(tx, |c| bind_all!(sqlx::query_as(&sql.text), sql.params)
+                .fetch_optional(&mut *c)
+                .await?);
         if let Some((child, op)) = r {
             let (first, last) = range(&child, size);
             return Ok(Some(Block {
@@ -359,7 +423,10 @@ pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block
             .bind(Param::Int(level as i64));
         filters(&mut sql, req, "b");
         sql.push(" ORDER BY b.prefix LIMIT 1");
-        let r: Option<(String, Uuid)> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(&mut *c).await?);
+        let r: Option<(String, Uuid)> =
+            on_tx!(tx, |c| bind_all!(sqlx::query_as(&sql.text), sql.params)
+                .fetch_optional(&mut *c)
+                .await?);
         if let Some((p, op)) = r {
             let child = format!("{p}{}", "0".repeat(digits(level) - k));
             let (first, last) = range(&child, size);
@@ -380,7 +447,9 @@ pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block
 fn push_tagged_groups(sql: &mut Sql, req: &BlockRequest, tag: &str, size: u32) {
     let k = digits(size);
     sql.push(&format!(
-        "SELECT substr(d.number, 1, length(d.number) - {k}) AS p, d.operator_id AS operator_id, count(*) AS free FROM dids d WHERE d.status = 'in_stock' AND d.tag = "
+        "SELECT substr(d.number, 1, length(d.number) - {k}) AS p, d.operator_id AS \
+            operator_id, count(*) AS free FROM dids d WHERE d.status = 'in_stock' AND \
+            d.tag = "
     ));
     sql.bind(Param::Text(tag.to_string()));
     filters(sql, req, "d");
@@ -405,9 +474,14 @@ pub(crate) async fn find_tagged(
     sql.push("), u AS (");
     push_tagged_groups(&mut sql, req, tag, size * 10);
     sql.push(&format!(
-        ") SELECT b.p, b.operator_id FROM b JOIN u ON u.p = substr(b.p, 1, length(b.p) - 1) AND u.operator_id = b.operator_id WHERE b.free = {size} ORDER BY u.free, b.p LIMIT 1"
+        ") SELECT b.p, b.operator_id FROM b JOIN u ON u.p = substr(b.p, 1, \
+            length(b.p) - 1) AND u.operator_id = b.operator_id WHERE b.free = {size} \
+            ORDER BY u.free, b.p LIMIT 1"
     ));
-    let r: Option<(String, Uuid)> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_optional(&mut *c).await?);
+    let r: Option<(String, Uuid)> =
+        on_tx!(tx, |c| bind_all!(sqlx::query_as(&sql.text), sql.params)
+            .fetch_optional(&mut *c)
+            .await?);
     Ok(r.map(|(p, op)| {
         let (first, last) = range(&p, size);
         Block {
@@ -438,7 +512,9 @@ pub(crate) async fn availability_tagged(
             sql.push(&format!(" HAVING count(*) = {size}"));
         }
         sql.push(") t");
-        let n: i64 = on_tx!(tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_one(&mut *c).await?);
+        let n: i64 = on_tx!(tx, |c| bind_all!(sqlx::query_scalar(&sql.text), sql.params)
+            .fetch_one(&mut *c)
+            .await?);
         out.push(Availability {
             size,
             free_blocks: n,
@@ -457,7 +533,9 @@ pub(crate) async fn availability(tx: &mut Tx, req: &BlockRequest) -> Result<Vec<
             .push(" AND b.free = ")
             .bind(Param::Int(size as i64));
         filters(&mut sql, req, "b");
-        let n: i64 = on_tx!(tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_one(&mut *c).await?);
+        let n: i64 = on_tx!(tx, |c| bind_all!(sqlx::query_scalar(&sql.text), sql.params)
+            .fetch_one(&mut *c)
+            .await?);
         out.push(Availability {
             size,
             free_blocks: n,
@@ -465,7 +543,9 @@ pub(crate) async fn availability(tx: &mut Tx, req: &BlockRequest) -> Result<Vec<
     }
     let mut sql = Sql::new("SELECT count(*) FROM dids b WHERE b.status = 'in_stock'");
     filters(&mut sql, req, "b");
-    let n: i64 = on_tx!(tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_one(&mut *c).await?);
+    let n: i64 = on_tx!(tx, |c| bind_all!(sqlx::query_scalar(&sql.text), sql.params)
+        .fetch_one(&mut *c)
+        .await?);
     out.insert(
         0,
         Availability {

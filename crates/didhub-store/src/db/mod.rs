@@ -30,7 +30,7 @@ pub enum Backend {
 /// Runs the same block against whichever pool is configured.
 #[macro_export]
 macro_rules! on {
-    ($store:expr, $pool:ident => $body:expr) => {
+    ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::Backend::Sqlite($pool) => $body,
             $crate::Backend::Postgres($pool) => $body,
@@ -124,7 +124,9 @@ impl Db {
                     .split_once(':')
                     .map_or("no scheme".to_string(), |(s, _)| format!("scheme '{s}'"));
                 return Err(StoreError::Config(format!(
-                    "unsupported database URL ({scheme}): use postgres://… for PostgreSQL, sqlite:PATH for another SQLite file, or no URL for the SQLite file in the data directory"
+                    "unsupported database URL ({scheme}): use postgres://… for PostgreSQL, \
+                        sqlite:PATH for another SQLite file, or no URL for the SQLite file in the \
+                        data directory"
                 )));
             }
             None => {
@@ -207,16 +209,19 @@ impl Db {
 
     /// Pool gauges for metrics: (connections, idle).
     pub fn pool_stats(&self) -> (u32, usize) {
-        on!(self, p => (p.size(), p.num_idle()))
+        on!(self, |p| (p.size(), p.num_idle()))
     }
 
     pub async fn ping(&self) -> Result<()> {
-        on!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
+        on!(self, |p| sqlx::query("SELECT 1")
+            .execute(p)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        on!(self, p => p.close().await)
+        on!(self, |p| p.close().await)
     }
 }
 

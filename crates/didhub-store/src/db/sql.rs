@@ -122,7 +122,7 @@ impl Tx {
 
 /// Runs a block with `$c` bound to the transaction's connection (`&mut *$c` to reuse it).
 macro_rules! on_tx {
-    ($tx:expr, $c:ident => $body:expr) => {
+    ($tx:expr, |$c:ident| $body:expr) => {
         match $tx {
             $crate::db::sql::Tx::Sqlite(t) => {
                 let $c = &mut **t;

@@ -130,8 +130,10 @@ impl VersionedUpdate<'_> {
         sql.bind(Param::Uuid(self.id))
             .push(" AND version = ")
             .bind(Param::Int(self.read));
-        let n = on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params)
-            .execute(&mut *c).await.map(|r| r.rows_affected()))
+        let n = on_tx!(tx, |c| bind_all!(sqlx::query(&sql.text), sql.params)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))
         .map_err(|e| {
             let e = StoreError::from(e);
             match &self.unique {

@@ -19,7 +19,11 @@ use crate::{
     StoreError,
 };
 
-pub(crate) const DID_SELECT: &str = "SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, d.client_package_id, d.destination, d.hold_until, d.created_at, d.updated_at, d.version FROM dids d JOIN operators o ON o.id = d.operator_id";
+pub(crate) const DID_SELECT: &str =
+    "SELECT d.id, d.number, d.country, d.number_type, d.operator_id, o.name AS \
+    operator, d.status, d.after_hold, d.tag, d.notes, d.customer_id, \
+    d.client_package_id, d.destination, d.hold_until, d.created_at, \
+    d.updated_at, d.version FROM dids d JOIN operators o ON o.id = d.operator_id";
 
 /// A request to create DIDs.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -112,7 +116,9 @@ pub(crate) async fn hold_operators(tx: &mut Tx, ids: impl IntoIterator<Item = Uu
     }
 }
 
-const INSERT_DIDS: &str = "INSERT INTO dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version) ";
+const INSERT_DIDS: &str =
+    "INSERT INTO dids (id, number, country, number_type, operator_id, status, \
+    after_hold, tag, notes, batch_id, created_at, updated_at, version) ";
 
 /// A multi-row insert with a placeholder per value (PostgreSQL).
 fn insert_values(chunk: &[NewRow], batch_id: Uuid, at: chrono::DateTime<chrono::Utc>) -> Sql {
@@ -168,7 +174,10 @@ pub(crate) async fn insert_rows(
             let mut existing = Vec::new();
             for chunk in rows.chunks(INSERT_CHUNK) {
                 let sql = insert_values(chunk, batch_id, at);
-                let n = on_tx!(tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+                let n = on_tx!(tx, |c| bind_all!(sqlx::query(&sql.text), sql.params)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected());
                 if n as usize != chunk.len() {
                     existing.extend(already_there(tx, chunk, batch_id).await?);
                 }
@@ -205,7 +214,9 @@ pub(crate) async fn already_there(
         "number",
         &numbers,
     );
-    let v: Vec<String> = on_tx!(tx, c => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_all(&mut *c).await?);
+    let v: Vec<String> = on_tx!(tx, |c| bind_all!(sqlx::query_scalar(&sql.text), sql.params)
+        .fetch_all(&mut *c)
+        .await?);
     Ok(v)
 }
 
@@ -533,16 +544,21 @@ impl Inventory<'_> {
 
     async fn dids_of_batch(&self, batch_id: Uuid, limit: i64) -> Result<Vec<Did>> {
         let sql = format!("{DID_SELECT} WHERE d.batch_id = $1 ORDER BY d.number LIMIT $2");
-        let rows: Vec<DidRow> =
-            on!(self, p => sqlx::query_as(&sql).bind(batch_id).bind(limit).fetch_all(p).await?);
+        let rows: Vec<DidRow> = on!(self, |p| sqlx::query_as(&sql)
+            .bind(batch_id)
+            .bind(limit)
+            .fetch_all(p)
+            .await?);
         Ok(rows.into_iter().map(Did::from).collect())
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_did(&self, id: Uuid) -> Result<Did> {
         let sql = format!("{DID_SELECT} WHERE d.id = $1");
-        let row: Option<DidRow> =
-            on!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        let row: Option<DidRow> = on!(self, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await?);
         row.map(Did::from)
             .ok_or_else(|| StoreError::not_found("DID", id))
     }
@@ -550,8 +566,10 @@ impl Inventory<'_> {
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_did_by_number(&self, number: &str) -> Result<Did> {
         let sql = format!("{DID_SELECT} WHERE d.number = $1");
-        let row: Option<DidRow> =
-            on!(self, p => sqlx::query_as(&sql).bind(number).fetch_optional(p).await?);
+        let row: Option<DidRow> = on!(self, |p| sqlx::query_as(&sql)
+            .bind(number)
+            .fetch_optional(p)
+            .await?);
         row.map(Did::from)
             .ok_or_else(|| StoreError::not_found("DID", number))
     }
@@ -569,8 +587,9 @@ impl Inventory<'_> {
         self.check_filter(f).await?;
         let dir = if desc { "DESC" } else { "ASC" };
         let (sql, limit) = list_statement(f, sort, desc, limit, cursor)?;
-        let rows: Vec<DidRow> =
-            on!(self, p => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(p).await?);
+        let rows: Vec<DidRow> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
+            .fetch_all(p)
+            .await?);
         let mut items: Vec<Did> = rows.into_iter().map(Did::from).collect();
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
@@ -655,7 +674,12 @@ impl Inventory<'_> {
         self.check_filter(f).await?;
         let mut sql = Sql::new("SELECT count(*) FROM dids d");
         push_filter(&mut sql, f)?;
-        let n: i64 = on!(self, p => bind_all!(sqlx::query_scalar(&sql.text), sql.params).fetch_one(p).await?);
+        let n: i64 = on!(self, |p| bind_all!(
+            sqlx::query_scalar(&sql.text),
+            sql.params
+        )
+        .fetch_one(p)
+        .await?);
         Ok(n)
     }
 
@@ -697,7 +721,9 @@ impl Inventory<'_> {
                 sql.push(" LIMIT ").bind(Param::Int(MAX_RANGE as i64 + 1));
             }
         }
-        let rows: Vec<DidRow> = on_tx!(tx, c => bind_all!(sqlx::query_as(&sql.text), sql.params).fetch_all(&mut *c).await?);
+        let rows: Vec<DidRow> = on_tx!(tx, |c| bind_all!(sqlx::query_as(&sql.text), sql.params)
+            .fetch_all(&mut *c)
+            .await?);
         let dids: Vec<Did> = rows.into_iter().map(Did::from).collect();
         if dids.len() > MAX_RANGE as usize {
             return Err(StoreError::invalid(
@@ -805,7 +831,8 @@ impl Inventory<'_> {
                     diff.insert("status".into(), json!([d.status, s]));
                 }
                 if let Some(a) = patch.after_hold.filter(|a| *a != d.after_hold) {
-                    sql.push(", after_hold = ").bind(Param::Text(a.as_str().into()));
+                    sql.push(", after_hold = ")
+                        .bind(Param::Text(a.as_str().into()));
                     diff.insert("after_hold".into(), json!([d.after_hold, a]));
                 }
                 if let Some(o) = operator.as_ref().filter(|o| o.id != d.operator_id) {
@@ -827,7 +854,10 @@ impl Inventory<'_> {
                     .bind(Param::Uuid(d.id))
                     .push(" AND version = ")
                     .bind(Param::Int(d.version));
-                let n = on_tx!(&mut tx, c => bind_all!(sqlx::query(&sql.text), sql.params).execute(&mut *c).await?.rows_affected());
+                let n = on_tx!(&mut tx, |c| bind_all!(sqlx::query(&sql.text), sql.params)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected());
                 if n != 1 {
                     // Changed between our read and our write (PostgreSQL READ COMMITTED).
                     return Err(sel.changed_under("DID", d));
@@ -860,7 +890,13 @@ impl Inventory<'_> {
                 .iter()
                 .flat_map(|(i, st, op)| {
                     let d = &dids[*i];
-                    status_change(&d.number, &d.country, &d.number_type, (d.status, d.operator_id), (*st, *op))
+                    status_change(
+                        &d.number,
+                        &d.country,
+                        &d.number_type,
+                        (d.status, d.operator_id),
+                        (*st, *op),
+                    )
                 })
                 .collect();
             crate::assignment::blocks::adjust(&mut tx, &deltas).await?;
@@ -898,7 +934,13 @@ impl Inventory<'_> {
                     .map_err(|e| StoreError::InUse(format!("{}: {e}", d.number)))?;
             }
             for d in &dids {
-                let batch: Option<Uuid> = on_tx!(&mut tx, c => sqlx::query_scalar("DELETE FROM dids WHERE id = $1 AND version = $2 RETURNING batch_id").bind(d.id).bind(d.version).fetch_optional(&mut *c).await?);
+                let batch: Option<Uuid> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                    "DELETE FROM dids WHERE id = $1 AND version = $2 RETURNING batch_id"
+                )
+                .bind(d.id)
+                .bind(d.version)
+                .fetch_optional(&mut *c)
+                .await?);
                 let Some(batch) = batch else {
                     return Err(sel.changed_under("DID", d));
                 };
@@ -926,11 +968,19 @@ impl Inventory<'_> {
             let deltas: Vec<StockDelta> = dids
                 .iter()
                 .filter(|d| d.status == DidStatus::InStock)
-                .map(|d| StockDelta { number: &d.number, operator_id: d.operator_id, country: &d.country, number_type: &d.number_type, delta: -1 })
+                .map(|d| StockDelta {
+                    number: &d.number,
+                    operator_id: d.operator_id,
+                    country: &d.country,
+                    number_type: &d.number_type,
+                    delta: -1,
+                })
                 .collect();
             crate::assignment::blocks::adjust(&mut tx, &deltas).await?;
             tx.commit().await?;
-            Ok(Deleted { deleted: dids.len() })
+            Ok(Deleted {
+                deleted: dids.len(),
+            })
         })
         .await
     }

@@ -750,7 +750,11 @@ impl Inventory<'_> {
         // Names and ids only: the operator list with DID counts would scan the inventory.
         // Read in the import's own transaction: a second connection could wait out the pool
         // (`--pool-size 1`), and the list is then the one the import's writes build on.
-        let known: Vec<(Uuid, String)> = crate::db::sql::on_tx!(&mut db, c => sqlx::query_as("SELECT id, name FROM operators").fetch_all(c).await?);
+        let known: Vec<(Uuid, String)> = crate::db::sql::on_tx!(&mut db, |c| sqlx::query_as(
+            "SELECT id, name FROM operators"
+        )
+        .fetch_all(c)
+        .await?);
         let mut operators: HashMap<String, Uuid> = known
             .into_iter()
             .map(|(id, name)| (name.to_lowercase(), id))

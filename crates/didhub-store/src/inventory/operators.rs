@@ -9,7 +9,10 @@ use crate::db::sql::{on_tx, Tx};
 use crate::db::versioned::{col, VersionedUpdate};
 use crate::{new_id, now, on, retry, Actor, Inventory, Operator, Result, StoreError};
 
-const OPERATOR_SELECT: &str = "SELECT o.id, o.name, o.created_at, o.updated_at, o.version, (SELECT count(*) FROM dids d WHERE d.operator_id = o.id) AS did_count FROM operators o";
+const OPERATOR_SELECT: &str =
+    "SELECT o.id, o.name, o.created_at, o.updated_at, o.version, (SELECT \
+    count(*) FROM dids d WHERE d.operator_id = o.id) AS did_count FROM \
+    operators o";
 
 fn check_name(n: &str) -> Result<String> {
     name("name", n, MAX_OPERATOR_NAME).map_err(|e| StoreError::invalid("name", e))
@@ -24,12 +27,25 @@ pub(crate) async fn insert_operator(
 ) -> Result<Uuid> {
     let id = new_id();
     let at = now();
-    let r = on_tx!(tx, c => sqlx::query("INSERT INTO operators (id, name, created_at, updated_at, version) VALUES ($1,$2,$3,$4,1)")
-        .bind(id).bind(name).bind(at).bind(at).execute(&mut *c).await.map(|r| r.rows_affected()));
+    let r = on_tx!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO operators (id, name, created_at, updated_at, version) VALUES ($1,$2,$3,$4,1)"
+    )
+    .bind(id)
+    .bind(name)
+    .bind(at)
+    .bind(at)
+    .execute(&mut *c)
+    .await
+    .map(|r| r.rows_affected())
+    });
     if let Err(e) = r {
         let e = StoreError::from(e);
         return Err(if e.is_unique_violation() {
-            StoreError::Conflict(format!("an operator named '{name}' already exists (names that differ only in case are one operator)"))
+            StoreError::Conflict(format!(
+                "an operator named '{name}' already exists (names that differ only in case \
+                are one operator)"
+            ))
         } else {
             e
         });
@@ -68,21 +84,26 @@ impl Inventory<'_> {
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_operators(&self) -> Result<Vec<Operator>> {
         let sql = format!("{OPERATOR_SELECT} ORDER BY lower(o.name)");
-        Ok(on!(self, p => sqlx::query_as(&sql).fetch_all(p).await?))
+        Ok(on!(self, |p| sqlx::query_as(&sql).fetch_all(p).await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_operator(&self, id: Uuid) -> Result<Operator> {
         let sql = format!("{OPERATOR_SELECT} WHERE o.id = $1");
-        let o: Option<Operator> =
-            on!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        let o: Option<Operator> = on!(self, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await?);
         o.ok_or_else(|| StoreError::not_found("operator", id))
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn find_operator(&self, name: &str) -> Result<Option<Operator>> {
         let sql = format!("{OPERATOR_SELECT} WHERE lower(o.name) = lower($1)");
-        Ok(on!(self, p => sqlx::query_as(&sql).bind(name.trim()).fetch_optional(p).await?))
+        Ok(on!(self, |p| sqlx::query_as(&sql)
+            .bind(name.trim())
+            .fetch_optional(p)
+            .await?))
     }
 
     /// Renames; `version` guards against lost updates.
@@ -98,9 +119,30 @@ impl Inventory<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             let cur = operator_in_tx(&mut tx, id, false).await?;
-            let unique = format!("an operator named '{new_name}' already exists (names that differ only in case are one operator)");
-            let update = VersionedUpdate { table: "operators", key: "id", noun: "operator", entity: "operator", id, client: version, read: cur.version, action: "operator.update", subject: Some(new_name.clone()), unique: Some(unique) };
-            update.apply(&mut tx, actor, vec![col("name", &cur.name, &new_name)], vec![]).await?;
+            let unique = format!(
+                "an operator named '{new_name}' already exists (names that differ only in \
+                case are one operator)"
+            );
+            let update = VersionedUpdate {
+                table: "operators",
+                key: "id",
+                noun: "operator",
+                entity: "operator",
+                id,
+                client: version,
+                read: cur.version,
+                action: "operator.update",
+                subject: Some(new_name.clone()),
+                unique: Some(unique),
+            };
+            update
+                .apply(
+                    &mut tx,
+                    actor,
+                    vec![col("name", &cur.name, &new_name)],
+                    vec![],
+                )
+                .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -116,12 +158,40 @@ impl Inventory<'_> {
             // Locked: waits for every transaction writing DIDs of this operator (they hold it
             // with `FOR KEY SHARE`, see `dids::hold_operators`); the count below then sees them.
             let cur = operator_in_tx(&mut tx, id, true).await?;
-            let used: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM dids WHERE operator_id = $1").bind(id).fetch_one(&mut *c).await?);
+            let used: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                "SELECT count(*) FROM dids WHERE operator_id = $1"
+            )
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await?);
             if used > 0 {
-                return Err(StoreError::InUse(format!("operator '{}' is used by {}; move or delete them first", cur.name, didhub_core::text::count(used, "DID"))));
+                return Err(StoreError::InUse(format!(
+                    "operator '{}' is used by {}; move or delete them first",
+                    cur.name,
+                    didhub_core::text::count(used, "DID")
+                )));
             }
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM operators WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "operator.delete", entity: "operator", entity_id: Some(id), subject: Some(cur.name.clone()), changes: json!({"name": [cur.name, null]}), reason: None }).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "DELETE FROM operators WHERE id = $1"
+            )
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "operator.delete",
+                    entity: "operator",
+                    entity_id: Some(id),
+                    subject: Some(cur.name.clone()),
+                    changes: json!({"name": [cur.name, null]}),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -134,8 +204,10 @@ impl Inventory<'_> {
 async fn operator_in_tx(tx: &mut Tx, id: Uuid, lock: bool) -> Result<Current> {
     let lock = if lock { tx.row_lock(" FOR UPDATE") } else { "" };
     let sql = format!("SELECT name, version FROM operators WHERE id = $1{lock}");
-    let row: Option<(String, i64)> =
-        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await?);
+    let row: Option<(String, i64)> = on_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?);
     let (name, version) = row.ok_or_else(|| StoreError::not_found("operator", id))?;
     Ok(Current { name, version })
 }

@@ -27,11 +27,20 @@ impl Inventory<'_> {
         let at = now();
         let mut f = tokio::fs::File::open(file).await?;
         let mut tx = self.begin().await?;
-        crate::db::sql::on_tx!(&mut tx, c => {
+        crate::db::sql::on_tx!(&mut tx, |c| {
             sqlx::query("DELETE FROM import_rejects WHERE expires_at <= $1")
-                .bind(at).execute(&mut *c).await?;
-            sqlx::query("DELETE FROM import_rejects WHERE user_id = $1 AND id NOT IN (SELECT id FROM import_rejects WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2)")
-                .bind(user).bind(KEPT_PER_USER - 1).execute(&mut *c).await?;
+                .bind(at)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query(
+                "DELETE FROM import_rejects WHERE user_id = $1 AND id NOT IN (SELECT id FROM \
+                import_rejects WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT \
+                $2)",
+            )
+            .bind(user)
+            .bind(KEPT_PER_USER - 1)
+            .execute(&mut *c)
+            .await?;
             sqlx::query("INSERT INTO import_rejects (id, user_id, created_at, expires_at) VALUES ($1,$2,$3,$4)")
                 .bind(id).bind(user).bind(at).bind(at + KEPT_FOR).execute(&mut *c).await?;
         });
@@ -51,9 +60,15 @@ impl Inventory<'_> {
                 break;
             }
             let part = &buf[..len];
-            crate::db::sql::on_tx!(&mut tx, c => {
-                sqlx::query("INSERT INTO import_reject_parts (rejects_id, seq, data) VALUES ($1,$2,$3)")
-                    .bind(id).bind(seq).bind(part).execute(&mut *c).await?;
+            crate::db::sql::on_tx!(&mut tx, |c| {
+                sqlx::query(
+                    "INSERT INTO import_reject_parts (rejects_id, seq, data) VALUES ($1,$2,$3)",
+                )
+                .bind(id)
+                .bind(seq)
+                .bind(part)
+                .execute(&mut *c)
+                .await?;
             });
             seq += 1;
             if len < buf.len() {
@@ -68,8 +83,18 @@ impl Inventory<'_> {
     /// an expired or an unknown one is not found.
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn import_rejects_parts(&self, id: Uuid, user: Uuid) -> Result<i32> {
-        let found: Option<(i64,)> = on!(self, p => sqlx::query_as("SELECT (SELECT count(*) FROM import_reject_parts WHERE rejects_id = r.id) FROM import_rejects r WHERE r.id = $1 AND r.user_id = $2 AND r.expires_at > $3")
-            .bind(id).bind(user).bind(now()).fetch_optional(p).await?);
+        let found: Option<(i64,)> = on!(self, |p| {
+            sqlx::query_as(
+                "SELECT (SELECT count(*) FROM import_reject_parts WHERE rejects_id = r.id) \
+                FROM import_rejects r WHERE r.id = $1 AND r.user_id = $2 AND r.expires_at > \
+                $3",
+            )
+            .bind(id)
+            .bind(user)
+            .bind(now())
+            .fetch_optional(p)
+            .await?
+        });
         match found {
             Some((n,)) => Ok(n as i32),
             None => Err(StoreError::NotFound {
@@ -82,8 +107,13 @@ impl Inventory<'_> {
     /// Part `seq` of the kept rejects CSV `id` (checked by `import_rejects_parts`).
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn import_rejects_part(&self, id: Uuid, seq: i32) -> Result<Vec<u8>> {
-        let part: Option<(Vec<u8>,)> = on!(self, p => sqlx::query_as("SELECT data FROM import_reject_parts WHERE rejects_id = $1 AND seq = $2")
-            .bind(id).bind(seq).fetch_optional(p).await?);
+        let part: Option<(Vec<u8>,)> = on!(self, |p| sqlx::query_as(
+            "SELECT data FROM import_reject_parts WHERE rejects_id = $1 AND seq = $2"
+        )
+        .bind(id)
+        .bind(seq)
+        .fetch_optional(p)
+        .await?);
         part.map(|(d,)| d).ok_or_else(|| StoreError::NotFound {
             entity: "import rejects",
             id: id.to_string(),

@@ -730,19 +730,35 @@ pub(crate) mod testing {
     pub fn xlsx(dimension: &str, rows: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
         let ns = "http://schemas.openxmlformats.org";
         let types = format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="{ns}/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+                <Types xmlns=\"{ns}/package/2006/content-types\">\
+                <Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/>\
+                <Default Extension=\"xml\" ContentType=\"application/xml\"/>\
+                <Override PartName=\"/xl/workbook.xml\" \
+                    ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml\"/>\
+                <Override PartName=\"/xl/worksheets/sheet1.xml\" \
+                    ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml\"/>\
+                </Types>"
         );
         let rels = format!(
-            r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#
+            "<Relationships xmlns=\"{ns}/package/2006/relationships\">\
+                <Relationship Id=\"rId1\" Type=\"{ns}/officeDocument/2006/relationships/officeDocument\" \
+                    Target=\"xl/workbook.xml\"/>\
+                </Relationships>"
         );
         let workbook = format!(
-            r#"<workbook xmlns="{ns}/spreadsheetml/2006/main" xmlns:r="{ns}/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#
+            "<workbook xmlns=\"{ns}/spreadsheetml/2006/main\" xmlns:r=\"{ns}/officeDocument/2006/relationships\">\
+                <sheets><sheet name=\"Sheet1\" sheetId=\"1\" r:id=\"rId1\"/></sheets></workbook>"
         );
         let wb_rels = format!(
-            r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#
+            "<Relationships xmlns=\"{ns}/package/2006/relationships\">\
+                <Relationship Id=\"rId1\" Type=\"{ns}/officeDocument/2006/relationships/worksheet\" \
+                    Target=\"worksheets/sheet1.xml\"/>\
+                </Relationships>"
         );
         let sheet = format!(
-            r#"<worksheet xmlns="{ns}/spreadsheetml/2006/main"><dimension ref="{dimension}"/><sheetData>{rows}</sheetData></worksheet>"#
+            "<worksheet xmlns=\"{ns}/spreadsheetml/2006/main\"><dimension ref=\"{dimension}\"/>\
+                <sheetData>{rows}</sheetData></worksheet>"
         );
         let mut all: Vec<(&str, &[u8])> = vec![
             ("[Content_Types].xml", types.as_bytes()),
@@ -946,7 +962,9 @@ mod tests {
         assert!(e.contains("declares 10001 parts"), "{e}");
         // Within the bounds, the same kinds of parts read as usual.
         let sst = r#"<sst><si><t>number</t></si></sst>"#;
-        let styles = r#"<styleSheet><fonts count="1"><font><name val="Calibri"/></font></fonts><cellXfs><xf fontId="0"></xf></cellXfs></styleSheet>"#;
+        let styles =
+            "<styleSheet><fonts count=\"1\"><font><name val=\"Calibri\"/></font></fonts><cellXfs>\
+            <xf fontId=\"0\"></xf></cellXfs></styleSheet>";
         let got = read(
             &xlsx(
                 "A1",

@@ -170,7 +170,15 @@ impl Licensing<'_> {
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_license(&self, scope: Scope, pbx_id: Uuid) -> Result<Option<License>> {
         self.accounts().get_pbx(scope, pbx_id).await?;
-        let r: Option<LicenseRow> = on!(self, p => sqlx::query_as("SELECT pbx_id, term_kind, period_start, expires, version FROM licenses WHERE pbx_id = $1").bind(pbx_id).fetch_optional(p).await?);
+        let r: Option<LicenseRow> = on!(self, |p| {
+            sqlx::query_as(
+                "SELECT pbx_id, term_kind, period_start, expires, version FROM licenses \
+                WHERE pbx_id = $1",
+            )
+            .bind(pbx_id)
+            .fetch_optional(p)
+            .await?
+        });
         Ok(r.map(License::from))
     }
 
@@ -194,20 +202,76 @@ impl Licensing<'_> {
             // Locked before the services are counted: a service being added (which holds the
             // row `FOR SHARE`) is then counted, not left on a period replaced under it.
             let lock = tx.row_lock(" FOR UPDATE");
-            let cur: Option<LicenseRow> = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT pbx_id, term_kind, period_start, expires, version FROM licenses WHERE pbx_id = $1{lock}")).bind(pbx_id).fetch_optional(&mut *c).await?);
-            let services: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM services WHERE pbx_id = $1").bind(pbx_id).fetch_one(&mut *c).await?);
-            if services > 0 && cur.as_ref().is_some_and(|l| term(&l.term_kind) != term_kind || l.period_start != period_start) {
-                return Err(StoreError::Conflict("this PBX has services tied to its current license period; renew the license instead of replacing it".into()));
+            let cur: Option<LicenseRow> = on_tx!(&mut tx, |c| sqlx::query_as(&format!(
+                "SELECT pbx_id, term_kind, period_start, expires, version FROM licenses \
+                WHERE pbx_id = $1{lock}"
+            ))
+            .bind(pbx_id)
+            .fetch_optional(&mut *c)
+            .await?);
+            let services: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                "SELECT count(*) FROM services WHERE pbx_id = $1"
+            )
+            .bind(pbx_id)
+            .fetch_one(&mut *c)
+            .await?);
+            if services > 0
+                && cur.as_ref().is_some_and(|l| {
+                    term(&l.term_kind) != term_kind || l.period_start != period_start
+                })
+            {
+                return Err(StoreError::Conflict(
+                    "this PBX has services tied to its current license period; renew the license \
+                    instead of replacing it"
+                        .into(),
+                ));
             }
             let at = now();
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO licenses (pbx_id, term_kind, period_start, expires, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$5) ON CONFLICT (pbx_id) DO UPDATE SET term_kind = excluded.term_kind, period_start = excluded.period_start, expires = excluded.expires, updated_at = excluded.updated_at, version = licenses.version + 1")
-                .bind(pbx_id).bind(term_kind.as_str()).bind(period_start).bind(expires).bind(at).execute(&mut *c).await?.rows_affected());
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "license.set", entity: "pbx", entity_id: Some(pbx_id), subject: Some(pbx.serial_number.clone()),
-                changes: didhub_core::audit::diff([
-                    ("term_kind", json!(cur.as_ref().map(|l| l.term_kind.clone())), json!(term_kind)),
-                    ("period_start", json!(cur.as_ref().map(|l| l.period_start)), json!(period_start)),
-                    ("expires", json!(cur.as_ref().map(|l| l.expires)), json!(expires)),
-                ]), reason: None }).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO licenses (pbx_id, term_kind, period_start, expires, created_at, \
+                updated_at) VALUES ($1,$2,$3,$4,$5,$5) ON CONFLICT (pbx_id) DO UPDATE SET \
+                term_kind = excluded.term_kind, period_start = excluded.period_start, \
+                expires = excluded.expires, updated_at = excluded.updated_at, version = \
+                licenses.version + 1"
+            )
+            .bind(pbx_id)
+            .bind(term_kind.as_str())
+            .bind(period_start)
+            .bind(expires)
+            .bind(at)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "license.set",
+                    entity: "pbx",
+                    entity_id: Some(pbx_id),
+                    subject: Some(pbx.serial_number.clone()),
+                    changes: didhub_core::audit::diff([
+                        (
+                            "term_kind",
+                            json!(cur.as_ref().map(|l| l.term_kind.clone())),
+                            json!(term_kind),
+                        ),
+                        (
+                            "period_start",
+                            json!(cur.as_ref().map(|l| l.period_start)),
+                            json!(period_start),
+                        ),
+                        (
+                            "expires",
+                            json!(cur.as_ref().map(|l| l.expires)),
+                            json!(expires),
+                        ),
+                    ]),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await
         })
         .await?;
@@ -230,21 +294,84 @@ impl Licensing<'_> {
             let mut tx = self.begin().await?;
             // Locked: services being added finish first, and are renewed with the rest.
             let lock = tx.row_lock(" FOR UPDATE");
-            let cur: LicenseRow = on_tx!(&mut tx, c => sqlx::query_as(&format!("SELECT pbx_id, term_kind, period_start, expires, version FROM licenses WHERE pbx_id = $1{lock}")).bind(pbx_id).fetch_optional(&mut *c).await?)
-                .ok_or_else(|| StoreError::invalid("license", "this PBX has no license to renew"))?;
+            let cur: LicenseRow = on_tx!(&mut tx, |c| sqlx::query_as(&format!(
+                "SELECT pbx_id, term_kind, period_start, expires, version FROM licenses \
+                WHERE pbx_id = $1{lock}"
+            ))
+            .bind(pbx_id)
+            .fetch_optional(&mut *c)
+            .await?)
+            .ok_or_else(|| StoreError::invalid("license", "this PBX has no license to renew"))?;
             let t = term(&cur.term_kind);
             let (start, expires) = renew(t, cur.expires).map_err(|e| license_err("license", e))?;
-            let update = VersionedUpdate { table: "licenses", key: "pbx_id", noun: "license", entity: "pbx", id: pbx_id, client: None, read: cur.version, action: "license.renew", subject: Some(pbx.serial_number.clone()), unique: None };
-            let columns = vec![col("period_start", cur.period_start, &start), col("expires", cur.expires, &expires)];
-            let services: Vec<(Uuid, Uuid, String)> = on_tx!(&mut tx, c => sqlx::query_as("SELECT id, service_kind_id, currency FROM services WHERE pbx_id = $1 AND expires = $2").bind(pbx_id).bind(cur.expires).fetch_all(&mut *c).await?);
+            let update = VersionedUpdate {
+                table: "licenses",
+                key: "pbx_id",
+                noun: "license",
+                entity: "pbx",
+                id: pbx_id,
+                client: None,
+                read: cur.version,
+                action: "license.renew",
+                subject: Some(pbx.serial_number.clone()),
+                unique: None,
+            };
+            let columns = vec![
+                col("period_start", cur.period_start, &start),
+                col("expires", cur.expires, &expires),
+            ];
+            let services: Vec<(Uuid, Uuid, String)> = on_tx!(&mut tx, |c| sqlx::query_as(
+                "SELECT id, service_kind_id, currency FROM services WHERE pbx_id = $1 AND \
+                expires = $2"
+            )
+            .bind(pbx_id)
+            .bind(cur.expires)
+            .fetch_all(&mut *c)
+            .await?);
             let mut renewed = Vec::new();
             for (sid, kind, cur_code) in services {
-                let list: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT amount_minor FROM service_prices WHERE service_kind_id = $1 AND term_kind = $2 AND currency = $3").bind(kind).bind(t.as_str()).bind(&cur_code).fetch_optional(&mut *c).await?);
-                let list = list.ok_or_else(|| StoreError::Conflict(format!("service {sid} has no {cur_code} price for {t}; add one to the catalog before renewing")))?;
+                let list: Option<i64> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                    "SELECT amount_minor FROM service_prices WHERE service_kind_id = $1 AND \
+                    term_kind = $2 AND currency = $3"
+                )
+                .bind(kind)
+                .bind(t.as_str())
+                .bind(&cur_code)
+                .fetch_optional(&mut *c)
+                .await?);
+                let list = list.ok_or_else(|| {
+                    StoreError::Conflict(format!(
+                        "service {sid} has no {cur_code} price for {t}; add one to the catalog \
+                    before renewing"
+                    ))
+                })?;
                 let days = (expires - start).num_days();
-                on_tx!(&mut tx, c => sqlx::query("UPDATE services SET expires = $1, updated_at = $2, version = version + 1 WHERE id = $3").bind(expires).bind(now()).bind(sid).execute(&mut *c).await?.rows_affected());
-                on_tx!(&mut tx, c => sqlx::query("INSERT INTO service_charges (id, service_id, period_start, charged_from, expires, days, period_days, list_minor, amount_minor, currency, kind, created_at) VALUES ($1,$2,$3,$3,$4,$5,$5,$6,$6,$7,'renewal',$8)")
-                    .bind(new_id()).bind(sid).bind(start).bind(expires).bind(days as i32).bind(list).bind(&cur_code).bind(now()).execute(&mut *c).await?.rows_affected());
+                on_tx!(&mut tx, |c| sqlx::query(
+                    "UPDATE services SET expires = $1, updated_at = $2, version = version + 1 \
+                    WHERE id = $3"
+                )
+                .bind(expires)
+                .bind(now())
+                .bind(sid)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
+                on_tx!(&mut tx, |c| sqlx::query(
+                    "INSERT INTO service_charges (id, service_id, period_start, charged_from, \
+                    expires, days, period_days, list_minor, amount_minor, currency, kind, \
+                    created_at) VALUES ($1,$2,$3,$3,$4,$5,$5,$6,$6,$7,'renewal',$8)"
+                )
+                .bind(new_id())
+                .bind(sid)
+                .bind(start)
+                .bind(expires)
+                .bind(days as i32)
+                .bind(list)
+                .bind(&cur_code)
+                .bind(now())
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
                 renewed.push(sid);
             }
             let renewed = ("services_renewed", json!([]), json!(renewed));
@@ -292,13 +419,59 @@ impl Licensing<'_> {
         let id = new_id();
         retry(|| async {
             let mut tx = self.begin().await?;
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO service_kinds (id, code, name, created_at) VALUES ($1,$2,$3,$4)").bind(id).bind(&code).bind(&kname).bind(now()).execute(&mut *c).await.map(|r| r.rows_affected()))
-                .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::Conflict(format!("service kind '{code}' exists")) } else { e } })?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO service_kinds (id, code, name, created_at) VALUES ($1,$2,$3,$4)"
+            )
+            .bind(id)
+            .bind(&code)
+            .bind(&kname)
+            .bind(now())
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))
+            .map_err(|e| {
+                let e = StoreError::from(e);
+                if e.is_unique_violation() {
+                    StoreError::Conflict(format!("service kind '{code}' exists"))
+                } else {
+                    e
+                }
+            })?;
             for (t, cur, minor) in &rows {
-                on_tx!(&mut tx, c => sqlx::query("INSERT INTO service_prices (service_kind_id, term_kind, currency, amount_minor) VALUES ($1,$2,$3,$4)").bind(id).bind(t.as_str()).bind(cur).bind(*minor).execute(&mut *c).await.map(|r| r.rows_affected()))
-                    .map_err(|e| { let e = StoreError::from(e); if e.is_unique_violation() { StoreError::invalid("prices", format!("two prices for {t} in {cur}")) } else { e } })?;
+                on_tx!(&mut tx, |c| sqlx::query(
+                    "INSERT INTO service_prices (service_kind_id, term_kind, currency, \
+                    amount_minor) VALUES ($1,$2,$3,$4)"
+                )
+                .bind(id)
+                .bind(t.as_str())
+                .bind(cur)
+                .bind(*minor)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected()))
+                .map_err(|e| {
+                    let e = StoreError::from(e);
+                    if e.is_unique_violation() {
+                        StoreError::invalid("prices", format!("two prices for {t} in {cur}"))
+                    } else {
+                        e
+                    }
+                })?;
             }
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "service_kind.create", entity: "service_kind", entity_id: Some(id), subject: Some(code.clone()), changes: json!({"name": kname, "prices": prices}), reason: None }).await?;
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "service_kind.create",
+                    entity: "service_kind",
+                    entity_id: Some(id),
+                    subject: Some(code.clone()),
+                    changes: json!({"name": kname, "prices": prices}),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await
         })
         .await?;
@@ -307,9 +480,22 @@ impl Licensing<'_> {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_service_kind(&self, code: &str) -> Result<ServiceKind> {
-        let k: Option<(Uuid, String, String)> = on!(self, p => sqlx::query_as("SELECT id, code, name FROM service_kinds WHERE code = $1").bind(code.trim().to_lowercase()).fetch_optional(p).await?);
+        let k: Option<(Uuid, String, String)> = on!(self, |p| sqlx::query_as(
+            "SELECT id, code, name FROM service_kinds WHERE code = $1"
+        )
+        .bind(code.trim().to_lowercase())
+        .fetch_optional(p)
+        .await?);
         let (id, code, kname) = k.ok_or_else(|| StoreError::not_found("service kind", code))?;
-        let prices: Vec<(String, String, i64)> = on!(self, p => sqlx::query_as("SELECT term_kind, currency, amount_minor FROM service_prices WHERE service_kind_id = $1 ORDER BY term_kind, currency").bind(id).fetch_all(p).await?);
+        let prices: Vec<(String, String, i64)> = on!(self, |p| {
+            sqlx::query_as(
+                "SELECT term_kind, currency, amount_minor FROM service_prices WHERE \
+                service_kind_id = $1 ORDER BY term_kind, currency",
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await?
+        });
         let prices = prices
             .into_iter()
             .filter_map(|(t, c, m)| {
@@ -330,7 +516,11 @@ impl Licensing<'_> {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_service_kinds(&self) -> Result<Vec<ServiceKind>> {
-        let codes: Vec<String> = on!(self, p => sqlx::query_scalar("SELECT code FROM service_kinds ORDER BY code").fetch_all(p).await?);
+        let codes: Vec<String> = on!(self, |p| sqlx::query_scalar(
+            "SELECT code FROM service_kinds ORDER BY code"
+        )
+        .fetch_all(p)
+        .await?);
         let mut out = Vec::new();
         for c in codes {
             out.push(self.get_service_kind(&c).await?);
@@ -429,17 +619,72 @@ impl Licensing<'_> {
             // so until this commits: on PostgreSQL the row is held `FOR SHARE`, so a renewal or
             // replacement waits and then sees this service (SQLite's write lock does the same).
             let lock = tx.row_lock(" FOR SHARE");
-            let still: Option<Uuid> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("SELECT pbx_id FROM licenses WHERE pbx_id = $1 AND period_start = $2 AND expires = $3{lock}")).bind(pbx_id).bind(q.period_start).bind(q.expires).fetch_optional(&mut *c).await?);
+            let still: Option<Uuid> = on_tx!(&mut tx, |c| sqlx::query_scalar(&format!(
+                "SELECT pbx_id FROM licenses WHERE pbx_id = $1 AND period_start = $2 AND \
+                expires = $3{lock}"
+            ))
+            .bind(pbx_id)
+            .bind(q.period_start)
+            .bind(q.expires)
+            .fetch_optional(&mut *c)
+            .await?);
             if still.is_none() {
-                return Err(StoreError::Conflict("the license changed while pricing; try again".into()));
+                return Err(StoreError::Conflict(
+                    "the license changed while pricing; try again".into(),
+                ));
             }
             let at = now();
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO services (id, pbx_id, service_kind_id, term_kind, currency, service_start, expires, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8)")
-                .bind(id).bind(pbx_id).bind(kind.id).bind(q.term_kind.as_str()).bind(&q.currency).bind(start).bind(q.expires).bind(at).execute(&mut *c).await?.rows_affected());
-            on_tx!(&mut tx, c => sqlx::query("INSERT INTO service_charges (id, service_id, period_start, charged_from, expires, days, period_days, list_minor, amount_minor, currency, kind, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'initial',$11)")
-                .bind(new_id()).bind(id).bind(q.period_start).bind(start).bind(q.expires).bind(q.days as i32).bind(q.period_days as i32).bind(list_minor).bind(amount_minor).bind(&q.currency).bind(at).execute(&mut *c).await?.rows_affected());
-            write_audit(&mut tx, AuditWrite { id: None, actor, action: "service.add", entity: "pbx", entity_id: Some(pbx_id), subject: Some(pbx.serial_number.clone()),
-                changes: json!({"service": id, "kind": kind.code, "term_kind": q.term_kind, "service_start": start, "expires": q.expires, "amount": q.amount.to_string(), "currency": q.currency}), reason: None }).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO services (id, pbx_id, service_kind_id, term_kind, currency, \
+                service_start, expires, created_at, updated_at) VALUES \
+                ($1,$2,$3,$4,$5,$6,$7,$8,$8)"
+            )
+            .bind(id)
+            .bind(pbx_id)
+            .bind(kind.id)
+            .bind(q.term_kind.as_str())
+            .bind(&q.currency)
+            .bind(start)
+            .bind(q.expires)
+            .bind(at)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO service_charges (id, service_id, period_start, charged_from, \
+                expires, days, period_days, list_minor, amount_minor, currency, kind, \
+                created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'initial',$11)"
+            )
+            .bind(new_id())
+            .bind(id)
+            .bind(q.period_start)
+            .bind(start)
+            .bind(q.expires)
+            .bind(q.days as i32)
+            .bind(q.period_days as i32)
+            .bind(list_minor)
+            .bind(amount_minor)
+            .bind(&q.currency)
+            .bind(at)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            write_audit(
+                &mut tx,
+                AuditWrite {
+                    id: None,
+                    actor,
+                    action: "service.add",
+                    entity: "pbx",
+                    entity_id: Some(pbx_id),
+                    subject: Some(pbx.serial_number.clone()),
+                    changes: json!({"service": id, "kind": kind.code, "term_kind": q.term_kind,
+                    "service_start": start, "expires": q.expires, "amount": q.amount.to_string(),
+                    "currency": q.currency}),
+                    reason: None,
+                },
+            )
+            .await?;
             tx.commit().await
         })
         .await?;
@@ -476,7 +721,11 @@ impl Licensing<'_> {
                 "SELECT pbx_id FROM licenses WHERE pbx_id = $1{}",
                 tx.row_lock(" FOR UPDATE")
             );
-            on_tx!(&mut tx, c => sqlx::query(&lock).bind(pbx_id).execute(&mut *c).await?.rows_affected());
+            on_tx!(&mut tx, |c| sqlx::query(&lock)
+                .bind(pbx_id)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
             // Read in the transaction, after the lock: the service and its charges as they are.
             let service = self
                 .service_in(&mut tx, pbx_id, service_id)
@@ -486,12 +735,26 @@ impl Licensing<'_> {
             let day = Utc::now().date_naive();
             let (credits, cur) = credits_of(&service, day)?;
             let total: Decimal = credits.iter().map(|c| c.amount).sum();
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM service_charges WHERE service_id = $1")
-                .bind(service_id).execute(&mut *c).await?.rows_affected());
-            let n = on_tx!(&mut tx, c => sqlx::query("DELETE FROM services WHERE id = $1 AND pbx_id = $2")
-                .bind(service_id).bind(pbx_id).execute(&mut *c).await?.rows_affected());
+            on_tx!(&mut tx, |c| sqlx::query(
+                "DELETE FROM service_charges WHERE service_id = $1"
+            )
+            .bind(service_id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            let n = on_tx!(&mut tx, |c| sqlx::query(
+                "DELETE FROM services WHERE id = $1 AND pbx_id = $2"
+            )
+            .bind(service_id)
+            .bind(pbx_id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
             if n != 1 {
-                return Err(StoreError::Raced { entity: "service", id: service_id });
+                return Err(StoreError::Raced {
+                    entity: "service",
+                    id: service_id,
+                });
             }
             let out = Cancelled {
                 service,
@@ -525,11 +788,16 @@ impl Licensing<'_> {
         id: Uuid,
     ) -> Result<Option<Service>> {
         let sql = format!("{SERVICE_SELECT} WHERE s.pbx_id = $1 AND s.id = $2");
-        let row: Option<ServiceRow> = on_tx!(tx, c => sqlx::query_as(&sql)
-            .bind(pbx_id).bind(id).fetch_optional(&mut *c).await?);
+        let row: Option<ServiceRow> = on_tx!(tx, |c| sqlx::query_as(&sql)
+            .bind(pbx_id)
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?);
         let Some(row) = row else { return Ok(None) };
-        let charges: Vec<ChargeRow> =
-            on_tx!(tx, c => sqlx::query_as(CHARGE_SELECT).bind(id).fetch_all(&mut *c).await?);
+        let charges: Vec<ChargeRow> = on_tx!(tx, |c| sqlx::query_as(CHARGE_SELECT)
+            .bind(id)
+            .fetch_all(&mut *c)
+            .await?);
         Ok(Some(service_of(row, charges)))
     }
 
@@ -537,12 +805,16 @@ impl Licensing<'_> {
     pub async fn list_services(&self, scope: Scope, pbx_id: Uuid) -> Result<Vec<Service>> {
         self.accounts().get_pbx(scope, pbx_id).await?;
         let sql = format!("{SERVICE_SELECT} WHERE s.pbx_id = $1 ORDER BY s.id");
-        let rows: Vec<ServiceRow> =
-            on!(self, p => sqlx::query_as(&sql).bind(pbx_id).fetch_all(p).await?);
+        let rows: Vec<ServiceRow> = on!(self, |p| sqlx::query_as(&sql)
+            .bind(pbx_id)
+            .fetch_all(p)
+            .await?);
         let mut out = Vec::new();
         for row in rows {
-            let charges: Vec<ChargeRow> =
-                on!(self, p => sqlx::query_as(CHARGE_SELECT).bind(row.0).fetch_all(p).await?);
+            let charges: Vec<ChargeRow> = on!(self, |p| sqlx::query_as(CHARGE_SELECT)
+                .bind(row.0)
+                .fetch_all(p)
+                .await?);
             out.push(service_of(row, charges));
         }
         Ok(out)

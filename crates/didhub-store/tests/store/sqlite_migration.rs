@@ -31,20 +31,29 @@ async fn rebuilding_dids_keeps_every_row_and_the_rule() {
             .collect(),
     );
     before.run(pool).await.unwrap();
-    sqlx::query("INSERT INTO operators (id, name, created_at, updated_at) VALUES (x'01', 'op', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')")
-        .execute(pool)
-        .await
-        .unwrap();
     sqlx::query(
-        "INSERT INTO dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version, destination) VALUES \
-         (x'0a', '+442079460018', 'GB', 'fixed_line', x'01', 'in_stock', 'reserved', 'gold', 'a note', x'0b', '2026-01-01T00:00:00+00:00', '2026-01-02T00:00:00+00:00', 3, NULL), \
-         (x'0c', '+442079460019', 'GB', 'fixed_line', x'01', 'archive', 'in_stock', NULL, NULL, x'0b', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 1, NULL)",
+        "INSERT INTO operators (id, name, created_at, updated_at) VALUES (x'01', \
+        'op', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, \
+            batch_id, created_at, updated_at, version, destination) VALUES \
+         (x'0a', '+442079460018', 'GB', 'fixed_line', x'01', 'in_stock', 'reserved', 'gold', 'a note', x'0b', \
+             '2026-01-01T00:00:00+00:00', '2026-01-02T00:00:00+00:00', 3, NULL), \
+         (x'0c', '+442079460019', 'GB', 'fixed_line', x'01', 'archive', 'in_stock', NULL, NULL, x'0b', \
+             '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 1, NULL)",
     )
     .execute(pool)
     .await
     .unwrap();
     // Every column of every row, blobs in hex, as one JSON array per row.
-    let dump = "SELECT json_array(hex(id), number, country, number_type, hex(operator_id), status, after_hold, tag, notes, hex(batch_id), created_at, updated_at, version, hex(customer_id), hex(client_package_id), destination, hold_until) FROM dids ORDER BY number";
+    let dump = "SELECT json_array(hex(id), number, country, number_type, hex(operator_id), \
+        status, after_hold, tag, notes, hex(batch_id), created_at, updated_at, \
+        version, hex(customer_id), hex(client_package_id), destination, hold_until) \
+        FROM dids ORDER BY number";
     let rows_before: Vec<String> = sqlx::query_scalar(dump).fetch_all(pool).await.unwrap();
     assert_eq!(rows_before.len(), 2);
     assert!(

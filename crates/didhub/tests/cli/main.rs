@@ -1,4 +1,5 @@
-//! Tests of the command line: the real binary on a fresh database (SQLite, and PostgreSQL when DIDHUB_TEST_DATABASE_URL is set).
+//! Tests of the command line: the real binary on a fresh database (SQLite, and PostgreSQL when
+//! DIDHUB_TEST_DATABASE_URL is set).
 //! One test binary per crate; one module per area.
 
 #[macro_use]

@@ -65,7 +65,8 @@ fn login_via_api(db: &Db, email: &str) -> u16 {
         let body = json!({"email": email, "password": "not the password at all"}).to_string();
         let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let request = format!(
-            "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: \
+                application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         s.write_all(request.as_bytes()).await.expect("send");

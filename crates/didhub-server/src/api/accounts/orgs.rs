@@ -29,7 +29,8 @@ pub async fn list_partners(
 }
 
 /// Create a partner (reseller).
-#[utoipa::path(post, path = "/api/v1/partners", tag = "organisations", request_body = NameBody, responses((status = 201, body = Partner), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/partners", tag = "organisations", request_body = NameBody,
+    responses((status = 201, body = Partner), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_partner(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -43,7 +44,8 @@ pub async fn create_partner(
     Ok((StatusCode::CREATED, [etag(v.version)], Json(v)))
 }
 
-#[utoipa::path(get, path = "/api/v1/partners/{id}", tag = "organisations", params(("id" = Uuid, Path)), responses((status = 200, body = Partner), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/partners/{id}", tag = "organisations", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Partner), (status = 404, body = Problem)))]
 pub async fn get_partner(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -61,7 +63,8 @@ pub struct CustomerQuery {
 }
 
 /// Customers (with the derived `active` flag).
-#[utoipa::path(get, path = "/api/v1/customers", tag = "organisations", params(CustomerQuery), responses((status = 200, body = Vec<Customer>)))]
+#[utoipa::path(get, path = "/api/v1/customers", tag = "organisations", params(CustomerQuery),
+    responses((status = 200, body = Vec<Customer>)))]
 pub async fn list_customers(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -84,7 +87,8 @@ pub struct CustomerBody {
 }
 
 /// Create a customer.
-#[utoipa::path(post, path = "/api/v1/customers", tag = "organisations", request_body = CustomerBody, responses((status = 201, body = Customer), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/customers", tag = "organisations", request_body = CustomerBody,
+    responses((status = 201, body = Customer), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_customer(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -102,7 +106,8 @@ pub async fn create_customer(
     Ok((StatusCode::CREATED, [etag(v.version)], Json(v)))
 }
 
-#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "organisations", params(("id" = Uuid, Path)), responses((status = 200, body = Customer), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "organisations", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Customer), (status = 404, body = Problem)))]
 pub async fn get_customer(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -113,7 +118,9 @@ pub async fn get_customer(
 }
 
 /// Rename a customer (`If-Match` honoured).
-#[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "organisations", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = NameBody, responses((status = 200, body = Customer), (status = 404, body = Problem), (status = 412, body = Problem)))]
+#[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "organisations", params(("id" = Uuid, Path),
+    ("If-Match" = Option<String>, Header)), request_body = NameBody, responses((status = 200, body = Customer),
+    (status = 404, body = Problem), (status = 412, body = Problem)))]
 pub async fn update_customer(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -130,7 +137,8 @@ pub async fn update_customer(
 }
 
 /// Delete a customer without PBXs or orders.
-#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "organisations", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "organisations", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete_customer(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -150,7 +158,8 @@ pub struct PbxQuery {
     pub customer_id: Option<Uuid>,
 }
 
-#[utoipa::path(get, path = "/api/v1/pbxs", tag = "organisations", params(PbxQuery), responses((status = 200, body = Vec<Pbx>)))]
+#[utoipa::path(get, path = "/api/v1/pbxs", tag = "organisations", params(PbxQuery), responses((status = 200,
+    body = Vec<Pbx>)))]
 pub async fn list_pbxs(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -174,7 +183,9 @@ pub struct PbxBody {
 }
 
 /// Create a PBX for a customer.
-#[utoipa::path(post, path = "/api/v1/pbxs", tag = "organisations", request_body = PbxBody, responses((status = 201, body = Pbx), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/pbxs", tag = "organisations", request_body = PbxBody,
+    responses((status = 201, body = Pbx), (status = 404, body = Problem), (status = 409, body = Problem),
+    (status = 422, body = Problem)))]
 pub async fn create_pbx(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -197,7 +208,8 @@ pub async fn create_pbx(
     Ok((StatusCode::CREATED, [etag(v.version)], Json(v)))
 }
 
-#[utoipa::path(get, path = "/api/v1/pbxs/{id}", tag = "organisations", params(("id" = Uuid, Path)), responses((status = 200, body = Pbx), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/pbxs/{id}", tag = "organisations", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Pbx), (status = 404, body = Problem)))]
 pub async fn get_pbx(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -208,7 +220,9 @@ pub async fn get_pbx(
 }
 
 /// Edit a PBX (`If-Match` honoured).
-#[utoipa::path(patch, path = "/api/v1/pbxs/{id}", tag = "organisations", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = NewPbx, responses((status = 200, body = Pbx), (status = 404, body = Problem), (status = 412, body = Problem)))]
+#[utoipa::path(patch, path = "/api/v1/pbxs/{id}", tag = "organisations", params(("id" = Uuid, Path),
+    ("If-Match" = Option<String>, Header)), request_body = NewPbx, responses((status = 200, body = Pbx),
+    (status = 404, body = Problem), (status = 412, body = Problem)))]
 pub async fn update_pbx(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -225,7 +239,9 @@ pub async fn update_pbx(
 }
 
 /// Rename a partner (`If-Match` honoured).
-#[utoipa::path(patch, path = "/api/v1/partners/{id}", tag = "organisations", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = NameBody, responses((status = 200, body = Partner), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
+#[utoipa::path(patch, path = "/api/v1/partners/{id}", tag = "organisations", params(("id" = Uuid, Path),
+    ("If-Match" = Option<String>, Header)), request_body = NameBody, responses((status = 200, body = Partner),
+    (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
 pub async fn update_partner(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -242,7 +258,8 @@ pub async fn update_partner(
 }
 
 /// Delete a partner without customers or users.
-#[utoipa::path(delete, path = "/api/v1/partners/{id}", tag = "organisations", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/partners/{id}", tag = "organisations", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete_partner(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -253,7 +270,8 @@ pub async fn delete_partner(
 }
 
 /// Delete a PBX without services or DIDs routed to it (its license goes with it).
-#[utoipa::path(delete, path = "/api/v1/pbxs/{id}", tag = "organisations", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/pbxs/{id}", tag = "organisations", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete_pbx(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,

@@ -35,7 +35,10 @@ pub struct LoginAnswer {
 
 /// Password login: sets the session cookie (HttpOnly, SameSite=Strict, Secure unless
 /// configured otherwise). Failed logins are throttled per account and per address.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody, security(()), responses((status = 200, body = LoginAnswer), (status = 401, description = "Wrong e-mail address or password", body = Problem), (status = 429, description = "Too many failed logins: try again after `Retry-After` seconds", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody, security(()),
+    responses((status = 200, body = LoginAnswer), (status = 401,
+    description = "Wrong e-mail address or password", body = Problem), (status = 429,
+    description = "Too many failed logins: try again after `Retry-After` seconds", body = Problem)))]
 pub async fn login(
     State(s): State<AppState>,
     ext: axum::http::Extensions,
@@ -136,7 +139,8 @@ pub struct NewToken {
 }
 
 /// Create a token for yourself; it acts with your role.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body = TokenBody, responses((status = 201, body = NewToken), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body = TokenBody,
+    responses((status = 201, body = NewToken), (status = 422, body = Problem)))]
 pub async fn create_token(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -151,7 +155,8 @@ pub async fn create_token(
 }
 
 /// Revoke one of your tokens (admins: any).
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
 pub async fn revoke_token(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -193,7 +198,8 @@ pub struct UserBody {
 }
 
 /// Create a user. Admins give any role; partner admins give partner roles in their partner.
-#[utoipa::path(post, path = "/api/v1/users", tag = "accounts", request_body = UserBody, responses((status = 201, body = User), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/users", tag = "accounts", request_body = UserBody,
+    responses((status = 201, body = User), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_user(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -218,7 +224,8 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(u)))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "accounts", params(("id" = Uuid, Path)), responses((status = 200, body = User), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "accounts", params(("id" = Uuid, Path)),
+    responses((status = 200, body = User), (status = 404, body = Problem)))]
 pub async fn get_user(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -235,7 +242,9 @@ pub struct UserPatch {
 }
 
 /// Change a user's role or disable it (security audit entries).
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "accounts", params(("id" = Uuid, Path)), request_body = UserPatch, responses((status = 200, body = User), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "accounts", params(("id" = Uuid, Path)),
+    request_body = UserPatch, responses((status = 200, body = User), (status = 404, body = Problem),
+    (status = 422, body = Problem)))]
 pub async fn update_user(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -259,7 +268,9 @@ pub struct PasswordBody {
 }
 
 /// Set a user's password.
-#[utoipa::path(put, path = "/api/v1/users/{id}/password", tag = "accounts", params(("id" = Uuid, Path)), request_body = PasswordBody, responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/users/{id}/password", tag = "accounts", params(("id" = Uuid, Path)),
+    request_body = PasswordBody, responses((status = 204), (status = 404, body = Problem), (status = 422,
+    body = Problem)))]
 pub async fn set_password(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,

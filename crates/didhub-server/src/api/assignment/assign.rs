@@ -25,7 +25,9 @@ pub async fn list_packages(State(s): State<AppState>) -> ApiResult<Json<Vec<Pack
 
 /// Create a package: how many DIDs, which qualify (tag, country, type), prices. Accepts
 /// `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/v1/packages", tag = "assignment", request_body = NewPackage, params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Package), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/packages", tag = "assignment", request_body = NewPackage,
+    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Package),
+    (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_package(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -39,7 +41,8 @@ pub async fn create_package(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path)), responses((status = 200, body = Package), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Package), (status = 404, body = Problem)))]
 pub async fn get_package(
     State(s): State<AppState>,
     Path(id): Path<Uuid>,
@@ -48,9 +51,13 @@ pub async fn get_package(
     Ok(([crate::api::etag(v.version)], Json(v)))
 }
 
-/// Replace a package's definition (`If-Match` required: 428 without it, 412 when stale). Its rule applies to assignments from
+/// Replace a package's definition (`If-Match` required: 428 without it, 412 when stale). Its rule
+/// applies to assignments from
 /// now on; the allowance cannot go below what one of its client packages holds.
-#[utoipa::path(put, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = NewPackage, responses((status = 200, body = Package), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem), (status = 428, body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path),
+    ("If-Match" = String, Header)), request_body = NewPackage, responses((status = 200, body = Package),
+    (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem),
+    (status = 422, body = Problem), (status = 428, body = Problem)))]
 pub async fn update_package(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -72,7 +79,8 @@ pub async fn update_package(
 }
 
 /// Delete a package; refused while a client package (terminated ones too) refers to it.
-#[utoipa::path(delete, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/packages/{id}", tag = "assignment", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete_package(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -90,7 +98,8 @@ pub struct CpQuery {
 }
 
 /// Client packages (partner users: their customers').
-#[utoipa::path(get, path = "/api/v1/client-packages", tag = "assignment", params(CpQuery), responses((status = 200, body = Vec<ClientPackage>)))]
+#[utoipa::path(get, path = "/api/v1/client-packages", tag = "assignment", params(CpQuery),
+    responses((status = 200, body = Vec<ClientPackage>)))]
 pub async fn list_client_packages(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -115,7 +124,9 @@ pub struct CpBody {
 /// Assign a package to a customer: active, or `pending` until a start date still to come
 /// (its DIDs may be assigned meanwhile and route as unreachable, reason `pending`, until that
 /// day). Accepts `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/v1/client-packages", tag = "assignment", request_body = CpBody, params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = ClientPackage), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/client-packages", tag = "assignment", request_body = CpBody,
+    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = ClientPackage),
+    (status = 422, body = Problem)))]
 pub async fn create_client_package(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -133,7 +144,8 @@ pub async fn create_client_package(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/client-packages/{id}", tag = "assignment", params(("id" = Uuid, Path)), responses((status = 200, body = ClientPackage), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/client-packages/{id}", tag = "assignment", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ClientPackage), (status = 404, body = Problem)))]
 pub async fn get_client_package(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -156,7 +168,10 @@ pub struct StateBody {
 /// Change the state: `inactive` puts its DIDs on hold (routing unreachable) for the hold
 /// period, `active` brings them back, `terminated` releases them to their after-hold status.
 /// `If-Match` (the version) is honoured.
-#[utoipa::path(patch, path = "/api/v1/client-packages/{id}", tag = "assignment", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = StateBody, responses((status = 200, body = ClientPackage), (status = 404, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(patch, path = "/api/v1/client-packages/{id}", tag = "assignment", params(("id" = Uuid, Path),
+    ("If-Match" = Option<String>, Header)), request_body = StateBody, responses((status = 200,
+    body = ClientPackage), (status = 404, body = Problem), (status = 412, body = Problem), (status = 422,
+    body = Problem)))]
 pub async fn set_state(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -180,7 +195,9 @@ pub async fn set_state(
 
 /// Assign in-stock DIDs to the customer under this package, with a routing destination.
 /// Accepts `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/v1/client-packages/{id}/dids", tag = "assignment", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = AssignRequest, responses((status = 200, body = Vec<Did>), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/client-packages/{id}/dids", tag = "assignment", params(("id" = Uuid,
+    Path), ("Idempotency-Key" = Option<String>, Header)), request_body = AssignRequest,
+    responses((status = 200, body = Vec<Did>), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn assign(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -197,7 +214,9 @@ pub async fn assign(
 
 /// Unassign a DID: it goes to its after-hold status and loses customer and routing. An optional
 /// `?reason=` (or a JSON body `{"reason": …}`) is kept in the audit entry.
-#[utoipa::path(delete, path = "/api/v1/client-packages/{id}/dids/{did_id}", tag = "assignment", params(("id" = Uuid, Path), ("did_id" = Uuid, Path), crate::api::dids::ReasonQuery), responses((status = 200, body = Did), (status = 404, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/client-packages/{id}/dids/{did_id}", tag = "assignment",
+    params(("id" = Uuid, Path), ("did_id" = Uuid, Path), crate::api::dids::ReasonQuery),
+    responses((status = 200, body = Did), (status = 404, body = Problem)))]
 pub async fn unassign(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -216,7 +235,8 @@ pub async fn unassign(
 }
 
 /// A customer's DIDs (assigned or on hold).
-#[utoipa::path(get, path = "/api/v1/customers/{id}/dids", tag = "assignment", params(("id" = Uuid, Path)), responses((status = 200, body = Vec<Did>), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/customers/{id}/dids", tag = "assignment", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<Did>), (status = 404, body = Problem)))]
 pub async fn customer_dids(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -229,7 +249,8 @@ pub async fn customer_dids(
 
 /// Where a call to this number goes: the destination of an assigned DID, or unreachable
 /// (on hold, its client package pending, porting, not assigned, unknown). Answered from memory.
-#[utoipa::path(get, path = "/api/v1/routing/{number}", tag = "assignment", params(("number" = String, Path)), responses((status = 200, body = Route), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/routing/{number}", tag = "assignment", params(("number" = String, Path)),
+    responses((status = 200, body = Route), (status = 422, body = Problem)))]
 pub async fn routing(
     State(s): State<AppState>,
     Path(number): Path<String>,
@@ -262,7 +283,10 @@ pub struct BlockBody {
 /// Allocate a block of 10, 100, 1,000 or 10,000 consecutive in-stock numbers (same operator,
 /// aligned to the block size) to this client package, best fit. Nothing found: 409 saying what
 /// is available.
-#[utoipa::path(post, path = "/api/v1/client-packages/{id}/blocks", tag = "assignment", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = BlockBody, responses((status = 200, body = didhub_store::assignment::allocate::Allocated), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/client-packages/{id}/blocks", tag = "assignment", params(("id" = Uuid,
+    Path), ("Idempotency-Key" = Option<String>, Header)), request_body = BlockBody, responses((status = 200,
+    body = didhub_store::assignment::allocate::Allocated), (status = 409, body = Problem), (status = 422,
+    body = Problem)))]
 pub async fn allocate_block(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -304,7 +328,9 @@ pub struct AvailabilityQuery {
 }
 
 /// Free numbers and whole free blocks (100 … 100,000) for a country and type.
-#[utoipa::path(get, path = "/api/v1/stock/blocks", tag = "assignment", params(AvailabilityQuery), responses((status = 200, body = Vec<didhub_store::assignment::blocks::Availability>), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/stock/blocks", tag = "assignment", params(AvailabilityQuery),
+    responses((status = 200, body = Vec<didhub_store::assignment::blocks::Availability>), (status = 422,
+    body = Problem)))]
 pub async fn availability(
     State(s): State<AppState>,
     Query(q): Query<AvailabilityQuery>,

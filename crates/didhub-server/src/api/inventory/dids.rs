@@ -42,7 +42,8 @@ impl QueryKeys for PageQuery {
 }
 
 /// List DIDs: filtered, sorted, keyset-paginated.
-#[utoipa::path(get, path = "/api/v1/dids", tag = "dids", params(DidFilter, PageQuery), responses((status = 200, body = Page<Did>), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/dids", tag = "dids", params(DidFilter, PageQuery), responses((status = 200,
+    body = Page<Did>), (status = 422, body = Problem)))]
 pub async fn list(
     State(s): State<AppState>,
     SplitQuery(f, q): SplitQuery<DidFilter, PageQuery>,
@@ -75,7 +76,8 @@ pub struct Count {
 }
 
 /// Count the DIDs matching a filter.
-#[utoipa::path(get, path = "/api/v1/dids/count", tag = "dids", params(DidFilter), responses((status = 200, body = Count), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/dids/count", tag = "dids", params(DidFilter), responses((status = 200,
+    body = Count), (status = 422, body = Problem)))]
 pub async fn count(
     State(s): State<AppState>,
     Query(f): Query<DidFilter>,
@@ -112,7 +114,9 @@ pub struct CreateBody {
 }
 
 /// Create DIDs: single numbers, several, or ranges. All or nothing. Accepts `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/v1/dids", tag = "dids", request_body = CreateBody, params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Created), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/dids", tag = "dids", request_body = CreateBody,
+    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Created),
+    (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -144,7 +148,8 @@ pub async fn create(
 }
 
 /// Get one DID (its `ETag` is its version).
-#[utoipa::path(get, path = "/api/v1/dids/{id}", tag = "dids", params(("id" = Uuid, Path)), responses((status = 200, body = Did), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/dids/{id}", tag = "dids", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Did), (status = 404, body = Problem)))]
 pub async fn get_one(
     State(s): State<AppState>,
     Path(id): Path<Uuid>,
@@ -185,7 +190,9 @@ impl PatchBody {
 }
 
 /// Edit one DID. `If-Match: "<version>"` is required: an edit based on a stale read gets 412.
-#[utoipa::path(patch, path = "/api/v1/dids/{id}", tag = "dids", params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = PatchBody, responses((status = 200, body = Did), (status = 412, body = Problem), (status = 428, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(patch, path = "/api/v1/dids/{id}", tag = "dids", params(("id" = Uuid, Path),
+    ("If-Match" = String, Header)), request_body = PatchBody, responses((status = 200, body = Did),
+    (status = 412, body = Problem), (status = 428, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_one(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -234,7 +241,9 @@ impl ReasonQuery {
         }
         if !crate::extract::is_json(headers) {
             return Err(ApiError::BadRequest(
-                "a DELETE takes its reason as ?reason= or as a JSON body {\"reason\": …} with 'Content-Type: application/json'".into(),
+                "a DELETE takes its reason as ?reason= or as a JSON body {\"reason\": …} \
+                    with 'Content-Type: application/json'"
+                    .into(),
             ));
         }
         #[derive(Deserialize)]
@@ -255,7 +264,9 @@ impl ReasonQuery {
 
 /// Delete one DID; refused while assigned, porting or on hold. `If-Match` is honoured. The
 /// reason for the audit log comes as `?reason=` or as a JSON body `{"reason": …}`.
-#[utoipa::path(delete, path = "/api/v1/dids/{id}", tag = "dids", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header), ReasonQuery), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/dids/{id}", tag = "dids", params(("id" = Uuid, Path),
+    ("If-Match" = Option<String>, Header), ReasonQuery), responses((status = 204), (status = 404,
+    body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
 pub async fn delete_one(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -277,7 +288,8 @@ pub async fn delete_one(
 }
 
 /// A DID's history: the create or import that made it, then every change, oldest first.
-#[utoipa::path(get, path = "/api/v1/dids/{id}/history", tag = "dids", params(("id" = Uuid, Path)), responses((status = 200, body = Vec<AuditEntry>), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/dids/{id}/history", tag = "dids", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 404, body = Problem)))]
 pub async fn history(
     State(s): State<AppState>,
     Path(id): Path<Uuid>,
@@ -296,7 +308,8 @@ pub struct BulkEditBody {
 
 /// Edit many DIDs at once (by ids, with versions, or by filter). All or nothing; any stale
 /// version fails the whole edit with 412.
-#[utoipa::path(post, path = "/api/v1/dids/bulk-edit", tag = "dids", request_body = BulkEditBody, responses((status = 200, body = Changed), (status = 412, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/dids/bulk-edit", tag = "dids", request_body = BulkEditBody,
+    responses((status = 200, body = Changed), (status = 412, body = Problem), (status = 422, body = Problem)))]
 pub async fn bulk_update(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -318,7 +331,8 @@ pub struct BulkDeleteBody {
 }
 
 /// Delete many DIDs; refused for all if any is assigned, porting or on hold.
-#[utoipa::path(post, path = "/api/v1/dids/bulk-delete", tag = "dids", request_body = BulkDeleteBody, responses((status = 200, body = Deleted), (status = 409, body = Problem), (status = 412, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/dids/bulk-delete", tag = "dids", request_body = BulkDeleteBody,
+    responses((status = 200, body = Deleted), (status = 409, body = Problem), (status = 412, body = Problem)))]
 pub async fn bulk_delete(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -365,7 +379,9 @@ fn truthy(field: &str, v: &str) -> ApiResult<bool> {
 /// Import DIDs from a file. The answer is the import report: 200 when imported (or a dry
 /// run), 422 with the same report when refused (all or nothing, unless `skip_invalid`).
 /// Accepts `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/v1/dids/import", tag = "dids", request_body(content = ImportForm, content_type = "multipart/form-data"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 200, body = ImportReport), (status = 422, body = ImportReport)))]
+#[utoipa::path(post, path = "/api/v1/dids/import", tag = "dids", request_body(content = ImportForm,
+    content_type = "multipart/form-data"), params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = ImportReport), (status = 422, body = ImportReport)))]
 pub async fn import(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -410,7 +426,8 @@ pub async fn import(
             _ => {
                 return Err(ApiError::field(
                     name.chars().take(100).collect::<String>(),
-                    "not a field of an import; expected file, operator, country, status, after_hold, tag, skip_invalid, dry_run, reason",
+                    "not a field of an import; expected file, operator, country, status, \
+                        after_hold, tag, skip_invalid, dry_run, reason",
                 ))
             }
         }
@@ -493,7 +510,8 @@ async fn spool(
 /// The rejected rows of an import made through the API, as CSV (`row,value,reason`, in row
 /// order): the link an import's report gives in `rejects_url`. Only the user who made the
 /// import may download it, for 24 hours; 404 otherwise.
-#[utoipa::path(get, path = "/api/v1/dids/import/rejects/{id}", tag = "dids", params(("id" = Uuid, Path)), responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/dids/import/rejects/{id}", tag = "dids", params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem)))]
 pub async fn import_rejects(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -549,8 +567,10 @@ where
     Body::from_stream(tokio_util::io::ReaderStream::new(r).chain(outcome))
 }
 
-/// Export the DIDs matching a filter as CSV (streamed; any size). Stock re-imports as is; a failure part-way cuts the response.
-#[utoipa::path(get, path = "/api/v1/dids/export", tag = "dids", params(DidFilter), responses((status = 200, content_type = "text/csv", body = String), (status = 422, body = Problem)))]
+/// Export the DIDs matching a filter as CSV (streamed; any size). Stock re-imports as is; a failure
+/// part-way cuts the response.
+#[utoipa::path(get, path = "/api/v1/dids/export", tag = "dids", params(DidFilter), responses((status = 200,
+    content_type = "text/csv", body = String), (status = 422, body = Problem)))]
 pub async fn export(State(s): State<AppState>, Query(f): Query<DidFilter>) -> ApiResult<Response> {
     // Validate before the 200 goes out; a bad filter must be a problem, not a broken stream.
     s.store.inventory().check_filter(&f).await?;

@@ -19,13 +19,16 @@ pub struct OperatorBody {
 }
 
 /// List operators (DID providers) with their DID counts.
-#[utoipa::path(get, path = "/api/v1/operators", tag = "operators", responses((status = 200, body = Vec<Operator>), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/operators", tag = "operators", responses((status = 200,
+    body = Vec<Operator>), (status = 401, body = Problem)))]
 pub async fn list(State(s): State<AppState>) -> ApiResult<Json<Vec<Operator>>> {
     Ok(Json(s.store.inventory().list_operators().await?))
 }
 
 /// Create an operator.
-#[utoipa::path(post, path = "/api/v1/operators", tag = "operators", request_body = OperatorBody, params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Operator), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/operators", tag = "operators", request_body = OperatorBody,
+    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Operator),
+    (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -47,7 +50,8 @@ pub async fn create(
 }
 
 /// Get one operator.
-#[utoipa::path(get, path = "/api/v1/operators/{id}", tag = "operators", params(("id" = Uuid, Path)), responses((status = 200, body = Operator), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/operators/{id}", tag = "operators", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Operator), (status = 404, body = Problem)))]
 pub async fn get_one(
     State(s): State<AppState>,
     Path(id): Path<Uuid>,
@@ -57,7 +61,9 @@ pub async fn get_one(
 }
 
 /// Rename an operator. Send `If-Match` with the version you read to avoid lost updates.
-#[utoipa::path(patch, path = "/api/v1/operators/{id}", tag = "operators", params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = OperatorBody, responses((status = 200, body = Operator), (status = 412, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(patch, path = "/api/v1/operators/{id}", tag = "operators", params(("id" = Uuid, Path),
+    ("If-Match" = Option<String>, Header)), request_body = OperatorBody, responses((status = 200,
+    body = Operator), (status = 412, body = Problem), (status = 409, body = Problem)))]
 pub async fn update(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -74,7 +80,8 @@ pub async fn update(
 }
 
 /// Delete an operator; refused while DIDs reference it.
-#[utoipa::path(delete, path = "/api/v1/operators/{id}", tag = "operators", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/operators/{id}", tag = "operators", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,

@@ -17,7 +17,8 @@ use crate::extract::{Json, Path, Query};
 use crate::{AppState, Principal};
 
 /// The PBX's license (null when it has none).
-#[utoipa::path(get, path = "/api/v1/pbxs/{id}/license", tag = "licenses", params(("id" = Uuid, Path)), responses((status = 200, body = Option<License>), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/pbxs/{id}/license", tag = "licenses", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Option<License>), (status = 404, body = Problem)))]
 pub async fn get_license(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -35,7 +36,9 @@ pub struct LicenseBody {
 }
 
 /// Set the PBX's license: term kind and current period start.
-#[utoipa::path(put, path = "/api/v1/pbxs/{id}/license", tag = "licenses", params(("id" = Uuid, Path)), request_body = LicenseBody, responses((status = 200, body = License), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/pbxs/{id}/license", tag = "licenses", params(("id" = Uuid, Path)),
+    request_body = LicenseBody, responses((status = 200, body = License), (status = 404, body = Problem),
+    (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn set_license(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -52,7 +55,9 @@ pub async fn set_license(
 
 /// Renew: the next period starts at the expiry; every service renews at full price. Send an
 /// `Idempotency-Key`: a retried renewal must not move the license on twice (and bill twice).
-#[utoipa::path(post, path = "/api/v1/pbxs/{id}/license/renew", tag = "licenses", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), responses((status = 200, body = License), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/pbxs/{id}/license/renew", tag = "licenses", params(("id" = Uuid, Path),
+    ("Idempotency-Key" = Option<String>, Header)), responses((status = 200, body = License), (status = 404,
+    body = Problem), (status = 422, body = Problem)))]
 pub async fn renew_license(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -72,7 +77,8 @@ pub async fn renew_license(
 }
 
 /// Services of a PBX with their charges.
-#[utoipa::path(get, path = "/api/v1/pbxs/{id}/services", tag = "licenses", params(("id" = Uuid, Path)), responses((status = 200, body = Vec<Service>), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/pbxs/{id}/services", tag = "licenses", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<Service>), (status = 404, body = Problem)))]
 pub async fn list_services(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -91,7 +97,9 @@ pub struct AddedService {
 
 /// Add a service: it takes the license's term kind and expiry and costs its pro-rata price.
 /// Accepts `Idempotency-Key` (a retried add must not bill a second service).
-#[utoipa::path(post, path = "/api/v1/pbxs/{id}/services", tag = "licenses", params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = ServiceRequest, responses((status = 201, body = AddedService), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/pbxs/{id}/services", tag = "licenses", params(("id" = Uuid, Path),
+    ("Idempotency-Key" = Option<String>, Header)), request_body = ServiceRequest, responses((status = 201,
+    body = AddedService), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn add_service(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -115,7 +123,9 @@ pub async fn add_service(
 /// the audit entry `service.cancel` keeps the service, its charges and the credit. A PBX with
 /// no services left can be deleted. An optional `?reason=` (or a JSON body `{"reason": …}`)
 /// is kept in the audit entry.
-#[utoipa::path(delete, path = "/api/v1/pbxs/{id}/services/{service_id}", tag = "licenses", params(("id" = Uuid, Path), ("service_id" = Uuid, Path), crate::api::dids::ReasonQuery), responses((status = 200, body = Cancelled), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/pbxs/{id}/services/{service_id}", tag = "licenses", params(("id" = Uuid,
+    Path), ("service_id" = Uuid, Path), crate::api::dids::ReasonQuery), responses((status = 200,
+    body = Cancelled), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn cancel_service(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -134,7 +144,9 @@ pub async fn cancel_service(
 }
 
 /// Price a service for a PBX without adding it.
-#[utoipa::path(post, path = "/api/v1/pbxs/{id}/services/preview", tag = "licenses", params(("id" = Uuid, Path)), request_body = ServiceRequest, responses((status = 200, body = ServiceQuote), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/pbxs/{id}/services/preview", tag = "licenses", params(("id" = Uuid,
+    Path)), request_body = ServiceRequest, responses((status = 200, body = ServiceQuote), (status = 404,
+    body = Problem), (status = 422, body = Problem)))]
 pub async fn preview_service(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -151,7 +163,8 @@ pub async fn preview_service(
 }
 
 /// The service catalog.
-#[utoipa::path(get, path = "/api/v1/service-kinds", tag = "licenses", responses((status = 200, body = Vec<ServiceKind>)))]
+#[utoipa::path(get, path = "/api/v1/service-kinds", tag = "licenses", responses((status = 200,
+    body = Vec<ServiceKind>)))]
 pub async fn list_service_kinds(State(s): State<AppState>) -> ApiResult<Json<Vec<ServiceKind>>> {
     Ok(Json(s.store.licensing().list_service_kinds().await?))
 }
@@ -165,7 +178,8 @@ pub struct ServiceKindBody {
 }
 
 /// Add a service kind with its list prices per term kind and currency.
-#[utoipa::path(post, path = "/api/v1/service-kinds", tag = "licenses", request_body = ServiceKindBody, responses((status = 201, body = ServiceKind), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/service-kinds", tag = "licenses", request_body = ServiceKindBody,
+    responses((status = 201, body = ServiceKind), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_service_kind(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -193,7 +207,8 @@ pub struct QuoteBody {
 }
 
 /// The pro-rata calculation on its own (what `didhub license quote` prints).
-#[utoipa::path(post, path = "/api/v1/licenses/quote", tag = "licenses", request_body = QuoteBody, responses((status = 200, body = Quote), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/licenses/quote", tag = "licenses", request_body = QuoteBody,
+    responses((status = 200, body = Quote), (status = 422, body = Problem)))]
 pub async fn quote(Json(b): Json<QuoteBody>) -> ApiResult<Json<Quote>> {
     let cur = didhub_core::money::currency(b.currency.as_deref().unwrap_or("EUR"))
         .map_err(|e| ApiError::field("currency", e))?;
