@@ -29,7 +29,7 @@ pub const FULL_RELOAD: Duration = Duration::from_secs(300);
 /// Status, destination, and the start date of its client package while that is to come.
 type Entry = (DidStatus, Option<String>, Option<NaiveDate>);
 /// A changed DID as read from the database (`Store::routing_changes`).
-type ChangeRow = didhub_store::assignment::assign::RoutingRow;
+type ChangeRow = didhub_store::assignment::routing::RoutingRow;
 
 fn routable(s: DidStatus) -> bool {
     matches!(
