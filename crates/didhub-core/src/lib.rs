@@ -4,6 +4,7 @@ pub mod access;
 pub mod assignment;
 pub mod audit;
 pub mod blocks;
+pub mod catalog;
 pub mod did;
 pub mod edge;
 pub mod import;
