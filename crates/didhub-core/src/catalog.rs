@@ -184,6 +184,18 @@ impl Offer {
     }
 }
 
+/// One country's part of the catalog (`didhub catalog show --country`,
+/// `GET /api/v1/catalog/{country}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CountryCatalog {
+    /// The country asked for (`offer.country` is `other` when the catalog does not list it).
+    pub asked: String,
+    pub offer: Offer,
+    /// The rules of each service the country offers.
+    pub rules: BTreeMap<Service, ServiceRules>,
+    pub time_frames: TimeFrames,
+}
+
 /// The whole catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Catalog {
@@ -248,6 +260,23 @@ impl Catalog {
     /// The offer for a country: its own, or the one for other countries.
     pub fn offer(&self, c: Country) -> &Offer {
         self.countries.get(c.as_str()).unwrap_or(&self.other)
+    }
+
+    /// What a form for one country needs: its offer, the rules of the services it offers
+    /// and the time frames.
+    pub fn for_country(&self, c: Country) -> CountryCatalog {
+        let offer = self.offer(c).clone();
+        let rules = offer
+            .services
+            .iter()
+            .map(|s| (*s, self.rules(*s).clone()))
+            .collect();
+        CountryCatalog {
+            asked: c.to_string(),
+            offer,
+            rules,
+            time_frames: self.time_frames.clone(),
+        }
     }
 
     /// The rules of a service.

@@ -93,6 +93,8 @@ pub struct AppState {
     /// How often the hold worker looks for ended hold periods; `None` runs none (for tests
     /// that drive `Store::release_expired_holds` themselves).
     pub hold_worker_every: Option<std::time::Duration>,
+    /// The service catalog (the built-in one unless the configuration names a file).
+    pub catalog: std::sync::Arc<didhub_core::catalog::Catalog>,
 }
 
 impl AppState {
@@ -109,6 +111,7 @@ impl AppState {
             routing,
             tokens: Default::default(),
             hold_worker_every: Some(std::time::Duration::from_secs(30)),
+            catalog: std::sync::Arc::new(didhub_core::catalog::Catalog::builtin().clone()),
         }
     }
 

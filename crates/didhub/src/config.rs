@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use didhub_core::catalog::Catalog;
 use didhub_store::StoreConfig;
 use serde::Deserialize;
 
@@ -17,7 +18,7 @@ pub struct Global {
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size,
-    /// http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows).
+    /// http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows, catalog).
     #[arg(long, global = true, env = "DIDHUB_CONFIG")]
     config: Option<PathBuf>,
     /// Database connection pool size.
@@ -41,6 +42,10 @@ pub struct Global {
     /// as fast; readers wait for it). 0 turns this off. Default 100000.
     #[arg(long, global = true, env = "DIDHUB_BULK_IMPORT_MIN_ROWS")]
     bulk_import_min_rows: Option<u64>,
+    /// A service catalog file (TOML) replacing the built-in one (`didhub catalog show` prints
+    /// the one in use; docs/ORDERING.md describes the file).
+    #[arg(long, global = true, env = "DIDHUB_CATALOG")]
+    catalog: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -55,6 +60,7 @@ struct FileConfig {
     secure_cookies: Option<bool>,
     hold_days: Option<i64>,
     bulk_import_min_rows: Option<u64>,
+    catalog: Option<PathBuf>,
 }
 
 pub struct Ctx {
@@ -64,6 +70,8 @@ pub struct Ctx {
     pub secure_cookies: bool,
     /// As configured for this process (flag, environment or file), if at all.
     pub hold_days: Option<i64>,
+    /// The service catalog: the file configured, else the built-in one.
+    pub catalog: std::sync::Arc<Catalog>,
 }
 
 /// A config file error by place, message and key only: the parser's own display quotes the
@@ -121,6 +129,14 @@ pub fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
     if let Some(d) = hold_days.filter(|d| !(0..=3650).contains(d)) {
         bail!("--hold-days must be between 0 and 3650, not {d}");
     }
+    let catalog = match g.catalog.clone().or(file.catalog) {
+        Some(p) => {
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("reading catalog file {}", p.display()))?;
+            Catalog::from_toml(&text).with_context(|| format!("catalog file {}", p.display()))?
+        }
+        None => Catalog::builtin().clone(),
+    };
     Ok((
         Ctx {
             store_cfg,
@@ -128,6 +144,7 @@ pub fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
             http_threads,
             secure_cookies,
             hold_days,
+            catalog: std::sync::Arc::new(catalog),
         },
         g.log_format.clone().or(file.log_format),
     ))

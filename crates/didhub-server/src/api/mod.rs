@@ -20,11 +20,13 @@ pub mod assignment;
 pub mod audit;
 pub mod inventory;
 pub mod licensing;
+pub mod ordering;
 
 use accounts::{orgs, users};
 use assignment::assign;
 use inventory::{dids, operators};
 use licensing::licenses;
+use ordering::catalog;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -76,6 +78,8 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
         "/api/v1/pbxs/{id}/services/{service_id}",
         N(OrgWrite),
     ),
+    ("GET", "/api/v1/catalog", N(Authenticated)),
+    ("GET", "/api/v1/catalog/{country}", N(Authenticated)),
     ("GET", "/api/v1/service-kinds", N(Authenticated)),
     ("POST", "/api/v1/service-kinds", N(StaffAdmin)),
     ("POST", "/api/v1/licenses/quote", N(Authenticated)),
@@ -235,6 +239,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
             licenses::create_service_kind
         ))
         .routes(routes!(licenses::quote))
+        .routes(routes!(catalog::whole))
+        .routes(routes!(catalog::country))
         .routes(routes!(assign::list_packages, assign::create_package))
         .routes(routes!(
             assign::get_package,

@@ -12,4 +12,5 @@ mod bulk_import;
 mod docs_page;
 mod import_limits;
 mod openapi;
+mod ordering;
 mod request_edges;

@@ -11,6 +11,7 @@ pub mod assignment;
 pub mod inventory;
 pub mod licensing;
 pub mod numbers;
+pub mod ordering;
 pub mod serve;
 
 #[derive(Subcommand)]
@@ -110,6 +111,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: licensing::LicenseCmd,
     },
+    /// What can be ordered in each country, and what an order needs.
+    Catalog {
+        #[command(subcommand)]
+        cmd: ordering::CatalogCmd,
+    },
 }
 
 /// The hold period a command applies: the one the server recorded at its start (its
@@ -157,7 +163,11 @@ pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<
             action,
             limit,
         } => inventory::audit(store, subject, action, limit).await,
-        Cmd::Serve { .. } | Cmd::Migrate | Cmd::Numbers { .. } | Cmd::License { .. } => {
+        Cmd::Serve { .. }
+        | Cmd::Migrate
+        | Cmd::Numbers { .. }
+        | Cmd::License { .. }
+        | Cmd::Catalog { .. } => {
             unreachable!("handled before opening the store")
         }
     }

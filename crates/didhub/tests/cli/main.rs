@@ -6,6 +6,7 @@
 mod common;
 
 mod accounts;
+mod catalog;
 mod classify;
 mod export;
 mod import;

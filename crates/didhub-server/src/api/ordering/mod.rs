@@ -1,0 +1,3 @@
+//! Ordering: the service catalog (what can be ordered where, and what an order needs).
+
+pub mod catalog;
