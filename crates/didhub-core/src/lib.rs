@@ -11,5 +11,6 @@ pub mod import;
 pub mod licensing;
 pub mod money;
 pub mod number;
+pub mod order;
 pub mod range;
 pub mod text;
