@@ -365,7 +365,8 @@ fn check_address(p: &mut Problems, o: &OrderBody, s: Service, offer: &Offer, c: 
         let t = street.trim();
         let has_number = t.chars().any(|c| c.is_ascii_digit());
         let has_name = t.chars().any(char::is_alphabetic);
-        if !t.is_empty() && !(has_number && has_name) {
+        let complete = has_number && has_name;
+        if !t.is_empty() && !complete {
             p.add(
                 "address.street",
                 "invalid",
