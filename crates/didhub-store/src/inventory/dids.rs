@@ -61,6 +61,20 @@ pub(crate) struct NewRow {
 }
 
 impl NewRow {
+    /// The row as the bulk writers take it.
+    pub(crate) fn borrowed(&self) -> crate::inventory::export::CopyRow<'_> {
+        crate::inventory::export::CopyRow {
+            number: &self.number,
+            country: &self.country,
+            number_type: self.number_type,
+            operator_id: self.operator_id,
+            status: self.status,
+            after_hold: self.after_hold,
+            tag: self.tag.as_deref(),
+            notes: self.notes.as_deref(),
+        }
+    }
+
     pub fn from_classified(
         c: &Classified,
         operator_id: Uuid,
@@ -163,7 +177,10 @@ pub(crate) async fn insert_rows(
     let at = now();
     hold_operators(tx, rows.iter().map(|r| r.operator_id)).await?;
     let existing = match tx {
-        Tx::Sqlite(t) => crate::db::sqlite_bulk::insert_dids(t, rows, batch_id, at).await?,
+        Tx::Sqlite(t) => {
+            let borrowed: Vec<_> = rows.iter().map(NewRow::borrowed).collect();
+            crate::db::sqlite_bulk::insert_dids(t, &borrowed, batch_id, at).await?
+        }
         Tx::Postgres(_) => {
             let mut existing = Vec::new();
             for chunk in rows.chunks(INSERT_CHUNK) {

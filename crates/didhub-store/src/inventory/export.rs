@@ -252,17 +252,7 @@ impl<'c> DidCopy<'c> {
 
     pub(crate) async fn rows(&mut self, rows: &[NewRow]) -> Result<()> {
         for r in rows {
-            self.row(&CopyRow {
-                number: &r.number,
-                country: &r.country,
-                number_type: r.number_type,
-                operator_id: r.operator_id,
-                status: r.status,
-                after_hold: r.after_hold,
-                tag: r.tag.as_deref(),
-                notes: r.notes.as_deref(),
-            })
-            .await?;
+            self.row(&r.borrowed()).await?;
         }
         Ok(())
     }
