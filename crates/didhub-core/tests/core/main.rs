@@ -3,3 +3,4 @@
 
 mod libphonenumber_examples;
 mod number_props;
+mod source_lines;

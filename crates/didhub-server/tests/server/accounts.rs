@@ -277,6 +277,7 @@ fn path_for(w: &World, template: &str) -> String {
         // No service of the world's: an allowed cancel is answered, not carried out.
         .replace("{service_id}", &Uuid::now_v7().to_string())
         .replace("{number}", "+442079460100")
+        .replace("{country}", "GB")
 }
 
 /// Routes whose `{id}` names partner A's data: invisible to partner B.

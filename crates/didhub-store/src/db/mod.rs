@@ -17,6 +17,7 @@ pub mod after_commit;
 pub(crate) mod bulk_load;
 pub(crate) mod sql;
 pub(crate) mod sqlite_bulk;
+pub(crate) mod sqlite_export;
 pub(crate) mod versioned;
 
 use crate::{Result, StoreError};

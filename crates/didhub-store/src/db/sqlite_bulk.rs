@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
-use crate::inventory::dids::NewRow;
+use crate::inventory::export::CopyRow;
 use crate::{new_id, Result};
 
 /// How long one hold of the connection may last. The insert steps SQLite on the calling
@@ -25,15 +25,19 @@ use crate::{new_id, Result};
 const HOLD: Duration = Duration::from_millis(4);
 const CHECK_EVERY: usize = 64;
 
-const INSERT: &str = "INSERT INTO dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, 1) ON CONFLICT (number) DO NOTHING";
+const INSERT: &str = concat!(
+    "INSERT INTO dids (",
+    crate::inventory::dids::new_did_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, 1) ON CONFLICT (number) DO NOTHING"
+);
 
-/// Inserts `rows` (each with a new id), skipping numbers already in `dids`; returns the
-/// skipped numbers. Times are stored as sqlx stores a `DateTime<Utc>` on SQLite, so they
+/// Inserts `rows` in the order given (each with a new id), skipping numbers already in
+/// `dids`; returns the skipped numbers. An import hands each chunk over sorted by number
+/// (`sqlite_write` in import.rs). Times are stored as sqlx stores a `DateTime<Utc>` on SQLite, so they
 /// compare and read back alike.
 pub(crate) async fn insert_dids(
     conn: &mut SqliteConnection,
-    rows: &[NewRow],
+    rows: &[CopyRow<'_>],
     batch_id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<Vec<String>> {
@@ -62,7 +66,7 @@ pub(crate) async fn insert_dids(
 /// Inserts rows from the front of `rows` for up to `HOLD`; returns how many it took.
 fn insert_some(
     db: &rusqlite::Connection,
-    rows: &[NewRow],
+    rows: &[CopyRow<'_>],
     batch_id: Uuid,
     at: &str,
     skipped: &mut Vec<String>,
@@ -77,17 +81,17 @@ fn insert_some(
             return Ok(i);
         }
         st.raw_bind_parameter(1, new_id().as_bytes().as_slice())?;
-        st.raw_bind_parameter(2, &r.number)?;
-        st.raw_bind_parameter(3, &r.country)?;
+        st.raw_bind_parameter(2, r.number)?;
+        st.raw_bind_parameter(3, r.country)?;
         st.raw_bind_parameter(4, r.number_type)?;
         st.raw_bind_parameter(5, r.operator_id.as_bytes().as_slice())?;
         st.raw_bind_parameter(6, r.status.as_str())?;
         st.raw_bind_parameter(7, r.after_hold.as_str())?;
-        st.raw_bind_parameter(8, &r.tag)?;
-        st.raw_bind_parameter(9, &r.notes)?;
+        st.raw_bind_parameter(8, r.tag)?;
+        st.raw_bind_parameter(9, r.notes)?;
         // Nothing written: the number was there already (the caller passes each number once).
         if st.raw_execute()? == 0 {
-            skipped.push(r.number.clone());
+            skipped.push(r.number.to_string());
         }
     }
     Ok(rows.len())

@@ -65,6 +65,20 @@ pub(crate) struct NewRow {
 }
 
 impl NewRow {
+    /// The row as the bulk writers take it.
+    pub(crate) fn borrowed(&self) -> crate::inventory::export::CopyRow<'_> {
+        crate::inventory::export::CopyRow {
+            number: &self.number,
+            country: &self.country,
+            number_type: self.number_type,
+            operator_id: self.operator_id,
+            status: self.status,
+            after_hold: self.after_hold,
+            tag: self.tag.as_deref(),
+            notes: self.notes.as_deref(),
+        }
+    }
+
     pub fn from_classified(
         c: &Classified,
         operator_id: Uuid,
@@ -116,9 +130,18 @@ pub(crate) async fn hold_operators(tx: &mut Tx, ids: impl IntoIterator<Item = Uu
     }
 }
 
-const INSERT_DIDS: &str =
-    "INSERT INTO dids (id, number, country, number_type, operator_id, status, \
-    after_hold, tag, notes, batch_id, created_at, updated_at, version) ";
+/// The columns a new DID row is written with, in the order every writer binds them: the
+/// multi-row INSERT below, SQLite's prepared INSERT (`db::sqlite_bulk`) and PostgreSQL's
+/// binary COPY (`inventory::export::copy_rows`).
+macro_rules! new_did_columns {
+    () => {
+        "id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, \
+         created_at, updated_at, version"
+    };
+}
+pub(crate) use new_did_columns;
+
+const INSERT_DIDS: &str = concat!("INSERT INTO dids (", new_did_columns!(), ") ");
 
 /// A multi-row insert with a placeholder per value (PostgreSQL).
 fn insert_values(chunk: &[NewRow], batch_id: Uuid, at: chrono::DateTime<chrono::Utc>) -> Sql {
@@ -169,7 +192,10 @@ pub(crate) async fn insert_rows(
     let at = now();
     hold_operators(tx, rows.iter().map(|r| r.operator_id)).await?;
     let existing = match tx {
-        Tx::Sqlite(t) => crate::db::sqlite_bulk::insert_dids(t, rows, batch_id, at).await?,
+        Tx::Sqlite(t) => {
+            let borrowed: Vec<_> = rows.iter().map(NewRow::borrowed).collect();
+            crate::db::sqlite_bulk::insert_dids(t, &borrowed, batch_id, at).await?
+        }
         Tx::Postgres(_) => {
             let mut existing = Vec::new();
             for chunk in rows.chunks(INSERT_CHUNK) {

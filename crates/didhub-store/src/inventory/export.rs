@@ -1,19 +1,16 @@
 //! CSV export (streamed, constant memory) and PostgreSQL COPY helpers.
 
-use std::fmt::Write as _;
-
 use futures::TryStreamExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::db::sql::{Param, Sql};
 use crate::inventory::dids::{push_filter, NewRow};
-use crate::{now, Backend, DidFilter, DidRow, Inventory, Result};
+use crate::{now, Backend, DidFilter, Inventory, Result};
 
 /// Columns of an export; the file re-imports as is.
 pub const EXPORT_HEADER: &str =
     "number,country,type,operator,status,after_hold,tag,notes,created_at,updated_at\n";
-const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 const FLUSH_AT: usize = 256 * 1024;
 
 /// Quotes a value as an SQL literal. An escape string (`E'…'`) reads alike whatever
@@ -71,16 +68,6 @@ fn inline(sql: &Sql) -> String {
     out
 }
 
-fn csv_field(out: &mut String, s: &str) {
-    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
-        out.push('"');
-        out.push_str(&s.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(s);
-    }
-}
-
 impl Inventory<'_> {
     /// Writes every DID matching the filter as CSV, ordered by number. Returns rows written.
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
@@ -111,7 +98,8 @@ impl Inventory<'_> {
                     "COPY (SELECT d.number, d.country, d.number_type, o.name, d.status, d.after_hold, d.tag, d.notes, \
                      to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
                      to_char(d.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
-                     FROM dids d JOIN operators o ON o.id = d.operator_id{} ORDER BY d.number) TO STDOUT WITH (FORMAT csv)",
+                     FROM dids d JOIN operators o ON o.id = d.operator_id{} ORDER BY d.number) \
+                     TO STDOUT WITH (FORMAT csv)",
                     inline(&filter)
                 );
                 let mut conn = p.acquire().await?;
@@ -126,51 +114,29 @@ impl Inventory<'_> {
                 Ok(rows)
             }
             Backend::Sqlite(p) => {
+                // The columns the PostgreSQL COPY writes (times are formatted while written).
                 let q = format!(
-                    "{}{} ORDER BY d.number",
-                    crate::inventory::dids::DID_SELECT,
+                    "SELECT d.number, d.country, d.number_type, o.name, d.status, d.after_hold, d.tag, \
+                     d.notes, d.created_at, d.updated_at FROM dids d JOIN operators o ON o.id = d.operator_id{} \
+                     ORDER BY d.number",
                     filter.text
                 );
+                let conn = p.acquire().await?;
                 out.write_all(EXPORT_HEADER.as_bytes()).await?;
-                let mut stream =
-                    crate::db::sql::bind_all!(sqlx::query_as::<_, DidRow>(&q), filter.params)
-                        .fetch(p);
-                let mut buf = String::with_capacity(FLUSH_AT + 4096);
-                let mut rows = 0u64;
-                while let Some(d) = stream.try_next().await? {
-                    for (i, v) in [
-                        &d.number,
-                        &d.country,
-                        &d.number_type,
-                        &d.operator,
-                        &d.status,
-                        &d.after_hold,
-                    ]
-                    .into_iter()
-                    .enumerate()
-                    {
-                        if i > 0 {
-                            buf.push(',');
-                        }
-                        csv_field(&mut buf, v);
-                    }
-                    buf.push(',');
-                    csv_field(&mut buf, d.tag.as_deref().unwrap_or(""));
-                    buf.push(',');
-                    csv_field(&mut buf, d.notes.as_deref().unwrap_or(""));
-                    let _ = writeln!(
-                        buf,
-                        ",{},{}",
-                        d.created_at.format(TS_FORMAT),
-                        d.updated_at.format(TS_FORMAT)
-                    );
-                    rows += 1;
-                    if buf.len() >= FLUSH_AT {
-                        out.write_all(buf.as_bytes()).await?;
-                        buf.clear();
-                    }
+                // Rows are read on a blocking thread (see `sqlite_export`); two chunks in flight
+                // keep both sides busy with the memory of three.
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+                let params = filter.params;
+                let reader = tokio::task::spawn_blocking(move || {
+                    crate::db::sqlite_export::run(conn, &q, &params, tx)
+                });
+                while let Some(chunk) = rx.recv().await {
+                    // On failure `rx` is dropped with this frame, which stops the reader.
+                    out.write_all(&chunk).await?;
                 }
-                out.write_all(buf.as_bytes()).await?;
+                let rows = reader
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("export reader failed: {e}")))??;
                 out.flush().await?;
                 Ok(rows)
             }
@@ -235,7 +201,11 @@ impl<'c> DidCopy<'c> {
         const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
         let at = (now().timestamp_micros() - PG_EPOCH_UNIX_MICROS).to_be_bytes();
         let copy = conn
-            .copy_in_raw("COPY dids (id, number, country, number_type, operator_id, status, after_hold, tag, notes, batch_id, created_at, updated_at, version) FROM STDIN (FORMAT binary)")
+            .copy_in_raw(concat!(
+                "COPY dids (",
+                crate::inventory::dids::new_did_columns!(),
+                ") FROM STDIN (FORMAT binary)"
+            ))
             .await?;
         let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 4096);
         // Signature, flags (no OIDs), header extension length.
@@ -252,17 +222,7 @@ impl<'c> DidCopy<'c> {
 
     pub(crate) async fn rows(&mut self, rows: &[NewRow]) -> Result<()> {
         for r in rows {
-            self.row(&CopyRow {
-                number: &r.number,
-                country: &r.country,
-                number_type: r.number_type,
-                operator_id: r.operator_id,
-                status: r.status,
-                after_hold: r.after_hold,
-                tag: r.tag.as_deref(),
-                notes: r.notes.as_deref(),
-            })
-            .await?;
+            self.row(&r.borrowed()).await?;
         }
         Ok(())
     }
@@ -304,6 +264,181 @@ impl<'c> DidCopy<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The SQLite export as it was written before it ran on the raw handle: rows decoded by
+    /// sqlx into `DidRow`s, times parsed and formatted by chrono.
+    async fn row_path(pool: &sqlx::SqlitePool, f: &DidFilter) -> (String, usize) {
+        fn field(out: &mut String, s: &str) {
+            if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
+                out.push('"');
+                out.push_str(&s.replace('"', "\"\""));
+                out.push('"');
+            } else {
+                out.push_str(s);
+            }
+        }
+        let mut sql = Sql::new("");
+        push_filter(&mut sql, f).unwrap();
+        let q = format!(
+            "{}{} ORDER BY d.number",
+            crate::inventory::dids::DID_SELECT,
+            sql.text
+        );
+        let rows: Vec<crate::DidRow> = crate::db::sql::bind_all!(sqlx::query_as(&q), sql.params)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        let mut out = EXPORT_HEADER.to_string();
+        let n = rows.len();
+        for d in rows {
+            for (i, v) in [
+                &d.number,
+                &d.country,
+                &d.number_type,
+                &d.operator,
+                &d.status,
+                &d.after_hold,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if i > 0 {
+                    out.push(',');
+                }
+                field(&mut out, v);
+            }
+            out.push(',');
+            field(&mut out, d.tag.as_deref().unwrap_or(""));
+            out.push(',');
+            field(&mut out, d.notes.as_deref().unwrap_or(""));
+            let ts = "%Y-%m-%dT%H:%M:%S%.6fZ";
+            out.push_str(&format!(
+                ",{},{}\n",
+                d.created_at.format(ts),
+                d.updated_at.format(ts)
+            ));
+        }
+        (out, n)
+    }
+
+    #[tokio::test]
+    async fn sqlite_export_writes_what_the_row_path_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&crate::StoreConfig {
+            database_url: None,
+            data_dir: dir.path().to_path_buf(),
+            pool_size: 2,
+            bulk_import_min_rows: 0,
+        })
+        .await
+        .unwrap();
+        let Backend::Sqlite(pool) = &store.backend else {
+            panic!("expected SQLite")
+        };
+        let op = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        for (id, name) in [(op, "Quote \"Op\", Ltd"), (other, " spaced ")] {
+            sqlx::query(
+                "INSERT INTO operators (id, name, created_at, updated_at) \
+                 VALUES ($1, $2, '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')",
+            )
+            .bind(id)
+            .bind(name)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        // Texts that need quoting, and every form of stored time the row path read.
+        type Row<'a> = (&'a str, Uuid, Option<&'a str>, Option<&'a str>, &'a str);
+        let rows: [Row; 7] = [
+            (
+                "+442079460001",
+                op,
+                Some("a,b"),
+                None,
+                "2026-12-06T07:39:03.285456+00:00",
+            ),
+            (
+                "+442079460002",
+                op,
+                Some("red"),
+                Some("two\nlines"),
+                "2026-12-06T07:39:03+00:00",
+            ),
+            (
+                "+442079460003",
+                other,
+                None,
+                Some("say \"hi\""),
+                "2026-12-06 07:39:03",
+            ),
+            (
+                "+442079460004",
+                other,
+                Some(" lead"),
+                Some("cr\rhere"),
+                "2026-12-06T07:39:03.5+01:00",
+            ),
+            (
+                "+442079460005",
+                op,
+                Some("trail "),
+                Some("ünïcode"),
+                "2026-12-06T07:39:03.123456789Z",
+            ),
+            (
+                "+12015550123",
+                op,
+                Some("red"),
+                None,
+                "2024-02-29T23:59:59.000001Z",
+            ),
+            ("+33142685300", other, None, None, "2026-12-06T07:39"),
+        ];
+        for (number, operator, tag, notes, at) in rows {
+            sqlx::query(
+                "INSERT INTO dids (id, number, country, number_type, operator_id, status, after_hold, \
+                 tag, notes, batch_id, created_at, updated_at, version) \
+                 VALUES ($1, $2, 'GB', 'fixed_line', $3, 'in_stock', 'in_stock', $4, $5, $1, $6, $6, 1)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(number)
+            .bind(operator)
+            .bind(tag)
+            .bind(notes)
+            .bind(at)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        let filters = [
+            DidFilter::default(),
+            DidFilter {
+                prefix: Some("+4420794600".into()),
+                ..Default::default()
+            },
+            DidFilter {
+                operator_id: Some(other),
+                ..Default::default()
+            },
+            DidFilter {
+                tag: Some("red".into()),
+                notes: Some("LINES".into()),
+                ..Default::default()
+            },
+            DidFilter {
+                country: Some(didhub_core::number::Country::parse("FR").unwrap()),
+                ..Default::default()
+            },
+        ];
+        for f in filters {
+            let mut out = Vec::new();
+            let n = store.inventory().export_dids(&f, &mut out).await.unwrap();
+            let (want, rows) = row_path(pool, &f).await;
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{f:?}");
+            assert_eq!(n as usize, rows, "{f:?}");
+        }
+    }
 
     #[test]
     fn inline_quotes_and_numbers() {

@@ -85,7 +85,8 @@ async fn many_holds_one_transaction() {
         .unwrap();
     assert_eq!(made.created, 20_000);
     let (count, ids, texts): (i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT id), sum(typeof(created_at) = 'text' AND typeof(updated_at) = 'text' AND length(id) = 16) FROM dids WHERE batch_id = $1",
+        "SELECT count(*), count(DISTINCT id), sum(typeof(created_at) = 'text' \
+         AND typeof(updated_at) = 'text' AND length(id) = 16) FROM dids WHERE batch_id = $1",
     )
     .bind(made.batch_id)
     .fetch_one(pool)
