@@ -24,7 +24,12 @@ fn no_line_in_the_crates_is_over_120_characters() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
     rust_files(&crates, &mut files);
-    assert!(files.len() > 50, "found only {} sources under {}", files.len(), crates.display());
+    assert!(
+        files.len() > 50,
+        "found only {} sources under {}",
+        files.len(),
+        crates.display()
+    );
     let mut long = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap_or_default();
@@ -35,5 +40,9 @@ fn no_line_in_the_crates_is_over_120_characters() {
             }
         }
     }
-    assert!(long.is_empty(), "lines over {LIMIT} characters:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "lines over {LIMIT} characters:\n{}",
+        long.join("\n")
+    );
 }
