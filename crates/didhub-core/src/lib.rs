@@ -6,6 +6,7 @@ pub mod audit;
 pub mod blocks;
 pub mod did;
 pub mod edge;
+pub mod ids;
 pub mod import;
 pub mod licensing;
 pub mod money;

@@ -67,6 +67,7 @@ async fn run(cli: Cli) -> Result<()> {
             cmd: NumbersCmd::Classify { country },
         } => cli::numbers::classify(country.as_deref()),
         Cmd::License { cmd } => cli::licensing::license(cmd),
+        Cmd::Ids { cmd } => cli::ids::ids(cmd),
         Cmd::Serve { listen } => cli::serve::serve(&ctx, listen).await,
         Cmd::Migrate => {
             let store = Store::open(&ctx.store_cfg)

@@ -8,6 +8,7 @@ use didhub_store::{Actor, Store};
 
 pub mod accounts;
 pub mod assignment;
+pub mod ids;
 pub mod inventory;
 pub mod licensing;
 pub mod numbers;
@@ -110,6 +111,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: licensing::LicenseCmd,
     },
+    /// Business identifiers: company and tax numbers (SIRET, NIF, …).
+    Ids {
+        #[command(subcommand)]
+        cmd: ids::IdsCmd,
+    },
 }
 
 /// The hold period a command applies: the one the server recorded at its start (its
@@ -157,7 +163,11 @@ pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<
             action,
             limit,
         } => inventory::audit(store, subject, action, limit).await,
-        Cmd::Serve { .. } | Cmd::Migrate | Cmd::Numbers { .. } | Cmd::License { .. } => {
+        Cmd::Serve { .. }
+        | Cmd::Migrate
+        | Cmd::Numbers { .. }
+        | Cmd::License { .. }
+        | Cmd::Ids { .. } => {
             unreachable!("handled before opening the store")
         }
     }

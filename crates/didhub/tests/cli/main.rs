@@ -8,6 +8,7 @@ mod common;
 mod accounts;
 mod classify;
 mod export;
+mod ids;
 mod import;
 mod import_limits;
 mod inventory;
