@@ -143,7 +143,7 @@ impl IdKind {
             IdKind::EsNif => es_nif(&n)?,
             IdKind::NoOrgnr => {
                 let d = digits_of_length(&n, 9)?;
-                if weighted(&d, &[3, 2, 7, 6, 5, 4, 3, 2, 1]) % 11 != 0 {
+                if !weighted(&d, &[3, 2, 7, 6, 5, 4, 3, 2, 1]).is_multiple_of(11) {
                     return Err(IdError::Checksum);
                 }
             }
@@ -302,7 +302,7 @@ fn luhn_sum(d: &[u32]) -> u32 {
 }
 
 fn luhn_ok(d: &[u32]) -> Result<(), IdError> {
-    if luhn_sum(d) % 10 == 0 {
+    if luhn_sum(d).is_multiple_of(10) {
         Ok(())
     } else {
         Err(IdError::Checksum)
@@ -324,7 +324,7 @@ fn siret_ok(d: &[u32]) -> Result<(), IdError> {
     // La Poste numbers its many establishments past what Luhn leaves room for: the INSEE
     // rule for them is a digit sum that is a multiple of 5.
     if d.starts_with(&LA_POSTE) && d != LA_POSTE_HEAD_OFFICE {
-        if d.iter().sum::<u32>() % 5 != 0 {
+        if !d.iter().sum::<u32>().is_multiple_of(5) {
             return Err(IdError::Checksum);
         }
     } else {
