@@ -7,6 +7,7 @@ pub mod blocks;
 pub mod catalog;
 pub mod did;
 pub mod edge;
+pub mod ids;
 pub mod import;
 pub mod licensing;
 pub mod money;

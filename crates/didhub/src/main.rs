@@ -68,6 +68,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => cli::numbers::classify(country.as_deref()),
         Cmd::License { cmd } => cli::licensing::license(cmd),
         Cmd::Catalog { cmd } => cli::ordering::catalog(&ctx.catalog, cmd),
+        Cmd::Ids { cmd } => cli::ids::ids(cmd),
         Cmd::Serve { listen } => cli::serve::serve(&ctx, listen).await,
         Cmd::Migrate => {
             let store = Store::open(&ctx.store_cfg)

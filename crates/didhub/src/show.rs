@@ -82,7 +82,13 @@ pub fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
 
 /// Prints a value as JSON on one line.
 pub fn json_line<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    write_json_line(&mut std::io::stdout().lock(), v)
+}
+
+/// Writes a value as JSON on one line to `out` (a buffered standard output, for commands that
+/// answer line after line).
+pub fn write_json_line<T: serde::Serialize>(out: &mut impl Write, v: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string(v)?;
-    writeln!(std::io::stdout().lock(), "{}", escape_json(&text))?;
+    writeln!(out, "{}", escape_json(&text))?;
     Ok(())
 }

@@ -1,6 +1,8 @@
-//! Tests of the domain rules against libphonenumber and by property.
+//! Tests of the domain rules against libphonenumber and python-stdnum, and by property.
 //! One test binary per crate; one module per area.
 
+mod ids_fixtures;
+mod ids_props;
 mod libphonenumber_examples;
 mod number_props;
 mod source_lines;

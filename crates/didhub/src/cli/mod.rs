@@ -8,6 +8,7 @@ use didhub_store::{Actor, Store};
 
 pub mod accounts;
 pub mod assignment;
+pub mod ids;
 pub mod inventory;
 pub mod licensing;
 pub mod numbers;
@@ -116,6 +117,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ordering::CatalogCmd,
     },
+    /// Business identifiers: company and tax numbers (SIRET, NIF, …).
+    Ids {
+        #[command(subcommand)]
+        cmd: ids::IdsCmd,
+    },
 }
 
 /// The hold period a command applies: the one the server recorded at its start (its
@@ -167,7 +173,8 @@ pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<
         | Cmd::Migrate
         | Cmd::Numbers { .. }
         | Cmd::License { .. }
-        | Cmd::Catalog { .. } => {
+        | Cmd::Catalog { .. }
+        | Cmd::Ids { .. } => {
             unreachable!("handled before opening the store")
         }
     }

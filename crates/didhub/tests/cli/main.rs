@@ -9,6 +9,7 @@ mod accounts;
 mod catalog;
 mod classify;
 mod export;
+mod ids;
 mod import;
 mod import_limits;
 mod inventory;
