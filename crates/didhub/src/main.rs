@@ -16,7 +16,7 @@ mod show;
     name = "didhub",
     version,
     about = "Back office for VoIP service providers: DID inventory, packages and \
-        assignment, partners, customers, PBX licenses"
+        assignment, partners, customers, PBX licenses, working-day calendars, support SLAs"
 )]
 struct Cli {
     #[command(flatten)]
@@ -67,6 +67,8 @@ async fn run(cli: Cli) -> Result<()> {
             cmd: NumbersCmd::Classify { country },
         } => cli::numbers::classify(country.as_deref()),
         Cmd::License { cmd } => cli::licensing::license(cmd),
+        Cmd::Sla { cmd } => cli::support::sla(cmd),
+        Cmd::Calendar { cmd } => cli::calendar::calendar(&ctx.store_cfg, cmd).await,
         Cmd::Serve { listen } => cli::serve::serve(&ctx, listen).await,
         Cmd::Migrate => {
             let store = Store::open(&ctx.store_cfg)

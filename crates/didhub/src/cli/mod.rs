@@ -8,10 +8,12 @@ use didhub_store::{Actor, Store};
 
 pub mod accounts;
 pub mod assignment;
+pub mod calendar;
 pub mod inventory;
 pub mod licensing;
 pub mod numbers;
 pub mod serve;
+pub mod support;
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -110,6 +112,16 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: licensing::LicenseCmd,
     },
+    /// Working days by country (weekends, national holidays, closures).
+    Calendar {
+        #[command(subcommand)]
+        cmd: calendar::CalendarCmd,
+    },
+    /// Support service levels: first-response deadlines.
+    Sla {
+        #[command(subcommand)]
+        cmd: support::SlaCmd,
+    },
 }
 
 /// The hold period a command applies: the one the server recorded at its start (its
@@ -157,7 +169,12 @@ pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<
             action,
             limit,
         } => inventory::audit(store, subject, action, limit).await,
-        Cmd::Serve { .. } | Cmd::Migrate | Cmd::Numbers { .. } | Cmd::License { .. } => {
+        Cmd::Serve { .. }
+        | Cmd::Migrate
+        | Cmd::Numbers { .. }
+        | Cmd::License { .. }
+        | Cmd::Calendar { .. }
+        | Cmd::Sla { .. } => {
             unreachable!("handled before opening the store")
         }
     }
