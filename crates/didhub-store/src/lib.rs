@@ -1,6 +1,6 @@
 //! didhub persistence: one code path over SQLite (embedded default) and PostgreSQL.
 //!
-//! One folder per domain (`inventory`, `accounts`, `licensing`, `assignment`, and `calendar`,
+//! One folder per domain (`inventory`, `accounts`, `licensing`, `assignment`, `calendar`, and
 //! `ordering`, `support` to come), each reached through its handle: `store.inventory()`,
 //! `store.accounts()`, … A caller holds the narrow handle it needs. Engine plumbing (pools,
 //! migrations, transactions, retries, the bulk paths of each engine) lives in `db`.
@@ -26,6 +26,7 @@ pub use model::*;
 pub use accounts::Accounts;
 pub use assignment::Assignment;
 pub use audit::Audit;
+pub use calendar::Calendars;
 pub use inventory::Inventory;
 pub use licensing::Licensing;
 
@@ -69,6 +70,11 @@ impl Store {
     /// Packages, client packages, assignment, block allocation, the routing feed.
     pub fn assignment(&self) -> Assignment<'_> {
         self.db.assignment()
+    }
+
+    /// Working-day calendars and the closures added to them.
+    pub fn calendar(&self) -> Calendars<'_> {
+        self.db.calendar()
     }
 
     /// The audit log.

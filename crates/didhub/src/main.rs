@@ -16,7 +16,8 @@ mod show;
     name = "didhub",
     version,
     about = "Back office for VoIP service providers: DID inventory, packages and \
-        assignment, partners, customers, PBX licenses, the ordering catalog"
+        assignment, partners, customers, PBX licenses, the ordering catalog, business \
+        identifiers, working-day calendars, support SLAs"
 )]
 struct Cli {
     #[command(flatten)]
@@ -69,6 +70,8 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::License { cmd } => cli::licensing::license(cmd),
         Cmd::Catalog { cmd } => cli::ordering::catalog(&ctx.catalog, cmd),
         Cmd::Ids { cmd } => cli::ids::ids(cmd),
+        Cmd::Sla { cmd } => cli::support::sla(cmd),
+        Cmd::Calendar { cmd } => cli::calendar::calendar(&ctx.store_cfg, cmd).await,
         Cmd::Serve { listen } => cli::serve::serve(&ctx, listen).await,
         Cmd::Migrate => {
             let store = Store::open(&ctx.store_cfg)

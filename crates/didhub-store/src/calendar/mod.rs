@@ -1,1 +1,10 @@
-//! Working-day calendars and closures (to come with ordering and the support desk).
+//! Working-day calendars: the days operators close on top of a country's weekend and national
+//! holidays, and the calendar (`didhub_core::calendar`) that counts them.
+
+pub mod closures;
+
+crate::handle!(
+    /// Working-day calendars and their closures.
+    Calendars,
+    calendar
+);

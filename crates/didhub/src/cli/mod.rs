@@ -8,12 +8,14 @@ use didhub_store::{Actor, Store};
 
 pub mod accounts;
 pub mod assignment;
+pub mod calendar;
 pub mod ids;
 pub mod inventory;
 pub mod licensing;
 pub mod numbers;
 pub mod ordering;
 pub mod serve;
+pub mod support;
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -122,6 +124,16 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ids::IdsCmd,
     },
+    /// Working days by country (weekends, national holidays, closures).
+    Calendar {
+        #[command(subcommand)]
+        cmd: calendar::CalendarCmd,
+    },
+    /// Support service levels: first-response deadlines.
+    Sla {
+        #[command(subcommand)]
+        cmd: support::SlaCmd,
+    },
 }
 
 /// The hold period a command applies: the one the server recorded at its start (its
@@ -174,7 +186,9 @@ pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<
         | Cmd::Numbers { .. }
         | Cmd::License { .. }
         | Cmd::Catalog { .. }
-        | Cmd::Ids { .. } => {
+        | Cmd::Ids { .. }
+        | Cmd::Calendar { .. }
+        | Cmd::Sla { .. } => {
             unreachable!("handled before opening the store")
         }
     }

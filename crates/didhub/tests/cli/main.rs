@@ -6,6 +6,7 @@
 mod common;
 
 mod accounts;
+mod calendar;
 mod catalog;
 mod classify;
 mod export;
