@@ -29,6 +29,7 @@ pub use audit::Audit;
 pub use calendar::Calendars;
 pub use inventory::Inventory;
 pub use licensing::Licensing;
+pub use ordering::Ordering;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -75,6 +76,11 @@ impl Store {
     /// Working-day calendars and the closures added to them.
     pub fn calendar(&self) -> Calendars<'_> {
         self.db.calendar()
+    }
+
+    /// Orders and their checks.
+    pub fn ordering(&self) -> Ordering<'_> {
+        self.db.ordering()
     }
 
     /// The audit log.

@@ -69,6 +69,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => cli::numbers::classify(country.as_deref()),
         Cmd::License { cmd } => cli::licensing::license(cmd),
         Cmd::Catalog { cmd } => cli::ordering::catalog(&ctx.catalog, cmd),
+        Cmd::Orders { cmd } => cli::ordering::orders(&ctx.store_cfg, &ctx.catalog, cmd).await,
         Cmd::Ids { cmd } => cli::ids::ids(cmd),
         Cmd::Sla { cmd } => cli::support::sla(cmd),
         Cmd::Calendar { cmd } => cli::calendar::calendar(&ctx.store_cfg, cmd).await,

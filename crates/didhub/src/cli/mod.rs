@@ -119,6 +119,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ordering::CatalogCmd,
     },
+    /// Orders of numbers and porting: their checks.
+    Orders {
+        #[command(subcommand)]
+        cmd: ordering::OrdersCmd,
+    },
     /// Business identifiers: company and tax numbers (SIRET, NIF, …).
     Ids {
         #[command(subcommand)]
@@ -186,6 +191,7 @@ pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<
         | Cmd::Numbers { .. }
         | Cmd::License { .. }
         | Cmd::Catalog { .. }
+        | Cmd::Orders { .. }
         | Cmd::Ids { .. }
         | Cmd::Calendar { .. }
         | Cmd::Sla { .. } => {

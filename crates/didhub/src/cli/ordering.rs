@@ -1,11 +1,18 @@
-//! Ordering: the service catalog.
+//! Ordering: the service catalog, and the check of an order.
 
-use anyhow::Result;
+use std::io::Read;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use didhub_core::catalog::Catalog;
 use didhub_core::number::Country;
+use didhub_core::order::OrderBody;
+use didhub_store::{Store, StoreConfig};
+use serde_json::Value;
 
 use super::print_json;
+use crate::show;
 
 #[derive(Subcommand)]
 pub enum CatalogCmd {
@@ -24,4 +31,87 @@ pub fn catalog(catalog: &Catalog, cmd: CatalogCmd) -> Result<()> {
         CatalogCmd::Show { country: None } => print_json(catalog),
         CatalogCmd::Show { country: Some(c) } => print_json(&catalog.for_country(c)),
     }
+}
+
+#[derive(Subcommand)]
+pub enum OrdersCmd {
+    /// Check one order, given as JSON on standard input (the API's order body, with
+    /// `submitted_at` in RFC 3339): every problem with the field it concerns, and the date
+    /// promised. Exit 0 when it is good, 1 when it has problems, 2 when the input is not an
+    /// order (not a JSON object; `country`, `service` or `submitted_at` missing or not text;
+    /// a key of the wrong JSON type).
+    Check {
+        /// Print `{"ok","problems":[{"field","code","message"}],"promised_by"}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Exit status of input that is not an order.
+const NOT_AN_ORDER: i32 = 2;
+
+fn not_an_order(why: impl std::fmt::Display) -> ! {
+    show::error_line(format!("error: not an order: {why}"));
+    std::process::exit(NOT_AN_ORDER)
+}
+
+/// The order and its submission time, or why the input is not an order.
+fn read_order(text: &str) -> Result<(OrderBody, DateTime<Utc>), String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
+    let Value::Object(obj) = &v else {
+        return Err("not a JSON object".into());
+    };
+    for key in ["country", "service", "submitted_at"] {
+        match obj.get(key) {
+            Some(Value::String(_)) => {}
+            Some(_) => return Err(format!("`{key}` is not a string")),
+            None => return Err(format!("`{key}` is missing")),
+        }
+    }
+    let submitted = obj
+        .get("submitted_at")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let at = DateTime::parse_from_rfc3339(submitted.trim())
+        .map_err(|e| format!("`submitted_at` '{submitted}' is not an RFC 3339 time ({e})"))?
+        .with_timezone(&Utc);
+    let mut body = obj.clone();
+    body.remove("submitted_at");
+    let order: OrderBody = serde_path_to_error::deserialize(Value::Object(body))
+        .map_err(|e| format!("`{}`: {}", e.path(), e.inner()))?;
+    Ok((order, at))
+}
+
+pub async fn orders(cfg: &StoreConfig, catalog: &Catalog, cmd: OrdersCmd) -> Result<()> {
+    let OrdersCmd::Check { json } = cmd;
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading the order from standard input")?;
+    let (order, submitted) = read_order(&text).unwrap_or_else(|why| not_an_order(why));
+    let store = Store::open(cfg).await.context("opening the database")?;
+    let checked = store
+        .ordering()
+        .check_order(&order, submitted, catalog)
+        .await;
+    store.close().await;
+    let checked = checked?;
+    if json {
+        show::json_line(&checked)?;
+    } else if checked.ok {
+        match checked.promised_by {
+            Some(d) => show::line(format!("ok: promised by {d}"))?,
+            None => show::line("ok: promised once the agreement is signed")?,
+        }
+    } else {
+        for p in &checked.problems {
+            show::line(format!("{}: {} ({})", p.field, p.message, p.code))?;
+        }
+    }
+    if !checked.ok {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        std::process::exit(1);
+    }
+    Ok(())
 }

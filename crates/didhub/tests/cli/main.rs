@@ -14,5 +14,6 @@ mod ids;
 mod import;
 mod import_limits;
 mod inventory;
+mod orders;
 mod output;
 mod reliability;
