@@ -23,6 +23,16 @@ use chrono::{
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+/// When support opens and closes by default (local time).
+pub const OPEN: NaiveTime = match NaiveTime::from_hms_opt(9, 0, 0) {
+    Some(t) => t,
+    None => panic!("09:00 is a time"),
+};
+pub const CLOSE: NaiveTime = match NaiveTime::from_hms_opt(18, 0, 0) {
+    Some(t) => t,
+    None => panic!("18:00 is a time"),
+};
+
 /// The support time within which a critical ticket is answered.
 pub const CRITICAL_RESPONSE: TimeDelta = TimeDelta::minutes(30);
 
@@ -98,12 +108,12 @@ const SAMPLE: TimeDelta = TimeDelta::minutes(15);
 const MAX_OFFSET: TimeDelta = TimeDelta::hours(16);
 
 impl SupportHours {
-    /// 09:00 to 18:00 in `tz`, closed on `closed_dates`.
+    /// [`OPEN`] to [`CLOSE`] (09:00 to 18:00) in `tz`, closed on `closed_dates`.
     pub fn new(tz: Tz, closed_dates: impl IntoIterator<Item = NaiveDate>) -> SupportHours {
         SupportHours {
             tz,
-            open: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or(NaiveTime::MIN),
-            close: NaiveTime::from_hms_opt(18, 0, 0).unwrap_or(NaiveTime::MIN),
+            open: OPEN,
+            close: CLOSE,
             closed_dates: closed_dates.into_iter().collect(),
         }
     }

@@ -71,11 +71,6 @@ pub enum ClosuresCmd {
     },
 }
 
-fn date(flag: &str, v: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
-        .with_context(|| format!("{flag} '{v}' is not a date YYYY-MM-DD"))
-}
-
 /// Runs a `calendar` command. Its input is checked before the database is opened.
 pub async fn calendar(cfg: &StoreConfig, cmd: CalendarCmd) -> Result<()> {
     match cmd {
@@ -86,7 +81,7 @@ pub async fn calendar(cfg: &StoreConfig, cmd: CalendarCmd) -> Result<()> {
             json,
         } => {
             Calendar::for_country(&country).context("--country")?;
-            let from = date("--from", &from)?;
+            let from = super::date_arg("--from", &from)?;
             check_covered(from).context("--from")?;
             let store = open(cfg).await?;
             let r = add_working_days(&store, &country, from, days, json).await;
@@ -144,7 +139,7 @@ async fn closures(store: &Store, actor: &Actor, cmd: ClosuresCmd) -> Result<()> 
             date: d,
             reason,
         } => {
-            let d = date("--date", &d)?;
+            let d = super::date_arg("--date", &d)?;
             let c = cal.add_closure(actor, &country, d, &reason).await?;
             show::row(&[&c.country, &c.date, &c.reason])?;
             Ok(())
@@ -154,7 +149,7 @@ async fn closures(store: &Store, actor: &Actor, cmd: ClosuresCmd) -> Result<()> 
             date: d,
             reason,
         } => {
-            let d = date("--date", &d)?;
+            let d = super::date_arg("--date", &d)?;
             cal.delete_closure(actor, &country, d, reason.as_deref())
                 .await?;
             Ok(())

@@ -38,10 +38,8 @@ fn license_quote(
     json: bool,
 ) -> Result<()> {
     let term: TermKind = term.parse().context("--term")?;
-    let ps = chrono::NaiveDate::parse_from_str(period_start, "%Y-%m-%d")
-        .with_context(|| format!("--period-start '{period_start}' is not a date YYYY-MM-DD"))?;
-    let ss = chrono::NaiveDate::parse_from_str(service_start, "%Y-%m-%d")
-        .with_context(|| format!("--service-start '{service_start}' is not a date YYYY-MM-DD"))?;
+    let ps = super::date_arg("--period-start", period_start)?;
+    let ss = super::date_arg("--service-start", service_start)?;
     let price =
         didhub_core::money::parse_amount(price).with_context(|| format!("--price '{price}'"))?;
     let q = quote(term, ps, ss, price, minor_units)?;

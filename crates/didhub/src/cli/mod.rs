@@ -200,6 +200,12 @@ pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<
     }
 }
 
+/// A date flag's value (`YYYY-MM-DD`); the error names the flag.
+pub fn date_arg(flag: &str, v: &str) -> Result<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+        .map_err(|e| anyhow::anyhow!("{flag} '{v}' is not a date YYYY-MM-DD: {e}"))
+}
+
 /// One JSON document on its own line.
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     crate::show::json(v)

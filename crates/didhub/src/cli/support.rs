@@ -1,7 +1,7 @@
 //! `didhub sla`: the support desk's service levels.
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Subcommand;
 use didhub_core::sla::{zone, SupportHours, TicketClass};
 
@@ -46,10 +46,7 @@ pub fn sla(cmd: SlaCmd) -> Result<()> {
     let tz = zone(&tz).context("--tz")?;
     let closed = holidays
         .iter()
-        .map(|h| {
-            NaiveDate::parse_from_str(h.trim(), "%Y-%m-%d")
-                .with_context(|| format!("--holiday '{h}' is not a date YYYY-MM-DD"))
-        })
+        .map(|h| super::date_arg("--holiday", h))
         .collect::<Result<Vec<_>>>()?;
     let due = SupportHours::new(tz, closed).first_response_due(class, created)?;
     // To the second, as the contract writes it (a fraction of the creation time is dropped).
