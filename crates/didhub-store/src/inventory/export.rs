@@ -344,7 +344,9 @@ mod tests {
             .unwrap();
         }
         // Texts that need quoting, and every form of stored time the row path read.
-        let rows: [(&str, Uuid, Option<&str>, Option<&str>, &str); 7] = [
+        // number, operator, tag, notes, created_at (= updated_at)
+        type Stored<'a> = (&'a str, Uuid, Option<&'a str>, Option<&'a str>, &'a str);
+        let rows: [Stored; 7] = [
             (
                 "+442079460001",
                 op,
