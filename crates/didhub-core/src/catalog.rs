@@ -28,6 +28,7 @@ use crate::number::Country;
     utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[schema(as = CatalogService)]
 pub enum Service {
     NewDids,
     NewTollFree,

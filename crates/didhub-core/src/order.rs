@@ -46,6 +46,7 @@ pub struct OrderBody {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = OrderAddress)]
 pub struct Address {
     /// The street name and house number only.
     pub street: Option<String>,
@@ -60,6 +61,7 @@ pub struct Address {
 
 /// One problem, under the field it concerns (`address.street`, `numbers[2]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = OrderProblem)]
 pub struct Problem {
     pub field: String,
     /// `required`, `unknown`, `not_offered`, `not_allowed`, `invalid`, `too_early`,
