@@ -14,6 +14,7 @@ pub mod licensing;
 pub mod money;
 pub mod number;
 pub mod order;
+pub mod order_flow;
 pub mod range;
 pub mod sla;
 pub mod text;
