@@ -112,7 +112,10 @@ impl FromStr for OrderState {
             .find(|st| st.as_str() == s)
             .ok_or_else(|| {
                 let all: Vec<&str> = OrderState::ALL.iter().map(|s| s.as_str()).collect();
-                format!("unknown order state '{s}' (expected one of: {})", all.join(", "))
+                format!(
+                    "unknown order state '{s}' (expected one of: {})",
+                    all.join(", ")
+                )
             })
     }
 }
@@ -291,7 +294,10 @@ mod tests {
     fn final_states_never_change() {
         for f in [Completed, Rejected, Cancelled] {
             for t in OrderState::ALL {
-                assert!(check_transition(f, t, Side::Operations).is_err(), "{f} → {t}");
+                assert!(
+                    check_transition(f, t, Side::Operations).is_err(),
+                    "{f} → {t}"
+                );
             }
         }
     }
@@ -299,7 +305,11 @@ mod tests {
     #[test]
     fn partners_cannot_do_what_operations_do() {
         for t in [Registered, Scheduled, Completed, Rejected] {
-            let from = if t == Completed || t == Scheduled { Registered } else { Submitted };
+            let from = if t == Completed || t == Scheduled {
+                Registered
+            } else {
+                Submitted
+            };
             assert_eq!(
                 check_transition(from, t, Side::Partner),
                 Err(FlowError::OperationsOnly { to: t })
@@ -310,10 +320,16 @@ mod tests {
 
     #[test]
     fn a_partner_cancels_until_registration_operations_until_completion() {
-        assert_eq!(check_transition(Submitted, Cancelled, Side::Partner), Ok(()));
+        assert_eq!(
+            check_transition(Submitted, Cancelled, Side::Partner),
+            Ok(())
+        );
         assert_eq!(check_transition(Quote, Cancelled, Side::Partner), Ok(()));
         assert!(check_transition(Registered, Cancelled, Side::Partner).is_err());
-        assert_eq!(check_transition(Scheduled, Cancelled, Side::Operations), Ok(()));
+        assert_eq!(
+            check_transition(Scheduled, Cancelled, Side::Operations),
+            Ok(())
+        );
     }
 
     #[test]
@@ -328,16 +344,28 @@ mod tests {
         for s in OrderState::ALL {
             assert_eq!(s.as_str().parse::<OrderState>(), Ok(s));
         }
-        assert!("done".parse::<OrderState>().unwrap_err().contains("awaiting_stock"));
+        assert!("done"
+            .parse::<OrderState>()
+            .unwrap_err()
+            .contains("awaiting_stock"));
     }
 
     #[test]
     fn overdue_and_at_risk() {
         let d = |day| NaiveDate::from_ymd_opt(2026, 12, day).unwrap();
         // Friday the 4th; the next working day is Monday the 7th.
-        assert_eq!(attention(Submitted, Some(d(3)), d(4), d(7)), Some(Attention::Overdue));
-        assert_eq!(attention(Registered, Some(d(7)), d(4), d(7)), Some(Attention::AtRisk));
-        assert_eq!(attention(Registered, Some(d(4)), d(4), d(7)), Some(Attention::AtRisk));
+        assert_eq!(
+            attention(Submitted, Some(d(3)), d(4), d(7)),
+            Some(Attention::Overdue)
+        );
+        assert_eq!(
+            attention(Registered, Some(d(7)), d(4), d(7)),
+            Some(Attention::AtRisk)
+        );
+        assert_eq!(
+            attention(Registered, Some(d(4)), d(4), d(7)),
+            Some(Attention::AtRisk)
+        );
         assert_eq!(attention(Registered, Some(d(8)), d(4), d(7)), None);
         assert_eq!(attention(Completed, Some(d(1)), d(4), d(7)), None);
         assert_eq!(attention(Draft, Some(d(1)), d(4), d(7)), None);

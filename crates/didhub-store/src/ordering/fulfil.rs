@@ -113,25 +113,37 @@ impl Ordering<'_> {
         if req.client_package_id.is_none() {
             errors.push((
                 "client_package_id".to_string(),
-                "new numbers are assigned under a client package of the customer: name it".to_string(),
+                "new numbers are assigned under a client package of the customer: name it"
+                    .to_string(),
             ));
         }
-        if req.destination.as_deref().is_none_or(|d| d.trim().is_empty()) {
+        if req
+            .destination
+            .as_deref()
+            .is_none_or(|d| d.trim().is_empty())
+        {
             errors.push((
                 "destination".to_string(),
                 "where the new numbers' calls go is required (pbx:<id> or a SIP URI)".to_string(),
             ));
         }
-        let (Some(cp_id), Some(destination), true) =
-            (req.client_package_id, req.destination.clone(), errors.is_empty())
-        else {
+        let (Some(cp_id), Some(destination), true) = (
+            req.client_package_id,
+            req.destination.clone(),
+            errors.is_empty(),
+        ) else {
             return Err(StoreError::InvalidFields(errors));
         };
         let cp = self
             .assignment()
             .get_client_package(Scope::All, cp_id)
             .await
-            .map_err(|_| StoreError::invalid("client_package_id", format!("client package {cp_id} does not exist")))?;
+            .map_err(|_| {
+                StoreError::invalid(
+                    "client_package_id",
+                    format!("client package {cp_id} does not exist"),
+                )
+            })?;
         if cp.customer_id != cur.customer_id {
             return Err(StoreError::invalid(
                 "client_package_id",
@@ -140,7 +152,9 @@ impl Ordering<'_> {
         }
         let w = want(&cur, service)?;
         let have = self.registered_count(id).await?;
-        let remaining = w.quantity.saturating_sub(u32::try_from(have).unwrap_or(u32::MAX) / w.size);
+        let remaining = w
+            .quantity
+            .saturating_sub(u32::try_from(have).unwrap_or(u32::MAX) / w.size);
         let available = self.available(&w).await?;
         if available < i64::from(remaining) {
             let missing = format!(
@@ -294,16 +308,22 @@ impl Ordering<'_> {
                 .unwrap_or(0));
         }
         let sql = self.stock_query("SELECT count(*) FROM dids", w, None);
-        Ok(on!(self, |p| bind_all!(sqlx::query_scalar(&sql.text), sql.params)
-            .fetch_one(p)
-            .await?))
+        Ok(on!(self, |p| bind_all!(
+            sqlx::query_scalar(&sql.text),
+            sql.params
+        )
+        .fetch_one(p)
+        .await?))
     }
 
     async fn pick_single(&self, w: &Want, n: u32) -> Result<Vec<Uuid>> {
         let sql = self.stock_query("SELECT id FROM dids", w, Some(n));
-        Ok(on!(self, |p| bind_all!(sqlx::query_scalar(&sql.text), sql.params)
-            .fetch_all(p)
-            .await?))
+        Ok(on!(self, |p| bind_all!(
+            sqlx::query_scalar(&sql.text),
+            sql.params
+        )
+        .fetch_all(p)
+        .await?))
     }
 
     fn stock_query(&self, head: &str, w: &Want, limit: Option<u32>) -> Sql {
@@ -343,7 +363,8 @@ async fn insert_numbers(
     state: &'static str,
 ) -> Result<()> {
     for chunk in numbers.chunks(500) {
-        let mut sql = Sql::new("INSERT INTO order_numbers (order_id, number, state, did_id) VALUES ");
+        let mut sql =
+            Sql::new("INSERT INTO order_numbers (order_id, number, state, did_id) VALUES ");
         for (i, (n, did)) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(",");

@@ -163,12 +163,7 @@ fn blocks_draft(p: &didhub_core::order::Problem) -> bool {
 }
 
 fn problems_error(problems: Vec<didhub_core::order::Problem>) -> StoreError {
-    StoreError::InvalidFields(
-        problems
-            .into_iter()
-            .map(|p| (p.field, p.message))
-            .collect(),
-    )
+    StoreError::InvalidFields(problems.into_iter().map(|p| (p.field, p.message)).collect())
 }
 
 fn flow_error(e: order_flow::FlowError) -> StoreError {
@@ -344,18 +339,22 @@ impl Ordering<'_> {
             sql.push(" AND customer_id = ").bind(Param::Uuid(c));
         }
         if let Some(s) = f.state {
-            sql.push(" AND state = ").bind(Param::Text(s.as_str().into()));
+            sql.push(" AND state = ")
+                .bind(Param::Text(s.as_str().into()));
         }
         if let Some(want) = f.attention {
             // Promises up to three weeks ahead cover any run of closed days before the next
             // working day; each is then weighed on its country's calendar.
             let horizon = Utc::now().date_naive() + chrono::Duration::days(21);
-            sql.push(" AND state NOT IN ('completed', 'rejected', 'cancelled') AND promised_by <= ")
-                .bind(Param::Date(horizon));
+            sql.push(
+                " AND state NOT IN ('completed', 'rejected', 'cancelled') AND promised_by <= ",
+            )
+            .bind(Param::Date(horizon));
             sql.push(" ORDER BY promised_by, ref");
-            let rows: Vec<OrderRow> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
-                .fetch_all(p)
-                .await?);
+            let rows: Vec<OrderRow> =
+                on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
+                    .fetch_all(p)
+                    .await?);
             let mut items = Vec::new();
             for r in rows {
                 let mut o = r.into_order();
@@ -413,24 +412,32 @@ impl Ordering<'_> {
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn timeline(&self, scope: Scope, id: Uuid) -> Result<Vec<OrderEvent>> {
         self.order_row(scope, id).await?;
-        let rows: Vec<(DateTime<Utc>, String, Option<String>, String, Option<String>, Option<String>)> =
-            on!(self, |p| sqlx::query_as(
-                "SELECT at, actor, from_state, to_state, reason, detail FROM order_events \
+        let rows: Vec<(
+            DateTime<Utc>,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+        )> = on!(self, |p| sqlx::query_as(
+            "SELECT at, actor, from_state, to_state, reason, detail FROM order_events \
                  WHERE order_id = $1 ORDER BY at, id"
-            )
-            .bind(id)
-            .fetch_all(p)
-            .await?);
+        )
+        .bind(id)
+        .fetch_all(p)
+        .await?);
         Ok(rows
             .into_iter()
-            .map(|(at, actor, from_state, to_state, reason, detail)| OrderEvent {
-                at,
-                actor,
-                from_state,
-                to_state,
-                reason,
-                detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
-            })
+            .map(
+                |(at, actor, from_state, to_state, reason, detail)| OrderEvent {
+                    at,
+                    actor,
+                    from_state,
+                    to_state,
+                    reason,
+                    detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+                },
+            )
             .collect())
     }
 
@@ -448,7 +455,10 @@ impl Ordering<'_> {
         catalog: &Catalog,
     ) -> Result<OrderDetail> {
         if !patch.is_object() {
-            return Err(StoreError::invalid("body", "a change to an order is a JSON object"));
+            return Err(StoreError::invalid(
+                "body",
+                "a change to an order is a JSON object",
+            ));
         }
         retry(|| async {
             let cur = self.order_row(scope, id).await?.into_order();
@@ -458,7 +468,8 @@ impl Ordering<'_> {
                     cur.order_ref, cur.state
                 )));
             }
-            let mut v = serde_json::to_value(&cur.body).map_err(|e| StoreError::invalid("body", e))?;
+            let mut v =
+                serde_json::to_value(&cur.body).map_err(|e| StoreError::invalid("body", e))?;
             merge_patch(&mut v, patch);
             let body: OrderBody =
                 serde_json::from_value(v).map_err(|e| StoreError::invalid("body", e))?;
@@ -670,30 +681,36 @@ impl Ordering<'_> {
         date: NaiveDate,
         reason: Option<&str>,
     ) -> Result<OrderDetail> {
-        let reason = didhub_core::did::reason(reason).map_err(|e| StoreError::invalid("reason", e))?;
+        let reason =
+            didhub_core::did::reason(reason).map_err(|e| StoreError::invalid("reason", e))?;
         self.change_state(actor, Scope::All, id, version, Side::Operations, |cur| {
             let reason = reason.clone();
             async move {
-            if cur.scheduled_for.is_some() && reason.is_none() {
-                return Err(StoreError::invalid(
+                if cur.scheduled_for.is_some() && reason.is_none() {
+                    return Err(StoreError::invalid(
                     "reason",
                     "moving a porting date needs a reason (it is shown in the order's timeline)",
                 ));
-            }
-            if date < Utc::now().date_naive() {
-                return Err(StoreError::invalid("date", format!("{date} is in the past")));
-            }
-            Ok(vec![(
-                OrderState::Scheduled,
-                Change {
-                    reason: reason.clone().or_else(|| Some("porting date agreed".into())),
-                    detail: Some(json!({"date": date, "before": cur.scheduled_for})),
-                    columns: vec![
-                        col("scheduled_for", cur.scheduled_for, &Some(date)),
-                        col("promised_by", cur.promised_by, &Some(date)),
-                    ],
-                },
-            )])
+                }
+                if date < Utc::now().date_naive() {
+                    return Err(StoreError::invalid(
+                        "date",
+                        format!("{date} is in the past"),
+                    ));
+                }
+                Ok(vec![(
+                    OrderState::Scheduled,
+                    Change {
+                        reason: reason
+                            .clone()
+                            .or_else(|| Some("porting date agreed".into())),
+                        detail: Some(json!({"date": date, "before": cur.scheduled_for})),
+                        columns: vec![
+                            col("scheduled_for", cur.scheduled_for, &Some(date)),
+                            col("promised_by", cur.promised_by, &Some(date)),
+                        ],
+                    },
+                )])
             }
         })
         .await
@@ -707,15 +724,22 @@ impl Ordering<'_> {
         id: Uuid,
         version: Option<i64>,
     ) -> Result<OrderDetail> {
-        self.change_state(actor, Scope::All, id, version, Side::Operations, |_| async {
-            Ok(vec![(
-                OrderState::Completed,
-                Change {
-                    reason: Some("completed".into()),
-                    ..Change::default()
-                },
-            )])
-        })
+        self.change_state(
+            actor,
+            Scope::All,
+            id,
+            version,
+            Side::Operations,
+            |_| async {
+                Ok(vec![(
+                    OrderState::Completed,
+                    Change {
+                        reason: Some("completed".into()),
+                        ..Change::default()
+                    },
+                )])
+            },
+        )
         .await?;
         retry(|| async {
             let mut tx = self.begin().await?;
@@ -745,19 +769,31 @@ impl Ordering<'_> {
         reason: Option<&str>,
         numbers: Option<&[String]>,
     ) -> Result<OrderDetail> {
-        let reason = didhub_core::did::reason(reason).map_err(|e| StoreError::invalid("reason", e))?;
+        let reason =
+            didhub_core::did::reason(reason).map_err(|e| StoreError::invalid("reason", e))?;
         let Some(numbers) = numbers.filter(|n| !n.is_empty()) else {
             return self
-                .change_state(actor, Scope::All, id, version, Side::Operations, |_| async {
-                    Ok(vec![(
-                        OrderState::Rejected,
-                        Change {
-                            reason: reason.clone().or_else(|| Some(code.as_str().into())),
-                            detail: Some(json!({"code": code})),
-                            columns: vec![col("reject_code", None::<String>, &Some(code.as_str().to_string()))],
-                        },
-                    )])
-                })
+                .change_state(
+                    actor,
+                    Scope::All,
+                    id,
+                    version,
+                    Side::Operations,
+                    |_| async {
+                        Ok(vec![(
+                            OrderState::Rejected,
+                            Change {
+                                reason: reason.clone().or_else(|| Some(code.as_str().into())),
+                                detail: Some(json!({"code": code})),
+                                columns: vec![col(
+                                    "reject_code",
+                                    None::<String>,
+                                    &Some(code.as_str().to_string()),
+                                )],
+                            },
+                        )])
+                    },
+                )
                 .await;
         };
         let mut wanted = Vec::new();
@@ -765,7 +801,10 @@ impl Ordering<'_> {
         for (i, n) in numbers.iter().enumerate() {
             match normalise_number(n) {
                 Some(e) => wanted.push(e),
-                None => errors.push((format!("numbers[{i}]"), format!("'{n}' is not a phone number"))),
+                None => errors.push((
+                    format!("numbers[{i}]"),
+                    format!("'{n}' is not a phone number"),
+                )),
             }
         }
         if !errors.is_empty() {
@@ -792,26 +831,46 @@ impl Ordering<'_> {
                     "every number must be one of the order's, not yet rejected or completed",
                 ));
             }
-            let left: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            let left: i64 =
+                on_tx!(&mut tx, |c| {
+                    sqlx::query_scalar(
                 "SELECT count(*) FROM order_numbers WHERE order_id = $1 AND state <> 'rejected'"
             )
             .bind(id)
             .fetch_one(&mut *c)
-            .await?);
+            .await?
+                });
             let detail = json!({"code": code, "numbers": wanted});
             let change = |to| Change {
                 reason: reason.clone().or_else(|| Some(code.as_str().into())),
                 detail: Some(detail.clone()),
                 columns: if to == OrderState::Rejected {
-                    vec![col("reject_code", &cur.reject_code, &Some(code.as_str().to_string()))]
+                    vec![col(
+                        "reject_code",
+                        &cur.reject_code,
+                        &Some(code.as_str().to_string()),
+                    )]
                 } else {
                     vec![]
                 },
             };
             // The state stays; the timeline shows the numbers rejected (or the whole order,
             // once none is left).
-            let to = if left == 0 { OrderState::Rejected } else { cur.state };
-            apply_change(&mut tx, actor, &cur, version, to, Side::Operations, change(to)).await?;
+            let to = if left == 0 {
+                OrderState::Rejected
+            } else {
+                cur.state
+            };
+            apply_change(
+                &mut tx,
+                actor,
+                &cur,
+                version,
+                to,
+                Side::Operations,
+                change(to),
+            )
+            .await?;
             tx.commit().await
         })
         .await?;
@@ -829,7 +888,8 @@ impl Ordering<'_> {
         version: Option<i64>,
         reason: Option<&str>,
     ) -> Result<OrderDetail> {
-        let reason = didhub_core::did::reason(reason).map_err(|e| StoreError::invalid("reason", e))?;
+        let reason =
+            didhub_core::did::reason(reason).map_err(|e| StoreError::invalid("reason", e))?;
         self.change_state(actor, scope, id, version, side, |_| async {
             Ok(vec![(
                 OrderState::Cancelled,
@@ -898,12 +958,14 @@ pub(crate) async fn apply_change(
     if !changed && to == cur.state && change.detail.is_some() {
         // A change that leaves the row as it was (numbers rejected) still bumps the version,
         // so that clients holding the old one reload.
-        on_tx!(tx, |c| sqlx::query("UPDATE orders SET version = version + 1, updated_at = $2 WHERE id = $1")
-            .bind(cur.id)
-            .bind(now())
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
+        on_tx!(tx, |c| sqlx::query(
+            "UPDATE orders SET version = version + 1, updated_at = $2 WHERE id = $1"
+        )
+        .bind(cur.id)
+        .bind(now())
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
     }
     event(
         tx,
@@ -936,12 +998,16 @@ fn versioned<'a>(cur: &Order, version: Option<i64>, action: &'a str) -> Versione
 /// single writer reads the highest.
 async fn next_ref(tx: &mut Tx) -> Result<i64> {
     Ok(match tx {
-        Tx::Postgres(t) => sqlx::query_scalar("SELECT nextval('orders_ref_seq')")
-            .fetch_one(&mut **t)
-            .await?,
-        Tx::Sqlite(t) => sqlx::query_scalar("SELECT COALESCE(MAX(ref), 0) + 1 FROM orders")
-            .fetch_one(&mut **t)
-            .await?,
+        Tx::Postgres(t) => {
+            sqlx::query_scalar("SELECT nextval('orders_ref_seq')")
+                .fetch_one(&mut **t)
+                .await?
+        }
+        Tx::Sqlite(t) => {
+            sqlx::query_scalar("SELECT COALESCE(MAX(ref), 0) + 1 FROM orders")
+                .fetch_one(&mut **t)
+                .await?
+        }
     })
 }
 
