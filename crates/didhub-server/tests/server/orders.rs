@@ -560,3 +560,106 @@ both_backends!(
     outbound_only_registers_numbers_and_a_virtual_did,
     outbound_only_registers_numbers_and_a_virtual_did
 );
+
+/// A partner user's token.
+async fn partner_token(app: &TestApp, partner: uuid::Uuid, email: &str) -> String {
+    let sys = didhub_store::Actor::system();
+    let u = app
+        .store
+        .accounts()
+        .create_user(
+            &sys,
+            None,
+            email,
+            didhub_core::access::Role::PartnerMember,
+            Some(partner),
+            None,
+        )
+        .await
+        .unwrap();
+    app.store
+        .accounts()
+        .create_token(&sys, u.id, "t", None)
+        .await
+        .unwrap()
+        .1
+}
+
+async fn partners_order_for_their_own_customers_only(app: &TestApp) {
+    use didhub_store::accounts::orgs::Scope;
+    let sys = didhub_store::Actor::system();
+    let s = &app.store;
+    let pa = s
+        .accounts()
+        .create_partner(&sys, "Partner A")
+        .await
+        .unwrap()
+        .id;
+    let pb = s
+        .accounts()
+        .create_partner(&sys, "Partner B")
+        .await
+        .unwrap()
+        .id;
+    let ca = s
+        .accounts()
+        .create_customer(&sys, Scope::All, pa, "A's customer")
+        .await
+        .unwrap()
+        .id;
+    let cb = s
+        .accounts()
+        .create_customer(&sys, Scope::All, pb, "B's customer")
+        .await
+        .unwrap()
+        .id;
+    let a = partner_token(app, pa, "a@a.example").await;
+    let b = partner_token(app, pb, "b@b.example").await;
+    let order = |c: uuid::Uuid| {
+        json!({"customer_id": c, "country": "GB", "service": "outbound_only",
+        "numbers": ["+442079460800"]})
+    };
+    let post = |t: &str, body: Value| {
+        app.client
+            .post(app.url("/api/v1/orders"))
+            .bearer_auth(t.to_string())
+            .json(&body)
+    };
+    let (s1, o) = send(app, post(&a, order(ca))).await;
+    assert_eq!(
+        (s1, o["partner_id"].as_str()),
+        (201, Some(pa.to_string().as_str())),
+        "{o}"
+    );
+    // Another partner's customer is no customer of theirs.
+    let (s2, e) = send(app, post(&a, order(cb))).await;
+    assert_eq!(
+        (s2, fields(&e)),
+        (422, vec!["customer_id".to_string()]),
+        "{e}"
+    );
+    let id = o["id"].as_str().unwrap();
+    let get = |t: &str, path: String| app.client.get(app.url(&path)).bearer_auth(t.to_string());
+    let (s3, _) = send(app, get(&b, format!("/api/v1/orders/{id}"))).await;
+    assert_eq!(s3, 404);
+    let (s4, _) = send(app, get(&b, format!("/api/v1/orders/{id}/timeline"))).await;
+    assert_eq!(s4, 404);
+    let (_, list) = send(app, get(&b, "/api/v1/orders".into())).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+    let (_, list) = send(app, get(&a, "/api/v1/orders".into())).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    // Operations' steps are not theirs: 404, as any route they may not use.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/orders/{id}/register")))
+        .bearer_auth(&a)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
+both_backends!(
+    partners_order_for_their_own_customers_only,
+    partners_order_for_their_own_customers_only
+);
