@@ -5,8 +5,9 @@
 #
 # Times `didhub orders check --json` on a GB full-porting order of 10,000 numbers: the whole
 # command (process start, database open, every rule of the check, the inventory lookup of the
-# 10,000 numbers), on SQLite and on PostgreSQL with the benchmark's inventory of a million
-# DIDs when `bench/run.sh import` has left it (database bench_didhub), else an empty one.
+# 10,000 numbers), on SQLite and on PostgreSQL (database bench_orders) holding the
+# benchmark's data set of a million DIDs when bench/out/numbers.csv exists (bench/run.sh
+# makes it), else an empty inventory.
 # Beside it, in the same run, the reference point of the check's costliest rule: Python
 # phonenumbers parsing and validating the same 10,000 numbers (no other rule, no database).
 # The result goes into docs/PERFORMANCE.md between <!-- bench:orders --> markers.
@@ -47,15 +48,14 @@ rm -rf "$SQLITE_DIR"
 run_check sqlite --data-dir "$SQLITE_DIR"
 T_SQLITE=$MED
 
-if psql_q -d "$DB_DIDHUB" -tAc 'SELECT 1' >/dev/null 2>&1; then
-    PG_DB="$DB_DIDHUB"
-    PG_DIDS=$(psql_q -d "$PG_DB" -tAc 'SELECT count(*) FROM dids')
-else
-    PG_DB="bench_orders"
-    recreate_db "$PG_DB"
-    "$BIN" --database-url "$PG_BASE/$PG_DB" operators list >/dev/null
-    PG_DIDS=0
+PG_DB="bench_orders"
+recreate_db "$PG_DB"
+"$BIN" --database-url "$PG_BASE/$PG_DB" operators list >/dev/null
+if [[ -s "$DATA_CSV" ]]; then
+    log "loading the benchmark's numbers into $PG_DB (not timed)"
+    "$BIN" --database-url "$PG_BASE/$PG_DB" import "$DATA_CSV" --operator Bench >/dev/null
 fi
+PG_DIDS=$(psql_q -d "$PG_DB" -tAc 'SELECT count(*) FROM dids')
 run_check pg --database-url "$PG_BASE/$PG_DB"
 T_PG=$MED
 
