@@ -16,6 +16,7 @@ pub mod loa;
 pub mod money;
 pub mod number;
 pub mod order;
+pub mod order_flow;
 pub mod range;
 pub mod sla;
 pub mod text;

@@ -545,6 +545,13 @@ pub fn example(country: Country, t: NumberType) -> Option<String> {
         .map(|n| n.format_as(PhoneNumberFormat::E164).into_owned())
 }
 
+/// The country calling code of `country` (44 for GB), from the numbering metadata.
+pub fn calling_code(country: Country) -> Option<u32> {
+    PHONE_NUMBER_UTIL
+        .get_country_code_for_region(country.region())
+        .and_then(|c| u32::try_from(c).ok())
+}
+
 /// How `number` is dialled from `country`, as libphonenumber writes it (its out-of-country
 /// format): after that country's international prefix where the metadata gives one to write
 /// (`011 44 …` from the US, `00 44 …` from France), with `+` where it gives none (Brazil's

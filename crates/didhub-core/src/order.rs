@@ -424,6 +424,19 @@ fn check_identifiers(
     }
 }
 
+/// An order's number as E.164 (`00…` read as `+…`), or `None` where the check refuses it.
+pub fn normalise_number(n: &str) -> Option<String> {
+    let t = n.trim();
+    let international = match t.strip_prefix("00") {
+        Some(rest) => format!("+{rest}"),
+        None if t.starts_with('+') => t.to_string(),
+        None => return None,
+    };
+    classify(&international, None)
+        .ok()
+        .map(|cl| cl.e164.as_str().to_string())
+}
+
 fn check_numbers(p: &mut Problems, o: &OrderBody, s: Service, c: Country) {
     let Some(numbers) = &o.numbers else {
         return;

@@ -26,7 +26,7 @@ use accounts::{orgs, users};
 use assignment::assign;
 use inventory::{dids, operators};
 use licensing::licenses;
-use ordering::catalog;
+use ordering::{catalog, orders};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -80,6 +80,19 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ),
     ("GET", "/api/v1/catalog", N(Authenticated)),
     ("GET", "/api/v1/catalog/{country}", N(Authenticated)),
+    ("GET", "/api/v1/orders", N(OrgRead)),
+    ("POST", "/api/v1/orders", N(OrgWrite)),
+    ("GET", "/api/v1/orders/{id}", N(OrgRead)),
+    ("PATCH", "/api/v1/orders/{id}", N(OrgWrite)),
+    ("GET", "/api/v1/orders/{id}/timeline", N(OrgRead)),
+    ("POST", "/api/v1/orders/{id}/confirm", N(OrgWrite)),
+    ("POST", "/api/v1/orders/{id}/submit", N(OrgWrite)),
+    ("POST", "/api/v1/orders/{id}/sign", N(OrgWrite)),
+    ("POST", "/api/v1/orders/{id}/cancel", N(OrgWrite)),
+    ("POST", "/api/v1/orders/{id}/register", N(InventoryAdmin)),
+    ("POST", "/api/v1/orders/{id}/schedule", N(InventoryAdmin)),
+    ("POST", "/api/v1/orders/{id}/complete", N(InventoryAdmin)),
+    ("POST", "/api/v1/orders/{id}/reject", N(InventoryAdmin)),
     ("GET", "/api/v1/service-kinds", N(Authenticated)),
     ("POST", "/api/v1/service-kinds", N(StaffAdmin)),
     ("POST", "/api/v1/licenses/quote", N(Authenticated)),
@@ -241,6 +254,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(licenses::quote))
         .routes(routes!(catalog::whole))
         .routes(routes!(catalog::country))
+        .routes(routes!(orders::list, orders::create))
+        .routes(routes!(orders::get, orders::update))
+        .routes(routes!(orders::timeline))
+        .routes(routes!(orders::confirm))
+        .routes(routes!(orders::submit))
+        .routes(routes!(orders::sign))
+        .routes(routes!(orders::cancel))
+        .routes(routes!(orders::register))
+        .routes(routes!(orders::schedule))
+        .routes(routes!(orders::complete))
+        .routes(routes!(orders::reject))
         .routes(routes!(assign::list_packages, assign::create_package))
         .routes(routes!(
             assign::get_package,

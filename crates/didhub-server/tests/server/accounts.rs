@@ -31,6 +31,8 @@ struct World {
     client_package_a: Uuid,
     /// An import's kept rejected rows, of a user who is none of the callers.
     rejects: Uuid,
+    /// An order of customer A.
+    order_a: Uuid,
     callers: Vec<Caller>,
 }
 
@@ -216,6 +218,21 @@ async fn world(app: &TestApp) -> World {
         .keep_import_rejects(importer, csv.path())
         .await
         .unwrap();
+    let order: didhub_core::order::OrderBody =
+        serde_json::from_value(json!({"country": "GB", "service": "new_dids"})).unwrap();
+    let order_a = s
+        .ordering()
+        .create_order(
+            &sys,
+            didhub_store::accounts::orgs::Scope::All,
+            ca,
+            order,
+            didhub_core::catalog::Catalog::builtin(),
+        )
+        .await
+        .unwrap()
+        .order
+        .id;
     let mut callers = Vec::new();
     for (i, (role, partner)) in [
         (Role::Admin, None),
@@ -242,6 +259,7 @@ async fn world(app: &TestApp) -> World {
         package,
         client_package_a,
         rejects,
+        order_a,
         callers,
     }
 }
@@ -268,6 +286,8 @@ fn path_for(w: &World, template: &str) -> String {
         w.package
     } else if template.starts_with("/api/v1/client-packages/") {
         w.client_package_a
+    } else if template.starts_with("/api/v1/orders/") {
+        w.order_a
     } else {
         Uuid::now_v7()
     };
@@ -288,6 +308,7 @@ fn partner_a_data(template: &str) -> bool {
         "/api/v1/pbxs/{id}",
         "/api/v1/users/{id}",
         "/api/v1/client-packages/{id}",
+        "/api/v1/orders/{id}",
     ]
     .iter()
     .any(|p| template.starts_with(p))

@@ -17,6 +17,8 @@ pub(crate) enum Param {
     Int(i64),
     Time(DateTime<Utc>),
     Date(chrono::NaiveDate),
+    OptDate(Option<chrono::NaiveDate>),
+    OptTime(Option<DateTime<Utc>>),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -96,6 +98,8 @@ macro_rules! bind_all {
                 $crate::db::sql::Param::Int(v) => q.bind(v),
                 $crate::db::sql::Param::Time(v) => q.bind(v),
                 $crate::db::sql::Param::Date(v) => q.bind(v),
+                $crate::db::sql::Param::OptDate(v) => q.bind(v),
+                $crate::db::sql::Param::OptTime(v) => q.bind(v),
             };
         }
         q

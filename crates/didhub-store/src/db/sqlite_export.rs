@@ -113,6 +113,11 @@ fn bind(st: &mut rusqlite::Statement<'_>, params: &[Param]) -> Result<()> {
                 st.raw_bind_parameter(i, t.to_rfc3339_opts(SecondsFormat::AutoSi, false))?
             }
             Param::Date(d) => st.raw_bind_parameter(i, d.format("%F").to_string())?,
+            Param::OptDate(d) => st.raw_bind_parameter(i, d.map(|d| d.format("%F").to_string()))?,
+            Param::OptTime(t) => st.raw_bind_parameter(
+                i,
+                t.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, false)),
+            )?,
         }
     }
     Ok(())

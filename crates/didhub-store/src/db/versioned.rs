@@ -57,6 +57,16 @@ impl From<i64> for Param {
         Param::Int(v)
     }
 }
+impl From<Option<chrono::NaiveDate>> for Param {
+    fn from(v: Option<chrono::NaiveDate>) -> Self {
+        Param::OptDate(v)
+    }
+}
+impl From<Option<chrono::DateTime<chrono::Utc>>> for Param {
+    fn from(v: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        Param::OptTime(v)
+    }
+}
 impl From<chrono::NaiveDate> for Param {
     fn from(v: chrono::NaiveDate) -> Self {
         Param::Date(v)

@@ -33,7 +33,9 @@ fn literal(p: &Param) -> String {
         Param::OptUuid(None) => "NULL".into(),
         Param::Int(i) => i.to_string(),
         Param::Time(t) => format!("'{}'::timestamptz", t.to_rfc3339()),
-        Param::Date(d) => format!("'{d}'::date"),
+        Param::Date(d) | Param::OptDate(Some(d)) => format!("'{d}'::date"),
+        Param::OptDate(None) | Param::OptTime(None) => "NULL".into(),
+        Param::OptTime(Some(t)) => format!("'{}'::timestamptz", t.to_rfc3339()),
     }
 }
 

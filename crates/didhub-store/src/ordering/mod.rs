@@ -1,5 +1,9 @@
 //! Orders and porting: the check of an order against the catalog, the country's working days
-//! (with the closures operators added) and the inventory. Stored orders are to come.
+//! (with the closures operators added) and the inventory; stored orders, their states and
+//! timeline (`orders`).
+
+pub mod fulfil;
+pub mod orders;
 
 use std::collections::HashMap;
 
@@ -7,14 +11,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use didhub_core::calendar::Calendar;
 use didhub_core::catalog::{Catalog, Service};
 use didhub_core::ids::IdKind;
-use didhub_core::number::{classify, Country};
-use didhub_core::order::{check, Checked, Context, OrderBody, Problem};
+use didhub_core::number::Country;
+use didhub_core::order::{check, normalise_number, Checked, Context, OrderBody, Problem};
 
 use crate::db::sql::{bind_all, Sql};
 use crate::{on, Backend, Result};
 
 crate::handle!(
-    /// Orders: their checks (and, to come, the orders themselves).
+    /// Orders: their checks, the orders themselves, their states and timeline.
     Ordering,
     ordering
 );
@@ -73,13 +77,8 @@ impl Ordering<'_> {
             if refused.contains(&format!("numbers[{i}]")) || refused.contains("numbers") {
                 continue;
             }
-            let t = n.trim();
-            let international = t
-                .strip_prefix("00")
-                .map(|r| format!("+{r}"))
-                .unwrap_or(t.into());
-            if let Ok(cl) = classify(&international, None) {
-                at.entry(cl.e164.into_string()).or_insert(i);
+            if let Some(e) = normalise_number(n) {
+                at.entry(e).or_insert(i);
             }
         }
         if at.is_empty() {

@@ -1,0 +1,419 @@
+//! Orders over HTTP: quote → order → submit → register → complete, porting with documents
+//! awaited, numbers rejected one by one and a moved date, the partner's scope, and the
+//! operations lists.
+
+use chrono::{Duration, NaiveDate, Utc};
+use serde_json::{json, Value};
+
+use crate::common::{self, TestApp};
+
+async fn send(app: &TestApp, r: reqwest::RequestBuilder) -> (u16, Value) {
+    let _ = app;
+    let r = r.send().await.expect("request");
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn act(app: &TestApp, id: &str, action: &str, body: Value) -> (u16, Value) {
+    send(
+        app,
+        app.post(&format!("/api/v1/orders/{id}/{action}"))
+            .json(&body),
+    )
+    .await
+}
+
+async fn act_empty(app: &TestApp, id: &str, action: &str) -> (u16, Value) {
+    send(app, app.post(&format!("/api/v1/orders/{id}/{action}"))).await
+}
+
+fn fields(v: &Value) -> Vec<String> {
+    v["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["field"].as_str().map(String::from))
+        .collect()
+}
+
+fn states(timeline: &Value) -> Vec<String> {
+    timeline
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|e| e["to_state"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A customer without a license (so: quotes first) and its client package.
+async fn customer(app: &TestApp, name: &str) -> (String, String) {
+    let (c, cp) = common::customer_with_package(&app.store, name, 100).await;
+    (c.to_string(), cp.to_string())
+}
+
+const ADDRESS: &str =
+    r#"{"street": "10 Downing Street", "city": "London", "postcode": "SW1A 2AA"}"#;
+
+async fn new_dids_from_quote_to_completion(app: &TestApp) {
+    let (customer, cp) = customer(app, "Quote Ltd").await;
+    let (s, o) = send(
+        app,
+        app.post("/api/v1/orders")
+            .json(&json!({"customer_id": customer, "country": "GB",
+            "service": "new_dids", "range_size": 1, "quantity": 2})),
+    )
+    .await;
+    assert_eq!((s, o["state"].as_str()), (201, Some("quote")), "{o}");
+    let id = o["id"].as_str().unwrap().to_string();
+    let missing: Vec<&str> = o["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["field"].as_str())
+        .collect();
+    assert!(
+        missing.contains(&"address.street") && missing.contains(&"area_code"),
+        "{o}"
+    );
+    // A quote cannot be registered, nor submitted while its fields are missing.
+    assert_eq!(act(app, &id, "register", json!({})).await.0, 409);
+    let (s, c) = act_empty(app, &id, "confirm").await;
+    assert_eq!((s, c["state"].as_str()), (200, Some("draft")), "{c}");
+    let (s, e) = act_empty(app, &id, "submit").await;
+    assert_eq!(s, 422, "{e}");
+    assert!(fields(&e).contains(&"address.city".to_string()), "{e}");
+    // Finalise: the fields by merge patch.
+    let patch =
+        json!({"area_code": "20", "address": serde_json::from_str::<Value>(ADDRESS).unwrap()});
+    let (s, d) = send(app, app.patch(&format!("/api/v1/orders/{id}")).json(&patch)).await;
+    assert_eq!(
+        (s, d["problems"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{d}"
+    );
+    let (s, sub) = act_empty(app, &id, "submit").await;
+    assert_eq!(
+        (s, sub["state"].as_str()),
+        (200, Some("submitted")),
+        "{sub}"
+    );
+    let promised: NaiveDate = sub["promised_by"].as_str().unwrap().parse().unwrap();
+    assert!(promised > Utc::now().date_naive(), "{sub}");
+    // Its fields are fixed once submitted.
+    let (s, _) = send(
+        app,
+        app.patch(&format!("/api/v1/orders/{id}"))
+            .json(&json!({"quantity": 3})),
+    )
+    .await;
+    assert_eq!(s, 409);
+    // No stock yet: the order waits, saying what is missing.
+    let reg = json!({"client_package_id": cp, "destination": "sip:pbx@example.com"});
+    let (s, w) = act(app, &id, "register", reg.clone()).await;
+    assert_eq!(
+        (s, w["state"].as_str()),
+        (200, Some("awaiting_stock")),
+        "{w}"
+    );
+    assert!(w["missing"].as_str().unwrap().contains("+4420"), "{w}");
+    let op = app.operator("Acme").await;
+    app.create(&op, &["+442079460100", "+442079460101", "+441614960000"])
+        .await;
+    let (s, r) = act(app, &id, "register", reg).await;
+    assert_eq!((s, r["state"].as_str()), (200, Some("registered")), "{r}");
+    let numbers: Vec<&str> = r["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["+442079460100", "+442079460101"], "{r}");
+    let (_, did) = app.get_json("/api/v1/dids?prefix=%2B442079460100").await;
+    assert_eq!(did["items"][0]["status"], "assigned", "{did}");
+    let (s, done) = act_empty(app, &id, "complete").await;
+    assert_eq!(
+        (s, done["state"].as_str()),
+        (200, Some("completed")),
+        "{done}"
+    );
+    assert_eq!(act(app, &id, "cancel", json!({})).await.0, 409);
+    let (_, t) = app.get_json(&format!("/api/v1/orders/{id}/timeline")).await;
+    assert_eq!(
+        states(&t),
+        [
+            "quote",
+            "draft",
+            "submitted",
+            "awaiting_stock",
+            "registered",
+            "completed"
+        ],
+        "{t}"
+    );
+    assert!(t[0]["actor"].as_str().unwrap().starts_with("user:"), "{t}");
+    let (_, audit) = app.get_json(&format!("/api/v1/audit?entity_id={id}")).await;
+    assert!(audit["items"].as_array().unwrap().len() >= 6, "{audit}");
+}
+both_backends!(
+    new_dids_from_quote_to_completion,
+    new_dids_from_quote_to_completion
+);
+
+/// A porting order `lead` days ahead, confirmed to a draft.
+async fn porting_draft(app: &TestApp, customer: &str, numbers: &[&str]) -> String {
+    let date = Utc::now().date_naive() + Duration::days(30);
+    let (s, o) = send(
+        app,
+        app.post("/api/v1/orders")
+            .json(&json!({"customer_id": customer, "country": "GB",
+            "service": "full_porting", "numbers": numbers, "preferred_date": date.to_string(),
+            "address": serde_json::from_str::<Value>(ADDRESS).unwrap()})),
+    )
+    .await;
+    assert_eq!(s, 201, "{o}");
+    let id = o["id"].as_str().unwrap().to_string();
+    assert_eq!(act_empty(app, &id, "confirm").await.0, 200);
+    id
+}
+
+async fn porting_waits_for_documents_and_rejects_numbers_one_by_one(app: &TestApp) {
+    let (customer, _) = customer(app, "Port Ltd").await;
+    let numbers = ["+442079460200", "+442079460201", "+442079460202"];
+    let id = porting_draft(app, &customer, &numbers).await;
+    let (s, o) = act_empty(app, &id, "submit").await;
+    assert_eq!(
+        (s, o["state"].as_str()),
+        (200, Some("awaiting_documents")),
+        "{o}"
+    );
+    assert_eq!(o["numbers"].as_array().unwrap().len(), 3, "{o}");
+    let (s, _) = send(
+        app,
+        app.patch(&format!("/api/v1/orders/{id}"))
+            .json(&json!({"documents": ["loa", "invoice"]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, o) = act_empty(app, &id, "submit").await;
+    assert_eq!((s, o["state"].as_str()), (200, Some("submitted")), "{o}");
+    assert_eq!(o["promised_by"], o["body"]["preferred_date"], "{o}");
+    let (s, o) = act(app, &id, "register", json!({})).await;
+    assert_eq!((s, o["state"].as_str()), (200, Some("registered")), "{o}");
+    // One number refused by the losing operator: the others go on.
+    let (s, o) = act(
+        app,
+        &id,
+        "reject",
+        json!({"code": "number_not_portable", "numbers": ["0044 20 7946 0201"]}),
+    )
+    .await;
+    assert_eq!((s, o["state"].as_str()), (200, Some("registered")), "{o}");
+    let rejected: Vec<&Value> = o["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["state"] == "rejected")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{o}");
+    assert_eq!(rejected[0]["reject_code"], "number_not_portable");
+    // A number not in the order is refused, and nothing changes.
+    let (s, _) = act(
+        app,
+        &id,
+        "reject",
+        json!({"code": "other", "numbers": ["+442079460999"]}),
+    )
+    .await;
+    assert_eq!(s, 422);
+    // Dates: set, then moved only with a reason, which the timeline keeps.
+    let first = Utc::now().date_naive() + Duration::days(31);
+    let (s, o) = act(app, &id, "schedule", json!({"date": first})).await;
+    assert_eq!((s, o["state"].as_str()), (200, Some("scheduled")), "{o}");
+    let later = first + Duration::days(7);
+    let (s, e) = act(app, &id, "schedule", json!({"date": later})).await;
+    assert_eq!((s, fields(&e)), (422, vec!["reason".to_string()]), "{e}");
+    let (s, o) = act(
+        app,
+        &id,
+        "schedule",
+        json!({"date": later, "reason": "losing operator asked"}),
+    )
+    .await;
+    assert_eq!(
+        (s, o["promised_by"].as_str()),
+        (200, Some(later.to_string().as_str())),
+        "{o}"
+    );
+    let (s, o) = act_empty(app, &id, "complete").await;
+    assert_eq!(s, 200, "{o}");
+    let completed = o["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["state"] == "completed")
+        .count();
+    assert_eq!(completed, 2, "{o}");
+    let (_, t) = app.get_json(&format!("/api/v1/orders/{id}/timeline")).await;
+    let moved = t
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["reason"] == "losing operator asked");
+    assert!(moved, "{t}");
+}
+both_backends!(
+    porting_waits_for_documents_and_rejects_numbers_one_by_one,
+    porting_waits_for_documents_and_rejects_numbers_one_by_one
+);
+
+async fn rejecting_every_number_rejects_the_order(app: &TestApp) {
+    let (customer, _) = customer(app, "Gone Ltd").await;
+    let id = porting_draft(app, &customer, &["+442079460300"]).await;
+    send(
+        app,
+        app.patch(&format!("/api/v1/orders/{id}"))
+            .json(&json!({"documents": ["loa", "invoice"]})),
+    )
+    .await;
+    assert_eq!(act_empty(app, &id, "submit").await.0, 200);
+    let (s, o) = act(
+        app,
+        &id,
+        "reject",
+        json!({"code": "details_mismatch", "numbers": ["+442079460300"], "reason": "name differs"}),
+    )
+    .await;
+    assert_eq!((s, o["state"].as_str()), (200, Some("rejected")), "{o}");
+    assert_eq!(o["reject_code"], "details_mismatch");
+    // Final: nothing leaves it.
+    assert_eq!(act_empty(app, &id, "complete").await.0, 409);
+}
+both_backends!(
+    rejecting_every_number_rejects_the_order,
+    rejecting_every_number_rejects_the_order
+);
+
+async fn a_stale_version_is_refused(app: &TestApp) {
+    let (customer, _) = customer(app, "Race Ltd").await;
+    let id = porting_draft(app, &customer, &["+442079460400"]).await;
+    let r = app
+        .patch(&format!("/api/v1/orders/{id}"))
+        .header("If-Match", "\"1\"")
+        .json(&json!({"comments": "late"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 412);
+    let (_, o) = app.get_json(&format!("/api/v1/orders/{id}")).await;
+    assert!(o["body"]["comments"].is_null(), "{o}");
+}
+both_backends!(a_stale_version_is_refused, a_stale_version_is_refused);
+
+async fn bad_orders_are_refused_whole(app: &TestApp) {
+    let (customer, _) = customer(app, "Bad Ltd").await;
+    let (s, e) = send(
+        app,
+        app.post("/api/v1/orders")
+            .json(&json!({"customer_id": customer, "country": "GB",
+            "service": "fax", "colour": "red"})),
+    )
+    .await;
+    assert_eq!(s, 422, "{e}");
+    let mut f = fields(&e);
+    f.sort();
+    assert_eq!(f, ["colour", "service"], "{e}");
+    let (s, e) = send(
+        app,
+        app.post("/api/v1/orders")
+            .json(&json!({"customer_id": uuid::Uuid::now_v7(),
+            "country": "GB", "service": "new_dids"})),
+    )
+    .await;
+    assert_eq!(
+        (s, fields(&e)),
+        (422, vec!["customer_id".to_string()]),
+        "{e}"
+    );
+    let (_, list) = app.get_json("/api/v1/orders").await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+    let (s, e) = app.get_json("/api/v1/orders?state=done").await;
+    assert_eq!((s, fields(&e)), (422, vec!["state".to_string()]), "{e}");
+}
+both_backends!(bad_orders_are_refused_whole, bad_orders_are_refused_whole);
+
+/// An order in Saudi Arabia signed on `signed`: promised 3 working days later.
+async fn signed_sa_order(app: &TestApp, customer: &str, signed: NaiveDate) -> Value {
+    let (s, o) = send(
+        app,
+        app.post("/api/v1/orders")
+            .json(&json!({"customer_id": customer, "country": "SA",
+            "service": "new_dids", "range_size": 1, "quantity": 1, "area_code": "11",
+            "contact_email": "it@example.com",
+            "address": {"street": "King Fahd Road 5", "city": "Riyadh", "postcode": "12211"}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{o}");
+    let id = o["id"].as_str().unwrap().to_string();
+    act_empty(app, &id, "confirm").await;
+    let (s, o) = act_empty(app, &id, "submit").await;
+    assert_eq!(
+        (s, o["state"].as_str()),
+        (200, Some("awaiting_signature")),
+        "{o}"
+    );
+    assert!(o["promised_by"].is_null(), "{o}");
+    let at = format!("{signed}T10:00:00Z");
+    let (s, o) = act(app, &id, "sign", json!({"signed_at": at})).await;
+    assert_eq!((s, o["state"].as_str()), (200, Some("submitted")), "{o}");
+    o
+}
+
+async fn operations_see_overdue_and_at_risk_orders(app: &TestApp) {
+    let (customer, _) = customer(app, "Riyadh Ltd").await;
+    let cal = didhub_core::calendar::Calendar::for_country("SA").expect("SA calendar");
+    let today = Utc::now().date_naive();
+    let o = signed_sa_order(app, &customer, today - Duration::days(20)).await;
+    let late = o["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        o["promised_by"].as_str().unwrap(),
+        cal.add_working_days(today - Duration::days(20), 3)
+            .unwrap()
+            .to_string()
+    );
+    // A signing day whose promise falls today or on the next working day.
+    let next = cal.add_working_days(today, 1).unwrap();
+    let day = (1..15)
+        .map(|k| today - Duration::days(k))
+        .find(|d| {
+            let p = cal.add_working_days(*d, 3).unwrap();
+            p >= today && p <= next
+        })
+        .expect("a signing day");
+    let risky = signed_sa_order(app, &customer, day).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    signed_sa_order(app, &customer, today).await;
+    let (s, over) = app.get_json("/api/v1/orders?attention=overdue").await;
+    assert_eq!(s, 200, "{over}");
+    let ids: Vec<&str> = over["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [late.as_str()], "{over}");
+    let (_, risk) = app.get_json("/api/v1/orders?attention=at_risk").await;
+    let ids: Vec<&str> = risk["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [risky.as_str()], "{risk}");
+    assert_eq!(risk["items"][0]["attention"], "at_risk");
+}
+both_backends!(
+    operations_see_overdue_and_at_risk_orders,
+    operations_see_overdue_and_at_risk_orders
+);
