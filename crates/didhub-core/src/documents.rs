@@ -208,7 +208,7 @@ impl fmt::Display for ContentType {
 /// The size limit of a document unless configured (`--max-document-bytes`): 10 MiB.
 pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 10 * 1024 * 1024;
 /// The largest limit that may be configured: an upload is held in memory while it is checked.
-pub const MAX_DOCUMENT_BYTES_CEILING: u64 = 256 * 1024 * 1024;
+pub const MAX_DOCUMENT_BYTES_CEILING: u64 = 128 * 1024 * 1024;
 
 /// Why a document is refused. Each names the file as the client called it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

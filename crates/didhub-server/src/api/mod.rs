@@ -18,6 +18,7 @@ use crate::AppState;
 pub mod accounts;
 pub mod assignment;
 pub mod audit;
+pub mod documents;
 pub mod inventory;
 pub mod licensing;
 pub mod ordering;
@@ -141,6 +142,9 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/dids/import/rejects/{id}", N(InventoryAdmin)),
     ("GET", "/api/v1/dids/export", N(InventoryAdmin)),
     ("GET", "/api/v1/audit", N(InventoryAdmin)),
+    ("POST", "/api/v1/documents", N(OrgWrite)),
+    ("GET", "/api/v1/documents/{id}", N(OrgRead)),
+    ("GET", "/api/v1/documents/{id}/content", N(OrgRead)),
 ];
 
 /// A route's policy for a method. `HEAD` is `GET` without the body (axum answers it from the
@@ -298,6 +302,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dids::import_rejects))
         .routes(routes!(dids::export))
         .routes(routes!(audit::list))
+        .routes(routes!(documents::upload))
+        .routes(routes!(documents::get_one))
+        .routes(routes!(documents::content))
 }
 
 /// The version named by `If-Match`: `"3"`, `W/"3"` or `3`, 1 to 18 digits (the form the

@@ -34,6 +34,7 @@ fn store_config(db: &Db) -> didhub_store::StoreConfig {
         data_dir: env["DIDHUB_DATA_DIR"].clone().into(),
         pool_size: 2,
         bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
+        documents: Default::default(),
     }
 }
 
