@@ -32,6 +32,8 @@ const CLEARED_ENV: &[&str] = &[
     "DIDHUB_LOG_FORMAT",
     "DIDHUB_LOG",
     "DIDHUB_LISTEN",
+    "DIDHUB_DOCUMENTS_URL",
+    "DIDHUB_MAX_DOCUMENT_BYTES",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
