@@ -75,30 +75,8 @@ impl FromStr for Service {
     }
 }
 
-/// A document an order may carry.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum DocumentKind {
-    /// Letter of authorisation (porting).
-    Loa,
-    /// The last invoice of the current operator (porting).
-    Invoice,
-    /// A signed agreement.
-    Agreement,
-    Other,
-}
+/// A document an order may carry (`loa`, `invoice`, `agreement`, `other`).
+pub use crate::documents::DocumentKind;
 
 /// Promised times in working days of the order's country.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -525,8 +525,9 @@ fn check_documents(p: &mut Problems, o: &OrderBody, s: Service, catalog: &Catalo
     let mut kinds = Vec::new();
     for (i, d) in o.documents.iter().flatten().enumerate() {
         match serde_json::from_value::<DocumentKind>(Value::String(d.trim().to_string())) {
-            Ok(k) => kinds.push(k),
-            Err(_) => p.add(
+            // Attachments are the support desk's, not an order's.
+            Ok(k) if k != DocumentKind::Attachment => kinds.push(k),
+            _ => p.add(
                 format!("documents[{i}]"),
                 "unknown",
                 format!("'{d}' is not a document kind (loa, invoice, agreement, other)"),

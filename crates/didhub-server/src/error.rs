@@ -88,6 +88,11 @@ impl ApiError {
                 (StatusCode::CONFLICT, "conflict", "Conflict")
             }
             ApiError::Store(S::InUse(_)) => (StatusCode::CONFLICT, "in-use", "In use"),
+            ApiError::Store(S::TooLarge { .. }) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Payload too large",
+            ),
             // The last line behind the store's own in-use checks: never a 500 for it.
             ApiError::Store(e) if e.is_foreign_key_violation() => {
                 (StatusCode::CONFLICT, "in-use", "In use")
@@ -143,6 +148,7 @@ impl ApiError {
         let (status, kind, title) = self.parts();
         let errors = match self {
             ApiError::Store(StoreError::Invalid { field, message })
+            | ApiError::Store(StoreError::TooLarge { field, message })
             | ApiError::Field { field, message } => {
                 vec![FieldError {
                     field: field.clone(),

@@ -51,29 +51,38 @@ async fn limit_uri(req: Request, next: Next) -> Response {
 }
 
 /// The body limit of a route (by its template).
-fn body_limit(route: &str) -> usize {
+fn body_limit(route: &str, s: &AppState) -> usize {
     match route {
         "/api/v1/dids/import" => MAX_UPLOAD,
         "/api/v1/auth/login" => MAX_LOGIN_BODY,
+        // The configured document limit, and room for the form around the file.
+        "/api/v1/documents" => {
+            let max = s.store.documents().max_bytes() + api::documents::FORM_OVERHEAD;
+            usize::try_from(max).unwrap_or(MAX_UPLOAD)
+        }
         _ => MAX_BODY,
     }
 }
 
 /// Holds each request to its route's body limit: a declared length above it is a 413 before
 /// anything is read; a body without one is cut off (413) when it passes the limit.
-async fn limit_body(req: Request, next: Next) -> Response {
+async fn limit_body(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str())
         .unwrap_or("");
-    let limit = body_limit(route);
+    let limit = body_limit(route, &s);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
+        // An upload is refused as its file: the form around it is small.
+        if route == "/api/v1/documents" {
+            return api::documents::too_large(s.store.documents().max_bytes()).into_response();
+        }
         return error::ApiError::TooLarge(format!("the body is over {limit} bytes"))
             .into_response();
     }
@@ -227,7 +236,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_endpoint))
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
-        .layer(middleware::from_fn(limit_body))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
         .layer(middleware::from_fn(limit_uri))
         .layer(middleware::from_fn(track))
         // `limit_body` sets each route's own limit; this one only lifts axum's default above

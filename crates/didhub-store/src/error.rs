@@ -10,6 +10,9 @@ pub enum StoreError {
     /// Several fields wrong at once (field, message), each reported.
     #[error("{}", .0.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; "))]
     InvalidFields(Vec<(String, String)>),
+    /// A value over its size limit (a document): 413, naming the field.
+    #[error("{field}: {message}")]
+    TooLarge { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
     #[error("{entity} {id} was changed by someone else (expected version {expected}, now {actual}); reload and retry")]

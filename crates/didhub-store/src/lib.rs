@@ -1,7 +1,7 @@
 //! didhub persistence: one code path over SQLite (embedded default) and PostgreSQL.
 //!
-//! One folder per domain (`inventory`, `accounts`, `licensing`, `assignment`, `calendar`, and
-//! `ordering`, `support` to come), each reached through its handle: `store.inventory()`,
+//! One folder per domain (`inventory`, `accounts`, `licensing`, `assignment`, `calendar`,
+//! `ordering`, `documents`, and `support` to come), each reached through its handle: `store.inventory()`,
 //! `store.accounts()`, … A caller holds the narrow handle it needs. Engine plumbing (pools,
 //! migrations, transactions, retries, the bulk paths of each engine) lives in `db`.
 
@@ -10,6 +10,7 @@ pub mod assignment;
 pub mod audit;
 pub mod calendar;
 pub mod db;
+pub mod documents;
 pub mod error;
 pub mod inventory;
 pub mod licensing;
@@ -27,6 +28,7 @@ pub use accounts::Accounts;
 pub use assignment::Assignment;
 pub use audit::Audit;
 pub use calendar::Calendars;
+pub use documents::{Documents, DocumentsConfig};
 pub use inventory::Inventory;
 pub use licensing::Licensing;
 pub use ordering::Ordering;
@@ -81,6 +83,11 @@ impl Store {
     /// Orders and their checks.
     pub fn ordering(&self) -> Ordering<'_> {
         self.db.ordering()
+    }
+
+    /// Documents: uploads, their contents, the order or ticket they are attached to.
+    pub fn documents(&self) -> Documents<'_> {
+        self.db.documents()
     }
 
     /// The audit log.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use didhub_core::catalog::Catalog;
-use didhub_store::StoreConfig;
+use didhub_store::{DocumentsConfig, StoreConfig};
 use serde::Deserialize;
 
 #[derive(Args, Clone)]
@@ -18,7 +18,8 @@ pub struct Global {
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size,
-    /// http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows, catalog).
+    /// http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows, catalog,
+    /// documents_url, max_document_bytes).
     #[arg(long, global = true, env = "DIDHUB_CONFIG")]
     config: Option<PathBuf>,
     /// Database connection pool size.
@@ -46,6 +47,13 @@ pub struct Global {
     /// the one in use; docs/ORDERING.md describes the file).
     #[arg(long, global = true, env = "DIDHUB_CATALOG")]
     catalog: Option<PathBuf>,
+    /// Where document contents are kept: a directory, or s3://bucket/prefix (a build with the
+    /// `s3` feature; credentials and endpoint from AWS_* variables). Default: <data_dir>/documents.
+    #[arg(long, global = true, env = "DIDHUB_DOCUMENTS_URL")]
+    documents_url: Option<String>,
+    /// The size limit of one uploaded document, in bytes (default 10485760, 10 MiB).
+    #[arg(long, global = true, env = "DIDHUB_MAX_DOCUMENT_BYTES")]
+    max_document_bytes: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -61,6 +69,8 @@ struct FileConfig {
     hold_days: Option<i64>,
     bulk_import_min_rows: Option<u64>,
     catalog: Option<PathBuf>,
+    documents_url: Option<String>,
+    max_document_bytes: Option<u64>,
 }
 
 pub struct Ctx {
@@ -118,7 +128,25 @@ pub fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
             .bulk_import_min_rows
             .or(file.bulk_import_min_rows)
             .unwrap_or(didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS),
+        documents: DocumentsConfig {
+            url: g
+                .documents_url
+                .clone()
+                .filter(|u| !u.trim().is_empty())
+                .or(file.documents_url),
+            max_bytes: g
+                .max_document_bytes
+                .or(file.max_document_bytes)
+                .unwrap_or(didhub_core::documents::DEFAULT_MAX_DOCUMENT_BYTES),
+        },
     };
+    let ceiling = didhub_core::documents::MAX_DOCUMENT_BYTES_CEILING;
+    if !(1..=ceiling).contains(&store_cfg.documents.max_bytes) {
+        bail!(
+            "--max-document-bytes must be between 1 and {ceiling}, not {}",
+            store_cfg.documents.max_bytes
+        );
+    }
     let listen = file.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
     let secure_cookies = g.secure_cookies.or(file.secure_cookies).unwrap_or(true);
     let hold_days = g.hold_days.or(file.hold_days);

@@ -18,6 +18,7 @@ use crate::AppState;
 pub mod accounts;
 pub mod assignment;
 pub mod audit;
+pub mod documents;
 pub mod inventory;
 pub mod licensing;
 pub mod ordering;
@@ -85,6 +86,7 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/orders/{id}", N(OrgRead)),
     ("PATCH", "/api/v1/orders/{id}", N(OrgWrite)),
     ("GET", "/api/v1/orders/{id}/timeline", N(OrgRead)),
+    ("GET", "/api/v1/orders/{id}/loa.pdf", N(OrgRead)),
     ("POST", "/api/v1/orders/{id}/confirm", N(OrgWrite)),
     ("POST", "/api/v1/orders/{id}/submit", N(OrgWrite)),
     ("POST", "/api/v1/orders/{id}/sign", N(OrgWrite)),
@@ -141,6 +143,9 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/dids/import/rejects/{id}", N(InventoryAdmin)),
     ("GET", "/api/v1/dids/export", N(InventoryAdmin)),
     ("GET", "/api/v1/audit", N(InventoryAdmin)),
+    ("POST", "/api/v1/documents", N(OrgWrite)),
+    ("GET", "/api/v1/documents/{id}", N(OrgRead)),
+    ("GET", "/api/v1/documents/{id}/content", N(OrgRead)),
 ];
 
 /// A route's policy for a method. `HEAD` is `GET` without the body (axum answers it from the
@@ -257,6 +262,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::list, orders::create))
         .routes(routes!(orders::get, orders::update))
         .routes(routes!(orders::timeline))
+        .routes(routes!(orders::loa))
         .routes(routes!(orders::confirm))
         .routes(routes!(orders::submit))
         .routes(routes!(orders::sign))
@@ -298,6 +304,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dids::import_rejects))
         .routes(routes!(dids::export))
         .routes(routes!(audit::list))
+        .routes(routes!(documents::upload))
+        .routes(routes!(documents::get_one))
+        .routes(routes!(documents::content))
 }
 
 /// The version named by `If-Match`: `"3"`, `W/"3"` or `3`, 1 to 18 digits (the form the

@@ -33,6 +33,8 @@ struct World {
     rejects: Uuid,
     /// An order of customer A.
     order_a: Uuid,
+    /// A document of partner A.
+    document_a: Uuid,
     callers: Vec<Caller>,
 }
 
@@ -219,7 +221,9 @@ async fn world(app: &TestApp) -> World {
         .await
         .unwrap();
     let order: didhub_core::order::OrderBody =
-        serde_json::from_value(json!({"country": "GB", "service": "new_dids"})).unwrap();
+        serde_json::from_value(json!({"country": "GB", "service": "full_porting",
+            "numbers": ["+442079460999"]}))
+        .unwrap();
     let order_a = s
         .ordering()
         .create_order(
@@ -232,6 +236,20 @@ async fn world(app: &TestApp) -> World {
         .await
         .unwrap()
         .order
+        .id;
+    let document_a = s
+        .documents()
+        .put(
+            &sys,
+            Scope::All,
+            pa,
+            didhub_core::documents::DocumentKind::Loa,
+            "loa.pdf",
+            bytes::Bytes::from_static(b"%PDF-1.4\n%%EOF\n"),
+            None,
+        )
+        .await
+        .unwrap()
         .id;
     let mut callers = Vec::new();
     for (i, (role, partner)) in [
@@ -260,6 +278,7 @@ async fn world(app: &TestApp) -> World {
         client_package_a,
         rejects,
         order_a,
+        document_a,
         callers,
     }
 }
@@ -288,6 +307,8 @@ fn path_for(w: &World, template: &str) -> String {
         w.client_package_a
     } else if template.starts_with("/api/v1/orders/") {
         w.order_a
+    } else if template.starts_with("/api/v1/documents/") {
+        w.document_a
     } else {
         Uuid::now_v7()
     };
@@ -309,6 +330,7 @@ fn partner_a_data(template: &str) -> bool {
         "/api/v1/users/{id}",
         "/api/v1/client-packages/{id}",
         "/api/v1/orders/{id}",
+        "/api/v1/documents/{id}",
     ]
     .iter()
     .any(|p| template.starts_with(p))

@@ -10,6 +10,7 @@ mod api;
 mod assignment;
 mod bulk_import;
 mod docs_page;
+mod documents;
 mod import_limits;
 mod openapi;
 mod ordering;

@@ -51,6 +51,11 @@ async fn customer(app: &TestApp, name: &str) -> (String, String) {
     (c.to_string(), cp.to_string())
 }
 
+/// A 1×1 PNG (an invoice's scan).
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\
+    \rIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
+
 const ADDRESS: &str =
     r#"{"street": "10 Downing Street", "city": "London", "postcode": "SW1A 2AA"}"#;
 
@@ -194,15 +199,47 @@ async fn porting_waits_for_documents_and_rejects_numbers_one_by_one(app: &TestAp
         "{o}"
     );
     assert_eq!(o["numbers"].as_array().unwrap().len(), 3, "{o}");
-    let (s, _) = send(
-        app,
-        app.patch(&format!("/api/v1/orders/{id}"))
-            .json(&json!({"documents": ["loa", "invoice"]})),
-    )
-    .await;
-    assert_eq!(s, 200);
+    // The letter to sign comes pre-filled with every number; signed, it is uploaded back
+    // with the last invoice, and the order goes on.
+    let r = app
+        .get(&format!("/api/v1/orders/{id}/loa.pdf"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let letter = r.bytes().await.unwrap().to_vec();
+    assert!(letter.starts_with(b"%PDF"), "a PDF");
+    let partner = o["partner_id"].as_str().unwrap().to_string();
+    for (kind, name, bytes) in [
+        ("loa", "loa.pdf", letter),
+        ("invoice", "invoice.png", PNG.to_vec()),
+    ] {
+        let form = reqwest::multipart::Form::new()
+            .text("kind", kind)
+            .text("partner_id", partner.clone())
+            .text("subject_kind", "order")
+            .text("subject_id", id.clone())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name),
+            );
+        let r = app
+            .post("/api/v1/documents")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            201,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+    }
     let (s, o) = act_empty(app, &id, "submit").await;
     assert_eq!((s, o["state"].as_str()), (200, Some("submitted")), "{o}");
+    assert_eq!(o["documents"].as_array().map(Vec::len), Some(2), "{o}");
     assert_eq!(o["promised_by"], o["body"]["preferred_date"], "{o}");
     let (s, e) = act(app, &id, "register", json!({})).await;
     assert_eq!(

@@ -567,7 +567,7 @@ impl Accounts<'_> {
         self.get_partner(Scope::All, id).await
     }
 
-    /// Deletes a partner without customers or users.
+    /// Deletes a partner without customers, users or documents.
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn delete_partner(&self, actor: &Actor, id: Uuid) -> Result<()> {
         let cur = self.get_partner(Scope::All, id).await?;
@@ -575,14 +575,15 @@ impl Accounts<'_> {
             let mut tx = self.begin().await?;
             let used: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
                 "SELECT (SELECT count(*) FROM customers WHERE partner_id = $1) + (SELECT \
-                count(*) FROM users WHERE partner_id = $1)"
+                count(*) FROM users WHERE partner_id = $1) + (SELECT count(*) FROM documents \
+                WHERE partner_id = $1)"
             )
             .bind(id)
             .fetch_one(&mut *c)
             .await?);
             if used > 0 {
                 return Err(StoreError::InUse(format!(
-                    "partner '{}' has customers or users; remove them first",
+                    "partner '{}' has customers, users or documents; remove them first",
                     cur.name
                 )));
             }

@@ -50,6 +50,8 @@ pub struct StoreConfig {
     /// Imports of at least this many rows (and at least as many as the inventory holds)
     /// load in bulk on PostgreSQL (see `bulk_load`); 0 never does.
     pub bulk_import_min_rows: u64,
+    /// Where document contents are kept and how large one may be.
+    pub documents: crate::documents::DocumentsConfig,
 }
 
 /// The default of [`StoreConfig::bulk_import_min_rows`].
@@ -69,6 +71,8 @@ pub struct Db {
     /// assigned under a package that has not started yet.
     pub(crate) package_starts:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, chrono::NaiveDate>>>,
+    /// Document contents (`documents::objects`), opened on first use.
+    pub(crate) objects: std::sync::Arc<crate::documents::objects::Objects>,
 }
 
 /// A pooled PostgreSQL connection idle this long is pinged before it is handed out.
@@ -76,6 +80,7 @@ const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 
 impl Db {
     pub async fn connect(cfg: &StoreConfig) -> Result<Db> {
+        let objects = crate::documents::objects::Objects::new(&cfg.documents, &cfg.data_dir)?;
         let url = cfg.database_url.as_deref().filter(|u| !u.is_empty());
         let backend = match url {
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
@@ -156,6 +161,7 @@ impl Db {
             bulk_import_min_rows: cfg.bulk_import_min_rows,
             hooks: Default::default(),
             package_starts: Default::default(),
+            objects: std::sync::Arc::new(objects),
         })
     }
 

@@ -331,6 +331,7 @@ mod tests {
             data_dir: dir.path().to_path_buf(),
             pool_size: 2,
             bulk_import_min_rows: 0,
+            documents: Default::default(),
         })
         .await
         .unwrap();

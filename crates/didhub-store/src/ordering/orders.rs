@@ -65,6 +65,9 @@ pub struct OrderDetail {
     #[serde(flatten)]
     pub order: Order,
     pub numbers: Vec<OrderNumber>,
+    /// The documents attached to the order (`POST /api/v1/documents` with the order as
+    /// subject); their kinds count with those the order's `documents` lists.
+    pub documents: Vec<crate::documents::Document>,
 }
 
 /// One entry of an order's timeline.
@@ -170,6 +173,13 @@ fn problems_error(problems: Vec<didhub_core::order::Problem>) -> StoreError {
 
 fn flow_error(e: order_flow::FlowError) -> StoreError {
     StoreError::Conflict(e.to_string())
+}
+
+fn subject(id: Uuid) -> crate::documents::Subject {
+    crate::documents::Subject {
+        kind: didhub_core::documents::SubjectKind::Order,
+        id,
+    }
 }
 
 /// RFC 7396 JSON merge patch: `null` removes a key, objects merge, anything else replaces.
@@ -292,7 +302,28 @@ impl Ordering<'_> {
         catalog: &Catalog,
     ) -> Result<Vec<didhub_core::order::Problem>> {
         let at = order.submitted_at.unwrap_or_else(Utc::now);
-        Ok(self.check_order(&order.body, at, catalog).await?.problems)
+        let body = self.with_attached(order).await?;
+        Ok(self.check_order(&body, at, catalog).await?.problems)
+    }
+
+    /// The order's body with the kinds of the documents attached to it added to those it
+    /// lists, as the check counts them.
+    async fn with_attached(&self, order: &Order) -> Result<OrderBody> {
+        let attached = self
+            .documents()
+            .list_for(Scope::All, subject(order.id))
+            .await?;
+        let mut body = order.body.clone();
+        if !attached.is_empty() {
+            let kinds = body.documents.get_or_insert_with(Vec::new);
+            for d in attached {
+                let k = d.kind.as_str().to_string();
+                if !kinds.contains(&k) {
+                    kinds.push(k);
+                }
+            }
+        }
+        Ok(body)
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
@@ -307,7 +338,12 @@ impl Ordering<'_> {
         .await?);
         let mut order = order;
         order.attention = self.attention_of(&order).await?;
-        Ok(OrderDetail { order, numbers })
+        let documents = self.documents().list_for(Scope::All, subject(id)).await?;
+        Ok(OrderDetail {
+            order,
+            numbers,
+            documents,
+        })
     }
 
     pub(crate) async fn order_row(&self, scope: Scope, id: Uuid) -> Result<OrderRow> {
@@ -408,6 +444,45 @@ impl Ordering<'_> {
             Err(_) => today + chrono::Duration::days(1),
         };
         Ok(order_flow::attention(o.state, o.promised_by, today, next))
+    }
+
+    /// The pre-filled letter of authorisation of a porting order, as a PDF: the customer, its
+    /// address and contact, the country and every number of the order, for the end user to
+    /// sign (`didhub_core::loa`).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
+    pub async fn loa_pdf(&self, scope: Scope, id: Uuid, catalog: &Catalog) -> Result<Vec<u8>> {
+        let o = self.order_row(scope, id).await?.into_order();
+        if o.service.parse::<Service>() != Ok(Service::FullPorting) {
+            return Err(StoreError::Conflict(format!(
+                "order #{} is not a porting order: it has no letter of authorisation",
+                o.order_ref
+            )));
+        }
+        let customer = self.accounts().get_customer(scope, o.customer_id).await?;
+        let a = o.body.address.clone().unwrap_or_default();
+        let text = |v: Option<String>| v.map(|s| s.trim().to_string()).unwrap_or_default();
+        let country_name = didhub_core::number::Country::parse(&o.country)
+            .ok()
+            .map(|c| catalog.offer(c).name.clone())
+            .filter(|n| !n.is_empty());
+        let data = didhub_core::loa::LoaData {
+            customer: customer.name,
+            address: didhub_core::loa::LoaAddress {
+                street: text(a.street),
+                postcode: text(a.postcode),
+                city: text(a.city),
+                region: a.region,
+            },
+            contact_name: o.body.contact_name.clone(),
+            contact_email: o.body.contact_email.clone(),
+            contact_phone: o.body.contact_phone.clone(),
+            country: o.country.clone(),
+            country_name,
+            numbers: o.body.numbers.clone().unwrap_or_default(),
+            date: Utc::now().date_naive(),
+            reference: Some(format!("order #{} ({})", o.order_ref, o.id)),
+        };
+        Ok(didhub_core::loa::loa_pdf(&data))
     }
 
     /// The order's timeline, oldest first.
@@ -535,7 +610,8 @@ impl Ordering<'_> {
         let detail = self
             .change_state(actor, scope, id, version, Side::Partner, |cur| async move {
                 let at = Utc::now();
-                let checked = self.check_order(&cur.body, at, catalog).await?;
+                let body = self.with_attached(&cur).await?;
+                let checked = self.check_order(&body, at, catalog).await?;
                 let (docs, other): (Vec<_>, Vec<_>) = checked
                     .problems
                     .into_iter()

@@ -13,6 +13,7 @@ async fn concurrent_opens_of_a_new_database_both_succeed() {
             data_dir: dir.path().to_path_buf(),
             pool_size: 2,
             bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
+            documents: Default::default(),
         };
         let opens = (0..4).map(|_| Store::open(&cfg));
         let stores = futures::future::join_all(opens).await;

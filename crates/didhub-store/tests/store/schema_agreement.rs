@@ -20,6 +20,7 @@ fn config(url: Option<String>, dir: &std::path::Path) -> StoreConfig {
         data_dir: dir.to_path_buf(),
         pool_size: 2,
         bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
+        documents: Default::default(),
     }
 }
 

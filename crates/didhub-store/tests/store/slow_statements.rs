@@ -61,6 +61,7 @@ async fn open(url: Option<String>, dir: &std::path::Path) -> Store {
         data_dir: dir.to_path_buf(),
         pool_size: 2,
         bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
+        documents: Default::default(),
     })
     .await
     .unwrap()

@@ -11,6 +11,7 @@ async fn store(dir: &std::path::Path) -> Store {
         data_dir: dir.to_path_buf(),
         pool_size: 2,
         bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
+        documents: Default::default(),
     })
     .await
     .unwrap()

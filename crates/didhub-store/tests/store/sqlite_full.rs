@@ -15,6 +15,7 @@ async fn a_full_database_does_not_poison_the_pool() {
         data_dir: dir.path().to_path_buf(),
         pool_size: 1,
         bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
+        documents: Default::default(),
     })
     .await
     .unwrap();

@@ -13,6 +13,7 @@ async fn rebuilding_dids_keeps_every_row_and_the_rule() {
         data_dir: dir.path().to_path_buf(),
         pool_size: 2,
         bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
+        documents: Default::default(),
     })
     .await
     .unwrap();

@@ -65,7 +65,7 @@ pub enum PartnersCmd {
         /// The new name.
         new_name: String,
     },
-    /// Delete a partner without customers or users.
+    /// Delete a partner without customers, users or documents.
     Delete {
         /// The name.
         name: String,

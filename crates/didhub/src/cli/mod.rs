@@ -9,6 +9,7 @@ use didhub_store::{Actor, Store};
 pub mod accounts;
 pub mod assignment;
 pub mod calendar;
+pub mod documents;
 pub mod ids;
 pub mod inventory;
 pub mod licensing;
@@ -124,6 +125,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ordering::OrdersCmd,
     },
+    /// Documents of partners (letters of authorisation, invoices, …): upload, show, get.
+    Documents {
+        #[command(subcommand)]
+        cmd: documents::DocumentsCmd,
+    },
     /// Business identifiers: company and tax numbers (SIRET, NIF, …).
     Ids {
         #[command(subcommand)]
@@ -180,6 +186,7 @@ pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<
         Cmd::Import(a) => inventory::import(store, &actor, a).await,
         Cmd::Export { filter, output } => inventory::export(store, filter, output).await,
         Cmd::Operators { cmd } => inventory::operators(store, &actor, cmd).await,
+        Cmd::Documents { cmd } => documents::documents(store, &actor, cmd).await,
         Cmd::Dids { cmd } => inventory::dids(store, &actor, cmd).await,
         Cmd::Audit {
             subject,

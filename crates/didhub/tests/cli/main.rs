@@ -9,6 +9,7 @@ mod accounts;
 mod calendar;
 mod catalog;
 mod classify;
+mod documents;
 mod export;
 mod ids;
 mod import;

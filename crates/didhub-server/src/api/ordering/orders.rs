@@ -155,6 +155,36 @@ pub async fn update(
     Ok(answer(view(&s, d).await?))
 }
 
+/// The pre-filled letter of authorisation of a porting order (PDF): the customer, address,
+/// contact and every number, for the end user to sign and upload back as the order's `loa`.
+#[utoipa::path(get, path = "/api/v1/orders/{id}/loa.pdf", tag = "ordering", params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 404, body = Problem),
+    (status = 409, body = Problem)))]
+pub async fn loa(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<impl IntoResponse> {
+    let pdf = s
+        .store
+        .ordering()
+        .loa_pdf(p.scope(), id, &s.catalog)
+        .await?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/pdf".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"loa-{id}.pdf\""),
+            ),
+        ],
+        pdf,
+    ))
+}
+
 /// The order's timeline: every change of state, who, when and why.
 #[utoipa::path(get, path = "/api/v1/orders/{id}/timeline", tag = "ordering", params(("id" = Uuid, Path)),
     responses((status = 200, body = Vec<OrderEvent>), (status = 404, body = Problem)))]

@@ -81,6 +81,7 @@ pub async fn spawn_app_with(db: Db, tune: impl FnOnce(&mut StoreConfig)) -> Opti
         data_dir: dir.path().to_path_buf(),
         pool_size: 8,
         bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
+        documents: Default::default(),
     };
     tune(&mut cfg);
     let store = Store::open(&cfg).await.expect("open store");
@@ -119,6 +120,11 @@ pub async fn spawn_app_with(db: Db, tune: impl FnOnce(&mut StoreConfig)) -> Opti
 }
 
 impl TestApp {
+    /// The data directory the app was started with (documents live under it).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -215,6 +221,7 @@ impl TestApp {
             data_dir: self._dir.path().to_path_buf(),
             pool_size: 4,
             bulk_import_min_rows: self.bulk_import_min_rows,
+            documents: Default::default(),
         })
         .await
         .expect("open a second store")

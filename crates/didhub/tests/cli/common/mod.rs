@@ -32,6 +32,8 @@ const CLEARED_ENV: &[&str] = &[
     "DIDHUB_LOG_FORMAT",
     "DIDHUB_LOG",
     "DIDHUB_LISTEN",
+    "DIDHUB_DOCUMENTS_URL",
+    "DIDHUB_MAX_DOCUMENT_BYTES",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -500,6 +502,7 @@ pub fn store_config(db: &Db) -> didhub_store::StoreConfig {
         data_dir: env["DIDHUB_DATA_DIR"].clone().into(),
         pool_size: 2,
         bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
+        documents: Default::default(),
     }
 }
 
