@@ -11,6 +11,7 @@ pub mod edge;
 pub mod ids;
 pub mod import;
 pub mod licensing;
+pub mod mail;
 pub mod money;
 pub mod number;
 pub mod order;

@@ -5,6 +5,7 @@ mod calendar;
 mod ids_fixtures;
 mod ids_props;
 mod libphonenumber_examples;
+mod mail;
 mod number_props;
 mod sla;
 mod source_lines;
