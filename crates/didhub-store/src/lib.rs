@@ -1,9 +1,10 @@
 //! didhub persistence: one code path over SQLite (embedded default) and PostgreSQL.
 //!
-//! One folder per domain (`inventory`, `accounts`, `licensing`, `assignment`, `calendar`, and
-//! `ordering`, `support` to come), each reached through its handle: `store.inventory()`,
-//! `store.accounts()`, … A caller holds the narrow handle it needs. Engine plumbing (pools,
-//! migrations, transactions, retries, the bulk paths of each engine) lives in `db`.
+//! One folder per domain (`inventory`, `accounts`, `licensing`, `assignment`, `calendar`,
+//! `mail` (the outbox), and `ordering`, `support` to come), each reached through its handle:
+//! `store.inventory()`, `store.accounts()`, … A caller holds the narrow handle it needs.
+//! Engine plumbing (pools, migrations, transactions, retries, the bulk paths of each engine)
+//! lives in `db`.
 
 pub mod accounts;
 pub mod assignment;
@@ -13,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod inventory;
 pub mod licensing;
+pub mod mail;
 pub mod model;
 pub mod ordering;
 pub mod settings;
@@ -29,6 +31,7 @@ pub use audit::Audit;
 pub use calendar::Calendars;
 pub use inventory::Inventory;
 pub use licensing::Licensing;
+pub use mail::{Mail, MailSettings};
 pub use ordering::Ordering;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -81,6 +84,11 @@ impl Store {
     /// Orders and their checks.
     pub fn ordering(&self) -> Ordering<'_> {
         self.db.ordering()
+    }
+
+    /// The mail outbox: composing and queueing mails, the worker's claims, lists.
+    pub fn mail(&self) -> Mail<'_> {
+        self.db.mail()
     }
 
     /// The audit log.

@@ -69,6 +69,8 @@ pub struct Db {
     /// assigned under a package that has not started yet.
     pub(crate) package_starts:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, chrono::NaiveDate>>>,
+    /// How mails are composed: sender, Message-ID domain, templates (`Store::with_mail`).
+    pub(crate) mail: std::sync::Arc<crate::mail::MailSettings>,
 }
 
 /// A pooled PostgreSQL connection idle this long is pinged before it is handed out.
@@ -156,6 +158,7 @@ impl Db {
             bulk_import_min_rows: cfg.bulk_import_min_rows,
             hooks: Default::default(),
             package_starts: Default::default(),
+            mail: Default::default(),
         })
     }
 
