@@ -91,7 +91,9 @@ pub fn recipients<S: AsRef<str>>(to: &[S]) -> Result<Vec<String>, MailError> {
         }
     }
     if out.is_empty() {
-        return Err(MailError::Recipients("a mail needs at least one recipient".into()));
+        return Err(MailError::Recipients(
+            "a mail needs at least one recipient".into(),
+        ));
     }
     if out.len() > MAX_RECIPIENTS {
         return Err(MailError::Recipients(format!(
@@ -185,7 +187,9 @@ impl FromStr for RefKind {
         match s {
             "order" => Ok(RefKind::Order),
             "ticket" => Ok(RefKind::Ticket),
-            _ => Err(format!("'{s}' is not a mail subject kind (order or ticket)")),
+            _ => Err(format!(
+                "'{s}' is not a mail subject kind (order or ticket)"
+            )),
         }
     }
 }
@@ -228,7 +232,12 @@ impl FromStr for MailState {
         MailState::ALL
             .into_iter()
             .find(|m| m.as_str() == s.trim())
-            .ok_or_else(|| format!("'{}' is not a mail state (pending, sent or failed)", s.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "'{}' is not a mail state (pending, sent or failed)",
+                    s.trim()
+                )
+            })
     }
 }
 
@@ -295,7 +304,10 @@ const BUILTIN: [(TemplateName, &str); 5] = [
         TemplateName::TicketSla,
         include_str!("../templates/mail/ticket_sla.txt"),
     ),
-    (TemplateName::Test, include_str!("../templates/mail/test.txt")),
+    (
+        TemplateName::Test,
+        include_str!("../templates/mail/test.txt"),
+    ),
 ];
 
 impl TemplateName {
@@ -523,10 +535,8 @@ impl Templates {
             })?;
         env.set_syntax(syntax);
         let mut replaced = Vec::new();
-        let mut sources: Vec<(TemplateName, String)> = BUILTIN
-            .iter()
-            .map(|(n, s)| (*n, s.to_string()))
-            .collect();
+        let mut sources: Vec<(TemplateName, String)> =
+            BUILTIN.iter().map(|(n, s)| (*n, s.to_string())).collect();
         for (name, text) in files {
             let t: TemplateName = name.parse()?;
             if let Some(slot) = sources.iter_mut().find(|(n, _)| *n == t) {
@@ -696,7 +706,10 @@ mod tests {
             from_address("didhub <Noreply@Example.com>").unwrap(),
             "noreply@example.com"
         );
-        assert_eq!(domain_of("noreply@Mail.Example.com").unwrap(), "mail.example.com");
+        assert_eq!(
+            domain_of("noreply@Mail.Example.com").unwrap(),
+            "mail.example.com"
+        );
         assert!(domain_of("nobody").is_err());
         assert!(domain("exa mple.com").is_err());
         assert!(domain("-x.com").is_err());

@@ -21,8 +21,14 @@ fn order_status() {
         promised_date: NaiveDate::from_ymd_opt(2026, 12, 14),
     }));
     assert_eq!(r.subject, "Order ORD-2026-0042: awaiting documents");
-    assert!(r.body.contains("order ORD-2026-0042 for Acme Ltd is now awaiting documents."));
-    assert!(r.body.contains("Reason: the LOA is not signed\n"), "{}", r.body);
+    assert!(r
+        .body
+        .contains("order ORD-2026-0042 for Acme Ltd is now awaiting documents."));
+    assert!(
+        r.body.contains("Reason: the LOA is not signed\n"),
+        "{}",
+        r.body
+    );
     assert!(r.body.contains("Promised by: 2026-12-14\n"), "{}", r.body);
     // Neither reason nor date: no empty lines for them.
     let r = render(MailTemplate::OrderStatus(OrderStatusMail {
@@ -54,7 +60,9 @@ fn tickets_carry_their_tag() {
     ] {
         let r = render(t);
         assert_eq!(r.subject, "[#1042] Calls drop after 30 s");
-        assert!(r.body.contains("Since this morning every call drops.\nTrace attached.\n"));
+        assert!(r
+            .body
+            .contains("Since this morning every call drops.\nTrace attached.\n"));
         assert!(r.body.contains("[#1042]"));
     }
     let due = Utc.with_ymd_and_hms(2026, 12, 4, 9, 15, 0).unwrap();

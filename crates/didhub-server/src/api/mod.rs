@@ -20,6 +20,7 @@ pub mod assignment;
 pub mod audit;
 pub mod inventory;
 pub mod licensing;
+pub mod mail;
 pub mod ordering;
 
 use accounts::{orgs, users};
@@ -128,6 +129,7 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/dids/import/rejects/{id}", N(InventoryAdmin)),
     ("GET", "/api/v1/dids/export", N(InventoryAdmin)),
     ("GET", "/api/v1/audit", N(InventoryAdmin)),
+    ("GET", "/api/v1/outbox", N(Staff)),
 ];
 
 /// A route's policy for a method. `HEAD` is `GET` without the body (axum answers it from the
@@ -274,6 +276,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dids::import_rejects))
         .routes(routes!(dids::export))
         .routes(routes!(audit::list))
+        .routes(routes!(mail::list))
 }
 
 /// The version named by `If-Match`: `"3"`, `W/"3"` or `3`, 1 to 18 digits (the form the

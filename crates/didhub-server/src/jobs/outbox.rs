@@ -37,7 +37,10 @@ pub enum OutboxError {
     #[error("SMTP TLS: {0}")]
     Tls(String),
     #[error("mail directory {path}: {error}")]
-    Dir { path: PathBuf, error: std::io::Error },
+    Dir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 /// How the connection to the SMTP server is secured.
@@ -71,7 +74,9 @@ impl SmtpTarget {
             ));
         }
         if !matches!(u.path(), "" | "/") || u.fragment().is_some() {
-            return Err(bad("the URL takes no path: smtp://host[:port][?tls=starttls]"));
+            return Err(bad(
+                "the URL takes no path: smtp://host[:port][?tls=starttls]",
+            ));
         }
         let host = u
             .host_str()
@@ -486,13 +491,19 @@ mod tests {
     #[test]
     fn smtp_urls() {
         let t = |s: &str| SmtpTarget::parse(s).map(|t| t.to_string());
-        assert_eq!(t("smtp://mail.example.com").unwrap(), "smtp://mail.example.com:25");
+        assert_eq!(
+            t("smtp://mail.example.com").unwrap(),
+            "smtp://mail.example.com:25"
+        );
         assert_eq!(t("smtp://127.0.0.1:2525").unwrap(), "smtp://127.0.0.1:2525");
         assert_eq!(
             t("smtp://mx.example.com?tls=starttls").unwrap(),
             "smtp://mx.example.com:587?tls=starttls"
         );
-        assert_eq!(t("smtps://mx.example.com").unwrap(), "smtps://mx.example.com:465");
+        assert_eq!(
+            t("smtps://mx.example.com").unwrap(),
+            "smtps://mx.example.com:465"
+        );
         assert_eq!(t("smtp://[::1]:25").unwrap(), "smtp://[::1]:25");
         for bad in [
             "mail.example.com",

@@ -13,4 +13,5 @@ mod docs_page;
 mod import_limits;
 mod openapi;
 mod ordering;
+mod outbox;
 mod request_edges;

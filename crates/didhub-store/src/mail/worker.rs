@@ -190,8 +190,10 @@ impl Mail<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             let at = now();
-            let n = match one.as_ref().map(|m| m.id) {
-                Some(id) => on_tx!(&mut tx, |c| sqlx::query(
+            let n =
+                match one.as_ref().map(|m| m.id) {
+                    Some(id) => on_tx!(&mut tx, |c| {
+                        sqlx::query(
                     "UPDATE mail_outbox SET state = 'pending', attempts = 0, next_attempt_at = $1 \
                     WHERE state = 'failed' AND id = $2"
                 )
@@ -199,16 +201,19 @@ impl Mail<'_> {
                 .bind(id)
                 .execute(&mut *c)
                 .await?
-                .rows_affected()),
-                None => on_tx!(&mut tx, |c| sqlx::query(
+                .rows_affected()
+                    }),
+                    None => on_tx!(&mut tx, |c| {
+                        sqlx::query(
                     "UPDATE mail_outbox SET state = 'pending', attempts = 0, next_attempt_at = $1 \
                     WHERE state = 'failed'"
                 )
                 .bind(at)
                 .execute(&mut *c)
                 .await?
-                .rows_affected()),
-            };
+                .rows_affected()
+                    }),
+                };
             if n > 0 {
                 write_audit(
                     &mut tx,
