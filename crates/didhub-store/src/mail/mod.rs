@@ -392,3 +392,57 @@ impl Mail<'_> {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use didhub_core::mail::TestMail;
+
+    use super::*;
+
+    /// A mail queued in a transaction exists if and only if that transaction commits.
+    #[tokio::test]
+    async fn a_mail_lives_and_dies_with_its_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&crate::StoreConfig {
+            database_url: None,
+            data_dir: dir.path().to_path_buf(),
+            pool_size: 2,
+            bulk_import_min_rows: crate::DEFAULT_BULK_IMPORT_MIN_ROWS,
+        })
+        .await
+        .unwrap();
+        let compose = || {
+            store
+                .mail()
+                .compose(
+                    &MailTemplate::Test(TestMail {
+                        requested_by: "test".into(),
+                        at: now(),
+                    }),
+                    &["a@example.com"],
+                    None,
+                )
+                .unwrap()
+        };
+        let dropped = compose();
+        let mut tx = store.begin().await.unwrap();
+        enqueue(&mut tx, &dropped).await.unwrap();
+        drop(tx);
+        let kept = compose();
+        let mut tx = store.begin().await.unwrap();
+        enqueue(&mut tx, &kept).await.unwrap();
+        tx.commit().await.unwrap();
+        let all = store.mail().list(None, 10, None).await.unwrap().items;
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].message_id, kept.message_id);
+        assert!(store.mail().get(dropped.message_id.as_str()).await.is_err());
+        // A bad address is refused naming the field.
+        let mut bad = compose();
+        bad.to = vec!["nobody".into()];
+        let e = store.mail().enqueue_one(&bad).await.unwrap_err();
+        assert!(
+            matches!(e, StoreError::Invalid { ref field, .. } if field == "to"),
+            "{e}"
+        );
+    }
+}

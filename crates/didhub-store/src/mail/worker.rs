@@ -74,7 +74,7 @@ impl Mail<'_> {
                 .await?);
             tx.commit().await?;
             let mut mails = rows_to_mails(rows)?;
-            mails.sort_by(|a, b| (a.next_attempt_at, a.id).cmp(&(b.next_attempt_at, b.id)));
+            mails.sort_by_key(|a| (a.next_attempt_at, a.id));
             Ok(Claim {
                 token,
                 until,
@@ -190,10 +190,9 @@ impl Mail<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             let at = now();
-            let n =
-                match one.as_ref().map(|m| m.id) {
-                    Some(id) => on_tx!(&mut tx, |c| {
-                        sqlx::query(
+            let n = match one.as_ref().map(|m| m.id) {
+                Some(id) => on_tx!(&mut tx, |c| {
+                    sqlx::query(
                     "UPDATE mail_outbox SET state = 'pending', attempts = 0, next_attempt_at = $1 \
                     WHERE state = 'failed' AND id = $2"
                 )
@@ -202,9 +201,9 @@ impl Mail<'_> {
                 .execute(&mut *c)
                 .await?
                 .rows_affected()
-                    }),
-                    None => on_tx!(&mut tx, |c| {
-                        sqlx::query(
+                }),
+                None => on_tx!(&mut tx, |c| {
+                    sqlx::query(
                     "UPDATE mail_outbox SET state = 'pending', attempts = 0, next_attempt_at = $1 \
                     WHERE state = 'failed'"
                 )
@@ -212,8 +211,8 @@ impl Mail<'_> {
                 .execute(&mut *c)
                 .await?
                 .rows_affected()
-                    }),
-                };
+                }),
+            };
             if n > 0 {
                 write_audit(
                     &mut tx,

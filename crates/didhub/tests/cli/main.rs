@@ -14,6 +14,7 @@ mod ids;
 mod import;
 mod import_limits;
 mod inventory;
+mod mail;
 mod orders;
 mod output;
 mod reliability;

@@ -180,17 +180,35 @@ impl Sink {
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
         let end = Instant::now() + within;
         loop {
-            let got = self.received();
-            if got.len() >= n {
+            if let Some(got) = self.at_least(n, end, within) {
                 return got;
             }
-            assert!(
-                Instant::now() < end,
-                "{} of {n} messages within {within:?}",
-                got.len()
-            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// `wait_for` for tests without a runtime.
+    pub fn wait_for_blocking(&self, n: usize, within: Duration) -> Vec<Received> {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(got) = self.at_least(n, end, within) {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn at_least(&self, n: usize, end: Instant, within: Duration) -> Option<Vec<Received>> {
+        let got = self.received();
+        if got.len() >= n {
+            return Some(got);
+        }
+        assert!(
+            Instant::now() < end,
+            "{} of {n} messages within {within:?}",
+            got.len()
+        );
+        None
     }
 }
 
