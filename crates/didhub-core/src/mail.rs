@@ -636,7 +636,7 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 1 minute, 2, 4 … up to an hour; failed after the 10th attempt (about 5 hours on).
+    /// 1 minute, 2, 4 … up to an hour; failed after the 10th attempt (about 4 hours on).
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 10,
