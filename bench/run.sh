@@ -2,6 +2,7 @@
 # didhub benchmarks (issue 2 §7). Run by hand, not in CI:
 #
 #   bench/run.sh [import|export|classify|list|all|machine|clean]
+#   bench/run.sh mail     (the outbox, issue 19: bench/mail.sh; not part of `all`)
 #
 # Each benchmark measures didhub and its baseline in the same run, on the same data, prints a
 # markdown table and puts it into docs/PERFORMANCE.md (between <!-- bench:NAME --> markers).
@@ -428,8 +429,14 @@ clean() {
 what="${1:-all}"
 case "$what" in
     clean) clean; exit 0 ;;
+    mail)
+        source "$BENCH_DIR/mail.sh"
+        ensure_binary
+        bench_mail
+        exit 0
+        ;;
     import | export | classify | list | all | machine) ;;
-    *) die "usage: bench/run.sh [import|export|classify|list|all|machine|clean]" ;;
+    *) die "usage: bench/run.sh [import|export|classify|list|all|machine|clean|mail]" ;;
 esac
 need /usr/bin/time time
 need sqlite3 sqlite3

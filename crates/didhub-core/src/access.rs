@@ -38,6 +38,8 @@ pub enum Need {
     StaffAdmin,
     /// Manage users (partner admins: their partner's users only).
     Users,
+    /// Any staff role (admin, operations, support): the mail outbox.
+    Staff,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,9 +89,9 @@ impl Role {
                 | (Admin, _)
                 | (
                     Operations,
-                    InventoryRead | InventoryAdmin | OrgRead | OrgWrite
+                    InventoryRead | InventoryAdmin | OrgRead | OrgWrite | Staff
                 )
-                | (Support, InventoryRead | OrgRead)
+                | (Support, InventoryRead | OrgRead | Staff)
                 | (PartnerAdmin, OrgRead | OrgWrite | Users)
                 | (PartnerMember, OrgRead | OrgWrite)
         )

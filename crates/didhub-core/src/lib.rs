@@ -13,6 +13,7 @@ pub mod ids;
 pub mod import;
 pub mod licensing;
 pub mod loa;
+pub mod mail;
 pub mod money;
 pub mod number;
 pub mod order;

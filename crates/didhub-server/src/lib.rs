@@ -104,6 +104,8 @@ pub struct AppState {
     pub hold_worker_every: Option<std::time::Duration>,
     /// The service catalog (the built-in one unless the configuration names a file).
     pub catalog: std::sync::Arc<didhub_core::catalog::Catalog>,
+    /// The outbox worker's settings; `None` runs none (tests that send mail themselves).
+    pub outbox: Option<jobs::outbox::OutboxConfig>,
 }
 
 impl AppState {
@@ -121,11 +123,12 @@ impl AppState {
             tokens: Default::default(),
             hold_worker_every: Some(std::time::Duration::from_secs(30)),
             catalog: std::sync::Arc::new(didhub_core::catalog::Catalog::builtin().clone()),
+            outbox: None,
         }
     }
 
     /// Records the hold period for the command line, loads the routing table and starts the
-    /// routing follower and the hold worker.
+    /// routing follower, the hold worker and the outbox worker.
     pub async fn start_background(&self) -> Result<(), didhub_store::StoreError> {
         // The server's configuration decides the hold period for every process: a command
         // line change reads it from here (`Store::recorded_hold_days`).
@@ -138,6 +141,11 @@ impl AppState {
             jobs::spawn_hold_worker(self.store.clone(), every);
         }
         jobs::spawn_stock_folder(self.store.clone(), std::time::Duration::from_secs(1));
+        if let Some(cfg) = &self.outbox {
+            jobs::outbox::Outbox::new(self.store.clone(), cfg.clone())
+                .map_err(|e| didhub_store::StoreError::Config(e.to_string()))?
+                .spawn();
+        }
         // Histograms keep raw samples until drained; drain them even when nobody scrapes.
         tokio::spawn(async {
             loop {

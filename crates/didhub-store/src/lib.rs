@@ -1,9 +1,10 @@
 //! didhub persistence: one code path over SQLite (embedded default) and PostgreSQL.
 //!
 //! One folder per domain (`inventory`, `accounts`, `licensing`, `assignment`, `calendar`,
-//! `ordering`, `documents`, and `support` to come), each reached through its handle: `store.inventory()`,
-//! `store.accounts()`, … A caller holds the narrow handle it needs. Engine plumbing (pools,
-//! migrations, transactions, retries, the bulk paths of each engine) lives in `db`.
+//! `ordering`, `documents`, `mail` (the outbox), and `support`), each reached through its
+//! handle: `store.inventory()`, `store.accounts()`, … A caller holds the narrow handle it
+//! needs. Engine plumbing (pools, migrations, transactions, retries, the bulk paths of each
+//! engine) lives in `db`.
 
 pub mod accounts;
 pub mod assignment;
@@ -14,6 +15,7 @@ pub mod documents;
 pub mod error;
 pub mod inventory;
 pub mod licensing;
+pub mod mail;
 pub mod model;
 pub mod ordering;
 pub mod settings;
@@ -31,6 +33,7 @@ pub use calendar::Calendars;
 pub use documents::{Documents, DocumentsConfig};
 pub use inventory::Inventory;
 pub use licensing::Licensing;
+pub use mail::{Mail, MailSettings};
 pub use ordering::Ordering;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -88,6 +91,11 @@ impl Store {
     /// Documents: uploads, their contents, the order or ticket they are attached to.
     pub fn documents(&self) -> Documents<'_> {
         self.db.documents()
+    }
+
+    /// The mail outbox: composing and queueing mails, the worker's claims, lists.
+    pub fn mail(&self) -> Mail<'_> {
+        self.db.mail()
     }
 
     /// The audit log.

@@ -2,11 +2,14 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use didhub_core::catalog::Catalog;
-use didhub_store::{DocumentsConfig, StoreConfig};
+use didhub_core::mail::{RetryPolicy, Templates};
+use didhub_server::jobs::outbox::{Delivery, OutboxConfig, SmtpLogin, SmtpTarget};
+use didhub_store::{DocumentsConfig, MailSettings, Store, StoreConfig};
 use serde::Deserialize;
 
 #[derive(Args, Clone)]
@@ -19,7 +22,8 @@ pub struct Global {
     database_url: Option<String>,
     /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size,
     /// http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows, catalog,
-    /// documents_url, max_document_bytes).
+    /// documents_url, max_document_bytes, smtp_url, smtp_from, mail_domain, mail_templates, mail_max_attempts, mail_retry_min,
+    /// mail_retry_max, mail_lease, mail_concurrency).
     #[arg(long, global = true, env = "DIDHUB_CONFIG")]
     config: Option<PathBuf>,
     /// Database connection pool size.
@@ -54,6 +58,37 @@ pub struct Global {
     /// The size limit of one uploaded document, in bytes (default 10485760, 10 MiB).
     #[arg(long, global = true, env = "DIDHUB_MAX_DOCUMENT_BYTES")]
     max_document_bytes: Option<u64>,
+    /// SMTP server for outgoing mail: smtp://host[:port] (plain), smtp://host[:port]?tls=starttls,
+    /// smtps://host[:port]. Login from DIDHUB_SMTP_USER and DIDHUB_SMTP_PASSWORD. Without it,
+    /// mails are written as .eml files in DATA_DIR/outbox.
+    #[arg(long, global = true, env = "DIDHUB_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The From of outgoing mail, `address` or `Name <address>` (default didhub@localhost).
+    #[arg(long, global = true, env = "DIDHUB_SMTP_FROM")]
+    smtp_from: Option<String>,
+    /// The domain of outgoing Message-IDs (default: the host part of the From address).
+    #[arg(long, global = true, env = "DIDHUB_MAIL_DOMAIN")]
+    mail_domain: Option<String>,
+    /// A directory of mail templates (NAME.txt) replacing the built-in ones of the same names.
+    #[arg(long, global = true, env = "DIDHUB_MAIL_TEMPLATES")]
+    mail_templates: Option<PathBuf>,
+    /// Attempts to send a mail before it is failed (default 10).
+    #[arg(long, global = true, env = "DIDHUB_MAIL_MAX_ATTEMPTS")]
+    mail_max_attempts: Option<u32>,
+    /// Seconds to wait after a mail's first failed attempt, doubled after each further one
+    /// (default 60).
+    #[arg(long, global = true, env = "DIDHUB_MAIL_RETRY_MIN")]
+    mail_retry_min: Option<u64>,
+    /// Longest wait between two attempts of a mail, in seconds (default 3600).
+    #[arg(long, global = true, env = "DIDHUB_MAIL_RETRY_MAX")]
+    mail_retry_max: Option<u64>,
+    /// Seconds a worker holds the mails it claimed; a crashed worker's mails are sent again
+    /// after this (default 300).
+    #[arg(long, global = true, env = "DIDHUB_MAIL_LEASE")]
+    mail_lease: Option<u64>,
+    /// Mails sent at once, each on its own SMTP connection (default 8).
+    #[arg(long, global = true, env = "DIDHUB_MAIL_CONCURRENCY")]
+    mail_concurrency: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -71,6 +106,15 @@ struct FileConfig {
     catalog: Option<PathBuf>,
     documents_url: Option<String>,
     max_document_bytes: Option<u64>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    mail_domain: Option<String>,
+    mail_templates: Option<PathBuf>,
+    mail_max_attempts: Option<u32>,
+    mail_retry_min: Option<u64>,
+    mail_retry_max: Option<u64>,
+    mail_lease: Option<u64>,
+    mail_concurrency: Option<usize>,
 }
 
 pub struct Ctx {
@@ -82,6 +126,21 @@ pub struct Ctx {
     pub hold_days: Option<i64>,
     /// The service catalog: the file configured, else the built-in one.
     pub catalog: std::sync::Arc<Catalog>,
+    /// How mails are composed (sender, Message-ID domain, templates).
+    pub mail: MailSettings,
+    /// How the outbox sends them.
+    pub outbox: OutboxConfig,
+}
+
+impl Ctx {
+    /// Opens (creating if needed) and migrates the database, with this configuration's mail
+    /// settings.
+    pub async fn open_store(&self) -> Result<Store> {
+        Ok(Store::open(&self.store_cfg)
+            .await
+            .context("opening the database")?
+            .with_mail(self.mail.clone()))
+    }
 }
 
 /// A config file error by place, message and key only: the parser's own display quotes the
@@ -165,6 +224,54 @@ pub fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
         }
         None => Catalog::builtin().clone(),
     };
+    let mail = MailSettings::new(
+        g.smtp_from
+            .as_deref()
+            .or(file.smtp_from.as_deref())
+            .unwrap_or(didhub_store::mail::DEFAULT_FROM),
+        g.mail_domain.as_deref().or(file.mail_domain.as_deref()),
+        match g.mail_templates.clone().or(file.mail_templates) {
+            Some(dir) => Some(std::sync::Arc::new(templates(&dir)?)),
+            None => None,
+        },
+    )
+    .context("mail settings (smtp_from, mail_domain)")?;
+    let delivery = match g.smtp_url.clone().or(file.smtp_url) {
+        Some(url) => Delivery::Smtp {
+            target: SmtpTarget::parse(&url)?,
+            login: smtp_login()?,
+        },
+        None => Delivery::Files(store_cfg.data_dir.join("outbox")),
+    };
+    let mut outbox = OutboxConfig::new(delivery);
+    let defaults = RetryPolicy::default();
+    outbox.policy = RetryPolicy {
+        max_attempts: g
+            .mail_max_attempts
+            .or(file.mail_max_attempts)
+            .unwrap_or(defaults.max_attempts),
+        first_delay: g
+            .mail_retry_min
+            .or(file.mail_retry_min)
+            .map_or(defaults.first_delay, Duration::from_secs),
+        max_delay: g
+            .mail_retry_max
+            .or(file.mail_retry_max)
+            .map_or(defaults.max_delay, Duration::from_secs),
+    };
+    outbox.policy.check()?;
+    if let Some(lease) = g.mail_lease.or(file.mail_lease) {
+        if !(2..=86_400).contains(&lease) {
+            bail!("--mail-lease must be between 2 and 86400 seconds, not {lease}");
+        }
+        outbox.lease = Duration::from_secs(lease);
+    }
+    if let Some(n) = g.mail_concurrency.or(file.mail_concurrency) {
+        if !(1..=256).contains(&n) {
+            bail!("--mail-concurrency must be between 1 and 256, not {n}");
+        }
+        outbox.concurrency = n;
+    }
     Ok((
         Ctx {
             store_cfg,
@@ -173,9 +280,44 @@ pub fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
             secure_cookies,
             hold_days,
             catalog: std::sync::Arc::new(catalog),
+            mail,
+            outbox,
         },
         g.log_format.clone().or(file.log_format),
     ))
+}
+
+/// The SMTP login, from the environment only (never a flag or the file, which show in process
+/// lists and backups): both variables or neither.
+fn smtp_login() -> Result<Option<SmtpLogin>> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (get("DIDHUB_SMTP_USER"), get("DIDHUB_SMTP_PASSWORD")) {
+        (Some(user), Some(password)) => Ok(Some(SmtpLogin { user, password })),
+        (None, None) => Ok(None),
+        _ => bail!("set both DIDHUB_SMTP_USER and DIDHUB_SMTP_PASSWORD, or neither"),
+    }
+}
+
+/// The mail templates with those of `dir` (each `NAME.txt`) in place of the built-in ones.
+fn templates(dir: &std::path::Path) -> Result<Templates> {
+    let what = || format!("mail templates {}", dir.display());
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(what)? {
+        let path = entry.with_context(what)?.path();
+        let (Some(stem), Some("txt")) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        if stem.starts_with('.') {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading mail template {}", path.display()))?;
+        files.push((stem.to_string(), text));
+    }
+    Templates::with_replacements(files).with_context(what)
 }
 
 pub fn init_logs(format: Option<&str>, default: &str) {

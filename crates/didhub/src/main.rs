@@ -17,7 +17,7 @@ mod show;
     version,
     about = "Back office for VoIP service providers: DID inventory, packages and \
         assignment, partners, customers, PBX licenses, the ordering catalog, business \
-        identifiers, working-day calendars, support SLAs"
+        identifiers, working-day calendars, support SLAs, outgoing mail"
 )]
 struct Cli {
     #[command(flatten)]
@@ -74,6 +74,8 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Sla { cmd } => cli::support::sla(cmd),
         Cmd::Calendar { cmd } => cli::calendar::calendar(&ctx.store_cfg, cmd).await,
         Cmd::Serve { listen } => cli::serve::serve(&ctx, listen).await,
+        Cmd::Mail { cmd } => cli::mail::mail(&ctx, cmd).await,
+        Cmd::Outbox { cmd } => cli::mail::outbox(&ctx, cmd).await,
         Cmd::Migrate => {
             let store = Store::open(&ctx.store_cfg)
                 .await
@@ -82,9 +84,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         cmd => {
-            let store = Store::open(&ctx.store_cfg)
-                .await
-                .context("opening the database")?;
+            let store = ctx.open_store().await?;
             let r = cli::command(&store, cmd, ctx.hold_days).await;
             store.close().await;
             r

@@ -6,6 +6,7 @@ mod ids_fixtures;
 mod ids_props;
 mod libphonenumber_examples;
 mod loa;
+mod mail;
 mod number_props;
 mod sla;
 mod source_lines;

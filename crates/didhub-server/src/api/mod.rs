@@ -21,6 +21,7 @@ pub mod audit;
 pub mod documents;
 pub mod inventory;
 pub mod licensing;
+pub mod mail;
 pub mod ordering;
 
 use accounts::{orgs, users};
@@ -146,6 +147,7 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("POST", "/api/v1/documents", N(OrgWrite)),
     ("GET", "/api/v1/documents/{id}", N(OrgRead)),
     ("GET", "/api/v1/documents/{id}/content", N(OrgRead)),
+    ("GET", "/api/v1/outbox", N(Staff)),
 ];
 
 /// A route's policy for a method. `HEAD` is `GET` without the body (axum answers it from the
@@ -307,6 +309,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(documents::upload))
         .routes(routes!(documents::get_one))
         .routes(routes!(documents::content))
+        .routes(routes!(mail::list))
 }
 
 /// The version named by `If-Match`: `"3"`, `W/"3"` or `3`, 1 to 18 digits (the form the

@@ -1,7 +1,8 @@
-//! Background work of a server: the routing follower, the hold worker, the stock folder (and
-//! the mail outbox worker to come). Each runs on every instance and is safe to run on several.
+//! Background work of a server: the routing follower, the hold worker, the stock folder and
+//! the mail outbox worker. Each runs on every instance and is safe to run on several.
 
 pub mod hold;
+pub mod outbox;
 pub mod routing;
 pub mod stock;
 

@@ -15,4 +15,5 @@ mod import_limits;
 mod openapi;
 mod ordering;
 mod orders;
+mod outbox;
 mod request_edges;

@@ -172,6 +172,7 @@ async fn porting_draft(app: &TestApp, customer: &str, numbers: &[&str]) -> Strin
         app.post("/api/v1/orders")
             .json(&json!({"customer_id": customer, "country": "GB",
             "service": "full_porting", "numbers": numbers, "preferred_date": date.to_string(),
+            "contact_email": "port@example.com",
             "address": serde_json::from_str::<Value>(ADDRESS).unwrap()})),
     )
     .await;
@@ -340,6 +341,33 @@ async fn porting_waits_for_documents_and_rejects_numbers_one_by_one(app: &TestAp
         .filter(|n| n["state"] == "completed")
         .count();
     assert_eq!(completed, 2, "{o}");
+    // Every change of state mailed the order's contact, through the outbox.
+    let (_, outbox) = app.get_json("/api/v1/outbox?limit=100").await;
+    let mut subjects: Vec<&str> = outbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["about"]["id"] == o["id"] && m["to"] == json!(["port@example.com"]))
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    subjects.reverse();
+    let n = o["ref"].as_i64().unwrap();
+    let expected: Vec<String> = [
+        "awaiting documents",
+        "submitted",
+        "registered",
+        "registered",
+        "scheduled",
+        "scheduled",
+        "completed",
+    ]
+    .iter()
+    .map(|s| format!("Order #{n}: {s}"))
+    .collect();
+    assert!(
+        subjects.ends_with(&expected.iter().map(String::as_str).collect::<Vec<_>>()),
+        "{subjects:?}"
+    );
     let (_, t) = app.get_json(&format!("/api/v1/orders/{id}/timeline")).await;
     let moved = t
         .as_array()

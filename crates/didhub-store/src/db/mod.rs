@@ -73,6 +73,8 @@ pub struct Db {
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, chrono::NaiveDate>>>,
     /// Document contents (`documents::objects`), opened on first use.
     pub(crate) objects: std::sync::Arc<crate::documents::objects::Objects>,
+    /// How mails are composed: sender, Message-ID domain, templates (`Store::with_mail`).
+    pub(crate) mail: std::sync::Arc<crate::mail::MailSettings>,
 }
 
 /// A pooled PostgreSQL connection idle this long is pinged before it is handed out.
@@ -162,6 +164,7 @@ impl Db {
             hooks: Default::default(),
             package_starts: Default::default(),
             objects: std::sync::Arc::new(objects),
+            mail: Default::default(),
         })
     }
 

@@ -186,6 +186,7 @@ impl Ordering<'_> {
                 retire_porting: false,
             };
             crate::ordering::orders::apply_change(
+                self,
                 &mut tx,
                 actor,
                 &cur,
@@ -253,6 +254,7 @@ impl Ordering<'_> {
                 retire_porting: false,
             };
             crate::ordering::orders::apply_change(
+                self,
                 &mut tx,
                 actor,
                 cur,
@@ -334,6 +336,7 @@ impl Ordering<'_> {
                 retire_porting: false,
             };
             crate::ordering::orders::apply_change(
+                self,
                 &mut tx,
                 actor,
                 cur,

@@ -962,6 +962,7 @@ impl Ordering<'_> {
                 cur.state
             };
             apply_change(
+                self,
                 &mut tx,
                 actor,
                 &cur,
@@ -1027,7 +1028,7 @@ impl Ordering<'_> {
             let mut at = cur.clone();
             let mut client = version;
             for (to, change) in steps {
-                apply_change(&mut tx, actor, &at, client, to, side, change).await?;
+                apply_change(self, &mut tx, actor, &at, client, to, side, change).await?;
                 at.state = to;
                 at.version += 1;
                 client = None;
@@ -1043,8 +1044,11 @@ impl Ordering<'_> {
     }
 }
 
-/// One step: the rule, the versioned update of the state and columns (audited), the timeline.
+/// One step: the rule, the versioned update of the state and columns (audited), the timeline,
+/// and the status mail to the order's contact and its partner, queued in the same
+/// transaction (the outbox sends it once the change has committed, and only then).
 pub(crate) async fn apply_change(
+    db: &crate::Db,
     tx: &mut Tx,
     actor: &Actor,
     cur: &Order,
@@ -1085,7 +1089,57 @@ pub(crate) async fn apply_change(
         change.reason.as_deref(),
         change.detail.as_ref(),
     )
-    .await
+    .await?;
+    status_mail(db, tx, cur, to, change.reason.as_deref()).await
+}
+
+/// Queues the mail of a change of state: to the order's contact and its partner's admins.
+async fn status_mail(
+    db: &crate::Db,
+    tx: &mut Tx,
+    cur: &Order,
+    to: OrderState,
+    reason: Option<&str>,
+) -> Result<()> {
+    let (customer, promised): (String, Option<NaiveDate>) = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT c.name, o.promised_by FROM orders o JOIN customers c ON c.id = o.customer_id \
+         WHERE o.id = $1"
+    )
+    .bind(cur.id)
+    .fetch_one(&mut *c)
+    .await?);
+    let mut recipients: Vec<String> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT email FROM users WHERE partner_id = $1 AND role = 'partner_admin' AND \
+         disabled_at IS NULL ORDER BY email"
+    )
+    .bind(cur.partner_id)
+    .fetch_all(&mut *c)
+    .await?);
+    if let Some(e) = cur.body.contact_email.as_deref().map(str::trim) {
+        if didhub_core::access::email(e).is_ok()
+            && !recipients.iter().any(|r| r.eq_ignore_ascii_case(e))
+        {
+            recipients.insert(0, e.to_string());
+        }
+    }
+    if recipients.is_empty() {
+        return Ok(());
+    }
+    let template =
+        didhub_core::mail::MailTemplate::OrderStatus(didhub_core::mail::OrderStatusMail {
+            order_id: format!("#{}", cur.order_ref),
+            customer,
+            state: to.as_str().to_string(),
+            reason: reason.map(str::to_string),
+            promised_date: promised,
+        });
+    let about = didhub_core::mail::MailRef {
+        kind: didhub_core::mail::RefKind::Order,
+        id: cur.id,
+    };
+    let mail = db.mail().compose(&template, &recipients, Some(about))?;
+    crate::mail::enqueue(tx, &mail).await?;
+    Ok(())
 }
 
 fn versioned<'a>(cur: &Order, version: Option<i64>, action: &'a str) -> VersionedUpdate<'a> {

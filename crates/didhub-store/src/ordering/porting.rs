@@ -141,7 +141,9 @@ impl Ordering<'_> {
                 columns: vec![],
                 retire_porting: false,
             };
-            apply_change(&mut tx, actor, cur, version, OrderState::Registered, Side::Operations, change).await?;
+            apply_change(
+                self,
+                &mut tx, actor, cur, version, OrderState::Registered, Side::Operations, change).await?;
             tx.commit().await
         })
         .await?;

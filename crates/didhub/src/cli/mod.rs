@@ -13,6 +13,7 @@ pub mod documents;
 pub mod ids;
 pub mod inventory;
 pub mod licensing;
+pub mod mail;
 pub mod numbers;
 pub mod ordering;
 pub mod serve;
@@ -145,6 +146,16 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: support::SlaCmd,
     },
+    /// Outgoing mail: send what is due, queue a test mail.
+    Mail {
+        #[command(subcommand)]
+        cmd: mail::MailCmd,
+    },
+    /// The mail outbox: list it, queue failed mails again.
+    Outbox {
+        #[command(subcommand)]
+        cmd: mail::OutboxCmd,
+    },
 }
 
 /// The hold period a command applies: the one the server recorded at its start (its
@@ -201,7 +212,9 @@ pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<
         | Cmd::Orders { .. }
         | Cmd::Ids { .. }
         | Cmd::Calendar { .. }
-        | Cmd::Sla { .. } => {
+        | Cmd::Sla { .. }
+        | Cmd::Mail { .. }
+        | Cmd::Outbox { .. } => {
             unreachable!("handled before opening the store")
         }
     }

@@ -1,14 +1,11 @@
 //! `didhub serve`: the HTTP server (API, docs, health, metrics) and its background work.
 
 use anyhow::{Context, Result};
-use didhub_store::Store;
 
 use crate::config::Ctx;
 
 pub async fn serve(ctx: &Ctx, listen: Option<String>) -> Result<()> {
-    let store = Store::open(&ctx.store_cfg)
-        .await
-        .context("opening the database")?;
+    let store = ctx.open_store().await?;
     let addr = listen.unwrap_or_else(|| ctx.listen.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -25,6 +22,7 @@ pub async fn serve(ctx: &Ctx, listen: Option<String>) -> Result<()> {
     let mut state = didhub_server::AppState::new(store);
     state.secure_cookies = ctx.secure_cookies;
     state.catalog = ctx.catalog.clone();
+    state.outbox = Some(ctx.outbox.clone());
     state.hold = chrono::Duration::days(
         ctx.hold_days
             .unwrap_or(didhub_core::assignment::DEFAULT_HOLD_DAYS),
@@ -32,7 +30,7 @@ pub async fn serve(ctx: &Ctx, listen: Option<String>) -> Result<()> {
     state
         .start_background()
         .await
-        .context("loading the routing table")?;
+        .context("starting the background work (routing table, workers)")?;
     didhub_server::serve(listener, state, threads, async {
         let _ = tokio::signal::ctrl_c().await;
     })

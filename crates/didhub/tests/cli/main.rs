@@ -15,6 +15,7 @@ mod ids;
 mod import;
 mod import_limits;
 mod inventory;
+mod mail;
 mod orders;
 mod output;
 mod reliability;

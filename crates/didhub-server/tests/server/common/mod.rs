@@ -2,6 +2,8 @@
 //! PostgreSQL database when `DIDHUB_TEST_DATABASE_URL` is set), reached over HTTP.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use didhub_store::{Actor, Store, StoreConfig};
 use serde_json::Value;
 
