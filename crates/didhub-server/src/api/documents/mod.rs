@@ -36,6 +36,12 @@ pub struct UploadForm {
     subject_id: Option<Uuid>,
 }
 
+/// The bytes of a document, as the OpenAPI document describes a download.
+#[derive(utoipa::ToSchema)]
+#[schema(as = DocumentContent, value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct Content(Vec<u8>);
+
 /// Room above the file for the form's other fields and its multipart framing.
 pub const FORM_OVERHEAD: u64 = 64 * 1024;
 
@@ -202,8 +208,8 @@ pub async fn get_one(
 /// (`Content-Disposition: attachment`), never sniffed into another type by a browser.
 #[utoipa::path(get, path = "/api/v1/documents/{id}/content", tag = "documents", params(("id" = Uuid, Path)),
     responses((status = 200, description = "The content (PDF, PNG, JPEG or ZIP).",
-        content((Vec<u8> = "application/pdf"), (Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"),
-        (Vec<u8> = "application/zip"))), (status = 404, body = Problem)))]
+        content((Content = "application/pdf"), (Content = "image/png"), (Content = "image/jpeg"),
+        (Content = "application/zip"))), (status = 404, body = Problem)))]
 pub async fn content(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
