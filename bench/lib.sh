@@ -35,7 +35,7 @@ die() { log "error: $*"; exit 1; }
 # Wall-clock seconds of a command, with peak RSS, by GNU time -v.
 # usage: timed NAME cmd args...   (stdout/stderr of cmd go to $OUT/logs/NAME.{out,err})
 # sets: T_SECS (wall, from a monotonic clock), T_RSS_KB (peak RSS of the process tree's
-# biggest process, as GNU time reports it)
+# biggest process, as GNU time reports it), T_CPU (user + system seconds)
 timed() {
     local name="$1"; shift
     mkdir -p "$OUT/logs"
@@ -54,7 +54,12 @@ timed() {
     t1=$(date +%s%N)
     T_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
     T_RSS_KB=$(awk -F': ' '/Maximum resident set size/{print $2}' "$tv")
+    T_CPU=$(cpu_secs "$tv")
 }
+
+# User + system CPU seconds of a command, from GNU time -v's report: less skewed than wall
+# time by other work on a busy machine.
+cpu_secs() { awk -F': ' '/User time|System time/{s += $2} END{printf "%.2f", s}' "$1"; }
 
 # Like timed, but the command's stdin is a file.
 timed_stdin() {

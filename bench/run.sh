@@ -44,20 +44,15 @@ machine() {
         echo "| sqlite3 CLI | $(sqlite3 --version | cut -d' ' -f1) |"
         echo "| Python / phonenumbers | $(python3 --version | cut -d' ' -f2) / $(python3 -c 'import phonenumbers; print(phonenumbers.__version__)') |"
         echo "| wrk | $(wrk --version 2>&1 | head -1 | awk '{print $2}') |"
-        echo "| data set | $N numbers, $(tail -n +2 "$DATA_CSV" | cut -c1-3 | sort -u | wc -l) leading-digit groups; see below |"
-        echo
-        echo "Data set by country and type (Python phonenumbers' classification):"
-        echo
-        echo '```'
+        echo "| data set | $N numbers, $(tail -n +2 "$DATA_CSV" | cut -c1-3 | sort -u | wc -l) leading-digit groups |"
         python3 - "$OUT/expected.csv" <<'EOF'
 import csv, sys, collections
 c, t = collections.Counter(), collections.Counter()
 for r in csv.DictReader(open(sys.argv[1])):
     c[r["country"]] += 1; t[r["type"]] += 1
-print("countries:", ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
-print("types:    ", ", ".join(f"{k} {v}" for k, v in sorted(t.items())))
+print("| by country (phonenumbers) |", ", ".join(f"{k} {v}" for k, v in sorted(c.items())), "|")
+print("| by type (phonenumbers) |", ", ".join(f"{k} {v}" for k, v in sorted(t.items())), "|")
 EOF
-        echo '```'
     } >"$f"
     publish machine "$f"
 }
@@ -66,7 +61,7 @@ EOF
 # 1. Import: didhub import vs psql \copy (PostgreSQL) and sqlite3 .import + INSERT … SELECT (SQLite).
 bench_import() {
     warn_if_busy import
-    local pg_d=() pg_b=() pg_f=() sq_d=() sq_b=() sq_r=() sq_f=() rss_pg=() rss_sq=()
+    local pg_d=() pg_b=() pg_f=() sq_d=() sq_b=() sq_r=() sq_f=() rss_pg=() rss_sq=() cq_d=() cq_b=() cq_f=()
     local url="$PG_BASE/$DB_DIDHUB" full="$OUT/dids_full.copy"
     for i in $(seq 1 "$RUNS"); do
         log "import run $i/$RUNS: PostgreSQL baseline (psql \\copy, unique index on number)"
@@ -110,7 +105,7 @@ bench_import() {
             'CREATE TEMP TABLE dids_tmp (number TEXT NOT NULL);' \
             ".import --csv --skip 1 $DATA_CSV dids_tmp" \
             'INSERT INTO dids_import SELECT number FROM dids_tmp ORDER BY number;'
-        sq_b+=("$T_SECS")
+        sq_b+=("$T_SECS"); cq_b+=("$T_CPU")
         [[ "$(sqlite3 "$sdb" 'SELECT count(*) FROM dids_import')" == "$N" ]] || die "sqlite3 baseline lost rows"
 
         log "import run $i/$RUNS: SQLite reference (sqlite3 .import straight into the indexed table)"
@@ -125,7 +120,7 @@ bench_import() {
         rm -rf "$dir"
         "$BIN" --data-dir "$dir" migrate >/dev/null
         timed "import-sqlite-didhub-$i" "$BIN" --data-dir "$dir" import "$DATA_CSV" --operator bench --json
-        sq_d+=("$T_SECS"); rss_sq+=("$T_RSS_KB")
+        sq_d+=("$T_SECS"); rss_sq+=("$T_RSS_KB"); cq_d+=("$T_CPU")
         grep -q "\"imported\":$N," "$OUT/logs/import-sqlite-didhub-$i.out" \
             || die "didhub import (SQLite) did not import $N rows"
 
@@ -142,15 +137,16 @@ bench_import() {
         timed "import-sqlite-rows-$i" sqlite3 -bail "$ref/didhub.sqlite3" 'PRAGMA synchronous=NORMAL;' \
             'PRAGMA foreign_keys=ON;' 'PRAGMA cache_size=-16384;' "ATTACH '$rows_db' AS r;" \
             'INSERT INTO dids SELECT * FROM r.dids;'
-        sq_f+=("$T_SECS")
+        sq_f+=("$T_SECS"); cq_f+=("$T_CPU")
         rm -rf "$rows_db" "$ref"
     done
     dropdb --if-exists "$DB_COPY"
 
-    local d b f r1 r2 r3 sd sb sr sf
+    local d b f r1 r2 r3 sd sb sr sf cd cb cf
     d=$(median "${pg_d[@]}"); b=$(median "${pg_b[@]}"); f=$(median "${pg_f[@]}")
     sd=$(median "${sq_d[@]}"); sb=$(median "${sq_b[@]}"); sr=$(median "${sq_r[@]}"); sf=$(median "${sq_f[@]}")
     r1=$(ratio "$d" "$b"); r2=$(ratio "$sd" "$sb"); r3=$(ratio "$d" "$f")
+    cd=$(median "${cq_d[@]}"); cb=$(median "${cq_b[@]}"); cf=$(median "${cq_f[@]}")
     local frag="$RES/import.md"
     {
         echo "Import of $N DIDs from \`bench/out/numbers.csv\` (one column, \`number\`, E.164; shuffled). didhub: \`didhub import FILE --operator bench --json\` into a freshly migrated database (full validation and classification, one audit entry, one transaction), wall time of the whole command. Each timed PostgreSQL step starts after a \`CHECKPOINT\` with no autovacuum worker running (\`pg_settle\`). Median of $RUNS runs; load average at start: $(load_note)."
@@ -161,11 +157,12 @@ bench_import() {
         echo "| SQLite import | $sd s | $sb s (\`sqlite3\`: \`.import --csv\` into a TEMP table \`dids_tmp(number TEXT)\` without an index, then \`INSERT INTO dids_import SELECT number FROM dids_tmp ORDER BY number\` into \`dids_import(number TEXT)\` with a unique index; WAL, synchronous=NORMAL) | **$r2×** | ≤ 1.5× | $(pass_le "$r2" 1.5) |"
         echo "| PostgreSQL import, reference only | $d s | $f s (\`psql \\copy\` of the very rows didhub wrote into \`dids\` of another database migrated by didhub) | $r3× | — | — |"
         echo "| SQLite import, reference only | $sd s | $sr s (\`sqlite3 .import --csv\` straight into the indexed \`dids_import\`: the baseline before 2026-12-06) | $(ratio "$sd" "$sr")× | — | — |"
-        echo "| SQLite import, reference only | $sd s | $sf s (\`sqlite3\`: \`INSERT INTO dids SELECT * FROM\` the very rows didhub wrote, in its order, into another database migrated by didhub; foreign keys on, 16 MiB cache) | $(ratio "$sd" "$sf")× | — | — |"
+        echo "| SQLite import, reference only: the same table and indexes | $sd s | $sf s (\`sqlite3\`: \`INSERT INTO dids SELECT * FROM\` the very rows didhub wrote, in its order, into another database migrated by didhub; foreign keys on, 16 MiB cache) | $(ratio "$sd" "$sf")× | — | — |"
+        echo "| SQLite import, CPU time (user + system) | $cd s | $cb s (the baseline above); $cf s (the same table and indexes) | $(ratio "$cd" "$cb")× / $(ratio "$cd" "$cf")× | — | — |"
         echo
         echo "Throughput: PostgreSQL $(awk -v n="$N" -v t="$d" 'BEGIN{printf "%.0f", n/t}') DIDs/s, SQLite $(awk -v n="$N" -v t="$sd" 'BEGIN{printf "%.0f", n/t}') DIDs/s. Peak RSS of didhub import: PostgreSQL $(mb "$(maxof "${rss_pg[@]}")") MB, SQLite $(mb "$(maxof "${rss_sq[@]}")") MB."
         echo
-        echo "All runs (s): PostgreSQL didhub ${pg_d[*]}; \\copy ${pg_b[*]}; full-row \\copy ${pg_f[*]}; SQLite didhub ${sq_d[*]}; TEMP table + INSERT … SELECT ${sq_b[*]}; .import into the indexed table ${sq_r[*]}; didhub's rows by sqlite3 ${sq_f[*]}."
+        echo "All runs (s): PostgreSQL didhub ${pg_d[*]}; \\copy ${pg_b[*]}; full-row \\copy ${pg_f[*]}; SQLite didhub ${sq_d[*]}; TEMP table + INSERT … SELECT ${sq_b[*]}; .import into the indexed table ${sq_r[*]}; didhub's rows by sqlite3 ${sq_f[*]}. SQLite CPU (s): didhub ${cq_d[*]}; baseline ${cq_b[*]}; didhub's rows by sqlite3 ${cq_f[*]}."
     } >"$frag"
     publish import "$frag"
 }
