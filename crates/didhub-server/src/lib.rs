@@ -95,6 +95,8 @@ pub struct AppState {
     pub hold_worker_every: Option<std::time::Duration>,
     /// The service catalog (the built-in one unless the configuration names a file).
     pub catalog: std::sync::Arc<didhub_core::catalog::Catalog>,
+    /// The keys that seal and open secrets at rest (none configured: secrets are refused).
+    pub secrets: std::sync::Arc<didhub_core::secret::Keyring>,
 }
 
 impl AppState {
@@ -112,6 +114,7 @@ impl AppState {
             tokens: Default::default(),
             hold_worker_every: Some(std::time::Duration::from_secs(30)),
             catalog: std::sync::Arc::new(didhub_core::catalog::Catalog::builtin().clone()),
+            secrets: Default::default(),
         }
     }
 

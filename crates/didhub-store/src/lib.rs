@@ -1,7 +1,7 @@
 //! didhub persistence: one code path over SQLite (embedded default) and PostgreSQL.
 //!
 //! One folder per domain (`inventory`, `accounts`, `licensing`, `assignment`, `calendar`, and
-//! `ordering`, `support` to come), each reached through its handle: `store.inventory()`,
+//! `ordering`, `support`), each reached through its handle: `store.inventory()`,
 //! `store.accounts()`, … A caller holds the narrow handle it needs. Engine plumbing (pools,
 //! migrations, transactions, retries, the bulk paths of each engine) lives in `db`.
 
@@ -30,6 +30,7 @@ pub use calendar::Calendars;
 pub use inventory::Inventory;
 pub use licensing::Licensing;
 pub use ordering::Ordering;
+pub use support::Support;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -81,6 +82,11 @@ impl Store {
     /// Orders and their checks.
     pub fn ordering(&self) -> Ordering<'_> {
         self.db.ordering()
+    }
+
+    /// The support desk: tickets, their conversation, centres, service levels, inbound mail.
+    pub fn support(&self) -> Support<'_> {
+        self.db.support()
     }
 
     /// The audit log.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use didhub_core::catalog::Catalog;
+use didhub_core::secret::{Keyring, SecretKey};
 use didhub_store::StoreConfig;
 use serde::Deserialize;
 
@@ -18,7 +19,8 @@ pub struct Global {
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size,
-    /// http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows, catalog).
+    /// http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows, catalog,
+    /// secret_key, secret_old_keys).
     #[arg(long, global = true, env = "DIDHUB_CONFIG")]
     config: Option<PathBuf>,
     /// Database connection pool size.
@@ -46,6 +48,19 @@ pub struct Global {
     /// the one in use; docs/ORDERING.md describes the file).
     #[arg(long, global = true, env = "DIDHUB_CATALOG")]
     catalog: Option<PathBuf>,
+    /// The key that seals secrets at rest (tickets' remote access): 32 bytes as 64 hex
+    /// digits (`didhub secrets new-key`). Without one, didhub refuses to store secrets.
+    #[arg(long, global = true, env = "DIDHUB_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Earlier secret keys, comma-separated: values sealed under them still open, and
+    /// `didhub secrets rotate` seals them again under the current key.
+    #[arg(
+        long,
+        global = true,
+        env = "DIDHUB_SECRET_OLD_KEYS",
+        hide_env_values = true
+    )]
+    secret_old_keys: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -61,6 +76,8 @@ struct FileConfig {
     hold_days: Option<i64>,
     bulk_import_min_rows: Option<u64>,
     catalog: Option<PathBuf>,
+    secret_key: Option<String>,
+    secret_old_keys: Option<Vec<String>>,
 }
 
 pub struct Ctx {
@@ -72,6 +89,33 @@ pub struct Ctx {
     pub hold_days: Option<i64>,
     /// The service catalog: the file configured, else the built-in one.
     pub catalog: std::sync::Arc<Catalog>,
+    /// The keys that seal and open secrets at rest.
+    pub secrets: std::sync::Arc<Keyring>,
+}
+
+/// The configured secret keys. A key that is not one is refused by name, never shown.
+fn keyring(g: &Global, file: &FileConfig) -> Result<Keyring> {
+    let current = g
+        .secret_key
+        .clone()
+        .filter(|k| !k.trim().is_empty())
+        .or(file.secret_key.clone())
+        .map(|k| SecretKey::parse(&k).context("the secret key (DIDHUB_SECRET_KEY)"))
+        .transpose()?;
+    let old: Vec<String> = match &g.secret_old_keys {
+        Some(list) => list.split(',').map(str::to_string).collect(),
+        None => file.secret_old_keys.clone().unwrap_or_default(),
+    };
+    let old = old
+        .iter()
+        .filter(|k| !k.trim().is_empty())
+        .enumerate()
+        .map(|(i, k)| {
+            SecretKey::parse(k)
+                .with_context(|| format!("old secret key {} (DIDHUB_SECRET_OLD_KEYS)", i + 1))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Keyring::new(current, old))
 }
 
 /// A config file error by place, message and key only: the parser's own display quotes the
@@ -102,6 +146,7 @@ pub fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
         }
         None => FileConfig::default(),
     };
+    let secrets = std::sync::Arc::new(keyring(g, &file)?);
     let store_cfg = StoreConfig {
         database_url: g
             .database_url
@@ -139,6 +184,7 @@ pub fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
     };
     Ok((
         Ctx {
+            secrets,
             store_cfg,
             listen,
             http_threads,

@@ -72,6 +72,10 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Orders { cmd } => cli::ordering::orders(&ctx.store_cfg, &ctx.catalog, cmd).await,
         Cmd::Ids { cmd } => cli::ids::ids(cmd),
         Cmd::Sla { cmd } => cli::support::sla(cmd),
+        Cmd::Tickets { cmd } => cli::support::tickets(&ctx.store_cfg, cmd).await,
+        Cmd::Support { cmd } => cli::support::support(&ctx.store_cfg, cmd).await,
+        Cmd::Secrets { cmd } => cli::support::secrets(&ctx.store_cfg, &ctx.secrets, cmd).await,
+        Cmd::Mail { cmd } => cli::support::mail(&ctx.store_cfg, cmd).await,
         Cmd::Calendar { cmd } => cli::calendar::calendar(&ctx.store_cfg, cmd).await,
         Cmd::Serve { listen } => cli::serve::serve(&ctx, listen).await,
         Cmd::Migrate => {

@@ -831,15 +831,14 @@ impl Ordering<'_> {
                     "every number must be one of the order's, not yet rejected or completed",
                 ));
             }
-            let left: i64 =
-                on_tx!(&mut tx, |c| {
-                    sqlx::query_scalar(
+            let left: i64 = on_tx!(&mut tx, |c| {
+                sqlx::query_scalar(
                 "SELECT count(*) FROM order_numbers WHERE order_id = $1 AND state <> 'rejected'"
             )
             .bind(id)
             .fetch_one(&mut *c)
             .await?
-                });
+            });
             let detail = json!({"code": code, "numbers": wanted});
             let change = |to| Change {
                 reason: reason.clone().or_else(|| Some(code.as_str().into())),

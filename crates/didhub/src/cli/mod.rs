@@ -139,6 +139,26 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: support::SlaCmd,
     },
+    /// Support tickets: lists (at risk, breached) and one ticket with its conversation.
+    Tickets {
+        #[command(subcommand)]
+        cmd: support::TicketsCmd,
+    },
+    /// The support desk's centres and the partners they serve.
+    Support {
+        #[command(subcommand)]
+        cmd: support::SupportCmd,
+    },
+    /// Secrets at rest: a new key, and sealing stored secrets again under the current key.
+    Secrets {
+        #[command(subcommand)]
+        cmd: support::SecretsCmd,
+    },
+    /// Mail that follows up on tickets.
+    Mail {
+        #[command(subcommand)]
+        cmd: support::MailCmd,
+    },
 }
 
 /// The hold period a command applies: the one the server recorded at its start (its
@@ -194,7 +214,11 @@ pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<
         | Cmd::Orders { .. }
         | Cmd::Ids { .. }
         | Cmd::Calendar { .. }
-        | Cmd::Sla { .. } => {
+        | Cmd::Sla { .. }
+        | Cmd::Tickets { .. }
+        | Cmd::Support { .. }
+        | Cmd::Secrets { .. }
+        | Cmd::Mail { .. } => {
             unreachable!("handled before opening the store")
         }
     }
