@@ -33,6 +33,8 @@ struct World {
     rejects: Uuid,
     /// An order of customer A.
     order_a: Uuid,
+    /// A ticket of partner A.
+    ticket_a: Uuid,
     callers: Vec<Caller>,
 }
 
@@ -233,6 +235,21 @@ async fn world(app: &TestApp) -> World {
         .unwrap()
         .order
         .id;
+    let ticket: didhub_store::support::tickets::NewTicket = serde_json::from_value(json!({
+        "partner_id": pa, "subject": "s", "message": "m", "type": "non_technical",
+        "topic": "billing"}))
+    .unwrap();
+    let author = didhub_store::support::Author {
+        name: "sys".into(),
+        side: didhub_core::ticket::Side::Staff,
+    };
+    let ticket_a = s
+        .support()
+        .create_ticket(&sys, &author, Scope::All, &ticket, &Default::default())
+        .await
+        .unwrap()
+        .ticket
+        .id;
     let mut callers = Vec::new();
     for (i, (role, partner)) in [
         (Role::Admin, None),
@@ -260,6 +277,7 @@ async fn world(app: &TestApp) -> World {
         client_package_a,
         rejects,
         order_a,
+        ticket_a,
         callers,
     }
 }
@@ -288,6 +306,8 @@ fn path_for(w: &World, template: &str) -> String {
         w.client_package_a
     } else if template.starts_with("/api/v1/orders/") {
         w.order_a
+    } else if template.starts_with("/api/v1/tickets/") {
+        w.ticket_a
     } else {
         Uuid::now_v7()
     };
@@ -309,6 +329,7 @@ fn partner_a_data(template: &str) -> bool {
         "/api/v1/users/{id}",
         "/api/v1/client-packages/{id}",
         "/api/v1/orders/{id}",
+        "/api/v1/tickets/{id}",
     ]
     .iter()
     .any(|p| template.starts_with(p))

@@ -15,3 +15,5 @@ mod openapi;
 mod ordering;
 mod orders;
 mod request_edges;
+mod support;
+mod support_mail;
