@@ -395,10 +395,11 @@ pub fn on_package_state(did: DidStatus, hold_ended: bool, to: PackageState) -> O
     }
 }
 
-/// The answer to "where does a call to this number go?".
+/// The answer to "where does a call to this number go?", and what the number may do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Route {
     pub number: String,
+    /// Inbound calls reach the customer.
     pub reachable: bool,
     /// The destination when reachable.
     pub destination: Option<String>,
@@ -406,24 +407,37 @@ pub struct Route {
     /// `porting`, or `not_in_service` (not assigned to a customer, or not a number of this
     /// provider).
     pub reason: Option<String>,
+    /// The number may be presented on outbound calls: an assigned DID whose package has
+    /// started, and a number being ported in (outbound works from registration).
+    pub outbound: bool,
+    /// Emergency calls may be made from it: only once it is the provider's (assigned; a
+    /// ported number at completion).
+    pub emergency: bool,
 }
 
-/// Routing: only an assigned DID with a destination, whose client package has started
-/// (`pending`: it has not, see [`package_state`]), is reachable.
+/// Routing: an assigned DID with a destination, whose client package has started
+/// (`pending`: it has not, see [`package_state`]), is reachable, presented and may call
+/// emergency services. A number being ported in presents outbound calls at once and is
+/// reachable only when inbound calls are forwarded before completion (instant virtual
+/// porting: it has a destination); no emergency calls until the port completes.
 pub fn route(number: &str, known: Option<(DidStatus, Option<&str>)>, pending: bool) -> Route {
-    let (reachable, destination, reason) = match known {
-        None => (false, None, Some("not_in_service")),
-        Some((DidStatus::Assigned, _)) if pending => (false, None, Some("pending")),
-        Some((DidStatus::Assigned, Some(d))) => (true, Some(d.to_string()), None),
-        Some((DidStatus::Hold, _)) => (false, None, Some("hold")),
-        Some((DidStatus::Porting, _)) => (false, None, Some("porting")),
-        Some(_) => (false, None, Some("not_in_service")),
+    let (reachable, destination, reason, outbound, emergency) = match known {
+        None => (false, None, Some("not_in_service"), false, false),
+        Some((DidStatus::Assigned, _)) if pending => (false, None, Some("pending"), false, false),
+        Some((DidStatus::Assigned, Some(d))) => (true, Some(d.to_string()), None, true, true),
+        Some((DidStatus::Assigned, None)) => (false, None, Some("not_in_service"), true, true),
+        Some((DidStatus::Hold, _)) => (false, None, Some("hold"), false, false),
+        Some((DidStatus::Porting, Some(d))) => (true, Some(d.to_string()), None, true, false),
+        Some((DidStatus::Porting, None)) => (false, None, Some("porting"), true, false),
+        Some(_) => (false, None, Some("not_in_service"), false, false),
     };
     Route {
         number: number.to_string(),
         reachable,
         destination,
         reason: reason.map(str::to_string),
+        outbound,
+        emergency,
     }
 }
 
@@ -644,6 +658,17 @@ mod tests {
             (r.reachable, r.destination, r.reason.as_deref()),
             (false, None, Some("pending"))
         );
+        // Being ported in: outbound at once, inbound only by instant virtual porting, no
+        // emergency calls until completion.
+        let r = route("+1", Some((DidStatus::Porting, None)), false);
+        assert_eq!(
+            (r.reachable, r.reason.as_deref(), r.outbound, r.emergency),
+            (false, Some("porting"), true, false)
+        );
+        let r = route("+1", Some((DidStatus::Porting, Some("sip:a@b"))), false);
+        assert_eq!((r.reachable, r.outbound, r.emergency), (true, true, false));
+        let r = route("+1", Some((DidStatus::Assigned, Some("sip:a@b"))), false);
+        assert_eq!((r.outbound, r.emergency), (true, true));
         // On hold it is on hold, whatever the start.
         assert_eq!(
             route("+1", Some((DidStatus::Hold, Some("sip:a@b"))), true)

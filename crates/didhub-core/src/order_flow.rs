@@ -265,6 +265,15 @@ pub enum Attention {
     AtRisk,
 }
 
+impl Attention {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Attention::Overdue => "overdue",
+            Attention::AtRisk => "at_risk",
+        }
+    }
+}
+
 /// Whether the service moves numbers the customer already has (porting, outbound only):
 /// such orders list their numbers; new numbers come from stock at registration.
 pub fn lists_numbers(s: Service) -> bool {

@@ -130,7 +130,7 @@ async fn new_dids_from_quote_to_completion(app: &TestApp) {
     assert_eq!(numbers, ["+442079460100", "+442079460101"], "{r}");
     let (_, did) = app.get_json("/api/v1/dids?prefix=%2B442079460100").await;
     assert_eq!(did["items"][0]["status"], "assigned", "{did}");
-    let (s, done) = act_empty(app, &id, "complete").await;
+    let (s, done) = act(app, &id, "complete", json!({})).await;
     assert_eq!(
         (s, done["state"].as_str()),
         (200, Some("completed")),
@@ -176,8 +176,15 @@ async fn porting_draft(app: &TestApp, customer: &str, numbers: &[&str]) -> Strin
     id
 }
 
+async fn route(app: &TestApp, number: &str) -> Value {
+    app.get_json(&format!("/api/v1/routing/{}", number.replace('+', "%2B")))
+        .await
+        .1
+}
+
 async fn porting_waits_for_documents_and_rejects_numbers_one_by_one(app: &TestApp) {
-    let (customer, _) = customer(app, "Port Ltd").await;
+    let (customer, cp) = customer(app, "Port Ltd").await;
+    let op = app.operator("Gaining").await;
     let numbers = ["+442079460200", "+442079460201", "+442079460202"];
     let id = porting_draft(app, &customer, &numbers).await;
     let (s, o) = act_empty(app, &id, "submit").await;
@@ -197,8 +204,34 @@ async fn porting_waits_for_documents_and_rejects_numbers_one_by_one(app: &TestAp
     let (s, o) = act_empty(app, &id, "submit").await;
     assert_eq!((s, o["state"].as_str()), (200, Some("submitted")), "{o}");
     assert_eq!(o["promised_by"], o["body"]["preferred_date"], "{o}");
-    let (s, o) = act(app, &id, "register", json!({})).await;
+    let (s, e) = act(app, &id, "register", json!({})).await;
+    assert_eq!(
+        (s, fields(&e)),
+        (422, vec!["operator_id".to_string()]),
+        "{e}"
+    );
+    let (s, o) = act(app, &id, "register", json!({"operator_id": op})).await;
     assert_eq!((s, o["state"].as_str()), (200, Some("registered")), "{o}");
+    // In the inventory as porting: outbound calls at once, no inbound (no IVP), no emergency.
+    let (_, d) = app.get_json("/api/v1/dids?prefix=%2B44207946020").await;
+    let statuses: Vec<&str> = d["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["porting", "porting", "porting"], "{d}");
+    let r = route(app, "+442079460200").await;
+    assert_eq!(
+        (
+            r["reachable"].as_bool(),
+            r["reason"].as_str(),
+            r["outbound"].as_bool(),
+            r["emergency"].as_bool()
+        ),
+        (Some(false), Some("porting"), Some(true), Some(false)),
+        "{r}"
+    );
     // One number refused by the losing operator: the others go on.
     let (s, o) = act(
         app,
@@ -216,6 +249,9 @@ async fn porting_waits_for_documents_and_rejects_numbers_one_by_one(app: &TestAp
         .collect();
     assert_eq!(rejected.len(), 1, "{o}");
     assert_eq!(rejected[0]["reject_code"], "number_not_portable");
+    // Its DID leaves service.
+    let (_, d) = app.get_json("/api/v1/dids?prefix=%2B442079460201").await;
+    assert_eq!(d["items"][0]["status"], "archive", "{d}");
     // A number not in the order is refused, and nothing changes.
     let (s, _) = act(
         app,
@@ -244,8 +280,22 @@ async fn porting_waits_for_documents_and_rejects_numbers_one_by_one(app: &TestAp
         (200, Some(later.to_string().as_str())),
         "{o}"
     );
-    let (s, o) = act_empty(app, &id, "complete").await;
+    // Completion assigns the ported numbers to the customer: they need a package.
+    let (s, e) = act(app, &id, "complete", json!({})).await;
+    assert_eq!(s, 422, "{e}");
+    let done = json!({"client_package_id": cp, "destination": "sip:pbx@port.example.com"});
+    let (s, o) = act(app, &id, "complete", done).await;
     assert_eq!(s, 200, "{o}");
+    let r = route(app, "+442079460202").await;
+    assert_eq!(
+        (
+            r["reachable"].as_bool(),
+            r["destination"].as_str(),
+            r["emergency"].as_bool()
+        ),
+        (Some(true), Some("sip:pbx@port.example.com"), Some(true)),
+        "{r}"
+    );
     let completed = o["numbers"]
         .as_array()
         .unwrap()
@@ -286,7 +336,7 @@ async fn rejecting_every_number_rejects_the_order(app: &TestApp) {
     assert_eq!((s, o["state"].as_str()), (200, Some("rejected")), "{o}");
     assert_eq!(o["reject_code"], "details_mismatch");
     // Final: nothing leaves it.
-    assert_eq!(act_empty(app, &id, "complete").await.0, 409);
+    assert_eq!(act(app, &id, "complete", json!({})).await.0, 409);
 }
 both_backends!(
     rejecting_every_number_rejects_the_order,
@@ -416,4 +466,200 @@ async fn operations_see_overdue_and_at_risk_orders(app: &TestApp) {
 both_backends!(
     operations_see_overdue_and_at_risk_orders,
     operations_see_overdue_and_at_risk_orders
+);
+
+async fn instant_virtual_porting_forwards_inbound_calls_before_completion(app: &TestApp) {
+    let (customer, _) = customer(app, "Ivp Ltd").await;
+    let op = app.operator("Gaining").await;
+    let id = porting_draft(app, &customer, &["+442079460500"]).await;
+    let patch = json!({"documents": ["loa", "invoice"], "ivp": true});
+    assert_eq!(
+        send(app, app.patch(&format!("/api/v1/orders/{id}")).json(&patch))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(act_empty(app, &id, "submit").await.0, 200);
+    let (s, e) = act(app, &id, "register", json!({"operator_id": op})).await;
+    assert_eq!(
+        (s, fields(&e)),
+        (422, vec!["destination".to_string()]),
+        "{e}"
+    );
+    let reg = json!({"operator_id": op, "destination": "sip:ivp@example.com"});
+    assert_eq!(act(app, &id, "register", reg).await.0, 200);
+    let r = route(app, "+442079460500").await;
+    assert_eq!(
+        (
+            r["reachable"].as_bool(),
+            r["destination"].as_str(),
+            r["outbound"].as_bool(),
+            r["emergency"].as_bool()
+        ),
+        (
+            Some(true),
+            Some("sip:ivp@example.com"),
+            Some(true),
+            Some(false)
+        ),
+        "{r}"
+    );
+    // Cancelled by operations: the number leaves service.
+    let (s, o) = act(app, &id, "cancel", json!({"reason": "customer withdrew"})).await;
+    assert_eq!((s, o["state"].as_str()), (200, Some("cancelled")), "{o}");
+    let r = route(app, "+442079460500").await;
+    assert_eq!(r["reachable"], false, "{r}");
+    let (_, d) = app.get_json("/api/v1/dids?prefix=%2B442079460500").await;
+    assert_eq!(d["items"][0]["status"], "archive", "{d}");
+}
+both_backends!(
+    instant_virtual_porting_forwards_inbound_calls_before_completion,
+    instant_virtual_porting_forwards_inbound_calls_before_completion
+);
+
+async fn outbound_only_registers_numbers_and_a_virtual_did(app: &TestApp) {
+    let (customer, cp) = customer(app, "Out Ltd").await;
+    let (s, o) = send(
+        app,
+        app.post("/api/v1/orders")
+            .json(&json!({"customer_id": customer, "country": "GB",
+            "service": "outbound_only", "numbers": ["+442079460600"], "virtual_number": true})),
+    )
+    .await;
+    assert_eq!(s, 201, "{o}");
+    let id = o["id"].as_str().unwrap().to_string();
+    act_empty(app, &id, "confirm").await;
+    let (s, o) = act_empty(app, &id, "submit").await;
+    assert_eq!((s, o["state"].as_str()), (200, Some("submitted")), "{o}");
+    let op = app.operator("Acme").await;
+    app.create(&op, &["+442079460700"]).await;
+    let reg = json!({"client_package_id": cp, "destination": "sip:v@example.com"});
+    let (s, o) = act(app, &id, "register", reg).await;
+    assert_eq!((s, o["state"].as_str()), (200, Some("registered")), "{o}");
+    let numbers: Vec<(&str, &str)> = o["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["number"].as_str().unwrap(), n["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        numbers,
+        [
+            ("+442079460600", "registered"),
+            ("+442079460700", "registered")
+        ],
+        "{o}"
+    );
+    // The presented number stays with the customer's operator: not in the inventory.
+    let (_, d) = app.get_json("/api/v1/dids?prefix=%2B442079460600").await;
+    assert_eq!(d["items"].as_array().map(Vec::len), Some(0), "{d}");
+    let (_, d) = app.get_json("/api/v1/dids?prefix=%2B442079460700").await;
+    assert_eq!(d["items"][0]["status"], "assigned", "{d}");
+}
+both_backends!(
+    outbound_only_registers_numbers_and_a_virtual_did,
+    outbound_only_registers_numbers_and_a_virtual_did
+);
+
+/// A partner user's token.
+async fn partner_token(app: &TestApp, partner: uuid::Uuid, email: &str) -> String {
+    let sys = didhub_store::Actor::system();
+    let u = app
+        .store
+        .accounts()
+        .create_user(
+            &sys,
+            None,
+            email,
+            didhub_core::access::Role::PartnerMember,
+            Some(partner),
+            None,
+        )
+        .await
+        .unwrap();
+    app.store
+        .accounts()
+        .create_token(&sys, u.id, "t", None)
+        .await
+        .unwrap()
+        .1
+}
+
+async fn partners_order_for_their_own_customers_only(app: &TestApp) {
+    use didhub_store::accounts::orgs::Scope;
+    let sys = didhub_store::Actor::system();
+    let s = &app.store;
+    let pa = s
+        .accounts()
+        .create_partner(&sys, "Partner A")
+        .await
+        .unwrap()
+        .id;
+    let pb = s
+        .accounts()
+        .create_partner(&sys, "Partner B")
+        .await
+        .unwrap()
+        .id;
+    let ca = s
+        .accounts()
+        .create_customer(&sys, Scope::All, pa, "A's customer")
+        .await
+        .unwrap()
+        .id;
+    let cb = s
+        .accounts()
+        .create_customer(&sys, Scope::All, pb, "B's customer")
+        .await
+        .unwrap()
+        .id;
+    let a = partner_token(app, pa, "a@a.example").await;
+    let b = partner_token(app, pb, "b@b.example").await;
+    let order = |c: uuid::Uuid| {
+        json!({"customer_id": c, "country": "GB", "service": "outbound_only",
+        "numbers": ["+442079460800"]})
+    };
+    let post = |t: &str, body: Value| {
+        app.client
+            .post(app.url("/api/v1/orders"))
+            .bearer_auth(t.to_string())
+            .json(&body)
+    };
+    let (s1, o) = send(app, post(&a, order(ca))).await;
+    assert_eq!(
+        (s1, o["partner_id"].as_str()),
+        (201, Some(pa.to_string().as_str())),
+        "{o}"
+    );
+    // Another partner's customer is no customer of theirs.
+    let (s2, e) = send(app, post(&a, order(cb))).await;
+    assert_eq!(
+        (s2, fields(&e)),
+        (422, vec!["customer_id".to_string()]),
+        "{e}"
+    );
+    let id = o["id"].as_str().unwrap();
+    let get = |t: &str, path: String| app.client.get(app.url(&path)).bearer_auth(t.to_string());
+    let (s3, _) = send(app, get(&b, format!("/api/v1/orders/{id}"))).await;
+    assert_eq!(s3, 404);
+    let (s4, _) = send(app, get(&b, format!("/api/v1/orders/{id}/timeline"))).await;
+    assert_eq!(s4, 404);
+    let (_, list) = send(app, get(&b, "/api/v1/orders".into())).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+    let (_, list) = send(app, get(&a, "/api/v1/orders".into())).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    // Operations' steps are not theirs: 404, as any route they may not use.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/orders/{id}/register")))
+        .bearer_auth(&a)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
+both_backends!(
+    partners_order_for_their_own_customers_only,
+    partners_order_for_their_own_customers_only
 );

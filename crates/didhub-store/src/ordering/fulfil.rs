@@ -24,7 +24,21 @@ use crate::{on, retry, Actor, Ordering, Result, StoreError};
 pub struct RegisterOrder {
     /// New DIDs and toll-free: the customer's client package the numbers are assigned under.
     pub client_package_id: Option<Uuid>,
-    /// New DIDs and toll-free: where their calls go (`pbx:<id>` of the customer, or a SIP URI).
+    /// Where calls go (`pbx:<id>` of the customer, or a SIP URI): new DIDs, toll-free, the
+    /// virtual DID of an outbound-only order, and ported numbers forwarded by instant virtual
+    /// porting.
+    pub destination: Option<String>,
+    /// Full porting: the operator the numbers are ported to.
+    pub operator_id: Option<Uuid>,
+}
+
+/// What operations give when completing an order.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteOrder {
+    /// Full porting: the customer's client package the ported numbers are assigned under.
+    pub client_package_id: Option<Uuid>,
+    /// Full porting: where the ported numbers' calls go.
     pub destination: Option<String>,
 }
 
@@ -106,50 +120,21 @@ impl Ordering<'_> {
             .service
             .parse()
             .map_err(|e: String| StoreError::invalid("service", e))?;
-        if order_flow::lists_numbers(service) {
-            return self.register_listed(actor, &cur, version).await;
-        }
-        let mut errors = Vec::new();
-        if req.client_package_id.is_none() {
-            errors.push((
-                "client_package_id".to_string(),
-                "new numbers are assigned under a client package of the customer: name it"
-                    .to_string(),
-            ));
-        }
-        if req
-            .destination
-            .as_deref()
-            .is_none_or(|d| d.trim().is_empty())
-        {
-            errors.push((
-                "destination".to_string(),
-                "where the new numbers' calls go is required (pbx:<id> or a SIP URI)".to_string(),
-            ));
-        }
-        let (Some(cp_id), Some(destination), true) = (
-            req.client_package_id,
-            req.destination.clone(),
-            errors.is_empty(),
-        ) else {
-            return Err(StoreError::InvalidFields(errors));
-        };
-        let cp = self
-            .assignment()
-            .get_client_package(Scope::All, cp_id)
-            .await
-            .map_err(|_| {
-                StoreError::invalid(
-                    "client_package_id",
-                    format!("client package {cp_id} does not exist"),
+        if service == Service::FullPorting {
+            return self
+                .register_porting(
+                    actor,
+                    &cur,
+                    version,
+                    req.operator_id,
+                    req.destination.as_deref(),
                 )
-            })?;
-        if cp.customer_id != cur.customer_id {
-            return Err(StoreError::invalid(
-                "client_package_id",
-                "the client package belongs to another customer than the order's",
-            ));
+                .await;
         }
+        if service == Service::OutboundOnly {
+            return self.register_outbound(actor, &cur, version, req).await;
+        }
+        let (cp_id, destination) = self.package_and_destination(&cur, req).await?;
         let w = want(&cur, service)?;
         let have = self.registered_count(id).await?;
         let remaining = w
@@ -198,6 +183,7 @@ impl Ordering<'_> {
                 reason: Some(format!("{} numbers allocated from stock", got.len())),
                 detail: Some(json!({"numbers": got.len()})),
                 columns: vec![col("missing", &cur.missing, &None::<String>)],
+                retire_porting: false,
             };
             crate::ordering::orders::apply_change(
                 &mut tx,
@@ -215,13 +201,41 @@ impl Ordering<'_> {
         self.get_order(Scope::All, id).await
     }
 
-    /// Porting and outbound only: the pending numbers are registered.
-    async fn register_listed(
+    /// Outbound only: the pending numbers are registered for outbound calls (they stay with
+    /// the customer's operator: nothing enters the inventory), and a virtual DID is assigned
+    /// from stock when the order asked for one.
+    async fn register_outbound(
         &self,
         actor: &Actor,
         cur: &Order,
         version: Option<i64>,
+        req: &RegisterOrder,
     ) -> Result<OrderDetail> {
+        let mut virtual_did: Vec<(String, Uuid)> = Vec::new();
+        if cur.body.virtual_number == Some(true) {
+            let (cp_id, destination) = self.package_and_destination(cur, req).await?;
+            let w = Want {
+                country: Country::parse(&cur.country)
+                    .map_err(|e| StoreError::invalid("country", e))?,
+                number_type: NumberType::FixedLine,
+                prefix: None,
+                size: 1,
+                quantity: 1,
+            };
+            let ids = self.pick_single(&w, 1).await?;
+            if ids.is_empty() {
+                let missing = format!("{} for the virtual number, 0 free in stock", w.describe(1));
+                return self.await_stock(actor, cur, version, missing).await;
+            }
+            let req = AssignRequest {
+                did_ids: ids,
+                numbers: vec![],
+                destination,
+                reason: Some(format!("order #{}: virtual number", cur.order_ref)),
+            };
+            let dids = self.assignment().assign_dids(actor, cp_id, &req).await?;
+            virtual_did.extend(dids.into_iter().map(|d| (d.number, d.id)));
+        }
         retry(|| async {
             let mut tx = self.begin().await?;
             let n = on_tx!(&mut tx, |c| sqlx::query(
@@ -231,10 +245,12 @@ impl Ordering<'_> {
             .execute(&mut *c)
             .await?
             .rows_affected());
+            insert_numbers(&mut tx, cur.id, &virtual_did, "registered").await?;
             let change = Change {
-                reason: Some(format!("{n} numbers registered")),
-                detail: Some(json!({"numbers": n})),
+                reason: Some(format!("{n} numbers registered for outbound calls")),
+                detail: Some(json!({"numbers": n, "virtual_number": virtual_did.first().map(|v| &v.0)})),
                 columns: vec![],
+                retire_porting: false,
             };
             crate::ordering::orders::apply_change(
                 &mut tx,
@@ -252,6 +268,56 @@ impl Ordering<'_> {
         self.get_order(Scope::All, cur.id).await
     }
 
+    /// The client package (the order's customer's) and destination new numbers need.
+    async fn package_and_destination(
+        &self,
+        cur: &Order,
+        req: &RegisterOrder,
+    ) -> Result<(Uuid, String)> {
+        let mut errors = Vec::new();
+        if req.client_package_id.is_none() {
+            errors.push((
+                "client_package_id".to_string(),
+                "new numbers are assigned under a client package of the customer: name it"
+                    .to_string(),
+            ));
+        }
+        if req
+            .destination
+            .as_deref()
+            .is_none_or(|d| d.trim().is_empty())
+        {
+            errors.push((
+                "destination".to_string(),
+                "where the new numbers' calls go is required (pbx:<id> or a SIP URI)".to_string(),
+            ));
+        }
+        let (Some(cp_id), Some(destination), true) = (
+            req.client_package_id,
+            req.destination.clone(),
+            errors.is_empty(),
+        ) else {
+            return Err(StoreError::InvalidFields(errors));
+        };
+        let cp = self
+            .assignment()
+            .get_client_package(Scope::All, cp_id)
+            .await
+            .map_err(|_| {
+                StoreError::invalid(
+                    "client_package_id",
+                    format!("client package {cp_id} does not exist"),
+                )
+            })?;
+        if cp.customer_id != cur.customer_id {
+            return Err(StoreError::invalid(
+                "client_package_id",
+                "the client package belongs to another customer than the order's",
+            ));
+        }
+        Ok((cp_id, destination))
+    }
+
     async fn await_stock(
         &self,
         actor: &Actor,
@@ -265,6 +331,7 @@ impl Ordering<'_> {
                 reason: Some(missing.clone()),
                 detail: Some(json!({"missing": missing})),
                 columns: vec![col("missing", &cur.missing, &Some(missing.clone()))],
+                retire_porting: false,
             };
             crate::ordering::orders::apply_change(
                 &mut tx,

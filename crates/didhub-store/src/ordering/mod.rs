@@ -4,6 +4,7 @@
 
 pub mod fulfil;
 pub mod orders;
+mod porting;
 
 use std::collections::HashMap;
 

@@ -155,6 +155,8 @@ pub(crate) struct Change {
     pub reason: Option<String>,
     pub detail: Option<Value>,
     pub columns: Vec<Column>,
+    /// The order ends: its numbers being ported in leave service (`archive`).
+    pub retire_porting: bool,
 }
 
 /// Codes of the check that block an order even as a draft: what makes it no order at all.
@@ -555,6 +557,7 @@ impl Ordering<'_> {
                                 col("submitted_at", cur.submitted_at, &Some(at)),
                                 col("promised_by", cur.promised_by, &checked.promised_by),
                             ],
+                            retire_porting: false,
                         },
                     ));
                 }
@@ -664,6 +667,7 @@ impl Ordering<'_> {
                         col("signed_at", cur.signed_at, &Some(signed_at)),
                         col("promised_by", cur.promised_by, &promised),
                     ],
+                    retire_porting: false,
                 },
             )])
         })
@@ -709,6 +713,7 @@ impl Ordering<'_> {
                             col("scheduled_for", cur.scheduled_for, &Some(date)),
                             col("promised_by", cur.promised_by, &Some(date)),
                         ],
+                        retire_porting: false,
                     },
                 )])
             }
@@ -716,14 +721,31 @@ impl Ordering<'_> {
         .await
     }
 
-    /// Completes an order: its registered numbers are completed.
+    /// Completes an order: its registered numbers are completed. Numbers ported in are
+    /// assigned to the customer first, under `req`'s client package and destination.
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn complete_order(
         &self,
         actor: &Actor,
         id: Uuid,
         version: Option<i64>,
+        req: &crate::ordering::fulfil::CompleteOrder,
     ) -> Result<OrderDetail> {
+        let cur = self.order_row(Scope::All, id).await?.into_order();
+        order_flow::check_transition(cur.state, OrderState::Completed, Side::Operations)
+            .map_err(flow_error)?;
+        if let Some(v) = version {
+            crate::db::versioned::check_version("order", id, Some(v), cur.version)?;
+        }
+        if cur.service.parse::<Service>() == Ok(Service::FullPorting) {
+            self.complete_porting(
+                actor,
+                &cur,
+                req.client_package_id,
+                req.destination.as_deref(),
+            )
+            .await?;
+        }
         self.change_state(
             actor,
             Scope::All,
@@ -790,6 +812,7 @@ impl Ordering<'_> {
                                     None::<String>,
                                     &Some(code.as_str().to_string()),
                                 )],
+                                retire_porting: true,
                             },
                         )])
                     },
@@ -839,6 +862,7 @@ impl Ordering<'_> {
             .fetch_one(&mut *c)
             .await?
             });
+            crate::ordering::porting::retire_porting(&mut tx, id, false).await?;
             let detail = json!({"code": code, "numbers": wanted});
             let change = |to| Change {
                 reason: reason.clone().or_else(|| Some(code.as_str().into())),
@@ -852,6 +876,7 @@ impl Ordering<'_> {
                 } else {
                     vec![]
                 },
+                retire_porting: false,
             };
             // The state stays; the timeline shows the numbers rejected (or the whole order,
             // once none is left).
@@ -873,6 +898,7 @@ impl Ordering<'_> {
             tx.commit().await
         })
         .await?;
+        self.notify_retired(id).await?;
         self.get_order(Scope::All, id).await
     }
 
@@ -894,6 +920,7 @@ impl Ordering<'_> {
                 OrderState::Cancelled,
                 Change {
                     reason: reason.clone().or_else(|| Some("cancelled".into())),
+                    retire_porting: true,
                     ..Change::default()
                 },
             )])
@@ -932,7 +959,11 @@ impl Ordering<'_> {
             tx.commit().await
         })
         .await?;
-        self.get_order(scope, id).await
+        let d = self.get_order(scope, id).await?;
+        if matches!(d.order.state, OrderState::Rejected | OrderState::Cancelled) {
+            self.notify_retired(id).await?;
+        }
+        Ok(d)
     }
 }
 
@@ -965,6 +996,9 @@ pub(crate) async fn apply_change(
         .execute(&mut *c)
         .await?
         .rows_affected());
+    }
+    if change.retire_porting {
+        crate::ordering::porting::retire_porting(tx, cur.id, true).await?;
     }
     event(
         tx,

@@ -119,7 +119,7 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ordering::CatalogCmd,
     },
-    /// Orders of numbers and porting: their checks.
+    /// Orders of numbers and porting: checks, lists and one order with its timeline.
     Orders {
         #[command(subcommand)]
         cmd: ordering::OrdersCmd,

@@ -8,6 +8,9 @@ use clap::Subcommand;
 use didhub_core::catalog::Catalog;
 use didhub_core::number::Country;
 use didhub_core::order::OrderBody;
+use didhub_core::order_flow::{Attention, OrderState};
+use didhub_store::accounts::orgs::Scope;
+use didhub_store::ordering::orders::OrderFilter;
 use didhub_store::{Store, StoreConfig};
 use serde_json::Value;
 
@@ -45,6 +48,34 @@ pub enum OrdersCmd {
         #[arg(long)]
         json: bool,
     },
+    /// List orders, newest first (at most `--limit`); `--attention overdue|at_risk` gives
+    /// operations' list of open orders whose promise has passed or is within one working day.
+    List {
+        /// Only orders in this state (`submitted`, `awaiting_stock`, …).
+        #[arg(long)]
+        state: Option<OrderState>,
+        #[arg(long, value_parser = parse_attention)]
+        attention: Option<Attention>,
+        #[arg(long)]
+        customer: Option<uuid::Uuid>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one order with its numbers, and its timeline.
+    Show {
+        id: uuid::Uuid,
+        /// `{"order": {…}, "timeline": […]}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_attention(s: &str) -> Result<Attention, String> {
+    serde_json::from_value(Value::String(s.to_string()))
+        .map_err(|_| format!("'{s}' is not overdue or at_risk"))
 }
 
 /// Exit status of input that is not an order.
@@ -83,7 +114,94 @@ fn read_order(text: &str) -> Result<(OrderBody, DateTime<Utc>), String> {
 }
 
 pub async fn orders(cfg: &StoreConfig, catalog: &Catalog, cmd: OrdersCmd) -> Result<()> {
-    let OrdersCmd::Check { json } = cmd;
+    match cmd {
+        OrdersCmd::Check { json } => check(cfg, catalog, json).await,
+        OrdersCmd::List {
+            state,
+            attention,
+            customer,
+            limit,
+            json,
+        } => {
+            let store = Store::open(cfg).await.context("opening the database")?;
+            let f = OrderFilter {
+                state,
+                customer_id: customer,
+                attention,
+            };
+            let page = store
+                .ordering()
+                .list_orders(Scope::All, &f, None, limit)
+                .await;
+            store.close().await;
+            for o in page?.items {
+                if json {
+                    show::json_line(&o)?;
+                } else {
+                    show::line(format!(
+                        "#{}\t{}\t{}\t{}\t{}\t{}",
+                        o.order_ref,
+                        o.state,
+                        o.country,
+                        o.service,
+                        o.promised_by
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        o.attention.map(|a| a.as_str()).unwrap_or_default()
+                    ))?;
+                }
+            }
+            Ok(())
+        }
+        OrdersCmd::Show { id, json } => {
+            let store = Store::open(cfg).await.context("opening the database")?;
+            let r = async {
+                let o = store.ordering().get_order(Scope::All, id).await?;
+                let t = store.ordering().timeline(Scope::All, id).await?;
+                Ok::<_, didhub_store::StoreError>((o, t))
+            }
+            .await;
+            store.close().await;
+            let (o, t) = r?;
+            if json {
+                return show::json_line(&serde_json::json!({"order": o, "timeline": t}));
+            }
+            show::line(format!(
+                "order #{} ({}): {} {} for customer {}, promised by {}",
+                o.order.order_ref,
+                o.order.state,
+                o.order.country,
+                o.order.service,
+                o.order.customer_id,
+                o.order
+                    .promised_by
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "-".into())
+            ))?;
+            for n in &o.numbers {
+                show::line(format!(
+                    "  {}\t{}\t{}",
+                    n.number,
+                    n.state,
+                    n.reject_code.as_deref().unwrap_or("")
+                ))?;
+            }
+            for e in &t {
+                show::line(format!(
+                    "{}\t{}\t{} -> {}\t{}",
+                    e.at.format("%Y-%m-%d %H:%M:%S"),
+                    e.actor,
+                    e.from_state.as_deref().unwrap_or("-"),
+                    e.to_state,
+                    e.reason.as_deref().unwrap_or("")
+                ))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn check(cfg: &StoreConfig, catalog: &Catalog, json: bool) -> Result<()> {
     let mut text = String::new();
     std::io::stdin()
         .read_to_string(&mut text)

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::common::{each_backend, Db};
+use crate::common::{each_backend, runtime, store_config, Db};
 
 fn check(db: &Db, order: &serde_json::Value) -> (i32, serde_json::Value) {
     let r = db.run_stdin(&["orders", "check", "--json"], order.to_string());
@@ -117,4 +117,64 @@ fn input_that_is_not_an_order_exits_2() {
             .to_string(),
     );
     assert_eq!(r.code, Some(1), "{}", r.all_output());
+}
+
+#[test]
+fn orders_are_listed_and_shown_with_their_timeline() {
+    each_backend(|db| {
+        db.ok(&["partners", "create", "P"]);
+        let id = runtime().block_on(async {
+            let store = didhub_store::Store::open(&store_config(db))
+                .await
+                .expect("store");
+            let sys = didhub_store::Actor::system();
+            let p = store.accounts().find_partner("P").await.expect("partner");
+            let scope = didhub_store::accounts::orgs::Scope::All;
+            let c = store
+                .accounts()
+                .create_customer(&sys, scope, p.id, "C")
+                .await
+                .expect("customer");
+            let body = serde_json::from_value(json!({"country": "GB", "service": "outbound_only",
+                "numbers": ["+442079460018"]}))
+            .expect("order");
+            let catalog = didhub_core::catalog::Catalog::builtin();
+            let o = store
+                .ordering()
+                .create_order(&sys, scope, c.id, body, catalog)
+                .await
+                .expect("order");
+            store
+                .ordering()
+                .confirm_quote(&sys, scope, o.order.id, None)
+                .await
+                .expect("confirm");
+            store.close().await;
+            o.order.id.to_string()
+        });
+        let list = db.ok(&["orders", "list", "--json"]).stdout;
+        let orders: Vec<serde_json::Value> = list
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        assert_eq!(orders.len(), 1, "{list}");
+        assert_eq!(
+            (orders[0]["id"].as_str(), orders[0]["state"].as_str()),
+            (Some(id.as_str()), Some("draft"))
+        );
+        assert_eq!(
+            db.ok(&["orders", "list", "--state", "submitted"]).stdout,
+            ""
+        );
+        let shown = db.ok(&["orders", "show", &id]).stdout;
+        assert!(shown.contains("quote -> draft"), "{shown}");
+        let missing = db.run(&["orders", "show", "0190d1a4-0000-7000-8000-000000000000"]);
+        assert!(
+            !missing.success() && missing.stderr.contains("not found"),
+            "{}",
+            missing.stderr
+        );
+        let bad = db.run(&["orders", "list", "--attention", "soon"]);
+        assert_eq!(bad.code, Some(64), "a usage error: {}", bad.stderr);
+    });
 }

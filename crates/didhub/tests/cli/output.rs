@@ -1,7 +1,7 @@
 //! What the command line prints: control and bidirectional characters in any field reach the
 //! operator's terminal as visible escapes, whoever put them there (issue 18, point 3).
 
-use crate::common::{each_backend, Db};
+use crate::common::{each_backend, runtime, store_config, Db};
 use serde_json::{json, Value};
 
 /// An escape sequence that clears the screen, a bell, a newline that would start a forged line,
@@ -25,24 +25,6 @@ fn assert_inert(what: &str, out: &str, tabs_per_line: usize) {
         );
         assert!(!line.starts_with("forged"), "{what}: a forged line {out:?}");
     }
-}
-
-fn store_config(db: &Db) -> didhub_store::StoreConfig {
-    let env: std::collections::HashMap<_, _> = db.global_env().into_iter().collect();
-    didhub_store::StoreConfig {
-        database_url: env.get("DATABASE_URL").cloned(),
-        data_dir: env["DIDHUB_DATA_DIR"].clone().into(),
-        pool_size: 2,
-        bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
 }
 
 /// Serves the API on this database for one login attempt; returns its HTTP status.

@@ -9,7 +9,7 @@ use axum::Extension;
 use chrono::{DateTime, NaiveDate, Utc};
 use didhub_core::order::{OrderBody, Problem as OrderProblem};
 use didhub_core::order_flow::{RejectReason, Side};
-use didhub_store::ordering::fulfil::RegisterOrder;
+use didhub_store::ordering::fulfil::{CompleteOrder, RegisterOrder};
 use didhub_store::ordering::orders::{Order, OrderDetail, OrderEvent, OrderFilter};
 use didhub_store::Page;
 use serde::{Deserialize, Serialize};
@@ -332,20 +332,23 @@ pub async fn schedule(
     Ok(answer(view(&s, d).await?))
 }
 
-/// Completes an order (operations).
+/// Completes an order (operations). Numbers ported in are assigned to the customer under
+/// the client package named, with their destination; they can make emergency calls from now.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/complete", tag = "ordering",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = CompleteOrder,
+    responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem),
+    (status = 422, body = Problem)))]
 pub async fn complete(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
+    Json(b): Json<CompleteOrder>,
 ) -> ApiResult<impl IntoResponse> {
     let d = s
         .store
         .ordering()
-        .complete_order(&p.actor(), id, if_match(&headers)?)
+        .complete_order(&p.actor(), id, if_match(&headers)?, &b)
         .await?;
     Ok(answer(view(&s, d).await?))
 }

@@ -490,3 +490,24 @@ impl XorShift {
         (0..n).map(|_| self.next_u64() as u8).collect()
     }
 }
+
+/// The store configuration the binary uses on this database, for a test that sets data up
+/// through the store.
+pub fn store_config(db: &Db) -> didhub_store::StoreConfig {
+    let env: std::collections::HashMap<_, _> = db.global_env().into_iter().collect();
+    didhub_store::StoreConfig {
+        database_url: env.get("DATABASE_URL").cloned(),
+        data_dir: env["DIDHUB_DATA_DIR"].clone().into(),
+        pool_size: 2,
+        bulk_import_min_rows: didhub_store::DEFAULT_BULK_IMPORT_MIN_ROWS,
+    }
+}
+
+/// A runtime for a test that calls the store.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
