@@ -105,13 +105,16 @@ impl Support<'_> {
             .ok_or_else(|| StoreError::invalid("secret_key", SecretError::NoKey))?
             .to_string();
         let prefix = format!("{current}.%");
-        let mut report = RotateReport::default();
-        report.current = on!(self, |p| sqlx::query_scalar::<_, i64>(
+        let under_current: i64 = on!(self, |p| sqlx::query_scalar(
             "SELECT count(*) FROM tickets WHERE remote_secret LIKE $1"
         )
         .bind(&prefix)
         .fetch_one(p)
-        .await?) as u64;
+        .await?);
+        let mut report = RotateReport {
+            current: under_current as u64,
+            ..RotateReport::default()
+        };
         let mut after = 0i64;
         loop {
             let rows: Vec<(Uuid, i64, String)> = on!(self, |p| sqlx::query_as(

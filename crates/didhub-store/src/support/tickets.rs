@@ -615,6 +615,7 @@ impl Support<'_> {
 
     /// Moves a ticket to another state (the core's rule says who may). Closing is final.
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
+    #[allow(clippy::too_many_arguments)]
     pub async fn set_state(
         &self,
         actor: &Actor,

@@ -17,3 +17,4 @@ mod inventory;
 mod orders;
 mod output;
 mod reliability;
+mod support;

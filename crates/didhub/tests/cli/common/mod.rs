@@ -32,6 +32,8 @@ const CLEARED_ENV: &[&str] = &[
     "DIDHUB_LOG_FORMAT",
     "DIDHUB_LOG",
     "DIDHUB_LISTEN",
+    "DIDHUB_SECRET_KEY",
+    "DIDHUB_SECRET_OLD_KEYS",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
