@@ -8,3 +8,4 @@ mod libphonenumber_examples;
 mod number_props;
 mod sla;
 mod source_lines;
+mod ticket;
