@@ -54,6 +54,17 @@ impl Support<'_> {
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn get_centre(&self, code: &str) -> Result<SupportCentre> {
         let code = code.trim().to_lowercase();
+        // Codes are short names; anything else names no centre (and never reaches the query).
+        let plausible = code.len() <= 50
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !plausible {
+            return Err(StoreError::not_found(
+                "support centre",
+                "(not a centre code)",
+            ));
+        }
         let r: Option<SupportCentre> = on!(self, |p| sqlx::query_as(&format!(
             "{CENTRE_SELECT} WHERE code = $1"
         ))

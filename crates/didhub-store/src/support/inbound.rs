@@ -136,6 +136,8 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
         .and_then(|a| didhub_core::access::email(a).ok());
     let mut references = ids(m.in_reply_to());
     references.extend(ids(m.references()));
+    // Looked up as text: what no Message-ID can be is dropped (a NUL would be a database error).
+    references.retain(|r| r.len() <= 500 && !r.chars().any(char::is_control));
     let mut body: Vec<Cow<'_, str>> = (0..m.text_body_count())
         .filter_map(|i| m.body_text(i))
         .collect();
