@@ -42,6 +42,9 @@ cp = call("POST", "/client-packages", {"customer_id": customer["id"], "package_i
                                        "start_date": "2026-01-01"})
 call("POST", f"/client-packages/{cp['id']}/dids", {"numbers": ["+442079460100", "+442079460101"],
                                                    "destination": f"pbx:{pbx['id']}"})
+call("POST", "/tickets", {"partner_id": partner["id"], "subject": "Seed ticket", "message": "seeded",
+                          "type": "technical", "pbx_serial": "SEED-0001", "channel": "phone",
+                          "remote_access": {"address": "203.0.113.9"}})
 call("POST", "/users", {"email": "member@seed.example", "role": "partner_member",
                         "partner_id": partner["id"], "password": "seed-password-0001"})
 

@@ -13,7 +13,8 @@ pub enum Role {
     Admin,
     /// Inventory (operators, stock, import/export, audit) and customers, PBXs, licenses.
     Operations,
-    /// Read access to customers, PBXs, licenses and inventory, for the support desk.
+    /// The support desk (tickets, their class, assignment and service levels), with read
+    /// access to customers, PBXs, licenses and inventory.
     Support,
     /// A partner's administrator: its customers, PBXs, licenses, services and users.
     PartnerAdmin,
@@ -40,6 +41,12 @@ pub enum Need {
     Users,
     /// Any staff role (admin, operations, support): the mail outbox.
     Staff,
+    /// Open, read and answer tickets (partner users: their partner's, without internal
+    /// notes or remote access credentials).
+    Tickets,
+    /// The support desk's own work: class, assignment, internal notes, revealing remote
+    /// access, the SLA lists and report, inbound mail, support centres.
+    SupportDesk,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,9 +98,12 @@ impl Role {
                     Operations,
                     InventoryRead | InventoryAdmin | OrgRead | OrgWrite | Staff
                 )
-                | (Support, InventoryRead | OrgRead | Staff)
-                | (PartnerAdmin, OrgRead | OrgWrite | Users)
-                | (PartnerMember, OrgRead | OrgWrite)
+                | (
+                    Support,
+                    InventoryRead | OrgRead | Staff | Tickets | SupportDesk
+                )
+                | (PartnerAdmin, OrgRead | OrgWrite | Users | Tickets)
+                | (PartnerMember, OrgRead | OrgWrite | Tickets)
         )
     }
 

@@ -19,5 +19,7 @@ pub mod number;
 pub mod order;
 pub mod order_flow;
 pub mod range;
+pub mod secret;
 pub mod sla;
 pub mod text;
+pub mod ticket;

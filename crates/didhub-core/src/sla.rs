@@ -36,7 +36,7 @@ pub const CLOSE: NaiveTime = match NaiveTime::from_hms_opt(18, 0, 0) {
 /// The support time within which a critical ticket is answered.
 pub const CRITICAL_RESPONSE: TimeDelta = TimeDelta::minutes(30);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketClass {
     Critical,

@@ -106,6 +106,8 @@ pub struct AppState {
     pub catalog: std::sync::Arc<didhub_core::catalog::Catalog>,
     /// The outbox worker's settings; `None` runs none (tests that send mail themselves).
     pub outbox: Option<jobs::outbox::OutboxConfig>,
+    /// The keys that seal and open secrets at rest (none configured: secrets are refused).
+    pub secrets: std::sync::Arc<didhub_core::secret::Keyring>,
 }
 
 impl AppState {
@@ -124,6 +126,7 @@ impl AppState {
             hold_worker_every: Some(std::time::Duration::from_secs(30)),
             catalog: std::sync::Arc::new(didhub_core::catalog::Catalog::builtin().clone()),
             outbox: None,
+            secrets: Default::default(),
         }
     }
 

@@ -5,6 +5,10 @@
 //! handle: `store.inventory()`, `store.accounts()`, … A caller holds the narrow handle it
 //! needs. Engine plumbing (pools, migrations, transactions, retries, the bulk paths of each
 //! engine) lives in `db`.
+//! One folder per domain (`inventory`, `accounts`, `licensing`, `assignment`, `calendar`, and
+//! `ordering`, `support`), each reached through its handle: `store.inventory()`,
+//! `store.accounts()`, … A caller holds the narrow handle it needs. Engine plumbing (pools,
+//! migrations, transactions, retries, the bulk paths of each engine) lives in `db`.
 
 pub mod accounts;
 pub mod assignment;
@@ -35,6 +39,7 @@ pub use inventory::Inventory;
 pub use licensing::Licensing;
 pub use mail::{Mail, MailSettings};
 pub use ordering::Ordering;
+pub use support::Support;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -96,6 +101,11 @@ impl Store {
     /// The mail outbox: composing and queueing mails, the worker's claims, lists.
     pub fn mail(&self) -> Mail<'_> {
         self.db.mail()
+    }
+
+    /// The support desk: tickets, their conversation, centres, service levels, inbound mail.
+    pub fn support(&self) -> Support<'_> {
+        self.db.support()
     }
 
     /// The audit log.

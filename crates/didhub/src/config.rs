@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use didhub_core::catalog::Catalog;
 use didhub_core::mail::{RetryPolicy, Templates};
+use didhub_core::secret::{Keyring, SecretKey};
 use didhub_server::jobs::outbox::{Delivery, OutboxConfig, SmtpLogin, SmtpTarget};
 use didhub_store::{DocumentsConfig, MailSettings, Store, StoreConfig};
 use serde::Deserialize;
@@ -23,7 +24,7 @@ pub struct Global {
     /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size,
     /// http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows, catalog,
     /// documents_url, max_document_bytes, smtp_url, smtp_from, mail_domain, mail_templates, mail_max_attempts, mail_retry_min,
-    /// mail_retry_max, mail_lease, mail_concurrency).
+    /// mail_retry_max, mail_lease, mail_concurrency, secret_key, secret_old_keys).
     #[arg(long, global = true, env = "DIDHUB_CONFIG")]
     config: Option<PathBuf>,
     /// Database connection pool size.
@@ -89,6 +90,19 @@ pub struct Global {
     /// Mails sent at once, each on its own SMTP connection (default 8).
     #[arg(long, global = true, env = "DIDHUB_MAIL_CONCURRENCY")]
     mail_concurrency: Option<usize>,
+    /// The key that seals secrets at rest (tickets' remote access): 32 bytes as 64 hex
+    /// digits (`didhub secrets new-key`). Without one, didhub refuses to store secrets.
+    #[arg(long, global = true, env = "DIDHUB_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Earlier secret keys, comma-separated: values sealed under them still open, and
+    /// `didhub secrets rotate` seals them again under the current key.
+    #[arg(
+        long,
+        global = true,
+        env = "DIDHUB_SECRET_OLD_KEYS",
+        hide_env_values = true
+    )]
+    secret_old_keys: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -115,6 +129,8 @@ struct FileConfig {
     mail_retry_max: Option<u64>,
     mail_lease: Option<u64>,
     mail_concurrency: Option<usize>,
+    secret_key: Option<String>,
+    secret_old_keys: Option<Vec<String>>,
 }
 
 pub struct Ctx {
@@ -130,6 +146,8 @@ pub struct Ctx {
     pub mail: MailSettings,
     /// How the outbox sends them.
     pub outbox: OutboxConfig,
+    /// The keys that seal and open secrets at rest.
+    pub secrets: std::sync::Arc<Keyring>,
 }
 
 impl Ctx {
@@ -141,6 +159,31 @@ impl Ctx {
             .context("opening the database")?
             .with_mail(self.mail.clone()))
     }
+}
+
+/// The configured secret keys. A key that is not one is refused by name, never shown.
+fn keyring(g: &Global, file: &FileConfig) -> Result<Keyring> {
+    let current = g
+        .secret_key
+        .clone()
+        .filter(|k| !k.trim().is_empty())
+        .or(file.secret_key.clone())
+        .map(|k| SecretKey::parse(&k).context("the secret key (DIDHUB_SECRET_KEY)"))
+        .transpose()?;
+    let old: Vec<String> = match &g.secret_old_keys {
+        Some(list) => list.split(',').map(str::to_string).collect(),
+        None => file.secret_old_keys.clone().unwrap_or_default(),
+    };
+    let old = old
+        .iter()
+        .filter(|k| !k.trim().is_empty())
+        .enumerate()
+        .map(|(i, k)| {
+            SecretKey::parse(k)
+                .with_context(|| format!("old secret key {} (DIDHUB_SECRET_OLD_KEYS)", i + 1))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Keyring::new(current, old))
 }
 
 /// A config file error by place, message and key only: the parser's own display quotes the
@@ -171,6 +214,7 @@ pub fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
         }
         None => FileConfig::default(),
     };
+    let secrets = std::sync::Arc::new(keyring(g, &file)?);
     let store_cfg = StoreConfig {
         database_url: g
             .database_url
@@ -274,6 +318,7 @@ pub fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
     }
     Ok((
         Ctx {
+            secrets,
             store_cfg,
             listen,
             http_threads,

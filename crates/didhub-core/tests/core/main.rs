@@ -10,3 +10,4 @@ mod mail;
 mod number_props;
 mod sla;
 mod source_lines;
+mod ticket;

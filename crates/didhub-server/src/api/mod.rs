@@ -23,12 +23,14 @@ pub mod inventory;
 pub mod licensing;
 pub mod mail;
 pub mod ordering;
+pub mod support;
 
 use accounts::{orgs, users};
 use assignment::assign;
 use inventory::{dids, operators};
 use licensing::licenses;
 use ordering::{catalog, orders};
+use support::{desk, inbound, tickets};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -96,6 +98,33 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("POST", "/api/v1/orders/{id}/schedule", N(InventoryAdmin)),
     ("POST", "/api/v1/orders/{id}/complete", N(InventoryAdmin)),
     ("POST", "/api/v1/orders/{id}/reject", N(InventoryAdmin)),
+    ("GET", "/api/v1/tickets", N(Tickets)),
+    ("POST", "/api/v1/tickets", N(Tickets)),
+    ("GET", "/api/v1/tickets/{id}", N(Tickets)),
+    ("PATCH", "/api/v1/tickets/{id}", N(Tickets)),
+    ("GET", "/api/v1/tickets/{id}/messages", N(Tickets)),
+    ("POST", "/api/v1/tickets/{id}/messages", N(Tickets)),
+    ("POST", "/api/v1/tickets/{id}/state", N(Tickets)),
+    ("GET", "/api/v1/tickets/{id}/events", N(Tickets)),
+    ("POST", "/api/v1/tickets/{id}/class", N(SupportDesk)),
+    ("POST", "/api/v1/tickets/{id}/assign", N(SupportDesk)),
+    (
+        "POST",
+        "/api/v1/tickets/{id}/remote-access/reveal",
+        N(SupportDesk),
+    ),
+    ("GET", "/api/v1/support/at-risk", N(SupportDesk)),
+    ("GET", "/api/v1/support/breached", N(SupportDesk)),
+    ("GET", "/api/v1/support/sla-report", N(SupportDesk)),
+    ("GET", "/api/v1/support/centres", N(Authenticated)),
+    ("GET", "/api/v1/partners/{id}/support-centre", N(OrgRead)),
+    (
+        "PUT",
+        "/api/v1/partners/{id}/support-centre",
+        N(SupportDesk),
+    ),
+    ("POST", "/api/v1/mail/inbound", N(SupportDesk)),
+    ("GET", "/api/v1/mail/inbound", N(SupportDesk)),
     ("GET", "/api/v1/service-kinds", N(Authenticated)),
     ("POST", "/api/v1/service-kinds", N(StaffAdmin)),
     ("POST", "/api/v1/licenses/quote", N(Authenticated)),
@@ -273,6 +302,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::schedule))
         .routes(routes!(orders::complete))
         .routes(routes!(orders::reject))
+        .routes(routes!(tickets::list, tickets::create))
+        .routes(routes!(tickets::get, tickets::update))
+        .routes(routes!(tickets::messages, tickets::add_message))
+        .routes(routes!(tickets::set_state))
+        .routes(routes!(tickets::events))
+        .routes(routes!(tickets::set_class))
+        .routes(routes!(tickets::assign))
+        .routes(routes!(tickets::reveal))
+        .routes(routes!(desk::at_risk))
+        .routes(routes!(desk::breached))
+        .routes(routes!(desk::sla_report))
+        .routes(routes!(desk::centres))
+        .routes(routes!(desk::partner_centre, desk::set_partner_centre))
+        .routes(routes!(inbound::ingest, inbound::list))
         .routes(routes!(assign::list_packages, assign::create_package))
         .routes(routes!(
             assign::get_package,

@@ -35,6 +35,8 @@ struct World {
     order_a: Uuid,
     /// A document of partner A.
     document_a: Uuid,
+    /// A ticket of partner A.
+    ticket_a: Uuid,
     callers: Vec<Caller>,
 }
 
@@ -251,6 +253,21 @@ async fn world(app: &TestApp) -> World {
         .await
         .unwrap()
         .id;
+    let ticket: didhub_store::support::tickets::NewTicket = serde_json::from_value(json!({
+        "partner_id": pa, "subject": "s", "message": "m", "type": "non_technical",
+        "topic": "billing"}))
+    .unwrap();
+    let author = didhub_store::support::Author {
+        name: "sys".into(),
+        side: didhub_core::ticket::Side::Staff,
+    };
+    let ticket_a = s
+        .support()
+        .create_ticket(&sys, &author, Scope::All, &ticket, &Default::default())
+        .await
+        .unwrap()
+        .ticket
+        .id;
     let mut callers = Vec::new();
     for (i, (role, partner)) in [
         (Role::Admin, None),
@@ -279,6 +296,7 @@ async fn world(app: &TestApp) -> World {
         rejects,
         order_a,
         document_a,
+        ticket_a,
         callers,
     }
 }
@@ -309,6 +327,8 @@ fn path_for(w: &World, template: &str) -> String {
         w.order_a
     } else if template.starts_with("/api/v1/documents/") {
         w.document_a
+    } else if template.starts_with("/api/v1/tickets/") {
+        w.ticket_a
     } else {
         Uuid::now_v7()
     };
@@ -331,6 +351,7 @@ fn partner_a_data(template: &str) -> bool {
         "/api/v1/client-packages/{id}",
         "/api/v1/orders/{id}",
         "/api/v1/documents/{id}",
+        "/api/v1/tickets/{id}",
     ]
     .iter()
     .any(|p| template.starts_with(p))

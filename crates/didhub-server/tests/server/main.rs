@@ -17,3 +17,5 @@ mod ordering;
 mod orders;
 mod outbox;
 mod request_edges;
+mod support;
+mod support_mail;

@@ -73,6 +73,33 @@ impl From<chrono::NaiveDate> for Param {
     }
 }
 
+impl From<Option<Uuid>> for Param {
+    fn from(v: Option<Uuid>) -> Self {
+        Param::OptUuid(v)
+    }
+}
+impl From<chrono::DateTime<chrono::Utc>> for Param {
+    fn from(v: chrono::DateTime<chrono::Utc>) -> Self {
+        Param::Time(v)
+    }
+}
+
+/// A column whose value the audit log must not show (a sealed secret): the entry says only
+/// that it was set, replaced or removed.
+pub(crate) fn col_secret(name: &'static str, had: bool, after: Option<String>) -> Column {
+    let shown = match (had, &after) {
+        (_, None) => Value::Null,
+        (false, Some(_)) => json!("(set)"),
+        (true, Some(_)) => json!("(replaced)"),
+    };
+    Column {
+        name,
+        value: Param::OptText(after),
+        before: if had { json!("(set)") } else { Value::Null },
+        after: shown,
+    }
+}
+
 /// The If-Match rule: a client that named a version must name the one read.
 pub(crate) fn check_version(
     entity: &'static str,

@@ -408,6 +408,7 @@ mod tests {
             data_dir: dir.path().to_path_buf(),
             pool_size: 2,
             bulk_import_min_rows: crate::DEFAULT_BULK_IMPORT_MIN_ROWS,
+            documents: Default::default(),
         })
         .await
         .unwrap();

@@ -31,6 +31,12 @@ pub enum MailCmd {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         count: u32,
     },
+    /// Take one mail as delivered (raw RFC 5322) from standard input or a file: appended to
+    /// the ticket it references when its sender is a contact; prints what became of it.
+    Ingest {
+        /// The message file (default: standard input).
+        file: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -98,6 +104,7 @@ pub async fn mail(ctx: &Ctx, cmd: MailCmd) -> Result<()> {
             }
             Ok(())
         }
+        MailCmd::Ingest { file } => super::support::ingest(&store, file).await,
     };
     store.close().await;
     r

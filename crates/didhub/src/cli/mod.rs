@@ -156,6 +156,21 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: mail::OutboxCmd,
     },
+    /// Support tickets: lists (at risk, breached) and one ticket with its conversation.
+    Tickets {
+        #[command(subcommand)]
+        cmd: support::TicketsCmd,
+    },
+    /// The support desk's centres and the partners they serve.
+    Support {
+        #[command(subcommand)]
+        cmd: support::SupportCmd,
+    },
+    /// Secrets at rest: a new key, and sealing stored secrets again under the current key.
+    Secrets {
+        #[command(subcommand)]
+        cmd: support::SecretsCmd,
+    },
 }
 
 /// The hold period a command applies: the one the server recorded at its start (its
@@ -214,7 +229,10 @@ pub async fn command(store: &Store, cmd: Cmd, hold_days: Option<i64>) -> Result<
         | Cmd::Calendar { .. }
         | Cmd::Sla { .. }
         | Cmd::Mail { .. }
-        | Cmd::Outbox { .. } => {
+        | Cmd::Outbox { .. }
+        | Cmd::Tickets { .. }
+        | Cmd::Support { .. }
+        | Cmd::Secrets { .. } => {
             unreachable!("handled before opening the store")
         }
     }

@@ -23,6 +23,7 @@ pub async fn serve(ctx: &Ctx, listen: Option<String>) -> Result<()> {
     state.secure_cookies = ctx.secure_cookies;
     state.catalog = ctx.catalog.clone();
     state.outbox = Some(ctx.outbox.clone());
+    state.secrets = ctx.secrets.clone();
     state.hold = chrono::Duration::days(
         ctx.hold_days
             .unwrap_or(didhub_core::assignment::DEFAULT_HOLD_DAYS),

@@ -19,3 +19,4 @@ mod mail;
 mod orders;
 mod output;
 mod reliability;
+mod support;

@@ -70,6 +70,19 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
 
 /// Starts didhub on `db` with its store configuration changed by `tune`.
 pub async fn spawn_app_with(db: Db, tune: impl FnOnce(&mut StoreConfig)) -> Option<TestApp> {
+    spawn_app_tuned(db, tune, |_| {}).await
+}
+
+/// The secret key test servers seal secrets under (`spawn_app_tuned` can take it away).
+pub const TEST_SECRET_KEY: &str =
+    "5f1e0a3c9b7d2e4f6a8c0b1d3e5f7a9c2b4d6e8f0a1c3e5b7d9f1a3c5e7b9d0f";
+
+/// Starts didhub on `db` with its store configuration and its server state changed.
+pub async fn spawn_app_tuned(
+    db: Db,
+    tune: impl FnOnce(&mut StoreConfig),
+    tune_state: impl FnOnce(&mut didhub_server::AppState),
+) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("temp dir");
     let (url, pg) = match db {
         Db::Sqlite => (None, None),
@@ -102,6 +115,9 @@ pub async fn spawn_app_with(db: Db, tune: impl FnOnce(&mut StoreConfig)) -> Opti
     // Stories drive hold expiry themselves (`release_expired_holds`), so that a background
     // pass never takes DIDs a story is counting.
     state.hold_worker_every = None;
+    let key = didhub_core::secret::SecretKey::parse(TEST_SECRET_KEY).expect("test key");
+    state.secrets = std::sync::Arc::new(didhub_core::secret::Keyring::new(Some(key), vec![]));
+    tune_state(&mut state);
     state.start_background().await.expect("background tasks");
     let served = state.clone();
     let server = tokio::spawn(async move {

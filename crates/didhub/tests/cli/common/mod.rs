@@ -45,6 +45,8 @@ const CLEARED_ENV: &[&str] = &[
     "DIDHUB_MAIL_RETRY_MAX",
     "DIDHUB_MAIL_LEASE",
     "DIDHUB_MAIL_CONCURRENCY",
+    "DIDHUB_SECRET_KEY",
+    "DIDHUB_SECRET_OLD_KEYS",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
