@@ -489,14 +489,7 @@ impl Ordering<'_> {
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn timeline(&self, scope: Scope, id: Uuid) -> Result<Vec<OrderEvent>> {
         self.order_row(scope, id).await?;
-        let rows: Vec<(
-            DateTime<Utc>,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<String>,
-        )> = on!(self, |p| sqlx::query_as(
+        let rows: Vec<EventRow> = on!(self, |p| sqlx::query_as(
             "SELECT at, actor, from_state, to_state, reason, detail FROM order_events \
                  WHERE order_id = $1 ORDER BY at, id"
         )
@@ -1044,9 +1037,20 @@ impl Ordering<'_> {
     }
 }
 
+/// An order_events row: at, actor, from, to, reason, detail (JSON text).
+type EventRow = (
+    DateTime<Utc>,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 /// One step: the rule, the versioned update of the state and columns (audited), the timeline,
 /// and the status mail to the order's contact and its partner, queued in the same
 /// transaction (the outbox sends it once the change has committed, and only then).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn apply_change(
     db: &crate::Db,
     tx: &mut Tx,
