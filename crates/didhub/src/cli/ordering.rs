@@ -54,10 +54,13 @@ pub enum OrdersCmd {
         /// Only orders in this state (`submitted`, `awaiting_stock`, …).
         #[arg(long)]
         state: Option<OrderState>,
+        /// `overdue` (the promise has passed) or `at_risk` (due within one working day).
         #[arg(long, value_parser = parse_attention)]
         attention: Option<Attention>,
+        /// Only this customer's orders (its id).
         #[arg(long)]
         customer: Option<uuid::Uuid>,
+        /// At most this many orders (1 to 1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
         /// One JSON object a line.
@@ -66,6 +69,7 @@ pub enum OrdersCmd {
     },
     /// Show one order with its numbers, and its timeline.
     Show {
+        /// The order's id.
         id: uuid::Uuid,
         /// `{"order": {…}, "timeline": […]}`.
         #[arg(long)]
