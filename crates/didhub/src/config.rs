@@ -23,8 +23,9 @@ pub struct Global {
     database_url: Option<String>,
     /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size,
     /// http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows, catalog,
-    /// documents_url, max_document_bytes, smtp_url, smtp_from, mail_domain, mail_templates, mail_max_attempts, mail_retry_min,
-    /// mail_retry_max, mail_lease, mail_concurrency, secret_key, secret_old_keys).
+    /// documents_url, max_document_bytes, smtp_url, smtp_from, mail_domain, mail_templates,
+    /// mail_max_attempts, mail_retry_min, mail_retry_max, mail_lease, mail_concurrency,
+    /// secret_key, secret_old_keys).
     #[arg(long, global = true, env = "DIDHUB_CONFIG")]
     config: Option<PathBuf>,
     /// Database connection pool size.
