@@ -5,7 +5,7 @@
 //!
 //! Another room mails inside its own transaction:
 //!
-//! ```ignore
+//! ```text
 //! let mail = self.mail().compose(&MailTemplate::OrderStatus(…), &[contact, partner], about)?;
 //! crate::mail::enqueue(&mut tx, &mail).await?;
 //! ```
