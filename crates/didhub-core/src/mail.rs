@@ -284,10 +284,11 @@ pub enum TemplateName {
     TicketNew,
     TicketReply,
     TicketSla,
+    TicketAnswer,
     Test,
 }
 
-const BUILTIN: [(TemplateName, &str); 5] = [
+const BUILTIN: [(TemplateName, &str); 6] = [
     (
         TemplateName::OrderStatus,
         include_str!("../templates/mail/order_status.txt"),
@@ -305,17 +306,22 @@ const BUILTIN: [(TemplateName, &str); 5] = [
         include_str!("../templates/mail/ticket_sla.txt"),
     ),
     (
+        TemplateName::TicketAnswer,
+        include_str!("../templates/mail/ticket_answer.txt"),
+    ),
+    (
         TemplateName::Test,
         include_str!("../templates/mail/test.txt"),
     ),
 ];
 
 impl TemplateName {
-    pub const ALL: [TemplateName; 5] = [
+    pub const ALL: [TemplateName; 6] = [
         TemplateName::OrderStatus,
         TemplateName::TicketNew,
         TemplateName::TicketReply,
         TemplateName::TicketSla,
+        TemplateName::TicketAnswer,
         TemplateName::Test,
     ];
 
@@ -326,6 +332,7 @@ impl TemplateName {
             TemplateName::TicketNew => "ticket_new",
             TemplateName::TicketReply => "ticket_reply",
             TemplateName::TicketSla => "ticket_sla",
+            TemplateName::TicketAnswer => "ticket_answer",
             TemplateName::Test => "test",
         }
     }
@@ -369,6 +376,10 @@ impl TemplateName {
                 class: "critical".into(),
                 due: at,
                 breached: true,
+            }),
+            TemplateName::TicketAnswer => MailTemplate::TicketAnswer(TicketAnswerMail {
+                subject: "subject".into(),
+                answer: "answer".into(),
             }),
             TemplateName::Test => MailTemplate::Test(TestMail {
                 requested_by: "cli:admin".into(),
@@ -425,6 +436,16 @@ pub struct TicketSlaMail {
     pub breached: bool,
 }
 
+/// `ticket_answer`: the automatic answer to an inbound mail that was appended to no ticket
+/// (it names none, or a closed one).
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketAnswerMail {
+    /// The subject of the mail answered.
+    pub subject: String,
+    /// Why nothing was appended, and what to do instead.
+    pub answer: String,
+}
+
 /// `test`: `didhub mail test`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestMail {
@@ -439,6 +460,7 @@ pub enum MailTemplate {
     TicketNew(TicketMail),
     TicketReply(TicketMail),
     TicketSla(TicketSlaMail),
+    TicketAnswer(TicketAnswerMail),
     Test(TestMail),
 }
 
@@ -449,6 +471,7 @@ impl MailTemplate {
             MailTemplate::TicketNew(_) => TemplateName::TicketNew,
             MailTemplate::TicketReply(_) => TemplateName::TicketReply,
             MailTemplate::TicketSla(_) => TemplateName::TicketSla,
+            MailTemplate::TicketAnswer(_) => TemplateName::TicketAnswer,
             MailTemplate::Test(_) => TemplateName::Test,
         }
     }
@@ -459,6 +482,7 @@ impl MailTemplate {
             MailTemplate::OrderStatus(v) => Serde(v).into(),
             MailTemplate::TicketNew(v) | MailTemplate::TicketReply(v) => Serde(v).into(),
             MailTemplate::TicketSla(v) => Serde(v).into(),
+            MailTemplate::TicketAnswer(v) => Serde(v).into(),
             MailTemplate::Test(v) => Serde(v).into(),
         }
     }

@@ -102,6 +102,8 @@ pub struct AppState {
     /// How often the hold worker looks for ended hold periods; `None` runs none (for tests
     /// that drive `Store::release_expired_holds` themselves).
     pub hold_worker_every: Option<std::time::Duration>,
+    /// How often the SLA alerter looks for tickets at risk or breached; `None` runs none.
+    pub sla_alerts_every: Option<std::time::Duration>,
     /// The service catalog (the built-in one unless the configuration names a file).
     pub catalog: std::sync::Arc<didhub_core::catalog::Catalog>,
     /// The outbox worker's settings; `None` runs none (tests that send mail themselves).
@@ -124,6 +126,7 @@ impl AppState {
             routing,
             tokens: Default::default(),
             hold_worker_every: Some(std::time::Duration::from_secs(30)),
+            sla_alerts_every: Some(std::time::Duration::from_secs(60)),
             catalog: std::sync::Arc::new(didhub_core::catalog::Catalog::builtin().clone()),
             outbox: None,
             secrets: Default::default(),
@@ -144,6 +147,9 @@ impl AppState {
             jobs::spawn_hold_worker(self.store.clone(), every);
         }
         jobs::spawn_stock_folder(self.store.clone(), std::time::Duration::from_secs(1));
+        if let Some(every) = self.sla_alerts_every {
+            jobs::spawn_sla_alerter(self.store.clone(), every);
+        }
         if let Some(cfg) = &self.outbox {
             jobs::outbox::Outbox::new(self.store.clone(), cfg.clone())
                 .map_err(|e| didhub_store::StoreError::Config(e.to_string()))?

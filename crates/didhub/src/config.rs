@@ -23,9 +23,9 @@ pub struct Global {
     database_url: Option<String>,
     /// Optional TOML configuration file (keys: data_dir, database_url, listen, pool_size,
     /// http_threads, log_format, secure_cookies, hold_days, bulk_import_min_rows, catalog,
-    /// documents_url, max_document_bytes, smtp_url, smtp_from, mail_domain, mail_templates,
-    /// mail_max_attempts, mail_retry_min, mail_retry_max, mail_lease, mail_concurrency,
-    /// secret_key, secret_old_keys).
+    /// documents_url, max_document_bytes, smtp_url, smtp_from, mail_domain, support_email,
+    /// mail_templates, mail_max_attempts, mail_retry_min, mail_retry_max, mail_lease,
+    /// mail_concurrency, secret_key, secret_old_keys).
     #[arg(long, global = true, env = "DIDHUB_CONFIG")]
     config: Option<PathBuf>,
     /// Database connection pool size.
@@ -71,6 +71,10 @@ pub struct Global {
     /// The domain of outgoing Message-IDs (default: the host part of the From address).
     #[arg(long, global = true, env = "DIDHUB_MAIL_DOMAIN")]
     mail_domain: Option<String>,
+    /// The support desk's mailbox: new tickets, partners' replies and SLA alerts are mailed
+    /// there (default: the From address).
+    #[arg(long, global = true, env = "DIDHUB_SUPPORT_EMAIL")]
+    support_email: Option<String>,
     /// A directory of mail templates (NAME.txt) replacing the built-in ones of the same names.
     #[arg(long, global = true, env = "DIDHUB_MAIL_TEMPLATES")]
     mail_templates: Option<PathBuf>,
@@ -124,6 +128,7 @@ struct FileConfig {
     smtp_url: Option<String>,
     smtp_from: Option<String>,
     mail_domain: Option<String>,
+    support_email: Option<String>,
     mail_templates: Option<PathBuf>,
     mail_max_attempts: Option<u32>,
     mail_retry_min: Option<u64>,
@@ -280,7 +285,8 @@ pub fn context(g: &Global) -> Result<(Ctx, Option<String>)> {
             None => None,
         },
     )
-    .context("mail settings (smtp_from, mail_domain)")?;
+    .and_then(|m| m.with_support(g.support_email.as_deref().or(file.support_email.as_deref())))
+    .context("mail settings (smtp_from, mail_domain, support_email)")?;
     let delivery = match g.smtp_url.clone().or(file.smtp_url) {
         Some(url) => Delivery::Smtp {
             target: SmtpTarget::parse(&url)?,

@@ -19,3 +19,4 @@ mod outbox;
 mod request_edges;
 mod support;
 mod support_mail;
+mod support_outbound;

@@ -34,12 +34,14 @@ crate::handle!(
     mail
 );
 
-/// What composing a mail needs: its sender, the domain of its Message-ID, the templates.
+/// What composing a mail needs: its sender, the domain of its Message-ID, the templates, and
+/// the support desk's mailbox (where new tickets, partners' replies and SLA alerts go).
 #[derive(Clone, Debug)]
 pub struct MailSettings {
     from: String,
     domain: String,
     templates: Option<Arc<Templates>>,
+    support: String,
 }
 
 /// The sender when none is configured.
@@ -51,6 +53,7 @@ impl Default for MailSettings {
             from: DEFAULT_FROM.into(),
             domain: "localhost".into(),
             templates: None,
+            support: DEFAULT_FROM.into(),
         }
     }
 }
@@ -63,7 +66,7 @@ impl MailSettings {
         domain: Option<&str>,
         templates: Option<Arc<Templates>>,
     ) -> Result<MailSettings, MailError> {
-        rules::from_address(from)?;
+        let support = rules::from_address(from)?;
         let domain = match domain {
             Some(d) => rules::domain(d)?,
             None => rules::domain_of(from)?,
@@ -72,7 +75,22 @@ impl MailSettings {
             from: from.trim().to_string(),
             domain,
             templates,
+            support,
         })
+    }
+
+    /// The support desk's mailbox, when it is not the From address.
+    pub fn with_support(mut self, support: Option<&str>) -> Result<MailSettings, MailError> {
+        if let Some(s) = support {
+            self.support = didhub_core::access::email(s)
+                .map_err(|_| MailError::Address(s.trim().to_string()))?;
+        }
+        Ok(self)
+    }
+
+    /// The support desk's mailbox: new tickets, partners' replies and SLA alerts go there.
+    pub fn support(&self) -> &str {
+        &self.support
     }
 
     pub fn from(&self) -> &str {
@@ -249,6 +267,55 @@ pub(crate) async fn enqueue(tx: &mut Tx, mail: &NewMail) -> Result<Enqueued> {
     Ok(Enqueued {
         id,
         message_id: mail.message_id.clone(),
+    })
+}
+
+/// Who hears from didhub about a partner's order or ticket: its contact e-mail first (when it
+/// is an address), then the partner's active admins; nobody when there are neither.
+pub(crate) async fn partner_contacts(
+    tx: &mut Tx,
+    partner_id: Uuid,
+    contact: Option<&str>,
+) -> Result<Vec<String>> {
+    let mut recipients: Vec<String> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT email FROM users WHERE partner_id = $1 AND role = 'partner_admin' AND \
+         disabled_at IS NULL ORDER BY email"
+    )
+    .bind(partner_id)
+    .fetch_all(&mut *c)
+    .await?);
+    if let Some(e) = contact.map(str::trim) {
+        if didhub_core::access::email(e).is_ok()
+            && !recipients.iter().any(|r| r.eq_ignore_ascii_case(e))
+        {
+            recipients.insert(0, e.to_string());
+        }
+    }
+    Ok(recipients)
+}
+
+/// `mail` threaded under the mails queued before it about the same order or ticket: a reply
+/// to the latest, with all of them as References (oldest first), so that mail clients show
+/// one conversation and an answer to any of them names one didhub knows.
+pub(crate) async fn threaded(tx: &mut Tx, mail: NewMail) -> Result<NewMail> {
+    let Some(about) = mail.about else {
+        return Ok(mail);
+    };
+    let earlier: Vec<String> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT message_id FROM mail_outbox WHERE about_kind = $1 AND about_id = $2 \
+         ORDER BY created_at, id"
+    )
+    .bind(about.kind.as_str())
+    .bind(about.id)
+    .fetch_all(&mut *c)
+    .await?);
+    let earlier: Vec<MessageId> = earlier
+        .iter()
+        .filter_map(|m| MessageId::parse(m).ok())
+        .collect();
+    Ok(match earlier.split_last() {
+        Some((parent, before)) => mail.in_reply_to(parent.clone(), before),
+        None => mail,
     })
 }
 

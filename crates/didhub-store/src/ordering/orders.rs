@@ -1112,20 +1112,9 @@ async fn status_mail(
     .bind(cur.id)
     .fetch_one(&mut *c)
     .await?);
-    let mut recipients: Vec<String> = on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT email FROM users WHERE partner_id = $1 AND role = 'partner_admin' AND \
-         disabled_at IS NULL ORDER BY email"
-    )
-    .bind(cur.partner_id)
-    .fetch_all(&mut *c)
-    .await?);
-    if let Some(e) = cur.body.contact_email.as_deref().map(str::trim) {
-        if didhub_core::access::email(e).is_ok()
-            && !recipients.iter().any(|r| r.eq_ignore_ascii_case(e))
-        {
-            recipients.insert(0, e.to_string());
-        }
-    }
+    let recipients =
+        crate::mail::partner_contacts(tx, cur.partner_id, cur.body.contact_email.as_deref())
+            .await?;
     if recipients.is_empty() {
         return Ok(());
     }
@@ -1142,6 +1131,7 @@ async fn status_mail(
         id: cur.id,
     };
     let mail = db.mail().compose(&template, &recipients, Some(about))?;
+    let mail = crate::mail::threaded(tx, mail).await?;
     crate::mail::enqueue(tx, &mail).await?;
     Ok(())
 }

@@ -3,12 +3,15 @@
 //! subject tag, or an In-Reply-To / References naming a mail of that ticket) when the sender
 //! is a contact of the ticket (a user of its partner, or its contact e-mail). A mail that
 //! references no ticket opens none; a mail to a closed ticket is answered as a reply to a
-//! closed ticket is; an unknown sender's mail is appended nowhere. Every mail is recorded once
-//! (by its Message-ID, or its content when it has none): delivered twice, it counts once.
+//! closed ticket is; both are answered by mail (`mails`) unless the mail was sent
+//! automatically. An unknown sender's mail is appended nowhere and not answered. Every mail is
+//! recorded once (by its Message-ID, or its content when it has none): delivered twice, it
+//! counts once.
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
+use didhub_core::mail::{MailRef, RefKind};
 use didhub_core::ticket::{self, MessageVisibility, Side, TicketChannel, TicketState};
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 use serde::Serialize;
@@ -86,6 +89,9 @@ pub struct ParsedMail {
     pub body: String,
     /// In-Reply-To and References, without brackets.
     pub references: Vec<String>,
+    /// Sent by a program, not a person (`Auto-Submitted` other than `no`, `Precedence` bulk,
+    /// junk or list): never answered automatically, so two responders cannot loop.
+    pub automatic: bool,
     pub attachments: Vec<Attachment>,
 }
 
@@ -170,7 +176,11 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
             bytes: a.contents().to_vec(),
         })
         .collect();
+    let header = |name: &str| m.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
+    let automatic = header("Auto-Submitted").is_some_and(|v| !v.starts_with("no"))
+        || header("Precedence").is_some_and(|v| matches!(v.as_str(), "bulk" | "junk" | "list"));
     ParsedMail {
+        automatic,
         key: message_id.clone().unwrap_or_else(digest),
         message_id,
         sender,
@@ -281,6 +291,14 @@ impl Support<'_> {
                 drop(tx);
                 return Err(StoreError::Conflict("duplicate".into()));
             }
+            let answer = match (outcome, &row) {
+                (InboundOutcome::NoReference, _) => Some(NO_TICKET_ANSWER.to_string()),
+                (InboundOutcome::Closed, Some(r)) => Some(ticket::closed_refusal(r.number)),
+                _ => None,
+            };
+            if let Some(answer) = answer {
+                self.queue_answer(&mut tx, &m, &answer).await?;
+            }
             tx.commit().await?;
             Ok(())
         })
@@ -305,6 +323,14 @@ impl Support<'_> {
             }
         }
         for r in m.references.iter().rev() {
+            // A mail didhub sent about the ticket, then one it received for it.
+            if let Some(MailRef {
+                kind: RefKind::Ticket,
+                id,
+            }) = self.mail().find_reference(r).await?
+            {
+                return Ok(Some(id));
+            }
             let id: Option<Uuid> = on!(self, |p| sqlx::query_scalar(
                 "SELECT ticket_id FROM ticket_messages WHERE mail_message_id = $1 LIMIT 1"
             )

@@ -11,6 +11,7 @@ use didhub_core::ticket::{
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::mails::{Audience, MailTicket, Told};
 use super::tickets::{change_state_with, refuse_closed};
 use super::{fields, side, Author, TicketRow};
 use crate::accounts::orgs::Scope;
@@ -177,6 +178,21 @@ impl Support<'_> {
         .await?;
         if to != from || !columns.is_empty() {
             change_state_with(tx, actor, cur, None, to, author.side, None, columns).await?;
+        }
+        // A public message goes to the other side; a partner's mail came from the support
+        // mailbox's own inbox, so it is not sent there again.
+        let audience = match author.side {
+            Side::Staff => Some(Audience::Partner),
+            Side::Partner if m.channel != TicketChannel::Email => Some(Audience::Support),
+            Side::Partner => None,
+        };
+        if let (true, Some(to)) = (public, audience) {
+            let told = Told::Replied {
+                author: &author.name,
+                message: body,
+            };
+            self.queue_ticket_mail(tx, &MailTicket::from(cur), told, to)
+                .await?;
         }
         Ok(id)
     }

@@ -1,6 +1,7 @@
 //! The support desk: tickets (`tickets`), their conversation (`messages`), support centres
 //! and first-response deadlines (`centres`), the lists and report of service levels (`sla`),
-//! the remote access secrets (`secrets`) and mail that follows up on tickets (`inbound`).
+//! the remote access secrets (`secrets`), mail that follows up on tickets (`inbound`) and
+//! the mail the desk sends (`mails`).
 //! The rules are `didhub_core::ticket`, `didhub_core::sla` and `didhub_core::secret`.
 //!
 //! Partners see their own tickets only (anything else is "not found") and never internal
@@ -8,6 +9,7 @@
 
 pub mod centres;
 pub mod inbound;
+pub mod mails;
 pub mod messages;
 pub mod secrets;
 pub mod sla;

@@ -360,6 +360,19 @@ impl Support<'_> {
                 .rows_affected());
             }
             event(&mut tx, actor, id, "state", None, Some("open"), None).await?;
+            let head = super::mails::MailTicket {
+                id,
+                number,
+                subject: &subject,
+                partner_id,
+                contact_email: contact_email.as_deref(),
+            };
+            let told = super::mails::Told::Opened {
+                author: &author.name,
+                message: &message,
+            };
+            self.queue_ticket_mail(&mut tx, &head, told, super::mails::Audience::Support)
+                .await?;
             write_audit(
                 &mut tx,
                 AuditWrite {
@@ -683,6 +696,16 @@ impl Support<'_> {
                     Some(c) => format!("{} ({c})", cur.class),
                     None => cur.class.clone(),
                 };
+                if due != cur.first_response_due {
+                    // A new deadline: its alerts are mailed afresh.
+                    on_tx!(&mut tx, |c| sqlx::query(
+                        "UPDATE tickets SET sla_alert = NULL WHERE id = $1"
+                    )
+                    .bind(id)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected());
+                }
                 event(
                     &mut tx,
                     actor,
