@@ -226,13 +226,31 @@ pub fn promised_after_signing(
 }
 
 /// The date inbound calls work by instant virtual porting: the catalog's IVP time frame
-/// (2 working days) after registration.
-pub fn ivp_ready(
+/// (2 working days) after the UTC date of submission.
+pub fn ivp_promise(
     catalog: &Catalog,
-    registered: NaiveDate,
+    submitted: NaiveDate,
     add_working_days: impl Fn(NaiveDate, u32) -> Result<NaiveDate, String>,
 ) -> Result<NaiveDate, String> {
-    add_working_days(registered, catalog.time_frames.ivp_incoming)
+    add_working_days(submitted, catalog.time_frames.ivp_incoming)
+}
+
+/// The promise an open order is held to now: its date, or, while inbound calls by instant
+/// virtual porting are promised (`ivp_by`) and the numbers are not registered yet (IVP
+/// forwards calls from registration on), the earlier of the two.
+pub fn promise_now(
+    state: OrderState,
+    promised_by: Option<NaiveDate>,
+    ivp_by: Option<NaiveDate>,
+) -> Option<NaiveDate> {
+    let before_registration = matches!(
+        state,
+        OrderState::Submitted | OrderState::AwaitingDocuments | OrderState::AwaitingSignature
+    );
+    match (promised_by, ivp_by.filter(|_| before_registration)) {
+        (Some(p), Some(i)) => Some(p.min(i)),
+        (p, i) => p.or(i),
+    }
 }
 
 /// An open order with a promise is overdue once its day has passed, and at risk when the

@@ -8,6 +8,7 @@ mod libphonenumber_examples;
 mod loa;
 mod mail;
 mod number_props;
+mod order_flow;
 mod sla;
 mod source_lines;
 mod ticket;

@@ -533,6 +533,20 @@ both_backends!(
     operations_see_overdue_and_at_risk_orders
 );
 
+/// Moves an order's IVP promise (the lists are about today; orders are submitted today).
+async fn set_ivp_by(app: &TestApp, id: &str, day: NaiveDate) {
+    let id: uuid::Uuid = id.parse().unwrap();
+    let q = "UPDATE orders SET ivp_by = $1 WHERE id = $2";
+    match &app.store.backend {
+        didhub_store::Backend::Postgres(p) => {
+            sqlx::query(q).bind(day).bind(id).execute(p).await.unwrap();
+        }
+        didhub_store::Backend::Sqlite(p) => {
+            sqlx::query(q).bind(day).bind(id).execute(p).await.unwrap();
+        }
+    }
+}
+
 async fn instant_virtual_porting_forwards_inbound_calls_before_completion(app: &TestApp) {
     let (customer, _) = customer(app, "Ivp Ltd").await;
     let op = app.operator("Gaining").await;
@@ -544,7 +558,26 @@ async fn instant_virtual_porting_forwards_inbound_calls_before_completion(app: &
             .0,
         200
     );
-    assert_eq!(act_empty(app, &id, "submit").await.0, 200);
+    let (s, sub) = act_empty(app, &id, "submit").await;
+    assert_eq!(s, 200, "{sub}");
+    // Inbound calls are promised 2 GB working days from submission, before the porting date.
+    let today = Utc::now().date_naive();
+    let gb = app.store.calendar().calendar("GB").await.unwrap();
+    let ivp_by = gb.add_working_days(today, 2).unwrap();
+    assert_eq!(sub["ivp_by"], json!(ivp_by), "{sub}");
+    let promised: NaiveDate = sub["promised_by"].as_str().unwrap().parse().unwrap();
+    assert!(promised > ivp_by, "{sub}");
+    // Still unregistered once that day has passed, the order is overdue.
+    set_ivp_by(app, &id, today - Duration::days(1)).await;
+    let (_, late) = app.get_json("/api/v1/orders?attention=overdue").await;
+    assert!(
+        late["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == json!(id)),
+        "{late}"
+    );
     let (s, e) = act(app, &id, "register", json!({"operator_id": op})).await;
     assert_eq!(
         (s, fields(&e)),
@@ -553,6 +586,16 @@ async fn instant_virtual_porting_forwards_inbound_calls_before_completion(app: &
     );
     let reg = json!({"operator_id": op, "destination": "sip:ivp@example.com"});
     assert_eq!(act(app, &id, "register", reg).await.0, 200);
+    // Registered, inbound calls work: the IVP promise is kept; the porting date remains.
+    let (_, late) = app.get_json("/api/v1/orders?attention=overdue").await;
+    assert!(
+        !late["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == json!(id)),
+        "{late}"
+    );
     let r = route(app, "+442079460500").await;
     assert_eq!(
         (
@@ -727,4 +770,57 @@ async fn partners_order_for_their_own_customers_only(app: &TestApp) {
 both_backends!(
     partners_order_for_their_own_customers_only,
     partners_order_for_their_own_customers_only
+);
+
+async fn ranges_come_from_the_area_ordered(app: &TestApp) {
+    let (customer, cp) = customer(app, "Range Ltd").await;
+    let order = json!({"customer_id": customer, "country": "GB", "service": "new_dids",
+        "range_size": 10, "quantity": 1, "area_code": "020",
+        "address": serde_json::from_str::<Value>(ADDRESS).unwrap()});
+    let (s, o) = send(app, app.post("/api/v1/orders").json(&order)).await;
+    assert_eq!(s, 201, "{o}");
+    let id = o["id"].as_str().unwrap().to_string();
+    assert_eq!(act_empty(app, &id, "confirm").await.0, 200);
+    assert_eq!(act_empty(app, &id, "submit").await.0, 200);
+    // A whole free block of 10 in Manchester (+44161…), first in number order, and one in
+    // London (+4420…); another London ten is one number short.
+    let op = app.operator("Acme").await;
+    let block = |p: &str, n: u32| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+    let mut numbers = block("+44161496000", 10);
+    numbers.extend(block("+44207946030", 9));
+    numbers.extend(block("+44207946020", 10));
+    let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    app.create(&op, &refs).await;
+    let reg = json!({"client_package_id": cp, "destination": "sip:pbx@example.com"});
+    let (s, r) = act(app, &id, "register", reg).await;
+    assert_eq!((s, r["state"].as_str()), (200, Some("registered")), "{r}");
+    let got: Vec<&str> = r["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, block("+44207946020", 10), "{r}");
+    // Asked of the API directly, a block outside any stock of the area is refused, naming
+    // what there is; a prefix that is no prefix names the field.
+    let body = |within: &str| {
+        json!({"size": 10, "country": "GB", "number_type": "fixed_line", "within": within,
+            "destination": "sip:pbx@example.com"})
+    };
+    let path = format!("/api/v1/client-packages/{cp}/blocks");
+    let (s, e) = send(app, app.post(&path).json(&body("+4420"))).await;
+    assert_eq!(s, 409, "{e}");
+    assert!(
+        e["detail"].as_str().unwrap().contains("9 free numbers"),
+        "{e}"
+    );
+    let (s, e) = send(app, app.post(&path).json(&body("4420x"))).await;
+    assert_eq!((s, fields(&e)), (422, vec!["within".to_string()]), "{e}");
+    let (s, a) = send(app, app.post(&path).json(&body("+44161"))).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["block"]["first"], "+441614960000", "{a}");
+}
+both_backends!(
+    ranges_come_from_the_area_ordered,
+    ranges_come_from_the_area_ordered
 );

@@ -62,6 +62,7 @@ impl Assignment<'_> {
         let reason = reason.as_deref();
         let req = req.clone();
         didhub_core::blocks::check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
+        req.check()?;
         let (cp, package, rule) = self.active_package(cp_id).await?;
         let cp_start = Some(cp.start_date);
         rule.qualifies(
@@ -118,13 +119,16 @@ impl Assignment<'_> {
                 ..package.clone()
             };
             let found = match &package.tag {
-                Some(tag) => crate::assignment::blocks::find_tagged(&mut tx, &req, tag).await?,
+                Some(tag) => {
+                    crate::assignment::blocks::find_grouped(&mut tx, &req, Some(tag)).await?
+                }
                 None => crate::assignment::blocks::find(&mut tx, &req).await?,
             };
             let Some(block) = found else {
                 let avail = match &package.tag {
                     Some(tag) => {
-                        crate::assignment::blocks::availability_tagged(&mut tx, &req, tag).await?
+                        crate::assignment::blocks::availability_grouped(&mut tx, &req, Some(tag))
+                            .await?
                     }
                     None => crate::assignment::blocks::availability(&mut tx, &req).await?,
                 };
@@ -253,6 +257,7 @@ impl Assignment<'_> {
     /// Free numbers and whole free blocks for a country and type.
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn block_availability(&self, req: &BlockRequest) -> Result<Vec<Availability>> {
+        req.check()?;
         let mut tx = self.begin().await?;
         let out = crate::assignment::blocks::availability(&mut tx, req).await?;
         tx.commit().await?;

@@ -272,6 +272,26 @@ pub struct BlockRequest {
     pub number_type: NumberType,
     /// Only from this operator (default: any; a block never mixes operators).
     pub operator_id: Option<Uuid>,
+    /// Only numbers starting with this: `+` and digits, a country and area code (`+3220`).
+    #[serde(default)]
+    pub within: Option<String>,
+}
+
+impl BlockRequest {
+    /// Checks `within`: `+` and 1 to 14 digits.
+    pub fn check(&self) -> Result<()> {
+        if let Some(w) = &self.within {
+            let digits = w.strip_prefix('+').unwrap_or("");
+            if digits.is_empty() || digits.len() > 14 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(StoreError::invalid(
+                    "within",
+                    format!("'{w}' is not a number prefix: + and up to 14 digits (+3220)"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A found block: its first and last number and operator.
@@ -298,6 +318,16 @@ fn filters(sql: &mut Sql, req: &BlockRequest, alias: &str) {
     if let Some(o) = req.operator_id {
         sql.push(&format!(" AND {alias}.operator_id = "))
             .bind(Param::Uuid(o));
+    }
+}
+
+/// Numbers (`d.number`) within the request's prefix, when it names one.
+fn within(sql: &mut Sql, req: &BlockRequest) {
+    if let Some(p) = &req.within {
+        sql.push(" AND d.number >= ")
+            .bind(Param::Text(p.clone()))
+            .push(" AND d.number < ")
+            .bind(Param::Text(didhub_core::number::prefix_upper_bound(p)));
     }
 }
 
@@ -348,6 +378,11 @@ async fn full_child(
 /// block, smallest enclosing size first, so that large free runs stay whole while smaller ones
 /// exist; only then the first wholly free larger block.
 pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block>> {
+    if req.within.is_some() {
+        // `stock_blocks` counts whole blocks, not blocks within an area: look at the area's
+        // stock itself (its in-stock numbers, an index range).
+        return find_grouped(tx, req, None).await;
+    }
     fold(tx).await?;
     let size = check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
     let k = digits(size);
@@ -441,18 +476,21 @@ pub(crate) async fn find(tx: &mut Tx, req: &BlockRequest) -> Result<Option<Block
     Ok(None)
 }
 
-/// Appends: the in-stock DIDs of a country and type carrying `tag`, grouped by the block of
+/// Appends: the in-stock DIDs of a country and type (carrying `tag`, within the request's
+/// prefix, when given), grouped by the block of
 /// `size` each falls in, as (p: block prefix, operator_id, free: free tagged numbers). The
 /// prefix length comes from `size`, never from input, so it is written into the statement.
-fn push_tagged_groups(sql: &mut Sql, req: &BlockRequest, tag: &str, size: u32) {
+fn push_groups(sql: &mut Sql, req: &BlockRequest, tag: Option<&str>, size: u32) {
     let k = digits(size);
     sql.push(&format!(
         "SELECT substr(d.number, 1, length(d.number) - {k}) AS p, d.operator_id AS \
-            operator_id, count(*) AS free FROM dids d WHERE d.status = 'in_stock' AND \
-            d.tag = "
+            operator_id, count(*) AS free FROM dids d WHERE d.status = 'in_stock'"
     ));
-    sql.bind(Param::Text(tag.to_string()));
+    if let Some(tag) = tag {
+        sql.push(" AND d.tag = ").bind(Param::Text(tag.to_string()));
+    }
     filters(sql, req, "d");
+    within(sql, req);
     sql.push(&format!(
         " GROUP BY substr(d.number, 1, length(d.number) - {k}), d.operator_id"
     ));
@@ -463,16 +501,16 @@ fn push_tagged_groups(sql: &mut Sql, req: &BlockRequest, tag: &str, size: u32) {
 /// carrying that tag in that country and type, not with the whole stock). Best fit one level
 /// up: the free block whose enclosing block of ten times its size has the fewest free tagged
 /// numbers, so that whole larger runs stay whole while smaller ones exist.
-pub(crate) async fn find_tagged(
+pub(crate) async fn find_grouped(
     tx: &mut Tx,
     req: &BlockRequest,
-    tag: &str,
+    tag: Option<&str>,
 ) -> Result<Option<Block>> {
     let size = check_size(req.size).map_err(|e| StoreError::invalid("size", e))?;
     let mut sql = Sql::new("WITH b AS (");
-    push_tagged_groups(&mut sql, req, tag, size);
+    push_groups(&mut sql, req, tag, size);
     sql.push("), u AS (");
-    push_tagged_groups(&mut sql, req, tag, size * 10);
+    push_groups(&mut sql, req, tag, size * 10);
     sql.push(&format!(
         ") SELECT b.p, b.operator_id FROM b JOIN u ON u.p = substr(b.p, 1, \
             length(b.p) - 1) AND u.operator_id = b.operator_id WHERE b.free = {size} \
@@ -495,20 +533,23 @@ pub(crate) async fn find_tagged(
 
 /// What a tagged package could have instead: free tagged numbers, and wholly free blocks of
 /// each orderable size among them.
-pub(crate) async fn availability_tagged(
+pub(crate) async fn availability_grouped(
     tx: &mut Tx,
     req: &BlockRequest,
-    tag: &str,
+    tag: Option<&str>,
 ) -> Result<Vec<Availability>> {
     let mut out = Vec::new();
     for size in std::iter::once(1).chain(ORDERABLE) {
         let mut sql = Sql::new("SELECT count(*) FROM (");
         if size == 1 {
-            sql.push("SELECT 1 FROM dids d WHERE d.status = 'in_stock' AND d.tag = ");
-            sql.bind(Param::Text(tag.to_string()));
+            sql.push("SELECT 1 FROM dids d WHERE d.status = 'in_stock'");
+            if let Some(tag) = tag {
+                sql.push(" AND d.tag = ").bind(Param::Text(tag.to_string()));
+            }
             filters(&mut sql, req, "d");
+            within(&mut sql, req);
         } else {
-            push_tagged_groups(&mut sql, req, tag, size);
+            push_groups(&mut sql, req, tag, size);
             sql.push(&format!(" HAVING count(*) = {size}"));
         }
         sql.push(") t");
@@ -525,6 +566,9 @@ pub(crate) async fn availability_tagged(
 
 /// Wholly free blocks per tracked size for a country and type.
 pub(crate) async fn availability(tx: &mut Tx, req: &BlockRequest) -> Result<Vec<Availability>> {
+    if req.within.is_some() {
+        return availability_grouped(tx, req, None).await;
+    }
     fold(tx).await?;
     let mut out = Vec::new();
     for size in TRACKED {

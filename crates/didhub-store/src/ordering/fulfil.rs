@@ -84,6 +84,23 @@ fn want(o: &Order, service: Service) -> Result<Want> {
 }
 
 impl Want {
+    /// The blocks an order of ranges takes: within its area (new regular DIDs), else within
+    /// its country's calling code, so that blocks of every orderable size (10 included) are
+    /// found and counted the same way, in the order's own stock.
+    fn block(&self) -> BlockRequest {
+        let within = self
+            .prefix
+            .clone()
+            .or_else(|| calling_code(self.country).map(|cc| format!("+{cc}")));
+        BlockRequest {
+            size: self.size,
+            country: self.country,
+            number_type: self.number_type,
+            operator_id: None,
+            within,
+        }
+    }
+
     fn describe(&self, blocks: u32) -> String {
         let what = if self.size == 1 {
             format!("{blocks} number(s)")
@@ -161,12 +178,7 @@ impl Ordering<'_> {
             let dids = self.assignment().assign_dids(actor, cp_id, &req).await?;
             got.extend(dids.into_iter().map(|d| (d.number, d.id)));
         } else {
-            let block = BlockRequest {
-                size: w.size,
-                country: w.country,
-                number_type: w.number_type,
-                operator_id: None,
-            };
+            let block = w.block();
             for _ in 0..remaining {
                 let (a, _) = self
                     .assignment()
@@ -364,13 +376,7 @@ impl Ordering<'_> {
     /// Single numbers, or whole free blocks of the size, that stock can give.
     async fn available(&self, w: &Want) -> Result<i64> {
         if w.size > 1 {
-            let req = BlockRequest {
-                size: w.size,
-                country: w.country,
-                number_type: w.number_type,
-                operator_id: None,
-            };
-            let av = self.assignment().block_availability(&req).await?;
+            let av = self.assignment().block_availability(&w.block()).await?;
             return Ok(av
                 .iter()
                 .find(|a| a.size == w.size)

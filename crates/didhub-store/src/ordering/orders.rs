@@ -34,6 +34,9 @@ pub struct Order {
     pub body: OrderBody,
     /// The date promised (working days of the order's country); null until known.
     pub promised_by: Option<NaiveDate>,
+    /// With instant virtual porting: the date inbound calls are promised to work (2 working
+    /// days from submission), before the porting date.
+    pub ivp_by: Option<NaiveDate>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub signed_at: Option<DateTime<Utc>>,
     pub scheduled_for: Option<NaiveDate>,
@@ -94,6 +97,7 @@ pub(crate) struct OrderRow {
     state: String,
     body: String,
     promised_by: Option<NaiveDate>,
+    ivp_by: Option<NaiveDate>,
     submitted_at: Option<DateTime<Utc>>,
     signed_at: Option<DateTime<Utc>>,
     scheduled_for: Option<NaiveDate>,
@@ -106,7 +110,7 @@ pub(crate) struct OrderRow {
 }
 
 const ORDER_SELECT: &str = "SELECT id, ref AS order_ref, partner_id, customer_id, country, service, state, \
-    body, promised_by, submitted_at, signed_at, scheduled_for, missing, reject_code, created_by, created_at, \
+    body, promised_by, ivp_by, submitted_at, signed_at, scheduled_for, missing, reject_code, created_by, created_at, \
     updated_at, version FROM orders";
 
 impl OrderRow {
@@ -123,6 +127,7 @@ impl OrderRow {
             // Written by this module from an `OrderBody`.
             body: serde_json::from_str(&self.body).unwrap_or_default(),
             promised_by: self.promised_by,
+            ivp_by: self.ivp_by,
             submitted_at: self.submitted_at,
             signed_at: self.signed_at,
             scheduled_for: self.scheduled_for,
@@ -385,9 +390,12 @@ impl Ordering<'_> {
             // working day; each is then weighed on its country's calendar.
             let horizon = Utc::now().date_naive() + chrono::Duration::days(21);
             sql.push(
-                " AND state NOT IN ('completed', 'rejected', 'cancelled') AND promised_by <= ",
+                " AND state NOT IN ('completed', 'rejected', 'cancelled') AND (promised_by <= ",
             )
-            .bind(Param::Date(horizon));
+            .bind(Param::Date(horizon))
+            .push(" OR ivp_by <= ")
+            .bind(Param::Date(horizon))
+            .push(")");
             sql.push(" ORDER BY promised_by, ref");
             let rows: Vec<OrderRow> =
                 on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
@@ -433,7 +441,8 @@ impl Ordering<'_> {
 
     /// Overdue or at risk, on the order's country's calendar (with its closures).
     async fn attention_of(&self, o: &Order) -> Result<Option<Attention>> {
-        if o.promised_by.is_none() || !o.state.is_promised() {
+        let promise = order_flow::promise_now(o.state, o.promised_by, o.ivp_by);
+        if promise.is_none() || !o.state.is_promised() {
             return Ok(None);
         }
         let today = Utc::now().date_naive();
@@ -443,7 +452,7 @@ impl Ordering<'_> {
                 .unwrap_or(today + chrono::Duration::days(1)),
             Err(_) => today + chrono::Duration::days(1),
         };
-        Ok(order_flow::attention(o.state, o.promised_by, today, next))
+        Ok(order_flow::attention(o.state, promise, today, next))
     }
 
     /// The pre-filled letter of authorisation of a porting order, as a PDF: the customer, its
@@ -615,16 +624,29 @@ impl Ordering<'_> {
                 let country = didhub_core::number::Country::parse(&cur.country)
                     .map_err(|e| StoreError::invalid("country", e))?;
                 let agreement = catalog.offer(country).agreement_ready_days.is_some();
+                let ivp_by = match cur.body.ivp {
+                    Some(true) => {
+                        let cal = self.calendar().calendar(&cur.country).await?;
+                        let days = |d, n| cal.add_working_days(d, n).map_err(|e| e.to_string());
+                        Some(
+                            order_flow::ivp_promise(catalog, at.date_naive(), days)
+                                .map_err(|e| StoreError::invalid("ivp", e))?,
+                        )
+                    }
+                    _ => None,
+                };
                 let mut steps = Vec::new();
                 if cur.state != OrderState::AwaitingSignature {
                     steps.push((
                         OrderState::Submitted,
                         Change {
                             reason: Some("submitted".into()),
-                            detail: Some(json!({"promised_by": checked.promised_by})),
+                            detail: Some(json!({"promised_by": checked.promised_by,
+                                "ivp_by": ivp_by})),
                             columns: vec![
                                 col("submitted_at", cur.submitted_at, &Some(at)),
                                 col("promised_by", cur.promised_by, &checked.promised_by),
+                                col("ivp_by", cur.ivp_by, &ivp_by),
                             ],
                             retire_porting: false,
                         },

@@ -185,9 +185,8 @@ impl Support<'_> {
         retry(|| async {
             let mut tx = self.begin().await?;
             // The claim: only the first to move the ticket's alert on mails it.
-            let moved =
-                on_tx!(&mut tx, |c| {
-                    sqlx::query(
+            let moved = on_tx!(&mut tx, |c| {
+                sqlx::query(
                 "UPDATE tickets SET sla_alert = $2 WHERE id = $1 AND first_response_at IS NULL \
                  AND (sla_alert IS NULL OR (sla_alert = 'at_risk' AND $2 = 'breached'))"
             )
@@ -196,7 +195,7 @@ impl Support<'_> {
             .execute(&mut *c)
             .await?
             .rows_affected()
-                });
+            });
             if moved == 0 {
                 return Ok(false);
             }

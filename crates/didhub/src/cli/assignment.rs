@@ -153,6 +153,9 @@ pub enum ClientPackagesCmd {
         /// Only numbers of this operator (by name; default: any, a block never mixes them).
         #[arg(long)]
         operator: Option<String>,
+        /// Only numbers starting with this prefix (a country and area code, e.g. +3220).
+        #[arg(long)]
+        within: Option<String>,
         /// Why, for the audit log.
         #[arg(long)]
         reason: Option<String>,
@@ -308,6 +311,7 @@ pub async fn client_packages(
             number_type,
             destination,
             operator,
+            within,
             reason,
         } => {
             let operator_id = match operator {
@@ -319,6 +323,7 @@ pub async fn client_packages(
                 country,
                 number_type,
                 operator_id,
+                within,
             };
             print_json(
                 &store

@@ -182,6 +182,9 @@ pub async fn orders(cfg: &StoreConfig, catalog: &Catalog, cmd: OrdersCmd) -> Res
                     .map(|d| d.to_string())
                     .unwrap_or_else(|| "-".into())
             ))?;
+            if let Some(d) = o.order.ivp_by {
+                show::line(format!("inbound calls by instant virtual porting by {d}"))?;
+            }
             for n in &o.numbers {
                 show::line(format!(
                     "  {}\t{}\t{}",

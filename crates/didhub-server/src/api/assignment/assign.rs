@@ -275,6 +275,8 @@ pub struct BlockBody {
     pub number_type: NumberType,
     /// Only from this operator (default: any; a block never mixes operators).
     pub operator_id: Option<Uuid>,
+    /// Only numbers starting with this (`+3220`: a country and area code).
+    pub within: Option<String>,
     /// `pbx:<id>` or a SIP URI for every number of the block.
     pub destination: String,
     pub reason: Option<String>,
@@ -306,6 +308,7 @@ pub async fn allocate_block(
                     country: b.country,
                     number_type: b.number_type,
                     operator_id: b.operator_id,
+                    within: b.within,
                 },
                 &b.destination,
                 b.reason.as_deref(),
@@ -325,6 +328,8 @@ pub struct AvailabilityQuery {
     #[param(value_type = String)]
     pub number_type: NumberType,
     pub operator_id: Option<Uuid>,
+    /// Only numbers starting with this (`+3220`: a country and area code).
+    pub within: Option<String>,
 }
 
 /// Free numbers and whole free blocks (100 … 100,000) for a country and type.
@@ -340,6 +345,7 @@ pub async fn availability(
         country: q.country,
         number_type: q.number_type,
         operator_id: q.operator_id,
+        within: q.within,
     };
     Ok(Json(s.store.assignment().block_availability(&req).await?))
 }
