@@ -1,5 +1,5 @@
-//! didhub's HTTP face: the JSON API under `/api/v1` (with its OpenAPI document), health and
-//! metrics endpoints.
+//! didhub's HTTP face: the JSON API under `/api/v1` (with its OpenAPI document), the web
+//! portal at `/`, health and metrics endpoints.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -23,6 +23,7 @@ pub mod extract;
 pub mod jobs;
 mod objects_only;
 pub mod openapi;
+pub mod portal;
 
 use auth::BearerScheme;
 pub use auth::Principal;
@@ -244,6 +245,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(docs)
+        .merge(portal::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_endpoint))
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
