@@ -121,12 +121,15 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
-/// The value of a hidden or text input named `name` in a page.
+/// The value of the input named `name` in a page (as written, HTML-escaped).
 pub fn input_value(html: &str, name: &str) -> Option<String> {
-    let key = format!("name=\"{name}\" value=\"");
-    let start = html.find(&key)? + key.len();
-    let end = html[start..].find('"')?;
-    Some(html[start..start + end].to_string())
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let start = tag.find("value=\"")? + 7;
+    let end = tag[start..].find('"')?;
+    Some(tag[start..start + end].to_string())
 }
 
 /// The value of a `Set-Cookie` named `name`, with its attributes.
