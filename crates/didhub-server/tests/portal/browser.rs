@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
 use crate::common::TestApp;
@@ -65,7 +66,7 @@ async fn browser() -> Option<Browser> {
     let url = format!("http://127.0.0.1:{port}");
     let start = Instant::now();
     let client = loop {
-        let mut b = ClientBuilder::rustls().expect("rustls");
+        let mut b = ClientBuilder::new(HttpConnector::new());
         match b.capabilities(caps.clone()).connect(&url).await {
             Ok(c) => break c,
             Err(e) if start.elapsed() < Duration::from_secs(20) => {
@@ -88,25 +89,38 @@ async fn axe(c: &Client, what: &str) {
     if present != Value::Bool(true) {
         c.execute(AXE, vec![]).await.expect("load axe");
     }
-    let violations = c
+    let result = c
         .execute_async(
             "const done = arguments[arguments.length - 1];
              axe.run(document, {runOnly: {type: 'tag',
                  values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})
-               .then(r => done(r.violations.map(v => ({id: v.id, help: v.help,
-                   nodes: v.nodes.map(n => n.html)}))))
-               .catch(e => done([{id: 'axe-error', help: String(e), nodes: []}]));",
+               .then(r => done({passes: r.passes.length, violations: r.violations.map(v =>
+                   ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.html)}))}))
+               .catch(e => done({passes: 0, violations: [{id: 'axe-error', help: String(e)}]}));",
             vec![],
         )
         .await
         .expect("run axe");
-    let list = violations.as_array().cloned().unwrap_or_default();
+    let list = result["violations"].as_array().cloned().unwrap_or_default();
     assert!(
         list.is_empty(),
         "{what}: axe found {} violation(s): {}",
         list.len(),
         serde_json::to_string_pretty(&list).unwrap_or_default()
     );
+    // The rules ran: a page with nothing checked would pass vacuously.
+    assert!(
+        result["passes"].as_u64().unwrap_or(0) >= 5,
+        "{what}: axe checked nothing: {result}"
+    );
+    if let Ok(dir) = std::env::var("DIDHUB_PORTAL_SCREENSHOTS") {
+        let png = c.screenshot().await.expect("screenshot");
+        let name: String = what
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+            .collect();
+        std::fs::write(format!("{dir}/{name}.png"), png).expect("write screenshot");
+    }
 }
 
 async fn heading(c: &Client) -> String {
@@ -125,7 +139,11 @@ async fn sign_in(c: &Client, app: &TestApp, email: &str, next: &str) {
     field.send_keys(email).await.expect("type");
     let active = c.active_element().await.expect("focus");
     active
-        .send_keys(&format!("{}{PASSWORD}{}", char::from(Key::Tab), char::from(Key::Enter)))
+        .send_keys(&format!(
+            "{}{PASSWORD}{}",
+            char::from(Key::Tab),
+            char::from(Key::Enter)
+        ))
         .await
         .expect("tab, type, enter");
     wait_for(c, |url| !url.contains("/login")).await;
@@ -159,19 +177,32 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
         .send_keys(&format!("{ADMIN}{}", char::from(Key::Enter)))
         .await
         .expect("type");
-    c.wait().for_element(Locator::Id("e-password")).await.expect("error beside the field");
+    c.wait()
+        .for_element(Locator::Id("e-password"))
+        .await
+        .expect("error beside the field");
     axe(c, "login with errors").await;
 
     sign_in(c, &app, ADMIN, "/login?next=%2Fdids").await;
-    assert!(c.current_url().await.expect("url").as_str().ends_with("/dids"));
+    assert!(c
+        .current_url()
+        .await
+        .expect("url")
+        .as_str()
+        .ends_with("/dids"));
 
     // The skip link is the first stop of Tab and moves focus to the main content.
     c.find(Locator::Css("body")).await.expect("body");
-    c.execute("document.activeElement.blur(); window.scrollTo(0, 0);", vec![])
-        .await
-        .expect("reset focus");
+    c.execute(
+        "document.activeElement.blur(); window.scrollTo(0, 0);",
+        vec![],
+    )
+    .await
+    .expect("reset focus");
     let body = c.find(Locator::Css("body")).await.expect("body");
-    body.send_keys(&char::from(Key::Tab).to_string()).await.expect("tab");
+    body.send_keys(&char::from(Key::Tab).to_string())
+        .await
+        .expect("tab");
     let first = c.active_element().await.expect("focused");
     assert_eq!(first.text().await.expect("text"), "Skip to main content");
     first
@@ -213,7 +244,9 @@ async fn filtering_the_did_list_updates_it_in_place_and_keeps_the_address() {
     let count = c.find(Locator::Id("count")).await.expect("count");
     assert_eq!(count.text().await.expect("text"), "121 DIDs match.");
     // Mark the page: a full reload would lose the mark, an htmx swap keeps it.
-    c.execute("window.didhubMark = 1;", vec![]).await.expect("mark");
+    c.execute("window.didhubMark = 1;", vec![])
+        .await
+        .expect("mark");
     let status = c.find(Locator::Id("f-status")).await.expect("status");
     status.select_by_value("reserved").await.expect("choose");
     let prefix = c.find(Locator::Id("f-prefix")).await.expect("prefix");
@@ -249,7 +282,11 @@ async fn filtering_the_did_list_updates_it_in_place_and_keeps_the_address() {
         .send_keys(&format!("Narnia{}", char::from(Key::Enter)))
         .await
         .expect("type");
-    let err = c.wait().for_element(Locator::Id("e-country")).await.expect("error");
+    let err = c
+        .wait()
+        .for_element(Locator::Id("e-country"))
+        .await
+        .expect("error");
     assert!(!err.text().await.expect("text").is_empty());
     let kept = c
         .find(Locator::Id("f-country"))
@@ -268,7 +305,9 @@ async fn planted_markup_renders_as_text_in_the_browser() {
     let seed = seed(&app).await;
     let c = &b.client;
     sign_in(c, &app, ADMIN, "/login").await;
-    c.goto(&app.url(&format!("/dids/{}", seed.evil_did))).await.expect("open");
+    c.goto(&app.url(&format!("/dids/{}", seed.evil_did)))
+        .await
+        .expect("open");
     let facts = c
         .find(Locator::Css("dl.facts"))
         .await
@@ -306,7 +345,12 @@ async fn a_partner_user_opening_another_partners_customer_gets_not_found() {
     let seed = seed(&app).await;
     let c = &b.client;
     sign_in(c, &app, PARTNER_USER, "/login").await;
-    assert!(c.current_url().await.expect("url").as_str().ends_with("/customers"));
+    assert!(c
+        .current_url()
+        .await
+        .expect("url")
+        .as_str()
+        .ends_with("/customers"));
     axe(c, "a partner's customers").await;
     c.goto(&app.url(&format!("/customers/{}", seed.customer_b)))
         .await

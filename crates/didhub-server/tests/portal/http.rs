@@ -14,30 +14,43 @@ async fn every_portal_answer_carries_the_content_security_policy() {
     for r in [
         anon.get(app.url("/login")).send().await.expect("login"),
         anon.get(app.url("/dids")).send().await.expect("redirect"),
-        anon.get(app.url("/static/portal.css")).send().await.expect("css"),
+        anon.get(app.url("/static/portal.css"))
+            .send()
+            .await
+            .expect("css"),
         s.get("/dashboard").await,
         s.get("/dids?country=nowhere").await,
         s.get("/dids/not-an-id").await,
     ] {
         let url = r.url().to_string();
         assert_eq!(
-            r.headers().get("content-security-policy").and_then(|v| v.to_str().ok()),
+            r.headers()
+                .get("content-security-policy")
+                .and_then(|v| v.to_str().ok()),
             Some(CSP),
             "{url}"
         );
         assert_eq!(
-            r.headers().get("x-content-type-options").and_then(|v| v.to_str().ok()),
+            r.headers()
+                .get("x-content-type-options")
+                .and_then(|v| v.to_str().ok()),
             Some("nosniff"),
             "{url}"
         );
     }
     let page = s.get("/dids").await;
     assert_eq!(page.headers()["cache-control"], "no-store");
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     // htmx is served from the binary, nothing from elsewhere.
     let (_, html) = s.page("/dids").await;
     assert!(html.contains("src=\"/static/htmx-2.0.11.min.js\""));
-    assert!(!html.contains("https://"), "no address of another site in a page");
+    assert!(
+        !html.contains("https://"),
+        "no address of another site in a page"
+    );
     let js = anon
         .get(app.url("/static/htmx-2.0.11.min.js"))
         .send()
@@ -46,7 +59,11 @@ async fn every_portal_answer_carries_the_content_security_policy() {
     assert_eq!(js.status(), 200);
     assert_eq!(js.headers()["content-type"], "text/javascript");
     assert_eq!(
-        anon.get(app.url("/static/nothing.js")).send().await.expect("404").status(),
+        anon.get(app.url("/static/nothing.js"))
+            .send()
+            .await
+            .expect("404")
+            .status(),
         404
     );
 }
@@ -58,7 +75,11 @@ async fn the_session_cookie_is_http_only_same_site_and_secure_when_configured() 
     let s = login(&app, ADMIN).await;
     assert!(s.set_cookie.contains("HttpOnly"), "{}", s.set_cookie);
     assert!(s.set_cookie.contains("SameSite=Strict"), "{}", s.set_cookie);
-    assert!(!s.set_cookie.contains("Secure"), "plain HTTP: {}", s.set_cookie);
+    assert!(
+        !s.set_cookie.contains("Secure"),
+        "plain HTTP: {}",
+        s.set_cookie
+    );
 
     let app = start(true).await;
     seed(&app).await;
@@ -88,7 +109,10 @@ async fn a_write_without_the_session_csrf_token_is_refused() {
         let r = s.post("/logout", &form).await;
         assert_eq!(r.status(), 403, "{form:?}");
         let body = r.text().await.unwrap_or_default();
-        assert!(body.contains("has expired or did not come from didhub"), "{body}");
+        assert!(
+            body.contains("has expired or did not come from didhub"),
+            "{body}"
+        );
     }
     assert_eq!(s.get("/dashboard").await.status(), 200, "still signed in");
     let csrf = s.csrf().await;
@@ -131,8 +155,15 @@ async fn sign_in_errors_are_shown_beside_the_form_and_keep_the_address() {
     assert_eq!(r.status(), 401);
     let html = r.text().await.expect("page");
     assert!(html.contains("Wrong e-mail address or password."));
-    assert_eq!(input_value(&html, "email").as_deref(), Some(ADMIN), "kept what was typed");
-    assert!(!html.contains("wrong password entirely"), "a password is never sent back");
+    assert_eq!(
+        input_value(&html, "email").as_deref(),
+        Some(ADMIN),
+        "kept what was typed"
+    );
+    assert!(
+        !html.contains("wrong password entirely"),
+        "a password is never sent back"
+    );
 }
 
 #[tokio::test]
@@ -146,23 +177,37 @@ async fn sign_in_is_throttled_as_the_api_login_is() {
     let r = login_answer(&app, ADMIN, PASSWORD).await;
     assert_eq!(r.status(), 429, "the good password waits too");
     assert!(r.headers().get("retry-after").is_some());
-    assert!(r.text().await.unwrap_or_default().contains("Too many failed sign-ins"));
+    assert!(r
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("Too many failed sign-ins"));
 }
 
 #[tokio::test]
 async fn without_a_session_a_page_leads_to_the_login_form_and_back() {
     let app = start(false).await;
     seed(&app).await;
-    let r = client().get(app.url("/dids?status=in_stock")).send().await.expect("get");
+    let r = client()
+        .get(app.url("/dids?status=in_stock"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/login?next=%2Fdids%3Fstatus%3Din_stock");
+    assert_eq!(
+        r.headers()["location"],
+        "/login?next=%2Fdids%3Fstatus%3Din_stock"
+    );
     let form = client()
         .get(app.url("/login?next=%2Fdids%3Fstatus%3Din_stock"))
         .send()
         .await
         .expect("form");
     let html = form.text().await.expect("page");
-    assert_eq!(input_value(&html, "next").as_deref(), Some("/dids?status=in_stock"));
+    assert_eq!(
+        input_value(&html, "next").as_deref(),
+        Some("/dids?status=in_stock")
+    );
     // Another site is never a destination.
     let html = client()
         .get(app.url("/login?next=%2F%2Fevil.example"))
@@ -185,9 +230,15 @@ async fn a_partner_user_sees_its_own_customers_and_gets_404_for_the_rest() {
     let (status, html) = s.page("/customers").await;
     assert_eq!(status, 200);
     assert!(html.contains(&format!("/customers/{}", seed.customer_a)));
-    assert!(!html.contains("Bravo Ltd"), "another partner's customer is not listed");
+    assert!(
+        !html.contains("Bravo Ltd"),
+        "another partner's customer is not listed"
+    );
     assert!(!html.contains("Partner B"), "nor is another partner");
-    assert_eq!(s.page(&format!("/customers/{}", seed.customer_a)).await.0, 200);
+    assert_eq!(
+        s.page(&format!("/customers/{}", seed.customer_a)).await.0,
+        200
+    );
     let (status, html) = s.page(&format!("/customers/{}", seed.customer_b)).await;
     assert_eq!(status, 404, "another partner's customer by URL");
     assert!(!html.contains("Bravo Ltd"));
@@ -246,7 +297,12 @@ async fn planted_markup_and_quotes_are_shown_as_text() {
         }
     }
     let (_, html) = s.page(&format!("/dids/{}", seed.evil_did)).await;
-    for planted in [EVIL_NOTES, EVIL_TAG, EVIL_OPERATOR, "held for a <b>trial</b>"] {
+    for planted in [
+        EVIL_NOTES,
+        EVIL_TAG,
+        EVIL_OPERATOR,
+        "held for a <b>trial</b>",
+    ] {
         assert!(html.contains(&escaped(planted)), "{planted}: {html}");
     }
     let (_, html) = s.page(&format!("/customers/{}", seed.customer_a)).await;
@@ -291,11 +347,16 @@ async fn the_did_list_filters_counts_and_pages_by_keyset() {
     assert!(next_link(&html3).is_none(), "the last page");
     // The other filters, sort and order; the operator by id as the form's select sends it.
     let (_, html) = s
-        .page(&format!("/dids?status=reserved&operator_id={}&sort=number&order=desc", seed.operator))
+        .page(&format!(
+            "/dids?status=reserved&operator_id={}&sort=number&order=desc",
+            seed.operator
+        ))
         .await;
     assert!(html.contains("1 DIDs match."), "{html}");
     assert!(html.contains(&seed.evil_number));
-    let (_, html) = s.page("/dids?prefix=%2B4420794600&sort=number&order=desc").await;
+    let (_, html) = s
+        .page("/dids?prefix=%2B4420794600&sort=number&order=desc")
+        .await;
     assert!(html.contains("100 DIDs match."), "{html}");
     let first_row = html.find("+442079460099").expect("highest first");
     assert!(first_row < html.find("+442079460098").expect("then the next"));
@@ -342,7 +403,10 @@ async fn a_did_page_shows_its_history_and_the_audit_log_filters() {
     assert!(created < edited, "oldest first");
     assert!(html.contains("status: in_stock → reserved"), "{html}");
     assert!(html.contains("by user:ops-admin@example.com"));
-    assert_eq!(s.page(&format!("/dids/{}", uuid::Uuid::now_v7())).await.0, 404);
+    assert_eq!(
+        s.page(&format!("/dids/{}", uuid::Uuid::now_v7())).await.0,
+        404
+    );
 
     let (_, html) = s.page("/audit?action=did.status").await;
     assert!(html.contains("1 entries match."), "{html}");
@@ -350,9 +414,15 @@ async fn a_did_page_shows_its_history_and_the_audit_log_filters() {
     let (_, html) = s.page("/audit?actor=nobody").await;
     assert!(html.contains("0 entries match."));
     let today = chrono::Utc::now().date_naive();
-    let (_, html) = s.page(&format!("/audit?since={today}&until={today}&action=did.status")).await;
+    let (_, html) = s
+        .page(&format!(
+            "/audit?since={today}&until={today}&action=did.status"
+        ))
+        .await;
     assert!(html.contains("1 entries match."), "{html}");
-    let (status, html) = s.page(&format!("/audit?since={today}&until=2000-01-01")).await;
+    let (status, html) = s
+        .page(&format!("/audit?since={today}&until=2000-01-01"))
+        .await;
     assert_eq!(status, 422);
     assert!(html.contains("id=\"e-until\""));
 }

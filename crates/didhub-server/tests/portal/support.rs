@@ -53,8 +53,16 @@ pub async fn user(app: &TestApp, email: &str, role: Role, partner: Option<Uuid>)
 pub async fn seed(app: &TestApp) -> Seed {
     let sys = Actor::system();
     let acc = app.store.accounts();
-    let partner_a = acc.create_partner(&sys, "Partner A").await.expect("partner").id;
-    let partner_b = acc.create_partner(&sys, "Partner B").await.expect("partner").id;
+    let partner_a = acc
+        .create_partner(&sys, "Partner A")
+        .await
+        .expect("partner")
+        .id;
+    let partner_b = acc
+        .create_partner(&sys, "Partner B")
+        .await
+        .expect("partner")
+        .id;
     let customer_a = acc
         .create_customer(&sys, Scope::All, partner_a, EVIL_CUSTOMER)
         .await
@@ -69,7 +77,11 @@ pub async fn seed(app: &TestApp) -> Seed {
     user(app, SUPPORT, Role::Support, None).await;
     user(app, PARTNER_USER, Role::PartnerAdmin, Some(partner_a)).await;
     let inv = app.store.inventory();
-    let operator = inv.create_operator(&sys, EVIL_OPERATOR).await.expect("operator").id;
+    let operator = inv
+        .create_operator(&sys, EVIL_OPERATOR)
+        .await
+        .expect("operator")
+        .id;
     let new = |numbers: Vec<String>, tag: Option<&str>, notes: Option<&str>| NewDids {
         numbers,
         country: None,
@@ -80,13 +92,19 @@ pub async fn seed(app: &TestApp) -> Seed {
         notes: notes.map(str::to_string),
         reason: None,
     };
-    inv.create_dids(&sys, new(vec!["+442079460000-+442079460119".into()], None, None))
-        .await
-        .expect("range");
+    inv.create_dids(
+        &sys,
+        new(vec!["+442079460000-+442079460119".into()], None, None),
+    )
+    .await
+    .expect("range");
     let evil_number = "+33123456789".to_string();
-    inv.create_dids(&sys, new(vec![evil_number.clone()], Some(EVIL_TAG), Some(EVIL_NOTES)))
-        .await
-        .expect("evil DID");
+    inv.create_dids(
+        &sys,
+        new(vec![evil_number.clone()], Some(EVIL_TAG), Some(EVIL_NOTES)),
+    )
+    .await
+    .expect("evil DID");
     let evil = inv.get_did_by_number(&evil_number).await.expect("evil DID");
     inv.update_dids(
         &Actor("user:ops-admin@example.com".into()),
@@ -157,14 +175,23 @@ pub struct Session {
 /// Signs in through the portal's form: (the sign-in answer, the session).
 pub async fn login_answer(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
     let http = client();
-    let form = http.get(app.url("/login")).send().await.expect("login form");
+    let form = http
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("login form");
     assert_eq!(form.status(), 200);
     let token_cookie = set_cookie(&form, "didhub_login").expect("login cookie");
     let page = form.text().await.expect("page");
     let token = input_value(&page, "token").expect("token field");
     http.post(app.url("/login"))
         .header("cookie", cookie_pair(&token_cookie))
-        .form(&[("email", email), ("password", password), ("token", &token), ("next", "")])
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("token", &token),
+            ("next", ""),
+        ])
         .send()
         .await
         .expect("sign in")
