@@ -22,6 +22,9 @@ pub const EVIL_TAG: &str = "\"><script>alert(1)</script>";
 pub const EVIL_NOTES: &str = "<img src=x onerror=alert(2)> \"quoted\" & 'single'";
 pub const EVIL_CUSTOMER: &str = "<b>Bold</b> \"Customer\" <script>alert(3)</script>";
 
+/// The DID partner A's customer uses.
+pub const ASSIGNED: &str = "+442079460119";
+
 pub struct Seed {
     pub operator: Uuid,
     pub partner_a: Uuid,
@@ -35,9 +38,14 @@ pub struct Seed {
 
 /// A server on SQLite with plain-HTTP cookies (or `Secure` ones).
 pub async fn start(secure_cookies: bool) -> TestApp {
-    spawn_app_tuned(Db::Sqlite, |_| {}, |s| s.secure_cookies = secure_cookies)
+    start_on(Db::Sqlite, secure_cookies)
         .await
         .expect("SQLite app")
+}
+
+/// A server on `db`; `None` when PostgreSQL is asked for and not configured (and not required).
+pub async fn start_on(db: Db, secure_cookies: bool) -> Option<TestApp> {
+    spawn_app_tuned(db, |_| {}, |s| s.secure_cookies = secure_cookies).await
 }
 
 pub async fn user(app: &TestApp, email: &str, role: Role, partner: Option<Uuid>) {
@@ -48,8 +56,9 @@ pub async fn user(app: &TestApp, email: &str, role: Role, partner: Option<Uuid>)
         .expect("create user");
 }
 
-/// Two partners with a customer each, an operator, 120 DIDs in stock (GB), and one DID with
-/// markup in its tag and notes; an admin, a support user and a user of partner A.
+/// Two partners with a customer each, an operator, 120 DIDs (GB; one used by partner A's
+/// customer, the rest in stock), and one DID with markup in its tag and notes; an admin, a
+/// support user and a user of partner A.
 pub async fn seed(app: &TestApp) -> Seed {
     let sys = Actor::system();
     let acc = app.store.accounts();
@@ -120,6 +129,51 @@ pub async fn seed(app: &TestApp) -> Seed {
     )
     .await
     .expect("reserve");
+    // One DID in use by partner A's customer, as the assignment workflow puts it there.
+    let assignment = app.store.assignment();
+    let package = assignment
+        .create_package(
+            &sys,
+            &didhub_store::assignment::assign::NewPackage {
+                name: "Starter".into(),
+                did_allowance: 10,
+                tag: None,
+                country: None,
+                number_type: None,
+                prices: vec![],
+            },
+        )
+        .await
+        .expect("package")
+        .id;
+    let cp = assignment
+        .create_client_package(
+            &sys,
+            customer_a,
+            package,
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+        )
+        .await
+        .expect("client package")
+        .id;
+    let used = inv
+        .get_did_by_number(ASSIGNED)
+        .await
+        .expect("assigned DID")
+        .id;
+    assignment
+        .assign_dids(
+            &sys,
+            cp,
+            &didhub_store::assignment::assign::AssignRequest {
+                did_ids: vec![used],
+                numbers: vec![],
+                destination: "sip:desk@pbx.partner-a.example".into(),
+                reason: None,
+            },
+        )
+        .await
+        .expect("assign");
     Seed {
         operator,
         partner_a,
