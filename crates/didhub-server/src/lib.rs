@@ -55,7 +55,8 @@ async fn limit_uri(req: Request, next: Next) -> Response {
 fn body_limit(route: &str, s: &AppState) -> usize {
     match route {
         "/api/v1/dids/import" => MAX_UPLOAD,
-        "/api/v1/auth/login" => MAX_LOGIN_BODY,
+        // The API's login and the portal's sign-in form: anyone may send them.
+        "/api/v1/auth/login" | "/login" => MAX_LOGIN_BODY,
         // The configured document limit, and room for the form around the file.
         "/api/v1/documents" => {
             let max = s.store.documents().max_bytes() + api::documents::FORM_OVERHEAD;

@@ -141,6 +141,15 @@ async fn a_sign_in_form_from_elsewhere_is_refused() {
         .expect("post");
     assert_eq!(r.status(), 403);
     assert!(set_cookie(&r, "didhub_session").is_none());
+    // Anyone may send it, so its body is held to the API login's limit.
+    let big = "x".repeat(20 * 1024);
+    let r = client()
+        .post(app.url("/login"))
+        .form(&[("email", big.as_str()), ("password", "p"), ("token", "t")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 413);
 }
 
 #[tokio::test]
@@ -337,6 +346,11 @@ async fn the_did_list_filters_counts_and_pages_by_keyset() {
     assert_eq!(status, 200);
     assert!(html.contains("120 DIDs match."), "{html}");
     assert_eq!(html.matches("<tr><td><a href=\"/dids/").count(), 50);
+    assert!(
+        html.len() < 100_000,
+        "a page of 50 DIDs is {} bytes",
+        html.len()
+    );
     assert!(html.contains("+442079460000"));
     let next = next_link(&html).expect("a next page");
     let (_, html2) = s.page(&next).await;
