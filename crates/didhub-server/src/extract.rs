@@ -149,7 +149,7 @@ fn plain(message: String) -> String {
 /// must not widen a list or an export to everything).
 pub struct Query<T>(pub T);
 
-fn query_of<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+pub(crate) fn query_of<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de)
         .map_err(|e| ApiError::field(field_of(&e, "query"), plain(e.inner().to_string())))

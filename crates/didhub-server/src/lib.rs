@@ -1,5 +1,5 @@
-//! didhub's HTTP face: the JSON API under `/api/v1` (with its OpenAPI document), health and
-//! metrics endpoints.
+//! didhub's HTTP face: the JSON API under `/api/v1` (with its OpenAPI document), the web
+//! portal at `/`, health and metrics endpoints.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -23,6 +23,7 @@ pub mod extract;
 pub mod jobs;
 mod objects_only;
 pub mod openapi;
+pub mod portal;
 
 use auth::BearerScheme;
 pub use auth::Principal;
@@ -54,7 +55,8 @@ async fn limit_uri(req: Request, next: Next) -> Response {
 fn body_limit(route: &str, s: &AppState) -> usize {
     match route {
         "/api/v1/dids/import" => MAX_UPLOAD,
-        "/api/v1/auth/login" => MAX_LOGIN_BODY,
+        // The API's login and the portal's sign-in form: anyone may send them.
+        "/api/v1/auth/login" | "/login" => MAX_LOGIN_BODY,
         // The configured document limit, and room for the form around the file.
         "/api/v1/documents" => {
             let max = s.store.documents().max_bytes() + api::documents::FORM_OVERHEAD;
@@ -250,6 +252,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(docs)
+        .merge(portal::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_endpoint))
         .fallback(|| async { error::ApiError::NotFound("route".into()) })

@@ -18,6 +18,34 @@ pub(crate) use audit_insert;
 const AUDIT_SELECT: &str =
     "SELECT id, at, actor, action, entity, entity_id, subject, changes, reason FROM audit_log";
 
+/// The `WHERE` of a filtered list or count of the log.
+fn push_audit_filter(sql: &mut Sql, f: &AuditFilter) -> Result<()> {
+    sql.push(" WHERE 1=1");
+    for (column, v) in [
+        ("entity", &f.entity),
+        ("action", &f.action),
+        ("actor", &f.actor),
+        ("subject", &f.subject),
+    ] {
+        if let Some(v) = crate::db::sql::filter_text(column, v.as_deref())? {
+            sql.push(" AND ")
+                .push(column)
+                .push(" = ")
+                .bind(Param::Text(v));
+        }
+    }
+    if let Some(v) = f.entity_id {
+        sql.push(" AND entity_id = ").bind(Param::Uuid(v));
+    }
+    if let Some(v) = f.since {
+        sql.push(" AND at >= ").bind(Param::Time(v));
+    }
+    if let Some(v) = f.until {
+        sql.push(" AND at < ").bind(Param::Time(v));
+    }
+    Ok(())
+}
+
 pub(crate) struct AuditWrite<'a> {
     pub id: Option<Uuid>,
     pub actor: &'a Actor,
@@ -137,29 +165,7 @@ impl Audit<'_> {
     ) -> Result<Page<AuditEntry>> {
         let limit = limit.clamp(1, 1000) as i64;
         let mut sql = Sql::new(AUDIT_SELECT);
-        sql.push(" WHERE 1=1");
-        for (column, v) in [
-            ("entity", &f.entity),
-            ("action", &f.action),
-            ("actor", &f.actor),
-            ("subject", &f.subject),
-        ] {
-            if let Some(v) = crate::db::sql::filter_text(column, v.as_deref())? {
-                sql.push(" AND ")
-                    .push(column)
-                    .push(" = ")
-                    .bind(Param::Text(v));
-            }
-        }
-        if let Some(v) = f.entity_id {
-            sql.push(" AND entity_id = ").bind(Param::Uuid(v));
-        }
-        if let Some(v) = f.since {
-            sql.push(" AND at >= ").bind(Param::Time(v));
-        }
-        if let Some(v) = f.until {
-            sql.push(" AND at < ").bind(Param::Time(v));
-        }
+        push_audit_filter(&mut sql, f)?;
         if let Some(c) = cursor {
             let v = decode_cursor(c)?;
             let id = v
@@ -184,6 +190,20 @@ impl Audit<'_> {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    /// How many entries the filter matches (the portal's count beside its pages).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
+    pub async fn count_audit(&self, f: &AuditFilter) -> Result<i64> {
+        let mut sql = Sql::new("SELECT count(*) FROM audit_log");
+        push_audit_filter(&mut sql, f)?;
+        let n: i64 = on!(self, |p| bind_all!(
+            sqlx::query_scalar(&sql.text),
+            sql.params
+        )
+        .fetch_one(p)
+        .await?);
+        Ok(n)
     }
 
     /// A DID's history, oldest first: the batch (create or import) that made it, then every

@@ -94,7 +94,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    fn from_identity(i: Identity) -> Self {
+    pub(crate) fn from_identity(i: Identity) -> Self {
         Principal {
             user_id: i.user_id,
             email: i.email,
@@ -140,7 +140,7 @@ impl Principal {
     }
 }
 
-fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
@@ -152,7 +152,7 @@ fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 /// Constant-time comparison for secrets.
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

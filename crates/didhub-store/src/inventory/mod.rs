@@ -6,6 +6,7 @@ pub mod import;
 pub mod operators;
 pub mod rejects;
 mod sheet;
+pub mod stock;
 mod xls;
 
 crate::handle!(

@@ -17,7 +17,7 @@ use crate::extract::{Json, Path};
 use crate::{AppState, Principal};
 
 /// Session lifetime.
-const SESSION_HOURS: i64 = 12;
+pub(crate) const SESSION_HOURS: i64 = 12;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,12 +45,27 @@ pub async fn login(
     Json(b): Json<LoginBody>,
 ) -> ApiResult<Response> {
     let address = crate::auth::client_address(&ext);
-    let user = match s
-        .store
-        .accounts()
-        .login(&b.email, &b.password, &address)
-        .await
-    {
+    let (user, token, csrf) = open_session(&s, &b.email, &b.password, &address).await?;
+    let cookie = session_cookie(&token, s.secure_cookies, SESSION_HOURS * 3600);
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(LoginAnswer {
+            user,
+            csrf_token: csrf,
+        }),
+    )
+        .into_response())
+}
+
+/// Checks a password login (throttled per account and per address) and opens a session:
+/// (user, session token, CSRF token). The API's login and the portal's.
+pub(crate) async fn open_session(
+    s: &AppState,
+    email: &str,
+    password: &str,
+    address: &str,
+) -> ApiResult<(User, String, String)> {
+    let user = match s.store.accounts().login(email, password, address).await {
         Ok(u) => u,
         Err(LoginError::Invalid) => {
             return Err(ApiError::Unauthorized("wrong e-mail address or password"))
@@ -68,23 +83,11 @@ pub async fn login(
         .accounts()
         .create_session(user.id, chrono::Duration::hours(SESSION_HOURS))
         .await?;
-    let cookie = session_cookie(&token, s.secure_cookies, SESSION_HOURS * 3600);
-    Ok((
-        [(header::SET_COOKIE, cookie)],
-        Json(LoginAnswer {
-            user,
-            csrf_token: csrf,
-        }),
-    )
-        .into_response())
+    Ok((user, token, csrf))
 }
 
-/// End the session (or do nothing for a token) and clear the cookie.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", responses((status = 204)))]
-pub async fn logout(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-) -> ApiResult<Response> {
+/// Ends a session (nothing for a token) and records the logout: the API's and the portal's.
+pub(crate) async fn close_session(s: &AppState, p: &Principal) -> ApiResult<()> {
     if p.session {
         s.store.accounts().end_session(p.credential_id).await?;
     }
@@ -98,6 +101,16 @@ pub async fn logout(
             serde_json::json!({}),
         )
         .await?;
+    Ok(())
+}
+
+/// End the session (or do nothing for a token) and clear the cookie.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", responses((status = 204)))]
+pub async fn logout(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Response> {
+    close_session(&s, &p).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, session_cookie("", s.secure_cookies, 0))],

@@ -1,0 +1,559 @@
+//! The web portal: server-rendered pages at `/` for staff and partners (docs/PORTAL.md).
+//!
+//! Same users, sessions, CSRF tokens and role policy as the API: a page reads the session
+//! cookie the API's login sets, is refused by the same `Principal::require` (404 for a partner
+//! user, 403 for staff), and calls the same store functions the API's handlers call, scoped
+//! the same way. Every route has an entry in [`POLICY`]; one without is refused.
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use didhub_core::access::Need;
+
+use crate::auth::{cookie, same, CSRF_HEADER, SESSION_COOKIE};
+use crate::error::ApiError;
+use crate::{AppState, Principal};
+
+mod accounts;
+mod audit;
+mod dashboard;
+mod inventory;
+mod session;
+mod svg;
+
+/// Every portal page's policy: no request leaves the machine, and no other site frames it.
+pub const CSP: &str = "default-src 'self'; frame-ancestors 'none'";
+
+/// The vendored htmx (0BSD; docs/PORTAL.md), served under its version so it can be cached.
+const HTMX: &str = include_str!("../../static/htmx-2.0.11.min.js");
+const HTMX_PATH: &str = "/static/htmx-2.0.11.min.js";
+const CSS: &str = include_str!("../../static/portal.css");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No session needed: the login form and the static files.
+    Public,
+    Need(Need),
+}
+
+use Access::Need as N;
+use Need::*;
+
+/// What each page needs: the API's needs, read by the same `Role::allows`.
+pub const POLICY: &[(&str, &str, Access)] = &[
+    ("GET", "/", N(Authenticated)),
+    ("GET", "/login", Access::Public),
+    ("POST", "/login", Access::Public),
+    ("POST", "/logout", N(Authenticated)),
+    ("GET", "/dashboard", N(Staff)),
+    ("GET", "/dids", N(InventoryRead)),
+    ("GET", "/dids/{id}", N(InventoryRead)),
+    ("GET", "/operators", N(InventoryRead)),
+    ("GET", "/audit", N(InventoryAdmin)),
+    ("GET", "/customers", N(OrgRead)),
+    ("GET", "/customers/{id}", N(OrgRead)),
+    ("GET", "/static/{file}", Access::Public),
+];
+
+/// The main navigation, in order; a link shows when the user's role may open its page.
+const NAV: &[(&str, &str)] = &[
+    ("/dashboard", "Dashboard"),
+    ("/dids", "DIDs"),
+    ("/operators", "Operators"),
+    ("/customers", "Customers"),
+    ("/audit", "Audit log"),
+];
+
+pub fn policy_for(method: &Method, path: &str) -> Option<Access> {
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    POLICY
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == path)
+        .map(|(_, _, a)| *a)
+}
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(session::landing))
+        .route("/login", get(session::login_form).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dids", get(inventory::dids))
+        .route("/dids/{id}", get(inventory::did))
+        .route("/operators", get(inventory::operators))
+        .route("/audit", get(audit::page))
+        .route("/customers", get(accounts::customers))
+        .route("/customers/{id}", get(accounts::customer))
+        .route("/static/{file}", get(asset))
+        .route_layer(middleware::from_fn_with_state(state, gate))
+        .layer(middleware::from_fn(headers))
+}
+
+/// The signed-in user of a portal request (put there by [`gate`]) and the session's CSRF
+/// token, which every form and htmx request sends back.
+#[derive(Clone)]
+pub struct Viewer {
+    pub principal: Principal,
+    pub csrf: String,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Viewer {
+    type Rejection = Response;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Viewer>().cloned().ok_or_else(|| {
+            tracing::error!("a portal page ran without the gate");
+            plain_error(StatusCode::INTERNAL_SERVER_ERROR)
+        })
+    }
+}
+
+/// Authenticates and authorises every portal route from [`POLICY`]: no session sends a page
+/// request to the login form; a need the role lacks is the API's answer (404 for a partner
+/// user, 403 for staff) as a page; an unsafe request must carry the session's CSRF token
+/// (the `csrf` form field or the `X-CSRF-Token` header).
+async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let need = match policy_for(req.method(), &path) {
+        Some(Access::Public) => return next.run(req).await,
+        Some(Access::Need(n)) => n,
+        None if POLICY.iter().any(|(_, p, _)| *p == path) => {
+            return plain_error(StatusCode::METHOD_NOT_ALLOWED)
+        }
+        None => {
+            tracing::error!(method = %req.method(), path, "portal route has no policy; refused");
+            return plain_error(StatusCode::FORBIDDEN);
+        }
+    };
+    let identity = match cookie(&req, SESSION_COOKIE) {
+        Some(c) => s.store.accounts().verify_session(c).await,
+        None => Ok(None),
+    };
+    let identity = match identity {
+        Ok(Some(i)) => i,
+        Ok(None) => return to_login(&req),
+        Err(e) => {
+            tracing::warn!(error = %e, "portal session check failed");
+            return plain_error(StatusCode::SERVICE_UNAVAILABLE);
+        }
+    };
+    let csrf = identity.csrf.clone().unwrap_or_default();
+    let viewer = Viewer {
+        principal: Principal::from_identity(identity),
+        csrf,
+    };
+    if let Err(e) = viewer.principal.require(need) {
+        return viewer.fail(e).into_response();
+    }
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, crate::MAX_BODY).await {
+            Ok(b) => b,
+            Err(_) => return plain_error(StatusCode::PAYLOAD_TOO_LARGE),
+        };
+        let sent = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| Form::parse(&bytes).get("csrf").map(str::to_string))
+            .unwrap_or_default();
+        if viewer.csrf.is_empty() || !same(&viewer.csrf, &sent) {
+            return viewer
+                .fail(ApiError::Forbidden(
+                    "this form has expired or did not come from didhub; open the page again".into(),
+                ))
+                .into_response();
+        }
+        req = Request::from_parts(parts, Body::from(bytes));
+    }
+    req.extensions_mut().insert(viewer);
+    next.run(req).await
+}
+
+/// A page request without a session goes to the login form, which comes back here after.
+fn to_login(req: &Request) -> Response {
+    let here = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let target = if req.method() == Method::GET && here != "/" {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("next", here);
+        format!("/login?{}", q.finish())
+    } else {
+        "/login".to_string()
+    };
+    Redirect::to(&target).into_response()
+}
+
+/// Headers on every portal answer: the content security policy, no sniffing, no referrer to
+/// other sites, and pages never cached (they hold a user's data and a CSRF token).
+async fn headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The static files, compiled into the binary.
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (body, kind, cache) = match format!("/static/{file}").as_str() {
+        HTMX_PATH => (
+            HTMX,
+            "text/javascript",
+            "public, max-age=31536000, immutable",
+        ),
+        "/static/portal.css" => (CSS, "text/css; charset=utf-8", "public, max-age=300"),
+        _ => return plain_error(StatusCode::NOT_FOUND),
+    };
+    (
+        [(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, cache)],
+        body,
+    )
+        .into_response()
+}
+
+/// What every page's frame shows: title, navigation, the user and the logout form.
+pub struct Chrome {
+    pub title: String,
+    pub htmx: &'static str,
+    pub user: Option<User>,
+    pub nav: Vec<NavLink>,
+}
+
+pub struct User {
+    pub email: String,
+    pub role: &'static str,
+    pub csrf: String,
+}
+
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+impl Chrome {
+    /// The frame of a page nobody is signed in to (login, errors before a session).
+    pub fn anonymous(title: &str) -> Chrome {
+        Chrome {
+            title: title.to_string(),
+            htmx: HTMX_PATH,
+            user: None,
+            nav: Vec::new(),
+        }
+    }
+}
+
+impl Viewer {
+    /// The frame of a page for this user; `here` is the navigation entry it belongs to.
+    pub fn chrome(&self, title: &str, here: &str) -> Chrome {
+        let role = self.principal.role;
+        let nav = NAV
+            .iter()
+            .filter(|(href, _)| match policy_for(&Method::GET, href) {
+                Some(Access::Need(n)) => role.allows(n),
+                Some(Access::Public) => true,
+                None => false,
+            })
+            .map(|(href, label)| NavLink {
+                href,
+                label,
+                current: *href == here,
+            })
+            .collect();
+        Chrome {
+            title: title.to_string(),
+            htmx: HTMX_PATH,
+            user: Some(User {
+                email: self.principal.email.clone(),
+                role: role.as_str(),
+                csrf: self.csrf.clone(),
+            }),
+            nav,
+        }
+    }
+
+    /// An error as a page in this user's frame, with the status the API gives it.
+    pub fn fail(&self, e: impl Into<ApiError>) -> PageError {
+        PageError::new(Some(self.chrome("", "")), e.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    heading: String,
+    detail: String,
+}
+
+/// A page's failure: rendered as an error page with the status the API would answer.
+pub struct PageError {
+    chrome: Option<Chrome>,
+    error: ApiError,
+}
+
+impl PageError {
+    pub fn new(chrome: Option<Chrome>, error: ApiError) -> Self {
+        PageError { chrome, error }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.error.status();
+        let (heading, detail) = match status {
+            StatusCode::NOT_FOUND => (
+                "Page not found".to_string(),
+                "There is nothing here, or nothing you may see.".to_string(),
+            ),
+            s if s.is_server_error() => {
+                tracing::warn!(error = %self.error, "portal page failed");
+                (
+                    "Something went wrong".to_string(),
+                    "The page could not be shown. Try again in a moment.".to_string(),
+                )
+            }
+            StatusCode::FORBIDDEN => ("Not allowed".to_string(), self.error.to_string()),
+            _ => ("That did not work".to_string(), self.error.to_string()),
+        };
+        let mut chrome = self.chrome.unwrap_or_else(|| Chrome::anonymous(""));
+        chrome.title = heading.clone();
+        render(
+            status,
+            &ErrorPage {
+                chrome,
+                heading,
+                detail,
+            },
+        )
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+/// A template as an HTML answer with a status.
+pub fn render(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a portal template failed to render");
+            plain_error(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+/// An error answered before any page frame can be built.
+fn plain_error(status: StatusCode) -> Response {
+    let mut chrome = Chrome::anonymous("");
+    let heading = status.canonical_reason().unwrap_or("Error").to_string();
+    chrome.title = heading.clone();
+    let page = ErrorPage {
+        chrome,
+        heading,
+        detail: String::new(),
+    };
+    match page.render() {
+        Ok(html) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response(),
+        Err(_) => status.into_response(),
+    }
+}
+
+/// A form body or query string as its fields, in order (a field given twice keeps both).
+#[derive(Debug, Default, Clone)]
+pub struct Form(pub Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(bytes: &[u8]) -> Form {
+        Form(
+            form_urlencoded::parse(bytes)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn query(uri: &axum::http::Uri) -> Form {
+        Form::parse(uri.query().unwrap_or_default().as_bytes())
+    }
+
+    /// The first value of a field, as typed.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value to show back in the field: what was typed, or nothing.
+    pub fn value(&self, name: &str) -> &str {
+        self.get(name).unwrap_or("")
+    }
+
+    /// The non-blank fields among `names`, trimmed, as a query string.
+    pub fn encode(&self, names: &[&str]) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.0 {
+            if names.contains(&k.as_str()) && !v.trim().is_empty() {
+                q.append_pair(k, v.trim());
+            }
+        }
+        q.finish()
+    }
+
+    /// The non-blank fields not among `skip`, trimmed, as a query string.
+    pub fn encode_except(&self, skip: &[&str]) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.0 {
+            if !skip.contains(&k.as_str()) && !v.trim().is_empty() {
+                q.append_pair(k, v.trim());
+            }
+        }
+        q.finish()
+    }
+}
+
+/// Errors of a form, each about one field, shown beside it.
+#[derive(Debug, Default)]
+pub struct Errors(pub Vec<(String, String)>);
+
+impl Errors {
+    pub fn add(&mut self, field: impl Into<String>, message: impl ToString) {
+        self.0.push((field.into(), message.to_string()));
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Takes a refusal about a field (a filter's value, a store check) as that field's error;
+    /// anything else is the page's failure.
+    pub fn take(&mut self, e: ApiError) -> Result<(), ApiError> {
+        match e {
+            ApiError::Field { field, message } => {
+                self.add(field, message);
+                Ok(())
+            }
+            ApiError::Store(didhub_store::StoreError::Invalid { field, message }) => {
+                self.add(field, message);
+                Ok(())
+            }
+            e => Err(e),
+        }
+    }
+
+    /// Errors about fields the form does not show (a stray parameter in the address).
+    pub fn others(&self, shown: &[&str]) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(f, _)| !shown.contains(&f.as_str()))
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect()
+    }
+}
+
+/// Stored text as shown on a page: control and bidirectional characters made visible (the
+/// core's display rule); HTML escaping is the templates' own.
+pub fn shown(s: &str) -> String {
+    didhub_core::text::escape(s).into_owned()
+}
+
+/// A time as pages show it: UTC, to the minute.
+pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A time as a `<time datetime>` attribute.
+pub fn machine_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A count with thousands separators.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_a_policy_and_every_nav_link_a_route() {
+        for (href, _) in NAV {
+            assert!(policy_for(&Method::GET, href).is_some(), "{href}");
+        }
+        assert_eq!(
+            policy_for(&Method::HEAD, "/dids"),
+            policy_for(&Method::GET, "/dids")
+        );
+        assert_eq!(policy_for(&Method::DELETE, "/dids"), None);
+    }
+
+    #[test]
+    fn counts_read_with_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(-1234), "-1,234");
+    }
+}

@@ -1,0 +1,71 @@
+//! Charts drawn on the server as SVG (no script, no request for a resource): a horizontal bar
+//! chart whose numbers are also in a table beside it, its text alternative.
+
+/// One bar, in the chart's own units (the template writes them into the `<svg>`).
+pub struct Bar {
+    pub label: String,
+    pub value: String,
+    pub y: u32,
+    pub text_y: u32,
+    pub width: u32,
+}
+
+pub struct BarChart {
+    pub width: u32,
+    pub height: u32,
+    /// Where bars start (room for the labels on their left).
+    pub left: u32,
+    pub bar_height: u32,
+    pub bars: Vec<Bar>,
+}
+
+const ROW: u32 = 28;
+const BAR: u32 = 18;
+const LEFT: u32 = 190;
+const WIDTH: u32 = 640;
+/// Room on the right of the longest bar for its value.
+const VALUE_ROOM: u32 = 80;
+
+/// Bars for labelled values, the longest bar the largest value.
+pub fn bars(rows: &[(String, i64)]) -> BarChart {
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1) as f64;
+    let span = f64::from(WIDTH - LEFT - VALUE_ROOM);
+    let bars = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (label, v))| {
+            let y = i as u32 * ROW + 4;
+            Bar {
+                label: label.clone(),
+                value: super::thousands(*v),
+                y,
+                text_y: y + BAR - 4,
+                // At least a sliver, so that a small stock still shows.
+                width: ((*v).max(0) as f64 / max * span).round().max(2.0) as u32,
+            }
+        })
+        .collect::<Vec<_>>();
+    BarChart {
+        width: WIDTH,
+        height: (bars.len() as u32 * ROW).max(ROW) + 8,
+        left: LEFT,
+        bar_height: BAR,
+        bars,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_largest_value_has_the_longest_bar() {
+        let c = super::bars(&[("GB fixed line".into(), 10), ("FR mobile".into(), 40)]);
+        assert_eq!(c.bars.len(), 2);
+        assert!(c.bars[1].width > c.bars[0].width);
+        assert_eq!(
+            c.bars[1].width,
+            super::WIDTH - super::LEFT - super::VALUE_ROOM
+        );
+        assert_eq!(c.bars[1].value, "40");
+        assert!(super::bars(&[]).bars.is_empty());
+    }
+}

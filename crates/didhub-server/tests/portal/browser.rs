@@ -1,0 +1,364 @@
+//! The portal in a real browser: Debian's chromium driven through chromium-driver (WebDriver),
+//! headless, against a server on SQLite; axe-core checks every page against the WCAG 2 A and
+//! AA rules. Without chromium-driver the tests skip, except under `CI=true`, where they fail.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Value};
+
+use crate::common::TestApp;
+use crate::support::*;
+
+/// axe-core (MPL-2.0), a test-only file: docs/PORTAL.md.
+const AXE: &str = include_str!("assets/axe-4.14.1.min.js");
+const DRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Browser {
+    driver: Child,
+    client: Client,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// A headless chromium session, or `None` (skip) when the browser is not installed and this
+/// is not CI.
+async fn browser() -> Option<Browser> {
+    let missing = [DRIVER, CHROMIUM]
+        .into_iter()
+        .find(|p| !std::path::Path::new(p).exists());
+    if let Some(p) = missing {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but {p} is missing: apt-get install chromium chromium-driver"
+        );
+        eprintln!("skipped: {p} is missing (apt-get install chromium chromium-driver)");
+        return None;
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let driver = Command::new(DRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromium-driver");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,900"],
+        }),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    let client = loop {
+        let mut b = ClientBuilder::new(HttpConnector::new());
+        match b.capabilities(caps.clone()).connect(&url).await {
+            Ok(c) => break c,
+            Err(e) if start.elapsed() < Duration::from_secs(20) => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("chromium-driver did not answer: {e}"),
+        }
+    };
+    Some(Browser { driver, client })
+}
+
+/// Runs axe-core on the current page with the WCAG 2 A and AA rules (2.0, 2.1, 2.2) and
+/// fails on any violation, naming the rule and the elements.
+async fn axe(c: &Client, what: &str) {
+    let present = c
+        .execute("return typeof window.axe !== 'undefined';", vec![])
+        .await
+        .expect("probe axe");
+    if present != Value::Bool(true) {
+        c.execute(AXE, vec![]).await.expect("load axe");
+    }
+    let result = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: {type: 'tag',
+                 values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})
+               .then(r => done({passes: r.passes.length, violations: r.violations.map(v =>
+                   ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.html)}))}))
+               .catch(e => done({passes: 0, violations: [{id: 'axe-error', help: String(e)}]}));",
+            vec![],
+        )
+        .await
+        .expect("run axe");
+    let list = result["violations"].as_array().cloned().unwrap_or_default();
+    assert!(
+        list.is_empty(),
+        "{what}: axe found {} violation(s): {}",
+        list.len(),
+        serde_json::to_string_pretty(&list).unwrap_or_default()
+    );
+    // The rules ran: a page with nothing checked would pass vacuously.
+    assert!(
+        result["passes"].as_u64().unwrap_or(0) >= 5,
+        "{what}: axe checked nothing: {result}"
+    );
+    if let Ok(dir) = std::env::var("DIDHUB_PORTAL_SCREENSHOTS") {
+        let png = c.screenshot().await.expect("screenshot");
+        let name: String = what
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+            .collect();
+        std::fs::write(format!("{dir}/{name}.png"), png).expect("write screenshot");
+    }
+}
+
+async fn heading(c: &Client) -> String {
+    c.find(Locator::Css("h1"))
+        .await
+        .expect("h1")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Signs in with the keyboard alone: type, Tab, type, Enter.
+async fn sign_in(c: &Client, app: &TestApp, email: &str, next: &str) {
+    c.goto(&app.url(next)).await.expect("open");
+    let field = c.find(Locator::Id("f-email")).await.expect("e-mail field");
+    field.send_keys(email).await.expect("type");
+    let active = c.active_element().await.expect("focus");
+    active
+        .send_keys(&format!(
+            "{}{PASSWORD}{}",
+            char::from(Key::Tab),
+            char::from(Key::Enter)
+        ))
+        .await
+        .expect("tab, type, enter");
+    wait_for(c, |url| !url.contains("/login")).await;
+}
+
+async fn wait_for(c: &Client, ok: impl Fn(&str) -> bool) {
+    let start = Instant::now();
+    loop {
+        let url = c.current_url().await.expect("url").to_string();
+        if ok(&url) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "still at {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_page_passes_axe_and_works_with_the_keyboard() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    let seed = seed(&app).await;
+    let c = &b.client;
+
+    c.goto(&app.url("/login")).await.expect("login");
+    axe(c, "login").await;
+    // A refused sign-in: the error is announced and the form is still accessible.
+    c.find(Locator::Id("f-email"))
+        .await
+        .expect("field")
+        .send_keys(&format!("{ADMIN}{}", char::from(Key::Enter)))
+        .await
+        .expect("type");
+    c.wait()
+        .for_element(Locator::Id("e-password"))
+        .await
+        .expect("error beside the field");
+    axe(c, "login with errors").await;
+
+    sign_in(c, &app, ADMIN, "/login?next=%2Fdids").await;
+    assert!(c
+        .current_url()
+        .await
+        .expect("url")
+        .as_str()
+        .ends_with("/dids"));
+
+    // The skip link is the first stop of Tab and moves focus to the main content.
+    c.find(Locator::Css("body")).await.expect("body");
+    c.execute(
+        "document.activeElement.blur(); window.scrollTo(0, 0);",
+        vec![],
+    )
+    .await
+    .expect("reset focus");
+    let body = c.find(Locator::Css("body")).await.expect("body");
+    body.send_keys(&char::from(Key::Tab).to_string())
+        .await
+        .expect("tab");
+    let first = c.active_element().await.expect("focused");
+    assert_eq!(first.text().await.expect("text"), "Skip to main content");
+    first
+        .send_keys(&char::from(Key::Enter).to_string())
+        .await
+        .expect("enter");
+    let focused = c
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .expect("focus");
+    assert_eq!(focused, json!("main"));
+
+    let pages = [
+        ("/dashboard".to_string(), "Dashboard"),
+        ("/dids".to_string(), "DIDs"),
+        ("/dids?country=Narnia".to_string(), "DIDs"),
+        (format!("/dids/{}", seed.evil_did), "DID +33123456789"),
+        ("/operators".to_string(), "Operators"),
+        ("/customers".to_string(), "Customers"),
+        (format!("/customers/{}", seed.customer_a), "Customer"),
+        ("/audit".to_string(), "Audit log"),
+        ("/audit?since=yesterday".to_string(), "Audit log"),
+        (format!("/dids/{}", uuid::Uuid::now_v7()), "Page not found"),
+    ];
+    for (path, h1) in &pages {
+        c.goto(&app.url(path)).await.expect("open");
+        assert!(heading(c).await.starts_with(h1), "{path}");
+        axe(c, path).await;
+    }
+}
+
+#[tokio::test]
+async fn filtering_the_did_list_updates_it_in_place_and_keeps_the_address() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    seed(&app).await;
+    let c = &b.client;
+    sign_in(c, &app, ADMIN, "/login?next=%2Fdids").await;
+    let count = c.find(Locator::Id("count")).await.expect("count");
+    assert_eq!(count.text().await.expect("text"), "121 DIDs match.");
+    // Mark the page: a full reload would lose the mark, an htmx swap keeps it.
+    c.execute("window.didhubMark = 1;", vec![])
+        .await
+        .expect("mark");
+    let status = c.find(Locator::Id("f-status")).await.expect("status");
+    status.select_by_value("reserved").await.expect("choose");
+    let prefix = c.find(Locator::Id("f-prefix")).await.expect("prefix");
+    prefix
+        .send_keys(&format!("+33{}", char::from(Key::Enter)))
+        .await
+        .expect("type and submit");
+    wait_for(c, |url| url.contains("status=reserved")).await;
+    let start = Instant::now();
+    loop {
+        let text = c
+            .find(Locator::Id("count"))
+            .await
+            .expect("count")
+            .text()
+            .await
+            .expect("text");
+        if text == "1 DIDs match." {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "count is {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mark = c
+        .execute("return window.didhubMark === 1;", vec![])
+        .await
+        .expect("mark");
+    assert_eq!(mark, json!(true), "updated by htmx, not a reload");
+    axe(c, "the filtered list").await;
+    // A bad value: the error beside its field, what was typed kept.
+    let country = c.find(Locator::Id("f-country")).await.expect("country");
+    country
+        .send_keys(&format!("Narnia{}", char::from(Key::Enter)))
+        .await
+        .expect("type");
+    let err = c
+        .wait()
+        .for_element(Locator::Id("e-country"))
+        .await
+        .expect("error");
+    assert!(!err.text().await.expect("text").is_empty());
+    let kept = c
+        .find(Locator::Id("f-country"))
+        .await
+        .expect("field")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("Narnia"));
+}
+
+#[tokio::test]
+async fn planted_markup_renders_as_text_in_the_browser() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    let seed = seed(&app).await;
+    let c = &b.client;
+    sign_in(c, &app, ADMIN, "/login").await;
+    c.goto(&app.url(&format!("/dids/{}", seed.evil_did)))
+        .await
+        .expect("open");
+    let facts = c
+        .find(Locator::Css("dl.facts"))
+        .await
+        .expect("facts")
+        .text()
+        .await
+        .expect("text");
+    assert!(facts.contains(EVIL_TAG), "{facts}");
+    assert!(facts.contains(EVIL_NOTES), "{facts}");
+    assert!(facts.contains(EVIL_OPERATOR), "{facts}");
+    // Nothing planted became an element or ran.
+    let planted = c
+        .execute(
+            "return document.querySelectorAll('main script, main img, main b').length;",
+            vec![],
+        )
+        .await
+        .expect("count");
+    assert_eq!(planted, json!(0));
+    c.goto(&app.url("/customers")).await.expect("open");
+    let table = c
+        .find(Locator::Css("table"))
+        .await
+        .expect("table")
+        .text()
+        .await
+        .expect("text");
+    assert!(table.contains(EVIL_CUSTOMER), "{table}");
+}
+
+#[tokio::test]
+async fn a_partner_user_opening_another_partners_customer_gets_not_found() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    let seed = seed(&app).await;
+    let c = &b.client;
+    sign_in(c, &app, PARTNER_USER, "/login").await;
+    assert!(c
+        .current_url()
+        .await
+        .expect("url")
+        .as_str()
+        .ends_with("/customers"));
+    axe(c, "a partner's customers").await;
+    c.goto(&app.url(&format!("/customers/{}", seed.customer_b)))
+        .await
+        .expect("open");
+    assert_eq!(heading(c).await, "Page not found");
+    let body = c.source().await.expect("source");
+    assert!(!body.contains("Bravo Ltd"));
+    c.goto(&app.url("/dids")).await.expect("open");
+    assert_eq!(heading(c).await, "Page not found", "a staff page");
+    axe(c, "not found").await;
+}

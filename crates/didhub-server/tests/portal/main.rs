@@ -1,0 +1,10 @@
+//! The portal, black-box: a real server on SQLite, reached over plain HTTP (`http`) and in a
+//! real browser (`browser`: Debian's chromium through chromium-driver, with axe-core on every
+//! page). docs/PORTAL.md says how to run them.
+
+#[path = "../server/common/mod.rs"]
+mod common;
+
+mod browser;
+mod http;
+mod support;
