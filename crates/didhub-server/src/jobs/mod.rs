@@ -5,6 +5,7 @@ pub mod hold;
 pub mod outbox;
 pub mod routing;
 pub mod sla;
+mod smtp_pool;
 pub mod stock;
 
 pub use hold::spawn_hold_worker;

@@ -24,10 +24,9 @@ use didhub_store::{Store, StoreError};
 use futures::StreamExt;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::TlsParameters;
+
+use super::smtp_pool::SmtpPool;
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +217,7 @@ impl Drained {
 }
 
 enum Sender {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpPool),
     Files(PathBuf),
 }
 
@@ -247,20 +246,16 @@ impl Outbox {
                         .map_err(|e| OutboxError::Tls(e.to_string()))
                 };
                 let tls = match target.tls {
-                    SmtpTls::None => Tls::None,
-                    SmtpTls::StartTls => Tls::Required(tls_params()?),
-                    SmtpTls::Wrapper => Tls::Wrapper(tls_params()?),
+                    SmtpTls::None => None,
+                    SmtpTls::StartTls | SmtpTls::Wrapper => Some(tls_params()?),
                 };
-                let mut b =
-                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(target.host.clone())
-                        .port(target.port)
-                        .tls(tls)
-                        .timeout(Some(cfg.smtp_timeout))
-                        .pool_config(PoolConfig::new().max_size(cfg.concurrency.max(1) as u32));
-                if let Some(l) = login {
-                    b = b.credentials(Credentials::new(l.user.clone(), l.password.clone()));
-                }
-                Sender::Smtp(b.build())
+                Sender::Smtp(SmtpPool::new(
+                    target.clone(),
+                    login.as_ref(),
+                    tls,
+                    cfg.smtp_timeout,
+                    cfg.concurrency,
+                ))
             }
             Delivery::Files(dir) => {
                 std::fs::create_dir_all(dir).map_err(|error| OutboxError::Dir {
@@ -404,11 +399,7 @@ impl Outbox {
         bytes: &[u8],
     ) -> Result<(), String> {
         match &self.sender {
-            Sender::Smtp(t) => t
-                .send_raw(envelope, bytes)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Sender::Smtp(pool) => pool.send(envelope, bytes).await,
             Sender::Files(dir) => {
                 let dir = dir.clone();
                 let name = format!("{}.eml", m.message_id.bare());
