@@ -47,7 +47,7 @@ SELECT gen_random_uuid(), $TICKETS - $OPEN + g, '00000000-0000-7000-8000-0000000
     CASE WHEN g % 2 = 0 THEN 'critical' ELSE 'standard' END,
     CASE WHEN g % 2 = 0 THEN 'cloud_unreachable' END, 'partner', '{}', 'europe',
     now() - interval '12 hours' + (g * interval '48 hours' / $OPEN), to_char(now(), 'YYYY-MM'),
-    'bench', now() - interval '1 day', now(), now()
+    'bench', now() - interval '1 day', now()
 FROM generate_series(1, $OPEN) g;
 -- Their SLA alerts as a running desk would have mailed them already (the alerter would
 -- otherwise mail thousands of old ones during the run).
@@ -62,7 +62,13 @@ SQL
 TOKEN=$("$BIN" --database-url "$URL" token create --name "bench-$(date +%s)" --user bench-support@example.com | tail -1)
 [[ "$TOKEN" == dh_* ]] || die "token create printed no token"
 
-stop() { [[ -n "${SERVER_PID:-}" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; }
+stop() {
+    if [[ -n "${SERVER_PID:-}" ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=
+}
 trap stop EXIT
 "$BIN" --database-url "$URL" serve --listen "127.0.0.1:$PORT" >"$OUT/logs/support-serve.out" 2>"$OUT/logs/support-serve.err" &
 SERVER_PID=$!
@@ -72,9 +78,9 @@ ITEMS=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/
 BYTES=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/support/at-risk" | wc -c)
 log "sample: $ITEMS tickets at risk ($BYTES bytes)"
 
-# The statement the list runs (support/sla.rs: TICKET_SELECT + AWAITING + the windows).
+# The statement the list runs (support/sla.rs: SUMMARY_SELECT + AWAITING + the windows).
 cat >"$OUT/at_risk.sql" <<'SQL'
-SELECT t.id, t.ref AS number, t.partner_id, t.customer_id, t.pbx_id, x.serial_number AS pbx_serial, t.device_serial, t.subject, t.kind, t.topic, t.channel, t.state, t.class, t.criterion, t.class_set_by, t.details, t.remote_address, t.remote_secret, t.contact_email, t.assignee_id, t.centre, t.first_response_due, t.first_response_at, t.created_by, t.created_at, t.updated_at, t.closed_at, t.version FROM tickets t LEFT JOIN pbxs x ON x.id = t.pbx_id WHERE t.first_response_at IS NULL AND t.state <> 'closed' AND t.first_response_due > now() AND t.first_response_due <= now() + interval '2 hours' AND ((t.class = 'critical' AND t.first_response_due <= now() + interval '15 minutes') OR (t.class = 'standard' AND t.first_response_due <= now() + interval '2 hours')) ORDER BY t.first_response_due, t.id;
+SELECT t.id, t.ref AS number, t.partner_id, t.customer_id, t.subject, t.state, t.class, t.centre, t.assignee_id, t.first_response_due, t.created_at FROM tickets t WHERE t.first_response_at IS NULL AND t.state <> 'closed' AND t.first_response_due > now() AND t.first_response_due <= now() + interval '2 hours' AND ((t.class = 'critical' AND t.first_response_due <= now() + interval '15 minutes') OR (t.class = 'standard' AND t.first_response_due <= now() + interval '2 hours')) ORDER BY t.first_response_due, t.id;
 SQL
 psql_q -d "$DB" -c "EXPLAIN (ANALYZE, BUFFERS) $(cat "$OUT/at_risk.sql")" >"$OUT/logs/at_risk.plan"
 

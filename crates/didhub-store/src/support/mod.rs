@@ -146,7 +146,7 @@ pub(crate) const TICKET_SELECT: &str = "SELECT t.id, t.ref AS number, t.partner_
     t.created_at, t.updated_at, t.closed_at, t.version FROM tickets t LEFT JOIN pbxs x ON x.id = t.pbx_id";
 
 /// A stored name read back; the schema's CHECKs keep them to known names.
-fn known<T: std::str::FromStr>(s: &str, or: T) -> T {
+pub(crate) fn known<T: std::str::FromStr>(s: &str, or: T) -> T {
     s.parse().unwrap_or(or)
 }
 

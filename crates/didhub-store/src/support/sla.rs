@@ -9,9 +9,91 @@ use didhub_core::ticket::at_risk_window;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Ticket, TicketRow, TICKET_SELECT};
+use didhub_core::ticket::{self, SlaStatus, TicketState};
+use uuid::Uuid;
+
+use super::{known, Ticket};
 use crate::db::sql::{bind_all, decode_cursor, encode_cursor, Param, Sql};
 use crate::{on, Page, Result, StoreError, Support};
+
+/// A ticket as support's service-level lists show it: what to act on, without its details
+/// (a list of hundreds stays small and quick; the ticket's page has the rest).
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct TicketSummary {
+    pub id: Uuid,
+    /// `#N`, as mail subjects tag it.
+    pub number: i64,
+    pub partner_id: Uuid,
+    pub customer_id: Option<Uuid>,
+    pub subject: String,
+    pub state: TicketState,
+    pub class: TicketClass,
+    pub centre: String,
+    pub assignee_id: Option<Uuid>,
+    pub first_response_due: DateTime<Utc>,
+    /// Where the ticket stands against its deadline now.
+    pub sla: SlaStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Ticket> for TicketSummary {
+    fn from(t: &Ticket) -> Self {
+        TicketSummary {
+            id: t.id,
+            number: t.number,
+            partner_id: t.partner_id,
+            customer_id: t.customer_id,
+            subject: t.subject.clone(),
+            state: t.state,
+            class: t.class,
+            centre: t.centre.clone(),
+            assignee_id: t.assignee_id,
+            first_response_due: t.first_response_due,
+            sla: t.sla,
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: Uuid,
+    number: i64,
+    partner_id: Uuid,
+    customer_id: Option<Uuid>,
+    subject: String,
+    state: String,
+    class: String,
+    centre: String,
+    assignee_id: Option<Uuid>,
+    first_response_due: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+impl SummaryRow {
+    fn into_summary(self, now: DateTime<Utc>) -> TicketSummary {
+        let class = known(&self.class, TicketClass::Standard);
+        TicketSummary {
+            id: self.id,
+            number: self.number,
+            partner_id: self.partner_id,
+            customer_id: self.customer_id,
+            subject: self.subject,
+            state: known(&self.state, TicketState::Open),
+            class,
+            centre: self.centre,
+            assignee_id: self.assignee_id,
+            first_response_due: self.first_response_due,
+            // Unanswered, by the lists' own condition.
+            sla: ticket::sla_status(class, self.first_response_due, None, now),
+            created_at: self.created_at,
+        }
+    }
+}
+
+const SUMMARY_SELECT: &str = "SELECT t.id, t.ref AS number, t.partner_id, t.customer_id, \
+    t.subject, t.state, t.class, t.centre, t.assignee_id, t.first_response_due, t.created_at \
+    FROM tickets t";
 
 /// Unanswered tickets that are not closed (the partial index `tickets_awaiting`).
 const AWAITING: &str = " WHERE t.first_response_at IS NULL AND t.state <> 'closed'";
@@ -38,9 +120,9 @@ impl Support<'_> {
     /// Unanswered tickets whose deadline is near: a critical one within 15 minutes, a
     /// standard one within 2 hours; soonest first.
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn at_risk(&self, now: DateTime<Utc>) -> Result<Vec<Ticket>> {
+    pub async fn at_risk(&self, now: DateTime<Utc>) -> Result<Vec<TicketSummary>> {
         let (c, s) = (TicketClass::Critical, TicketClass::Standard);
-        let mut sql = Sql::new(TICKET_SELECT);
+        let mut sql = Sql::new(SUMMARY_SELECT);
         sql.push(AWAITING);
         sql.push(" AND t.first_response_due > ")
             .bind(Param::Time(now));
@@ -52,10 +134,10 @@ impl Support<'_> {
         sql.push(") OR (t.class = 'standard' AND t.first_response_due <= ")
             .bind(Param::Time(now + at_risk_window(s)));
         sql.push(")) ORDER BY t.first_response_due, t.id");
-        let rows: Vec<TicketRow> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
+        let rows: Vec<SummaryRow> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
             .fetch_all(p)
             .await?);
-        Ok(rows.into_iter().map(|r| r.into_ticket(now)).collect())
+        Ok(rows.into_iter().map(|r| r.into_summary(now)).collect())
     }
 
     /// Unanswered tickets past their deadline, longest overdue first, a page of `limit`.
@@ -65,8 +147,8 @@ impl Support<'_> {
         now: DateTime<Utc>,
         cursor: Option<&str>,
         limit: u32,
-    ) -> Result<Page<Ticket>> {
-        let mut sql = Sql::new(TICKET_SELECT);
+    ) -> Result<Page<TicketSummary>> {
+        let mut sql = Sql::new(SUMMARY_SELECT);
         sql.push(AWAITING);
         sql.push(" AND t.first_response_due <= ")
             .bind(Param::Time(now));
@@ -86,10 +168,10 @@ impl Support<'_> {
             " ORDER BY t.first_response_due, t.id LIMIT {}",
             limit + 1
         ));
-        let rows: Vec<TicketRow> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
+        let rows: Vec<SummaryRow> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
             .fetch_all(p)
             .await?);
-        let mut items: Vec<Ticket> = rows.into_iter().map(|r| r.into_ticket(now)).collect();
+        let mut items: Vec<TicketSummary> = rows.into_iter().map(|r| r.into_summary(now)).collect();
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items

@@ -9,8 +9,8 @@ use didhub_core::secret::{Keyring, SecretError, SecretKey};
 use didhub_core::sla::{zone, SupportHours, TicketClass};
 use didhub_core::ticket::TicketState;
 use didhub_store::accounts::orgs::Scope;
+use didhub_store::support::sla::TicketSummary;
 use didhub_store::support::tickets::TicketFilter;
-use didhub_store::support::Ticket;
 use didhub_store::{Actor, Store, StoreConfig};
 
 use crate::show;
@@ -133,7 +133,7 @@ where
     r
 }
 
-fn ticket_row(t: &Ticket) -> std::io::Result<()> {
+fn ticket_row(t: &TicketSummary) -> std::io::Result<()> {
     show::row(&[
         &format!("#{}", t.number),
         &t.state,
@@ -164,28 +164,31 @@ pub async fn tickets(cfg: &StoreConfig, cmd: TicketsCmd) -> Result<()> {
                 .context("--state")?;
             with_store(cfg, |store| async move {
                 let desk = store.support();
-                let items = if at_risk {
-                    desk.at_risk(Utc::now()).await?
+                // The service-level lists give summaries; the plain list whole tickets.
+                let (summaries, whole) = if at_risk {
+                    (desk.at_risk(Utc::now()).await?, None)
                 } else if breached {
-                    desk.breached(Utc::now(), None, limit).await?.items
+                    (desk.breached(Utc::now(), None, limit).await?.items, None)
                 } else {
                     let f = TicketFilter {
                         state,
                         ..TicketFilter::default()
                     };
-                    desk.list_tickets(Scope::All, &f, None, limit).await?.items
+                    let items = desk.list_tickets(Scope::All, &f, None, limit).await?.items;
+                    (items.iter().map(TicketSummary::from).collect(), Some(items))
                 };
-                if !json {
-                    show::header(&[
-                        "TICKET", "STATE", "CLASS", "SLA", "DUE", "CENTRE", "SUBJECT",
-                    ])?;
-                }
-                for t in items.iter().take(limit as usize) {
-                    if json {
-                        show::json_line(t)?;
-                    } else {
-                        ticket_row(t)?;
+                if json {
+                    match &whole {
+                        Some(items) => items.iter().try_for_each(show::json_line)?,
+                        None => summaries.iter().try_for_each(show::json_line)?,
                     }
+                    return Ok(());
+                }
+                show::header(&[
+                    "TICKET", "STATE", "CLASS", "SLA", "DUE", "CENTRE", "SUBJECT",
+                ])?;
+                for t in summaries.iter().take(limit as usize) {
+                    ticket_row(t)?;
                 }
                 Ok(())
             })

@@ -6,8 +6,7 @@ use axum::extract::State;
 use axum::Extension;
 use chrono::{Datelike, Months, Utc};
 use didhub_store::support::centres::SupportCentre;
-use didhub_store::support::sla::SlaReportRow;
-use didhub_store::support::Ticket;
+use didhub_store::support::sla::{SlaReportRow, TicketSummary};
 use didhub_store::Page;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -19,8 +18,8 @@ use crate::{AppState, Principal};
 /// Unanswered tickets whose deadline is near: critical within 15 minutes, standard within 2
 /// hours; soonest first.
 #[utoipa::path(get, path = "/api/v1/support/at-risk", tag = "support",
-    responses((status = 200, body = Vec<Ticket>)))]
-pub async fn at_risk(State(s): State<AppState>) -> ApiResult<Json<Vec<Ticket>>> {
+    responses((status = 200, body = Vec<TicketSummary>)))]
+pub async fn at_risk(State(s): State<AppState>) -> ApiResult<Json<Vec<TicketSummary>>> {
     Ok(Json(s.store.support().at_risk(Utc::now()).await?))
 }
 
@@ -35,11 +34,11 @@ pub struct BreachedQuery {
 
 /// Unanswered tickets past their first-response deadline, longest overdue first.
 #[utoipa::path(get, path = "/api/v1/support/breached", tag = "support", params(BreachedQuery),
-    responses((status = 200, body = Page<Ticket>), (status = 422, body = Problem)))]
+    responses((status = 200, body = Page<TicketSummary>), (status = 422, body = Problem)))]
 pub async fn breached(
     State(s): State<AppState>,
     Query(q): Query<BreachedQuery>,
-) -> ApiResult<Json<Page<Ticket>>> {
+) -> ApiResult<Json<Page<TicketSummary>>> {
     Ok(Json(
         s.store
             .support()
