@@ -22,6 +22,7 @@ use crate::{AppState, Principal};
 mod accounts;
 mod audit;
 mod dashboard;
+mod did_forms;
 mod inventory;
 mod session;
 mod svg;
@@ -52,6 +53,12 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/logout", N(Authenticated)),
     ("GET", "/dashboard", N(Staff)),
     ("GET", "/dids", N(InventoryRead)),
+    ("GET", "/dids/new", N(InventoryAdmin)),
+    ("POST", "/dids/new", N(InventoryAdmin)),
+    ("GET", "/dids/export", N(InventoryAdmin)),
+    ("GET", "/dids/bulk", N(InventoryAdmin)),
+    ("POST", "/dids/bulk-edit", N(InventoryAdmin)),
+    ("POST", "/dids/delete", N(InventoryAdmin)),
     ("GET", "/dids/{id}", N(InventoryRead)),
     ("GET", "/operators", N(InventoryRead)),
     ("GET", "/audit", N(InventoryAdmin)),
@@ -88,6 +95,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/logout", post(session::logout))
         .route("/dashboard", get(dashboard::page))
         .route("/dids", get(inventory::dids))
+        .route("/dids/new", get(did_forms::add_form).post(did_forms::add))
+        .route("/dids/export", get(did_forms::export))
+        .route("/dids/bulk", get(did_forms::bulk_form))
+        .route("/dids/bulk-edit", post(did_forms::bulk_edit))
+        .route("/dids/delete", post(did_forms::delete))
         .route("/dids/{id}", get(inventory::did))
         .route("/operators", get(inventory::operators))
         .route("/audit", get(audit::page))
@@ -264,6 +276,11 @@ pub struct NavLink {
 }
 
 impl Chrome {
+    /// The session's CSRF token, for a form of the page.
+    pub fn csrf(&self) -> &str {
+        self.user.as_ref().map(|u| u.csrf.as_str()).unwrap_or("")
+    }
+
     /// The frame of a page nobody is signed in to (login, errors before a session).
     pub fn anonymous(title: &str) -> Chrome {
         Chrome {

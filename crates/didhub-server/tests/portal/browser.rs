@@ -225,6 +225,12 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
         (format!("/customers/{}", seed.customer_a), "Customer"),
         ("/audit".to_string(), "Audit log"),
         ("/audit?since=yesterday".to_string(), "Audit log"),
+        ("/dids/new".to_string(), "Add DIDs"),
+        ("/dids/bulk?country=GB".to_string(), "Edit or delete DIDs"),
+        (
+            format!("/dids/bulk?did={}%3A1", seed.evil_did),
+            "Edit or delete DIDs",
+        ),
         (format!("/dids/{}", uuid::Uuid::now_v7()), "Page not found"),
     ];
     for (path, h1) in &pages {
@@ -361,4 +367,65 @@ async fn a_partner_user_opening_another_partners_customer_gets_not_found() {
     c.goto(&app.url("/dids")).await.expect("open");
     assert_eq!(heading(c).await, "Page not found", "a staff page");
     axe(c, "not found").await;
+}
+
+#[tokio::test]
+async fn the_did_forms_show_their_errors_accessibly_and_keep_what_was_typed() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    seed(&app).await;
+    let c = &b.client;
+    sign_in(c, &app, ADMIN, "/login?next=%2Fdids%2Fnew").await;
+    let numbers = c.find(Locator::Id("f-numbers")).await.expect("numbers");
+    numbers
+        .send_keys("+442079463000\nnonsense")
+        .await
+        .expect("type");
+    c.find(Locator::Css("form.form button[type=submit]"))
+        .await
+        .expect("Add")
+        .click()
+        .await
+        .expect("submit");
+    c.wait()
+        .for_element(Locator::Id("e-operator_id"))
+        .await
+        .expect("error beside the operator");
+    let kept = c
+        .find(Locator::Id("f-numbers"))
+        .await
+        .expect("numbers")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("+442079463000\nnonsense"));
+    axe(c, "add with errors").await;
+
+    // A bulk edit confirmed with a count that is no longer the filter's.
+    c.goto(&app.url("/dids/bulk?country=GB"))
+        .await
+        .expect("open");
+    c.execute(
+        "document.querySelector('form[action=\"/dids/bulk-edit\"] button').value = '3';",
+        vec![],
+    )
+    .await
+    .expect("stale count");
+    c.find(Locator::Id("f-tag"))
+        .await
+        .expect("tag")
+        .send_keys("kept")
+        .await
+        .expect("type");
+    c.find(Locator::Css("form[action=\"/dids/bulk-edit\"] button"))
+        .await
+        .expect("Change")
+        .click()
+        .await
+        .expect("submit");
+    c.wait()
+        .for_element(Locator::Id("e-expected"))
+        .await
+        .expect("the count refused");
+    axe(c, "bulk edit refused").await;
 }

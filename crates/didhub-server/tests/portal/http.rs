@@ -322,21 +322,6 @@ async fn planted_markup_and_quotes_are_shown_as_text() {
     assert!(html.contains("1 DIDs match."), "{html}");
 }
 
-/// Text as the templates escape it.
-fn escaped(s: &str) -> String {
-    s.replace('&', "&#38;")
-        .replace('<', "&#60;")
-        .replace('>', "&#62;")
-        .replace('"', "&#34;")
-        .replace('\'', "&#39;")
-}
-
-fn urlencode(s: &str) -> String {
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("v", s);
-    q.finish().trim_start_matches("v=").to_string()
-}
-
 #[tokio::test]
 async fn the_did_list_filters_counts_and_pages_by_keyset() {
     let app = start(false).await;

@@ -6,5 +6,6 @@
 mod common;
 
 mod browser;
+mod did_forms;
 mod http;
 mod support;
