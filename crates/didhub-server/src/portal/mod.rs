@@ -24,6 +24,7 @@ mod audit;
 mod dashboard;
 mod did_forms;
 mod inventory;
+mod packages;
 mod session;
 mod svg;
 
@@ -62,6 +63,12 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/dids/{id}", N(InventoryRead)),
     ("GET", "/operators", N(InventoryRead)),
     ("GET", "/audit", N(InventoryAdmin)),
+    ("GET", "/client-packages", N(OrgRead)),
+    ("GET", "/client-packages/{id}", N(OrgRead)),
+    ("POST", "/client-packages/{id}/state", N(InventoryAdmin)),
+    ("POST", "/client-packages/{id}/assign", N(InventoryAdmin)),
+    ("POST", "/client-packages/{id}/block", N(InventoryAdmin)),
+    ("GET", "/routing", N(InventoryRead)),
     ("GET", "/customers", N(OrgRead)),
     ("GET", "/customers/{id}", N(OrgRead)),
     ("GET", "/static/{file}", Access::Public),
@@ -73,6 +80,8 @@ const NAV: &[(&str, &str)] = &[
     ("/dids", "DIDs"),
     ("/operators", "Operators"),
     ("/customers", "Customers"),
+    ("/client-packages", "Client packages"),
+    ("/routing", "Routing check"),
     ("/audit", "Audit log"),
 ];
 
@@ -103,6 +112,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/dids/{id}", get(inventory::did))
         .route("/operators", get(inventory::operators))
         .route("/audit", get(audit::page))
+        .route("/client-packages", get(packages::list))
+        .route("/client-packages/{id}", get(packages::page))
+        .route("/client-packages/{id}/state", post(packages::set_state))
+        .route("/client-packages/{id}/assign", post(packages::assign))
+        .route("/client-packages/{id}/block", post(packages::allocate))
+        .route("/routing", get(packages::routing))
         .route("/customers", get(accounts::customers))
         .route("/customers/{id}", get(accounts::customer))
         .route("/static/{file}", get(asset))

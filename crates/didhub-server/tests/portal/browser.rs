@@ -166,6 +166,7 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
     let Some(b) = browser().await else { return };
     let app = start(false).await;
     let seed = seed(&app).await;
+    let (cp, _) = crate::packages::package_of(&app, seed.customer_a).await;
     let c = &b.client;
 
     c.goto(&app.url("/login")).await.expect("login");
@@ -226,6 +227,14 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
         ("/audit".to_string(), "Audit log"),
         ("/audit?since=yesterday".to_string(), "Audit log"),
         ("/dids/new".to_string(), "Add DIDs"),
+        ("/client-packages".to_string(), "Client packages"),
+        (format!("/client-packages/{cp}"), "Client package"),
+        ("/routing".to_string(), "Routing check"),
+        (
+            format!("/routing?number={}", urlencode(ASSIGNED)),
+            "Routing check",
+        ),
+        ("/routing?number=nonsense".to_string(), "Routing check"),
         ("/dids/bulk?country=GB".to_string(), "Edit or delete DIDs"),
         (
             format!("/dids/bulk?did={}%3A1", seed.evil_did),
@@ -428,4 +437,88 @@ async fn the_did_forms_show_their_errors_accessibly_and_keep_what_was_typed() {
         .await
         .expect("the count refused");
     axe(c, "bulk edit refused").await;
+}
+
+#[tokio::test]
+async fn deactivating_a_client_package_shows_its_dids_on_hold_and_unreachable() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    let seed = seed(&app).await;
+    let (cp, _) = crate::packages::package_of(&app, seed.customer_a).await;
+    let c = &b.client;
+    sign_in(
+        c,
+        &app,
+        ADMIN,
+        &format!("/login?next=%2Fclient-packages%2F{cp}"),
+    )
+    .await;
+    let row = c
+        .find(Locator::Css("#package-dids tbody tr"))
+        .await
+        .expect("the package's DID")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        row.contains("reachable: sip:desk@pbx.partner-a.example"),
+        "{row}"
+    );
+    // With the keyboard: focus the button, press Enter.
+    let deactivate = c
+        .find(Locator::Css("button[name=state][value=inactive]"))
+        .await
+        .expect("Deactivate");
+    c.execute(
+        "arguments[0].focus();",
+        vec![serde_json::to_value(&deactivate).expect("el")],
+    )
+    .await
+    .expect("focus");
+    deactivate
+        .send_keys(&char::from(Key::Enter).to_string())
+        .await
+        .expect("press");
+    c.wait()
+        .for_element(Locator::Id("done"))
+        .await
+        .expect("the change is confirmed");
+    let state = c
+        .find(Locator::Id("state"))
+        .await
+        .expect("state")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(state, "inactive");
+    let row = c
+        .find(Locator::Css("#package-dids tbody tr"))
+        .await
+        .expect("the package's DID")
+        .text()
+        .await
+        .expect("text");
+    assert!(row.contains("on hold"), "{row}");
+    assert!(row.contains("unreachable (hold)"), "{row}");
+    axe(c, "a deactivated client package").await;
+    // The routing check says the same.
+    c.goto(&app.url("/routing")).await.expect("routing");
+    c.find(Locator::Id("f-number"))
+        .await
+        .expect("number")
+        .send_keys(&format!("{ASSIGNED}{}", char::from(Key::Enter)))
+        .await
+        .expect("type");
+    c.wait()
+        .for_element(Locator::Id("route"))
+        .await
+        .expect("the route");
+    let route = c
+        .find(Locator::Id("route"))
+        .await
+        .expect("route")
+        .text()
+        .await
+        .expect("text");
+    assert!(route.contains("unreachable (hold)"), "{route}");
 }

@@ -8,4 +8,5 @@ mod common;
 mod browser;
 mod did_forms;
 mod http;
+mod packages;
 mod support;
