@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::{AppState, Principal};
 
 mod accounts;
+mod attention;
 mod audit;
 mod dashboard;
 mod did_forms;
@@ -69,6 +70,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/client-packages/{id}/assign", N(InventoryAdmin)),
     ("POST", "/client-packages/{id}/block", N(InventoryAdmin)),
     ("GET", "/routing", N(InventoryRead)),
+    ("GET", "/orders/{id}", N(OrgRead)),
+    ("GET", "/tickets/{id}", N(Tickets)),
     ("GET", "/customers", N(OrgRead)),
     ("GET", "/customers/{id}", N(OrgRead)),
     ("GET", "/static/{file}", Access::Public),
@@ -118,6 +121,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/client-packages/{id}/assign", post(packages::assign))
         .route("/client-packages/{id}/block", post(packages::allocate))
         .route("/routing", get(packages::routing))
+        .route("/orders/{id}", get(attention::order))
+        .route("/tickets/{id}", get(attention::ticket))
         .route("/customers", get(accounts::customers))
         .route("/customers/{id}", get(accounts::customer))
         .route("/static/{file}", get(asset))

@@ -167,6 +167,10 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
     let app = start(false).await;
     let seed = seed(&app).await;
     let (cp, _) = crate::packages::package_of(&app, seed.customer_a).await;
+    let order = crate::attention::signed_order(&app, seed.customer_a, 20).await;
+    let partner = login(&app, PARTNER_USER).await;
+    let late = chrono::Duration::hours(-3);
+    let ticket = crate::attention::ticket(&app, &partner, "<b>Late</b> invoice", late).await;
     let c = &b.client;
 
     c.goto(&app.url("/login")).await.expect("login");
@@ -227,6 +231,8 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
         ("/audit".to_string(), "Audit log"),
         ("/audit?since=yesterday".to_string(), "Audit log"),
         ("/dids/new".to_string(), "Add DIDs"),
+        (format!("/orders/{order}"), "Order #"),
+        (format!("/tickets/{ticket}"), "Ticket #"),
         ("/client-packages".to_string(), "Client packages"),
         (format!("/client-packages/{cp}"), "Client package"),
         ("/routing".to_string(), "Routing check"),

@@ -5,6 +5,7 @@
 #[path = "../server/common/mod.rs"]
 mod common;
 
+mod attention;
 mod browser;
 mod did_forms;
 mod http;
