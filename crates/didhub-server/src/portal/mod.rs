@@ -24,6 +24,7 @@ mod attention;
 mod audit;
 mod dashboard;
 mod did_forms;
+mod import;
 mod inventory;
 mod packages;
 mod session;
@@ -58,6 +59,9 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/dids/new", N(InventoryAdmin)),
     ("POST", "/dids/new", N(InventoryAdmin)),
     ("GET", "/dids/export", N(InventoryAdmin)),
+    ("GET", "/dids/import", N(InventoryAdmin)),
+    ("POST", "/dids/import", N(InventoryAdmin)),
+    ("POST", "/dids/import/confirm", N(InventoryAdmin)),
     ("GET", "/dids/bulk", N(InventoryAdmin)),
     ("POST", "/dids/bulk-edit", N(InventoryAdmin)),
     ("POST", "/dids/delete", N(InventoryAdmin)),
@@ -109,6 +113,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/dids", get(inventory::dids))
         .route("/dids/new", get(did_forms::add_form).post(did_forms::add))
         .route("/dids/export", get(did_forms::export))
+        .route("/dids/import", get(import::form).post(import::check))
+        .route("/dids/import/confirm", post(import::confirm))
         .route("/dids/bulk", get(did_forms::bulk_form))
         .route("/dids/bulk-edit", post(did_forms::bulk_edit))
         .route("/dids/delete", post(did_forms::delete))
@@ -198,13 +204,21 @@ async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Respon
             Ok(b) => b,
             Err(_) => return plain_error(StatusCode::PAYLOAD_TOO_LARGE),
         };
-        let sent = parts
+        let header = parts
             .headers
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| Form::parse(&bytes).get("csrf").map(str::to_string))
-            .unwrap_or_default();
+            .map(str::to_string);
+        let sent = match header {
+            Some(t) => t,
+            None => match multipart_csrf(&parts.headers, &bytes).await {
+                Some(t) => t,
+                None => Form::parse(&bytes)
+                    .get("csrf")
+                    .map(str::to_string)
+                    .unwrap_or_default(),
+            },
+        };
         if viewer.csrf.is_empty() || !same(&viewer.csrf, &sent) {
             return viewer
                 .fail(ApiError::Forbidden(
@@ -216,6 +230,31 @@ async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Respon
     }
     req.extensions_mut().insert(viewer);
     next.run(req).await
+}
+
+/// The `csrf` field of a multipart form (an upload), if the body is one.
+async fn multipart_csrf(
+    headers: &axum::http::HeaderMap,
+    bytes: &axum::body::Bytes,
+) -> Option<String> {
+    use axum::extract::FromRequest;
+    let kind = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    if !kind.starts_with("multipart/form-data") {
+        return None;
+    }
+    let req = Request::builder()
+        .header(header::CONTENT_TYPE, kind)
+        .body(Body::from(bytes.clone()))
+        .ok()?;
+    let mut form = axum::extract::Multipart::from_request(req, &())
+        .await
+        .ok()?;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some("csrf") {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 /// A page request without a session goes to the login form, which comes back here after.

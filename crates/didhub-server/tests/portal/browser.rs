@@ -528,3 +528,80 @@ async fn deactivating_a_client_package_shows_its_dids_on_hold_and_unreachable() 
         .expect("text");
     assert!(route.contains("unreachable (hold)"), "{route}");
 }
+
+#[tokio::test]
+async fn an_operations_user_imports_a_messy_file_reads_the_report_and_imports_the_good_rows() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    seed(&app).await;
+    let c = &b.client;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("messy.csv");
+    std::fs::write(&file, crate::import::MESSY).expect("write the file");
+    sign_in(c, &app, ADMIN, "/login?next=%2Fdids%2Fimport").await;
+    assert_eq!(heading(c).await, "Import DIDs");
+    axe(c, "import").await;
+    c.find(Locator::Id("f-file"))
+        .await
+        .expect("file field")
+        .send_keys(file.to_str().expect("path"))
+        .await
+        .expect("choose the file");
+    c.find(Locator::Id("f-operator"))
+        .await
+        .expect("operator")
+        .send_keys(&format!("Import Carrier{}", char::from(Key::Enter)))
+        .await
+        .expect("type and submit");
+    c.wait()
+        .for_element(Locator::Id("report"))
+        .await
+        .expect("the report");
+    let report = c
+        .find(Locator::Id("report"))
+        .await
+        .expect("report")
+        .text()
+        .await
+        .expect("text");
+    assert!(report.contains("2 rows can be imported"), "{report}");
+    let refused = c
+        .find(Locator::Id("rejects"))
+        .await
+        .expect("refused rows")
+        .text()
+        .await
+        .expect("text");
+    assert!(refused.contains("not-a-number"), "{refused}");
+    assert!(
+        refused.contains("<script>alert(1)</script>"),
+        "shown as text: {refused}"
+    );
+    axe(c, "import report").await;
+    // Fixes nothing: imports the good rows.
+    c.find(Locator::Css("form[action=\"/dids/import/confirm\"] button"))
+        .await
+        .expect("Import")
+        .click()
+        .await
+        .expect("import");
+    c.wait()
+        .for_element(Locator::Id("done"))
+        .await
+        .expect("done");
+    let done = c
+        .find(Locator::Id("done"))
+        .await
+        .expect("done")
+        .text()
+        .await
+        .expect("text");
+    assert!(done.contains("2 DIDs imported."), "{done}");
+    axe(c, "import done").await;
+    assert!(app
+        .store
+        .inventory()
+        .get_did_by_number("+442079464001")
+        .await
+        .is_ok());
+}

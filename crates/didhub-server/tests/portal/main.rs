@@ -9,5 +9,6 @@ mod attention;
 mod browser;
 mod did_forms;
 mod http;
+mod import;
 mod packages;
 mod support;
