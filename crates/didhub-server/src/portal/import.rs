@@ -131,6 +131,32 @@ fn kept(user: Uuid, upload: Uuid) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("didhub-portal-import-{user}-{upload}"))
 }
 
+/// How long a checked upload waits for its import.
+const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes uploads checked and never imported, older than [`KEPT_FOR`].
+async fn sweep() {
+    let Ok(mut dir) = tokio::fs::read_dir(std::env::temp_dir()).await else {
+        return;
+    };
+    while let Ok(Some(e)) = dir.next_entry().await {
+        if !e
+            .file_name()
+            .to_string_lossy()
+            .starts_with("didhub-portal-import-")
+        {
+            continue;
+        }
+        let old = match e.metadata().await.and_then(|m| m.modified()) {
+            Ok(t) => t.elapsed().map(|d| d > KEPT_FOR).unwrap_or(false),
+            Err(_) => false,
+        };
+        if old {
+            let _ = tokio::fs::remove_file(e.path()).await;
+        }
+    }
+}
+
 /// The defaults of the form, read by the core's own reader (the API's and the CLI's).
 fn defaults(form: &Form, errors: &mut Errors) -> Defaults {
     let mut d = Defaults::default();
@@ -204,6 +230,7 @@ pub async fn check(State(s): State<AppState>, v: Viewer, mut mp: Multipart) -> P
     if !errors.is_empty() {
         return Ok(page(&v, form, errors, nothing()));
     }
+    sweep().await;
     let upload = Uuid::now_v7();
     let path = kept(v.principal.user_id, upload);
     if let Err(e) = tokio::fs::write(&path, &bytes).await {
@@ -266,7 +293,13 @@ pub async fn confirm(State(s): State<AppState>, v: Viewer, body: axum::body::Byt
     let d = defaults(&form, &mut errors);
     let upload = form.value("upload").trim().parse::<Uuid>().ok();
     let path = upload.map(|u| kept(v.principal.user_id, u));
-    let Some(path) = path.filter(|p| p.exists()) else {
+    let fresh = |p: &std::path::PathBuf| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .map(|t| t.elapsed().map(|d| d <= KEPT_FOR).unwrap_or(true))
+            .unwrap_or(false)
+    };
+    let Some(path) = path.filter(fresh) else {
         errors.add(
             "file",
             "this upload is no longer here; choose the file again",
