@@ -22,6 +22,7 @@ use crate::{AppState, Principal};
 mod accounts;
 mod attention;
 mod audit;
+mod catalog;
 mod dashboard;
 mod did_forms;
 mod import;
@@ -68,6 +69,12 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/dids/{id}", N(InventoryRead)),
     ("GET", "/operators", N(InventoryRead)),
     ("GET", "/audit", N(InventoryAdmin)),
+    ("GET", "/packages", N(OrgRead)),
+    ("GET", "/packages/new", N(InventoryAdmin)),
+    ("POST", "/packages/new", N(InventoryAdmin)),
+    ("GET", "/packages/{id}", N(OrgRead)),
+    ("POST", "/packages/{id}", N(InventoryAdmin)),
+    ("POST", "/packages/{id}/delete", N(InventoryAdmin)),
     ("GET", "/client-packages", N(OrgRead)),
     ("GET", "/client-packages/{id}", N(OrgRead)),
     ("POST", "/client-packages/{id}/state", N(InventoryAdmin)),
@@ -87,6 +94,7 @@ const NAV: &[(&str, &str)] = &[
     ("/dids", "DIDs"),
     ("/operators", "Operators"),
     ("/customers", "Customers"),
+    ("/packages", "Packages"),
     ("/client-packages", "Client packages"),
     ("/routing", "Routing check"),
     ("/audit", "Audit log"),
@@ -121,6 +129,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/dids/{id}", get(inventory::did))
         .route("/operators", get(inventory::operators))
         .route("/audit", get(audit::page))
+        .route("/packages", get(catalog::list))
+        .route(
+            "/packages/new",
+            get(catalog::new_form).post(catalog::create),
+        )
+        .route("/packages/{id}", get(catalog::page).post(catalog::update))
+        .route("/packages/{id}/delete", post(catalog::delete))
         .route("/client-packages", get(packages::list))
         .route("/client-packages/{id}", get(packages::page))
         .route("/client-packages/{id}/state", post(packages::set_state))

@@ -167,6 +167,13 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
     let app = start(false).await;
     let seed = seed(&app).await;
     let (cp, _) = crate::packages::package_of(&app, seed.customer_a).await;
+    let package = app
+        .store
+        .assignment()
+        .list_packages()
+        .await
+        .expect("packages")[0]
+        .id;
     let order = crate::attention::signed_order(&app, seed.customer_a, 20).await;
     let partner = login(&app, PARTNER_USER).await;
     let late = chrono::Duration::hours(-3);
@@ -233,6 +240,9 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
         ("/dids/new".to_string(), "Add DIDs"),
         (format!("/orders/{order}"), "Order #"),
         (format!("/tickets/{ticket}"), "Ticket #"),
+        ("/packages".to_string(), "Packages"),
+        ("/packages/new".to_string(), "New package"),
+        (format!("/packages/{package}"), "Package Starter"),
         ("/client-packages".to_string(), "Client packages"),
         (format!("/client-packages/{cp}"), "Client package"),
         ("/routing".to_string(), "Routing check"),

@@ -7,6 +7,7 @@ mod common;
 
 mod attention;
 mod browser;
+mod catalog;
 mod did_forms;
 mod http;
 mod import;
