@@ -28,6 +28,7 @@ mod did_forms;
 mod import;
 mod inventory;
 mod packages;
+mod pbx;
 mod session;
 mod svg;
 
@@ -69,6 +70,15 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/dids/{id}", N(InventoryRead)),
     ("GET", "/operators", N(InventoryRead)),
     ("GET", "/audit", N(InventoryAdmin)),
+    ("GET", "/pbxs/{id}", N(OrgRead)),
+    ("POST", "/pbxs/{id}/services/preview", N(OrgRead)),
+    ("POST", "/pbxs/{id}/services", N(OrgWrite)),
+    (
+        "POST",
+        "/pbxs/{id}/services/{service_id}/cancel",
+        N(OrgWrite),
+    ),
+    ("POST", "/pbxs/{id}/license/renew", N(OrgWrite)),
     ("GET", "/packages", N(OrgRead)),
     ("GET", "/packages/new", N(InventoryAdmin)),
     ("POST", "/packages/new", N(InventoryAdmin)),
@@ -129,6 +139,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/dids/{id}", get(inventory::did))
         .route("/operators", get(inventory::operators))
         .route("/audit", get(audit::page))
+        .route("/pbxs/{id}", get(pbx::page))
+        .route("/pbxs/{id}/services/preview", post(pbx::preview))
+        .route("/pbxs/{id}/services", post(pbx::add))
+        .route("/pbxs/{id}/services/{service_id}/cancel", post(pbx::cancel))
+        .route("/pbxs/{id}/license/renew", post(pbx::renew))
         .route("/packages", get(catalog::list))
         .route(
             "/packages/new",

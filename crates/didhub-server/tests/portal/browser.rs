@@ -615,3 +615,76 @@ async fn an_operations_user_imports_a_messy_file_reads_the_report_and_imports_th
         .await
         .is_ok());
 }
+
+#[tokio::test]
+async fn a_service_added_mid_term_shows_the_seeds_amount_before_confirmation() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    let seed = seed(&app).await;
+    let pbx = crate::pbx::licensed_pbx(&app, seed.customer_a).await;
+    let c = &b.client;
+    sign_in(
+        c,
+        &app,
+        PARTNER_USER,
+        &format!("/login?next=%2Fpbxs%2F{pbx}"),
+    )
+    .await;
+    assert_eq!(heading(c).await, "PBX HQ <main>");
+    axe(c, "a PBX").await;
+    let kind = c.find(Locator::Id("f-kind")).await.expect("service");
+    kind.select_by_value("sip_trunk").await.expect("choose");
+    c.find(Locator::Id("f-currency"))
+        .await
+        .expect("currency")
+        .send_keys("EUR")
+        .await
+        .expect("type");
+    c.find(Locator::Id("f-service_start"))
+        .await
+        .expect("start")
+        .send_keys(&format!("2020-08-10{}", char::from(Key::Enter)))
+        .await
+        .expect("type and ask");
+    c.wait()
+        .for_element(Locator::Id("quote"))
+        .await
+        .expect("the quote");
+    let quote = c
+        .find(Locator::Id("quote"))
+        .await
+        .expect("quote")
+        .text()
+        .await
+        .expect("text");
+    assert!(quote.contains("913.97 EUR"), "{quote}");
+    axe(c, "a service's quote").await;
+    let none = app
+        .store
+        .licensing()
+        .list_services(
+            didhub_store::accounts::orgs::Scope::All,
+            pbx.parse().expect("id"),
+        )
+        .await
+        .expect("services");
+    assert!(none.is_empty(), "nothing added before the confirmation");
+    c.find(Locator::Css("form[action$=\"/services\"] button"))
+        .await
+        .expect("Add it")
+        .click()
+        .await
+        .expect("confirm");
+    c.wait()
+        .for_element(Locator::Id("done"))
+        .await
+        .expect("added");
+    let done = c
+        .find(Locator::Id("done"))
+        .await
+        .expect("done")
+        .text()
+        .await
+        .expect("text");
+    assert!(done.contains("913.97 EUR charged"), "{done}");
+}

@@ -12,4 +12,5 @@ mod did_forms;
 mod http;
 mod import;
 mod packages;
+mod pbx;
 mod support;
