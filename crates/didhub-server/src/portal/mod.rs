@@ -31,6 +31,7 @@ mod packages;
 mod pbx;
 mod session;
 mod svg;
+mod tokens;
 
 /// Every portal page's policy: no request leaves the machine, and no other site frames it.
 pub const CSP: &str = "default-src 'self'; frame-ancestors 'none'";
@@ -95,6 +96,9 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/tickets/{id}", N(Tickets)),
     ("GET", "/customers", N(OrgRead)),
     ("GET", "/customers/{id}", N(OrgRead)),
+    ("GET", "/tokens", N(Authenticated)),
+    ("POST", "/tokens", N(Authenticated)),
+    ("POST", "/tokens/{id}/revoke", N(Authenticated)),
     ("GET", "/static/{file}", Access::Public),
 ];
 
@@ -108,6 +112,7 @@ const NAV: &[(&str, &str)] = &[
     ("/client-packages", "Client packages"),
     ("/routing", "Routing check"),
     ("/audit", "Audit log"),
+    ("/tokens", "API tokens"),
 ];
 
 pub fn policy_for(method: &Method, path: &str) -> Option<Access> {
@@ -161,6 +166,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/tickets/{id}", get(attention::ticket))
         .route("/customers", get(accounts::customers))
         .route("/customers/{id}", get(accounts::customer))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/static/{file}", get(asset))
         .route_layer(middleware::from_fn_with_state(state, gate))
         .layer(middleware::from_fn(headers))

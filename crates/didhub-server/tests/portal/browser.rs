@@ -241,6 +241,7 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
         (format!("/orders/{order}"), "Order #"),
         (format!("/tickets/{ticket}"), "Ticket #"),
         ("/packages".to_string(), "Packages"),
+        ("/tokens".to_string(), "API tokens"),
         ("/packages/new".to_string(), "New package"),
         (format!("/packages/{package}"), "Package Starter"),
         ("/client-packages".to_string(), "Client packages"),

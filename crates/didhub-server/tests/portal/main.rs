@@ -14,3 +14,4 @@ mod import;
 mod packages;
 mod pbx;
 mod support;
+mod tokens;
