@@ -32,6 +32,7 @@ mod pbx;
 mod session;
 mod svg;
 mod tokens;
+mod users;
 
 /// Every portal page's policy: no request leaves the machine, and no other site frames it.
 pub const CSP: &str = "default-src 'self'; frame-ancestors 'none'";
@@ -96,6 +97,9 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/tickets/{id}", N(Tickets)),
     ("GET", "/customers", N(OrgRead)),
     ("GET", "/customers/{id}", N(OrgRead)),
+    ("GET", "/users", N(Users)),
+    ("POST", "/users", N(Users)),
+    ("POST", "/users/{id}/disabled", N(Users)),
     ("GET", "/tokens", N(Authenticated)),
     ("POST", "/tokens", N(Authenticated)),
     ("POST", "/tokens/{id}/revoke", N(Authenticated)),
@@ -112,6 +116,7 @@ const NAV: &[(&str, &str)] = &[
     ("/client-packages", "Client packages"),
     ("/routing", "Routing check"),
     ("/audit", "Audit log"),
+    ("/users", "Users"),
     ("/tokens", "API tokens"),
 ];
 
@@ -166,6 +171,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/tickets/{id}", get(attention::ticket))
         .route("/customers", get(accounts::customers))
         .route("/customers/{id}", get(accounts::customer))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}/disabled", post(users::set_disabled))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/static/{file}", get(asset))

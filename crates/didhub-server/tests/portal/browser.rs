@@ -242,6 +242,7 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
         (format!("/tickets/{ticket}"), "Ticket #"),
         ("/packages".to_string(), "Packages"),
         ("/tokens".to_string(), "API tokens"),
+        ("/users".to_string(), "Users"),
         ("/packages/new".to_string(), "New package"),
         (format!("/packages/{package}"), "Package Starter"),
         ("/client-packages".to_string(), "Client packages"),

@@ -15,3 +15,4 @@ mod packages;
 mod pbx;
 mod support;
 mod tokens;
+mod users;
