@@ -80,19 +80,29 @@ pub async fn ticket(app: &TestApp, s: &Session, subject: &str, due_in: Duration)
 
 #[tokio::test]
 async fn the_dashboard_lists_what_needs_attention_and_links_each_page() {
-    let app = start(false).await;
-    let seed = seed(&app).await;
-    let late = signed_order(&app, seed.customer_a, 20).await;
-    let partner = login(&app, PARTNER_USER).await;
+    for db in [crate::common::Db::Sqlite, crate::common::Db::Postgres] {
+        let Some(app) = start_on(db, false).await else {
+            continue;
+        };
+        attention_on(&app).await;
+        app.stop().await;
+    }
+}
+
+/// The dashboard's lists and the pages they link to, on one engine.
+async fn attention_on(app: &TestApp) {
+    let seed = seed(app).await;
+    let late = signed_order(app, seed.customer_a, 20).await;
+    let partner = login(app, PARTNER_USER).await;
     let breached = ticket(
-        &app,
+        app,
         &partner,
         "<b>Late</b> \"invoice\"",
         -Duration::hours(3),
     )
     .await;
-    let risky = ticket(&app, &partner, "Soon due", Duration::minutes(30)).await;
-    let s = login(&app, ADMIN).await;
+    let risky = ticket(app, &partner, "Soon due", Duration::minutes(30)).await;
+    let s = login(app, ADMIN).await;
     let (status, html) = s.page("/dashboard").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("Needs attention"), "{html}");
