@@ -28,6 +28,7 @@ mod did_forms;
 mod import;
 mod inventory;
 mod packages;
+mod partners;
 mod pbx;
 mod session;
 mod svg;
@@ -95,6 +96,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/routing", N(InventoryRead)),
     ("GET", "/orders/{id}", N(OrgRead)),
     ("GET", "/tickets/{id}", N(Tickets)),
+    ("GET", "/partners", N(OrgRead)),
+    ("POST", "/partners", N(StaffAdmin)),
     ("GET", "/customers", N(OrgRead)),
     ("GET", "/customers/{id}", N(OrgRead)),
     ("GET", "/users", N(Users)),
@@ -111,6 +114,7 @@ const NAV: &[(&str, &str)] = &[
     ("/dashboard", "Dashboard"),
     ("/dids", "DIDs"),
     ("/operators", "Operators"),
+    ("/partners", "Partners"),
     ("/customers", "Customers"),
     ("/packages", "Packages"),
     ("/client-packages", "Client packages"),
@@ -169,6 +173,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/routing", get(packages::routing))
         .route("/orders/{id}", get(attention::order))
         .route("/tickets/{id}", get(attention::ticket))
+        .route("/partners", get(partners::list).post(partners::create))
         .route("/customers", get(accounts::customers))
         .route("/customers/{id}", get(accounts::customer))
         .route("/users", get(users::list).post(users::create))

@@ -243,6 +243,7 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
         ("/packages".to_string(), "Packages"),
         ("/tokens".to_string(), "API tokens"),
         ("/users".to_string(), "Users"),
+        ("/partners".to_string(), "Partners"),
         ("/packages/new".to_string(), "New package"),
         (format!("/packages/{package}"), "Package Starter"),
         ("/client-packages".to_string(), "Client packages"),

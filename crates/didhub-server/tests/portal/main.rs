@@ -12,6 +12,7 @@ mod did_forms;
 mod http;
 mod import;
 mod packages;
+mod partners;
 mod pbx;
 mod support;
 mod tokens;
