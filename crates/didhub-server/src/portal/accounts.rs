@@ -97,6 +97,7 @@ pub async fn customers(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageRe
 }
 
 pub struct PbxView {
+    pub id: Uuid,
     pub serial: String,
     pub name: String,
 }
@@ -155,6 +156,7 @@ pub async fn customer(
         pbxs: pbxs
             .iter()
             .map(|p| PbxView {
+                id: p.id,
                 serial: shown(&p.serial_number),
                 name: shown(&p.name),
             })

@@ -33,6 +33,7 @@ struct DashboardPage {
     stock: Vec<StockRow>,
     chart: BarChart,
     statuses: Vec<StatusRow>,
+    attention: super::attention::NeedsAttention,
 }
 
 pub async fn page(State(s): State<AppState>, v: Viewer) -> PageResult {
@@ -63,7 +64,11 @@ pub async fn page(State(s): State<AppState>, v: Viewer) -> PageResult {
             .map(|c| (label(c), c.count))
             .collect::<Vec<_>>(),
     );
+    let attention = super::attention::needs_attention(&s, &v)
+        .await
+        .map_err(|e| v.fail(e))?;
     let page = DashboardPage {
+        attention,
         chrome: v.chrome("Dashboard", "/dashboard"),
         total: thousands(stock.iter().map(|c| c.count).sum()),
         stock: stock

@@ -73,6 +73,7 @@ pub fn choices<'a>(
 /// A DID as a list row or a page shows it.
 pub struct DidView {
     pub id: Uuid,
+    pub version: i64,
     pub number: String,
     pub country: String,
     pub number_type: String,
@@ -93,6 +94,7 @@ impl DidView {
     pub fn new(d: &Did) -> DidView {
         DidView {
             id: d.id,
+            version: d.version,
             number: d.number.clone(),
             country: d.country.clone(),
             number_type: d.number_type.replace('_', " "),
@@ -139,6 +141,10 @@ struct DidsPage {
     count: Option<String>,
     next: Option<String>,
     first: Option<String>,
+    /// Whether the viewer may add, export, edit and delete (the forms' need).
+    admin: bool,
+    /// The filter as a query string, for export and bulk edit of the whole filter.
+    filter_q: String,
 }
 
 /// Reads the list's address: the filter as the API's `DidFilter` (blank fields left out, so
@@ -258,6 +264,8 @@ pub async fn dids(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
             form.get("order").filter(|s| !s.is_empty()).unwrap_or("asc"),
             None,
         ),
+        admin: v.principal.role.allows(Need::InventoryAdmin),
+        filter_q: form.encode(FILTER_FIELDS),
         form,
         errors,
         rows,
@@ -324,6 +332,8 @@ struct DidPage {
     did: DidView,
     /// Whether the viewer may open the customer's page.
     customer_link: bool,
+    /// Whether the viewer may edit and delete it.
+    admin: bool,
     events: Vec<Event>,
 }
 
@@ -350,6 +360,7 @@ pub async fn did(
     let page = DidPage {
         chrome: v.chrome(&format!("DID {}", d.number), "/dids"),
         customer_link: v.principal.role.allows(Need::OrgRead),
+        admin: v.principal.role.allows(Need::InventoryAdmin),
         did: DidView::new(&d),
         events: events.iter().map(event).collect(),
     };

@@ -20,11 +20,20 @@ use crate::error::ApiError;
 use crate::{AppState, Principal};
 
 mod accounts;
+mod attention;
 mod audit;
+mod catalog;
 mod dashboard;
+mod did_forms;
+mod import;
 mod inventory;
+mod packages;
+mod partners;
+mod pbx;
 mod session;
 mod svg;
+mod tokens;
+mod users;
 
 /// Every portal page's policy: no request leaves the machine, and no other site frames it.
 pub const CSP: &str = "default-src 'self'; frame-ancestors 'none'";
@@ -52,11 +61,51 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/logout", N(Authenticated)),
     ("GET", "/dashboard", N(Staff)),
     ("GET", "/dids", N(InventoryRead)),
+    ("GET", "/dids/new", N(InventoryAdmin)),
+    ("POST", "/dids/new", N(InventoryAdmin)),
+    ("GET", "/dids/export", N(InventoryAdmin)),
+    ("GET", "/dids/import", N(InventoryAdmin)),
+    ("POST", "/dids/import", N(InventoryAdmin)),
+    ("POST", "/dids/import/confirm", N(InventoryAdmin)),
+    ("GET", "/dids/bulk", N(InventoryAdmin)),
+    ("POST", "/dids/bulk-edit", N(InventoryAdmin)),
+    ("POST", "/dids/delete", N(InventoryAdmin)),
     ("GET", "/dids/{id}", N(InventoryRead)),
     ("GET", "/operators", N(InventoryRead)),
     ("GET", "/audit", N(InventoryAdmin)),
+    ("GET", "/pbxs/{id}", N(OrgRead)),
+    ("POST", "/pbxs/{id}/services/preview", N(OrgRead)),
+    ("POST", "/pbxs/{id}/services", N(OrgWrite)),
+    (
+        "POST",
+        "/pbxs/{id}/services/{service_id}/cancel",
+        N(OrgWrite),
+    ),
+    ("POST", "/pbxs/{id}/license/renew", N(OrgWrite)),
+    ("GET", "/packages", N(OrgRead)),
+    ("GET", "/packages/new", N(InventoryAdmin)),
+    ("POST", "/packages/new", N(InventoryAdmin)),
+    ("GET", "/packages/{id}", N(OrgRead)),
+    ("POST", "/packages/{id}", N(InventoryAdmin)),
+    ("POST", "/packages/{id}/delete", N(InventoryAdmin)),
+    ("GET", "/client-packages", N(OrgRead)),
+    ("GET", "/client-packages/{id}", N(OrgRead)),
+    ("POST", "/client-packages/{id}/state", N(InventoryAdmin)),
+    ("POST", "/client-packages/{id}/assign", N(InventoryAdmin)),
+    ("POST", "/client-packages/{id}/block", N(InventoryAdmin)),
+    ("GET", "/routing", N(InventoryRead)),
+    ("GET", "/orders/{id}", N(OrgRead)),
+    ("GET", "/tickets/{id}", N(Tickets)),
+    ("GET", "/partners", N(OrgRead)),
+    ("POST", "/partners", N(StaffAdmin)),
     ("GET", "/customers", N(OrgRead)),
     ("GET", "/customers/{id}", N(OrgRead)),
+    ("GET", "/users", N(Users)),
+    ("POST", "/users", N(Users)),
+    ("POST", "/users/{id}/disabled", N(Users)),
+    ("GET", "/tokens", N(Authenticated)),
+    ("POST", "/tokens", N(Authenticated)),
+    ("POST", "/tokens/{id}/revoke", N(Authenticated)),
     ("GET", "/static/{file}", Access::Public),
 ];
 
@@ -65,8 +114,14 @@ const NAV: &[(&str, &str)] = &[
     ("/dashboard", "Dashboard"),
     ("/dids", "DIDs"),
     ("/operators", "Operators"),
+    ("/partners", "Partners"),
     ("/customers", "Customers"),
+    ("/packages", "Packages"),
+    ("/client-packages", "Client packages"),
+    ("/routing", "Routing check"),
     ("/audit", "Audit log"),
+    ("/users", "Users"),
+    ("/tokens", "API tokens"),
 ];
 
 pub fn policy_for(method: &Method, path: &str) -> Option<Access> {
@@ -88,11 +143,43 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/logout", post(session::logout))
         .route("/dashboard", get(dashboard::page))
         .route("/dids", get(inventory::dids))
+        .route("/dids/new", get(did_forms::add_form).post(did_forms::add))
+        .route("/dids/export", get(did_forms::export))
+        .route("/dids/import", get(import::form).post(import::check))
+        .route("/dids/import/confirm", post(import::confirm))
+        .route("/dids/bulk", get(did_forms::bulk_form))
+        .route("/dids/bulk-edit", post(did_forms::bulk_edit))
+        .route("/dids/delete", post(did_forms::delete))
         .route("/dids/{id}", get(inventory::did))
         .route("/operators", get(inventory::operators))
         .route("/audit", get(audit::page))
+        .route("/pbxs/{id}", get(pbx::page))
+        .route("/pbxs/{id}/services/preview", post(pbx::preview))
+        .route("/pbxs/{id}/services", post(pbx::add))
+        .route("/pbxs/{id}/services/{service_id}/cancel", post(pbx::cancel))
+        .route("/pbxs/{id}/license/renew", post(pbx::renew))
+        .route("/packages", get(catalog::list))
+        .route(
+            "/packages/new",
+            get(catalog::new_form).post(catalog::create),
+        )
+        .route("/packages/{id}", get(catalog::page).post(catalog::update))
+        .route("/packages/{id}/delete", post(catalog::delete))
+        .route("/client-packages", get(packages::list))
+        .route("/client-packages/{id}", get(packages::page))
+        .route("/client-packages/{id}/state", post(packages::set_state))
+        .route("/client-packages/{id}/assign", post(packages::assign))
+        .route("/client-packages/{id}/block", post(packages::allocate))
+        .route("/routing", get(packages::routing))
+        .route("/orders/{id}", get(attention::order))
+        .route("/tickets/{id}", get(attention::ticket))
+        .route("/partners", get(partners::list).post(partners::create))
         .route("/customers", get(accounts::customers))
         .route("/customers/{id}", get(accounts::customer))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}/disabled", post(users::set_disabled))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/static/{file}", get(asset))
         .route_layer(middleware::from_fn_with_state(state, gate))
         .layer(middleware::from_fn(headers))
@@ -166,13 +253,21 @@ async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Respon
             Ok(b) => b,
             Err(_) => return plain_error(StatusCode::PAYLOAD_TOO_LARGE),
         };
-        let sent = parts
+        let header = parts
             .headers
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| Form::parse(&bytes).get("csrf").map(str::to_string))
-            .unwrap_or_default();
+            .map(str::to_string);
+        let sent = match header {
+            Some(t) => t,
+            None => match multipart_csrf(&parts.headers, &bytes).await {
+                Some(t) => t,
+                None => Form::parse(&bytes)
+                    .get("csrf")
+                    .map(str::to_string)
+                    .unwrap_or_default(),
+            },
+        };
         if viewer.csrf.is_empty() || !same(&viewer.csrf, &sent) {
             return viewer
                 .fail(ApiError::Forbidden(
@@ -184,6 +279,31 @@ async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Respon
     }
     req.extensions_mut().insert(viewer);
     next.run(req).await
+}
+
+/// The `csrf` field of a multipart form (an upload), if the body is one.
+async fn multipart_csrf(
+    headers: &axum::http::HeaderMap,
+    bytes: &axum::body::Bytes,
+) -> Option<String> {
+    use axum::extract::FromRequest;
+    let kind = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    if !kind.starts_with("multipart/form-data") {
+        return None;
+    }
+    let req = Request::builder()
+        .header(header::CONTENT_TYPE, kind)
+        .body(Body::from(bytes.clone()))
+        .ok()?;
+    let mut form = axum::extract::Multipart::from_request(req, &())
+        .await
+        .ok()?;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some("csrf") {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 /// A page request without a session goes to the login form, which comes back here after.
@@ -264,6 +384,11 @@ pub struct NavLink {
 }
 
 impl Chrome {
+    /// The session's CSRF token, for a form of the page.
+    pub fn csrf(&self) -> &str {
+        self.user.as_ref().map(|u| u.csrf.as_str()).unwrap_or("")
+    }
+
     /// The frame of a page nobody is signed in to (login, errors before a session).
     pub fn anonymous(title: &str) -> Chrome {
         Chrome {

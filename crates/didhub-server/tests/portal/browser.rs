@@ -166,6 +166,18 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
     let Some(b) = browser().await else { return };
     let app = start(false).await;
     let seed = seed(&app).await;
+    let (cp, _) = crate::packages::package_of(&app, seed.customer_a).await;
+    let package = app
+        .store
+        .assignment()
+        .list_packages()
+        .await
+        .expect("packages")[0]
+        .id;
+    let order = crate::attention::signed_order(&app, seed.customer_a, 20).await;
+    let partner = login(&app, PARTNER_USER).await;
+    let late = chrono::Duration::hours(-3);
+    let ticket = crate::attention::ticket(&app, &partner, "<b>Late</b> invoice", late).await;
     let c = &b.client;
 
     c.goto(&app.url("/login")).await.expect("login");
@@ -225,6 +237,28 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
         (format!("/customers/{}", seed.customer_a), "Customer"),
         ("/audit".to_string(), "Audit log"),
         ("/audit?since=yesterday".to_string(), "Audit log"),
+        ("/dids/new".to_string(), "Add DIDs"),
+        (format!("/orders/{order}"), "Order #"),
+        (format!("/tickets/{ticket}"), "Ticket #"),
+        ("/packages".to_string(), "Packages"),
+        ("/tokens".to_string(), "API tokens"),
+        ("/users".to_string(), "Users"),
+        ("/partners".to_string(), "Partners"),
+        ("/packages/new".to_string(), "New package"),
+        (format!("/packages/{package}"), "Package Starter"),
+        ("/client-packages".to_string(), "Client packages"),
+        (format!("/client-packages/{cp}"), "Client package"),
+        ("/routing".to_string(), "Routing check"),
+        (
+            format!("/routing?number={}", urlencode(ASSIGNED)),
+            "Routing check",
+        ),
+        ("/routing?number=nonsense".to_string(), "Routing check"),
+        ("/dids/bulk?country=GB".to_string(), "Edit or delete DIDs"),
+        (
+            format!("/dids/bulk?did={}%3A1", seed.evil_did),
+            "Edit or delete DIDs",
+        ),
         (format!("/dids/{}", uuid::Uuid::now_v7()), "Page not found"),
     ];
     for (path, h1) in &pages {
@@ -361,4 +395,299 @@ async fn a_partner_user_opening_another_partners_customer_gets_not_found() {
     c.goto(&app.url("/dids")).await.expect("open");
     assert_eq!(heading(c).await, "Page not found", "a staff page");
     axe(c, "not found").await;
+}
+
+#[tokio::test]
+async fn the_did_forms_show_their_errors_accessibly_and_keep_what_was_typed() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    seed(&app).await;
+    let c = &b.client;
+    sign_in(c, &app, ADMIN, "/login?next=%2Fdids%2Fnew").await;
+    let numbers = c.find(Locator::Id("f-numbers")).await.expect("numbers");
+    numbers
+        .send_keys("+442079463000\nnonsense")
+        .await
+        .expect("type");
+    c.find(Locator::Css("form.form button[type=submit]"))
+        .await
+        .expect("Add")
+        .click()
+        .await
+        .expect("submit");
+    c.wait()
+        .for_element(Locator::Id("e-operator_id"))
+        .await
+        .expect("error beside the operator");
+    let kept = c
+        .find(Locator::Id("f-numbers"))
+        .await
+        .expect("numbers")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("+442079463000\nnonsense"));
+    axe(c, "add with errors").await;
+
+    // A bulk edit confirmed with a count that is no longer the filter's.
+    c.goto(&app.url("/dids/bulk?country=GB"))
+        .await
+        .expect("open");
+    c.execute(
+        "document.querySelector('form[action=\"/dids/bulk-edit\"] button').value = '3';",
+        vec![],
+    )
+    .await
+    .expect("stale count");
+    c.find(Locator::Id("f-tag"))
+        .await
+        .expect("tag")
+        .send_keys("kept")
+        .await
+        .expect("type");
+    c.find(Locator::Css("form[action=\"/dids/bulk-edit\"] button"))
+        .await
+        .expect("Change")
+        .click()
+        .await
+        .expect("submit");
+    c.wait()
+        .for_element(Locator::Id("e-expected"))
+        .await
+        .expect("the count refused");
+    axe(c, "bulk edit refused").await;
+}
+
+#[tokio::test]
+async fn deactivating_a_client_package_shows_its_dids_on_hold_and_unreachable() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    let seed = seed(&app).await;
+    let (cp, _) = crate::packages::package_of(&app, seed.customer_a).await;
+    let c = &b.client;
+    sign_in(
+        c,
+        &app,
+        ADMIN,
+        &format!("/login?next=%2Fclient-packages%2F{cp}"),
+    )
+    .await;
+    let row = c
+        .find(Locator::Css("#package-dids tbody tr"))
+        .await
+        .expect("the package's DID")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        row.contains("reachable: sip:desk@pbx.partner-a.example"),
+        "{row}"
+    );
+    // With the keyboard: focus the button, press Enter.
+    let deactivate = c
+        .find(Locator::Css("button[name=state][value=inactive]"))
+        .await
+        .expect("Deactivate");
+    c.execute(
+        "arguments[0].focus();",
+        vec![serde_json::to_value(&deactivate).expect("el")],
+    )
+    .await
+    .expect("focus");
+    deactivate
+        .send_keys(&char::from(Key::Enter).to_string())
+        .await
+        .expect("press");
+    c.wait()
+        .for_element(Locator::Id("done"))
+        .await
+        .expect("the change is confirmed");
+    let state = c
+        .find(Locator::Id("state"))
+        .await
+        .expect("state")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(state, "inactive");
+    let row = c
+        .find(Locator::Css("#package-dids tbody tr"))
+        .await
+        .expect("the package's DID")
+        .text()
+        .await
+        .expect("text");
+    assert!(row.contains("on hold"), "{row}");
+    assert!(row.contains("unreachable (hold)"), "{row}");
+    axe(c, "a deactivated client package").await;
+    // The routing check says the same.
+    c.goto(&app.url("/routing")).await.expect("routing");
+    c.find(Locator::Id("f-number"))
+        .await
+        .expect("number")
+        .send_keys(&format!("{ASSIGNED}{}", char::from(Key::Enter)))
+        .await
+        .expect("type");
+    c.wait()
+        .for_element(Locator::Id("route"))
+        .await
+        .expect("the route");
+    let route = c
+        .find(Locator::Id("route"))
+        .await
+        .expect("route")
+        .text()
+        .await
+        .expect("text");
+    assert!(route.contains("unreachable (hold)"), "{route}");
+}
+
+#[tokio::test]
+async fn an_operations_user_imports_a_messy_file_reads_the_report_and_imports_the_good_rows() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    seed(&app).await;
+    let c = &b.client;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("messy.csv");
+    std::fs::write(&file, crate::import::MESSY).expect("write the file");
+    sign_in(c, &app, ADMIN, "/login?next=%2Fdids%2Fimport").await;
+    assert_eq!(heading(c).await, "Import DIDs");
+    axe(c, "import").await;
+    c.find(Locator::Id("f-file"))
+        .await
+        .expect("file field")
+        .send_keys(file.to_str().expect("path"))
+        .await
+        .expect("choose the file");
+    c.find(Locator::Id("f-operator"))
+        .await
+        .expect("operator")
+        .send_keys(&format!("Import Carrier{}", char::from(Key::Enter)))
+        .await
+        .expect("type and submit");
+    c.wait()
+        .for_element(Locator::Id("report"))
+        .await
+        .expect("the report");
+    let report = c
+        .find(Locator::Id("report"))
+        .await
+        .expect("report")
+        .text()
+        .await
+        .expect("text");
+    assert!(report.contains("2 rows can be imported"), "{report}");
+    let refused = c
+        .find(Locator::Id("rejects"))
+        .await
+        .expect("refused rows")
+        .text()
+        .await
+        .expect("text");
+    assert!(refused.contains("not-a-number"), "{refused}");
+    assert!(
+        refused.contains("<script>alert(1)</script>"),
+        "shown as text: {refused}"
+    );
+    axe(c, "import report").await;
+    // Fixes nothing: imports the good rows.
+    c.find(Locator::Css("form[action=\"/dids/import/confirm\"] button"))
+        .await
+        .expect("Import")
+        .click()
+        .await
+        .expect("import");
+    c.wait()
+        .for_element(Locator::Id("done"))
+        .await
+        .expect("done");
+    let done = c
+        .find(Locator::Id("done"))
+        .await
+        .expect("done")
+        .text()
+        .await
+        .expect("text");
+    assert!(done.contains("2 DIDs imported."), "{done}");
+    axe(c, "import done").await;
+    assert!(app
+        .store
+        .inventory()
+        .get_did_by_number("+442079464001")
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn a_service_added_mid_term_shows_the_seeds_amount_before_confirmation() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    let seed = seed(&app).await;
+    let pbx = crate::pbx::licensed_pbx(&app, seed.customer_a).await;
+    let c = &b.client;
+    sign_in(
+        c,
+        &app,
+        PARTNER_USER,
+        &format!("/login?next=%2Fpbxs%2F{pbx}"),
+    )
+    .await;
+    assert_eq!(heading(c).await, "PBX HQ <main>");
+    axe(c, "a PBX").await;
+    let kind = c.find(Locator::Id("f-kind")).await.expect("service");
+    kind.select_by_value("sip_trunk").await.expect("choose");
+    c.find(Locator::Id("f-currency"))
+        .await
+        .expect("currency")
+        .send_keys("EUR")
+        .await
+        .expect("type");
+    c.find(Locator::Id("f-service_start"))
+        .await
+        .expect("start")
+        .send_keys(&format!("2020-08-10{}", char::from(Key::Enter)))
+        .await
+        .expect("type and ask");
+    c.wait()
+        .for_element(Locator::Id("quote"))
+        .await
+        .expect("the quote");
+    let quote = c
+        .find(Locator::Id("quote"))
+        .await
+        .expect("quote")
+        .text()
+        .await
+        .expect("text");
+    assert!(quote.contains("913.97 EUR"), "{quote}");
+    axe(c, "a service's quote").await;
+    let none = app
+        .store
+        .licensing()
+        .list_services(
+            didhub_store::accounts::orgs::Scope::All,
+            pbx.parse().expect("id"),
+        )
+        .await
+        .expect("services");
+    assert!(none.is_empty(), "nothing added before the confirmation");
+    c.find(Locator::Css("form[action$=\"/services\"] button"))
+        .await
+        .expect("Add it")
+        .click()
+        .await
+        .expect("confirm");
+    c.wait()
+        .for_element(Locator::Id("done"))
+        .await
+        .expect("added");
+    let done = c
+        .find(Locator::Id("done"))
+        .await
+        .expect("done")
+        .text()
+        .await
+        .expect("text");
+    assert!(done.contains("913.97 EUR charged"), "{done}");
 }

@@ -5,6 +5,15 @@
 #[path = "../server/common/mod.rs"]
 mod common;
 
+mod attention;
 mod browser;
+mod catalog;
+mod did_forms;
 mod http;
+mod import;
+mod packages;
+mod partners;
+mod pbx;
 mod support;
+mod tokens;
+mod users;

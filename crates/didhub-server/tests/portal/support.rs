@@ -296,3 +296,18 @@ impl Session {
             .expect("POST")
     }
 }
+
+/// Text as the templates escape it.
+pub fn escaped(s: &str) -> String {
+    s.replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}
+
+pub fn urlencode(s: &str) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("v", s);
+    q.finish().trim_start_matches("v=").to_string()
+}

@@ -185,7 +185,7 @@ pub async fn revoke_token(
 }
 
 /// Partner admins manage their partner's users only.
-fn user_scope(p: &Principal) -> Option<Uuid> {
+pub(crate) fn user_scope(p: &Principal) -> Option<Uuid> {
     // Fails closed like `Principal::scope`: no partner, no users.
     p.role
         .is_partner()

@@ -551,7 +551,10 @@ pub async fn import_rejects(
 /// A body read from `r` that the `writer` task fills. After the last byte comes the writer's
 /// outcome: a failure ends the body with an error, so the connection is cut (no final chunk)
 /// and the client cannot take a cut file for a whole one.
-fn streamed<T, E>(r: tokio::io::DuplexStream, writer: tokio::task::JoinHandle<Result<T, E>>) -> Body
+pub(crate) fn streamed<T, E>(
+    r: tokio::io::DuplexStream,
+    writer: tokio::task::JoinHandle<Result<T, E>>,
+) -> Body
 where
     T: Send + 'static,
     E: std::fmt::Display + Send + 'static,

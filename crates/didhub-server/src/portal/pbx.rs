@@ -1,0 +1,544 @@
+//! A PBX: its license and services. Adding a service shows its pro-rata quote (the store's
+//! `quote_service`) before it is confirmed (`add_service`); a service is cancelled; the license
+//! renewed. Scoped as the API scopes them.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use didhub_core::access::Need;
+use didhub_store::licensing::licenses::{ServiceQuote, ServiceRequest};
+use didhub_store::StoreError;
+use uuid::Uuid;
+
+use super::inventory::{choices, Choice};
+use super::{render, shown, Chrome, Errors, Form, PageResult, Viewer};
+use crate::error::ApiError;
+use crate::AppState;
+
+pub struct ServiceView {
+    pub id: Uuid,
+    pub kind: String,
+    pub term: String,
+    pub start: String,
+    pub expires: String,
+    pub charges: Vec<String>,
+}
+
+pub struct QuoteView {
+    pub amount: String,
+    pub list_price: String,
+    pub days: i64,
+    pub period_days: i64,
+    pub start: String,
+    pub expires: String,
+    pub term: String,
+}
+
+fn quote_view(q: &ServiceQuote) -> QuoteView {
+    QuoteView {
+        amount: format!("{} {}", q.amount, q.currency),
+        list_price: format!("{} {}", q.list_price, q.currency),
+        days: q.days,
+        period_days: q.period_days,
+        start: q.period_start.to_string(),
+        expires: q.expires.to_string(),
+        term: q.term_kind.as_str().replace('_', " "),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/pbx.html")]
+struct PbxPage {
+    chrome: Chrome,
+    id: Uuid,
+    name: String,
+    serial: String,
+    customer: String,
+    customer_href: String,
+    license: Option<String>,
+    license_version: String,
+    services: Vec<ServiceView>,
+    seen: usize,
+    kinds: Vec<Choice>,
+    /// Whether the viewer may change it (the API's `OrgWrite`).
+    write: bool,
+    form: Form,
+    errors: Errors,
+    others: Vec<String>,
+    quote: Option<QuoteView>,
+    done: Option<String>,
+}
+
+const FIELDS: &[&str] = &["kind", "currency", "service_start", "license", "service"];
+
+struct Shown {
+    form: Form,
+    errors: Errors,
+    quote: Option<QuoteView>,
+    done: Option<String>,
+}
+
+async fn pbx_page(s: &AppState, v: &Viewer, id: Uuid, shown_: Shown) -> PageResult {
+    let scope = v.principal.scope();
+    let fail = |e: StoreError| v.fail(e);
+    let pbx = s.store.accounts().get_pbx(scope, id).await.map_err(fail)?;
+    let customer = s
+        .store
+        .accounts()
+        .get_customer(scope, pbx.customer_id)
+        .await
+        .map_err(fail)?;
+    let lic = s.store.licensing();
+    let license = lic.get_license(scope, id).await.map_err(fail)?;
+    let services = lic.list_services(scope, id).await.map_err(fail)?;
+    let kinds = lic.list_service_kinds().await.map_err(fail)?;
+    let Shown {
+        form,
+        errors,
+        quote,
+        done,
+    } = shown_;
+    let page = PbxPage {
+        chrome: v.chrome(&format!("PBX {}", shown(&pbx.name)), "/customers"),
+        id,
+        name: shown(&pbx.name),
+        serial: shown(&pbx.serial_number),
+        customer: shown(&customer.name),
+        customer_href: format!("/customers/{}", customer.id),
+        license: license.as_ref().map(|l| {
+            format!(
+                "{}, {} to {}{}",
+                l.term_kind.as_str().replace('_', " "),
+                l.period_start,
+                l.expires,
+                if l.active { "" } else { " (not active)" }
+            )
+        }),
+        license_version: license
+            .as_ref()
+            .map(|l| l.version.to_string())
+            .unwrap_or_default(),
+        seen: services.len(),
+        services: services
+            .iter()
+            .map(|x| ServiceView {
+                id: x.id,
+                kind: shown(&x.kind),
+                term: x.term_kind.as_str().replace('_', " "),
+                start: x.service_start.to_string(),
+                expires: x.expires.to_string(),
+                charges: x
+                    .charges
+                    .iter()
+                    .map(|c| format!("from {}: {} {}", c.period_start, c.amount, x.currency))
+                    .collect(),
+            })
+            .collect(),
+        kinds: choices(
+            kinds.iter().map(|k| (k.code.clone(), shown(&k.name))),
+            form.value("kind"),
+            Some("Choose a service"),
+        ),
+        write: v.principal.role.allows(Need::OrgWrite),
+        others: errors.others(FIELDS),
+        form,
+        errors,
+        quote,
+        done,
+    };
+    let status = if page.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(render(status, &page))
+}
+
+fn id_of(id: &str) -> Option<Uuid> {
+    id.parse().ok()
+}
+
+fn not_found(v: &Viewer) -> super::PageError {
+    v.fail(ApiError::NotFound("PBX".into()))
+}
+
+fn nothing() -> Shown {
+    Shown {
+        form: Form::default(),
+        errors: Errors::default(),
+        quote: None,
+        done: None,
+    }
+}
+
+pub async fn page(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> PageResult {
+    let id = id_of(&id).ok_or_else(|| not_found(&v))?;
+    pbx_page(&s, &v, id, nothing()).await
+}
+
+/// The service request of the form; `None` with the errors beside the fields.
+fn request(form: &Form, errors: &mut Errors) -> Option<ServiceRequest> {
+    let kind = form.value("kind").trim().to_string();
+    if kind.is_empty() {
+        errors.add("kind", "choose the service");
+    }
+    let currency = form.value("currency").trim().to_uppercase();
+    if currency.is_empty() {
+        errors.add("currency", "say the currency (EUR, GBP, …)");
+    }
+    let start = match form.value("service_start").trim() {
+        "" => None,
+        d => match d.parse::<NaiveDate>() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                errors.add(
+                    "service_start",
+                    format!("'{}' is not a day (YYYY-MM-DD)", shown(d)),
+                );
+                None
+            }
+        },
+    };
+    errors.is_empty().then_some(ServiceRequest {
+        kind,
+        currency,
+        service_start: start,
+        term_kind: None,
+    })
+}
+
+fn beside(errors: &mut Errors, e: StoreError, field: &str) -> Result<(), ApiError> {
+    match e {
+        StoreError::Invalid { field: f, message } => {
+            let f = if FIELDS.contains(&f.as_str()) {
+                f
+            } else {
+                field.to_string()
+            };
+            errors.add(f, message);
+            Ok(())
+        }
+        StoreError::InvalidFields(list) => {
+            for (f, m) in list {
+                let f = if FIELDS.contains(&f.as_str()) {
+                    f
+                } else {
+                    field.to_string()
+                };
+                errors.add(f, m);
+            }
+            Ok(())
+        }
+        e @ (StoreError::Conflict(_)
+        | StoreError::InUse(_)
+        | StoreError::VersionMismatch { .. }) => {
+            errors.add(field, e);
+            Ok(())
+        }
+        e => Err(e.into()),
+    }
+}
+
+/// The quote of the service before it is added: nothing is stored.
+pub async fn preview(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let id = id_of(&id).ok_or_else(|| not_found(&v))?;
+    let form = Form::parse(&body);
+    let mut errors = Errors::default();
+    let Some(req) = request(&form, &mut errors) else {
+        return pbx_page(
+            &s,
+            &v,
+            id,
+            Shown {
+                form,
+                errors,
+                quote: None,
+                done: None,
+            },
+        )
+        .await;
+    };
+    match s
+        .store
+        .licensing()
+        .quote_service(v.principal.scope(), id, &req)
+        .await
+    {
+        Ok((_, q)) => {
+            let quote = Some(quote_view(&q));
+            pbx_page(
+                &s,
+                &v,
+                id,
+                Shown {
+                    form,
+                    errors,
+                    quote,
+                    done: None,
+                },
+            )
+            .await
+        }
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            beside(&mut errors, e, "kind").map_err(|e| v.fail(e))?;
+            pbx_page(
+                &s,
+                &v,
+                id,
+                Shown {
+                    form,
+                    errors,
+                    quote: None,
+                    done: None,
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// Adds the service quoted. A second submit of the same confirmation (the services seen
+/// then are no longer the services now) is refused rather than adding it twice.
+pub async fn add(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let id = id_of(&id).ok_or_else(|| not_found(&v))?;
+    let form = Form::parse(&body);
+    let mut errors = Errors::default();
+    let Some(req) = request(&form, &mut errors) else {
+        return pbx_page(
+            &s,
+            &v,
+            id,
+            Shown {
+                form,
+                errors,
+                quote: None,
+                done: None,
+            },
+        )
+        .await;
+    };
+    let scope = v.principal.scope();
+    let now = s
+        .store
+        .licensing()
+        .list_services(scope, id)
+        .await
+        .map_err(|e| v.fail(e))?
+        .len();
+    if form.value("seen").trim().parse::<usize>().ok() != Some(now) {
+        errors.add(
+            "service",
+            "the services of this PBX changed since the quote; look at them and ask again",
+        );
+        return pbx_page(
+            &s,
+            &v,
+            id,
+            Shown {
+                form,
+                errors,
+                quote: None,
+                done: None,
+            },
+        )
+        .await;
+    }
+    match s
+        .store
+        .licensing()
+        .add_service(&v.principal.actor(), scope, id, &req)
+        .await
+    {
+        Ok((svc, q)) => {
+            let done = Some(format!(
+                "The service {} is added: {} {} charged.",
+                shown(&svc.kind),
+                q.amount,
+                q.currency
+            ));
+            pbx_page(
+                &s,
+                &v,
+                id,
+                Shown {
+                    form: Form::default(),
+                    errors,
+                    quote: None,
+                    done,
+                },
+            )
+            .await
+        }
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            beside(&mut errors, e, "kind").map_err(|e| v.fail(e))?;
+            pbx_page(
+                &s,
+                &v,
+                id,
+                Shown {
+                    form,
+                    errors,
+                    quote: None,
+                    done: None,
+                },
+            )
+            .await
+        }
+    }
+}
+
+pub async fn cancel(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path((id, service)): axum::extract::Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let id = id_of(&id).ok_or_else(|| not_found(&v))?;
+    let service = id_of(&service).ok_or_else(|| not_found(&v))?;
+    let form = Form::parse(&body);
+    let reason = Some(form.value("reason").trim()).filter(|r| !r.is_empty());
+    let mut errors = Errors::default();
+    match s
+        .store
+        .licensing()
+        .cancel_service(
+            &v.principal.actor(),
+            v.principal.scope(),
+            id,
+            service,
+            reason,
+        )
+        .await
+    {
+        Ok(c) => {
+            let done = Some(format!(
+                "The service {} is cancelled; {} {} credited.",
+                shown(&c.service.kind),
+                c.credit,
+                c.currency
+            ));
+            pbx_page(
+                &s,
+                &v,
+                id,
+                Shown {
+                    form: Form::default(),
+                    errors,
+                    quote: None,
+                    done,
+                },
+            )
+            .await
+        }
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            beside(&mut errors, e, "service").map_err(|e| v.fail(e))?;
+            pbx_page(
+                &s,
+                &v,
+                id,
+                Shown {
+                    form: Form::default(),
+                    errors,
+                    quote: None,
+                    done: None,
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// Renews the license. The form carries the license's version: a second submit of the same
+/// form (the license moved on) is refused rather than renewing twice.
+pub async fn renew(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let id = id_of(&id).ok_or_else(|| not_found(&v))?;
+    let form = Form::parse(&body);
+    let mut errors = Errors::default();
+    let scope = v.principal.scope();
+    let cur = s
+        .store
+        .licensing()
+        .get_license(scope, id)
+        .await
+        .map_err(|e| v.fail(e))?;
+    let sent = form.value("version").trim().parse::<i64>().ok();
+    if cur.as_ref().map(|l| l.version) != sent {
+        errors.add(
+            "license",
+            "the license changed since you read it; look at it again",
+        );
+        return pbx_page(
+            &s,
+            &v,
+            id,
+            Shown {
+                form: Form::default(),
+                errors,
+                quote: None,
+                done: None,
+            },
+        )
+        .await;
+    }
+    match s
+        .store
+        .licensing()
+        .renew_license(&v.principal.actor(), scope, id)
+        .await
+    {
+        Ok(l) => {
+            let done = Some(format!("The license is renewed to {}.", l.expires));
+            pbx_page(
+                &s,
+                &v,
+                id,
+                Shown {
+                    form: Form::default(),
+                    errors,
+                    quote: None,
+                    done,
+                },
+            )
+            .await
+        }
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            beside(&mut errors, e, "license").map_err(|e| v.fail(e))?;
+            pbx_page(
+                &s,
+                &v,
+                id,
+                Shown {
+                    form: Form::default(),
+                    errors,
+                    quote: None,
+                    done: None,
+                },
+            )
+            .await
+        }
+    }
+}
