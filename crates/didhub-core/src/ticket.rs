@@ -285,9 +285,11 @@ pub const MAX_LOGIN: usize = 200;
 pub const MAX_SECRET: usize = 1000;
 pub const MAX_REFERENCES: usize = 20;
 
-/// What the partner tells of the problem beyond the message.
+/// What the partner tells of the problem beyond the message. Read back from what the store
+/// wrote, never from a request (whose fields are checked one by one), and flattened into a
+/// ticket: so no `deny_unknown_fields`, which would make the ticket's schema refuse its own
+/// other fields.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct TicketDetails {
     /// The PBX's WMS version.
     pub wms_version: Option<String>,

@@ -9,7 +9,7 @@ use chrono::Utc;
 use didhub_core::access::Need;
 use didhub_core::order_flow::Attention;
 use didhub_store::ordering::orders::{Order, OrderFilter};
-use didhub_store::support::Ticket;
+use didhub_store::support::sla::TicketSummary;
 use uuid::Uuid;
 
 use super::inventory::change_lines;
@@ -58,7 +58,7 @@ fn order_row(o: &Order, customer: String) -> OrderRow {
     }
 }
 
-fn ticket_row(t: &Ticket) -> TicketRow {
+fn ticket_row(t: &TicketSummary) -> TicketRow {
     TicketRow {
         href: format!("/tickets/{}", t.id),
         number: format!("#{}", t.number),
