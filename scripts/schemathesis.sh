@@ -66,7 +66,8 @@ seed_args=()
 [ "$seed" = random ] || seed_args=(--seed "$seed")
 status=0
 # From the scratch directory: schemathesis keeps a cache in its working directory.
-(cd "$work" && "$venv/bin/st" --no-color run "$base/api/openapi.json" \
+(cd "$work" && "$venv/bin/st" --no-color --config-file "$root/scripts/schemathesis/schemathesis.toml" \
+  run "$base/api/openapi.json" \
   -H "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection \
   --max-time "${DIDHUB_SCHEMATHESIS_MAX_TIME:-180}" \

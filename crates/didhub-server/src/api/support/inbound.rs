@@ -16,8 +16,11 @@ use crate::{AppState, Principal};
 /// (`[#N]` in the subject, or In-Reply-To / References naming a mail of the ticket) when the
 /// sender is a contact of the ticket. `outcome` says what became of it; `duplicate` is true
 /// when the same Message-ID came before (nothing is done again).
+///
+/// The body's schema is any value: every byte string is a message here (one that is not
+/// well-formed is read as far as it goes and kept), so no body is refused for its form.
 #[utoipa::path(post, path = "/api/v1/mail/inbound", tag = "support",
-    request_body(content = String, content_type = "message/rfc822"),
+    request_body(content = serde_json::Value, content_type = "message/rfc822"),
     responses((status = 200, body = InboundMail), (status = 422, body = Problem)))]
 pub async fn ingest(
     State(s): State<AppState>,
