@@ -44,6 +44,8 @@ pub enum TicketClass {
 }
 
 impl TicketClass {
+    pub const ALL: [TicketClass; 2] = [TicketClass::Critical, TicketClass::Standard];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             TicketClass::Critical => "critical",
@@ -234,6 +236,40 @@ impl SupportHours {
     }
 }
 
+impl SupportHours {
+    /// How much support time lies between `from` and `to` (zero when `to` is not later): what
+    /// a first-response clock has left, counted as the deadline itself is counted.
+    pub fn support_time(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<TimeDelta> {
+        let mut total = TimeDelta::zero();
+        if to <= from {
+            return Some(total);
+        }
+        // From the local day before `from`'s, as the deadline is found.
+        let mut day = self.local(from)?.date().pred_opt()?;
+        let last = self.local(to)?.date();
+        while day <= last {
+            for (a, b) in self.hours_on(day)? {
+                let (a, b) = (a.max(from), b.min(to));
+                if b > a {
+                    total += b - a;
+                }
+            }
+            day = day.succ_opt()?;
+        }
+        Some(total)
+    }
+
+    /// The span of support hours `t` falls in, if support is open at `t`.
+    pub fn open_span(&self, t: DateTime<Utc>) -> Option<Span> {
+        let day = self.local(t)?.date();
+        [day.pred_opt()?, day, day.succ_opt()?]
+            .into_iter()
+            .filter_map(|d| self.hours_on(d))
+            .flatten()
+            .find(|(a, b)| (*a..*b).contains(&t))
+    }
+}
+
 /// The instant at which the wall clock at `offset` from UTC reads `local`.
 fn utc(local: NaiveDateTime, offset: TimeDelta) -> Option<DateTime<Utc>> {
     local.checked_sub_signed(offset).map(|t| t.and_utc())
@@ -247,6 +283,27 @@ mod tests {
         DateTime::parse_from_rfc3339(s)
             .expect("test instant")
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn support_time_left_counts_only_support_hours() {
+        let h = SupportHours::new(chrono_tz::Europe::Rome, []);
+        // Friday 4 December 2026 17:50 Rome to Monday 09:20: 10 minutes Friday, 20 Monday.
+        let from = at("2026-12-04T16:50:00Z");
+        let due = h
+            .first_response_due(TicketClass::Critical, from)
+            .expect("due");
+        assert_eq!(due, at("2026-12-07T08:20:00Z"));
+        assert_eq!(h.support_time(from, due), Some(TimeDelta::minutes(30)));
+        // Saturday: the whole 20 minutes of Monday still ahead.
+        let sat = at("2026-12-05T10:00:00Z");
+        assert_eq!(h.support_time(sat, due), Some(TimeDelta::minutes(20)));
+        assert_eq!(h.support_time(due, from), Some(TimeDelta::zero()));
+        assert_eq!(
+            h.open_span(from),
+            Some((at("2026-12-04T08:00:00Z"), at("2026-12-04T17:00:00Z")))
+        );
+        assert_eq!(h.open_span(sat), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What needs attention: orders overdue or at risk (the ordering room's own lists) and tickets
 //! at risk or past their first-response deadline (the support desk's), each linking to an
-//! order's page (its timeline) or a ticket's (its conversation). Scoped as the API scopes them.
+//! order's page (its timeline) or a ticket's (its conversation, `ticket`). Scoped as the API
+//! scopes them.
 
 use askama::Template;
 use axum::extract::State;
@@ -211,71 +212,6 @@ pub async fn order(
                 },
                 details: e.detail.as_ref().map(change_lines).unwrap_or_default(),
                 reason: e.reason.as_deref().map(shown).unwrap_or_default(),
-            })
-            .collect(),
-    };
-    Ok(render(StatusCode::OK, &page))
-}
-
-pub struct MessageView {
-    pub at: String,
-    pub at_machine: String,
-    pub author: String,
-    pub side: &'static str,
-    pub internal: bool,
-    pub body: String,
-}
-
-#[derive(Template)]
-#[template(path = "portal/ticket.html")]
-struct TicketPage {
-    chrome: Chrome,
-    number: String,
-    subject: String,
-    state: String,
-    class: String,
-    sla: String,
-    due: String,
-    due_machine: String,
-    messages: Vec<MessageView>,
-}
-
-pub async fn ticket(
-    State(s): State<AppState>,
-    v: Viewer,
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> PageResult {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| v.fail(ApiError::NotFound("ticket".into())))?;
-    let scope = v.principal.scope();
-    let desk = s.store.support();
-    let d = desk.get_ticket(scope, id).await.map_err(|e| v.fail(e))?;
-    // Internal notes are the desk's: a partner user never reads them (the API's rule).
-    let staff = !v.principal.role.is_partner();
-    let messages = desk
-        .list_messages(scope, id, staff)
-        .await
-        .map_err(|e| v.fail(e))?;
-    let t = &d.ticket;
-    let page = TicketPage {
-        chrome: v.chrome(&format!("Ticket #{}", t.number), "/dashboard"),
-        number: format!("#{}", t.number),
-        subject: shown(&t.subject),
-        state: t.state.to_string(),
-        class: t.class.to_string(),
-        sla: t.sla.to_string().replace('_', " "),
-        due: when(&t.first_response_due),
-        due_machine: machine_time(&t.first_response_due),
-        messages: messages
-            .iter()
-            .map(|m| MessageView {
-                at: when(&m.at),
-                at_machine: machine_time(&m.at),
-                author: shown(&m.author),
-                side: m.side.as_str(),
-                internal: m.visibility.to_string() == "internal",
-                body: shown(&m.body),
             })
             .collect(),
     };

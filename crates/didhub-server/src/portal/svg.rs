@@ -54,6 +54,36 @@ pub fn bars(rows: &[(String, i64)]) -> BarChart {
     }
 }
 
+/// Bars for shares (0 to 1) on a scale of 0 to 100 %; a row without a share has no bar and
+/// says so.
+pub fn percent_bars(rows: &[(String, Option<f64>)], none: &str) -> BarChart {
+    let span = f64::from(WIDTH - LEFT - VALUE_ROOM);
+    let bars = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (label, share))| {
+            let y = i as u32 * ROW + 4;
+            Bar {
+                label: label.clone(),
+                value: match share {
+                    Some(v) => format!("{:.1} %", v * 100.0),
+                    None => none.to_string(),
+                },
+                y,
+                text_y: y + BAR - 4,
+                width: share.map_or(0, |v| (v.clamp(0.0, 1.0) * span).round() as u32),
+            }
+        })
+        .collect::<Vec<_>>();
+    BarChart {
+        width: WIDTH,
+        height: (bars.len() as u32 * ROW).max(ROW) + 8,
+        left: LEFT,
+        bar_height: BAR,
+        bars,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -67,5 +97,16 @@ mod tests {
         );
         assert_eq!(c.bars[1].value, "40");
         assert!(super::bars(&[]).bars.is_empty());
+    }
+
+    #[test]
+    fn a_full_share_fills_the_scale_and_none_draws_no_bar() {
+        let c = super::percent_bars(&[("a".into(), Some(1.0)), ("b".into(), None)], "none");
+        assert_eq!(
+            c.bars[0].width,
+            super::WIDTH - super::LEFT - super::VALUE_ROOM
+        );
+        assert_eq!(c.bars[0].value, "100.0 %");
+        assert_eq!((c.bars[1].width, c.bars[1].value.as_str()), (0, "none"));
     }
 }

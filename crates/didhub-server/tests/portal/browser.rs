@@ -691,3 +691,115 @@ async fn a_service_added_mid_term_shows_the_seeds_amount_before_confirmation() {
         .expect("text");
     assert!(done.contains("913.97 EUR charged"), "{done}");
 }
+
+#[tokio::test]
+async fn the_help_desk_pages_pass_axe_and_support_answers_with_the_keyboard() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    seed(&app).await;
+    let alice = login(&app, PARTNER_USER).await;
+    let hour = chrono::Duration::hours(1);
+    crate::attention::ticket(&app, &alice, "<b>Late</b>", hour * -3).await;
+    crate::attention::ticket(&app, &alice, "Soon due", chrono::Duration::minutes(30)).await;
+    let (status, to) = crate::tickets::open(
+        &alice,
+        &[
+            ("subject", "PBX unreachable"),
+            ("message", "Nothing answers"),
+            ("type", "technical"),
+            ("device_serial", "W-AIR-77"),
+            ("remote_address", "203.0.113.5"),
+            ("remote_login", "maint"),
+            ("remote_password", "pw-of-the-test"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303, "{to}");
+    let id = crate::tickets::id_from(&to);
+    let c = &b.client;
+    sign_in(c, &app, SUPPORT, "/login?next=%2Ftickets").await;
+    let pages = [
+        ("/tickets", "Tickets"),
+        ("/tickets?state=lost", "Tickets"),
+        ("/tickets/at-risk", "Tickets at risk"),
+        ("/tickets/breached", "Tickets past"),
+        ("/tickets/report", "SLA report"),
+        ("/tickets/report?from=2026-13", "SLA report"),
+        ("/tickets/new", "Open a ticket"),
+    ];
+    for (path, h1) in pages {
+        c.goto(&app.url(path)).await.expect("open");
+        assert!(heading(c).await.starts_with(h1), "{path}");
+        axe(c, path).await;
+    }
+    // The new-ticket form refused: errors beside the fields, what was typed kept.
+    c.find(Locator::Id("f-subject"))
+        .await
+        .expect("subject")
+        .send_keys("Kept")
+        .await
+        .expect("type");
+    c.find(Locator::Css("form.form button[type=submit]"))
+        .await
+        .expect("Open")
+        .click()
+        .await
+        .expect("submit");
+    c.wait()
+        .for_element(Locator::Id("e-message"))
+        .await
+        .expect("error beside the message");
+    let kept = c
+        .find(Locator::Id("f-subject"))
+        .await
+        .expect("subject")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("Kept"));
+    axe(c, "new ticket with errors").await;
+
+    // The ticket: axe, then the reveal, then a reply typed and sent with the keyboard.
+    c.goto(&app.url(&format!("/tickets/{id}")))
+        .await
+        .expect("open");
+    axe(c, "ticket").await;
+    c.find(Locator::Css("form[action$=\"/reveal\"] button"))
+        .await
+        .expect("reveal")
+        .click()
+        .await
+        .expect("reveal");
+    c.wait()
+        .for_element(Locator::Id("revealed"))
+        .await
+        .expect("revealed");
+    axe(c, "ticket with the remote access revealed").await;
+    let body = c.find(Locator::Id("f-body")).await.expect("message");
+    body.send_keys("We are on it").await.expect("type");
+    c.execute(
+        "document.querySelector('form[action$=\"/messages\"] button').focus();",
+        vec![],
+    )
+    .await
+    .expect("focus the button");
+    c.active_element()
+        .await
+        .expect("button")
+        .send_keys(&char::from(Key::Enter).to_string())
+        .await
+        .expect("enter");
+    c.wait()
+        .for_element(Locator::Id("done"))
+        .await
+        .expect("sent");
+    let conversation = c
+        .find(Locator::Id("conversation"))
+        .await
+        .expect("conversation")
+        .text()
+        .await
+        .expect("text");
+    assert!(conversation.contains("We are on it"), "{conversation}");
+    axe(c, "ticket answered").await;
+}

@@ -15,5 +15,6 @@ mod packages;
 mod partners;
 mod pbx;
 mod support;
+mod tickets;
 mod tokens;
 mod users;

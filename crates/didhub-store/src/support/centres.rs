@@ -5,7 +5,7 @@
 //! hours of the centre the ticket was opened under.
 
 use chrono::{DateTime, Utc};
-use didhub_core::sla::{zone, TicketClass};
+use didhub_core::sla::{zone, SupportHours, TicketClass};
 use didhub_core::ticket::{centre_hours, DEFAULT_CENTRE};
 use serde::Serialize;
 use serde_json::json;
@@ -142,6 +142,15 @@ impl Support<'_> {
         })
         .await?;
         Ok(centre)
+    }
+
+    /// The support hours of the centre `code` around `t` (its zone, its country's calendar and
+    /// closures): what a deadline near `t` runs on.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
+    pub async fn hours_around(&self, code: &str, t: DateTime<Utc>) -> Result<SupportHours> {
+        let centre = self.get_centre(code).await?;
+        let cal = self.calendar().calendar(&centre.country).await?;
+        Ok(centre_hours(centre.tz()?, &cal, t))
     }
 
     /// The first-response deadline of a ticket of `class` created at `created` under

@@ -9,6 +9,7 @@
 
 pub mod centres;
 pub mod inbound;
+pub mod lists;
 pub mod mails;
 pub mod messages;
 pub mod secrets;

@@ -16,12 +16,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{event, fields, Author, Ticket, TicketDetail, TicketEvent, TicketLink, TicketRow};
+use super::{event, fields, Author, TicketDetail, TicketEvent, TicketLink, TicketRow};
 use crate::accounts::orgs::Scope;
 use crate::audit::{write_audit, AuditWrite};
-use crate::db::sql::{bind_all, decode_cursor, encode_cursor, on_tx, Param, Sql, Tx};
+use crate::db::sql::{on_tx, Tx};
 use crate::db::versioned::{col, col_secret, Column, VersionedUpdate};
-use crate::{new_id, now, on, retry, Actor, Page, Result, StoreError, Support};
+use crate::{new_id, now, on, retry, Actor, Result, StoreError, Support};
 
 /// The remote maintenance access of a PBX, as a form gives it.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -109,15 +109,7 @@ pub struct TicketPatch {
     pub contact_email: Option<Option<String>>,
 }
 
-/// What lists of tickets filter on.
-#[derive(Debug, Clone, Default)]
-pub struct TicketFilter {
-    pub state: Option<TicketState>,
-    pub class: Option<TicketClass>,
-    pub partner_id: Option<Uuid>,
-    pub customer_id: Option<Uuid>,
-    pub assignee_id: Option<Uuid>,
-}
+pub use super::lists::{TicketFilter, TicketSort};
 
 /// The credentials as sealed together: one value per ticket.
 #[derive(Serialize, Deserialize)]
@@ -492,56 +484,6 @@ impl Support<'_> {
             references,
             referenced_by,
         })
-    }
-
-    /// Tickets newest first, a page of `limit`.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn list_tickets(
-        &self,
-        scope: Scope,
-        f: &TicketFilter,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> Result<Page<Ticket>> {
-        let mut sql = Sql::new(super::TICKET_SELECT);
-        sql.push(" WHERE 1=1");
-        if let Some(p) = scope.partner().or(f.partner_id) {
-            sql.push(" AND t.partner_id = ").bind(Param::Uuid(p));
-        }
-        if let Some(c) = f.customer_id {
-            sql.push(" AND t.customer_id = ").bind(Param::Uuid(c));
-        }
-        if let Some(a) = f.assignee_id {
-            sql.push(" AND t.assignee_id = ").bind(Param::Uuid(a));
-        }
-        if let Some(s) = f.state {
-            sql.push(" AND t.state = ")
-                .bind(Param::Text(s.as_str().into()));
-        }
-        if let Some(c) = f.class {
-            sql.push(" AND t.class = ")
-                .bind(Param::Text(c.as_str().into()));
-        }
-        if let Some(c) = cursor {
-            let after = decode_cursor(c)?.as_i64().ok_or_else(|| {
-                StoreError::invalid("cursor", "not a cursor returned by this API")
-            })?;
-            sql.push(" AND t.ref < ").bind(Param::Int(after));
-        }
-        let limit = limit.clamp(1, 1000);
-        sql.push(&format!(" ORDER BY t.ref DESC LIMIT {}", limit + 1));
-        let rows: Vec<TicketRow> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
-            .fetch_all(p)
-            .await?);
-        let now = Utc::now();
-        let mut items: Vec<Ticket> = rows.into_iter().map(|r| r.into_ticket(now)).collect();
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|t| encode_cursor(&json!(t.number)))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
     }
 
     /// Changes a ticket's fields (not its state, class or assignee: their own calls). A closed

@@ -66,14 +66,25 @@ pub async fn sla_report(
     Query(q): Query<ReportQuery>,
 ) -> ApiResult<Json<Vec<SlaReportRow>>> {
     let now = Utc::now();
+    let (from, to) = report_months(now, q.from, q.to);
+    Ok(Json(s.store.support().sla_report(now, &from, &to).await?))
+}
+
+/// The report's months as asked, by default this month and the eleven before it (`to` alone:
+/// the twelve months ending there).
+pub fn report_months(
+    now: chrono::DateTime<Utc>,
+    from: Option<String>,
+    to: Option<String>,
+) -> (String, String) {
     let this = now.date_naive().with_day(1).unwrap_or(now.date_naive());
-    let to = q.to.unwrap_or_else(|| this.format("%Y-%m").to_string());
-    let from = q.from.unwrap_or_else(|| {
+    let to = to.unwrap_or_else(|| this.format("%Y-%m").to_string());
+    let from = from.unwrap_or_else(|| {
         let to_day =
             chrono::NaiveDate::parse_from_str(&format!("{to}-01"), "%Y-%m-%d").unwrap_or(this);
         (to_day - Months::new(11)).format("%Y-%m").to_string()
     });
-    Ok(Json(s.store.support().sla_report(now, &from, &to).await?))
+    (from, to)
 }
 
 /// The support centres: each one's zone and the country whose calendar closes its days.

@@ -47,12 +47,33 @@ pub struct TicketQuery {
     pub partner_id: Option<Uuid>,
     pub customer_id: Option<Uuid>,
     pub assignee_id: Option<Uuid>,
+    /// `newest` (default), `oldest`, or `due` (the first-response deadline soonest).
+    pub sort: Option<String>,
     /// Page size (1 to 1000, default 100).
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
 
-/// Tickets, newest first (a partner's users see their partner's).
+impl TicketQuery {
+    /// The store's filter: the API's list and the portal's read a query the same way.
+    pub fn filter(&self) -> ApiResult<TicketFilter> {
+        Ok(TicketFilter {
+            state: parsed("state", self.state.as_deref())?,
+            class: self
+                .class
+                .as_deref()
+                .map(str::parse::<TicketClass>)
+                .transpose()
+                .map_err(|e| ApiError::field("class", e))?,
+            partner_id: self.partner_id,
+            customer_id: self.customer_id,
+            assignee_id: self.assignee_id,
+            sort: parsed("sort", self.sort.as_deref())?.unwrap_or_default(),
+        })
+    }
+}
+
+/// Tickets, newest first unless sorted (a partner's users see their partner's).
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "support", params(TicketQuery),
     responses((status = 200, body = Page<Ticket>), (status = 422, body = Problem)))]
 pub async fn list(
@@ -60,18 +81,7 @@ pub async fn list(
     Extension(p): Extension<Principal>,
     Query(q): Query<TicketQuery>,
 ) -> ApiResult<Json<Page<Ticket>>> {
-    let f = TicketFilter {
-        state: parsed("state", q.state.as_deref())?,
-        class: q
-            .class
-            .as_deref()
-            .map(str::parse::<TicketClass>)
-            .transpose()
-            .map_err(|e| ApiError::field("class", e))?,
-        partner_id: q.partner_id,
-        customer_id: q.customer_id,
-        assignee_id: q.assignee_id,
-    };
+    let f = q.filter()?;
     let page = s
         .store
         .support()
@@ -168,6 +178,21 @@ pub struct NewMessageBody {
     pub state: Option<TicketState>,
 }
 
+/// The channel a message added by `p` came by: the portal unless support staff log a phone
+/// call, chat or social message; mail comes in on its own route.
+pub fn message_channel(p: &Principal, asked: Option<TicketChannel>) -> ApiResult<TicketChannel> {
+    let channel = asked.unwrap_or(TicketChannel::Portal);
+    if channel == TicketChannel::Email || (p.role.is_partner() && channel != TicketChannel::Portal)
+    {
+        return Err(ApiError::field(
+            "channel",
+            "messages come through the portal (support staff may log a phone call, chat or \
+             social message); mail comes in on its own route",
+        ));
+    }
+    Ok(channel)
+}
+
 /// Adds a message. The first public reply by support staff is the first response (it meets
 /// or misses the deadline); a partner's answer opens a pending or solved ticket again. A
 /// closed ticket takes none: 409, saying to open a new case referencing it.
@@ -181,15 +206,7 @@ pub async fn add_message(
     Path(id): Path<Uuid>,
     Json(b): Json<NewMessageBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let channel = b.channel.unwrap_or(TicketChannel::Portal);
-    if channel == TicketChannel::Email || (p.role.is_partner() && channel != TicketChannel::Portal)
-    {
-        return Err(ApiError::field(
-            "channel",
-            "messages come through the portal (support staff may log a phone call, chat or \
-             social message); mail comes in on its own route",
-        ));
-    }
+    let channel = message_channel(&p, b.channel)?;
     let m = s
         .store
         .support()
