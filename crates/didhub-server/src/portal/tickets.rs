@@ -30,7 +30,8 @@ use crate::AppState;
 /// Tickets on one page of a list.
 const PAGE_SIZE: u32 = 50;
 
-const FILTER_FIELDS: &[&str] = &["state", "class", "partner_id", "sort", "cursor"];
+/// The fields the filter form shows (a refusal of any other parameter is shown above it).
+const FILTER_FIELDS: &[&str] = &["state", "class", "partner_id", "sort"];
 
 pub fn sort_label(s: TicketSort) -> &'static str {
     match s {

@@ -478,6 +478,31 @@ async fn tickets_and_their_conversation(app: &TestApp) {
     assert_eq!(numbers(&none), Vec::<i64>::new());
     let (s, _) = call(app, &d.support, "GET", "/api/v1/tickets?state=shut", None).await;
     assert_eq!(s, 422);
+    // Sorted: oldest first, and by the deadline a page at a time.
+    let (_, all) = call(app, &d.support, "GET", "/api/v1/tickets", None).await;
+    let mut newest = numbers(&all);
+    let (_, oldest) = call(app, &d.support, "GET", "/api/v1/tickets?sort=oldest", None).await;
+    newest.reverse();
+    assert_eq!(numbers(&oldest), newest);
+    let (s, page) = call(
+        app,
+        &d.support,
+        "GET",
+        "/api/v1/tickets?sort=due&limit=1",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    let (s, _) = call(
+        app,
+        &d.support,
+        "GET",
+        "/api/v1/tickets?sort=sideways",
+        None,
+    )
+    .await;
+    assert_eq!(s, 422);
     let _ = (d.partner_a, d.partner_b, &d.admin_a_email);
 }
 both_backends!(tickets, tickets_and_their_conversation);
