@@ -109,6 +109,7 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/tickets/{id}/messages", N(Tickets)),
     ("POST", "/tickets/{id}/state", N(Tickets)),
     ("POST", "/tickets/{id}/class", N(SupportDesk)),
+    ("POST", "/tickets/{id}/assign", N(SupportDesk)),
     ("POST", "/tickets/{id}/reveal", N(SupportDesk)),
     ("GET", "/partners", N(OrgRead)),
     ("POST", "/partners", N(StaffAdmin)),
@@ -199,6 +200,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/tickets/{id}/messages", post(ticket::reply))
         .route("/tickets/{id}/state", post(ticket::set_state))
         .route("/tickets/{id}/class", post(ticket::set_class))
+        .route("/tickets/{id}/assign", post(ticket::assign))
         .route("/tickets/{id}/reveal", post(ticket::reveal))
         .route("/partners", get(partners::list).post(partners::create))
         .route("/customers", get(accounts::customers))

@@ -1,7 +1,7 @@
 //! One ticket and the help desk's forms: a new ticket (with the earlier tickets it
 //! references), the ticket's page (its facts, the first-response clock on the support
-//! centre's hours, the conversation), a reply (internal notes for support staff only), a
-//! change of state or of class, and the staff's reveal of the remote access (audited by the
+//! centre's hours, the conversation, the timeline), a reply (internal notes for support staff
+//! only), a change of state, of class or of assignee, and the staff's reveal of the remote access (audited by the
 //! store). Each form calls the store function the API's handler calls, with its arguments.
 
 use askama::Template;
@@ -383,6 +383,14 @@ pub struct MessageView {
     pub body: String,
 }
 
+pub struct EventView {
+    pub at: String,
+    pub at_machine: String,
+    pub actor: String,
+    pub what: String,
+    pub reason: String,
+}
+
 pub struct LinkView {
     pub href: String,
     pub number: String,
@@ -507,6 +515,11 @@ struct TicketPage {
     references: Vec<LinkView>,
     referenced_by: Vec<LinkView>,
     messages: Vec<MessageView>,
+    /// Who the ticket is given to (support staff see the address).
+    assignee: String,
+    events: Vec<EventView>,
+    /// Support staff who may take the ticket (the assignment form's choices).
+    assignees: Vec<Choice>,
     /// Support staff: internal notes, channels, the state a reply leaves.
     staff: bool,
     /// The desk's own forms: class, reveal.
@@ -582,6 +595,45 @@ async fn ticket_page(
         None => String::new(),
     };
     let clock = clock(s, &t).await.map_err(|e| v.fail(e))?;
+    let events = desk_store
+        .ticket_events(scope, id)
+        .await
+        .map_err(|e| v.fail(e))?;
+    let desk = v.principal.role.allows(Need::SupportDesk);
+    // Users by address for the desk (the assignee is a user id); partners read "support".
+    let users = if desk {
+        acc.list_users(None).await.map_err(|e| v.fail(e))?
+    } else {
+        Vec::new()
+    };
+    let user_name = |u: &str| match u.parse::<Uuid>() {
+        Ok(id) => users
+            .iter()
+            .find(|x| x.id == id)
+            .map(|x| shown(&x.email))
+            .unwrap_or_else(|| "support".to_string()),
+        Err(_) => shown(u),
+    };
+    let event_text = |e: &didhub_store::support::TicketEvent| {
+        let show = |v: &Option<String>| match (e.field.as_str(), v) {
+            (_, None) => "nobody".to_string(),
+            ("assignee", Some(u)) => user_name(u),
+            (_, Some(x)) => shown(&x.replace('_', " ")),
+        };
+        match (e.field.as_str(), &e.before) {
+            ("assignee", _) => format!("assigned: {} → {}", show(&e.before), show(&e.after)),
+            (f, None) => format!("{f}: {}", show(&e.after)),
+            (f, Some(_)) => format!("{f}: {} → {}", show(&e.before), show(&e.after)),
+        }
+    };
+    let assignee = t
+        .assignee_id
+        .map(|a| user_name(&a.to_string()))
+        .unwrap_or_default();
+    let assignees = users
+        .iter()
+        .filter(|u| !u.disabled && !u.role.is_partner() && u.role.allows(Need::SupportDesk))
+        .map(|u| (u.id.to_string(), shown(&u.email)));
     let me = side(&v.principal);
     // The states this viewer may move the ticket to: the core's rule, asked for each.
     let states = TicketState::ALL
@@ -677,8 +729,25 @@ async fn ticket_page(
                 body: shown(&m.body),
             })
             .collect(),
+        assignee,
+        events: events
+            .iter()
+            .map(|e| EventView {
+                at: when(&e.at),
+                at_machine: machine_time(&e.at),
+                actor: shown(e.actor.trim_start_matches("user:")),
+                what: event_text(e),
+                reason: e.reason.as_deref().map(shown).unwrap_or_default(),
+            })
+            .collect(),
+        assignees: choices(
+            assignees,
+            f.get("assignee_id")
+                .unwrap_or(&t.assignee_id.map(|a| a.to_string()).unwrap_or_default()),
+            Some("Nobody"),
+        ),
         staff,
-        desk: v.principal.role.allows(Need::SupportDesk),
+        desk,
         states: choices(states, f.value("state"), Some("Choose a state")),
         reply_states: choices(
             reply_states,
@@ -960,6 +1029,56 @@ pub async fn set_class(
                 _ => "class".to_string(),
             };
             let status = refused(&mut errors, e, &rename, "class").map_err(|e| v.fail(e))?;
+            let out = Outcome {
+                form,
+                errors,
+                ..Outcome::default()
+            };
+            ticket_page(&s, &v, id, out, status).await
+        }
+    }
+}
+
+/// Gives the ticket to a member of support staff, or to nobody: the store's
+/// `assign_ticket` (which checks who may take it), with the version read.
+pub async fn assign(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let id = id_of(&v, &id).map_err(|e| *e)?;
+    let form = Form::parse(&body);
+    let mut errors = Errors::default();
+    let assignee = parse_opt::<Uuid>(&form, "assignee_id", &mut errors);
+    if !errors.is_empty() {
+        let out = Outcome {
+            form,
+            errors,
+            ..Outcome::default()
+        };
+        return ticket_page(&s, &v, id, out, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    match s
+        .store
+        .support()
+        .assign_ticket(&v.principal.actor(), id, version(&form), assignee)
+        .await
+    {
+        Ok(_) => {
+            let done = match assignee {
+                Some(_) => "The ticket is assigned.",
+                None => "The ticket is given to nobody.",
+            };
+            let out = Outcome {
+                done: Some(done.into()),
+                ..Outcome::default()
+            };
+            ticket_page(&s, &v, id, out, StatusCode::OK).await
+        }
+        Err(e) => {
+            let rename = |_: &str| "assignee_id".to_string();
+            let status = refused(&mut errors, e, &rename, "assignee_id").map_err(|e| v.fail(e))?;
             let out = Outcome {
                 form,
                 errors,

@@ -391,7 +391,7 @@ async fn a_closed_ticket_refuses_a_reply_and_offers_a_new_case_referencing_it() 
 }
 
 #[tokio::test]
-async fn staff_set_the_class_and_a_form_from_a_stale_page_is_refused() {
+async fn staff_set_the_class_and_the_assignee_on_the_timeline_and_a_stale_form_is_refused() {
     let app = start(false).await;
     seed(&app).await;
     let alice = login(&app, PARTNER_USER).await;
@@ -433,6 +433,59 @@ async fn staff_set_the_class_and_a_form_from_a_stale_page_is_refused() {
     .await;
     assert_eq!(status, 412, "{html}");
     assert!(invalid_beside(&html, "class"), "{html}");
+
+    // Given to a member of support; the timeline says what changed, who and why.
+    let (_, html) = desk.page(&page).await;
+    let version = input_value(&html, "version").expect("version");
+    let at = html
+        .find(&format!(">{SUPPORT}</option>"))
+        .expect("support staff offered");
+    let value_at = html[..at].rfind("value=\"").expect("value") + 7;
+    let support_id = html[value_at..].split('"').next().expect("id").to_string();
+    assert!(
+        !html.contains(&format!(">{PARTNER_USER}</option>")),
+        "{html}"
+    );
+    let (status, html) = send(
+        &desk,
+        &format!("{page}/assign"),
+        &[("assignee_id", &support_id), ("version", &version)],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("<dd id=\"assignee\">{SUPPORT}</dd>")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("assigned: nobody → {SUPPORT}")),
+        "{html}"
+    );
+    assert!(
+        html.contains("class: standard → critical (call drops)"),
+        "{html}"
+    );
+    assert!(html.contains("Why: all calls drop after 30 s"), "{html}");
+    // Not a user support can give it to: refused beside the field.
+    let version = input_value(&html, "version").expect("version");
+    let (status, html) = send(
+        &desk,
+        &format!("{page}/assign"),
+        &[
+            ("assignee_id", &uuid::Uuid::now_v7().to_string()),
+            ("version", &version),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(invalid_beside(&html, "assignee_id"), "{html}");
+    // The partner reads the timeline without support's addresses.
+    let (_, html) = alice.page(&page).await;
+    assert!(html.contains("assigned: nobody → support"), "{html}");
+    assert!(
+        !html.contains(&format!("assigned: nobody → {SUPPORT}")),
+        "{html}"
+    );
     // Partners have no class form: 404.
     let (status, _) = send(
         &alice,
