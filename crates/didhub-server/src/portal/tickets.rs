@@ -1,5 +1,5 @@
 //! The help desk's lists: tickets (the API's `TicketQuery`, read from the address as the API
-//! reads it; a partner user sees its partner's), the desk's tickets at risk and past their
+//! reads it: state, class, partner, customer, sort; a partner user sees its partner's), the desk's tickets at risk and past their
 //! first-response deadline (`at_risk`, `breached`), and the SLA report as a chart with its
 //! table.
 
@@ -31,7 +31,7 @@ use crate::AppState;
 const PAGE_SIZE: u32 = 50;
 
 /// The fields the filter form shows (a refusal of any other parameter is shown above it).
-const FILTER_FIELDS: &[&str] = &["state", "class", "partner_id", "sort"];
+const FILTER_FIELDS: &[&str] = &["state", "class", "partner_id", "customer_id", "sort"];
 
 pub fn sort_label(s: TicketSort) -> &'static str {
     match s {
@@ -90,6 +90,17 @@ impl Names {
     fn customer(&self, id: Option<Uuid>) -> String {
         id.and_then(|c| self.customers.get(&c).cloned())
             .unwrap_or_default()
+    }
+
+    /// The customers as choices of a filter.
+    fn customer_choices(&self, current: &str) -> Vec<Choice> {
+        let mut all: Vec<(String, String)> = self
+            .customers
+            .iter()
+            .map(|(id, n)| (id.to_string(), n.clone()))
+            .collect();
+        all.sort_by_key(|a| a.1.to_lowercase());
+        choices(all, current, Some("Any customer"))
     }
 
     /// The partners as choices of a filter.
@@ -170,6 +181,7 @@ struct TicketsPage {
     sorts: Vec<Choice>,
     /// Staff filter by partner; a partner user has one.
     partners: Option<Vec<Choice>>,
+    customers: Vec<Choice>,
     rows: Vec<TicketRow>,
     count: Option<String>,
     next: Option<String>,
@@ -243,6 +255,7 @@ pub async fn list(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
             None,
         ),
         partners: staff.then(|| names.choices(form.value("partner_id"))),
+        customers: names.customer_choices(form.value("customer_id")),
         first: first_href("/tickets", &form),
         desk: v
             .principal

@@ -802,4 +802,24 @@ async fn the_help_desk_pages_pass_axe_and_support_answers_with_the_keyboard() {
         .expect("text");
     assert!(conversation.contains("We are on it"), "{conversation}");
     axe(c, "ticket answered").await;
+
+    // The partner's side: its list, its form, its ticket (no staff fields).
+    c.find(Locator::Css("form.who button"))
+        .await
+        .expect("sign out")
+        .click()
+        .await
+        .expect("sign out");
+    wait_for(c, |url| url.contains("/login")).await;
+    sign_in(c, &app, PARTNER_USER, "/login?next=%2Ftickets").await;
+    let ticket_page = format!("/tickets/{id}");
+    for (path, h1) in [
+        ("/tickets", "Tickets"),
+        ("/tickets/new", "Open a ticket"),
+        (ticket_page.as_str(), "Ticket #"),
+    ] {
+        c.goto(&app.url(path)).await.expect("open");
+        assert!(heading(c).await.starts_with(h1), "{path}");
+        axe(c, &format!("partner {path}")).await;
+    }
 }

@@ -176,6 +176,26 @@ async fn list_on(app: &TestApp) {
         .page(&format!("/tickets?partner_id={}", seed.partner_b))
         .await;
     assert!(html.contains("3 tickets match.") && !html.contains("Only B"));
+    // One for the customer: the customer filter finds it alone.
+    let (status, _) = open(
+        &alice,
+        &[
+            ("subject", "For the customer"),
+            ("message", "Their invoice"),
+            ("type", "non_technical"),
+            ("topic", "invoices"),
+            ("customer_id", &seed.customer_a.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, html) = alice
+        .page(&format!("/tickets?customer_id={}", seed.customer_a))
+        .await;
+    assert!(html.contains("1 tickets match.") && html.contains("For the customer"));
+    let (status, html) = admin.page("/tickets?customer_id=someone").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(invalid_beside(&html, "customer_id"), "{html}");
     // Operations have no desk: 403.
     user(app, "ops@example.com", Role::Operations, None).await;
     let ops = login(app, "ops@example.com").await;
