@@ -1,7 +1,7 @@
 //! The help desk's lists: tickets (the API's `TicketQuery`, read from the address as the API
-//! reads it: state, class, partner, customer, sort; a partner user sees its partner's), the desk's tickets at risk and past their
-//! first-response deadline (`at_risk`, `breached`), and the SLA report as a chart with its
-//! table.
+//! reads it: state, class, partner, customer, sort; a partner user sees its partner's), the
+//! desk's tickets at risk and past their first-response deadline (`at_risk`, `breached`), and
+//! the SLA report as a chart with its table.
 
 use std::collections::HashMap;
 
