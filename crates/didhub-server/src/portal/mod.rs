@@ -31,8 +31,10 @@ mod packages;
 mod partners;
 mod pbx;
 mod session;
+mod sla_clock;
 mod svg;
 mod ticket;
+mod ticket_new;
 mod tickets;
 mod tokens;
 mod users;
@@ -192,7 +194,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/routing", get(packages::routing))
         .route("/orders/{id}", get(attention::order))
         .route("/tickets", get(tickets::list))
-        .route("/tickets/new", get(ticket::new_form).post(ticket::create))
+        .route(
+            "/tickets/new",
+            get(ticket_new::new_form).post(ticket_new::create),
+        )
         .route("/tickets/at-risk", get(tickets::at_risk))
         .route("/tickets/breached", get(tickets::breached))
         .route("/tickets/report", get(tickets::report))

@@ -1,28 +1,24 @@
-//! One ticket and the help desk's forms: a new ticket (with the earlier tickets it
-//! references), the ticket's page (its facts, the first-response clock on the support
-//! centre's hours, the conversation, the timeline), a reply (internal notes for support staff
-//! only), a change of state, of class or of assignee, and the staff's reveal of the remote access (audited by the
-//! store). Each form calls the store function the API's handler calls, with its arguments.
+//! One ticket's page (its facts, the first-response clock, the conversation, the timeline)
+//! and its forms: a reply (internal notes for support staff only), a change of state, class
+//! or assignee, and the staff's reveal of the remote access (audited by the store). Each form
+//! calls the store function the API's handler calls, with its arguments.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Redirect};
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use didhub_core::access::Need;
 use didhub_core::sla::TicketClass;
 use didhub_core::ticket::{
-    check_transition, closed_refusal, CallTrace, CriticalCriterion, MessageVisibility,
-    TicketChannel, TicketKind, TicketState, TicketTopic,
+    check_transition, closed_refusal, CriticalCriterion, MessageVisibility, TicketChannel,
+    TicketState,
 };
 use didhub_store::support::messages::NewMessage;
-use didhub_store::support::tickets::{NewTicket, RemoteAccessInput};
 use didhub_store::support::TicketDetail;
 use didhub_store::StoreError;
 use uuid::Uuid;
 
 use super::inventory::{choices, Choice};
-use super::tickets::sla_label;
+use super::sla_clock::{clock, Clock};
 use super::{machine_time, render, shown, when, Chrome, Errors, Form, PageResult, Viewer};
 use crate::api::support::tickets::message_channel;
 use crate::api::support::{author, side};
@@ -30,27 +26,15 @@ use crate::error::ApiError;
 use crate::AppState;
 
 /// A ticket's id from the address; anything else is "not found".
-fn id_of(v: &Viewer, id: &str) -> Result<Uuid, Box<super::PageError>> {
+pub(super) fn id_of(v: &Viewer, id: &str) -> Result<Uuid, Box<super::PageError>> {
     id.parse()
         .map_err(|_| Box::new(v.fail(ApiError::NotFound("ticket".into()))))
-}
-
-/// The form's field for a field the store names (`references[1]` → `references`).
-fn form_field(store: &str) -> String {
-    let base = store.split(['[', '.']).next().unwrap_or(store);
-    match store {
-        "remote_access.address" => "remote_address".into(),
-        "remote_access.login" | "remote_access" => "remote_login".into(),
-        "remote_access.password" => "remote_password".into(),
-        "details" => "diagnostics".into(),
-        _ => base.to_string(),
-    }
 }
 
 /// A store refusal beside its field (`rename` maps the store's names to the form's); a
 /// refusal of the whole change (closed, not allowed, stale) beside `whole`. The status the
 /// API answers it with; anything else fails the page.
-fn refused(
+pub(super) fn refused(
     errors: &mut Errors,
     e: StoreError,
     rename: &dyn Fn(&str) -> String,
@@ -79,299 +63,27 @@ fn refused(
     }
 }
 
-fn labelled<T: Copy>(all: &[T], name: fn(&T) -> &'static str) -> Vec<(String, String)> {
+pub(super) fn labelled<T: Copy>(all: &[T], name: fn(&T) -> &'static str) -> Vec<(String, String)> {
     all.iter()
         .map(|v| (name(v).to_string(), name(v).replace('_', " ")))
         .collect()
 }
 
-// ---- the new-ticket form ----
-
-#[derive(Template)]
-#[template(path = "portal/ticket_new.html")]
-struct NewTicketPage {
-    chrome: Chrome,
-    form: Form,
-    errors: Errors,
-    stray: Vec<String>,
-    /// Support staff open a ticket for a partner, by a channel, maybe later than the call.
-    staff: bool,
-    partners: Vec<Choice>,
-    customers: Vec<Choice>,
-    kinds: Vec<Choice>,
-    topics: Vec<Choice>,
-    classes: Vec<Choice>,
-    criteria: Vec<Choice>,
-    channels: Vec<Choice>,
-}
-
-/// The form's own fields (any other refusal is shown above the form).
-const NEW_FIELDS: &[&str] = &[
-    "partner_id",
-    "customer_id",
-    "channel",
-    "received_at",
-    "subject",
-    "message",
-    "type",
-    "topic",
-    "class",
-    "criterion",
-    "pbx_serial",
-    "device_serial",
-    "wms_version",
-    "firmware",
-    "diagnostics",
-    "traces",
-    "remote_address",
-    "remote_login",
-    "remote_password",
-    "contact_email",
-    "references",
-];
-
-async fn new_page(s: &AppState, v: &Viewer, form: Form, errors: Errors) -> PageResult {
-    let scope = v.principal.scope();
-    let acc = s.store.accounts();
-    let staff = !v.principal.role.is_partner();
-    let partners = if staff {
-        acc.list_partners(scope).await.map_err(|e| v.fail(e))?
-    } else {
-        Vec::new()
-    };
-    let customers = acc
-        .list_customers(scope, None)
-        .await
-        .map_err(|e| v.fail(e))?;
-    let channels: Vec<TicketChannel> = TicketChannel::ALL
-        .iter()
-        .copied()
-        .filter(|c| *c != TicketChannel::Email)
-        .collect();
-    let page = NewTicketPage {
-        chrome: v.chrome("Open a ticket", "/tickets"),
-        stray: errors.others(NEW_FIELDS),
-        staff,
-        partners: choices(
-            partners.iter().map(|p| (p.id.to_string(), shown(&p.name))),
-            form.value("partner_id"),
-            Some("Choose a partner (or name its customer or PBX)"),
-        ),
-        customers: choices(
-            customers.iter().map(|c| (c.id.to_string(), shown(&c.name))),
-            form.value("customer_id"),
-            Some("No customer named"),
-        ),
-        kinds: choices(
-            labelled(TicketKind::ALL, TicketKind::as_str),
-            form.get("type").unwrap_or("technical"),
-            None,
-        ),
-        topics: choices(
-            labelled(TicketTopic::ALL, TicketTopic::as_str),
-            form.value("topic"),
-            Some("No topic (technical)"),
-        ),
-        classes: choices(
-            labelled(&TicketClass::ALL, TicketClass::as_str),
-            form.get("class").unwrap_or("standard"),
-            None,
-        ),
-        criteria: choices(
-            labelled(CriticalCriterion::ALL, CriticalCriterion::as_str),
-            form.value("criterion"),
-            Some("None (standard)"),
-        ),
-        channels: choices(
-            labelled(&channels, TicketChannel::as_str),
-            form.get("channel").unwrap_or("portal"),
-            None,
-        ),
-        form,
-        errors,
-    };
-    let status = if page.errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    Ok(render(status, &page))
-}
-
-/// The form, empty, or naming the tickets it follows up (`?references=12`: the link a closed
-/// ticket gives).
-pub async fn new_form(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult {
-    let q = Form::query(&uri);
-    let mut form = Form::default();
-    if let Some(r) = q.get("references") {
-        form.0.push(("references".into(), r.to_string()));
-    }
-    new_page(&s, &v, form, Errors::default()).await
-}
-
-fn optional(form: &Form, name: &str) -> Option<String> {
+pub(super) fn optional(form: &Form, name: &str) -> Option<String> {
     Some(form.value(name).trim().to_string()).filter(|v| !v.is_empty())
 }
 
-fn parse_opt<T: std::str::FromStr>(form: &Form, name: &str, errors: &mut Errors) -> Option<T>
+pub(super) fn parse_opt<T: std::str::FromStr>(
+    form: &Form,
+    name: &str,
+    errors: &mut Errors,
+) -> Option<T>
 where
     T::Err: std::fmt::Display,
 {
     let v = optional(form, name)?;
     v.parse::<T>().map_err(|e| errors.add(name, e)).ok()
 }
-
-/// A time as the form asks for it: `YYYY-MM-DD HH:MM`, UTC.
-fn utc_minute(v: &str) -> Option<DateTime<Utc>> {
-    ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(v.trim(), f).ok())
-        .map(|t| t.and_utc())
-}
-
-/// The ticket numbers of the reference field: `#12, 15` (commas or spaces between).
-fn references(v: &str) -> Result<Vec<i64>, String> {
-    v.split(|c: char| c == ',' || c.is_whitespace())
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            t.trim_start_matches('#')
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("'{t}' is not a ticket number (#N)"))
-        })
-        .collect()
-}
-
-/// Calls, one a line: `caller, called, YYYY-MM-DD HH:MM` (UTC).
-fn traces(v: &str) -> Result<Vec<CallTrace>, String> {
-    v.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            let parts: Vec<&str> = l.splitn(3, ',').map(str::trim).collect();
-            let bad = || {
-                format!(
-                    "line {}: write the caller, the called number and the time (YYYY-MM-DD \
-                     HH:MM, UTC), separated by commas",
-                    i + 1
-                )
-            };
-            match parts.as_slice() {
-                [caller, called, at] => Ok(CallTrace {
-                    caller: caller.to_string(),
-                    called: called.to_string(),
-                    at: utc_minute(at).ok_or_else(bad)?,
-                }),
-                _ => Err(bad()),
-            }
-        })
-        .collect()
-}
-
-/// The new ticket as the API's body would carry it; what the form itself must read (a
-/// choice, a number, a time) refused beside its field.
-fn new_ticket(form: &Form, staff: bool, errors: &mut Errors) -> Option<NewTicket> {
-    let kind = match form.value("type").parse::<TicketKind>() {
-        Ok(k) => Some(k),
-        Err(e) => {
-            errors.add("type", e);
-            None
-        }
-    };
-    let mut remote = None;
-    if ["remote_address", "remote_login", "remote_password"]
-        .iter()
-        .any(|f| !form.value(f).trim().is_empty())
-    {
-        remote = Some(RemoteAccessInput {
-            address: form.value("remote_address").to_string(),
-            login: optional(form, "remote_login"),
-            // A password is taken as typed (spaces may be part of it).
-            password: Some(form.value("remote_password").to_string()).filter(|p| !p.is_empty()),
-        });
-    }
-    let refs = references(form.value("references"))
-        .map_err(|e| errors.add("references", e))
-        .unwrap_or_default();
-    let trace_list = traces(form.value("traces"))
-        .map_err(|e| errors.add("traces", e))
-        .unwrap_or_default();
-    let received_at = match optional(form, "received_at") {
-        Some(v) if staff => match utc_minute(&v) {
-            Some(t) => Some(t),
-            None => {
-                errors.add("received_at", format!("'{v}' is not YYYY-MM-DD HH:MM"));
-                None
-            }
-        },
-        _ => None,
-    };
-    let new = NewTicket {
-        partner_id: if staff {
-            parse_opt(form, "partner_id", errors)
-        } else {
-            None
-        },
-        customer_id: parse_opt(form, "customer_id", errors),
-        pbx_serial: optional(form, "pbx_serial"),
-        device_serial: optional(form, "device_serial"),
-        subject: form.value("subject").to_string(),
-        message: form.value("message").to_string(),
-        kind: kind.unwrap_or(TicketKind::Technical),
-        topic: parse_opt(form, "topic", errors),
-        channel: if staff {
-            parse_opt(form, "channel", errors)
-        } else {
-            None
-        },
-        class: parse_opt(form, "class", errors),
-        criterion: parse_opt(form, "criterion", errors),
-        wms_version: optional(form, "wms_version"),
-        firmware: form
-            .value("firmware")
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect(),
-        diagnostics: optional(form, "diagnostics"),
-        traces: trace_list,
-        remote_access: remote,
-        contact_email: optional(form, "contact_email"),
-        references: refs,
-        received_at,
-    };
-    errors.is_empty().then_some(new)
-}
-
-/// Opens the ticket (the store's `create_ticket`, as the API's handler calls it) and shows
-/// its page; or the form again with each refusal beside its field, everything typed kept.
-pub async fn create(State(s): State<AppState>, v: Viewer, body: axum::body::Bytes) -> PageResult {
-    let form = Form::parse(&body);
-    let mut errors = Errors::default();
-    let staff = !v.principal.role.is_partner();
-    let Some(new) = new_ticket(&form, staff, &mut errors) else {
-        return new_page(&s, &v, form, errors).await;
-    };
-    let p = &v.principal;
-    match s
-        .store
-        .support()
-        .create_ticket(&p.actor(), &author(p), p.scope(), &new, &s.secrets)
-        .await
-    {
-        Ok(d) => Ok(Redirect::to(&format!("/tickets/{}?opened=1", d.ticket.id)).into_response()),
-        Err(e) => {
-            refused(&mut errors, e, &form_field, "subject").map_err(|e| v.fail(e))?;
-            new_page(&s, &v, form, errors).await
-        }
-    }
-}
-
-// ---- the ticket's page ----
 
 pub struct MessageView {
     pub at: String,
@@ -396,82 +108,6 @@ pub struct LinkView {
     pub number: String,
     pub subject: String,
     pub state: String,
-}
-
-/// The first-response clock, on the support centre's hours.
-pub struct Clock {
-    pub status: &'static str,
-    /// When support answered, if it did.
-    pub answered: Option<String>,
-    pub due: String,
-    pub due_machine: String,
-    /// The deadline on the centre's wall clock, with its zone.
-    pub due_local: String,
-    /// What is left (support time) or how late it is (wall clock).
-    pub left: Option<String>,
-    pub left_machine: String,
-    pub left_seconds: i64,
-    /// While support is open: seconds until it closes (the countdown runs until then).
-    pub open_seconds: Option<i64>,
-    pub overdue: Option<String>,
-    pub closed_now: bool,
-}
-
-/// A span of time as people read it: `2 h 05 min`, `20 min`, `3 d 4 h`.
-pub fn span_text(d: TimeDelta) -> String {
-    let m = d.num_minutes().max(0);
-    let (days, hours, mins) = (m / 1440, m % 1440 / 60, m % 60);
-    match (days, hours) {
-        (0, 0) if d.num_seconds() < 60 => "less than a minute".into(),
-        (0, 0) => format!("{mins} min"),
-        (0, h) => format!("{h} h {mins:02} min"),
-        (d, h) => format!("{d} d {h} h"),
-    }
-}
-
-/// A span as an HTML `<time datetime>` duration.
-fn span_machine(d: TimeDelta) -> String {
-    format!("PT{}S", d.num_seconds().max(0))
-}
-
-async fn clock(s: &AppState, t: &didhub_store::support::Ticket) -> Result<Clock, ApiError> {
-    let now = Utc::now();
-    let hours = s.store.support().hours_around(&t.centre, now).await?;
-    let due = t.first_response_due;
-    let local = due.with_timezone(&hours.tz);
-    let mut c = Clock {
-        status: sla_label(t.sla),
-        answered: t.first_response_at.as_ref().map(when),
-        due: when(&due),
-        due_machine: machine_time(&due),
-        due_local: format!(
-            "{} ({})",
-            local.format("%a %-d %b %Y %H:%M"),
-            hours.tz.name()
-        ),
-        left: None,
-        left_machine: String::new(),
-        left_seconds: 0,
-        open_seconds: None,
-        overdue: None,
-        closed_now: false,
-    };
-    if t.first_response_at.is_some() {
-        return Ok(c);
-    }
-    if now >= due {
-        c.overdue = Some(span_text(now - due));
-        return Ok(c);
-    }
-    let left = hours.support_time(now, due).unwrap_or(due - now);
-    c.left = Some(span_text(left));
-    c.left_machine = span_machine(left);
-    c.left_seconds = left.num_seconds();
-    match hours.open_span(now) {
-        Some((_, end)) => c.open_seconds = Some((end.min(due) - now).num_seconds()),
-        None => c.closed_now = true,
-    }
-    Ok(c)
 }
 
 pub struct RevealedView {
@@ -1113,33 +749,4 @@ pub async fn reveal(
         ..Outcome::default()
     };
     ticket_page(&s, &v, id, out, StatusCode::OK).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_read_numbers_with_or_without_the_hash() {
-        assert_eq!(references("#12, 15  #3"), Ok(vec![12, 15, 3]));
-        assert_eq!(references(""), Ok(vec![]));
-        assert!(references("#12, twelve").is_err());
-        assert!(references("#0").is_err());
-    }
-
-    #[test]
-    fn spans_read_in_hours_and_minutes() {
-        assert_eq!(span_text(TimeDelta::minutes(20)), "20 min");
-        assert_eq!(span_text(TimeDelta::minutes(125)), "2 h 05 min");
-        assert_eq!(span_text(TimeDelta::hours(52)), "2 d 4 h");
-        assert_eq!(span_text(TimeDelta::seconds(30)), "less than a minute");
-    }
-
-    #[test]
-    fn the_store_s_field_names_map_to_the_form_s() {
-        assert_eq!(form_field("references[1]"), "references");
-        assert_eq!(form_field("remote_access.address"), "remote_address");
-        assert_eq!(form_field("traces[0].caller"), "traces");
-        assert_eq!(form_field("subject"), "subject");
-    }
 }
