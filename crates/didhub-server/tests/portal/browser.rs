@@ -298,7 +298,7 @@ async fn filtering_the_did_list_updates_it_in_place_and_keeps_the_address() {
             .text()
             .await
             .expect("text");
-        if text == "1 DIDs match." {
+        if text == "1 DID matches." {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(10), "count is {text}");

@@ -1,5 +1,6 @@
 //! Operators, DIDs, import, export and stock.
 
+mod create;
 pub mod dids;
 pub mod export;
 pub mod import;

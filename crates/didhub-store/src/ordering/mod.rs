@@ -5,6 +5,8 @@
 pub mod fulfil;
 pub mod orders;
 mod porting;
+mod reads;
+mod steps;
 
 use std::collections::HashMap;
 
