@@ -531,6 +531,8 @@ struct NewPage {
     others: Vec<String>,
     /// After a check without problems: what it found.
     checked: Option<String>,
+    /// The documents the service needs, uploaded on the order's page once saved.
+    documents: String,
 }
 
 fn new_page(
@@ -545,8 +547,23 @@ fn new_page(
     shown_fields.extend(["customer_id", "country", "service"].map(String::from));
     let names: Vec<&str> = shown_fields.iter().map(String::as_str).collect();
     let others = errors.others(&names);
+    let documents = form
+        .value("service")
+        .parse::<Service>()
+        .map(|sv| {
+            let kinds: Vec<&str> = s
+                .catalog
+                .rules(sv)
+                .documents
+                .iter()
+                .map(|k| k.as_str())
+                .collect();
+            kinds.join(" and ")
+        })
+        .unwrap_or_default();
     let page = NewPage {
         chrome: v.chrome("New order", "/orders"),
+        documents,
         fields: fields(&s.catalog, form, &errors, Some(customers)),
         others,
         checked,
@@ -617,14 +634,27 @@ pub async fn create(State(s): State<AppState>, v: Viewer, body: axum::body::Byte
             .check_order(&order, Utc::now(), &s.catalog)
             .await
             .map_err(|e| v.fail(e))?;
+        // Documents are uploaded on the order's page once it is saved; their absence only
+        // makes a submitted order wait for them (as `submit_order` counts it).
+        let (docs, other): (Vec<_>, Vec<_>) = checked
+            .problems
+            .iter()
+            .partition(|p| p.field == "documents" && p.code == "required");
         let mut list = std::mem::take(&mut errors.0);
-        for p in &checked.problems {
+        for p in other {
             add_error(&mut list, &p.field, &p.message);
         }
         errors.0 = list;
+        let then = docs
+            .first()
+            .map(|p| format!(" Documents: {}; upload them on its page.", p.message))
+            .unwrap_or_default();
         let said = errors.is_empty().then(|| match checked.promised_by {
-            Some(d) => format!("The order is complete: submitted today, it is promised by {d}."),
-            None => "The order is complete.".to_string(),
+            Some(d) => format!(
+                "The order is complete: submitted today, it is promised by {d}. Save it, then \
+                 submit it from its page.{then}"
+            ),
+            None => format!("The order is complete: save it, then submit it from its page.{then}"),
         });
         return Ok(new_page(&s, &v, customers, &form, errors, said));
     }

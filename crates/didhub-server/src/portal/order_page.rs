@@ -239,11 +239,7 @@ async fn order_page(s: &AppState, v: &Viewer, id: Uuid, out: Shown) -> PageResul
         })
         .collect();
     let docs_problem = edit_errors.get("documents").unwrap_or_default().to_string();
-    let problems = errors_of(&stored)
-        .0
-        .iter()
-        .map(|(f, m)| format!("{}: {m}", f.replace('_', " ")))
-        .collect();
+    let problems = stored.iter().map(|p| p.message.clone()).collect();
     let needed: Vec<&str> = service
         .map(|sv| {
             s.catalog

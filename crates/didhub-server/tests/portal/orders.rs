@@ -283,6 +283,30 @@ async fn the_check_says_every_problem_beside_its_field_and_keeps_what_was_typed(
     assert_eq!(r.status(), 422);
     let html = r.text().await.expect("page");
     assert!(error_beside(&html, "customer_id").is_some(), "{html}");
+    // A complete order: the check says so, with the date it would be promised by.
+    let r = s
+        .post(
+            "/orders/new",
+            &[
+                ("csrf", csrf.as_str()),
+                ("customer_id", customer.as_str()),
+                ("country", "GB"),
+                ("service", "new_toll_free"),
+                ("range_size", "10"),
+                ("quantity", "2"),
+                ("address.street", "10 Downing Street"),
+                ("address.city", "London"),
+                ("address.postcode", "SW1A 2AA"),
+                ("action", "check"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.expect("page");
+    assert!(
+        html.contains("The order is complete: submitted today, it is promised by"),
+        "{html}"
+    );
     let (_, list) = app.get_json("/api/v1/orders").await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
 }
