@@ -651,3 +651,51 @@ async fn another_partners_order_is_not_found_and_support_may_not_order() {
     let (_, html) = desk.page(&format!("/orders/{theirs}")).await;
     assert!(!html.contains("action=\"/orders/"), "{html}");
 }
+
+#[tokio::test]
+async fn an_agreement_signed_on_the_page_fixes_the_promised_date() {
+    let app = start(false).await;
+    let seed = seed(&app).await;
+    let (s, o) = app
+        .post_json(
+            "/api/v1/orders",
+            &json!({"customer_id": seed.customer_a, "country": "SA",
+            "service": "new_dids", "range_size": 1, "quantity": 1, "area_code": "11",
+            "contact_email": "it@example.com",
+            "address": {"street": "King Fahd Road 5", "city": "Riyadh", "postcode": "12211"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{o}");
+    let id = o["id"].as_str().expect("id").to_string();
+    let p = login(&app, PARTNER_USER).await;
+    let csrf = p.csrf().await;
+    for step in ["confirm", "submit"] {
+        let (_, html) = p.page(&format!("/orders/{id}")).await;
+        let version = input_value(&html, "version").expect("version");
+        let r = p
+            .post(
+                &format!("/orders/{id}/{step}"),
+                &[("csrf", &csrf), ("version", &version)],
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{step}");
+    }
+    let (_, html) = p.page(&format!("/orders/{id}")).await;
+    assert!(
+        html.contains("<dd id=\"state\">awaiting signature</dd>"),
+        "{html}"
+    );
+    assert!(html.contains("Promised by</dt><dd>not yet known"), "{html}");
+    let version = input_value(&html, "version").expect("version");
+    let r = p
+        .post(
+            &format!("/orders/{id}/sign"),
+            &[("csrf", &csrf), ("version", &version)],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.expect("page");
+    assert!(html.contains("<dd id=\"state\">submitted</dd>"), "{html}");
+    assert!(!html.contains("not yet known"), "a promise: {html}");
+    assert!(html.contains("agreement signed"), "{html}");
+}
