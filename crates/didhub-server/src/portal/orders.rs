@@ -12,6 +12,7 @@ use didhub_store::ordering::orders::Order;
 use uuid::Uuid;
 
 use super::inventory::{choices, Choice};
+use super::order_form::service_label;
 use super::{render, shown, thousands, Chrome, Errors, Form, PageResult, Viewer};
 use crate::api::ordering::orders::OrderQuery;
 use crate::extract::query_of;
@@ -115,7 +116,11 @@ pub async fn list(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
                         reference: format!("#{}", o.order_ref),
                         customer: name_of(o.customer_id),
                         country: o.country.clone(),
-                        service: words(&o.service),
+                        service: o
+                            .service
+                            .parse()
+                            .map(|sv| service_label(sv).to_string())
+                            .unwrap_or_else(|_| words(&o.service)),
                         state: words(o.state.as_str()),
                         promised: o.promised_by.map(|d| d.to_string()).unwrap_or_default(),
                         attention: attention_label(o),

@@ -105,13 +105,13 @@ async fn list_on(app: &TestApp) {
     let (_, html) = s
         .page(&format!("/orders?customer_id={}", seed.customer_b))
         .await;
-    assert!(html.contains("id=\"count\">1 orders match."), "{html}");
+    assert!(html.contains("id=\"count\">1 order matches."), "{html}");
     assert!(html.contains(&format!("/orders/{other}")), "{html}");
     let (_, html) = s.page("/orders?state=submitted").await;
-    assert!(html.contains("id=\"count\">1 orders match."), "{html}");
+    assert!(html.contains("id=\"count\">1 order matches."), "{html}");
     let (_, html) = s.page("/orders?attention=overdue").await;
     assert!(html.contains("Orders past their promised date"), "{html}");
-    assert!(html.contains("id=\"count\">1 orders match."), "{html}");
+    assert!(html.contains("id=\"count\">1 order matches."), "{html}");
     assert!(html.contains(&format!("/orders/{late}")), "{html}");
     assert!(html.contains("<td>overdue</td>"), "{html}");
     let (_, html) = s.page("/orders?attention=at_risk").await;
