@@ -45,13 +45,23 @@ fn location(r: &reqwest::Response) -> String {
 }
 
 async fn upload(s: &Session, id: &str, csrf: Option<&str>, kind: &str) -> (u16, String) {
+    upload_bytes(s, id, csrf, kind, b"%PDF-1.4\n%signed\n%%EOF\n").await
+}
+
+async fn upload_bytes(
+    s: &Session,
+    id: &str,
+    csrf: Option<&str>,
+    kind: &str,
+    content: &[u8],
+) -> (u16, String) {
     let mut form = Form::new();
     if let Some(c) = csrf {
         form = form.text("csrf", c.to_string());
     }
     let form = form.text("kind", kind.to_string()).part(
         "file",
-        Part::bytes(b"%PDF-1.4\n%signed\n%%EOF\n".to_vec()).file_name(format!("{kind}.pdf")),
+        Part::bytes(content.to_vec()).file_name(format!("{kind}.pdf")),
     );
     let r = s
         .http
@@ -435,6 +445,13 @@ async fn a_draft_is_saved_edited_submitted_and_registered_with_its_documents() {
     let (status, html) = upload(&s, &id, Some(&csrf), "attachment").await;
     assert_eq!(status, 422, "{html}");
     assert!(error_beside(&html, "kind").is_some(), "{html}");
+    let (status, html) = upload_bytes(&s, &id, Some(&csrf), "loa", b"<html>not a PDF").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(error_beside(&html, "file").is_some(), "{html}");
+    assert!(
+        html.contains("id=\"no-documents\""),
+        "nothing attached: {html}"
+    );
     let (status, html) = upload(&s, &id, Some(&csrf), "loa").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("loa.pdf is attached"), "{html}");
