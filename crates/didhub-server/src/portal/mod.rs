@@ -27,6 +27,9 @@ mod dashboard;
 mod did_forms;
 mod import;
 mod inventory;
+mod order_form;
+mod order_page;
+mod orders;
 mod packages;
 mod partners;
 mod pbx;
@@ -94,7 +97,20 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/client-packages/{id}/assign", N(InventoryAdmin)),
     ("POST", "/client-packages/{id}/block", N(InventoryAdmin)),
     ("GET", "/routing", N(InventoryRead)),
+    ("GET", "/orders", N(OrgRead)),
+    ("GET", "/orders/new", N(OrgWrite)),
+    ("POST", "/orders/new", N(OrgWrite)),
     ("GET", "/orders/{id}", N(OrgRead)),
+    ("POST", "/orders/{id}", N(OrgWrite)),
+    ("POST", "/orders/{id}/documents", N(OrgWrite)),
+    ("POST", "/orders/{id}/confirm", N(OrgWrite)),
+    ("POST", "/orders/{id}/submit", N(OrgWrite)),
+    ("POST", "/orders/{id}/sign", N(OrgWrite)),
+    ("POST", "/orders/{id}/cancel", N(OrgWrite)),
+    ("POST", "/orders/{id}/register", N(InventoryAdmin)),
+    ("POST", "/orders/{id}/schedule", N(InventoryAdmin)),
+    ("POST", "/orders/{id}/complete", N(InventoryAdmin)),
+    ("POST", "/orders/{id}/reject", N(InventoryAdmin)),
     ("GET", "/tickets/{id}", N(Tickets)),
     ("GET", "/partners", N(OrgRead)),
     ("POST", "/partners", N(StaffAdmin)),
@@ -116,6 +132,7 @@ const NAV: &[(&str, &str)] = &[
     ("/operators", "Operators"),
     ("/partners", "Partners"),
     ("/customers", "Customers"),
+    ("/orders", "Orders"),
     ("/packages", "Packages"),
     ("/client-packages", "Client packages"),
     ("/routing", "Routing check"),
@@ -171,7 +188,24 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/client-packages/{id}/assign", post(packages::assign))
         .route("/client-packages/{id}/block", post(packages::allocate))
         .route("/routing", get(packages::routing))
-        .route("/orders/{id}", get(attention::order))
+        .route("/orders", get(orders::list))
+        .route(
+            "/orders/new",
+            get(order_form::new_form).post(order_form::create),
+        )
+        .route(
+            "/orders/{id}",
+            get(order_page::page).post(order_page::update),
+        )
+        .route("/orders/{id}/documents", post(order_page::upload))
+        .route("/orders/{id}/confirm", post(order_page::confirm))
+        .route("/orders/{id}/submit", post(order_page::submit))
+        .route("/orders/{id}/sign", post(order_page::sign))
+        .route("/orders/{id}/cancel", post(order_page::cancel))
+        .route("/orders/{id}/register", post(order_page::register))
+        .route("/orders/{id}/schedule", post(order_page::schedule))
+        .route("/orders/{id}/complete", post(order_page::complete))
+        .route("/orders/{id}/reject", post(order_page::reject))
         .route("/tickets/{id}", get(attention::ticket))
         .route("/partners", get(partners::list).post(partners::create))
         .route("/customers", get(accounts::customers))

@@ -691,3 +691,122 @@ async fn a_service_added_mid_term_shows_the_seeds_amount_before_confirmation() {
         .expect("text");
     assert!(done.contains("913.97 EUR charged"), "{done}");
 }
+
+#[tokio::test]
+async fn an_order_form_follows_the_catalog_shows_the_check_and_saves_a_draft() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    let seed = seed(&app).await;
+    let submitted = crate::attention::signed_order(&app, seed.customer_a, 20).await;
+    let c = &b.client;
+    sign_in(c, &app, ADMIN, "/login?next=%2Forders").await;
+    assert_eq!(heading(c).await, "Orders");
+    axe(c, "the orders").await;
+    c.goto(&app.url("/orders?attention=overdue"))
+        .await
+        .expect("open");
+    let row = c
+        .find(Locator::Css("#orders tbody tr"))
+        .await
+        .expect("the overdue order")
+        .text()
+        .await
+        .expect("text");
+    assert!(row.contains("overdue"), "{row}");
+    axe(c, "orders past their promise").await;
+    c.goto(&app.url("/orders?state=lost")).await.expect("open");
+    c.find(Locator::Id("e-state"))
+        .await
+        .expect("the refused filter beside its field");
+    axe(c, "orders, a refused filter").await;
+    // The form: the country, then the service; htmx draws the fields they need in place.
+    c.goto(&app.url("/orders/new")).await.expect("open");
+    axe(c, "a new order").await;
+    c.find(Locator::Id("f-customer_id"))
+        .await
+        .expect("customer")
+        .select_by_value(&seed.customer_a.to_string())
+        .await
+        .expect("choose the customer");
+    c.find(Locator::Id("f-country"))
+        .await
+        .expect("country")
+        .send_keys(&format!("GB{}", char::from(Key::Tab)))
+        .await
+        .expect("type the country");
+    // The country's change redraws the form: choose the service (again, should the redraw
+    // come after the choice) until the porting fields are there.
+    let start = Instant::now();
+    while c.find(Locator::Id("f-numbers")).await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no porting fields"
+        );
+        if let Ok(service) = c.find(Locator::Id("f-service")).await {
+            let _ = service.select_by_value("full_porting").await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(c
+        .current_url()
+        .await
+        .expect("url")
+        .path()
+        .ends_with("/orders/new"));
+    axe(c, "a new porting order's fields").await;
+    c.find(Locator::Id("f-numbers"))
+        .await
+        .expect("numbers")
+        .send_keys("2079461001")
+        .await
+        .expect("type");
+    c.find(Locator::Css("button[value=check]"))
+        .await
+        .expect("Check")
+        .click()
+        .await
+        .expect("check");
+    c.wait()
+        .for_element(Locator::Id("e-numbers"))
+        .await
+        .expect("the number's problem beside it");
+    let kept = c
+        .find(Locator::Id("f-numbers"))
+        .await
+        .expect("numbers")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("2079461001"));
+    axe(c, "a new order, checked").await;
+    c.find(Locator::Css("button[value=save]"))
+        .await
+        .expect("Save")
+        .click()
+        .await
+        .expect("save");
+    c.wait()
+        .for_element(Locator::Id("problems"))
+        .await
+        .expect("the order's page, what is left listed");
+    assert_eq!(
+        c.find(Locator::Id("state"))
+            .await
+            .expect("state")
+            .text()
+            .await
+            .expect("text"),
+        "quote"
+    );
+    axe(c, "a quote with its form, upload and actions").await;
+    // Operations' view of a submitted order: register, reject, cancel.
+    c.goto(&app.url(&format!("/orders/{submitted}")))
+        .await
+        .expect("open");
+    c.find(Locator::Css(&format!(
+        "form[action=\"/orders/{submitted}/register\"]"
+    )))
+    .await
+    .expect("the register form");
+    axe(c, "a submitted order, operations' actions").await;
+}

@@ -11,6 +11,7 @@ mod catalog;
 mod did_forms;
 mod http;
 mod import;
+mod orders;
 mod packages;
 mod partners;
 mod pbx;

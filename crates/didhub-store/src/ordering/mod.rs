@@ -2,6 +2,7 @@
 //! (with the closures operators added) and the inventory; stored orders, their states and
 //! timeline (`orders`).
 
+mod count;
 pub mod fulfil;
 pub mod orders;
 mod porting;
