@@ -36,6 +36,15 @@ pub struct TrendRow {
     pub count: String,
 }
 
+/// A number of days, said.
+fn days(n: i64) -> String {
+    if n == 1 {
+        "1 day".to_string()
+    } else {
+        format!("{} days", thousands(n))
+    }
+}
+
 /// A forecast as the table shows it: (what left, days left).
 fn said(f: Option<Forecast>) -> (String, String) {
     match f {
@@ -44,9 +53,9 @@ fn said(f: Option<Forecast>) -> (String, String) {
             "not yet known (fewer than 2 days recorded)".into(),
         ),
         Some(f) => (
-            format!("{} in {} days", thousands(f.outflow), f.span_days),
+            format!("{} in {}", thousands(f.outflow), days(f.span_days)),
             match f.days_left {
-                Some(d) => format!("{} days", thousands(d)),
+                Some(d) => days(d),
                 None => "none left stock: no forecast".into(),
             },
         ),
@@ -138,14 +147,14 @@ pub async fn page(State(s): State<AppState>, v: Viewer) -> PageResult {
         None => "The forecast of days left needs two days of recorded stock.".to_string(),
         Some(f) => match f.days_left {
             Some(d) => format!(
-                "{} DIDs left stock in the last {} days: at that rate the stock lasts {} days.",
+                "{} DIDs left stock in the last {}: at that rate the stock lasts {}.",
                 thousands(f.outflow),
-                f.span_days,
-                thousands(d)
+                days(f.span_days),
+                days(d)
             ),
             None => format!(
-                "No DIDs left stock in the last {} days: no forecast of days left.",
-                f.span_days
+                "No DIDs left stock in the last {}: no forecast of days left.",
+                days(f.span_days)
             ),
         },
     };

@@ -101,25 +101,34 @@ async fn a_stock_without_outflow_or_history_has_no_forecast() {
 
 #[tokio::test]
 async fn a_stock_run_out_is_recorded_as_zero_and_reads_as_outflow() {
-    let app = start(false).await;
-    seed(&app).await;
+    for db in [crate::common::Db::Sqlite, crate::common::Db::Postgres] {
+        let Some(app) = start_on(db, false).await else {
+            continue;
+        };
+        run_out_on(&app).await;
+        app.stop().await;
+    }
+}
+
+async fn run_out_on(app: &TestApp) {
+    seed(app).await;
     let today = Utc::now().date_naive();
     let inv = app.store.inventory();
     let yesterday = today - Duration::days(1);
     assert_eq!(inv.record_stock_day(yesterday).await.expect("record"), 1);
-    reserve(&app, "+44207946").await;
+    reserve(app, "+44207946").await;
     // Recording twice replaces the day's row.
     inv.record_stock_day(today).await.expect("record");
     inv.record_stock_day(today).await.expect("record again");
     let days = inv.stock_history(yesterday).await.expect("history");
     let counts: Vec<(chrono::NaiveDate, i64)> = days.iter().map(|d| (d.day, d.in_stock)).collect();
     assert_eq!(counts, vec![(yesterday, 119), (today, 0)]);
-    let s = login(&app, ADMIN).await;
+    let s = login(app, ADMIN).await;
     let (_, html) = s.page("/dashboard").await;
     assert!(html.contains("Nothing is in stock."), "{html}");
     assert!(
         html.contains(
-            "119 DIDs left stock in the last 1 days: at that rate the stock lasts 0 days."
+            "119 DIDs left stock in the last 1 day: at that rate the stock lasts 0 days."
         ),
         "{html}"
     );
