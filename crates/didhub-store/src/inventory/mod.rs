@@ -8,6 +8,7 @@ pub mod operators;
 pub mod rejects;
 mod sheet;
 pub mod stock;
+pub mod stock_history;
 mod xls;
 
 crate::handle!(
