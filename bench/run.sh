@@ -3,6 +3,7 @@
 #
 #   bench/run.sh [import|export|classify|list|all|machine|clean]
 #   bench/run.sh mail     (the outbox, issue 19: bench/mail.sh; not part of `all`)
+#   bench/run.sh portal   (the portal's DID list page, issue 21: bench/portal.sh; not in `all`)
 #
 # Each benchmark measures didhub and its baseline in the same run, on the same data, prints a
 # markdown table and puts it into docs/PERFORMANCE.md (between <!-- bench:NAME --> markers).
@@ -430,6 +431,13 @@ case "$what" in
         source "$BENCH_DIR/mail.sh"
         ensure_binary
         bench_mail
+        exit 0
+        ;;
+    portal)
+        source "$BENCH_DIR/portal.sh"
+        ensure_binary
+        ensure_data
+        bench_portal
         exit 0
         ;;
     import | export | classify | list | all | machine) ;;

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod did;
 pub mod documents;
 pub mod edge;
+pub mod forecast;
 pub mod ids;
 pub mod import;
 pub mod licensing;

@@ -149,6 +149,7 @@ impl AppState {
             jobs::spawn_hold_worker(self.store.clone(), every);
         }
         jobs::spawn_stock_folder(self.store.clone(), std::time::Duration::from_secs(1));
+        jobs::spawn_stock_recorder(self.store.clone(), std::time::Duration::from_secs(3600));
         if let Some(every) = self.sla_alerts_every {
             jobs::spawn_sla_alerter(self.store.clone(), every);
         }
@@ -255,7 +256,7 @@ pub fn app(state: AppState) -> Router {
         .merge(portal::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_endpoint))
-        .fallback(|| async { error::ApiError::NotFound("route".into()) })
+        .fallback(fallback)
         .layer(middleware::from_fn_with_state(state.clone(), limit_body))
         .layer(middleware::from_fn(limit_uri))
         .layer(middleware::from_fn(track))
@@ -264,6 +265,19 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// An address no route has: the API's (and the service endpoints') answer problem+json, the
+/// portal's a page.
+async fn fallback(State(s): State<AppState>, req: axum::extract::Request) -> Response {
+    let path = req.uri().path();
+    let api = ["/api", "/healthz", "/metrics"]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+    if api {
+        return error::ApiError::NotFound("route".into()).into_response();
+    }
+    portal::not_found(&s, req).await
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {

@@ -27,6 +27,8 @@
 //!     measured, like pgbench's --log and unlike wrk's report (see latency_pcts.py).
 //!     --paths FILE: each request GETs a random line of FILE (a path with its query, e.g.
 //!     `/api/v1/dids?prefix=%2B4420`) instead of a routing number (--first/--count unused).
+//!     --cookie 'didhub_session=…' sends that cookie instead of the bearer token (a portal
+//!     page; --token unused).
 //!
 //! Prints one JSON object on stdout.
 
@@ -303,7 +305,11 @@ async fn blocks(m: BTreeMap<String, Vec<String>>) -> Value {
 fn routing(m: BTreeMap<String, Vec<String>>) -> Value {
     use std::io::{BufRead, BufReader, Read, Write};
     let url = one(&m, "url", None);
-    let token = one(&m, "token", None);
+    // A portal page is read with the session cookie (`--cookie 'didhub_session=…'`) instead.
+    let auth = match m.get("cookie").and_then(|v| v.last()) {
+        Some(c) => format!("Cookie: {c}"),
+        None => format!("Authorization: Bearer {}", one(&m, "token", None)),
+    };
     let rate: f64 = one(&m, "rate", None).parse().unwrap();
     let conns: usize = one(&m, "conns", Some("8")).parse().unwrap();
     let secs: f64 = one(&m, "seconds", Some("20")).parse().unwrap();
@@ -327,7 +333,7 @@ fn routing(m: BTreeMap<String, Vec<String>>) -> Value {
     let per_conn = rate / conns as f64;
     let threads: Vec<_> = (0..conns)
         .map(|_| {
-            let (addr, token, paths) = (addr.clone(), token.clone(), paths.clone());
+            let (addr, auth, paths) = (addr.clone(), auth.clone(), paths.clone());
             std::thread::spawn(move || {
                 let stream = std::net::TcpStream::connect(&addr).expect("connect");
                 stream.set_nodelay(true).unwrap();
@@ -360,7 +366,7 @@ fn routing(m: BTreeMap<String, Vec<String>>) -> Value {
                     } else {
                         paths[rng.gen_range(0..paths.len())].clone()
                     };
-                    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+                    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}\r\n\r\n");
                     w.write_all(req.as_bytes()).expect("send");
                     // Status line, headers (Content-Length), body.
                     line.clear();

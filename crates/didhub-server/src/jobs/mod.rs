@@ -1,5 +1,6 @@
 //! Background work of a server: the routing follower, the hold worker, the stock folder, the
-//! SLA alerter and the mail outbox worker. Each runs on every instance and is safe to run on several.
+//! stock recorder, the SLA alerter and the mail outbox worker. Each runs on every instance and
+//! is safe to run on several.
 
 pub mod hold;
 pub mod outbox;
@@ -11,4 +12,4 @@ pub mod stock;
 pub use hold::spawn_hold_worker;
 pub use routing::spawn_follower;
 pub use sla::spawn_sla_alerter;
-pub use stock::spawn_stock_folder;
+pub use stock::{spawn_stock_folder, spawn_stock_recorder};

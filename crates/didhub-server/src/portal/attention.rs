@@ -3,9 +3,6 @@
 //! order's page (its timeline) or a ticket's (its conversation, `ticket`). Scoped as the API
 //! scopes them.
 
-use askama::Template;
-use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::Utc;
 use didhub_core::access::Need;
 use didhub_core::order_flow::Attention;
@@ -13,8 +10,7 @@ use didhub_store::ordering::orders::{Order, OrderFilter};
 use didhub_store::support::sla::TicketSummary;
 use uuid::Uuid;
 
-use super::inventory::change_lines;
-use super::{machine_time, render, shown, when, Chrome, PageResult, Viewer};
+use super::{machine_time, shown, when, Viewer};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -139,81 +135,4 @@ pub struct EventView {
     pub what: String,
     pub details: Vec<String>,
     pub reason: String,
-}
-
-#[derive(Template)]
-#[template(path = "portal/order.html")]
-struct OrderPage {
-    chrome: Chrome,
-    reference: String,
-    customer: String,
-    customer_href: String,
-    country: String,
-    service: String,
-    state: String,
-    promised: String,
-    numbers: Vec<(String, String)>,
-    events: Vec<EventView>,
-}
-
-pub async fn order(
-    State(s): State<AppState>,
-    v: Viewer,
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> PageResult {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| v.fail(ApiError::NotFound("order".into())))?;
-    let scope = v.principal.scope();
-    let d = s
-        .store
-        .ordering()
-        .get_order(scope, id)
-        .await
-        .map_err(|e| v.fail(e))?;
-    let events = s
-        .store
-        .ordering()
-        .timeline(scope, id)
-        .await
-        .map_err(|e| v.fail(e))?;
-    let customer = s
-        .store
-        .accounts()
-        .get_customer(scope, d.order.customer_id)
-        .await
-        .map_err(|e| v.fail(e))?;
-    let o = &d.order;
-    let page = OrderPage {
-        chrome: v.chrome(&format!("Order #{}", o.order_ref), "/dashboard"),
-        reference: format!("#{}", o.order_ref),
-        customer: shown(&customer.name),
-        customer_href: format!("/customers/{}", customer.id),
-        country: o.country.clone(),
-        service: o.service.replace('_', " "),
-        state: o.state.to_string().replace('_', " "),
-        promised: o.promised_by.map(|d| d.to_string()).unwrap_or_default(),
-        numbers: d
-            .numbers
-            .iter()
-            .map(|n| (shown(&n.number), shown(&n.state.to_string())))
-            .collect(),
-        events: events
-            .iter()
-            .map(|e| EventView {
-                at: when(&e.at),
-                at_machine: machine_time(&e.at),
-                actor: shown(&e.actor),
-                what: match &e.from_state {
-                    Some(f) => {
-                        format!("{} → {}", f.replace('_', " "), e.to_state.replace('_', " "))
-                    }
-                    None => e.to_state.replace('_', " "),
-                },
-                details: e.detail.as_ref().map(change_lines).unwrap_or_default(),
-                reason: e.reason.as_deref().map(shown).unwrap_or_default(),
-            })
-            .collect(),
-    };
-    Ok(render(StatusCode::OK, &page))
 }

@@ -6,8 +6,10 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use didhub_core::access::Need;
+use didhub_core::licensing::TermKind;
 use didhub_core::number::{Country, NumberType};
 use didhub_store::assignment::assign::{NewPackage, Package};
+use didhub_store::licensing::licenses::Price;
 use didhub_store::StoreError;
 use uuid::Uuid;
 
@@ -114,14 +116,135 @@ struct PackagePage {
     errors: Errors,
     others: Vec<String>,
     types: Vec<Choice>,
+    prices: Vec<PriceRow>,
     done: Option<String>,
 }
 
-const FIELDS: &[&str] = &["name", "did_allowance", "tag", "country", "number_type"];
+const FIELDS: &[&str] = &[
+    "name",
+    "did_allowance",
+    "tag",
+    "country",
+    "number_type",
+    "prices",
+];
+
+/// At most this many price lines are read from a form (a package has a handful).
+const MAX_PRICES: usize = 40;
+
+/// One line of the prices in the form: term kind, currency, amount (`price_term_<i>`, …).
+pub struct PriceRow {
+    pub n: usize,
+    pub currency: String,
+    pub amount: String,
+    pub terms: Vec<Choice>,
+}
+
+impl PriceRow {
+    pub fn label(&self, what: &str) -> String {
+        format!("{what} of price {}", self.n)
+    }
+    pub fn name(&self, what: &str) -> String {
+        format!("price_{what}_{}", self.n - 1)
+    }
+    pub fn term_choices(&self) -> &[Choice] {
+        &self.terms
+    }
+}
+
+/// How many price lines a form carries (the highest index seen, plus one).
+fn price_lines(form: &Form) -> usize {
+    form.0
+        .iter()
+        .filter_map(|(k, _)| {
+            ["price_term_", "price_currency_", "price_amount_"]
+                .iter()
+                .find_map(|p| k.strip_prefix(p))
+                .and_then(|i| i.parse::<usize>().ok())
+        })
+        .map(|i| i + 1)
+        .max()
+        .unwrap_or(0)
+        .min(MAX_PRICES)
+}
+
+/// The price lines to show: those of the form, and one blank line to add another.
+fn price_rows(form: &Form) -> Vec<PriceRow> {
+    (0..=price_lines(form))
+        .map(|i| {
+            let term = form.value(&format!("price_term_{i}")).to_string();
+            PriceRow {
+                n: i + 1,
+                terms: choices(
+                    TermKind::ALL
+                        .iter()
+                        .map(|t| (t.as_str().to_string(), t.as_str().replace('_', " "))),
+                    &term,
+                    Some("Choose a term"),
+                ),
+                currency: form.value(&format!("price_currency_{i}")).to_string(),
+                amount: form.value(&format!("price_amount_{i}")).to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The prices of the form, with the line each came from (a blank line is no price): the
+/// term chosen and the amount read by the core's `parse_amount` (the API's reading); the
+/// currency and the amount's precision are the store's checks.
+fn read_prices(form: &Form, errors: &mut Errors) -> (Vec<Price>, Vec<usize>) {
+    let mut prices = Vec::new();
+    let mut lines = Vec::new();
+    for i in 0..price_lines(form) {
+        let currency = form.value(&format!("price_currency_{i}")).trim();
+        let amount = form.value(&format!("price_amount_{i}")).trim();
+        if currency.is_empty() && amount.is_empty() {
+            continue;
+        }
+        let term = match form.value(&format!("price_term_{i}")).trim() {
+            "" => {
+                errors.add(
+                    format!("price_term_{i}"),
+                    "choose the term this price is for",
+                );
+                None
+            }
+            t => match t.parse::<TermKind>() {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    errors.add(format!("price_term_{i}"), e);
+                    None
+                }
+            },
+        };
+        if currency.is_empty() {
+            errors.add(
+                format!("price_currency_{i}"),
+                "say the currency (EUR, GBP, …)",
+            );
+        }
+        let amount = match didhub_core::money::parse_amount(amount) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                errors.add(format!("price_amount_{i}"), e);
+                None
+            }
+        };
+        if let (Some(term_kind), Some(amount)) = (term, amount) {
+            prices.push(Price {
+                term_kind,
+                currency: currency.to_string(),
+                amount,
+            });
+            lines.push(i);
+        }
+    }
+    (prices, lines)
+}
 
 /// The form's values: what was typed, or the package's own.
 fn form_of(p: &Package) -> Form {
-    Form(vec![
+    let mut f = Form(vec![
         ("name".into(), p.name.clone()),
         ("did_allowance".into(), p.did_allowance.to_string()),
         ("tag".into(), p.tag.clone().unwrap_or_default()),
@@ -130,7 +253,13 @@ fn form_of(p: &Package) -> Form {
             "number_type".into(),
             p.number_type.clone().unwrap_or_default(),
         ),
-    ])
+    ]);
+    for (i, pr) in p.prices.iter().enumerate() {
+        f.0.push((format!("price_term_{i}"), pr.term_kind.as_str().to_string()));
+        f.0.push((format!("price_currency_{i}"), pr.currency.clone()));
+        f.0.push((format!("price_amount_{i}"), pr.amount.to_string()));
+    }
+    f
 }
 
 fn package_page(
@@ -152,7 +281,12 @@ fn package_page(
         version: p.map(|p| p.version.to_string()).unwrap_or_default(),
         package: p.map(view),
         admin: v.principal.role.allows(Need::InventoryAdmin),
-        others: errors.others(FIELDS),
+        others: errors
+            .others(FIELDS)
+            .into_iter()
+            .filter(|e| !e.starts_with("price_"))
+            .collect(),
+        prices: price_rows(&form),
         types: choices(
             NumberType::ALL
                 .iter()
@@ -199,12 +333,9 @@ pub async fn new_form(v: Viewer) -> PageResult {
     ))
 }
 
-/// The definition in the form, with `prices` (the form does not edit them: kept as they are).
-fn read(
-    form: &Form,
-    errors: &mut Errors,
-    prices: Vec<didhub_store::licensing::licenses::Price>,
-) -> Option<NewPackage> {
+/// The definition in the form, its prices with the line each came from.
+fn read(form: &Form, errors: &mut Errors) -> Option<(NewPackage, Vec<usize>)> {
+    let (prices, lines) = read_prices(form, errors);
     let allowance = match form.value("did_allowance").trim().parse::<i32>() {
         Ok(n) => Some(n),
         Err(_) => {
@@ -236,24 +367,39 @@ fn read(
     if !errors.is_empty() {
         return None;
     }
-    Some(NewPackage {
+    let new = NewPackage {
         name: form.value("name").to_string(),
         did_allowance: allowance?,
         tag,
         country,
         number_type,
         prices,
-    })
+    };
+    Some((new, lines))
 }
 
-fn beside(errors: &mut Errors, e: StoreError) -> Result<(), ApiError> {
+/// The form field of a store refusal: `prices[j].currency` is the currency of the line the
+/// j-th price came from.
+fn field_of(field: &str, lines: &[usize]) -> String {
+    if let Some(rest) = field.strip_prefix("prices[") {
+        if let Some((j, what)) = rest.split_once("].") {
+            if let Some(i) = j.parse::<usize>().ok().and_then(|j| lines.get(j)) {
+                return format!("price_{what}_{i}");
+            }
+        }
+        return "prices".to_string();
+    }
+    if FIELDS.contains(&field) {
+        field.to_string()
+    } else {
+        "name".to_string()
+    }
+}
+
+fn beside(errors: &mut Errors, e: StoreError, lines: &[usize]) -> Result<(), ApiError> {
     match e {
         StoreError::Invalid { field, message } => {
-            let f = if FIELDS.contains(&field.as_str()) {
-                field
-            } else {
-                "name".to_string()
-            };
+            let f = field_of(&field, lines);
             errors.add(f, message);
             Ok(())
         }
@@ -271,7 +417,7 @@ fn beside(errors: &mut Errors, e: StoreError) -> Result<(), ApiError> {
 pub async fn create(State(s): State<AppState>, v: Viewer, body: axum::body::Bytes) -> PageResult {
     let form = Form::parse(&body);
     let mut errors = Errors::default();
-    let Some(new) = read(&form, &mut errors, Vec::new()) else {
+    let Some((new, lines)) = read(&form, &mut errors) else {
         return Ok(package_page(&v, None, form, errors, None));
     };
     match s
@@ -288,7 +434,7 @@ pub async fn create(State(s): State<AppState>, v: Viewer, body: axum::body::Byte
             Some("The package is created.".into()),
         )),
         Err(e) => {
-            beside(&mut errors, e).map_err(|e| v.fail(e))?;
+            beside(&mut errors, e, &lines).map_err(|e| v.fail(e))?;
             Ok(package_page(&v, None, form, errors, None))
         }
     }
@@ -303,7 +449,7 @@ pub async fn update(
     let cur = load(&s, &id).await.map_err(|e| v.fail(e))?;
     let form = Form::parse(&body);
     let mut errors = Errors::default();
-    let Some(new) = read(&form, &mut errors, cur.prices.clone()) else {
+    let Some((new, lines)) = read(&form, &mut errors) else {
         return Ok(package_page(&v, Some(&cur), form, errors, None));
     };
     let version = form.value("version").trim().parse::<i64>().ok();
@@ -321,7 +467,7 @@ pub async fn update(
             Some("The package is saved.".into()),
         )),
         Err(e) => {
-            beside(&mut errors, e).map_err(|e| v.fail(e))?;
+            beside(&mut errors, e, &lines).map_err(|e| v.fail(e))?;
             Ok(package_page(&v, Some(&cur), form, errors, None))
         }
     }
@@ -357,7 +503,7 @@ pub async fn delete(
         )),
         Err(e) => {
             let mut errors = Errors::default();
-            beside(&mut errors, e).map_err(|e| v.fail(e))?;
+            beside(&mut errors, e, &[]).map_err(|e| v.fail(e))?;
             let form = form_of(&cur);
             Ok(package_page(&v, Some(&cur), form, errors, None))
         }

@@ -137,8 +137,10 @@ struct DidsPage {
     sorts: Vec<Choice>,
     orders: Vec<Choice>,
     rows: Vec<DidView>,
-    /// The DIDs the filter matches (none when the filter was refused).
+    /// How many DIDs the filter matches, as a sentence (none when the filter was refused).
     count: Option<String>,
+    /// The link to edit or delete all of them, with their count when it is exact.
+    all_link: String,
     next: Option<String>,
     first: Option<String>,
     /// Whether the viewer may add, export, edit and delete (the forms' need).
@@ -185,6 +187,22 @@ fn read_list(
     })
 }
 
+/// The list counts matches up to this many; beyond, it says "more than" (an exact count of a
+/// broad filter over a large inventory costs more than the page: docs/PORTAL.md).
+const COUNT_CAP: u32 = 10_000;
+
+/// "1 DID matches.", "120 DIDs match.", "More than 10,000 DIDs match." (`n` counted up to
+/// `COUNT_CAP` + 1).
+fn matches_sentence(n: i64) -> String {
+    match n {
+        1 => "1 DID matches.".to_string(),
+        n if n > i64::from(COUNT_CAP) => {
+            format!("More than {} DIDs match.", thousands(i64::from(COUNT_CAP)))
+        }
+        n => format!("{} DIDs match.", thousands(n)),
+    }
+}
+
 pub async fn dids(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult {
     let form = Form::query(&uri);
     let mut errors = Errors::default();
@@ -196,8 +214,11 @@ pub async fn dids(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
         match inv.list_dids(&filter, sort, desc, PAGE_SIZE, cursor).await {
             Ok(page) => {
                 rows = page.items.iter().map(DidView::new).collect();
-                let n = inv.count_dids(&filter).await.map_err(|e| v.fail(e))?;
-                count = Some(thousands(n));
+                let n = inv
+                    .count_dids_upto(&filter, COUNT_CAP)
+                    .await
+                    .map_err(|e| v.fail(e))?;
+                count = Some(n);
                 next = page.next_cursor.map(|c| {
                     let mut q = form.encode_except(&["cursor"]);
                     let mut more = form_urlencoded::Serializer::new(String::new());
@@ -269,7 +290,13 @@ pub async fn dids(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
         form,
         errors,
         rows,
-        count,
+        all_link: match count {
+            Some(n) if n <= i64::from(COUNT_CAP) => {
+                format!("Edit or delete all {} matching", thousands(n))
+            }
+            _ => "Edit or delete all matching".to_string(),
+        },
+        count: count.map(matches_sentence),
         next,
         first,
     };

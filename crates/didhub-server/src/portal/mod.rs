@@ -27,6 +27,9 @@ mod dashboard;
 mod did_forms;
 mod import;
 mod inventory;
+mod order_form;
+mod order_page;
+mod orders;
 mod packages;
 mod partners;
 mod pbx;
@@ -80,6 +83,9 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/operators", N(InventoryRead)),
     ("GET", "/audit", N(InventoryAdmin)),
     ("GET", "/pbxs/{id}", N(OrgRead)),
+    ("POST", "/pbxs/{id}", N(OrgWrite)),
+    ("POST", "/pbxs/{id}/delete", N(OrgWrite)),
+    ("POST", "/pbxs/{id}/license", N(OrgWrite)),
     ("POST", "/pbxs/{id}/services/preview", N(OrgRead)),
     ("POST", "/pbxs/{id}/services", N(OrgWrite)),
     (
@@ -100,7 +106,20 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/client-packages/{id}/assign", N(InventoryAdmin)),
     ("POST", "/client-packages/{id}/block", N(InventoryAdmin)),
     ("GET", "/routing", N(InventoryRead)),
+    ("GET", "/orders", N(OrgRead)),
+    ("GET", "/orders/new", N(OrgWrite)),
+    ("POST", "/orders/new", N(OrgWrite)),
     ("GET", "/orders/{id}", N(OrgRead)),
+    ("POST", "/orders/{id}", N(OrgWrite)),
+    ("POST", "/orders/{id}/documents", N(OrgWrite)),
+    ("POST", "/orders/{id}/confirm", N(OrgWrite)),
+    ("POST", "/orders/{id}/submit", N(OrgWrite)),
+    ("POST", "/orders/{id}/sign", N(OrgWrite)),
+    ("POST", "/orders/{id}/cancel", N(OrgWrite)),
+    ("POST", "/orders/{id}/register", N(InventoryAdmin)),
+    ("POST", "/orders/{id}/schedule", N(InventoryAdmin)),
+    ("POST", "/orders/{id}/complete", N(InventoryAdmin)),
+    ("POST", "/orders/{id}/reject", N(InventoryAdmin)),
     ("GET", "/tickets", N(Tickets)),
     ("GET", "/tickets/new", N(Tickets)),
     ("POST", "/tickets/new", N(Tickets)),
@@ -115,10 +134,20 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/tickets/{id}/reveal", N(SupportDesk)),
     ("GET", "/partners", N(OrgRead)),
     ("POST", "/partners", N(StaffAdmin)),
+    ("GET", "/partners/{id}", N(OrgRead)),
+    ("POST", "/partners/{id}", N(StaffAdmin)),
+    ("POST", "/partners/{id}/delete", N(StaffAdmin)),
     ("GET", "/customers", N(OrgRead)),
+    ("POST", "/customers", N(OrgWrite)),
     ("GET", "/customers/{id}", N(OrgRead)),
+    ("POST", "/customers/{id}", N(OrgWrite)),
+    ("POST", "/customers/{id}/delete", N(OrgWrite)),
+    ("POST", "/customers/{id}/pbxs", N(OrgWrite)),
     ("GET", "/users", N(Users)),
     ("POST", "/users", N(Users)),
+    ("GET", "/users/{id}", N(Users)),
+    ("POST", "/users/{id}/role", N(Users)),
+    ("POST", "/users/{id}/password", N(Users)),
     ("POST", "/users/{id}/disabled", N(Users)),
     ("GET", "/tokens", N(Authenticated)),
     ("POST", "/tokens", N(Authenticated)),
@@ -133,6 +162,7 @@ const NAV: &[(&str, &str)] = &[
     ("/operators", "Operators"),
     ("/partners", "Partners"),
     ("/customers", "Customers"),
+    ("/orders", "Orders"),
     ("/packages", "Packages"),
     ("/client-packages", "Client packages"),
     ("/routing", "Routing check"),
@@ -174,7 +204,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/dids/{id}", get(inventory::did))
         .route("/operators", get(inventory::operators))
         .route("/audit", get(audit::page))
-        .route("/pbxs/{id}", get(pbx::page))
+        .route("/pbxs/{id}", get(pbx::page).post(pbx::update))
+        .route("/pbxs/{id}/delete", post(pbx::delete))
+        .route("/pbxs/{id}/license", post(pbx::set_license))
         .route("/pbxs/{id}/services/preview", post(pbx::preview))
         .route("/pbxs/{id}/services", post(pbx::add))
         .route("/pbxs/{id}/services/{service_id}/cancel", post(pbx::cancel))
@@ -192,7 +224,24 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/client-packages/{id}/assign", post(packages::assign))
         .route("/client-packages/{id}/block", post(packages::allocate))
         .route("/routing", get(packages::routing))
-        .route("/orders/{id}", get(attention::order))
+        .route("/orders", get(orders::list))
+        .route(
+            "/orders/new",
+            get(order_form::new_form).post(order_form::create),
+        )
+        .route(
+            "/orders/{id}",
+            get(order_page::page).post(order_page::update),
+        )
+        .route("/orders/{id}/documents", post(order_page::upload))
+        .route("/orders/{id}/confirm", post(order_page::confirm))
+        .route("/orders/{id}/submit", post(order_page::submit))
+        .route("/orders/{id}/sign", post(order_page::sign))
+        .route("/orders/{id}/cancel", post(order_page::cancel))
+        .route("/orders/{id}/register", post(order_page::register))
+        .route("/orders/{id}/schedule", post(order_page::schedule))
+        .route("/orders/{id}/complete", post(order_page::complete))
+        .route("/orders/{id}/reject", post(order_page::reject))
         .route("/tickets", get(tickets::list))
         .route(
             "/tickets/new",
@@ -208,9 +257,22 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/tickets/{id}/assign", post(ticket::assign))
         .route("/tickets/{id}/reveal", post(ticket::reveal))
         .route("/partners", get(partners::list).post(partners::create))
-        .route("/customers", get(accounts::customers))
-        .route("/customers/{id}", get(accounts::customer))
+        .route("/partners/{id}", get(partners::page).post(partners::rename))
+        .route("/partners/{id}/delete", post(partners::delete))
+        .route(
+            "/customers",
+            get(accounts::customers).post(accounts::create),
+        )
+        .route(
+            "/customers/{id}",
+            get(accounts::customer).post(accounts::rename),
+        )
+        .route("/customers/{id}/delete", post(accounts::delete))
+        .route("/customers/{id}/pbxs", post(accounts::add_pbx))
         .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::page))
+        .route("/users/{id}/role", post(users::set_role))
+        .route("/users/{id}/password", post(users::set_password))
         .route("/users/{id}/disabled", post(users::set_disabled))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
@@ -361,6 +423,11 @@ fn to_login(req: &Request) -> Response {
 /// other sites, and pages never cached (they hold a user's data and a CSRF token).
 async fn headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
+    set_headers(&mut resp);
+    resp
+}
+
+fn set_headers(resp: &mut Response) {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -376,6 +443,28 @@ async fn headers(req: Request, next: Next) -> Response {
     );
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
+}
+
+/// The page for a portal address no route has: "Page not found" (404) in the frame of the
+/// signed-in user (its navigation), or the anonymous frame, with the portal's headers. The
+/// API's addresses keep their problem+json answer (the server's fallback decides).
+pub async fn not_found(s: &AppState, req: Request) -> Response {
+    let session = cookie(&req, SESSION_COOKIE).map(str::to_string);
+    drop(req);
+    let identity = match session {
+        Some(c) => s.store.accounts().verify_session(&c).await.ok().flatten(),
+        None => None,
+    };
+    let chrome = identity.map(|i| {
+        let csrf = i.csrf.clone().unwrap_or_default();
+        Viewer {
+            principal: Principal::from_identity(i),
+            csrf,
+        }
+        .chrome("", "")
+    });
+    let mut resp = PageError::new(chrome, ApiError::NotFound("page".into())).into_response();
+    set_headers(&mut resp);
     resp
 }
 
@@ -647,6 +736,38 @@ impl Errors {
             }
             e => Err(e),
         }
+    }
+
+    /// Takes a store refusal of a form: a field it names that the form shows goes beside that
+    /// field, any other refusal (a field not shown, a name taken, a version conflict, an
+    /// object in use) beside `whole`; a failure that is no refusal is the page's.
+    pub fn store(
+        &mut self,
+        e: didhub_store::StoreError,
+        fields: &[&str],
+        whole: &str,
+    ) -> Result<(), ApiError> {
+        use didhub_store::StoreError as E;
+        let to = |f: String| {
+            if fields.contains(&f.as_str()) {
+                f
+            } else {
+                whole.to_string()
+            }
+        };
+        match e {
+            E::Invalid { field, message } => self.add(to(field), message),
+            E::InvalidFields(list) => {
+                for (f, m) in list {
+                    self.add(to(f), m);
+                }
+            }
+            e @ (E::Conflict(_) | E::InUse(_) | E::VersionMismatch { .. } | E::Raced { .. }) => {
+                self.add(whole, e)
+            }
+            e => return Err(e.into()),
+        }
+        Ok(())
     }
 
     /// Errors about fields the form does not show (a stray parameter in the address).

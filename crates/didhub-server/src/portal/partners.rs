@@ -1,16 +1,21 @@
 //! Partners: the list (a partner user: its own, as the API scopes it), each with a link to
-//! its customers; a new partner for staff admins.
+//! its page and its customers; a new partner, renaming (with the version read) and deleting
+//! one (refused while it has customers, users or documents) for staff admins, through the
+//! store's partner functions as the API calls them.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use didhub_core::access::Need;
 use didhub_store::StoreError;
+use uuid::Uuid;
 
 use super::{render, shown, thousands, when, Chrome, Errors, Form, PageResult, Viewer};
+use crate::error::ApiError;
 use crate::AppState;
 
 pub struct PartnerView {
+    pub href: String,
     pub name: String,
     pub customers_href: String,
     pub created: String,
@@ -53,6 +58,7 @@ async fn partners_page(
         rows: list
             .iter()
             .map(|p| PartnerView {
+                href: format!("/partners/{}", p.id),
                 name: shown(&p.name),
                 customers_href: format!("/customers?partner_id={}", p.id),
                 created: when(&p.created_at),
@@ -106,5 +112,140 @@ pub async fn create(State(s): State<AppState>, v: Viewer, body: axum::body::Byte
             partners_page(&s, &v, Form::default(), form, errors, None).await
         }
         Err(e) => Err(v.fail(e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/partner.html")]
+struct PartnerPage {
+    chrome: Chrome,
+    id: Uuid,
+    name: String,
+    created: String,
+    customers: String,
+    customers_href: String,
+    version: i64,
+    admin: bool,
+    form: Form,
+    errors: Errors,
+    done: Option<String>,
+}
+
+/// A page's failure for an address whose id is none: not found, as the API says.
+fn id_of_unknown(v: &Viewer) -> super::PageError {
+    v.fail(ApiError::NotFound("partner".into()))
+}
+
+async fn partner_page(
+    s: &AppState,
+    v: &Viewer,
+    id: Uuid,
+    form: Option<Form>,
+    errors: Errors,
+    done: Option<String>,
+) -> PageResult {
+    let scope = v.principal.scope();
+    let acc = s.store.accounts();
+    let p = acc.get_partner(scope, id).await.map_err(|e| v.fail(e))?;
+    let customers = acc
+        .list_customers(scope, Some(id))
+        .await
+        .map_err(|e| v.fail(e))?
+        .len();
+    let form = form.unwrap_or_else(|| Form(vec![("name".into(), p.name.clone())]));
+    let page = PartnerPage {
+        chrome: v.chrome(&format!("Partner {}", shown(&p.name)), "/partners"),
+        id,
+        name: shown(&p.name),
+        created: when(&p.created_at),
+        customers: thousands(customers as i64),
+        customers_href: format!("/customers?partner_id={id}"),
+        version: p.version,
+        admin: v.principal.role.allows(Need::StaffAdmin),
+        form,
+        errors,
+        done,
+    };
+    let status = if page.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(render(status, &page))
+}
+
+pub async fn page(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> PageResult {
+    let id: Uuid = id.parse().map_err(|_| id_of_unknown(&v))?;
+    partner_page(&s, &v, id, None, Errors::default(), None).await
+}
+
+/// Renames a partner (the API's `rename_partner`, with the version the page read).
+pub async fn rename(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let id: Uuid = id.parse().map_err(|_| id_of_unknown(&v))?;
+    let form = Form::parse(&body);
+    let version = form.value("version").trim().parse::<i64>().ok();
+    let mut errors = Errors::default();
+    match s
+        .store
+        .accounts()
+        .rename_partner(&v.principal.actor(), id, form.value("name"), version)
+        .await
+    {
+        Ok(p) => {
+            let done = Some(format!("The partner is renamed {}.", shown(&p.name)));
+            partner_page(&s, &v, id, None, errors, done).await
+        }
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            errors.store(e, &["name"], "name").map_err(|e| v.fail(e))?;
+            partner_page(&s, &v, id, Some(form), errors, None).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/did_deleted.html")]
+struct DeletedPage {
+    chrome: Chrome,
+    done: String,
+    back: String,
+}
+
+/// Deletes a partner without customers, users or documents (the store refuses others).
+pub async fn delete(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> PageResult {
+    let id: Uuid = id.parse().map_err(|_| id_of_unknown(&v))?;
+    let acc = s.store.accounts();
+    let p = acc
+        .get_partner(v.principal.scope(), id)
+        .await
+        .map_err(|e| v.fail(e))?;
+    match acc.delete_partner(&v.principal.actor(), id).await {
+        Ok(()) => Ok(render(
+            StatusCode::OK,
+            &DeletedPage {
+                chrome: v.chrome("Partner deleted", "/partners"),
+                done: format!("The partner {} is deleted.", shown(&p.name)),
+                back: "/partners".into(),
+            },
+        )),
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            let mut errors = Errors::default();
+            errors.store(e, &[], "delete").map_err(|e| v.fail(e))?;
+            partner_page(&s, &v, id, None, errors, None).await
+        }
     }
 }

@@ -1,12 +1,15 @@
 //! A PBX: its license and services. Adding a service shows its pro-rata quote (the store's
 //! `quote_service`) before it is confirmed (`add_service`); a service is cancelled; the license
-//! renewed. Scoped as the API scopes them.
+//! set (`set_license`) or renewed; the PBX edited (with the version read) or deleted. Scoped as
+//! the API scopes them.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use didhub_core::access::Need;
+use didhub_core::licensing::TermKind;
+use didhub_store::accounts::orgs::NewPbx;
 use didhub_store::licensing::licenses::{ServiceQuote, ServiceRequest};
 use didhub_store::StoreError;
 use uuid::Uuid;
@@ -58,6 +61,10 @@ struct PbxPage {
     customer_href: String,
     license: Option<String>,
     license_version: String,
+    version: i64,
+    /// The edit and license forms' values: what was typed, or the PBX's and license's own.
+    edit: Form,
+    terms: Vec<Choice>,
     services: Vec<ServiceView>,
     seen: usize,
     kinds: Vec<Choice>,
@@ -70,7 +77,20 @@ struct PbxPage {
     done: Option<String>,
 }
 
-const FIELDS: &[&str] = &["kind", "currency", "service_start", "license", "service"];
+const FIELDS: &[&str] = &[
+    "kind",
+    "currency",
+    "service_start",
+    "license",
+    "service",
+    "pbx_name",
+    "serial_number",
+    "region",
+    "edit",
+    "term_kind",
+    "period_start",
+    "delete",
+];
 
 struct Shown {
     form: Form,
@@ -99,7 +119,43 @@ async fn pbx_page(s: &AppState, v: &Viewer, id: Uuid, shown_: Shown) -> PageResu
         quote,
         done,
     } = shown_;
+    let own = [
+        ("pbx_name", pbx.name.clone()),
+        ("serial_number", pbx.serial_number.clone()),
+        ("region", pbx.region.clone().unwrap_or_default()),
+        (
+            "term_kind",
+            license
+                .as_ref()
+                .map(|l| l.term_kind.as_str().to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "period_start",
+            license
+                .as_ref()
+                .map(|l| l.period_start.to_string())
+                .unwrap_or_default(),
+        ),
+    ];
+    let edit = Form(
+        own.into_iter()
+            .map(|(k, mine)| {
+                let v = form.get(k).map(str::to_string).unwrap_or(mine);
+                (k.to_string(), v)
+            })
+            .collect(),
+    );
     let page = PbxPage {
+        version: pbx.version,
+        terms: choices(
+            TermKind::ALL
+                .iter()
+                .map(|t| (t.as_str().to_string(), t.as_str().replace('_', " "))),
+            edit.value("term_kind"),
+            Some("Choose a term"),
+        ),
+        edit,
         chrome: v.chrome(&format!("PBX {}", shown(&pbx.name)), "/customers"),
         id,
         name: shown(&pbx.name),
@@ -539,6 +595,178 @@ pub async fn renew(
                 },
             )
             .await
+        }
+    }
+}
+
+fn with_form(form: Form, errors: Errors) -> Shown {
+    Shown {
+        form,
+        errors,
+        quote: None,
+        done: None,
+    }
+}
+
+fn done(message: String) -> Shown {
+    Shown {
+        form: Form::default(),
+        errors: Errors::default(),
+        quote: None,
+        done: Some(message),
+    }
+}
+
+/// Edits the PBX's name, serial number and region (the API's `update_pbx`, with the version
+/// the page read).
+pub async fn update(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let id = id_of(&id).ok_or_else(|| not_found(&v))?;
+    let form = Form::parse(&body);
+    let new = NewPbx {
+        name: form.value("pbx_name").to_string(),
+        serial_number: form.value("serial_number").to_string(),
+        region: Some(form.value("region").trim().to_string()).filter(|r| !r.is_empty()),
+    };
+    let version = form.value("version").trim().parse::<i64>().ok();
+    let mut errors = Errors::default();
+    match s
+        .store
+        .accounts()
+        .update_pbx(&v.principal.actor(), v.principal.scope(), id, &new, version)
+        .await
+    {
+        Ok(p) => {
+            pbx_page(
+                &s,
+                &v,
+                id,
+                done(format!("The PBX {} is saved.", shown(&p.name))),
+            )
+            .await
+        }
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            let e = match e {
+                StoreError::Invalid { field, message } if field == "name" => {
+                    StoreError::invalid("pbx_name", message)
+                }
+                StoreError::Conflict(m) => StoreError::invalid("serial_number", m),
+                e => e,
+            };
+            errors
+                .store(e, &["pbx_name", "serial_number", "region"], "edit")
+                .map_err(|e| v.fail(e))?;
+            pbx_page(&s, &v, id, with_form(form, errors)).await
+        }
+    }
+}
+
+/// Sets the PBX's license: term kind and the start of its current period (the API's
+/// `set_license`; the store refuses another period while services are tied to this one).
+pub async fn set_license(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let id = id_of(&id).ok_or_else(|| not_found(&v))?;
+    let form = Form::parse(&body);
+    let mut errors = Errors::default();
+    let term = match form.value("term_kind").trim() {
+        "" => {
+            errors.add("term_kind", "choose the term");
+            None
+        }
+        t => match t.parse::<TermKind>() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                errors.add("term_kind", e);
+                None
+            }
+        },
+    };
+    let start = match form.value("period_start").trim() {
+        "" => {
+            errors.add("period_start", "say the day the period starts (YYYY-MM-DD)");
+            None
+        }
+        d => match d.parse::<NaiveDate>() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                errors.add(
+                    "period_start",
+                    format!("'{}' is not a day (YYYY-MM-DD)", shown(d)),
+                );
+                None
+            }
+        },
+    };
+    let (Some(term), Some(start)) = (term, start) else {
+        return pbx_page(&s, &v, id, with_form(form, errors)).await;
+    };
+    match s
+        .store
+        .licensing()
+        .set_license(&v.principal.actor(), v.principal.scope(), id, term, start)
+        .await
+    {
+        Ok(l) => {
+            let message = format!(
+                "The license is set: {}, {} to {}.",
+                l.term_kind.as_str().replace('_', " "),
+                l.period_start,
+                l.expires
+            );
+            pbx_page(&s, &v, id, done(message)).await
+        }
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            errors
+                .store(e, &["term_kind", "period_start"], "license")
+                .map_err(|e| v.fail(e))?;
+            pbx_page(&s, &v, id, with_form(form, errors)).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/did_deleted.html")]
+struct DeletedPage {
+    chrome: Chrome,
+    done: String,
+    back: String,
+}
+
+/// Deletes a PBX without services or DIDs routed to it (the API's `delete_pbx`; its license
+/// goes with it).
+pub async fn delete(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> PageResult {
+    let id = id_of(&id).ok_or_else(|| not_found(&v))?;
+    let scope = v.principal.scope();
+    let acc = s.store.accounts();
+    let pbx = acc.get_pbx(scope, id).await.map_err(|e| v.fail(e))?;
+    match acc.delete_pbx(&v.principal.actor(), scope, id).await {
+        Ok(()) => Ok(render(
+            StatusCode::OK,
+            &DeletedPage {
+                chrome: v.chrome("PBX deleted", "/customers"),
+                done: format!("The PBX {} is deleted.", shown(&pbx.name)),
+                back: format!("/customers/{}", pbx.customer_id),
+            },
+        )),
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            let mut errors = Errors::default();
+            errors.store(e, &[], "delete").map_err(|e| v.fail(e))?;
+            pbx_page(&s, &v, id, with_form(Form::default(), errors)).await
         }
     }
 }

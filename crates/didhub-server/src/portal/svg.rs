@@ -1,5 +1,6 @@
 //! Charts drawn on the server as SVG (no script, no request for a resource): a horizontal bar
-//! chart whose numbers are also in a table beside it, its text alternative.
+//! chart and a line over time, whose numbers are also in a table beside them, their text
+//! alternative.
 
 /// One bar, in the chart's own units (the template writes them into the `<svg>`).
 pub struct Bar {
@@ -84,8 +85,85 @@ pub fn percent_bars(rows: &[(String, Option<f64>)], none: &str) -> BarChart {
     }
 }
 
+/// A line through values in order (days), from zero up to the largest value.
+pub struct LineChart {
+    pub width: u32,
+    pub height: u32,
+    /// The plot's left, right, top and bottom edges.
+    pub left: u32,
+    pub right: u32,
+    pub top: u32,
+    pub bottom: u32,
+    /// The `points` of the `<polyline>`: "x,y x,y …".
+    pub points: String,
+    pub dots: Vec<(u32, u32)>,
+    /// The value at the top of the axis (the largest), and the first and last labels.
+    pub max: String,
+    pub first: String,
+    pub last: String,
+}
+
+const LINE_HEIGHT: u32 = 220;
+const LINE_LEFT: u32 = 80;
+const LINE_TOP: u32 = 12;
+const LINE_BOTTOM_ROOM: u32 = 30;
+const LINE_RIGHT_ROOM: u32 = 20;
+
+/// A line for labelled values in order; `None` for fewer than two (no line to draw).
+pub fn line(values: &[(String, i64)]) -> Option<LineChart> {
+    if values.len() < 2 {
+        return None;
+    }
+    let max = values.iter().map(|v| v.1).max().unwrap_or(0).max(1);
+    let (left, right) = (LINE_LEFT, WIDTH - LINE_RIGHT_ROOM);
+    let (top, bottom) = (LINE_TOP, LINE_HEIGHT - LINE_BOTTOM_ROOM);
+    let step = f64::from(right - left) / (values.len() - 1) as f64;
+    let dots: Vec<(u32, u32)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| {
+            let x = f64::from(left) + step * i as f64;
+            let frac = (*v).max(0) as f64 / max as f64;
+            let y = f64::from(bottom) - frac * f64::from(bottom - top);
+            (x.round() as u32, y.round() as u32)
+        })
+        .collect();
+    Some(LineChart {
+        width: WIDTH,
+        height: LINE_HEIGHT,
+        left,
+        right,
+        top,
+        bottom,
+        points: dots
+            .iter()
+            .map(|(x, y)| format!("{x},{y}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        dots,
+        max: super::thousands(max),
+        first: values[0].0.clone(),
+        last: values[values.len() - 1].0.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_line_runs_from_the_first_value_to_the_last_within_the_plot() {
+        let days = [("d1".to_string(), 100), ("d2".into(), 50), ("d3".into(), 0)];
+        let c = super::line(&days).expect("a line");
+        assert_eq!(c.dots.len(), 3);
+        assert_eq!(c.dots[0], (c.left, c.top), "the largest at the top");
+        assert_eq!(c.dots[2], (c.right, c.bottom), "zero at the bottom");
+        assert_eq!(c.dots[1].1, (c.top + c.bottom) / 2);
+        assert_eq!(
+            (c.first.as_str(), c.last.as_str(), c.max.as_str()),
+            ("d1", "d3", "100")
+        );
+        assert!(super::line(&days[..1]).is_none());
+    }
+
     #[test]
     fn the_largest_value_has_the_longest_bar() {
         let c = super::bars(&[("GB fixed line".into(), 10), ("FR mobile".into(), 40)]);

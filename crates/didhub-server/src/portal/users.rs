@@ -1,5 +1,6 @@
 //! Users: the list (a partner admin's: its partner's, as the API scopes them), a new user,
-//! and disabling or enabling one. The store checks who may grant which role.
+//! disabling or enabling one, and a user's page to change its role or set its password. The
+//! store checks who may grant which role (the core's `Role::check_grant`).
 
 use askama::Template;
 use axum::extract::State;
@@ -15,6 +16,7 @@ use crate::error::ApiError;
 use crate::AppState;
 
 pub struct UserView {
+    pub href: String,
     pub id: Uuid,
     pub email: String,
     pub role: &'static str,
@@ -85,6 +87,7 @@ async fn users_page(
         rows: list
             .iter()
             .map(|u| UserView {
+                href: format!("/users/{}", u.id),
                 id: u.id,
                 email: shown(&u.email),
                 role: u.role.as_str(),
@@ -267,4 +270,180 @@ pub async fn set_disabled(
         done,
     )
     .await
+}
+
+#[derive(Template)]
+#[template(path = "portal/user.html")]
+struct UserPage {
+    chrome: Chrome,
+    id: Uuid,
+    email: String,
+    role: &'static str,
+    partner: String,
+    disabled: bool,
+    created: String,
+    /// The roles the viewer may give this user (the core's grant and partner rules).
+    roles: Vec<Choice>,
+    errors: Errors,
+    done: Option<String>,
+}
+
+/// A page's failure for an address whose id is none: not found, as the API says.
+fn user_id_unknown(v: &Viewer) -> super::PageError {
+    v.fail(ApiError::NotFound("user".into()))
+}
+
+async fn user_page(
+    s: &AppState,
+    v: &Viewer,
+    id: Uuid,
+    role_typed: Option<&str>,
+    errors: Errors,
+    done: Option<String>,
+) -> PageResult {
+    let acc = s.store.accounts();
+    let u = acc
+        .get_user(user_scope(&v.principal), id)
+        .await
+        .map_err(|e| v.fail(e))?;
+    let partner = match u.partner_id {
+        Some(p) => acc
+            .get_partner(v.principal.scope(), p)
+            .await
+            .map(|p| shown(&p.name))
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let granter = v.principal.role;
+    let roles = choices(
+        Role::ALL
+            .iter()
+            .filter(|r| {
+                granter.check_grant(**r).is_ok() && r.check_partner(u.partner_id.is_some()).is_ok()
+            })
+            .map(|r| (r.as_str().to_string(), r.as_str().replace('_', " "))),
+        role_typed.unwrap_or(u.role.as_str()),
+        None,
+    );
+    let page = UserPage {
+        chrome: v.chrome(&format!("User {}", shown(&u.email)), "/users"),
+        id,
+        email: shown(&u.email),
+        role: u.role.as_str(),
+        partner,
+        disabled: u.disabled,
+        created: when(&u.created_at),
+        roles,
+        errors,
+        done,
+    };
+    let status = if page.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(render(status, &page))
+}
+
+pub async fn page(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> PageResult {
+    let id: Uuid = id.parse().map_err(|_| user_id_unknown(&v))?;
+    user_page(&s, &v, id, None, Errors::default(), None).await
+}
+
+/// Changes a user's role (the API's `update_user`: the store checks the viewer may give it
+/// and that it fits the user's partner); cached identities are cleared as the API does.
+pub async fn set_role(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let id: Uuid = id.parse().map_err(|_| user_id_unknown(&v))?;
+    let form = Form::parse(&body);
+    let typed = form.value("role").trim();
+    let mut errors = Errors::default();
+    let role = match typed.parse::<Role>() {
+        Ok(r) => r,
+        Err(e) => {
+            errors.add("role", e);
+            return user_page(&s, &v, id, Some(typed), errors, None).await;
+        }
+    };
+    match s
+        .store
+        .accounts()
+        .update_user(
+            &v.principal.actor(),
+            v.principal.role,
+            user_scope(&v.principal),
+            id,
+            Some(role),
+            None,
+        )
+        .await
+    {
+        Ok(u) => {
+            s.tokens.clear();
+            let done = Some(format!(
+                "The role is now {}.",
+                u.role.as_str().replace('_', " ")
+            ));
+            user_page(&s, &v, id, None, errors, done).await
+        }
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            errors.store(e, &["role"], "role").map_err(|e| v.fail(e))?;
+            user_page(&s, &v, id, Some(typed), errors, None).await
+        }
+    }
+}
+
+/// Sets a user's password (the API's `set_password`, on a user the viewer may manage): the
+/// store checks it and ends the user's sessions. The form asks for it twice (its own check).
+pub async fn set_password(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let id: Uuid = id.parse().map_err(|_| user_id_unknown(&v))?;
+    let form = Form::parse(&body);
+    let acc = s.store.accounts();
+    let u = acc
+        .get_user(user_scope(&v.principal), id)
+        .await
+        .map_err(|e| v.fail(e))?;
+    let mut errors = Errors::default();
+    let password = form.value("password");
+    if password != form.value("password_again") {
+        errors.add("password_again", "the two passwords differ; type it again");
+        return user_page(&s, &v, id, None, errors, None).await;
+    }
+    match acc.set_password(&v.principal.actor(), id, password).await {
+        Ok(()) => {
+            // The user's sessions ended with the old password; cached ones with them.
+            s.tokens.clear();
+            let mine = u.id == v.principal.user_id;
+            let done = Some(if mine {
+                "Your password is set; your sessions have ended: sign in again.".to_string()
+            } else {
+                format!(
+                    "The password of {} is set; its sessions have ended.",
+                    shown(&u.email)
+                )
+            });
+            user_page(&s, &v, id, None, errors, done).await
+        }
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            errors
+                .store(e, &["password"], "password")
+                .map_err(|e| v.fail(e))?;
+            user_page(&s, &v, id, None, errors, None).await
+        }
+    }
 }

@@ -298,7 +298,7 @@ async fn filtering_the_did_list_updates_it_in_place_and_keeps_the_address() {
             .text()
             .await
             .expect("text");
-        if text == "1 DIDs match." {
+        if text == "1 DID matches." {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(10), "count is {text}");
@@ -690,6 +690,329 @@ async fn a_service_added_mid_term_shows_the_seeds_amount_before_confirmation() {
         .await
         .expect("text");
     assert!(done.contains("913.97 EUR charged"), "{done}");
+}
+
+#[tokio::test]
+async fn an_order_form_follows_the_catalog_shows_the_check_and_saves_a_draft() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    let seed = seed(&app).await;
+    let submitted = crate::attention::signed_order(&app, seed.customer_a, 20).await;
+    let c = &b.client;
+    sign_in(c, &app, ADMIN, "/login?next=%2Forders").await;
+    assert_eq!(heading(c).await, "Orders");
+    axe(c, "the orders").await;
+    c.goto(&app.url("/orders?attention=overdue"))
+        .await
+        .expect("open");
+    let row = c
+        .find(Locator::Css("#orders tbody tr"))
+        .await
+        .expect("the overdue order")
+        .text()
+        .await
+        .expect("text");
+    assert!(row.contains("overdue"), "{row}");
+    axe(c, "orders past their promise").await;
+    c.goto(&app.url("/orders?state=lost")).await.expect("open");
+    c.find(Locator::Id("e-state"))
+        .await
+        .expect("the refused filter beside its field");
+    axe(c, "orders, a refused filter").await;
+    // The form: the country, then the service; htmx draws the fields they need in place.
+    c.goto(&app.url("/orders/new")).await.expect("open");
+    axe(c, "a new order").await;
+    c.find(Locator::Id("f-customer_id"))
+        .await
+        .expect("customer")
+        .select_by_value(&seed.customer_a.to_string())
+        .await
+        .expect("choose the customer");
+    c.find(Locator::Id("f-country"))
+        .await
+        .expect("country")
+        .send_keys(&format!("GB{}", char::from(Key::Tab)))
+        .await
+        .expect("type the country");
+    // The country's change redraws the form: choose the service (again, should the redraw
+    // come after the choice) until the porting fields are there.
+    let start = Instant::now();
+    while c.find(Locator::Id("f-numbers")).await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no porting fields"
+        );
+        if let Ok(service) = c.find(Locator::Id("f-service")).await {
+            let _ = service.select_by_value("full_porting").await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(c
+        .current_url()
+        .await
+        .expect("url")
+        .path()
+        .ends_with("/orders/new"));
+    axe(c, "a new porting order's fields").await;
+    c.find(Locator::Id("f-numbers"))
+        .await
+        .expect("numbers")
+        .send_keys("2079461001")
+        .await
+        .expect("type");
+    c.find(Locator::Css("button[value=check]"))
+        .await
+        .expect("Check")
+        .click()
+        .await
+        .expect("check");
+    c.wait()
+        .for_element(Locator::Id("e-numbers"))
+        .await
+        .expect("the number's problem beside it");
+    let kept = c
+        .find(Locator::Id("f-numbers"))
+        .await
+        .expect("numbers")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("2079461001"));
+    axe(c, "a new order, checked").await;
+    c.find(Locator::Css("button[value=save]"))
+        .await
+        .expect("Save")
+        .click()
+        .await
+        .expect("save");
+    c.wait()
+        .for_element(Locator::Id("problems"))
+        .await
+        .expect("the order's page, what is left listed");
+    assert_eq!(
+        c.find(Locator::Id("state"))
+            .await
+            .expect("state")
+            .text()
+            .await
+            .expect("text"),
+        "quote"
+    );
+    axe(c, "a quote with its form, upload and actions").await;
+    // Operations' view of a submitted order: register, reject, cancel.
+    c.goto(&app.url(&format!("/orders/{submitted}")))
+        .await
+        .expect("open");
+    c.find(Locator::Css(&format!(
+        "form[action=\"/orders/{submitted}/register\"]"
+    )))
+    .await
+    .expect("the register form");
+    axe(c, "a submitted order, operations' actions").await;
+}
+
+/// Waits until the element `id` reads `want`.
+async fn text_becomes(c: &Client, id: &str, want: &str) {
+    let start = Instant::now();
+    loop {
+        let text = match c.find(Locator::Id(id)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "#{id} is {text:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_operations_user_bulk_edits_a_filter_and_confirms_its_count() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    seed(&app).await;
+    let c = &b.client;
+    sign_in(c, &app, ADMIN, "/login?next=%2Fdids").await;
+    // Filters the list: the ten numbers of a prefix.
+    c.find(Locator::Id("f-prefix"))
+        .await
+        .expect("prefix")
+        .send_keys(&format!("+44207946001{}", char::from(Key::Enter)))
+        .await
+        .expect("type and apply");
+    wait_for(c, |url| url.contains("prefix=")).await;
+    text_becomes(c, "count", "10 DIDs match.").await;
+    axe(c, "the filtered list").await;
+    // Opens "Edit or delete all 10 matching".
+    c.find(Locator::LinkText("Edit or delete all 10 matching"))
+        .await
+        .expect("the filter's bulk link")
+        .click()
+        .await
+        .expect("open");
+    wait_for(c, |url| url.contains("/dids/bulk?")).await;
+    assert_eq!(heading(c).await, "Edit or delete DIDs");
+    let chosen = c
+        .find(Locator::Id("count"))
+        .await
+        .expect("count")
+        .text()
+        .await
+        .expect("text");
+    assert!(chosen.contains("10"), "{chosen}");
+    axe(c, "the bulk edit of a filter").await;
+    // Changes the tag, with a reason, and confirms the count the button carries.
+    c.find(Locator::Id("f-tag"))
+        .await
+        .expect("tag")
+        .send_keys("campaign-7")
+        .await
+        .expect("type");
+    c.find(Locator::Id("f-reason"))
+        .await
+        .expect("reason")
+        .send_keys("tagged for the spring campaign")
+        .await
+        .expect("type");
+    let confirm = c
+        .find(Locator::Css("form[action=\"/dids/bulk-edit\"] button"))
+        .await
+        .expect("Change");
+    assert_eq!(confirm.text().await.expect("text"), "Change 10 DIDs");
+    confirm.click().await.expect("confirm");
+    text_becomes(c, "done", "10 DIDs changed.").await;
+    axe(c, "the bulk edit done").await;
+    // Sees the result: the list by the new tag has exactly those ten.
+    c.goto(&app.url("/dids?tag=campaign-7"))
+        .await
+        .expect("open");
+    text_becomes(c, "count", "10 DIDs match.").await;
+    let rows = c
+        .find_all(Locator::Css("#main table tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 10);
+    for r in rows {
+        let t = r.text().await.expect("row");
+        assert!(t.contains("+44207946001"), "{t}");
+    }
+    axe(c, "the list by the new tag").await;
+}
+
+#[tokio::test]
+async fn the_account_and_stock_pages_pass_axe() {
+    let Some(b) = browser().await else { return };
+    let app = start(false).await;
+    let seed = seed(&app).await;
+    let pbx = crate::pbx::licensed_pbx(&app, seed.customer_a).await;
+    let package = app
+        .store
+        .assignment()
+        .list_packages()
+        .await
+        .expect("packages")[0]
+        .id;
+    let support = app
+        .store
+        .accounts()
+        .find_user(SUPPORT)
+        .await
+        .expect("read")
+        .expect("user")
+        .id;
+    // Two days of stock: the chart, its table and the forecast are drawn.
+    let today = chrono::Utc::now().date_naive();
+    app.store
+        .inventory()
+        .record_stock_day(today - chrono::Duration::days(5))
+        .await
+        .expect("record");
+    let c = &b.client;
+    sign_in(c, &app, ADMIN, "/login?next=%2Fdashboard").await;
+    assert!(c.find(Locator::Css("svg polyline")).await.is_ok());
+    c.find(Locator::Css("details.numbers summary"))
+        .await
+        .expect("the numbers")
+        .click()
+        .await
+        .expect("open them");
+    axe(c, "the dashboard with the stock over time").await;
+    let pages = [
+        (format!("/partners/{}", seed.partner_b), "Partner Partner B"),
+        (format!("/customers/{}", seed.customer_a), "Customer"),
+        (format!("/pbxs/{pbx}"), "PBX HQ"),
+        (format!("/users/{support}"), "User desk@example.com"),
+        (format!("/packages/{package}"), "Package Starter"),
+        ("/nope".to_string(), "Page not found"),
+    ];
+    for (path, h1) in &pages {
+        c.goto(&app.url(path)).await.expect("open");
+        assert!(heading(c).await.starts_with(h1), "{path}");
+        axe(c, path).await;
+    }
+    // Forms refused: errors beside their fields, still accessible.
+    c.goto(&app.url(&format!("/pbxs/{pbx}")))
+        .await
+        .expect("open");
+    c.find(Locator::Id("f-period_start"))
+        .await
+        .expect("period start")
+        .send_keys(&format!(
+            "{}yesterday{}",
+            char::from(Key::End),
+            char::from(Key::Enter)
+        ))
+        .await
+        .expect("type and submit");
+    c.wait()
+        .for_element(Locator::Id("e-period_start"))
+        .await
+        .expect("error beside the day");
+    axe(c, "a license refused").await;
+    c.goto(&app.url(&format!("/packages/{package}")))
+        .await
+        .expect("open");
+    c.find(Locator::Id("f-price_amount_0"))
+        .await
+        .expect("amount")
+        .send_keys(&format!("ten{}", char::from(Key::Enter)))
+        .await
+        .expect("type and submit");
+    c.wait()
+        .for_element(Locator::Id("e-price_amount_0"))
+        .await
+        .expect("error beside the amount");
+    axe(c, "a price refused").await;
+    c.goto(&app.url("/customers")).await.expect("open");
+    c.find(Locator::Id("f-customer_name"))
+        .await
+        .expect("name")
+        .send_keys(&format!("Delta{}", char::from(Key::Enter)))
+        .await
+        .expect("type and submit");
+    c.wait()
+        .for_element(Locator::Id("e-customer_partner"))
+        .await
+        .expect("error beside the partner");
+    axe(c, "a customer refused").await;
+    c.goto(&app.url(&format!("/users/{support}")))
+        .await
+        .expect("open");
+    c.find(Locator::Id("f-password"))
+        .await
+        .expect("password")
+        .send_keys(&format!("short{}", char::from(Key::Enter)))
+        .await
+        .expect("type and submit");
+    c.wait()
+        .for_element(Locator::Id("e-password_again"))
+        .await
+        .expect("error beside the second password");
+    axe(c, "a password refused").await;
 }
 
 #[tokio::test]

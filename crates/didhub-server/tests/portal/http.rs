@@ -319,7 +319,7 @@ async fn planted_markup_and_quotes_are_shown_as_text() {
     assert!(html.contains(&escaped(EVIL_CUSTOMER)), "{html}");
     // A filter value comes back into its field escaped, not as markup.
     let (_, html) = s.page(&format!("/dids?tag={}", urlencode(EVIL_TAG))).await;
-    assert!(html.contains("1 DIDs match."), "{html}");
+    assert!(html.contains("1 DID matches."), "{html}");
 }
 
 #[tokio::test]
@@ -352,7 +352,7 @@ async fn the_did_list_filters_counts_and_pages_by_keyset() {
             seed.operator
         ))
         .await;
-    assert!(html.contains("1 DIDs match."), "{html}");
+    assert!(html.contains("1 DID matches."), "{html}");
     assert!(html.contains(&seed.evil_number));
     let (_, html) = s
         .page("/dids?prefix=%2B4420794600&sort=number&order=desc")
@@ -458,4 +458,48 @@ async fn dashboard_counts(app: &crate::common::TestApp) {
         html.contains("/dids?status=in_stock&#38;country=GB&#38;type=fixed_line"),
         "{html}"
     );
+}
+
+/// The list counts up to 10,000 and says "more than" beyond: an exact count of a broad
+/// filter on a large inventory would cost more than the page. The bulk page counts exactly.
+#[tokio::test]
+async fn the_did_list_count_stops_at_ten_thousand() {
+    let app = start(false).await;
+    seed(&app).await;
+    let sys = didhub_store::Actor("system:test".into());
+    let inv = app.store.inventory();
+    let op = inv
+        .create_operator(&sys, "Many")
+        .await
+        .expect("operator")
+        .id;
+    inv.create_dids(
+        &sys,
+        didhub_store::inventory::dids::NewDids {
+            numbers: vec!["+441612000000-+441612010000".into()],
+            country: None,
+            operator_id: op,
+            status: didhub_core::did::DidStatus::InStock,
+            after_hold: didhub_core::did::DidStatus::InStock,
+            tag: Some("many".into()),
+            notes: None,
+            reason: None,
+        },
+    )
+    .await
+    .expect("10,001 DIDs");
+    let s = login(&app, ADMIN).await;
+    let (status, html) = s.page("/dids?tag=many").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("More than 10,000 DIDs match."), "{html}");
+    assert!(html.contains(">Edit or delete all matching</a>"), "{html}");
+    let (_, html) = s.page("/dids?tag=many&prefix=%2B44161200").await;
+    assert!(html.contains("10,000 DIDs match."), "{html}");
+    assert!(!html.contains("More than"), "{html}");
+    assert!(
+        html.contains(">Edit or delete all 10,000 matching</a>"),
+        "{html}"
+    );
+    let (_, html) = s.page("/dids/bulk?tag=many").await;
+    assert!(html.contains("<strong>10,001</strong>"), "{html}");
 }

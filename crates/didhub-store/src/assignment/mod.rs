@@ -8,6 +8,7 @@ pub mod client_packages;
 pub mod holds;
 pub mod packages;
 pub mod routing;
+mod statements;
 
 crate::handle!(
     /// Packages, client packages, assignment of DIDs, block allocation and the routing feed.

@@ -1,18 +1,21 @@
-//! Bulk loading on PostgreSQL: a large import builds the DIDs table's indexes once, at the
-//! end, instead of inserting every number into them as it goes.
+//! Bulk loading: a large import builds the DIDs table's indexes once, at the end, instead of
+//! inserting every number into them as it goes. PostgreSQL and SQLite alike.
 //!
 //! Why: numbers arrive in no particular order, so each row's insert into the unique number
 //! index lands on a random B-tree page, and a million of them cost more than the rows
-//! themselves. Building the index after the rows are in sorts once (in parallel where the
-//! server allows): 7.1 s became 4.4 s for a million rows. The price is the table: the import
-//! holds `dids` in ACCESS EXCLUSIVE mode until it commits, so readers and writers of the
-//! inventory wait for it. Hence the rule (`Store::bulk_import_min_rows`):
+//! themselves. Building the index after the rows are in sorts once: on PostgreSQL 7.1 s
+//! became 4.4 s for a million rows; on SQLite the number index is what separated the import
+//! from `sqlite3` loading the same rows in number order (docs/PERFORMANCE.md). The price on
+//! PostgreSQL is the table: the import holds `dids` in ACCESS EXCLUSIVE mode until it
+//! commits, so readers and writers of the inventory wait for it. SQLite has one writer
+//! anyway, and its readers (WAL) keep the snapshot they began with, indexes included, so
+//! nobody waits longer than for any import. Hence the rule (`Store::bulk_import_min_rows`):
 //! - only for a file of at least that many rows (100,000 by default; 0 turns bulk loading
 //!   off) and at least as many rows as the inventory already holds, where rebuilding the
 //!   indexes costs less than growing them;
 //! - never for a dry run, which must not stop anyone;
-//! - only if the lock comes within a second (a waiting lock request queues every reader
-//!   behind it); otherwise the import takes the row-by-row path, as a smaller one would.
+//! - PostgreSQL: only if the lock comes within a second (a waiting lock request queues every
+//!   reader behind it); otherwise the import takes the row-by-row path, as a smaller one would.
 //!
 //! Only the indexes that are neither the primary key (its UUIDv7 keys arrive in order) nor
 //! partial (stock DIDs have no entry in them) are rebuilt: today the number index and the
@@ -21,13 +24,14 @@
 //! or killed import rolls the dropped indexes back with its rows.
 //!
 //! With the unique index gone, the import checks duplicates against the numbers the table
-//! held when it took the lock (read once, as integers: 8 bytes a number). Nothing else can
+//! held when the load began (read once, as integers: 8 bytes a number). Nothing else can
 //! write meanwhile, and the index built at the end would refuse a duplicate anyway.
 
 use futures::TryStreamExt;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 use uuid::Uuid;
 
+use crate::db::sql::Tx;
 use crate::Result;
 
 /// A bulk load in progress in an import's transaction.
@@ -172,11 +176,73 @@ impl BulkLoad {
         key(number).is_some_and(|k| self.taken.binary_search(&k).is_ok())
     }
 
+    /// Starts a bulk load on SQLite, in the import's transaction (`BEGIN IMMEDIATE`: no other
+    /// writer until it ends), by the same size rule as PostgreSQL's.
+    pub(crate) async fn begin_sqlite(
+        conn: &mut SqliteConnection,
+        rows: u64,
+        min_rows: u64,
+    ) -> Result<Option<BulkLoad>> {
+        if min_rows == 0 || rows < min_rows {
+            return Ok(None);
+        }
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM dids")
+            .fetch_one(&mut *conn)
+            .await?;
+        if u64::try_from(held).unwrap_or(0) > rows {
+            return Ok(None);
+        }
+        // Indexes made by CREATE INDEX (not constraints: they cannot be dropped), not partial.
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT l.name, s.sql FROM pragma_index_list('dids') l \
+             JOIN sqlite_schema s ON s.type = 'index' AND s.name = l.name \
+             WHERE l.origin = 'c' AND l.partial = 0 AND s.sql IS NOT NULL ORDER BY l.name",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(mut taken) = crate::db::sqlite_bulk::numbers(conn).await? else {
+            // Not a number this check can hold: leave it to the unique index.
+            return Ok(None);
+        };
+        taken.sort_unstable();
+        for (name, _) in &indexes {
+            let drop = format!("DROP INDEX main.\"{}\"", name.replace('"', "\"\""));
+            sqlx::query(&drop).execute(&mut *conn).await?;
+        }
+        tracing::info!(
+            rows,
+            rebuild = indexes.len(),
+            "bulk import: indexes rebuilt at commit"
+        );
+        metrics::counter!("didhub_import_bulk_loads_total").increment(1);
+        Ok(Some(BulkLoad {
+            rebuild: indexes.into_iter().map(|(_, def)| def).collect(),
+            taken,
+            operators: Vec::new(),
+        }))
+    }
+
     /// Builds the dropped indexes again; the import commits after this.
-    pub(crate) async fn finish(self, conn: &mut PgConnection) -> Result<()> {
+    pub(crate) async fn finish(self, tx: &mut Tx) -> Result<()> {
         let started = std::time::Instant::now();
         for def in &self.rebuild {
-            sqlx::Executor::execute(&mut *conn, def.as_str()).await?;
+            match tx {
+                Tx::Postgres(c) => {
+                    sqlx::Executor::execute(&mut **c, def.as_str()).await?;
+                }
+                Tx::Sqlite(c) => {
+                    // The sort that builds the index may use helper threads (SQLite's
+                    // default is none); set for this build only.
+                    let threads =
+                        std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+                    sqlx::query(&format!("PRAGMA threads = {threads}"))
+                        .execute(&mut **c)
+                        .await?;
+                    let built = sqlx::Executor::execute(&mut **c, def.as_str()).await;
+                    sqlx::query("PRAGMA threads = 0").execute(&mut **c).await?;
+                    built?;
+                }
+            }
         }
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,

@@ -122,6 +122,9 @@ impl Tx {
             Tx::Sqlite(_) => "",
         }
     }
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Tx::Postgres(_))
+    }
 }
 
 /// Runs a block with `$c` bound to the transaction's connection (`&mut *$c` to reuse it).

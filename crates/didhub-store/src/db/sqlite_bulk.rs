@@ -52,25 +52,35 @@ const MOVE: &str = concat!(
      $1, $2, $2, 1 FROM temp.didhub_new_dids WHERE true ORDER BY rowid \
      ON CONFLICT (number) DO NOTHING"
 );
+/// The move of a bulk load (`db::bulk_load`): its numbers are known to be new, and the
+/// number index it would need for `ON CONFLICT` is being rebuilt.
+const MOVE_NEW: &str = concat!(
+    "INSERT INTO main.dids (",
+    crate::inventory::dids::new_did_columns!(),
+    ") SELECT id, number, country, number_type, operator_id, status, after_hold, tag, notes, \
+     $1, $2, $2, 1 FROM temp.didhub_new_dids ORDER BY rowid"
+);
 /// The staged numbers the move skipped: the row `dids` holds for them is another's.
 const SKIPPED: &str = "SELECT t.number FROM temp.didhub_new_dids t \
      JOIN main.dids d ON d.number = t.number WHERE d.id <> t.id ORDER BY t.rowid";
 
 /// Inserts `rows` in the order given (each with a new id), skipping numbers already in
-/// `dids`; returns the skipped numbers. An import hands each chunk over sorted by number
-/// (`sqlite_write` in import.rs). Times are stored as sqlx stores a `DateTime<Utc>` on SQLite,
-/// so they compare and read back alike.
+/// `dids`; returns the skipped numbers. With `new`, the numbers are known to be new (a bulk
+/// load has checked them) and the table has no number index to skip them by. An import hands
+/// each chunk over sorted by number (`sqlite_write` in import.rs). Times are stored as sqlx
+/// stores a `DateTime<Utc>` on SQLite, so they compare and read back alike.
 pub(crate) async fn insert_dids(
     conn: &mut SqliteConnection,
     rows: &[CopyRow<'_>],
     batch_id: Uuid,
     at: DateTime<Utc>,
+    new: bool,
 ) -> Result<Vec<String>> {
     let at = at.to_rfc3339_opts(SecondsFormat::AutoSi, false);
     let mut skipped = Vec::new();
     for part in rows.chunks(PART) {
         stage(conn, part).await?;
-        let moved = sqlx::query(MOVE)
+        let moved = sqlx::query(if new { MOVE_NEW } else { MOVE })
             .bind(batch_id)
             .bind(at.as_str())
             .execute(&mut *conn)
@@ -83,6 +93,21 @@ pub(crate) async fn insert_dids(
     }
     sqlx::query(CLEAR).execute(&mut *conn).await?;
     Ok(skipped)
+}
+
+/// The numbers of `dids` as integers (`E164::integer`), for a bulk load's duplicate check;
+/// `None` if one is not a number that check can hold.
+pub(crate) async fn numbers(conn: &mut SqliteConnection) -> Result<Option<Vec<u64>>> {
+    use futures::TryStreamExt;
+    let mut out = Vec::new();
+    let mut rows = sqlx::query_scalar::<_, String>("SELECT number FROM dids").fetch(conn);
+    while let Some(n) = rows.try_next().await? {
+        match didhub_core::number::E164::integer(&n) {
+            Some(k) => out.push(k),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
 }
 
 /// Writes `rows` into the (emptied) staging table, giving the connection back every `HOLD`.

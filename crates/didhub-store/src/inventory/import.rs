@@ -825,8 +825,13 @@ impl Inventory<'_> {
                     } else if !rows.is_empty() {
                         // Decided at the first rows to write, not before: a file refused in
                         // its first chunk never locks the inventory.
-                        if let (Some(size), Tx::Postgres(t)) = (size.take(), &mut db) {
-                            match BulkLoad::begin(t, size, self.bulk_import_min_rows).await {
+                        if let Some(size) = size.take() {
+                            let min = self.bulk_import_min_rows;
+                            let begun = match &mut db {
+                                Tx::Postgres(t) => BulkLoad::begin(t, size, min).await,
+                                Tx::Sqlite(t) => BulkLoad::begin_sqlite(t, size, min).await,
+                            };
+                            match begun {
                                 Ok(b) => {
                                     if let Some(load) = &b {
                                         held.extend(load.operators.iter().copied());
@@ -839,7 +844,7 @@ impl Inventory<'_> {
                                 }
                             }
                         }
-                        let written = match bulk.as_ref() {
+                        let written = match bulk.as_ref().filter(|_| db.is_postgres()) {
                             Some(load) => self
                                 .stream_chunks(
                                     &mut db,
@@ -867,6 +872,7 @@ impl Inventory<'_> {
                                     &mut operators,
                                     &mut report,
                                     &mut stock,
+                                    bulk.as_ref(),
                                 )
                                 .await
                             }
@@ -913,8 +919,8 @@ impl Inventory<'_> {
             }
             return Ok(report);
         }
-        if let (Some(load), Tx::Postgres(t)) = (bulk, &mut db) {
-            load.finish(t).await?;
+        if let Some(load) = bulk {
+            load.finish(&mut db).await?;
         }
         stock.write(&mut db).await?;
         write_audit(
@@ -953,7 +959,8 @@ impl Inventory<'_> {
         Ok(report)
     }
 
-    /// Writes a chunk on the row path: its operators, then its rows (see `bulk_insert`).
+    /// Writes a chunk on the row path: its operators, then its rows (see `bulk_insert`). On
+    /// SQLite, also a bulk load's chunks (`load`: see `db::bulk_load`).
     #[allow(clippy::too_many_arguments)]
     async fn write_chunk(
         &self,
@@ -964,12 +971,13 @@ impl Inventory<'_> {
         operators: &mut HashMap<String, Uuid>,
         report: &mut ImportReport,
         stock: &mut StockTally,
+        load: Option<&BulkLoad>,
     ) -> Result<()> {
         let ops = self
             .row_operators(db, actor, rows, operators, report)
             .await?;
         if let Tx::Sqlite(t) = db {
-            return sqlite_write(t, rows, &ops, batch_id, report, stock).await;
+            return sqlite_write(t, rows, &ops, batch_id, report, stock, load).await;
         }
         let mut new_rows = Vec::with_capacity(rows.len());
         for (r, op) in rows.iter().zip(ops) {
@@ -1201,7 +1209,8 @@ fn operator_ids(
     Ok(out)
 }
 
-/// SQLite: one chunk's numbers, bound straight from the parsed rows (see `sqlite_bulk`).
+/// SQLite: one chunk's numbers, bound straight from the parsed rows (see `sqlite_bulk`); in a
+/// bulk load, less those the inventory held already.
 async fn sqlite_write(
     conn: &mut sqlx::SqliteConnection,
     rows: &[Row],
@@ -1209,10 +1218,16 @@ async fn sqlite_write(
     batch_id: Uuid,
     report: &mut ImportReport,
     stock: &mut StockTally,
+    load: Option<&BulkLoad>,
 ) -> Result<()> {
     let mut batch: Vec<CopyRow<'_>> = Vec::with_capacity(rows.len());
+    let mut taken = Vec::new();
     for (r, &operator_id) in rows.iter().zip(ops) {
         for n in &r.numbers {
+            if load.is_some_and(|l| l.taken(n.e164.as_str())) {
+                taken.push(n.e164.to_string());
+                continue;
+            }
             batch.push(CopyRow {
                 number: n.e164.as_str(),
                 country: n.country.as_str(),
@@ -1228,8 +1243,9 @@ async fn sqlite_write(
     // In number order: each insert into the unique number index lands next to the one before
     // (in file order each landed on a random page of an index larger than the page cache).
     batch.sort_unstable_by(|a, b| a.number.cmp(b.number));
-    let existing =
-        crate::db::sqlite_bulk::insert_dids(conn, &batch, batch_id, crate::now()).await?;
+    let new = load.is_some();
+    let mut existing =
+        crate::db::sqlite_bulk::insert_dids(conn, &batch, batch_id, crate::now(), new).await?;
     let skipped: HashSet<&str> = existing.iter().map(String::as_str).collect();
     for r in batch
         .iter()
@@ -1245,6 +1261,7 @@ async fn sqlite_write(
         });
     }
     report.valid += batch.len() - existing.len();
+    existing.extend(taken);
     note_existing(rows, &existing, report);
     Ok(())
 }

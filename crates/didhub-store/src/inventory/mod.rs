@@ -1,5 +1,6 @@
 //! Operators, DIDs, import, export and stock.
 
+mod create;
 pub mod dids;
 pub mod export;
 pub mod import;
@@ -7,6 +8,7 @@ pub mod operators;
 pub mod rejects;
 mod sheet;
 pub mod stock;
+pub mod stock_history;
 mod xls;
 
 crate::handle!(

@@ -2,9 +2,12 @@
 //! (with the closures operators added) and the inventory; stored orders, their states and
 //! timeline (`orders`).
 
+mod count;
 pub mod fulfil;
 pub mod orders;
 mod porting;
+mod reads;
+mod steps;
 
 use std::collections::HashMap;
 

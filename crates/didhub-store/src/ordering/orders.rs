@@ -7,16 +7,16 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use didhub_core::catalog::{Catalog, Service};
 use didhub_core::order::{normalise_number, OrderBody};
-use didhub_core::order_flow::{self, Attention, OrderState, RejectReason, Side};
+use didhub_core::order_flow::{self, Attention, OrderState, Side};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::accounts::orgs::Scope;
 use crate::audit::{write_audit, AuditWrite};
-use crate::db::sql::{bind_all, decode_cursor, encode_cursor, on_tx, Param, Sql, Tx};
+use crate::db::sql::{bind_all, on_tx, Param, Sql, Tx};
 use crate::db::versioned::{col, Column, VersionedUpdate};
-use crate::{new_id, now, on, retry, Actor, Ordering, Page, Result, StoreError};
+use crate::{new_id, now, retry, Actor, Ordering, Result, StoreError};
 
 /// An order (without its numbers: see [`OrderDetail`]).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -109,7 +109,7 @@ pub(crate) struct OrderRow {
     version: i64,
 }
 
-const ORDER_SELECT: &str = "SELECT id, ref AS order_ref, partner_id, customer_id, country, service, state, \
+pub(super) const ORDER_SELECT: &str = "SELECT id, ref AS order_ref, partner_id, customer_id, country, service, state, \
     body, promised_by, ivp_by, submitted_at, signed_at, scheduled_for, missing, reject_code, created_by, created_at, \
     updated_at, version FROM orders";
 
@@ -176,11 +176,11 @@ fn problems_error(problems: Vec<didhub_core::order::Problem>) -> StoreError {
     StoreError::InvalidFields(problems.into_iter().map(|p| (p.field, p.message)).collect())
 }
 
-fn flow_error(e: order_flow::FlowError) -> StoreError {
+pub(super) fn flow_error(e: order_flow::FlowError) -> StoreError {
     StoreError::Conflict(e.to_string())
 }
 
-fn subject(id: Uuid) -> crate::documents::Subject {
+pub(super) fn subject(id: Uuid) -> crate::documents::Subject {
     crate::documents::Subject {
         kind: didhub_core::documents::SubjectKind::Order,
         id,
@@ -329,195 +329,6 @@ impl Ordering<'_> {
             }
         }
         Ok(body)
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn get_order(&self, scope: Scope, id: Uuid) -> Result<OrderDetail> {
-        let order = self.order_row(scope, id).await?.into_order();
-        let numbers: Vec<OrderNumber> = on!(self, |p| sqlx::query_as(
-            "SELECT number, state, reject_code, did_id FROM order_numbers WHERE order_id = $1 \
-             ORDER BY number"
-        )
-        .bind(id)
-        .fetch_all(p)
-        .await?);
-        let mut order = order;
-        order.attention = self.attention_of(&order).await?;
-        let documents = self.documents().list_for(Scope::All, subject(id)).await?;
-        Ok(OrderDetail {
-            order,
-            numbers,
-            documents,
-        })
-    }
-
-    pub(crate) async fn order_row(&self, scope: Scope, id: Uuid) -> Result<OrderRow> {
-        let mut sql = Sql::new(ORDER_SELECT);
-        sql.push(" WHERE id = ").bind(Param::Uuid(id));
-        if let Some(p) = scope.partner() {
-            sql.push(" AND partner_id = ").bind(Param::Uuid(p));
-        }
-        let r: Option<OrderRow> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
-            .fetch_optional(p)
-            .await?);
-        r.ok_or_else(|| StoreError::not_found("order", id))
-    }
-
-    /// Orders newest first, `limit` a page; with `attention`, the whole list of open orders
-    /// overdue or at risk, oldest promise first.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn list_orders(
-        &self,
-        scope: Scope,
-        f: &OrderFilter,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> Result<Page<Order>> {
-        let mut sql = Sql::new(ORDER_SELECT);
-        sql.push(" WHERE 1=1");
-        if let Some(p) = scope.partner() {
-            sql.push(" AND partner_id = ").bind(Param::Uuid(p));
-        }
-        if let Some(c) = f.customer_id {
-            sql.push(" AND customer_id = ").bind(Param::Uuid(c));
-        }
-        if let Some(s) = f.state {
-            sql.push(" AND state = ")
-                .bind(Param::Text(s.as_str().into()));
-        }
-        if let Some(want) = f.attention {
-            // Promises up to three weeks ahead cover any run of closed days before the next
-            // working day; each is then weighed on its country's calendar.
-            let horizon = Utc::now().date_naive() + chrono::Duration::days(21);
-            sql.push(
-                " AND state NOT IN ('completed', 'rejected', 'cancelled') AND (promised_by <= ",
-            )
-            .bind(Param::Date(horizon))
-            .push(" OR ivp_by <= ")
-            .bind(Param::Date(horizon))
-            .push(")");
-            sql.push(" ORDER BY promised_by, ref");
-            let rows: Vec<OrderRow> =
-                on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
-                    .fetch_all(p)
-                    .await?);
-            let mut items = Vec::new();
-            for r in rows {
-                let mut o = r.into_order();
-                o.attention = self.attention_of(&o).await?;
-                if o.attention == Some(want) {
-                    items.push(o);
-                }
-            }
-            return Ok(Page {
-                items,
-                next_cursor: None,
-            });
-        }
-        if let Some(c) = cursor {
-            let v = decode_cursor(c)?;
-            let after = v.as_i64().ok_or_else(|| {
-                StoreError::invalid("cursor", "not a cursor returned by this API")
-            })?;
-            sql.push(" AND ref < ").bind(Param::Int(after));
-        }
-        let limit = limit.clamp(1, 1000);
-        sql.push(&format!(" ORDER BY ref DESC LIMIT {}", limit + 1));
-        let rows: Vec<OrderRow> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
-            .fetch_all(p)
-            .await?);
-        let mut items: Vec<Order> = rows.into_iter().map(OrderRow::into_order).collect();
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|o| encode_cursor(&json!(o.order_ref)))
-        } else {
-            None
-        };
-        for o in &mut items {
-            o.attention = self.attention_of(o).await?;
-        }
-        Ok(Page { items, next_cursor })
-    }
-
-    /// Overdue or at risk, on the order's country's calendar (with its closures).
-    async fn attention_of(&self, o: &Order) -> Result<Option<Attention>> {
-        let promise = order_flow::promise_now(o.state, o.promised_by, o.ivp_by);
-        if promise.is_none() || !o.state.is_promised() {
-            return Ok(None);
-        }
-        let today = Utc::now().date_naive();
-        let next = match self.calendar().calendar(&o.country).await {
-            Ok(cal) => cal
-                .add_working_days(today, 1)
-                .unwrap_or(today + chrono::Duration::days(1)),
-            Err(_) => today + chrono::Duration::days(1),
-        };
-        Ok(order_flow::attention(o.state, promise, today, next))
-    }
-
-    /// The pre-filled letter of authorisation of a porting order, as a PDF: the customer, its
-    /// address and contact, the country and every number of the order, for the end user to
-    /// sign (`didhub_core::loa`).
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn loa_pdf(&self, scope: Scope, id: Uuid, catalog: &Catalog) -> Result<Vec<u8>> {
-        let o = self.order_row(scope, id).await?.into_order();
-        if o.service.parse::<Service>() != Ok(Service::FullPorting) {
-            return Err(StoreError::Conflict(format!(
-                "order #{} is not a porting order: it has no letter of authorisation",
-                o.order_ref
-            )));
-        }
-        let customer = self.accounts().get_customer(scope, o.customer_id).await?;
-        let a = o.body.address.clone().unwrap_or_default();
-        let text = |v: Option<String>| v.map(|s| s.trim().to_string()).unwrap_or_default();
-        let country_name = didhub_core::number::Country::parse(&o.country)
-            .ok()
-            .map(|c| catalog.offer(c).name.clone())
-            .filter(|n| !n.is_empty());
-        let data = didhub_core::loa::LoaData {
-            customer: customer.name,
-            address: didhub_core::loa::LoaAddress {
-                street: text(a.street),
-                postcode: text(a.postcode),
-                city: text(a.city),
-                region: a.region,
-            },
-            contact_name: o.body.contact_name.clone(),
-            contact_email: o.body.contact_email.clone(),
-            contact_phone: o.body.contact_phone.clone(),
-            country: o.country.clone(),
-            country_name,
-            numbers: o.body.numbers.clone().unwrap_or_default(),
-            date: Utc::now().date_naive(),
-            reference: Some(format!("order #{} ({})", o.order_ref, o.id)),
-        };
-        Ok(didhub_core::loa::loa_pdf(&data))
-    }
-
-    /// The order's timeline, oldest first.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn timeline(&self, scope: Scope, id: Uuid) -> Result<Vec<OrderEvent>> {
-        self.order_row(scope, id).await?;
-        let rows: Vec<EventRow> = on!(self, |p| sqlx::query_as(
-            "SELECT at, actor, from_state, to_state, reason, detail FROM order_events \
-                 WHERE order_id = $1 ORDER BY at, id"
-        )
-        .bind(id)
-        .fetch_all(p)
-        .await?);
-        Ok(rows
-            .into_iter()
-            .map(
-                |(at, actor, from_state, to_state, reason, detail)| OrderEvent {
-                    at,
-                    actor,
-                    from_state,
-                    to_state,
-                    reason,
-                    detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
-                },
-            )
-            .collect())
     }
 
     /// Changes the order's fields while it is open (quote, draft, awaiting documents): a JSON
@@ -725,342 +536,10 @@ impl Ordering<'_> {
         })
         .await
     }
-
-    /// Records the signing of the agreement (AE, SA): the order is submitted again with its
-    /// promise counted from the signing day.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn sign_order(
-        &self,
-        actor: &Actor,
-        scope: Scope,
-        id: Uuid,
-        version: Option<i64>,
-        signed_at: DateTime<Utc>,
-        catalog: &Catalog,
-    ) -> Result<OrderDetail> {
-        self.change_state(actor, scope, id, version, Side::Partner, |cur| async move {
-            let country = didhub_core::number::Country::parse(&cur.country)
-                .map_err(|e| StoreError::invalid("country", e))?;
-            let cal = self.calendar().calendar(&cur.country).await?;
-            let promised = order_flow::promised_after_signing(
-                catalog,
-                country,
-                signed_at.date_naive(),
-                |d, n| cal.add_working_days(d, n).map_err(|e| e.to_string()),
-            )
-            .map_err(|e| StoreError::invalid("signed_at", e))?;
-            Ok(vec![(
-                OrderState::Submitted,
-                Change {
-                    reason: Some("agreement signed".into()),
-                    detail: Some(json!({"promised_by": promised})),
-                    columns: vec![
-                        col("signed_at", cur.signed_at, &Some(signed_at)),
-                        col("promised_by", cur.promised_by, &promised),
-                    ],
-                    retire_porting: false,
-                },
-            )])
-        })
-        .await
-    }
-
-    /// Sets (or moves) the porting date. Moving it needs a reason, kept in the timeline; the
-    /// promise follows the date.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn schedule_order(
-        &self,
-        actor: &Actor,
-        id: Uuid,
-        version: Option<i64>,
-        date: NaiveDate,
-        reason: Option<&str>,
-    ) -> Result<OrderDetail> {
-        let reason =
-            didhub_core::did::reason(reason).map_err(|e| StoreError::invalid("reason", e))?;
-        self.change_state(actor, Scope::All, id, version, Side::Operations, |cur| {
-            let reason = reason.clone();
-            async move {
-                if cur.scheduled_for.is_some() && reason.is_none() {
-                    return Err(StoreError::invalid(
-                    "reason",
-                    "moving a porting date needs a reason (it is shown in the order's timeline)",
-                ));
-                }
-                if date < Utc::now().date_naive() {
-                    return Err(StoreError::invalid(
-                        "date",
-                        format!("{date} is in the past"),
-                    ));
-                }
-                Ok(vec![(
-                    OrderState::Scheduled,
-                    Change {
-                        reason: reason
-                            .clone()
-                            .or_else(|| Some("porting date agreed".into())),
-                        detail: Some(json!({"date": date, "before": cur.scheduled_for})),
-                        columns: vec![
-                            col("scheduled_for", cur.scheduled_for, &Some(date)),
-                            col("promised_by", cur.promised_by, &Some(date)),
-                        ],
-                        retire_porting: false,
-                    },
-                )])
-            }
-        })
-        .await
-    }
-
-    /// Completes an order: its registered numbers are completed. Numbers ported in are
-    /// assigned to the customer first, under `req`'s client package and destination.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn complete_order(
-        &self,
-        actor: &Actor,
-        id: Uuid,
-        version: Option<i64>,
-        req: &crate::ordering::fulfil::CompleteOrder,
-    ) -> Result<OrderDetail> {
-        let cur = self.order_row(Scope::All, id).await?.into_order();
-        order_flow::check_transition(cur.state, OrderState::Completed, Side::Operations)
-            .map_err(flow_error)?;
-        if let Some(v) = version {
-            crate::db::versioned::check_version("order", id, Some(v), cur.version)?;
-        }
-        if cur.service.parse::<Service>() == Ok(Service::FullPorting) {
-            self.complete_porting(
-                actor,
-                &cur,
-                req.client_package_id,
-                req.destination.as_deref(),
-            )
-            .await?;
-        }
-        self.change_state(
-            actor,
-            Scope::All,
-            id,
-            version,
-            Side::Operations,
-            |_| async {
-                Ok(vec![(
-                    OrderState::Completed,
-                    Change {
-                        reason: Some("completed".into()),
-                        ..Change::default()
-                    },
-                )])
-            },
-        )
-        .await?;
-        retry(|| async {
-            let mut tx = self.begin().await?;
-            on_tx!(&mut tx, |c| sqlx::query(
-                "UPDATE order_numbers SET state = 'completed' WHERE order_id = $1 AND state IN \
-                 ('pending', 'registered')"
-            )
-            .bind(id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
-            tx.commit().await
-        })
-        .await?;
-        self.get_order(Scope::All, id).await
-    }
-
-    /// Rejects an order with a reason code, or only some of its numbers: a porting order goes
-    /// on with the rest, and is rejected only when no number is left.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn reject_order(
-        &self,
-        actor: &Actor,
-        id: Uuid,
-        version: Option<i64>,
-        code: RejectReason,
-        reason: Option<&str>,
-        numbers: Option<&[String]>,
-    ) -> Result<OrderDetail> {
-        let reason =
-            didhub_core::did::reason(reason).map_err(|e| StoreError::invalid("reason", e))?;
-        let Some(numbers) = numbers.filter(|n| !n.is_empty()) else {
-            return self
-                .change_state(
-                    actor,
-                    Scope::All,
-                    id,
-                    version,
-                    Side::Operations,
-                    |_| async {
-                        Ok(vec![(
-                            OrderState::Rejected,
-                            Change {
-                                reason: reason.clone().or_else(|| Some(code.as_str().into())),
-                                detail: Some(json!({"code": code})),
-                                columns: vec![col(
-                                    "reject_code",
-                                    None::<String>,
-                                    &Some(code.as_str().to_string()),
-                                )],
-                                retire_porting: true,
-                            },
-                        )])
-                    },
-                )
-                .await;
-        };
-        let mut wanted = Vec::new();
-        let mut errors = Vec::new();
-        for (i, n) in numbers.iter().enumerate() {
-            match normalise_number(n) {
-                Some(e) => wanted.push(e),
-                None => errors.push((
-                    format!("numbers[{i}]"),
-                    format!("'{n}' is not a phone number"),
-                )),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(StoreError::InvalidFields(errors));
-        }
-        retry(|| async {
-            let cur = self.order_row(Scope::All, id).await?.into_order();
-            order_flow::check_transition(cur.state, OrderState::Rejected, Side::Operations)
-                .map_err(flow_error)?;
-            let mut tx = self.begin().await?;
-            let mut sql = Sql::new("UPDATE order_numbers SET state = 'rejected', reject_code = ");
-            sql.bind(Param::Text(code.as_str().into()))
-                .push(" WHERE order_id = ")
-                .bind(Param::Uuid(id))
-                .push(" AND state IN ('pending', 'registered') AND");
-            sql.push_in_texts(matches!(tx, Tx::Postgres(_)), "number", &wanted);
-            let n = on_tx!(&mut tx, |c| bind_all!(sqlx::query(&sql.text), sql.params)
-                .execute(&mut *c)
-                .await?
-                .rows_affected());
-            if n as usize != wanted.len() {
-                return Err(StoreError::invalid(
-                    "numbers",
-                    "every number must be one of the order's, not yet rejected or completed",
-                ));
-            }
-            let left: i64 = on_tx!(&mut tx, |c| {
-                sqlx::query_scalar(
-                "SELECT count(*) FROM order_numbers WHERE order_id = $1 AND state <> 'rejected'"
-            )
-            .bind(id)
-            .fetch_one(&mut *c)
-            .await?
-            });
-            crate::ordering::porting::retire_porting(&mut tx, id, false).await?;
-            let detail = json!({"code": code, "numbers": wanted});
-            let change = |to| Change {
-                reason: reason.clone().or_else(|| Some(code.as_str().into())),
-                detail: Some(detail.clone()),
-                columns: if to == OrderState::Rejected {
-                    vec![col(
-                        "reject_code",
-                        &cur.reject_code,
-                        &Some(code.as_str().to_string()),
-                    )]
-                } else {
-                    vec![]
-                },
-                retire_porting: false,
-            };
-            // The state stays; the timeline shows the numbers rejected (or the whole order,
-            // once none is left).
-            let to = if left == 0 {
-                OrderState::Rejected
-            } else {
-                cur.state
-            };
-            apply_change(
-                self,
-                &mut tx,
-                actor,
-                &cur,
-                version,
-                to,
-                Side::Operations,
-                change(to),
-            )
-            .await?;
-            tx.commit().await
-        })
-        .await?;
-        self.notify_retired(id).await?;
-        self.get_order(Scope::All, id).await
-    }
-
-    /// Cancels an order: its partner until registration, operations until completion.
-    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
-    pub async fn cancel_order(
-        &self,
-        actor: &Actor,
-        scope: Scope,
-        side: Side,
-        id: Uuid,
-        version: Option<i64>,
-        reason: Option<&str>,
-    ) -> Result<OrderDetail> {
-        let reason =
-            didhub_core::did::reason(reason).map_err(|e| StoreError::invalid("reason", e))?;
-        self.change_state(actor, scope, id, version, side, |_| async {
-            Ok(vec![(
-                OrderState::Cancelled,
-                Change {
-                    reason: reason.clone().or_else(|| Some("cancelled".into())),
-                    retire_porting: true,
-                    ..Change::default()
-                },
-            )])
-        })
-        .await
-    }
-
-    /// The one path of a change of state: reads the order, lets `plan` decide the steps (one
-    /// or two states, each with its reason and columns), and writes them in one transaction,
-    /// each checked by the core's transition rule, versioned, audited and on the timeline.
-    async fn change_state<F, Fut>(
-        &self,
-        actor: &Actor,
-        scope: Scope,
-        id: Uuid,
-        version: Option<i64>,
-        side: Side,
-        plan: F,
-    ) -> Result<OrderDetail>
-    where
-        F: Fn(Order) -> Fut,
-        Fut: std::future::Future<Output = Result<Vec<(OrderState, Change)>>>,
-    {
-        retry(|| async {
-            let cur = self.order_row(scope, id).await?.into_order();
-            let steps = plan(cur.clone()).await?;
-            let mut tx = self.begin().await?;
-            let mut at = cur.clone();
-            let mut client = version;
-            for (to, change) in steps {
-                apply_change(self, &mut tx, actor, &at, client, to, side, change).await?;
-                at.state = to;
-                at.version += 1;
-                client = None;
-            }
-            tx.commit().await
-        })
-        .await?;
-        let d = self.get_order(scope, id).await?;
-        if matches!(d.order.state, OrderState::Rejected | OrderState::Cancelled) {
-            self.notify_retired(id).await?;
-        }
-        Ok(d)
-    }
 }
 
 /// An order_events row: at, actor, from, to, reason, detail (JSON text).
-type EventRow = (
+pub(super) type EventRow = (
     DateTime<Utc>,
     String,
     Option<String>,
@@ -1158,7 +637,11 @@ async fn status_mail(
     Ok(())
 }
 
-fn versioned<'a>(cur: &Order, version: Option<i64>, action: &'a str) -> VersionedUpdate<'a> {
+pub(super) fn versioned<'a>(
+    cur: &Order,
+    version: Option<i64>,
+    action: &'a str,
+) -> VersionedUpdate<'a> {
     VersionedUpdate {
         table: "orders",
         key: "id",

@@ -65,6 +65,30 @@ pub struct OrderQuery {
     pub cursor: Option<String>,
 }
 
+impl OrderQuery {
+    /// The store's filter, as the list reads it (the portal's list of orders reads the same
+    /// query string).
+    pub fn filter(&self) -> ApiResult<OrderFilter> {
+        Ok(OrderFilter {
+            state: self
+                .state
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e: String| crate::error::ApiError::field("state", e))?,
+            customer_id: self.customer_id,
+            attention: self
+                .attention
+                .as_deref()
+                .map(|a| serde_json::from_value(serde_json::Value::String(a.into())))
+                .transpose()
+                .map_err(|_| {
+                    crate::error::ApiError::field("attention", "expected overdue or at_risk")
+                })?,
+        })
+    }
+}
+
 /// Orders, newest first (a partner's users see their partner's).
 #[utoipa::path(get, path = "/api/v1/orders", tag = "ordering", params(OrderQuery),
     responses((status = 200, body = Page<Order>), (status = 422, body = Problem)))]
@@ -73,23 +97,7 @@ pub async fn list(
     Extension(p): Extension<Principal>,
     Query(q): Query<OrderQuery>,
 ) -> ApiResult<Json<Page<Order>>> {
-    let f = OrderFilter {
-        state: q
-            .state
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e: String| crate::error::ApiError::field("state", e))?,
-        customer_id: q.customer_id,
-        attention: q
-            .attention
-            .as_deref()
-            .map(|a| serde_json::from_value(serde_json::Value::String(a.into())))
-            .transpose()
-            .map_err(|_| {
-                crate::error::ApiError::field("attention", "expected overdue or at_risk")
-            })?,
-    };
+    let f = q.filter()?;
     let page = s
         .store
         .ordering()

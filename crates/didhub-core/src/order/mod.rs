@@ -2,14 +2,14 @@
 //! reported at once with the field it concerns, and the date promised (working days of the
 //! order's country). The API, `didhub orders check` and the order pages all call [`check`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::{Catalog, DocumentKind, Offer, Service};
-use crate::number::{classify, Country, NumberType};
+use crate::number::Country;
 
 /// An order as a request writes it. Every key but `country`, `service` (and `submitted_at`
 /// for a check) may be absent; the rules say when one is required.
@@ -94,25 +94,20 @@ pub trait Context {
     fn check_identifier(&self, country: Country, kind: &str, value: &str) -> Result<(), String>;
 }
 
-/// At most this many numbers in one order.
-pub const MAX_NUMBERS: usize = 10_000;
+mod numbers;
 
-/// Number types that may not be presented as an outbound-only DID (the seed: no emergency,
-/// toll-free or short-code calls; mobile numbers may not be presented).
-const NOT_PRESENTABLE: [NumberType; 7] = [
-    NumberType::Mobile,
-    NumberType::TollFree,
-    NumberType::PremiumRate,
-    NumberType::SharedCost,
-    NumberType::Pager,
-    NumberType::PersonalNumber,
-    NumberType::Voicemail,
-];
+use numbers::check_numbers;
+pub use numbers::{normalise_number, MAX_NUMBERS};
 
 struct Problems(Vec<Problem>);
 
 impl Problems {
-    fn add(&mut self, field: impl Into<String>, code: &'static str, message: impl Into<String>) {
+    pub(super) fn add(
+        &mut self,
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) {
         self.0.push(Problem {
             field: field.into(),
             code,
@@ -420,103 +415,6 @@ fn check_identifiers(
                     p.add(field, "invalid", format!("'{v}': {why}"));
                 }
             }
-        }
-    }
-}
-
-/// An order's number as E.164 (`00…` read as `+…`), or `None` where the check refuses it.
-pub fn normalise_number(n: &str) -> Option<String> {
-    let t = n.trim();
-    let international = match t.strip_prefix("00") {
-        Some(rest) => format!("+{rest}"),
-        None if t.starts_with('+') => t.to_string(),
-        None => return None,
-    };
-    classify(&international, None)
-        .ok()
-        .map(|cl| cl.e164.as_str().to_string())
-}
-
-fn check_numbers(p: &mut Problems, o: &OrderBody, s: Service, c: Country) {
-    let Some(numbers) = &o.numbers else {
-        return;
-    };
-    if !matches!(s, Service::FullPorting | Service::OutboundOnly) {
-        p.add(
-            "numbers",
-            "not_allowed",
-            format!("numbers are given for porting or outbound only, not {s}"),
-        );
-        return;
-    }
-    if numbers.is_empty() {
-        p.add("numbers", "required", "give at least one number");
-        return;
-    }
-    if numbers.len() > MAX_NUMBERS {
-        p.add(
-            "numbers",
-            "invalid",
-            format!(
-                "at most {MAX_NUMBERS} numbers an order, not {}",
-                numbers.len()
-            ),
-        );
-        return;
-    }
-    let mut seen: HashSet<String> = HashSet::new();
-    for (i, n) in numbers.iter().enumerate() {
-        let field = format!("numbers[{i}]");
-        let t = n.trim();
-        let international = match t.strip_prefix("00") {
-            Some(rest) => format!("+{rest}"),
-            None if t.starts_with('+') => t.to_string(),
-            None => {
-                p.add(
-                    field,
-                    "not_international",
-                    format!("'{t}' is not in international format (+ or 00)"),
-                );
-                continue;
-            }
-        };
-        let cl = match classify(&international, None) {
-            Ok(cl) => cl,
-            Err(e) => {
-                p.add(field, "invalid", format!("'{t}': {e}"));
-                continue;
-            }
-        };
-        if cl.country != c {
-            p.add(
-                field,
-                "wrong_country",
-                format!(
-                    "{} is a number of {}, not {c}",
-                    cl.e164.as_str(),
-                    cl.country
-                ),
-            );
-            continue;
-        }
-        if !seen.insert(cl.e164.as_str().to_string()) {
-            p.add(
-                field,
-                "duplicate",
-                format!("{} is already in this order", cl.e164.as_str()),
-            );
-            continue;
-        }
-        if s == Service::OutboundOnly && NOT_PRESENTABLE.contains(&cl.number_type) {
-            p.add(
-                field,
-                "not_allowed",
-                format!(
-                    "{} is a {} number, which cannot be presented for outbound calls",
-                    cl.e164.as_str(),
-                    cl.number_type.as_str().replace('_', " ")
-                ),
-            );
         }
     }
 }
