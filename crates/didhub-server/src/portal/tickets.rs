@@ -1,6 +1,6 @@
 //! The help desk's lists: tickets (the API's `TicketQuery`, read from the address as the API
-//! reads it: state, class, partner, customer, sort; a partner user sees its partner's), the
-//! desk's tickets at risk and past their first-response deadline (`at_risk`, `breached`), and
+//! reads it: state, class, partner, customer, assignee (staff), sort; a partner user sees its
+//! partner's), the desk's tickets at risk and past their first-response deadline (`at_risk`, `breached`), and
 //! the SLA report as a chart with its table.
 
 use std::collections::HashMap;
@@ -9,6 +9,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use chrono::Utc;
+use didhub_core::access::Need;
 use didhub_core::sla::TicketClass;
 use didhub_core::ticket::{SlaStatus, TicketState};
 use didhub_store::support::lists::TicketSort;
@@ -31,7 +32,14 @@ use crate::AppState;
 const PAGE_SIZE: u32 = 50;
 
 /// The fields the filter form shows (a refusal of any other parameter is shown above it).
-const FILTER_FIELDS: &[&str] = &["state", "class", "partner_id", "customer_id", "sort"];
+const FILTER_FIELDS: &[&str] = &[
+    "state",
+    "class",
+    "partner_id",
+    "customer_id",
+    "assignee_id",
+    "sort",
+];
 
 pub fn sort_label(s: TicketSort) -> &'static str {
     match s {
@@ -182,6 +190,8 @@ struct TicketsPage {
     /// Staff filter by partner; a partner user has one.
     partners: Option<Vec<Choice>>,
     customers: Vec<Choice>,
+    /// Staff filter by assignee (support staff who may take a ticket); partners have none.
+    assignees: Option<Vec<Choice>>,
     rows: Vec<TicketRow>,
     count: Option<String>,
     next: Option<String>,
@@ -228,6 +238,15 @@ pub async fn list(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
         }
     }
     let staff = !v.principal.role.is_partner();
+    let assignees = if staff {
+        Some(
+            assignee_choices(&s, form.value("assignee_id"))
+                .await
+                .map_err(|e| v.fail(e))?,
+        )
+    } else {
+        None
+    };
     let page = TicketsPage {
         chrome: v.chrome("Tickets", "/tickets"),
         stray: errors.others(FILTER_FIELDS),
@@ -256,11 +275,9 @@ pub async fn list(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
         ),
         partners: staff.then(|| names.choices(form.value("partner_id"))),
         customers: names.customer_choices(form.value("customer_id")),
+        assignees,
         first: first_href("/tickets", &form),
-        desk: v
-            .principal
-            .role
-            .allows(didhub_core::access::Need::SupportDesk),
+        desk: v.principal.role.allows(Need::SupportDesk),
         rows,
         count,
         next,
@@ -272,6 +289,22 @@ pub async fn list(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
         StatusCode::UNPROCESSABLE_ENTITY
     };
     Ok(render(status, &page))
+}
+
+/// The users a ticket may be assigned to (enabled staff who read the desk, as the ticket's
+/// assignment form offers them), and the one the address names if it is no longer among them.
+async fn assignee_choices(s: &AppState, current: &str) -> Result<Vec<Choice>, ApiError> {
+    let users = s.store.accounts().list_users(None).await?;
+    let mut all: Vec<(String, String)> = users
+        .iter()
+        .filter(|u| {
+            let offered = !u.disabled && !u.role.is_partner() && u.role.allows(Need::SupportDesk);
+            offered || u.id.to_string() == current
+        })
+        .map(|u| (u.id.to_string(), shown(&u.email)))
+        .collect();
+    all.sort_by_key(|a| a.1.to_lowercase());
+    Ok(choices(all, current, Some("Anyone")))
 }
 
 #[derive(Template)]

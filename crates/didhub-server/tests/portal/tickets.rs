@@ -517,6 +517,66 @@ async fn staff_set_the_class_and_the_assignee_on_the_timeline_and_a_stale_form_i
 }
 
 #[tokio::test]
+async fn staff_filter_the_list_by_assignee_and_partners_have_no_such_field() {
+    let app = start(false).await;
+    seed(&app).await;
+    let alice = login(&app, PARTNER_USER).await;
+    let taken = ticket(&app, &alice, "Taken by support", Duration::hours(1)).await;
+    ticket(&app, &alice, "Not taken yet", Duration::hours(2)).await;
+    let desk = login(&app, SUPPORT).await;
+    let page = format!("/tickets/{taken}");
+    let (_, html) = desk.page(&page).await;
+    let version = input_value(&html, "version").expect("version");
+    let at = html
+        .find(&format!(">{SUPPORT}</option>"))
+        .expect("support staff offered");
+    let value_at = html[..at].rfind("value=\"").expect("value") + 7;
+    let support_id = html[value_at..].split('"').next().expect("id").to_string();
+    let (status, html) = send(
+        &desk,
+        &format!("{page}/assign"),
+        &[("assignee_id", &support_id), ("version", &version)],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+
+    // The list offers support staff as assignees, never a partner user.
+    let (status, html) = desk.page("/tickets").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("<label for=\"f-assignee_id\">Assignee</label>"),
+        "{html}"
+    );
+    assert!(html.contains(&format!(">{SUPPORT}</option>")), "{html}");
+    assert!(
+        !html.contains(&format!(">{PARTNER_USER}</option>")),
+        "{html}"
+    );
+    assert!(html.contains("2 tickets match."), "{html}");
+    // Filtered: the one assigned, and the assignee chosen in the form.
+    let (status, html) = desk
+        .page(&format!("/tickets?assignee_id={support_id}"))
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("1 tickets match."), "{html}");
+    assert!(html.contains("Taken by support"), "{html}");
+    assert!(!html.contains("Not taken yet"), "{html}");
+    assert!(
+        html.contains(&format!("<option value=\"{support_id}\" selected")),
+        "{html}"
+    );
+    // Not an id: the API's message beside the field, the list not shown.
+    let (status, html) = desk.page("/tickets?assignee_id=nobody").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(invalid_beside(&html, "assignee_id"), "{html}");
+    // A partner user has no assignee field.
+    let (status, html) = alice.page("/tickets").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(!html.contains("name=\"assignee_id\""), "{html}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_reveal_shows_the_remote_access_to_staff_once_audited_and_never_to_partners() {
     let app = start(false).await;
     seed(&app).await;
