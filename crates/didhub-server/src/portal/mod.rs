@@ -137,6 +137,7 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/partners/{id}", N(OrgRead)),
     ("POST", "/partners/{id}", N(StaffAdmin)),
     ("POST", "/partners/{id}/delete", N(StaffAdmin)),
+    ("POST", "/partners/{id}/support-centre", N(SupportDesk)),
     ("GET", "/customers", N(OrgRead)),
     ("POST", "/customers", N(OrgWrite)),
     ("GET", "/customers/{id}", N(OrgRead)),
@@ -259,6 +260,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/partners", get(partners::list).post(partners::create))
         .route("/partners/{id}", get(partners::page).post(partners::rename))
         .route("/partners/{id}/delete", post(partners::delete))
+        .route("/partners/{id}/support-centre", post(partners::set_centre))
         .route(
             "/customers",
             get(accounts::customers).post(accounts::create),

@@ -1,7 +1,9 @@
 //! Partners: the list (a partner user: its own, as the API scopes it), each with a link to
 //! its page and its customers; a new partner, renaming (with the version read) and deleting
 //! one (refused while it has customers, users or documents) for staff admins, through the
-//! store's partner functions as the API calls them.
+//! store's partner functions as the API calls them. A partner's support centre is shown on
+//! its page, and support staff move it to another (the API's `PUT …/support-centre`: the
+//! store's `set_partner_centre`).
 
 use askama::Template;
 use axum::extract::State;
@@ -10,6 +12,7 @@ use didhub_core::access::Need;
 use didhub_store::StoreError;
 use uuid::Uuid;
 
+use super::inventory::{choices, Choice};
 use super::{render, shown, thousands, when, Chrome, Errors, Form, PageResult, Viewer};
 use crate::error::ApiError;
 use crate::AppState;
@@ -126,6 +129,10 @@ struct PartnerPage {
     customers_href: String,
     version: i64,
     admin: bool,
+    /// The partner's support centre (its name and zone).
+    centre: String,
+    /// The centres offered to support staff (the centre form); none for others.
+    centres: Option<Vec<Choice>>,
     form: Form,
     errors: Errors,
     done: Option<String>,
@@ -152,8 +159,34 @@ async fn partner_page(
         .await
         .map_err(|e| v.fail(e))?
         .len();
+    let desk = s.store.support();
+    let centre = desk
+        .partner_centre(scope, id)
+        .await
+        .map_err(|e| v.fail(e))?;
+    let centres = if v.principal.role.allows(Need::SupportDesk) {
+        let all = desk.list_centres().await.map_err(|e| v.fail(e))?;
+        let current = form
+            .as_ref()
+            .and_then(|f| f.get("centre").map(str::to_string))
+            .unwrap_or_else(|| centre.code.clone());
+        Some(choices(
+            all.iter().map(|c| {
+                (
+                    c.code.clone(),
+                    format!("{} ({})", shown(&c.name), c.time_zone),
+                )
+            }),
+            &current,
+            None,
+        ))
+    } else {
+        None
+    };
     let form = form.unwrap_or_else(|| Form(vec![("name".into(), p.name.clone())]));
     let page = PartnerPage {
+        centre: format!("{} ({})", shown(&centre.name), centre.time_zone),
+        centres,
         chrome: v.chrome(&format!("Partner {}", shown(&p.name)), "/partners"),
         id,
         name: shown(&p.name),
@@ -207,6 +240,40 @@ pub async fn rename(
         Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
         Err(e) => {
             errors.store(e, &["name"], "name").map_err(|e| v.fail(e))?;
+            partner_page(&s, &v, id, Some(form), errors, None).await
+        }
+    }
+}
+
+/// Moves a partner to another support centre (the API's `set_partner_centre`): its new
+/// tickets run on that centre's hours. A centre that is none is refused beside the field.
+pub async fn set_centre(
+    State(s): State<AppState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let id: Uuid = id.parse().map_err(|_| id_of_unknown(&v))?;
+    let form = Form::parse(&body);
+    let mut errors = Errors::default();
+    match s
+        .store
+        .support()
+        .set_partner_centre(&v.principal.actor(), id, form.value("centre"))
+        .await
+    {
+        Ok(c) => {
+            let done = Some(format!(
+                "The partner's support centre is {}: its new tickets run on its hours.",
+                shown(&c.name)
+            ));
+            partner_page(&s, &v, id, None, errors, done).await
+        }
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            errors
+                .store(e, &["centre"], "centre")
+                .map_err(|e| v.fail(e))?;
             partner_page(&s, &v, id, Some(form), errors, None).await
         }
     }

@@ -20,6 +20,7 @@ mod pbx;
 mod prices;
 mod stock;
 mod support;
+mod support_centre;
 mod tickets;
 mod tokens;
 mod user_forms;
