@@ -112,6 +112,11 @@ pub struct AppState {
     pub outbox: Option<jobs::outbox::OutboxConfig>,
     /// The keys that seal and open secrets at rest (none configured: secrets are refused).
     pub secrets: std::sync::Arc<didhub_core::secret::Keyring>,
+    /// The portal's DID checks and imports, running or finished (their progress pages).
+    pub import_jobs: std::sync::Arc<portal::import_progress::ImportJobs>,
+    /// How long a portal import's request waits for the result before it answers with the
+    /// progress page instead (tests set zero to see that page).
+    pub import_wait: std::time::Duration,
 }
 
 impl AppState {
@@ -132,6 +137,8 @@ impl AppState {
             catalog: std::sync::Arc::new(didhub_core::catalog::Catalog::builtin().clone()),
             outbox: None,
             secrets: Default::default(),
+            import_jobs: Default::default(),
+            import_wait: std::time::Duration::from_secs(2),
         }
     }
 

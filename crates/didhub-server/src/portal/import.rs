@@ -1,6 +1,7 @@
 //! The DID import: a file (CSV, XLSX, XLS) checked first (the store's import as a dry run:
 //! the per-row report), then its good rows imported from the same upload, kept meanwhile for
-//! the user who sent it.
+//! the user who sent it. Both run apart from the request, a large file showing its progress
+//! (`import_progress`).
 
 use askama::Template;
 use axum::extract::{Multipart, State};
@@ -9,9 +10,11 @@ use didhub_core::import::{Defaults, MAX_IMPORT_NUMBERS};
 use didhub_store::inventory::import::{ImportFile, ImportOptions, ImportReport};
 use uuid::Uuid;
 
+use std::sync::atomic::Ordering;
+
+use super::import_progress::{run, Finished};
 use super::inventory::{choices, status_label, Choice};
 use super::{render, shown, thousands, Chrome, Errors, Form, PageResult, Viewer};
-use crate::error::ApiError;
 use crate::AppState;
 
 /// Rejected rows listed on the report page (the count says how many in all).
@@ -27,12 +30,14 @@ const FIELDS: &[&str] = &[
     "reason",
 ];
 
+#[derive(Clone)]
 pub struct RejectView {
     pub row: usize,
     pub value: String,
     pub reason: String,
 }
 
+#[derive(Clone)]
 pub struct ReportView {
     pub valid: String,
     pub valid_n: usize,
@@ -68,14 +73,20 @@ fn statuses(allowed: fn(didhub_core::did::DidStatus) -> bool) -> Vec<(String, St
         .collect()
 }
 
-struct Outcome {
+#[derive(Clone)]
+pub(super) struct Outcome {
     report: Option<ReportView>,
     upload: String,
     file_name: String,
     imported: Option<String>,
 }
 
-fn page(v: &Viewer, form: Form, errors: Errors, out: Outcome) -> axum::response::Response {
+pub(super) fn page(
+    v: &Viewer,
+    form: Form,
+    errors: Errors,
+    out: Outcome,
+) -> axum::response::Response {
     let page = ImportPage {
         chrome: v.chrome("Import DIDs", "/dids"),
         others: errors.others(&[
@@ -246,42 +257,52 @@ pub async fn check(State(s): State<AppState>, v: Viewer, mut mp: Multipart) -> P
         rejects_csv: None,
         rejects_csv_limit: None,
     };
-    match s
-        .store
-        .inventory()
-        .import_dids(
-            &v.principal.actor(),
-            ImportFile::Path(path.clone()),
-            opts,
-            None,
-        )
-        .await
-    {
-        Ok(r) => {
-            let out = Outcome {
-                report: Some(report_view(&r)),
-                upload: upload.to_string(),
-                file_name,
-                imported: None,
-            };
-            Ok(page(&v, form, errors, out))
-        }
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&path).await;
-            let e: ApiError = e.into();
-            match e {
-                ApiError::Store(didhub_store::StoreError::Invalid { field, message }) => {
-                    let field = if FIELDS.contains(&field.as_str()) {
-                        field
-                    } else {
-                        "file".to_string()
-                    };
-                    errors.add(field, message);
-                    Ok(page(&v, form, errors, nothing()))
-                }
-                e => Err(v.fail(e)),
+    let (store, actor) = (s.store.clone(), v.principal.actor());
+    let name = file_name.clone();
+    run(&s, &v, &file_name, false, move |rows| async move {
+        let counted = move |n: usize| rows.store(n, Ordering::Relaxed);
+        let done = store
+            .inventory()
+            .import_dids(
+                &actor,
+                ImportFile::Path(path.clone()),
+                opts,
+                Some(&counted as &(dyn Fn(usize) + Sync)),
+            )
+            .await;
+        match done {
+            Ok(r) => {
+                let out = Outcome {
+                    report: Some(report_view(&r)),
+                    upload: upload.to_string(),
+                    file_name: name,
+                    imported: None,
+                };
+                Ok((form, errors, out))
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&path).await;
+                refused(e, form, errors)
             }
         }
+    })
+    .await
+}
+
+/// A refusal of the file or of a default beside its field (the file's when it names another);
+/// any other failure is the page's.
+fn refused(e: didhub_store::StoreError, form: Form, mut errors: Errors) -> Finished {
+    match e {
+        didhub_store::StoreError::Invalid { field, message } => {
+            let field = if FIELDS.contains(&field.as_str()) {
+                field
+            } else {
+                "file".to_string()
+            };
+            errors.add(field, message);
+            Ok((form, errors, nothing()))
+        }
+        e => Err(e.into()),
     }
 }
 
@@ -324,38 +345,32 @@ pub async fn confirm(State(s): State<AppState>, v: Viewer, body: axum::body::Byt
         rejects_csv: None,
         rejects_csv_limit: None,
     };
-    let done = s
-        .store
-        .inventory()
-        .import_dids(
-            &v.principal.actor(),
-            ImportFile::Path(path.clone()),
-            opts,
-            None,
-        )
-        .await;
-    let _ = tokio::fs::remove_file(&path).await;
-    match done {
-        Ok(r) => {
-            let out = Outcome {
-                report: None,
-                upload: String::new(),
-                file_name: String::new(),
-                imported: Some(thousands(r.imported as i64)),
-            };
-            Ok(page(&v, Form::default(), errors, out))
+    let (store, actor) = (s.store.clone(), v.principal.actor());
+    let file_name = form.value("file_name").to_string();
+    run(&s, &v, &file_name, true, move |rows| async move {
+        let counted = move |n: usize| rows.store(n, Ordering::Relaxed);
+        let done = store
+            .inventory()
+            .import_dids(
+                &actor,
+                ImportFile::Path(path.clone()),
+                opts,
+                Some(&counted as &(dyn Fn(usize) + Sync)),
+            )
+            .await;
+        let _ = tokio::fs::remove_file(&path).await;
+        match done {
+            Ok(r) => {
+                let out = Outcome {
+                    report: None,
+                    upload: String::new(),
+                    file_name: String::new(),
+                    imported: Some(thousands(r.imported as i64)),
+                };
+                Ok((Form::default(), errors, out))
+            }
+            Err(e) => refused(e, form, errors),
         }
-        Err(didhub_store::StoreError::Invalid { field, message }) => {
-            errors.add(
-                if FIELDS.contains(&field.as_str()) {
-                    field
-                } else {
-                    "file".to_string()
-                },
-                message,
-            );
-            Ok(page(&v, form, errors, nothing()))
-        }
-        Err(e) => Err(v.fail(e)),
-    }
+    })
+    .await
 }

@@ -26,6 +26,7 @@ mod catalog;
 mod dashboard;
 mod did_forms;
 mod import;
+pub mod import_progress;
 mod inventory;
 mod order_form;
 mod order_page;
@@ -76,6 +77,7 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/dids/import", N(InventoryAdmin)),
     ("POST", "/dids/import", N(InventoryAdmin)),
     ("POST", "/dids/import/confirm", N(InventoryAdmin)),
+    ("GET", "/dids/import/progress/{id}", N(InventoryAdmin)),
     ("GET", "/dids/bulk", N(InventoryAdmin)),
     ("POST", "/dids/bulk-edit", N(InventoryAdmin)),
     ("POST", "/dids/delete", N(InventoryAdmin)),
@@ -199,6 +201,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/dids/export", get(did_forms::export))
         .route("/dids/import", get(import::form).post(import::check))
         .route("/dids/import/confirm", post(import::confirm))
+        .route("/dids/import/progress/{id}", get(import_progress::progress))
         .route("/dids/bulk", get(did_forms::bulk_form))
         .route("/dids/bulk-edit", post(did_forms::bulk_edit))
         .route("/dids/delete", post(did_forms::delete))
@@ -705,7 +708,7 @@ impl Form {
 }
 
 /// Errors of a form, each about one field, shown beside it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Errors(pub Vec<(String, String)>);
 
 impl Errors {

@@ -620,6 +620,65 @@ async fn an_operations_user_imports_a_messy_file_reads_the_report_and_imports_th
 }
 
 #[tokio::test]
+async fn a_large_import_shows_its_progress_and_then_its_report_in_place() {
+    let Some(b) = browser().await else { return };
+    let app = crate::common::spawn_app_tuned(
+        crate::common::Db::Sqlite,
+        |_| {},
+        |s| {
+            s.secure_cookies = false;
+            s.import_wait = Duration::ZERO;
+        },
+    )
+    .await
+    .expect("SQLite app");
+    seed(&app).await;
+    let c = &b.client;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("large.csv");
+    let mut rows = String::from("number\n");
+    for i in 0..100_000 {
+        rows.push_str(&format!("+4420795{i:05}\n"));
+    }
+    std::fs::write(&file, rows).expect("write the file");
+    sign_in(c, &app, ADMIN, "/login?next=%2Fdids%2Fimport").await;
+    c.find(Locator::Id("f-file"))
+        .await
+        .expect("file field")
+        .send_keys(file.to_str().expect("path"))
+        .await
+        .expect("choose the file");
+    c.find(Locator::Id("f-operator"))
+        .await
+        .expect("operator")
+        .send_keys(&format!("Import Carrier{}", char::from(Key::Enter)))
+        .await
+        .expect("type and submit");
+    c.wait()
+        .for_element(Locator::Id("rows"))
+        .await
+        .expect("the progress");
+    let url = c.current_url().await.expect("url");
+    assert!(url.path().starts_with("/dids/import/progress/"), "{url}");
+    axe(c, "import progress").await;
+    // htmx asks again every second; the report replaces the progress in place.
+    c.wait()
+        .at_most(Duration::from_secs(120))
+        .for_element(Locator::Id("report"))
+        .await
+        .expect("the report");
+    let report = c
+        .find(Locator::Id("report"))
+        .await
+        .expect("report")
+        .text()
+        .await
+        .expect("text");
+    assert!(report.contains("100,000 rows can be imported"), "{report}");
+    axe(c, "import progress done").await;
+}
+
+#[tokio::test]
 async fn a_service_added_mid_term_shows_the_seeds_amount_before_confirmation() {
     let Some(b) = browser().await else { return };
     let app = start(false).await;

@@ -11,6 +11,7 @@ mod catalog;
 mod did_forms;
 mod http;
 mod import;
+mod import_progress;
 mod not_found;
 mod orders;
 mod orgs;
