@@ -54,7 +54,8 @@ async fn limit_uri(req: Request, next: Next) -> Response {
 /// The body limit of a route (by its template).
 fn body_limit(route: &str, s: &AppState) -> usize {
     match route {
-        "/api/v1/dids/import" => MAX_UPLOAD,
+        // The API's import and the portal's (whose gate streams it: `portal::gate`).
+        "/api/v1/dids/import" | "/dids/import" => MAX_UPLOAD,
         // The API's login and the portal's sign-in form: anyone may send them.
         "/api/v1/auth/login" | "/login" => MAX_LOGIN_BODY,
         // The configured document limit, and room for the form around the file.

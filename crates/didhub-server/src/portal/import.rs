@@ -200,12 +200,34 @@ fn report_view(r: &ImportReport) -> ReportView {
     }
 }
 
+/// Writes an upload's file to `path` as it comes: its size.
+async fn save(
+    mut field: axum::extract::multipart::Field<'_>,
+    path: &std::path::Path,
+) -> Result<u64, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut out = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut n = 0u64;
+    while let Some(chunk) = field.chunk().await.map_err(|e| e.to_string())? {
+        out.write_all(&chunk).await.map_err(|e| e.to_string())?;
+        n += chunk.len() as u64;
+    }
+    out.flush().await.map_err(|e| e.to_string())?;
+    Ok(n)
+}
+
 /// The check: the file is read and every row judged (a dry run of the store's import, rows
 /// that fail skipped so that the good ones are counted); the upload is kept for the import.
 pub async fn check(State(s): State<AppState>, v: Viewer, mut mp: Multipart) -> PageResult {
     let mut form = Form::default();
-    let mut file: Option<(String, Vec<u8>)> = None;
     let mut errors = Errors::default();
+    sweep().await;
+    // The file goes straight to where it is kept for the import, never whole in memory.
+    let upload = Uuid::now_v7();
+    let path = kept(v.principal.user_id, upload);
+    let mut file: Option<String> = None;
     loop {
         let field = match mp.next_field().await {
             Ok(Some(f)) => f,
@@ -218,8 +240,8 @@ pub async fn check(State(s): State<AppState>, v: Viewer, mut mp: Multipart) -> P
         let name = field.name().unwrap_or("").to_string();
         if name == "file" {
             let fname = field.file_name().unwrap_or("").to_string();
-            match field.bytes().await {
-                Ok(b) if !fname.is_empty() && !b.is_empty() => file = Some((fname, b.to_vec())),
+            match save(field, &path).await {
+                Ok(n) if n > 0 && !fname.is_empty() => file = Some(fname),
                 Ok(_) => {}
                 Err(e) => errors.add("file", format!("the upload could not be read ({e})")),
             }
@@ -232,21 +254,16 @@ pub async fn check(State(s): State<AppState>, v: Viewer, mut mp: Multipart) -> P
         }
     }
     let d = defaults(&form, &mut errors);
-    let Some((file_name, bytes)) = file else {
-        if errors.get("file").is_none() {
-            errors.add("file", "choose a CSV, XLSX or XLS file");
+    let file_name = match file {
+        Some(f) if errors.is_empty() => f,
+        file => {
+            if file.is_none() && errors.get("file").is_none() {
+                errors.add("file", "choose a CSV, XLSX or XLS file");
+            }
+            let _ = tokio::fs::remove_file(&path).await;
+            return Ok(page(&v, form, errors, nothing()));
         }
-        return Ok(page(&v, form, errors, nothing()));
     };
-    if !errors.is_empty() {
-        return Ok(page(&v, form, errors, nothing()));
-    }
-    sweep().await;
-    let upload = Uuid::now_v7();
-    let path = kept(v.principal.user_id, upload);
-    if let Err(e) = tokio::fs::write(&path, &bytes).await {
-        return Err(v.fail(didhub_store::StoreError::from(e)));
-    }
     let opts = ImportOptions {
         defaults: d,
         skip_invalid: true,

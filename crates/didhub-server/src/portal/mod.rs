@@ -348,7 +348,32 @@ async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Respon
     if let Err(e) = viewer.principal.require(need) {
         return viewer.fail(e).into_response();
     }
-    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) && streamed(&path, req.headers()) {
+        // An import's file is not held in memory: the token is read from the body's first
+        // part (the form's first field), and the body goes on to the page as it comes.
+        let (parts, body) = req.into_parts();
+        let (prefix, rest) = match read_prefix(body, STREAMED_PREFIX).await {
+            Ok(p) => p,
+            Err(_) => return plain_error(StatusCode::PAYLOAD_TOO_LARGE),
+        };
+        let header = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        let sent = match header {
+            Some(t) => t.to_string(),
+            None => multipart_csrf(&parts.headers, &prefix)
+                .await
+                .unwrap_or_default(),
+        };
+        if viewer.csrf.is_empty() || !same(&viewer.csrf, &sent) {
+            return viewer
+                .fail(ApiError::Forbidden(
+                    "this form has expired or did not come from didhub; open the page again".into(),
+                ))
+                .into_response();
+        }
+        let head = futures::stream::once(async move { Ok::<_, axum::Error>(prefix) });
+        let body = Body::from_stream(futures::StreamExt::chain(head, rest.into_data_stream()));
+        req = Request::from_parts(parts, body);
+    } else if !matches!(*req.method(), Method::GET | Method::HEAD) {
         let (parts, body) = req.into_parts();
         let bytes = match axum::body::to_bytes(body, crate::MAX_BODY).await {
             Ok(b) => b,
@@ -380,6 +405,42 @@ async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Respon
     }
     req.extensions_mut().insert(viewer);
     next.run(req).await
+}
+
+/// The routes whose multipart body the gate does not hold: the import's file (up to the
+/// API import's limit, `MAX_UPLOAD`), whose form carries its token as its first field.
+const STREAMED: &[&str] = &["/dids/import"];
+
+/// How much of a streamed body the gate reads for the token.
+const STREAMED_PREFIX: usize = 64 * 1024;
+
+fn streamed(path: &str, headers: &axum::http::HeaderMap) -> bool {
+    STREAMED.contains(&path)
+        && headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|k| k.starts_with("multipart/form-data"))
+}
+
+/// The body's first `at_least` bytes (or all of it, if shorter) and the body that follows.
+async fn read_prefix(
+    mut body: Body,
+    at_least: usize,
+) -> Result<(axum::body::Bytes, Body), axum::Error> {
+    use http_body_util::BodyExt;
+    let mut head = Vec::new();
+    while head.len() < at_least {
+        match body.frame().await {
+            Some(Ok(f)) => {
+                if let Ok(d) = f.into_data() {
+                    head.extend_from_slice(&d);
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            None => break,
+        }
+    }
+    Ok((head.into(), body))
 }
 
 /// The `csrf` field of a multipart form (an upload), if the body is one.

@@ -45,7 +45,17 @@ pub async fn start(secure_cookies: bool) -> TestApp {
 
 /// A server on `db`; `None` when PostgreSQL is asked for and not configured (and not required).
 pub async fn start_on(db: Db, secure_cookies: bool) -> Option<TestApp> {
-    spawn_app_tuned(db, |_| {}, |s| s.secure_cookies = secure_cookies).await
+    spawn_app_tuned(
+        db,
+        |_| {},
+        |s| {
+            s.secure_cookies = secure_cookies;
+            // An import answers with its result however long it takes (a loaded machine must
+            // not turn it into the progress page, which `import_progress` tests on its own).
+            s.import_wait = std::time::Duration::from_secs(600);
+        },
+    )
+    .await
 }
 
 pub async fn user(app: &TestApp, email: &str, role: Role, partner: Option<Uuid>) {
