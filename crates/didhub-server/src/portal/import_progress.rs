@@ -121,7 +121,12 @@ where
     let jobs = s.import_jobs.clone();
     let work = work(rows);
     let task = tokio::spawn(async move {
-        let f = work.await;
+        // A work that stops unexpectedly (a panic) is a failure of its page, not a page that
+        // says it runs for ever.
+        let f = tokio::spawn(work).await.unwrap_or_else(|_| {
+            let stopped = std::io::Error::other("the import stopped unexpectedly");
+            Err(didhub_store::StoreError::from(stopped).into())
+        });
         jobs.finish(user, id, f);
     });
     match tokio::time::timeout(s.import_wait, task).await {
