@@ -267,7 +267,9 @@ pub async fn dids(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
             Some("Any status"),
         ),
         operators: choices(
-            operators.iter().map(|(id, name)| (id.to_string(), shown(name))),
+            operators
+                .iter()
+                .map(|(id, name)| (id.to_string(), shown(name))),
             form.value("operator_id"),
             Some("Any operator"),
         ),

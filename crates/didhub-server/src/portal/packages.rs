@@ -325,7 +325,9 @@ async fn cp_page(
             Some("Choose a type"),
         ),
         operators: choices(
-            operators.iter().map(|(id, name)| (id.to_string(), shown(name))),
+            operators
+                .iter()
+                .map(|(id, name)| (id.to_string(), shown(name))),
             &current("operator_id"),
             Some("Any operator"),
         ),
