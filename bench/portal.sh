@@ -92,11 +92,11 @@ bench_portal() {
         echo "|---|---:|---:|---:|---:|:---:|"
         echo "| p99 latency | $p ms | $a ms | $(ratio "$p" "$a")× | ≤ 50 ms | $(pass_le "$p" 50) |"
         echo
-        echo "Per run (latencies in ms):"
-        echo
+        local runs=""
         for i in $(seq 1 "$RUNS"); do
-            echo "- run $i — page: ${page_lines[$((i - 1))]}; API: ${api_lines[$((i - 1))]}"
+            runs+="run $i — page: ${page_lines[$((i - 1))]}; API: ${api_lines[$((i - 1))]}. "
         done
+        echo "Per run (ms): ${runs% }"
     } >"$frag"
     publish portal "$frag"
 }

@@ -41,10 +41,7 @@ machine() {
         echo "| didhub | $("$BIN" --version 2>/dev/null), release profile, binary built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC') |"
         echo "| rustc | $(rustc --version 2>/dev/null | cut -d' ' -f2) |"
         echo "| PostgreSQL | $(psql -X -tA -d postgres -c 'SHOW server_version' | cut -d' ' -f1) (server), shared_buffers $(psql -X -tA -d postgres -c 'SHOW shared_buffers'), synchronous_commit $(psql -X -tA -d postgres -c 'SHOW synchronous_commit'), fsync $(psql -X -tA -d postgres -c 'SHOW fsync'), max_wal_size $(psql -X -tA -d postgres -c 'SHOW max_wal_size'), port $PGPORT; clients connect with sslmode=$PGSSLMODE (the server's ssl = $(psql -X -tA -d postgres -c 'SHOW ssl')) |"
-        echo "| psql / pgbench | $(psql --version | awk '{print $3}') / $(pgbench --version | awk '{print $3}') |"
-        echo "| sqlite3 CLI | $(sqlite3 --version | cut -d' ' -f1) |"
-        echo "| Python / phonenumbers | $(python3 --version | cut -d' ' -f2) / $(python3 -c 'import phonenumbers; print(phonenumbers.__version__)') |"
-        echo "| wrk | $(wrk --version 2>&1 | head -1 | awk '{print $2}') |"
+        echo "| tools | psql / pgbench $(psql --version | awk '{print $3}') / $(pgbench --version | awk '{print $3}'), sqlite3 $(sqlite3 --version | cut -d' ' -f1), Python / phonenumbers $(python3 --version | cut -d' ' -f2) / $(python3 -c 'import phonenumbers; print(phonenumbers.__version__)'), wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}') |"
         echo "| data set | $N numbers, $(tail -n +2 "$DATA_CSV" | cut -c1-3 | sort -u | wc -l) leading-digit groups |"
         python3 - "$OUT/expected.csv" <<'EOF'
 import csv, sys, collections

@@ -47,9 +47,9 @@ async fn operator_choices(
     current: &str,
     any: Option<&str>,
 ) -> Result<Vec<Choice>, ApiError> {
-    let ops = s.store.inventory().list_operators().await?;
+    let ops = s.store.inventory().operator_names().await?;
     Ok(choices(
-        ops.iter().map(|o| (o.id.to_string(), shown(&o.name))),
+        ops.iter().map(|(id, name)| (id.to_string(), shown(name))),
         current,
         any,
     ))

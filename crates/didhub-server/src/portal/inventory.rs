@@ -244,7 +244,7 @@ pub async fn dids(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
     let operators = s
         .store
         .inventory()
-        .list_operators()
+        .operator_names()
         .await
         .map_err(|e| v.fail(e))?;
     let mut shown_fields = FILTER_FIELDS.to_vec();
@@ -267,7 +267,9 @@ pub async fn dids(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
             Some("Any status"),
         ),
         operators: choices(
-            operators.iter().map(|o| (o.id.to_string(), shown(&o.name))),
+            operators
+                .iter()
+                .map(|(id, name)| (id.to_string(), shown(name))),
             form.value("operator_id"),
             Some("Any operator"),
         ),

@@ -261,7 +261,7 @@ async fn order_page(s: &AppState, v: &Viewer, id: Uuid, out: Shown) -> PageResul
         let ops = s
             .store
             .inventory()
-            .list_operators()
+            .operator_names()
             .await
             .map_err(|e| v.fail(e))?;
         (
@@ -276,7 +276,7 @@ async fn order_page(s: &AppState, v: &Viewer, id: Uuid, out: Shown) -> PageResul
                 Some("None"),
             ),
             choices(
-                ops.iter().map(|o| (o.id.to_string(), shown(&o.name))),
+                ops.iter().map(|(id, name)| (id.to_string(), shown(name))),
                 form.value("register-operator_id"),
                 Some("None"),
             ),

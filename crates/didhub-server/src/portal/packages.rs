@@ -241,7 +241,7 @@ async fn cp_page(
     let operators = if admin {
         s.store
             .inventory()
-            .list_operators()
+            .operator_names()
             .await
             .map_err(|e| v.fail(e))?
     } else {
@@ -325,7 +325,9 @@ async fn cp_page(
             Some("Choose a type"),
         ),
         operators: choices(
-            operators.iter().map(|o| (o.id.to_string(), shown(&o.name))),
+            operators
+                .iter()
+                .map(|(id, name)| (id.to_string(), shown(name))),
             &current("operator_id"),
             Some("Any operator"),
         ),
