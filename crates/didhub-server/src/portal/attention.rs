@@ -76,6 +76,7 @@ async fn orders(
         state: None,
         customer_id: None,
         attention: Some(attention),
+        ..Default::default()
     };
     let page = s
         .store

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use didhub_core::access::Need;
 use didhub_core::order_flow::OrderState;
-use didhub_store::ordering::orders::Order;
+use didhub_store::ordering::orders::{Order, OrderSort};
 use uuid::Uuid;
 
 use super::inventory::{choices, Choice};
@@ -22,7 +22,7 @@ use crate::AppState;
 const PAGE_SIZE: u32 = 50;
 
 /// The list's fields, as the API's query string names them.
-const FIELDS: &[&str] = &["state", "customer_id", "attention", "cursor"];
+const FIELDS: &[&str] = &["state", "customer_id", "attention", "sort", "cursor"];
 
 pub struct OrderRow {
     pub href: String,
@@ -57,6 +57,7 @@ struct ListPage {
     states: Vec<Choice>,
     customers: Vec<Choice>,
     attentions: Vec<Choice>,
+    sorts: Vec<Choice>,
     heading: &'static str,
     order_note: &'static str,
     rows: Vec<OrderRow>,
@@ -162,11 +163,17 @@ pub async fn list(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
             "Orders at risk (promised within a working day)",
             "Oldest promise first; the whole list on one page.",
         ),
-        None => ("Orders", "Newest first."),
+        None => (
+            "Orders",
+            match filter.as_ref().map(|(f, _)| f.sort) {
+                Some(OrderSort::Oldest) => "Oldest first.",
+                _ => "Newest first.",
+            },
+        ),
     };
     let page = ListPage {
         chrome: v.chrome(heading, "/orders"),
-        stray: errors.others(&["state", "customer_id", "attention"]),
+        stray: errors.others(&["state", "customer_id", "attention", "sort"]),
         states: choices(
             OrderState::ALL
                 .iter()
@@ -185,6 +192,19 @@ pub async fn list(State(s): State<AppState>, v: Viewer, uri: Uri) -> PageResult 
                 .map(|(v, l)| (v.to_string(), l.to_string())),
             form.value("attention"),
             Some("Every order"),
+        ),
+        sorts: choices(
+            OrderSort::ALL.iter().map(|s| {
+                let label = match s {
+                    OrderSort::Newest => "Newest first",
+                    OrderSort::Oldest => "Oldest first",
+                };
+                (s.as_str().to_string(), label.to_string())
+            }),
+            form.get("sort")
+                .filter(|s| !s.is_empty())
+                .unwrap_or("newest"),
+            None,
         ),
         heading,
         order_note,

@@ -143,7 +143,37 @@ async fn list_on(app: &TestApp) {
     assert!(html.contains("Correct the filter"), "{html}");
     let (status, html) = s.page("/orders?sort=ref").await;
     assert_eq!(status, 422, "{html}");
-    assert!(html.contains("sort: not a filter of orders"), "{html}");
+    assert!(
+        error_beside(&html, "sort").is_some_and(|e| e.contains("expected newest or oldest")),
+        "{html}"
+    );
+    let (status, html) = s.page("/orders?order=ref").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("order: not a filter of orders"), "{html}");
+    // Oldest first: the signed order (made first) leads; the next page ends with the last made.
+    let (status, html) = s.page("/orders?sort=oldest").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Oldest first."), "{html}");
+    let first = html.find("<tr><td><a href=\"/orders/").expect("a row");
+    assert!(
+        html[first..].starts_with(&format!("<tr><td><a href=\"/orders/{late}\"")),
+        "{html}"
+    );
+    let next = html
+        .split("href=\"")
+        .find_map(|p| {
+            let p = &p[..p.find('"')?];
+            (p.starts_with("/orders?") && p.contains("cursor=")).then(|| p.replace("&#38;", "&"))
+        })
+        .expect("a next page, oldest first");
+    assert!(next.contains("sort=oldest"), "{next}");
+    let (_, more) = s.page(&next).await;
+    assert_eq!(more.matches("<tr><td><a href=\"/orders/").count(), 3);
+    let last = more.rfind("<tr><td><a href=\"/orders/").expect("a row");
+    assert!(
+        more[last..].starts_with(&format!("<tr><td><a href=\"/orders/{other}\"")),
+        "{more}"
+    );
     // A partner's user: its own orders only, whatever the filter.
     let p = login(app, PARTNER_USER).await;
     let (status, html) = p.page("/orders").await;

@@ -155,6 +155,42 @@ pub struct OrderFilter {
     /// working day of the order's country (one list, oldest promise first, no pages).
     #[param(value_type = Option<String>)]
     pub attention: Option<Attention>,
+    /// `newest` (the default) or `oldest` first, by the order's number (not for `attention`,
+    /// whose lists run oldest promise first).
+    #[serde(default)]
+    #[param(value_type = Option<String>)]
+    pub sort: OrderSort,
+}
+
+/// The order of a list of orders: by the order's number, newest or oldest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderSort {
+    #[default]
+    Newest,
+    Oldest,
+}
+
+impl OrderSort {
+    pub const ALL: [OrderSort; 2] = [OrderSort::Newest, OrderSort::Oldest];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderSort::Newest => "newest",
+            OrderSort::Oldest => "oldest",
+        }
+    }
+}
+
+impl std::str::FromStr for OrderSort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "newest" => Ok(OrderSort::Newest),
+            "oldest" => Ok(OrderSort::Oldest),
+            other => Err(format!("'{other}': expected newest or oldest")),
+        }
+    }
 }
 
 /// The fields of a change of state beyond the state itself.

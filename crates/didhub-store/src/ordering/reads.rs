@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::orders::{
     subject, EventRow, Order, OrderDetail, OrderEvent, OrderFilter, OrderNumber, OrderRow,
-    ORDER_SELECT,
+    OrderSort, ORDER_SELECT,
 };
 use crate::accounts::orgs::Scope;
 use crate::db::sql::{bind_all, decode_cursor, encode_cursor, Param, Sql};
@@ -49,7 +49,7 @@ impl Ordering<'_> {
         r.ok_or_else(|| StoreError::not_found("order", id))
     }
 
-    /// Orders newest first, `limit` a page; with `attention`, the whole list of open orders
+    /// Orders newest (or oldest) first, `limit` a page; with `attention`, the whole list of open orders
     /// overdue or at risk, oldest promise first.
     #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn list_orders(
@@ -105,10 +105,18 @@ impl Ordering<'_> {
             let after = v.as_i64().ok_or_else(|| {
                 StoreError::invalid("cursor", "not a cursor returned by this API")
             })?;
-            sql.push(" AND ref < ").bind(Param::Int(after));
+            let past = match f.sort {
+                OrderSort::Newest => " AND ref < ",
+                OrderSort::Oldest => " AND ref > ",
+            };
+            sql.push(past).bind(Param::Int(after));
         }
         let limit = limit.clamp(1, 1000);
-        sql.push(&format!(" ORDER BY ref DESC LIMIT {}", limit + 1));
+        let dir = match f.sort {
+            OrderSort::Newest => "DESC",
+            OrderSort::Oldest => "ASC",
+        };
+        sql.push(&format!(" ORDER BY ref {dir} LIMIT {}", limit + 1));
         let rows: Vec<OrderRow> = on!(self, |p| bind_all!(sqlx::query_as(&sql.text), sql.params)
             .fetch_all(p)
             .await?);

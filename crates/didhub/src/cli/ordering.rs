@@ -132,6 +132,7 @@ pub async fn orders(cfg: &StoreConfig, catalog: &Catalog, cmd: OrdersCmd) -> Res
                 state,
                 customer_id: customer,
                 attention,
+                ..Default::default()
             };
             let page = store
                 .ordering()

@@ -60,6 +60,8 @@ pub struct OrderQuery {
     pub customer_id: Option<Uuid>,
     /// `overdue` or `at_risk` (operations' lists: the whole list, oldest promise first).
     pub attention: Option<String>,
+    /// `newest` (the default) or `oldest` first.
+    pub sort: Option<String>,
     /// Page size (1 to 1000, default 100).
     pub limit: Option<u32>,
     pub cursor: Option<String>,
@@ -85,11 +87,19 @@ impl OrderQuery {
                 .map_err(|_| {
                     crate::error::ApiError::field("attention", "expected overdue or at_risk")
                 })?,
+            sort: self
+                .sort
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(str::parse)
+                .transpose()
+                .map_err(|e: String| crate::error::ApiError::field("sort", e))?
+                .unwrap_or_default(),
         })
     }
 }
 
-/// Orders, newest first (a partner's users see their partner's).
+/// Orders, newest first unless `sort=oldest` (a partner's users see their partner's).
 #[utoipa::path(get, path = "/api/v1/orders", tag = "ordering", params(OrderQuery),
     responses((status = 200, body = Page<Order>), (status = 422, body = Problem)))]
 pub async fn list(
