@@ -364,6 +364,10 @@ async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Respon
                 .unwrap_or_default(),
         };
         if viewer.csrf.is_empty() || !same(&viewer.csrf, &sent) {
+            // The rest is read and dropped (up to the route's body limit), so that a client
+            // still sending reads the refusal: closing on unread data resets the connection.
+            let mut rest = rest.into_data_stream();
+            while let Some(Ok(_)) = futures::StreamExt::next(&mut rest).await {}
             return viewer
                 .fail(ApiError::Forbidden(
                     "this form has expired or did not come from didhub; open the page again".into(),
