@@ -12,7 +12,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::mails::{Audience, MailTicket, Told};
-use super::tickets::{change_state_with, refuse_closed};
+use super::ticket_changes::{change_state_with, refuse_closed};
 use super::{fields, side, Author, TicketRow};
 use crate::accounts::orgs::Scope;
 use crate::db::sql::{on_tx, Tx};

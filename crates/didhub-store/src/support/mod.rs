@@ -1,4 +1,5 @@
-//! The support desk: tickets (`tickets`), their conversation (`messages`), support centres
+//! The support desk: tickets (`tickets`; their state, class and assignee changes in
+//! `ticket_changes`), their conversation (`messages`), support centres
 //! and first-response deadlines (`centres`), the lists and report of service levels (`sla`),
 //! the remote access secrets (`secrets`), mail that follows up on tickets (`inbound`) and
 //! the mail the desk sends (`mails`).
@@ -14,6 +15,7 @@ pub mod mails;
 pub mod messages;
 pub mod secrets;
 pub mod sla;
+mod ticket_changes;
 pub mod tickets;
 
 use chrono::{DateTime, Utc};
