@@ -1,6 +1,7 @@
-//! PBX licenses, the service catalog and co-terminated services.
+//! PBX licenses (`licenses`), the service catalog and co-terminated services (`services`).
 
 pub mod licenses;
+pub mod services;
 
 crate::handle!(
     /// PBX licenses, the service catalog and co-terminated services.
