@@ -332,14 +332,6 @@ pub async fn rename(
     }
 }
 
-#[derive(Template)]
-#[template(path = "portal/did_deleted.html")]
-struct DeletedPage {
-    chrome: Chrome,
-    done: String,
-    back: String,
-}
-
 /// Deletes a customer without PBXs, orders or client packages (the store refuses others).
 pub async fn delete(
     State(s): State<AppState>,
@@ -350,22 +342,11 @@ pub async fn delete(
     let acc = s.store.accounts();
     let scope = v.principal.scope();
     let c = acc.get_customer(scope, id).await.map_err(|e| v.fail(e))?;
-    match acc.delete_customer(&v.principal.actor(), scope, id).await {
-        Ok(()) => Ok(render(
-            StatusCode::OK,
-            &DeletedPage {
-                chrome: v.chrome("Customer deleted", "/customers"),
-                done: format!("The customer {} is deleted.", shown(&c.name)),
-                back: "/customers".into(),
-            },
-        )),
-        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
-        Err(e) => {
-            let mut errors = Errors::default();
-            errors.store(e, &[], "delete").map_err(|e| v.fail(e))?;
-            customer_page(&s, &v, id, None, errors, None).await
-        }
-    }
+    let outcome = acc.delete_customer(&v.principal.actor(), scope, id).await;
+    let done = format!("The customer {} is deleted.", shown(&c.name));
+    let again = |errors| customer_page(&s, &v, id, None, errors, None);
+    let title = ("Customer deleted", "/customers");
+    super::after_delete(&v, outcome, title, done, "/customers".into(), again).await
 }
 
 /// A new PBX of the customer (the API's `create_pbx`).

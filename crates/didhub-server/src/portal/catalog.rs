@@ -473,14 +473,6 @@ pub async fn update(
     }
 }
 
-#[derive(Template)]
-#[template(path = "portal/did_deleted.html")]
-struct DeletedPage {
-    chrome: Chrome,
-    done: String,
-    back: String,
-}
-
 pub async fn delete(
     State(s): State<AppState>,
     v: Viewer,
@@ -493,13 +485,12 @@ pub async fn delete(
         .delete_package(&v.principal.actor(), cur.id)
         .await
     {
-        Ok(()) => Ok(render(
-            StatusCode::OK,
-            &DeletedPage {
-                chrome: v.chrome("Package deleted", "/packages"),
-                done: format!("The package {} is deleted.", shown(&cur.name)),
-                back: "/packages".into(),
-            },
+        Ok(()) => Ok(super::deleted(
+            &v,
+            "Package deleted",
+            "/packages",
+            format!("The package {} is deleted.", shown(&cur.name)),
+            "/packages".into(),
         )),
         Err(e) => {
             let mut errors = Errors::default();

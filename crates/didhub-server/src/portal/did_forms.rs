@@ -710,22 +710,7 @@ pub async fn delete(State(s): State<AppState>, v: Viewer, body: axum::body::Byte
     }
 }
 
-#[derive(Template)]
-#[template(path = "portal/did_deleted.html")]
-struct DeletedPage {
-    chrome: Chrome,
-    done: String,
-    back: String,
-}
-
 /// After a delete the ticked DIDs are gone: the page says so and leads back to the list.
 fn bulk_done(v: &Viewer, chosen: &Chosen, done: String) -> axum::response::Response {
-    render(
-        StatusCode::OK,
-        &DeletedPage {
-            chrome: v.chrome("DIDs deleted", "/dids"),
-            done,
-            back: chosen.back(),
-        },
-    )
+    super::deleted(v, "DIDs deleted", "/dids", done, chosen.back())
 }

@@ -682,6 +682,43 @@ impl IntoResponse for PageError {
 
 pub type PageResult = Result<Response, PageError>;
 
+/// The page that says something is deleted (DIDs, a package, a partner, a customer, a PBX) and
+/// leads back.
+#[derive(Template)]
+#[template(path = "portal/did_deleted.html")]
+struct DeletedPage {
+    chrome: Chrome,
+    done: String,
+    back: String,
+}
+
+/// The deleted page: `done` says what went, `back` where to go on.
+pub fn deleted(v: &Viewer, title: &str, nav: &str, done: String, back: String) -> Response {
+    let chrome = v.chrome(title, nav);
+    render(StatusCode::OK, &DeletedPage { chrome, done, back })
+}
+
+/// After the delete of a partner, customer or PBX: the deleted page, or the thing's own page
+/// with the store's refusal (`again` draws it); a thing out of reach is the 404 page.
+pub async fn after_delete<F: std::future::Future<Output = PageResult>>(
+    v: &Viewer,
+    outcome: Result<(), didhub_store::StoreError>,
+    (title, nav): (&str, &str),
+    done: String,
+    back: String,
+    again: impl FnOnce(Errors) -> F,
+) -> PageResult {
+    match outcome {
+        Ok(()) => Ok(deleted(v, title, nav, done, back)),
+        Err(e @ didhub_store::StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            let mut errors = Errors::default();
+            errors.store(e, &[], "delete").map_err(|e| v.fail(e))?;
+            again(errors).await
+        }
+    }
+}
+
 /// A template as an HTML answer with a status.
 pub fn render(status: StatusCode, t: &impl Template) -> Response {
     match t.render() {

@@ -279,14 +279,6 @@ pub async fn set_centre(
     }
 }
 
-#[derive(Template)]
-#[template(path = "portal/did_deleted.html")]
-struct DeletedPage {
-    chrome: Chrome,
-    done: String,
-    back: String,
-}
-
 /// Deletes a partner without customers, users or documents (the store refuses others).
 pub async fn delete(
     State(s): State<AppState>,
@@ -299,20 +291,16 @@ pub async fn delete(
         .get_partner(v.principal.scope(), id)
         .await
         .map_err(|e| v.fail(e))?;
-    match acc.delete_partner(&v.principal.actor(), id).await {
-        Ok(()) => Ok(render(
-            StatusCode::OK,
-            &DeletedPage {
-                chrome: v.chrome("Partner deleted", "/partners"),
-                done: format!("The partner {} is deleted.", shown(&p.name)),
-                back: "/partners".into(),
-            },
-        )),
-        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
-        Err(e) => {
-            let mut errors = Errors::default();
-            errors.store(e, &[], "delete").map_err(|e| v.fail(e))?;
-            partner_page(&s, &v, id, None, errors, None).await
-        }
-    }
+    let outcome = acc.delete_partner(&v.principal.actor(), id).await;
+    let done = format!("The partner {} is deleted.", shown(&p.name));
+    let again = |errors| partner_page(&s, &v, id, None, errors, None);
+    super::after_delete(
+        &v,
+        outcome,
+        ("Partner deleted", "/partners"),
+        done,
+        "/partners".into(),
+        again,
+    )
+    .await
 }

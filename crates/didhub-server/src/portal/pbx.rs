@@ -311,18 +311,7 @@ pub async fn preview(
     let form = Form::parse(&body);
     let mut errors = Errors::default();
     let Some(req) = request(&form, &mut errors) else {
-        return pbx_page(
-            &s,
-            &v,
-            id,
-            Shown {
-                form,
-                errors,
-                quote: None,
-                done: None,
-            },
-        )
-        .await;
+        return pbx_page(&s, &v, id, with_form(form, errors)).await;
     };
     match s
         .store
@@ -348,18 +337,7 @@ pub async fn preview(
         Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
         Err(e) => {
             beside(&mut errors, e, "kind").map_err(|e| v.fail(e))?;
-            pbx_page(
-                &s,
-                &v,
-                id,
-                Shown {
-                    form,
-                    errors,
-                    quote: None,
-                    done: None,
-                },
-            )
-            .await
+            pbx_page(&s, &v, id, with_form(form, errors)).await
         }
     }
 }
@@ -376,18 +354,7 @@ pub async fn add(
     let form = Form::parse(&body);
     let mut errors = Errors::default();
     let Some(req) = request(&form, &mut errors) else {
-        return pbx_page(
-            &s,
-            &v,
-            id,
-            Shown {
-                form,
-                errors,
-                quote: None,
-                done: None,
-            },
-        )
-        .await;
+        return pbx_page(&s, &v, id, with_form(form, errors)).await;
     };
     let scope = v.principal.scope();
     let now = s
@@ -402,62 +369,22 @@ pub async fn add(
             "service",
             "the services of this PBX changed since the quote; look at them and ask again",
         );
-        return pbx_page(
-            &s,
-            &v,
-            id,
-            Shown {
-                form,
-                errors,
-                quote: None,
-                done: None,
-            },
-        )
-        .await;
+        return pbx_page(&s, &v, id, with_form(form, errors)).await;
     }
-    match s
+    let added = s
         .store
         .licensing()
         .add_service(&v.principal.actor(), scope, id, &req)
         .await
-    {
-        Ok((svc, q)) => {
-            let done = Some(format!(
+        .map(|(svc, q)| {
+            format!(
                 "The service {} is added: {} {} charged.",
                 shown(&svc.kind),
                 q.amount,
                 q.currency
-            ));
-            pbx_page(
-                &s,
-                &v,
-                id,
-                Shown {
-                    form: Form::default(),
-                    errors,
-                    quote: None,
-                    done,
-                },
             )
-            .await
-        }
-        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
-        Err(e) => {
-            beside(&mut errors, e, "kind").map_err(|e| v.fail(e))?;
-            pbx_page(
-                &s,
-                &v,
-                id,
-                Shown {
-                    form,
-                    errors,
-                    quote: None,
-                    done: None,
-                },
-            )
-            .await
-        }
-    }
+        });
+    after(&s, &v, id, added, "kind", form).await
 }
 
 pub async fn cancel(
@@ -470,8 +397,7 @@ pub async fn cancel(
     let service = id_of(&service).ok_or_else(|| not_found(&v))?;
     let form = Form::parse(&body);
     let reason = Some(form.value("reason").trim()).filter(|r| !r.is_empty());
-    let mut errors = Errors::default();
-    match s
+    let cancelled = s
         .store
         .licensing()
         .cancel_service(
@@ -482,44 +408,15 @@ pub async fn cancel(
             reason,
         )
         .await
-    {
-        Ok(c) => {
-            let done = Some(format!(
+        .map(|c| {
+            format!(
                 "The service {} is cancelled; {} {} credited.",
                 shown(&c.service.kind),
                 c.credit,
                 c.currency
-            ));
-            pbx_page(
-                &s,
-                &v,
-                id,
-                Shown {
-                    form: Form::default(),
-                    errors,
-                    quote: None,
-                    done,
-                },
             )
-            .await
-        }
-        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
-        Err(e) => {
-            beside(&mut errors, e, "service").map_err(|e| v.fail(e))?;
-            pbx_page(
-                &s,
-                &v,
-                id,
-                Shown {
-                    form: Form::default(),
-                    errors,
-                    quote: None,
-                    done: None,
-                },
-            )
-            .await
-        }
-    }
+        });
+    after(&s, &v, id, cancelled, "service", Form::default()).await
 }
 
 /// Renews the license. The form carries the license's version: a second submit of the same
@@ -546,57 +443,15 @@ pub async fn renew(
             "license",
             "the license changed since you read it; look at it again",
         );
-        return pbx_page(
-            &s,
-            &v,
-            id,
-            Shown {
-                form: Form::default(),
-                errors,
-                quote: None,
-                done: None,
-            },
-        )
-        .await;
+        return pbx_page(&s, &v, id, with_form(Form::default(), errors)).await;
     }
-    match s
+    let renewed = s
         .store
         .licensing()
         .renew_license(&v.principal.actor(), scope, id)
         .await
-    {
-        Ok(l) => {
-            let done = Some(format!("The license is renewed to {}.", l.expires));
-            pbx_page(
-                &s,
-                &v,
-                id,
-                Shown {
-                    form: Form::default(),
-                    errors,
-                    quote: None,
-                    done,
-                },
-            )
-            .await
-        }
-        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
-        Err(e) => {
-            beside(&mut errors, e, "license").map_err(|e| v.fail(e))?;
-            pbx_page(
-                &s,
-                &v,
-                id,
-                Shown {
-                    form: Form::default(),
-                    errors,
-                    quote: None,
-                    done: None,
-                },
-            )
-            .await
-        }
-    }
+        .map(|l| format!("The license is renewed to {}.", l.expires));
+    after(&s, &v, id, renewed, "license", Form::default()).await
 }
 
 fn with_form(form: Form, errors: Errors) -> Shown {
@@ -605,6 +460,28 @@ fn with_form(form: Form, errors: Errors) -> Shown {
         errors,
         quote: None,
         done: None,
+    }
+}
+
+/// The page after a step of the service and license forms: the step's message, or the
+/// store's refusal beside `field` with `form` as sent (a PBX or service out of reach is the
+/// 404 page).
+async fn after(
+    s: &AppState,
+    v: &Viewer,
+    id: Uuid,
+    outcome: Result<String, StoreError>,
+    field: &str,
+    form: Form,
+) -> PageResult {
+    match outcome {
+        Ok(message) => pbx_page(s, v, id, done(message)).await,
+        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
+        Err(e) => {
+            let mut errors = Errors::default();
+            beside(&mut errors, e, field).map_err(|e| v.fail(e))?;
+            pbx_page(s, v, id, with_form(form, errors)).await
+        }
     }
 }
 
@@ -734,14 +611,6 @@ pub async fn set_license(
     }
 }
 
-#[derive(Template)]
-#[template(path = "portal/did_deleted.html")]
-struct DeletedPage {
-    chrome: Chrome,
-    done: String,
-    back: String,
-}
-
 /// Deletes a PBX without services or DIDs routed to it (the API's `delete_pbx`; its license
 /// goes with it).
 pub async fn delete(
@@ -753,20 +622,17 @@ pub async fn delete(
     let scope = v.principal.scope();
     let acc = s.store.accounts();
     let pbx = acc.get_pbx(scope, id).await.map_err(|e| v.fail(e))?;
-    match acc.delete_pbx(&v.principal.actor(), scope, id).await {
-        Ok(()) => Ok(render(
-            StatusCode::OK,
-            &DeletedPage {
-                chrome: v.chrome("PBX deleted", "/customers"),
-                done: format!("The PBX {} is deleted.", shown(&pbx.name)),
-                back: format!("/customers/{}", pbx.customer_id),
-            },
-        )),
-        Err(e @ StoreError::NotFound { .. }) => Err(v.fail(e)),
-        Err(e) => {
-            let mut errors = Errors::default();
-            errors.store(e, &[], "delete").map_err(|e| v.fail(e))?;
-            pbx_page(&s, &v, id, with_form(Form::default(), errors)).await
-        }
-    }
+    let outcome = acc.delete_pbx(&v.principal.actor(), scope, id).await;
+    let done = format!("The PBX {} is deleted.", shown(&pbx.name));
+    let back = format!("/customers/{}", pbx.customer_id);
+    let again = |errors| pbx_page(&s, &v, id, with_form(Form::default(), errors));
+    super::after_delete(
+        &v,
+        outcome,
+        ("PBX deleted", "/customers"),
+        done,
+        back,
+        again,
+    )
+    .await
 }

@@ -481,12 +481,7 @@ pub async fn reply(
         }
     };
     let (Some(channel), true) = (channel, errors.is_empty()) else {
-        let out = Outcome {
-            form,
-            errors,
-            ..Outcome::default()
-        };
-        return ticket_page(&s, &v, id, out, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return unchanged(&s, &v, id, form, errors).await;
     };
     let p = &v.principal;
     let visibility = visibility.unwrap_or(MessageVisibility::Public);
@@ -537,6 +532,51 @@ pub async fn reply(
 
 /// The version the page was read at: a form sent from a page older than the ticket is
 /// refused by the store (as an `If-Match`).
+/// The ticket page after a change of state, class or assignee: `done` when the store took
+/// it, else the store's refusal beside the form's fields (`rename` maps the store's field
+/// names to the form's, `whole` takes a conflict) with the form as sent.
+#[allow(clippy::too_many_arguments)]
+async fn changed<T>(
+    s: &AppState,
+    v: &Viewer,
+    id: Uuid,
+    outcome: Result<T, StoreError>,
+    done: String,
+    form: Form,
+    rename: &(dyn Fn(&str) -> String + Sync),
+    whole: &str,
+) -> PageResult {
+    match outcome.map(|_| ()) {
+        Ok(()) => {
+            let out = Outcome {
+                done: Some(done),
+                ..Outcome::default()
+            };
+            ticket_page(s, v, id, out, StatusCode::OK).await
+        }
+        Err(e) => {
+            let mut errors = Errors::default();
+            let status = refused(&mut errors, e, rename, whole).map_err(|e| v.fail(e))?;
+            let out = Outcome {
+                form,
+                errors,
+                ..Outcome::default()
+            };
+            ticket_page(s, v, id, out, status).await
+        }
+    }
+}
+
+/// The ticket page again with the form's own errors (nothing was sent to the store).
+async fn unchanged(s: &AppState, v: &Viewer, id: Uuid, form: Form, errors: Errors) -> PageResult {
+    let out = Outcome {
+        form,
+        errors,
+        ..Outcome::default()
+    };
+    ticket_page(s, v, id, out, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
 fn version(form: &Form) -> Option<i64> {
     form.value("version").trim().parse().ok()
 }
@@ -560,16 +600,11 @@ pub async fn set_state(
         }
     };
     let Some(to) = to else {
-        let out = Outcome {
-            form,
-            errors,
-            ..Outcome::default()
-        };
-        return ticket_page(&s, &v, id, out, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return unchanged(&s, &v, id, form, errors).await;
     };
     let p = &v.principal;
     let reason = optional(&form, "state_reason");
-    match s
+    let out = s
         .store
         .support()
         .set_state(
@@ -581,29 +616,13 @@ pub async fn set_state(
             to,
             reason.as_deref(),
         )
-        .await
-    {
-        Ok(_) => {
-            let out = Outcome {
-                done: Some(format!("The ticket is {to}.")),
-                ..Outcome::default()
-            };
-            ticket_page(&s, &v, id, out, StatusCode::OK).await
-        }
-        Err(e) => {
-            let rename = |f: &str| match f {
-                "reason" => "state_reason".to_string(),
-                _ => "state".to_string(),
-            };
-            let status = refused(&mut errors, e, &rename, "state").map_err(|e| v.fail(e))?;
-            let out = Outcome {
-                form,
-                errors,
-                ..Outcome::default()
-            };
-            ticket_page(&s, &v, id, out, status).await
-        }
-    }
+        .await;
+    let rename = |f: &str| match f {
+        "reason" => "state_reason".to_string(),
+        _ => "state".to_string(),
+    };
+    let done = format!("The ticket is {to}.");
+    changed(&s, &v, id, out, done, form, &rename, "state").await
 }
 
 /// The class of service (support staff): the store's `set_class`, which computes the
@@ -626,17 +645,12 @@ pub async fn set_class(
     };
     let criterion = parse_opt::<CriticalCriterion>(&form, "criterion", &mut errors);
     let (Some(class), true) = (class, errors.is_empty()) else {
-        let out = Outcome {
-            form,
-            errors,
-            ..Outcome::default()
-        };
-        return ticket_page(&s, &v, id, out, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return unchanged(&s, &v, id, form, errors).await;
     };
     // Scoped as every page is: the store's `set_class` reads any ticket (the API's need
     // keeps partners out, and the gate has checked it).
     let reason = optional(&form, "class_reason");
-    match s
+    let out = s
         .store
         .support()
         .set_class(
@@ -647,32 +661,14 @@ pub async fn set_class(
             criterion,
             reason.as_deref(),
         )
-        .await
-    {
-        Ok(_) => {
-            let out = Outcome {
-                done: Some(format!(
-                    "The class is {class}; the deadline is computed again."
-                )),
-                ..Outcome::default()
-            };
-            ticket_page(&s, &v, id, out, StatusCode::OK).await
-        }
-        Err(e) => {
-            let rename = |f: &str| match f {
-                "reason" => "class_reason".to_string(),
-                "criterion" => "criterion".to_string(),
-                _ => "class".to_string(),
-            };
-            let status = refused(&mut errors, e, &rename, "class").map_err(|e| v.fail(e))?;
-            let out = Outcome {
-                form,
-                errors,
-                ..Outcome::default()
-            };
-            ticket_page(&s, &v, id, out, status).await
-        }
-    }
+        .await;
+    let rename = |f: &str| match f {
+        "reason" => "class_reason".to_string(),
+        "criterion" => "criterion".to_string(),
+        _ => "class".to_string(),
+    };
+    let done = format!("The class is {class}; the deadline is computed again.");
+    changed(&s, &v, id, out, done, form, &rename, "class").await
 }
 
 /// Gives the ticket to a member of support staff, or to nobody: the store's
@@ -688,41 +684,19 @@ pub async fn assign(
     let mut errors = Errors::default();
     let assignee = parse_opt::<Uuid>(&form, "assignee_id", &mut errors);
     if !errors.is_empty() {
-        let out = Outcome {
-            form,
-            errors,
-            ..Outcome::default()
-        };
-        return ticket_page(&s, &v, id, out, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return unchanged(&s, &v, id, form, errors).await;
     }
-    match s
+    let out = s
         .store
         .support()
         .assign_ticket(&v.principal.actor(), id, version(&form), assignee)
-        .await
-    {
-        Ok(_) => {
-            let done = match assignee {
-                Some(_) => "The ticket is assigned.",
-                None => "The ticket is given to nobody.",
-            };
-            let out = Outcome {
-                done: Some(done.into()),
-                ..Outcome::default()
-            };
-            ticket_page(&s, &v, id, out, StatusCode::OK).await
-        }
-        Err(e) => {
-            let rename = |_: &str| "assignee_id".to_string();
-            let status = refused(&mut errors, e, &rename, "assignee_id").map_err(|e| v.fail(e))?;
-            let out = Outcome {
-                form,
-                errors,
-                ..Outcome::default()
-            };
-            ticket_page(&s, &v, id, out, status).await
-        }
-    }
+        .await;
+    let done = match assignee {
+        Some(_) => "The ticket is assigned.",
+        None => "The ticket is given to nobody.",
+    };
+    let rename = |_: &str| "assignee_id".to_string();
+    changed(&s, &v, id, out, done.into(), form, &rename, "assignee_id").await
 }
 
 /// The remote access in clear, on this answer only (support staff and admins): the store's

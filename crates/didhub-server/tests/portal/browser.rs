@@ -149,6 +149,36 @@ async fn sign_in(c: &Client, app: &TestApp, email: &str, next: &str) {
     wait_for(c, |url| !url.contains("/login")).await;
 }
 
+/// Types `text` into the field with that id.
+async fn type_into(c: &Client, id: &str, text: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("field {id}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("typing into {id}: {e}"));
+}
+
+/// Clicks what the locator finds.
+async fn click(c: &Client, at: Locator<'_>) {
+    c.find(at)
+        .await
+        .unwrap_or_else(|e| panic!("{at:?}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {at:?}: {e}"));
+}
+
+/// The value of the field with that id, as the browser holds it.
+async fn value_of(c: &Client, id: &str) -> Option<String> {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("field {id}: {e}"))
+        .prop("value")
+        .await
+        .unwrap_or_else(|e| panic!("value of {id}: {e}"))
+}
+
 async fn wait_for(c: &Client, ok: impl Fn(&str) -> bool) {
     let start = Instant::now();
     loop {
@@ -183,12 +213,7 @@ async fn every_page_passes_axe_and_works_with_the_keyboard() {
     c.goto(&app.url("/login")).await.expect("login");
     axe(c, "login").await;
     // A refused sign-in: the error is announced and the form is still accessible.
-    c.find(Locator::Id("f-email"))
-        .await
-        .expect("field")
-        .send_keys(&format!("{ADMIN}{}", char::from(Key::Enter)))
-        .await
-        .expect("type");
+    type_into(c, "f-email", &format!("{ADMIN}{}", char::from(Key::Enter))).await;
     c.wait()
         .for_element(Locator::Id("e-password"))
         .await
@@ -322,13 +347,7 @@ async fn filtering_the_did_list_updates_it_in_place_and_keeps_the_address() {
         .await
         .expect("error");
     assert!(!err.text().await.expect("text").is_empty());
-    let kept = c
-        .find(Locator::Id("f-country"))
-        .await
-        .expect("field")
-        .prop("value")
-        .await
-        .expect("value");
+    let kept = value_of(c, "f-country").await;
     assert_eq!(kept.as_deref(), Some("Narnia"));
 }
 
@@ -409,23 +428,12 @@ async fn the_did_forms_show_their_errors_accessibly_and_keep_what_was_typed() {
         .send_keys("+442079463000\nnonsense")
         .await
         .expect("type");
-    c.find(Locator::Css("form.form button[type=submit]"))
-        .await
-        .expect("Add")
-        .click()
-        .await
-        .expect("submit");
+    click(c, Locator::Css("form.form button[type=submit]")).await;
     c.wait()
         .for_element(Locator::Id("e-operator_id"))
         .await
         .expect("error beside the operator");
-    let kept = c
-        .find(Locator::Id("f-numbers"))
-        .await
-        .expect("numbers")
-        .prop("value")
-        .await
-        .expect("value");
+    let kept = value_of(c, "f-numbers").await;
     assert_eq!(kept.as_deref(), Some("+442079463000\nnonsense"));
     axe(c, "add with errors").await;
 
@@ -439,12 +447,7 @@ async fn the_did_forms_show_their_errors_accessibly_and_keep_what_was_typed() {
     )
     .await
     .expect("stale count");
-    c.find(Locator::Id("f-tag"))
-        .await
-        .expect("tag")
-        .send_keys("kept")
-        .await
-        .expect("type");
+    type_into(c, "f-tag", "kept").await;
     c.find(Locator::Css("form[action=\"/dids/bulk-edit\"] button"))
         .await
         .expect("Change")
@@ -522,12 +525,12 @@ async fn deactivating_a_client_package_shows_its_dids_on_hold_and_unreachable() 
     axe(c, "a deactivated client package").await;
     // The routing check says the same.
     c.goto(&app.url("/routing")).await.expect("routing");
-    c.find(Locator::Id("f-number"))
-        .await
-        .expect("number")
-        .send_keys(&format!("{ASSIGNED}{}", char::from(Key::Enter)))
-        .await
-        .expect("type");
+    type_into(
+        c,
+        "f-number",
+        &format!("{ASSIGNED}{}", char::from(Key::Enter)),
+    )
+    .await;
     c.wait()
         .for_element(Locator::Id("route"))
         .await
@@ -554,18 +557,13 @@ async fn an_operations_user_imports_a_messy_file_reads_the_report_and_imports_th
     sign_in(c, &app, ADMIN, "/login?next=%2Fdids%2Fimport").await;
     assert_eq!(heading(c).await, "Import DIDs");
     axe(c, "import").await;
-    c.find(Locator::Id("f-file"))
-        .await
-        .expect("file field")
-        .send_keys(file.to_str().expect("path"))
-        .await
-        .expect("choose the file");
-    c.find(Locator::Id("f-operator"))
-        .await
-        .expect("operator")
-        .send_keys(&format!("Import Carrier{}", char::from(Key::Enter)))
-        .await
-        .expect("type and submit");
+    type_into(c, "f-file", file.to_str().expect("path")).await;
+    type_into(
+        c,
+        "f-operator",
+        &format!("Import Carrier{}", char::from(Key::Enter)),
+    )
+    .await;
     c.wait()
         .for_element(Locator::Id("report"))
         .await
@@ -642,18 +640,13 @@ async fn a_large_import_shows_its_progress_and_then_its_report_in_place() {
     }
     std::fs::write(&file, rows).expect("write the file");
     sign_in(c, &app, ADMIN, "/login?next=%2Fdids%2Fimport").await;
-    c.find(Locator::Id("f-file"))
-        .await
-        .expect("file field")
-        .send_keys(file.to_str().expect("path"))
-        .await
-        .expect("choose the file");
-    c.find(Locator::Id("f-operator"))
-        .await
-        .expect("operator")
-        .send_keys(&format!("Import Carrier{}", char::from(Key::Enter)))
-        .await
-        .expect("type and submit");
+    type_into(c, "f-file", file.to_str().expect("path")).await;
+    type_into(
+        c,
+        "f-operator",
+        &format!("Import Carrier{}", char::from(Key::Enter)),
+    )
+    .await;
     c.wait()
         .for_element(Locator::Id("rows"))
         .await
@@ -696,18 +689,13 @@ async fn a_service_added_mid_term_shows_the_seeds_amount_before_confirmation() {
     axe(c, "a PBX").await;
     let kind = c.find(Locator::Id("f-kind")).await.expect("service");
     kind.select_by_value("sip_trunk").await.expect("choose");
-    c.find(Locator::Id("f-currency"))
-        .await
-        .expect("currency")
-        .send_keys("EUR")
-        .await
-        .expect("type");
-    c.find(Locator::Id("f-service_start"))
-        .await
-        .expect("start")
-        .send_keys(&format!("2020-08-10{}", char::from(Key::Enter)))
-        .await
-        .expect("type and ask");
+    type_into(c, "f-currency", "EUR").await;
+    type_into(
+        c,
+        "f-service_start",
+        &format!("2020-08-10{}", char::from(Key::Enter)),
+    )
+    .await;
     c.wait()
         .for_element(Locator::Id("quote"))
         .await
@@ -787,12 +775,7 @@ async fn an_order_form_follows_the_catalog_shows_the_check_and_saves_a_draft() {
         .select_by_value(&seed.customer_a.to_string())
         .await
         .expect("choose the customer");
-    c.find(Locator::Id("f-country"))
-        .await
-        .expect("country")
-        .send_keys(&format!("GB{}", char::from(Key::Tab)))
-        .await
-        .expect("type the country");
+    type_into(c, "f-country", &format!("GB{}", char::from(Key::Tab))).await;
     // The country's change redraws the form: choose the service (again, should the redraw
     // come after the choice) until the porting fields are there.
     let start = Instant::now();
@@ -813,37 +796,16 @@ async fn an_order_form_follows_the_catalog_shows_the_check_and_saves_a_draft() {
         .path()
         .ends_with("/orders/new"));
     axe(c, "a new porting order's fields").await;
-    c.find(Locator::Id("f-numbers"))
-        .await
-        .expect("numbers")
-        .send_keys("2079461001")
-        .await
-        .expect("type");
-    c.find(Locator::Css("button[value=check]"))
-        .await
-        .expect("Check")
-        .click()
-        .await
-        .expect("check");
+    type_into(c, "f-numbers", "2079461001").await;
+    click(c, Locator::Css("button[value=check]")).await;
     c.wait()
         .for_element(Locator::Id("e-numbers"))
         .await
         .expect("the number's problem beside it");
-    let kept = c
-        .find(Locator::Id("f-numbers"))
-        .await
-        .expect("numbers")
-        .prop("value")
-        .await
-        .expect("value");
+    let kept = value_of(c, "f-numbers").await;
     assert_eq!(kept.as_deref(), Some("2079461001"));
     axe(c, "a new order, checked").await;
-    c.find(Locator::Css("button[value=save]"))
-        .await
-        .expect("Save")
-        .click()
-        .await
-        .expect("save");
+    click(c, Locator::Css("button[value=save]")).await;
     c.wait()
         .for_element(Locator::Id("problems"))
         .await
@@ -897,22 +859,17 @@ async fn an_operations_user_bulk_edits_a_filter_and_confirms_its_count() {
     let c = &b.client;
     sign_in(c, &app, ADMIN, "/login?next=%2Fdids").await;
     // Filters the list: the ten numbers of a prefix.
-    c.find(Locator::Id("f-prefix"))
-        .await
-        .expect("prefix")
-        .send_keys(&format!("+44207946001{}", char::from(Key::Enter)))
-        .await
-        .expect("type and apply");
+    type_into(
+        c,
+        "f-prefix",
+        &format!("+44207946001{}", char::from(Key::Enter)),
+    )
+    .await;
     wait_for(c, |url| url.contains("prefix=")).await;
     text_becomes(c, "count", "10 DIDs match.").await;
     axe(c, "the filtered list").await;
     // Opens "Edit or delete all 10 matching".
-    c.find(Locator::LinkText("Edit or delete all 10 matching"))
-        .await
-        .expect("the filter's bulk link")
-        .click()
-        .await
-        .expect("open");
+    click(c, Locator::LinkText("Edit or delete all 10 matching")).await;
     wait_for(c, |url| url.contains("/dids/bulk?")).await;
     assert_eq!(heading(c).await, "Edit or delete DIDs");
     let chosen = c
@@ -925,18 +882,8 @@ async fn an_operations_user_bulk_edits_a_filter_and_confirms_its_count() {
     assert!(chosen.contains("10"), "{chosen}");
     axe(c, "the bulk edit of a filter").await;
     // Changes the tag, with a reason, and confirms the count the button carries.
-    c.find(Locator::Id("f-tag"))
-        .await
-        .expect("tag")
-        .send_keys("campaign-7")
-        .await
-        .expect("type");
-    c.find(Locator::Id("f-reason"))
-        .await
-        .expect("reason")
-        .send_keys("tagged for the spring campaign")
-        .await
-        .expect("type");
+    type_into(c, "f-tag", "campaign-7").await;
+    type_into(c, "f-reason", "tagged for the spring campaign").await;
     let confirm = c
         .find(Locator::Css("form[action=\"/dids/bulk-edit\"] button"))
         .await
@@ -993,12 +940,7 @@ async fn the_account_and_stock_pages_pass_axe() {
     let c = &b.client;
     sign_in(c, &app, ADMIN, "/login?next=%2Fdashboard").await;
     assert!(c.find(Locator::Css("svg polyline")).await.is_ok());
-    c.find(Locator::Css("details.numbers summary"))
-        .await
-        .expect("the numbers")
-        .click()
-        .await
-        .expect("open them");
+    click(c, Locator::Css("details.numbers summary")).await;
     axe(c, "the dashboard with the stock over time").await;
     let pages = [
         (format!("/partners/{}", seed.partner_b), "Partner Partner B"),
@@ -1035,24 +977,24 @@ async fn the_account_and_stock_pages_pass_axe() {
     c.goto(&app.url(&format!("/packages/{package}")))
         .await
         .expect("open");
-    c.find(Locator::Id("f-price_amount_0"))
-        .await
-        .expect("amount")
-        .send_keys(&format!("ten{}", char::from(Key::Enter)))
-        .await
-        .expect("type and submit");
+    type_into(
+        c,
+        "f-price_amount_0",
+        &format!("ten{}", char::from(Key::Enter)),
+    )
+    .await;
     c.wait()
         .for_element(Locator::Id("e-price_amount_0"))
         .await
         .expect("error beside the amount");
     axe(c, "a price refused").await;
     c.goto(&app.url("/customers")).await.expect("open");
-    c.find(Locator::Id("f-customer_name"))
-        .await
-        .expect("name")
-        .send_keys(&format!("Delta{}", char::from(Key::Enter)))
-        .await
-        .expect("type and submit");
+    type_into(
+        c,
+        "f-customer_name",
+        &format!("Delta{}", char::from(Key::Enter)),
+    )
+    .await;
     c.wait()
         .for_element(Locator::Id("e-customer_partner"))
         .await
@@ -1061,12 +1003,7 @@ async fn the_account_and_stock_pages_pass_axe() {
     c.goto(&app.url(&format!("/users/{support}")))
         .await
         .expect("open");
-    c.find(Locator::Id("f-password"))
-        .await
-        .expect("password")
-        .send_keys(&format!("short{}", char::from(Key::Enter)))
-        .await
-        .expect("type and submit");
+    type_into(c, "f-password", &format!("short{}", char::from(Key::Enter))).await;
     c.wait()
         .for_element(Locator::Id("e-password_again"))
         .await
@@ -1115,29 +1052,13 @@ async fn the_help_desk_pages_pass_axe_and_support_answers_with_the_keyboard() {
         axe(c, path).await;
     }
     // The new-ticket form refused: errors beside the fields, what was typed kept.
-    c.find(Locator::Id("f-subject"))
-        .await
-        .expect("subject")
-        .send_keys("Kept")
-        .await
-        .expect("type");
-    c.find(Locator::Css("form.form button[type=submit]"))
-        .await
-        .expect("Open")
-        .click()
-        .await
-        .expect("submit");
+    type_into(c, "f-subject", "Kept").await;
+    click(c, Locator::Css("form.form button[type=submit]")).await;
     c.wait()
         .for_element(Locator::Id("e-message"))
         .await
         .expect("error beside the message");
-    let kept = c
-        .find(Locator::Id("f-subject"))
-        .await
-        .expect("subject")
-        .prop("value")
-        .await
-        .expect("value");
+    let kept = value_of(c, "f-subject").await;
     assert_eq!(kept.as_deref(), Some("Kept"));
     axe(c, "new ticket with errors").await;
 
@@ -1186,12 +1107,7 @@ async fn the_help_desk_pages_pass_axe_and_support_answers_with_the_keyboard() {
     axe(c, "ticket answered").await;
 
     // The partner's side: its list, its form, its ticket (no staff fields).
-    c.find(Locator::Css("form.who button"))
-        .await
-        .expect("sign out")
-        .click()
-        .await
-        .expect("sign out");
+    click(c, Locator::Css("form.who button")).await;
     wait_for(c, |url| url.contains("/login")).await;
     sign_in(c, &app, PARTNER_USER, "/login?next=%2Ftickets").await;
     let ticket_page = format!("/tickets/{id}");

@@ -6,7 +6,7 @@
 //! are decided on the same path.
 //!
 //! Memory follows the rows in flight, not the file: the file is read as it is decoded (a CSV
-//! record by record, a sheet cell by cell, see `sheet.rs`), a row's text is dropped once it is
+//! record by record, a sheet cell by cell, see `sheet/`), a row's text is dropped once it is
 //! checked or written, chunks are bounded in rows and bytes, and the report keeps the first
 //! [`MAX_REPORTED_REJECTIONS`] rejections (every one goes to the rejects CSV when asked).
 
