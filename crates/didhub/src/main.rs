@@ -26,8 +26,45 @@ struct Cli {
     cmd: Cmd,
 }
 
-#[tokio::main]
-async fn main() {
+/// glibc's malloc arenas: at most this many, unless `MALLOC_ARENA_MAX` says otherwise.
+///
+/// Why: glibc gives each thread that meets contention an arena of its own (up to 8 per core)
+/// and never hands memory freed in one arena to another. `serve` runs many threads (HTTP,
+/// import decoders, workers), so an idle server held 106 MB and a large import uploaded after
+/// three others peaked at 300 MB, the limit; with two arenas, 91 MB and 212 MB
+/// (bench/import_memory.sh; bench/JOURNAL.md). Small allocations still take each thread's own
+/// cache without a lock.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_ARENAS: libc::c_int = 2;
+
+/// Bounds the malloc arenas before any thread starts (see [`MALLOC_ARENAS`]).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets a tunable of the allocator; called before any other
+        // thread exists, so no allocation runs concurrently with it.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+        }
+    }
+}
+
+fn main() {
+    limit_malloc_arenas();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            show::error_line(format!("error: starting the runtime: {e}"));
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(async_main());
+}
+
+async fn async_main() {
     // Usage errors exit 64 (EX_USAGE), not clap's 2, which `import` gives to "nothing was
     // imported because of errors"; help and version exit 0.
     let cli = match Cli::try_parse() {

@@ -128,6 +128,10 @@ impl Validator {
     fn size(&mut self, rows: u64) {
         if !self.sized {
             self.sized = true;
+            // A row holds one number at least, mostly exactly one; bounded by what an import
+            // may hold, so that a file of empty lines reserves no more than a full one.
+            let most = usize::try_from(rows).unwrap_or(usize::MAX);
+            self.dedup.reserve(most.min(self.max_numbers));
             let _ = self.tx.blocking_send(Msg::Size(rows));
         }
     }
